@@ -1,0 +1,136 @@
+"""Config data access. The caller owns the transaction: these flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taskplane.db.models import TaskConfig, utcnow
+from taskplane.db.pagination import Page, fetch_page
+from taskplane.enums import SchedulerType
+from taskplane.errors import Conflict, NotFound
+
+EDITABLE_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "task_type",
+        "scheduler_type",
+        "schedule_config",
+        "parameters",
+        "max_retries",
+        "timeout_seconds",
+        "priority",
+    }
+)
+
+
+async def create(session: AsyncSession, **fields: Any) -> TaskConfig:
+    """Insert a config; a taken name raises Conflict (also when two requests race)."""
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"unknown config fields: {sorted(unknown)}")
+    config = TaskConfig(**fields)
+    try:
+        async with session.begin_nested():  # a failed insert is undone alone (savepoint)
+            session.add(config)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a config named {fields.get('name')!r} already exists") from exc
+    return config
+
+
+async def get(session: AsyncSession, config_id: int) -> TaskConfig:
+    config = await session.get(TaskConfig, config_id)
+    if config is None:
+        raise NotFound("config", config_id)
+    return config
+
+
+async def find(session: AsyncSession, config_id: int) -> TaskConfig | None:
+    return await session.get(TaskConfig, config_id)
+
+
+async def get_many(session: AsyncSession, config_ids: Collection[int]) -> dict[int, TaskConfig]:
+    if not config_ids:
+        return {}
+    rows = await session.scalars(select(TaskConfig).where(TaskConfig.id.in_(list(config_ids))))
+    return {row.id: row for row in rows}
+
+
+async def get_by_name(session: AsyncSession, name: str) -> TaskConfig | None:
+    return await session.scalar(select(TaskConfig).where(TaskConfig.name == name))
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    task_type: str | None = None,
+    scheduler_type: SchedulerType | None = None,
+    q: str | None = None,
+    ids: Collection[int] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[TaskConfig]:
+    """Filtered page, newest first. ``ids`` restricts to a set (e.g. configs with a status)."""
+    stmt = select(TaskConfig)
+    if task_type is not None:
+        stmt = stmt.where(TaskConfig.task_type == task_type)
+    if scheduler_type is not None:
+        stmt = stmt.where(TaskConfig.scheduler_type == scheduler_type)
+    if q:
+        pattern = f"%{_escape_like(q.lower())}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(TaskConfig.name).like(pattern, escape="\\"),
+                func.lower(func.coalesce(TaskConfig.description, "")).like(pattern, escape="\\"),
+            )
+        )
+    if ids is not None:
+        if not ids:
+            return Page([], 0, limit, offset)
+        stmt = stmt.where(TaskConfig.id.in_(list(ids)))
+    stmt = stmt.order_by(TaskConfig.id.desc())
+    return await fetch_page(session, stmt, limit=limit, offset=offset)
+
+
+async def all_ids(session: AsyncSession) -> list[int]:
+    return list(await session.scalars(select(TaskConfig.id).order_by(TaskConfig.id)))
+
+
+async def count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(TaskConfig)) or 0)
+
+
+async def update(
+    session: AsyncSession, config: TaskConfig, changes: Mapping[str, Any]
+) -> TaskConfig:
+    """Apply a subset of the editable fields; a taken name raises Conflict."""
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"unknown config fields: {sorted(unknown)}")
+    for field, value in changes.items():
+        setattr(config, field, value)
+    config.updated_at = utcnow()
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a config named {changes.get('name')!r} already exists") from exc
+    return config
+
+
+async def delete(session: AsyncSession, config_id: int) -> None:
+    """Delete a config; its execution records go with it (ON DELETE CASCADE)."""
+    result = await session.execute(sql_delete(TaskConfig).where(TaskConfig.id == config_id))
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound("config", config_id)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,217 @@
+"""Execution-record data access: idempotent inserts, lists, stats, purge in batches.
+
+Only the worker's recorder writes rows (ARCHITECTURE.md); the API reads them and the
+retention task purges them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, Select, and_, cast, delete, func, literal_column, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from taskplane.db.models import TaskConfig, TaskExecution, utcnow
+from taskplane.db.pagination import Page, fetch_page
+from taskplane.enums import Trigger
+from taskplane.errors import NotFound
+
+INSERT_CHUNK = 500  # rows per INSERT statement (SQLite bound-parameter limits)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRecord:
+    """What the recorder writes for one attempt; (task_id, attempt) is its identity."""
+
+    config_id: int
+    task_id: str
+    task_type: str
+    trigger: Trigger
+    is_success: bool
+    attempt: int
+    started_at: datetime
+    completed_at: datetime
+    duration_seconds: float
+    result: dict[str, Any] | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+    worker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionStats:
+    total: int
+    succeeded: int
+    failed: int
+    success_rate: float | None
+    avg_duration_seconds: float | None
+    p95_duration_seconds: float | None
+    last_run_at: datetime | None
+
+
+def _insert_ignoring_duplicates(session: AsyncSession, rows: list[dict[str, Any]]) -> Any:
+    dialect = session.get_bind().dialect.name
+    builder = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        builder(TaskExecution)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["task_id", "attempt"])
+        .returning(TaskExecution.id)
+    )
+
+
+async def insert_many(session: AsyncSession, records: Sequence[ExecutionRecord]) -> int:
+    """Insert records, skipping any (task_id, attempt) already there; returns rows inserted.
+
+    Records whose config no longer exists are dropped (a config deleted while its task ran
+    takes its history with it), so one orphan never blocks a batch.
+    """
+    if not records:
+        return 0
+    config_ids = {r.config_id for r in records}
+    existing = set(
+        await session.scalars(select(TaskConfig.id).where(TaskConfig.id.in_(config_ids)))
+    )
+    rows = [asdict(r) for r in records if r.config_id in existing]
+    inserted = 0
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        result = await session.execute(_insert_ignoring_duplicates(session, chunk))
+        inserted += len(result.all())
+    return inserted
+
+
+async def insert_once(session: AsyncSession, record: ExecutionRecord) -> bool:
+    """Insert one record; False when (task_id, attempt) was already recorded."""
+    return await insert_many(session, [record]) == 1
+
+
+async def get(session: AsyncSession, execution_id: int) -> TaskExecution:
+    row = await session.get(TaskExecution, execution_id)
+    if row is None:
+        raise NotFound("execution", execution_id)
+    return row
+
+
+def _filtered(
+    *,
+    config_id: int | None = None,
+    is_success: bool | None = None,
+    trigger: Trigger | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select[Any]:
+    conditions = []
+    if config_id is not None:
+        conditions.append(TaskExecution.config_id == config_id)
+    if is_success is not None:
+        conditions.append(TaskExecution.is_success == is_success)
+    if trigger is not None:
+        conditions.append(TaskExecution.trigger == trigger)
+    if since is not None:
+        conditions.append(TaskExecution.started_at >= since)
+    if until is not None:
+        conditions.append(TaskExecution.started_at < until)
+    return select(TaskExecution).where(and_(True, *conditions))
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    config_id: int | None = None,
+    is_success: bool | None = None,
+    trigger: Trigger | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[TaskExecution]:
+    """Filtered page, newest first (by start time, then id)."""
+    stmt = _filtered(
+        config_id=config_id, is_success=is_success, trigger=trigger, since=since, until=until
+    ).order_by(TaskExecution.started_at.desc(), TaskExecution.id.desc())
+    return await fetch_page(session, stmt, limit=limit, offset=offset)
+
+
+async def recent(session: AsyncSession, *, limit: int = 20, offset: int = 0) -> Page[TaskExecution]:
+    return await list_page(session, limit=limit, offset=offset)
+
+
+async def failed(session: AsyncSession, *, limit: int = 20, offset: int = 0) -> Page[TaskExecution]:
+    return await list_page(session, is_success=False, limit=limit, offset=offset)
+
+
+async def count(session: AsyncSession, *, since: datetime | None = None) -> int:
+    stmt = select(func.count()).select_from(TaskExecution)
+    if since is not None:
+        stmt = stmt.where(TaskExecution.started_at >= since)
+    return int(await session.scalar(stmt) or 0)
+
+
+async def stats(
+    session: AsyncSession, *, config_id: int | None = None, since: datetime | None = None
+) -> ExecutionStats:
+    """Totals, success rate, mean and p95 duration and last run, all computed in SQL.
+
+    p95 is the nearest-rank percentile: the ceil(0.95 * n)-th smallest duration, the same
+    figure on PostgreSQL and SQLite.
+    """
+    base = _filtered(config_id=config_id, since=since).subquery()
+    agg = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(cast(base.c.is_success, Integer)), 0),
+                func.avg(base.c.duration_seconds),
+                func.max(base.c.started_at),
+            )
+        )
+    ).one()
+    total, succeeded = int(agg[0]), int(agg[1])
+    if total == 0:
+        return ExecutionStats(0, 0, 0, None, None, None, None)
+    ranked = select(
+        base.c.duration_seconds,
+        func.row_number().over(order_by=base.c.duration_seconds).label("rn"),
+    ).subquery()
+    rank = (95 * total + 99) // 100
+    p95 = await session.scalar(select(ranked.c.duration_seconds).where(ranked.c.rn == rank))
+    last_run_at: datetime | None = agg[3]
+    return ExecutionStats(
+        total=total,
+        succeeded=succeeded,
+        failed=total - succeeded,
+        success_rate=succeeded / total,
+        avg_duration_seconds=float(agg[2]),
+        p95_duration_seconds=float(p95) if p95 is not None else None,
+        last_run_at=last_run_at,
+    )
+
+
+async def purge_older_than(
+    session_factory: async_sessionmaker[AsyncSession], *, days: int, batch_size: int = 1000
+) -> int:
+    """Delete records that completed more than ``days`` days ago, one committed batch at a
+    time so a large purge never holds one long lock; returns how many were deleted."""
+    if days < 0:
+        raise ValueError("days must be >= 0")
+    cutoff = utcnow() - timedelta(days=days)
+    deleted = 0
+    while True:
+        async with session_factory() as session, session.begin():
+            ids = select(TaskExecution.id).where(TaskExecution.completed_at < cutoff)
+            batch = ids.order_by(TaskExecution.id).limit(batch_size).scalar_subquery()
+            result: Any = await session.execute(
+                delete(TaskExecution)
+                .where(TaskExecution.id.in_(batch))
+                .returning(literal_column("1"))
+            )
+            n = len(result.all())
+        deleted += n
+        if n < batch_size:
+            return deleted

@@ -1,0 +1,45 @@
+"""API token rows: the hash is stored, never the token."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taskplane.db.models import ApiToken, utcnow
+from taskplane.db.pagination import Page, fetch_page
+from taskplane.enums import Role
+from taskplane.errors import NotFound
+
+
+async def create(session: AsyncSession, *, name: str, role: Role, token_hash: str) -> ApiToken:
+    token = ApiToken(name=name, role=role, token_hash=token_hash)
+    session.add(token)
+    await session.flush()
+    return token
+
+
+async def find_active_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
+    return await session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+    )
+
+
+async def touch(session: AsyncSession, token_id: int) -> None:
+    await session.execute(
+        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
+    )
+
+
+async def list_page(session: AsyncSession, *, limit: int = 50, offset: int = 0) -> Page[ApiToken]:
+    stmt = select(ApiToken).order_by(ApiToken.id)
+    return await fetch_page(session, stmt, limit=limit, offset=offset)
+
+
+async def revoke(session: AsyncSession, token_id: int) -> ApiToken:
+    token = await session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound("token", token_id)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        await session.flush()
+    return token

@@ -1,0 +1,53 @@
+"""The closed sets of the product, spelled exactly as API.md spells them."""
+
+from enum import StrEnum
+
+
+class SchedulerType(StrEnum):
+    CRON = "cron"
+    INTERVAL = "interval"
+    DATE = "date"
+    MANUAL = "manual"
+
+
+class ScheduleStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    INACTIVE = "inactive"
+    ERROR = "error"
+
+
+class Action(StrEnum):
+    START = "start"
+    STOP = "stop"
+    PAUSE = "pause"
+    RESUME = "resume"
+    RELOAD = "reload"
+
+
+class Trigger(StrEnum):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+    BATCH = "batch"
+    IMMEDIATE = "immediate"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+
+class Event(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    STARTED = "started"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    RELOADED = "reloaded"
+    FIRED = "fired"
+    SKIPPED = "skipped"
+    COMPLETED = "completed"
+    RUN_REQUESTED = "run_requested"
+    REPAIRED = "repaired"
+    ERROR = "error"

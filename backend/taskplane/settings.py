@@ -1,0 +1,136 @@
+"""Process settings: one pydantic-settings class, built once per process at start.
+
+Every setting is read from the environment with the ``TASKPLANE_`` prefix, or from an
+optional ``.env`` file. A bad value fails at start with a message naming the setting.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./taskplane.db"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    """All configuration of a taskplane process (api, worker, scheduler, cli)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TASKPLANE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    database_url: SecretStr = Field(
+        default=SecretStr(DEFAULT_DATABASE_URL),
+        description="SQLAlchemy async URL: postgresql+asyncpg://... or sqlite+aiosqlite:///...",
+    )
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"),
+        description="Redis URL (redis:// or rediss://)",
+    )
+    redis_prefix: str = Field(
+        default="taskplane:", min_length=1, max_length=64, description="prefix of every Redis key"
+    )
+    admin_token: SecretStr | None = Field(default=None, description="bootstrap admin token")
+    task_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated modules holding extra task types"
+    )
+    history_max: int = Field(default=200, ge=1, le=100_000, description="events kept per config")
+    history_ttl_seconds: int = Field(
+        default=30 * 86400, ge=60, description="TTL of a config's event history"
+    )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
+    log_format: LogFormat = Field(default=LogFormat.TEXT, description="text or json")
+    redis_pool_size: int = Field(default=50, ge=2, le=10_000)
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    broker_queue: str = Field(default="tasks", min_length=1, description="default broker stream")
+    broker_idle_timeout_ms: int = Field(
+        default=300_000,
+        ge=1000,
+        description="idle time before a crashed worker's message is re-delivered",
+    )
+    scheduler_tick_ms: int = Field(default=100, ge=10, le=5000)
+    scheduler_lease_ms: int = Field(default=3000, ge=500, le=60_000)
+    heartbeat_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+    heartbeat_stale_seconds: float = Field(default=15.0, gt=0, le=3600)
+    api_host: str = Field(default="127.0.0.1")
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 disables")
+    scheduler_metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 disables")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    @field_validator("task_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if any(ch.isspace() for ch in value) or "*" in value:
+            raise ValueError("must not contain whitespace or '*'")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_secret_value().startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        url = self.database_url.get_secret_value()
+        if not url.startswith("sqlite"):
+            return None
+        return Path(url.split("///", 1)[1]) if "///" in url else None
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the setting."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings once at process start; a bad value raises SettingsError naming it."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TASKPLANE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from exc

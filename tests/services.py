@@ -1,0 +1,127 @@
+"""Where the test run's PostgreSQL and Redis live, decided once per run.
+
+Defaults are this machine's servers; TASKPLANE_TEST_DATABASE_URL / TASKPLANE_TEST_REDIS_URL
+point elsewhere. If one is unreachable the run falls back to SQLite / an in-process fakeredis
+TCP server and says so in its header, unless TASKPLANE_TEST_REQUIRE_SERVICES=1, in which case
+the run fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class TestServices:
+    run_id: str
+    database_url: str
+    database_kind: str  # "postgresql" or "sqlite"
+    redis_url: str
+    redis_kind: str  # "redis" or "fakeredis"
+    notes: list[str] = field(default_factory=list)
+    admin_pg_url: str | None = None
+    database_name: str | None = None
+    sqlite_dir: Path | None = None
+    _fake_server: object | None = None
+
+
+def require_services() -> bool:
+    return os.environ.get("TASKPLANE_TEST_REQUIRE_SERVICES", "") not in ("", "0", "false")
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url.replace("+asyncpg", ""))
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 2
+        ):
+            return True
+    except OSError:
+        return False
+
+
+async def _pg_admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"), timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _start_fakeredis() -> tuple[str, object]:
+    from fakeredis import TcpFakeServer
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"redis://127.0.0.1:{port}/0", server
+
+
+def decide() -> TestServices:
+    run_id = uuid.uuid4().hex[:10]
+    pg = os.environ.get("TASKPLANE_TEST_DATABASE_URL", DEFAULT_PG)
+    redis_url = os.environ.get("TASKPLANE_TEST_REDIS_URL", DEFAULT_REDIS)
+    notes: list[str] = []
+    problems: list[str] = []
+
+    services = TestServices(run_id, "", "", "", "", notes)
+    if _reachable(pg, 5432):
+        name = f"taskplane_test_{run_id}"
+        asyncio.run(_pg_admin(pg, f'CREATE DATABASE "{name}"'))
+        base = pg.rsplit("/", 1)[0]
+        services.database_url = f"{base}/{name}"
+        services.database_kind = "postgresql"
+        services.admin_pg_url = pg
+        services.database_name = name
+    else:
+        problems.append(f"PostgreSQL unreachable at {urlsplit(pg).netloc}")
+        services.sqlite_dir = Path(tempfile.mkdtemp(prefix="taskplane-test-"))
+        services.database_url = f"sqlite+aiosqlite:///{services.sqlite_dir / 'test.db'}"
+        services.database_kind = "sqlite"
+
+    if _reachable(redis_url, 6379):
+        services.redis_url = redis_url
+        services.redis_kind = "redis"
+    else:
+        problems.append(f"Redis unreachable at {urlsplit(redis_url).netloc}")
+        services.redis_url, services._fake_server = _start_fakeredis()
+        services.redis_kind = "fakeredis"
+
+    if problems and require_services():
+        services.notes = problems
+        teardown(services)
+        raise RuntimeError("TASKPLANE_TEST_REQUIRE_SERVICES=1 but " + "; ".join(problems))
+    notes.extend(f"{p}: falling back" for p in problems)
+    return services
+
+
+def teardown(services: TestServices) -> None:
+    if services.database_name and services.admin_pg_url:
+        asyncio.run(
+            _pg_admin(
+                services.admin_pg_url,
+                f'DROP DATABASE IF EXISTS "{services.database_name}" WITH (FORCE)',
+            )
+        )
+    if services.sqlite_dir is not None:
+        for path in services.sqlite_dir.glob("*"):
+            path.unlink()
+        services.sqlite_dir.rmdir()
+    if services._fake_server is not None:
+        services._fake_server.shutdown()  # type: ignore[attr-defined]
