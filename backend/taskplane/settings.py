@@ -54,7 +54,6 @@ class Settings(BaseSettings):
     log_format: LogFormat = Field(default=LogFormat.TEXT, description="text or json")
     redis_pool_size: int = Field(default=50, ge=2, le=10_000)
     db_pool_size: int = Field(default=10, ge=1, le=1000)
-    broker_queue: str = Field(default="tasks", min_length=1, description="default broker stream")
     broker_idle_timeout_ms: int = Field(
         default=300_000,
         ge=1000,

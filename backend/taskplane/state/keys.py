@@ -1,7 +1,7 @@
 """The Redis key layout: the only code that builds a key. docs/redis.md mirrors it.
 
 Every key starts with the configured prefix (TASKPLANE_REDIS_PREFIX), so several deployments
-or test runs can share one Redis.
+or test runs can share one Redis. Owners (the only code that writes a key) are named per key.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from taskplane.enums import ScheduleStatus
 class Keys:
     prefix: str  # e.g. "taskplane:"
 
+    # --- schedule state (owner: state/schedule_state.py) -------------------------------
     def schedule(self, config_id: int) -> str:
         """hash: status, note, status_at, metadata (JSON), counters."""
         return f"{self.prefix}schedule:{config_id}"
 
     def history(self, config_id: int) -> str:
-        """list of JSON events, newest first, capped, with a TTL."""
+        """list of JSON events, newest first (LPUSH), capped (LTRIM), with a TTL."""
         return f"{self.prefix}history:{config_id}"
 
     def by_status(self, status: ScheduleStatus) -> str:
@@ -32,15 +33,54 @@ class Keys:
         """set of every config id that has schedule state."""
         return f"{self.prefix}schedules:all"
 
+    # --- registered schedules (owner: scheduling/core.py; the engine advances `due`) ----
     @property
     def schedule_source_prefix(self) -> str:
-        """prefix handed to the taskiq-redis schedule source (it appends ':{schedule_id}')."""
+        """prefix of the taskiq-redis ListRedisScheduleSource layout:
+        '{p}source:data:{schedule_id}' (JSON ScheduledTask), '{p}source:cron',
+        '{p}source:interval' and '{p}source:time:{YYYY-MM-DDTHH:MM}' (lists of ids)."""
         return f"{self.prefix}source"
 
+    def source_data(self, schedule_id: str) -> str:
+        return f"{self.schedule_source_prefix}:data:{schedule_id}"
+
+    @property
+    def due(self) -> str:
+        """zset: member = config id, score = next due time in epoch milliseconds."""
+        return f"{self.prefix}due"
+
+    # --- running executions (owner: worker/recorder.py; read by the engine's overlap) ---
+    def running(self, config_id: int) -> str:
+        """set of task ids of the config now executing, with a TTL as a safety net."""
+        return f"{self.prefix}running:{config_id}"
+
+    # --- broker (owner: taskiq-redis RedisStreamBroker; producers: worker/messages.py) ----
     @property
     def broker_stream_prefix(self) -> str:
-        """broker streams are '{prefix}queue:{queue}'."""
         return f"{self.prefix}queue:"
 
     def broker_stream(self, queue: str) -> str:
+        """stream of one queue; consumer group 'taskplane'."""
         return f"{self.broker_stream_prefix}{queue}"
+
+    # --- recorder buffer (owner: worker/recorder.py) -----------------------------------
+    @property
+    def recorder_buffer(self) -> str:
+        """list of JSON execution records waiting for PostgreSQL (durable buffer)."""
+        return f"{self.prefix}recorder:buffer"
+
+    # --- processes (owners: the scheduler / worker processes) --------------------------
+    @property
+    def scheduler_leader(self) -> str:
+        """string: id of the leading scheduler instance, with a PX lease."""
+        return f"{self.prefix}scheduler:leader"
+
+    @property
+    def scheduler_instances(self) -> str:
+        """hash: instance id -> JSON heartbeat {id, heartbeat_at, is_leader, ...}."""
+        return f"{self.prefix}scheduler:instances"
+
+    @property
+    def workers(self) -> str:
+        """hash: worker id -> JSON heartbeat {id, heartbeat_at, queues, ...}."""
+        return f"{self.prefix}workers"
