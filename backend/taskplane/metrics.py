@@ -1,0 +1,38 @@
+"""Prometheus metrics of every process, defined once. Each process exposes its own registry
+(the api at /metrics, worker and scheduler on the ports from settings)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 3600.0)
+
+# scheduler
+FIRES_SENT = Counter(
+    "taskplane_fires_sent_total", "Scheduled fires sent to the broker", ["trigger"]
+)
+FIRES_SKIPPED = Counter(
+    "taskplane_fires_skipped_total", "Scheduled fires skipped by policy", ["reason"]
+)
+DISPATCH_LAG = Histogram(
+    "taskplane_dispatch_lag_seconds", "Send time minus due time of a fire", buckets=LAG_BUCKETS
+)
+SCHEDULER_IS_LEADER = Gauge("taskplane_scheduler_is_leader", "1 while this instance leads")
+
+# worker
+EXECUTIONS = Counter(
+    "taskplane_executions_total", "Executions finished", ["task_type", "outcome"]
+)
+EXECUTION_DURATION = Histogram(
+    "taskplane_execution_duration_seconds",
+    "Execution duration",
+    ["task_type"],
+    buckets=DURATION_BUCKETS,
+)
+RECORDER_BUFFER_DEPTH = Gauge(
+    "taskplane_recorder_buffer_depth", "Execution records waiting for the database"
+)
+BROKER_QUEUE_DEPTH = Gauge(
+    "taskplane_broker_queue_depth", "Messages in a broker stream not yet delivered", ["queue"]
+)
