@@ -1,0 +1,299 @@
+"""Scheduler and worker heartbeats, and scheduler leadership, in Redis.
+
+Writers: each scheduler instance beats into ``Keys.scheduler_instances`` and holds the lease
+``Keys.scheduler_leader``; each worker beats into ``Keys.workers`` (field = its id, JSON
+``{id, heartbeat_at, queues, pid, host}``). Readers (``/system/status``, ``/system/health``,
+the CLI) use the ``list_*`` helpers here; a heartbeat older than ``stale_seconds`` is stale.
+Writers prune stale fields of their own hash, so the hashes stay as small as the fleet.
+
+Leadership is a lease: ``SET leader <id> NX PX lease_ms``. The holder renews it well before
+it runs out (a Lua compare-and-PEXPIRE, so an instance can never renew a lease another
+instance took); an instance that dies stops renewing and another one acquires the key once
+it expires. The engine also fences every fire on the lease (see ``scheduling/engine.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+
+from taskplane.state.keys import Keys
+
+# KEYS[1] leader; ARGV[1] instance id, ARGV[2] lease ms. 1 = held (acquired or renewed).
+_ACQUIRE_OR_RENEW = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS[1] leader; ARGV[1] instance id. Deletes the lease only if this instance holds it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse_instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def new_instance_id(kind: str = "scheduler") -> str:
+    """An id naming host and pid (readable in status) plus a random tail (unique)."""
+    return f"{kind}-{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerHeartbeat:
+    id: str
+    heartbeat_at: datetime
+    is_leader: bool
+    pid: int | None = None
+    host: str | None = None
+    is_stale: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "id": self.id,
+                "heartbeat_at": self.heartbeat_at.isoformat(),
+                "is_leader": self.is_leader,
+                "pid": self.pid,
+                "host": self.host,
+            },
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerHeartbeat:
+    id: str
+    heartbeat_at: datetime
+    queues: list[str] = field(default_factory=list)
+    pid: int | None = None
+    host: str | None = None
+    is_stale: bool = False
+
+
+def _is_stale(at: datetime, now: datetime, stale_seconds: float) -> bool:
+    return now - at > timedelta(seconds=stale_seconds)
+
+
+def parse_scheduler(
+    field_id: str, raw: str, *, now: datetime, stale_seconds: float
+) -> SchedulerHeartbeat | None:
+    """One field of ``Keys.scheduler_instances``; None if it is not a heartbeat."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    at = _parse_instant(data.get("heartbeat_at"))
+    if at is None:
+        return None
+    pid = data.get("pid")
+    host = data.get("host")
+    return SchedulerHeartbeat(
+        id=str(data.get("id") or field_id),
+        heartbeat_at=at,
+        is_leader=bool(data.get("is_leader", False)),
+        pid=pid if isinstance(pid, int) else None,
+        host=host if isinstance(host, str) else None,
+        is_stale=_is_stale(at, now, stale_seconds),
+    )
+
+
+def parse_worker(
+    field_id: str, raw: str, *, now: datetime, stale_seconds: float
+) -> WorkerHeartbeat | None:
+    """One field of ``Keys.workers``; None if it is not a heartbeat."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    at = _parse_instant(data.get("heartbeat_at"))
+    if at is None:
+        return None
+    queues = data.get("queues")
+    pid = data.get("pid")
+    host = data.get("host")
+    return WorkerHeartbeat(
+        id=str(data.get("id") or field_id),
+        heartbeat_at=at,
+        queues=[str(q) for q in queues] if isinstance(queues, list) else [],
+        pid=pid if isinstance(pid, int) else None,
+        host=host if isinstance(host, str) else None,
+        is_stale=_is_stale(at, now, stale_seconds),
+    )
+
+
+# --- readers (API, CLI) ---------------------------------------------------------------
+
+
+async def get_leader(redis: Redis, keys: Keys) -> str | None:
+    """Id of the instance holding the lease now, or None (no live leader)."""
+    value = await redis.get(keys.scheduler_leader)
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def list_schedulers(
+    redis: Redis, keys: Keys, *, stale_seconds: float, now: datetime | None = None
+) -> list[SchedulerHeartbeat]:
+    """Every scheduler instance that beat recently enough not to be pruned, sorted by id.
+
+    ``is_leader`` is taken from the lease itself (not the instance's last beat), so at most
+    one instance is ever reported as leader.
+    """
+    now = now or _now()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.scheduler_instances)
+        pipe.get(keys.scheduler_leader)
+        raw, leader = await pipe.execute()
+    leader_id = leader.decode() if isinstance(leader, bytes) else leader
+    out: list[SchedulerHeartbeat] = []
+    for fid, value in _decoded_items(raw):
+        beat = parse_scheduler(fid, value, now=now, stale_seconds=stale_seconds)
+        if beat is None:
+            continue
+        out.append(
+            SchedulerHeartbeat(
+                id=beat.id,
+                heartbeat_at=beat.heartbeat_at,
+                is_leader=beat.id == leader_id,
+                pid=beat.pid,
+                host=beat.host,
+                is_stale=beat.is_stale,
+            )
+        )
+    return sorted(out, key=lambda b: b.id)
+
+
+async def list_workers(
+    redis: Redis, keys: Keys, *, stale_seconds: float, now: datetime | None = None
+) -> list[WorkerHeartbeat]:
+    """Every worker heartbeat in ``Keys.workers``, sorted by id, with staleness."""
+    now = now or _now()
+    raw = await redis.hgetall(keys.workers)
+    out = [
+        beat
+        for fid, value in _decoded_items(raw)
+        if (beat := parse_worker(fid, value, now=now, stale_seconds=stale_seconds)) is not None
+    ]
+    return sorted(out, key=lambda b: b.id)
+
+
+def _decoded_items(raw: Any) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for k, v in dict(raw or {}).items():
+        ks = k.decode() if isinstance(k, bytes) else str(k)
+        vs = v.decode() if isinstance(v, bytes) else str(v)
+        items.append((ks, vs))
+    return items
+
+
+def live(beats: Sequence[SchedulerHeartbeat] | Sequence[WorkerHeartbeat]) -> int:
+    """How many of these heartbeats are fresh."""
+    return sum(1 for b in beats if not b.is_stale)
+
+
+# --- writers (the scheduler process) ----------------------------------------------------
+
+
+class SchedulerPresence:
+    """One scheduler instance's lease and heartbeat.
+
+    ``hold_lease()`` acquires the lease if free or renews it if held by this instance, and
+    returns whether this instance leads now; ``beat()`` writes the heartbeat and prunes stale
+    fields; ``leave()`` releases the lease (so another instance takes over at once, not after
+    the lease runs out) and removes the heartbeat.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        instance_id: str | None = None,
+        lease_ms: int = 3000,
+        stale_seconds: float = 15.0,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.id = instance_id or new_instance_id()
+        self.lease_ms = lease_ms
+        self.stale_seconds = stale_seconds
+        self.is_leader = False
+        self._acquire = redis.register_script(_ACQUIRE_OR_RENEW)
+        self._release = redis.register_script(_RELEASE)
+
+    async def hold_lease(self) -> bool:
+        held = await self._acquire(keys=[self.keys.scheduler_leader], args=[self.id, self.lease_ms])
+        self.is_leader = bool(held)
+        return self.is_leader
+
+    async def release_lease(self) -> None:
+        await self._release(keys=[self.keys.scheduler_leader], args=[self.id])
+        self.is_leader = False
+
+    async def beat(self, now: datetime | None = None) -> None:
+        now = now or _now()
+        beat = SchedulerHeartbeat(
+            id=self.id,
+            heartbeat_at=now,
+            is_leader=self.is_leader,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.keys.scheduler_instances, self.id, beat.to_json())
+            pipe.hgetall(self.keys.scheduler_instances)
+            _, raw = await pipe.execute()
+        stale = [
+            fid
+            for fid, value in _decoded_items(raw)
+            if fid != self.id
+            and (
+                (parsed := parse_scheduler(fid, value, now=now, stale_seconds=self.stale_seconds))
+                is None
+                or parsed.is_stale
+            )
+        ]
+        if stale:
+            await self.redis.hdel(self.keys.scheduler_instances, *stale)
+
+    async def leave(self) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.eval(_RELEASE, 1, self.keys.scheduler_leader, self.id)
+            pipe.hdel(self.keys.scheduler_instances, self.id)
+            await pipe.execute()
+        self.is_leader = False
