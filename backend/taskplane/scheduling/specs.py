@@ -1,0 +1,410 @@
+"""Schedule specs: parse and validate a config's ``schedule_config``, compute fire times.
+
+Pure: no I/O, no clock unless one is passed (``now`` defaults to the current time only in
+``parse``, for the "date not in the past" rule). Every error is ``InvalidInput`` whose loc is
+``("schedule_config", field)``, so the API answers 422 naming the field.
+
+Cron and DST. A cron expression is evaluated on the wall clock of its timezone, then mapped
+to a UTC instant:
+- a wall time that does not exist (spring forward: 02:30 in Europe/Berlin on the last Sunday
+  of March) is read with the offset in force before the change, i.e. it fires one gap later
+  (03:30 CEST); an instant is never fired twice, so "30 * * * *" still fires once per hour;
+- a wall time that occurs twice (fall back) fires once, at its first occurrence, like cron.
+
+Interval cadence is anchored: the next due is the previous due + interval (no drift).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from taskplane.enums import SchedulerType
+from taskplane.errors import FieldError, InvalidInput
+
+Misfire = Literal["once", "skip"]
+Overlap = Literal["allow", "skip"]
+
+ROOT = "schedule_config"
+CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
+INTERVAL_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+POLICY_KEYS = frozenset({"misfire", "misfire_grace_seconds", "overlap"})
+ALLOWED_KEYS: dict[SchedulerType, frozenset[str]] = {
+    SchedulerType.CRON: frozenset({"cron_expression", *CRON_FIELDS, "timezone"}) | POLICY_KEYS,
+    SchedulerType.INTERVAL: frozenset({*INTERVAL_UNITS, "run_immediately"}) | POLICY_KEYS,
+    SchedulerType.DATE: frozenset({"run_date"}) | POLICY_KEYS,
+    SchedulerType.MANUAL: frozenset(),
+}
+MAX_INTERVAL_SECONDS = 10 * 366 * 86400  # ten years: far enough, and no datetime overflow
+MAX_GRACE_SECONDS = 86400
+DEFAULT_GRACE_SECONDS = 60
+_MAX_CRON_STEPS = 10_000  # candidates examined per next_after; DST skips need only a few
+_ONE_SECOND = timedelta(seconds=1)
+
+LABEL_PREFIX = "schedule_"
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A validated schedule. ``run_at`` is aware UTC; ``cron`` has exactly five fields."""
+
+    kind: SchedulerType
+    cron: str | None = None
+    timezone: str = "UTC"
+    interval_seconds: int | None = None
+    run_at: datetime | None = None
+    run_immediately: bool = True
+    misfire: Misfire = "once"
+    misfire_grace_seconds: int = DEFAULT_GRACE_SECONDS
+    overlap: Overlap = "allow"
+
+    @property
+    def is_scheduled(self) -> bool:
+        """True for kinds that the scheduler fires (everything but manual)."""
+        return self.kind is not SchedulerType.MANUAL
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def parse(
+    scheduler_type: SchedulerType | str,
+    schedule_config: Any,
+    *,
+    now: datetime | None = None,
+) -> Spec:
+    """Validate ``schedule_config`` for its kind; every problem found is reported at once."""
+    try:
+        kind = SchedulerType(scheduler_type)
+    except ValueError:
+        raise InvalidInput.field(
+            "scheduler_type",
+            msg=f"must be one of {', '.join(t.value for t in SchedulerType)}",
+            type="enum",
+        ) from None
+    if not isinstance(schedule_config, Mapping):
+        raise InvalidInput.field(ROOT, msg="must be an object", type="dict_type")
+    config: Mapping[str, Any] = schedule_config
+    errors: list[FieldError] = []
+    for key in config:
+        if key in ALLOWED_KEYS[kind]:
+            continue
+        if kind is SchedulerType.MANUAL and key in POLICY_KEYS:
+            msg = "policies do not apply to a manual schedule"
+        else:
+            allowed = ", ".join(sorted(ALLOWED_KEYS[kind])) or "none"
+            msg = f"unknown field for a {kind} schedule (allowed: {allowed})"
+        errors.append(FieldError((ROOT, str(key)), msg, "extra_forbidden"))
+
+    policies = _parse_policies(config, errors) if kind is not SchedulerType.MANUAL else {}
+    spec: Spec | None = None
+    if kind is SchedulerType.CRON:
+        spec = _parse_cron(config, errors, policies)
+    elif kind is SchedulerType.INTERVAL:
+        spec = _parse_interval(config, errors, policies)
+    elif kind is SchedulerType.DATE:
+        spec = _parse_date(config, errors, policies, now or datetime.now(UTC))
+    else:
+        spec = Spec(kind=SchedulerType.MANUAL)
+    if errors or spec is None:
+        raise InvalidInput(errors)
+    return spec
+
+
+def _err(errors: list[FieldError], field: str, msg: str, type: str = "value_error") -> None:
+    errors.append(FieldError((ROOT, field), msg, type))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_policies(config: Mapping[str, Any], errors: list[FieldError]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "misfire" in config:
+        if config["misfire"] in ("once", "skip"):
+            out["misfire"] = config["misfire"]
+        else:
+            _err(errors, "misfire", "must be 'once' or 'skip'", "literal_error")
+    if "overlap" in config:
+        if config["overlap"] in ("allow", "skip"):
+            out["overlap"] = config["overlap"]
+        else:
+            _err(errors, "overlap", "must be 'allow' or 'skip'", "literal_error")
+    if "misfire_grace_seconds" in config:
+        grace = config["misfire_grace_seconds"]
+        if not _is_int(grace):
+            _err(errors, "misfire_grace_seconds", "must be an integer", "int_type")
+        elif not 0 <= grace <= MAX_GRACE_SECONDS:
+            _err(errors, "misfire_grace_seconds", f"must be between 0 and {MAX_GRACE_SECONDS}")
+        else:
+            out["misfire_grace_seconds"] = grace
+    return out
+
+
+def _parse_timezone(value: Any, errors: list[FieldError]) -> str | None:
+    if not isinstance(value, str) or not value:
+        _err(errors, "timezone", "must be an IANA timezone name, e.g. Europe/Berlin", "string_type")
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        _err(errors, "timezone", f"unknown timezone {value[:64]!r} (use an IANA name)")
+        return None
+    return value
+
+
+def _cron_ok(expr: str) -> bool:
+    try:
+        if not croniter.is_valid(expr):
+            return False
+        croniter(expr, datetime(2000, 1, 1)).get_next(datetime)
+    except Exception:  # croniter raises several types for bad or never-firing expressions
+        return False
+    return True
+
+
+def _parse_cron(
+    config: Mapping[str, Any], errors: list[FieldError], policies: dict[str, Any]
+) -> Spec | None:
+    timezone = "UTC"
+    if "timezone" in config:
+        timezone = _parse_timezone(config["timezone"], errors) or "UTC"
+    expr: str | None = None
+    given_fields = [f for f in CRON_FIELDS if f in config]
+    if "cron_expression" in config:
+        raw = config["cron_expression"]
+        if given_fields:
+            _err(errors, "cron_expression", "give cron_expression or the five fields, not both")
+        elif not isinstance(raw, str):
+            _err(errors, "cron_expression", "must be a string", "string_type")
+        elif len(raw.split()) != 5:
+            _err(errors, "cron_expression", "must have exactly 5 fields: m h dom mon dow")
+        elif not _cron_ok(" ".join(raw.split())):
+            _err(errors, "cron_expression", f"invalid cron expression {raw[:100]!r}")
+        else:
+            expr = " ".join(raw.split())
+    else:
+        parts: list[str] = []
+        bad = False
+        for i, field in enumerate(CRON_FIELDS):
+            value = config.get(field, "*")
+            if _is_int(value):
+                value = str(value)
+            if not isinstance(value, str) or len(value.split()) != 1:
+                _err(errors, field, "must be a single cron field, e.g. '*/5'", "string_type")
+                bad = True
+                continue
+            probe = ["*"] * 5
+            probe[i] = value
+            if not _cron_ok(" ".join(probe)):
+                _err(errors, field, f"invalid cron {field} {value[:50]!r}")
+                bad = True
+            parts.append(value)
+        if not bad:
+            candidate = " ".join(parts)
+            if _cron_ok(candidate):
+                expr = candidate
+            else:  # each field fine alone but never fires together, e.g. 31 February
+                _err(errors, "day", f"the fields never match a date: {candidate!r}")
+    if expr is None:
+        return None
+    return Spec(kind=SchedulerType.CRON, cron=expr, timezone=timezone, **policies)
+
+
+def _parse_interval(
+    config: Mapping[str, Any], errors: list[FieldError], policies: dict[str, Any]
+) -> Spec | None:
+    total = 0
+    given = False
+    ok = True
+    for unit, factor in INTERVAL_UNITS.items():
+        if unit not in config:
+            continue
+        given = True
+        value = config[unit]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not _is_int(value):
+            _err(errors, unit, "must be a whole number", "int_type")
+            ok = False
+        elif value < 0:
+            _err(errors, unit, "must not be negative")
+            ok = False
+        elif value > MAX_INTERVAL_SECONDS:
+            _err(errors, unit, "is too large")
+            ok = False
+        else:
+            total += value * factor
+    run_immediately = True
+    if "run_immediately" in config:
+        if isinstance(config["run_immediately"], bool):
+            run_immediately = config["run_immediately"]
+        else:
+            _err(errors, "run_immediately", "must be true or false", "bool_type")
+            ok = False
+    if not given:
+        _err(errors, "seconds", "an interval needs seconds, minutes, hours or days", "missing")
+        return None
+    if not ok:
+        return None
+    if total < 1:
+        _err(errors, "seconds", "the interval must be at least 1 second")
+        return None
+    if total > MAX_INTERVAL_SECONDS:
+        _err(errors, "seconds", "the interval is too large")
+        return None
+    return Spec(
+        kind=SchedulerType.INTERVAL,
+        interval_seconds=total,
+        run_immediately=run_immediately,
+        **policies,
+    )
+
+
+def parse_instant(value: str) -> datetime:
+    """An ISO 8601 time as aware UTC; a naive time is UTC. ValueError if unreadable."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _parse_date(
+    config: Mapping[str, Any], errors: list[FieldError], policies: dict[str, Any], now: datetime
+) -> Spec | None:
+    if "run_date" not in config:
+        _err(errors, "run_date", "field required", "missing")
+        return None
+    raw = config["run_date"]
+    if not isinstance(raw, str):
+        _err(errors, "run_date", "must be an ISO 8601 time string", "string_type")
+        return None
+    try:
+        run_at = parse_instant(raw)
+    except (ValueError, OverflowError):
+        _err(errors, "run_date", "must be an ISO 8601 time, e.g. 2026-12-01T10:00:00+00:00")
+        return None
+    if run_at <= now:
+        _err(errors, "run_date", f"{run_at.isoformat()} is in the past")
+        return None
+    return Spec(kind=SchedulerType.DATE, run_at=run_at, **policies)
+
+
+# --- fire times ------------------------------------------------------------------------
+
+
+def next_after(spec: Spec, after: datetime) -> datetime | None:
+    """The first fire time strictly after ``after`` (aware), as aware UTC; None if none."""
+    after = _aware(after)
+    if spec.kind is SchedulerType.INTERVAL:
+        assert spec.interval_seconds is not None
+        return datetime.fromtimestamp(after.timestamp() + spec.interval_seconds, UTC)
+    if spec.kind is SchedulerType.DATE:
+        return spec.run_at if spec.run_at is not None and spec.run_at > after else None
+    if spec.kind is SchedulerType.CRON:
+        assert spec.cron is not None
+        return _next_cron(spec.cron, ZoneInfo(spec.timezone), after)
+    return None
+
+
+def next_n(spec: Spec, after: datetime, n: int) -> list[datetime]:
+    """The next ``n`` fire times strictly after ``after`` (fewer when the schedule ends)."""
+    out: list[datetime] = []
+    current = _aware(after)
+    for _ in range(max(n, 0)):
+        nxt = next_after(spec, current)
+        if nxt is None:
+            break
+        out.append(nxt)
+        current = nxt
+    return out
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("an aware datetime is required")
+    return moment.astimezone(UTC)
+
+
+def _next_cron(expr: str, tz: ZoneInfo, after: datetime) -> datetime | None:
+    # Walk the wall clock (naive local times) with croniter, map each candidate to an
+    # instant with fold=0 (first occurrence; a nonexistent time takes the pre-change
+    # offset), and keep the first instant strictly after `after`. Filtering on the instant
+    # makes the result independent of croniter's own DST handling.
+    local = after.astimezone(tz).replace(tzinfo=None, microsecond=0, fold=0)
+    it = croniter(expr, local - _ONE_SECOND)
+    for _ in range(_MAX_CRON_STEPS):
+        try:
+            wall = cast(datetime, it.get_next(datetime))
+        except Exception:  # croniter gives up on expressions that stop matching
+            return None
+        instant = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+        if instant > after:
+            return instant
+    return None
+
+
+# --- labels ----------------------------------------------------------------------------
+
+
+def to_labels(spec: Spec) -> dict[str, Any]:
+    """The spec as flat JSON scalars, stored in the ScheduledTask's labels."""
+    labels: dict[str, Any] = {
+        f"{LABEL_PREFIX}kind": str(spec.kind),
+        f"{LABEL_PREFIX}timezone": spec.timezone,
+        f"{LABEL_PREFIX}run_immediately": spec.run_immediately,
+        "misfire": spec.misfire,
+        "misfire_grace_seconds": spec.misfire_grace_seconds,
+        "overlap": spec.overlap,
+    }
+    if spec.cron is not None:
+        labels[f"{LABEL_PREFIX}cron"] = spec.cron
+    if spec.interval_seconds is not None:
+        labels[f"{LABEL_PREFIX}interval_seconds"] = spec.interval_seconds
+    if spec.run_at is not None:
+        labels[f"{LABEL_PREFIX}run_at"] = spec.run_at.isoformat()
+    return labels
+
+
+def from_labels(labels: Mapping[str, Any]) -> Spec:
+    """Inverse of ``to_labels``; other labels are ignored. No "in the past" check: a
+    registered date spec stays readable after its time. ValueError on a malformed set."""
+    p = LABEL_PREFIX
+    run_at = labels.get(f"{p}run_at")
+    interval = labels.get(f"{p}interval_seconds")
+    misfire = labels.get("misfire", "once")
+    overlap = labels.get("overlap", "allow")
+    if misfire not in ("once", "skip") or overlap not in ("allow", "skip"):
+        raise ValueError("bad schedule policy labels")
+    return Spec(
+        kind=SchedulerType(labels[f"{p}kind"]),
+        cron=labels.get(f"{p}cron"),
+        timezone=str(labels.get(f"{p}timezone", "UTC")),
+        interval_seconds=int(interval) if interval is not None else None,
+        run_at=parse_instant(run_at) if run_at is not None else None,
+        run_immediately=bool(labels.get(f"{p}run_immediately", True)),
+        misfire=misfire,
+        misfire_grace_seconds=int(labels.get("misfire_grace_seconds", DEFAULT_GRACE_SECONDS)),
+        overlap=overlap,
+    )
+
+
+def describe(spec: Spec) -> str:
+    """A short human form: 'cron */5 * * * * (Europe/Berlin)', 'every 90s', 'at <iso>'."""
+    if spec.kind is SchedulerType.CRON:
+        return f"cron {spec.cron} ({spec.timezone})"
+    if spec.kind is SchedulerType.INTERVAL:
+        return f"every {spec.interval_seconds}s"
+    if spec.kind is SchedulerType.DATE:
+        assert spec.run_at is not None
+        return f"at {spec.run_at.isoformat()}"
+    return "manual"
