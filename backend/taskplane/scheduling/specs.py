@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -344,7 +344,7 @@ def _next_cron(expr: str, tz: ZoneInfo, after: datetime) -> datetime | None:
     it = croniter(expr, local - _ONE_SECOND)
     for _ in range(_MAX_CRON_STEPS):
         try:
-            wall = cast(datetime, it.get_next(datetime))
+            wall = it.get_next(datetime)
         except Exception:  # croniter gives up on expressions that stop matching
             return None
         instant = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
