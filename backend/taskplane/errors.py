@@ -49,8 +49,10 @@ class InvalidInput(TaskplaneError):
         super().__init__("; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in self.errors))
 
     @classmethod
-    def field(cls, *loc: str | int, msg: str, type: str = "value_error") -> InvalidInput:
-        return cls([FieldError(tuple(loc), msg, type)])
+    def field(
+        cls, *loc: str | int, msg: str, type: str = "value_error", root: str = "body"
+    ) -> InvalidInput:
+        return cls([FieldError(tuple(loc), msg, type)], root=root)
 
 
 class DuplicateTaskType(TaskplaneError):

@@ -1,0 +1,66 @@
+"""The FastAPI app: ``create_app(settings)``; the lifespan opens Resources and closes them.
+
+Every route lives under ``/api/v1`` and requires a bearer token (``deps.authorize``), except
+``GET /api/v1/system/health``, ``/openapi.json`` and ``/docs``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from taskplane import __version__
+from taskplane.api import errors
+from taskplane.api.deps import authorize
+from taskplane.api.limits import BodyLimitMiddleware
+from taskplane.api.routers import executions, system, tokens
+from taskplane.resources import open_resources
+from taskplane.settings import Settings
+
+API_PREFIX = "/api/v1"
+
+TAGS = [
+    {"name": "task-types", "description": "registered task types and their parameter schemas"},
+    {"name": "configs", "description": "task configurations (PostgreSQL) with their live state"},
+    {"name": "schedules", "description": "schedule control, listing, summary and history"},
+    {"name": "runs", "description": "run a config now, or many at once"},
+    {"name": "executions", "description": "execution records and statistics"},
+    {"name": "system", "description": "health, status, enums and the dashboard summary"},
+    {"name": "tokens", "description": "API tokens (admin only)"},
+]
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    async with open_resources(settings) as resources:
+        app.state.resources = resources
+        app.state.started_at = time.monotonic()
+        yield
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="taskplane",
+        version=__version__,
+        description="Typed async tasks on TaskIQ: configs, schedules, runs and executions.",
+        lifespan=lifespan,
+        openapi_tags=TAGS,
+    )
+    app.state.settings = settings
+    errors.install(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(system.health_router)
+    protected = APIRouter(dependencies=[Depends(authorize)])
+    protected.include_router(executions.router)
+    protected.include_router(system.router)
+    protected.include_router(tokens.router)
+    api.include_router(protected)
+    app.include_router(api)
+
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,93 @@
+"""Dependencies, named once as ``Annotated`` aliases so routes read ``session: SessionDep``.
+
+Resources are opened by the lifespan (``app.state.resources``) and reached only through these.
+``authorize`` is every protected router's dependency: no / unknown / revoked token -> 401, a
+viewer calling a write method -> 403. ``AdminOnly`` additionally refuses viewers on reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taskplane.auth import Principal, authenticate, may
+from taskplane.resources import Resources
+from taskplane.settings import Settings
+from taskplane.state.keys import Keys
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerToken",
+    description="an API token: the admin token from settings, or one made by "
+    "`taskplane token create` / POST /api/v1/tokens",
+)
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    async with resources.sessions() as session:
+        yield session
+
+
+def get_redis(resources: ResourcesDep) -> Redis:
+    return resources.redis
+
+
+def get_keys(resources: ResourcesDep) -> Keys:
+    return resources.keys
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+KeysDep = Annotated[Keys, Depends(get_keys)]
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def authorize(
+    request: Request,
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise _unauthorized("missing bearer token")
+    async with resources.sessions() as session:
+        principal = await authenticate(session, resources.settings, credentials.credentials)
+    if principal is None:
+        raise _unauthorized("unknown or revoked token")
+    if not may(principal.role, request.method):
+        raise HTTPException(status_code=403, detail=f"role {principal.role} may only read")
+    request.state.principal = principal
+    return principal
+
+
+Caller = Annotated[Principal, Depends(authorize)]
+
+
+async def require_admin(principal: Caller) -> Principal:
+    if not principal.is_admin:
+        raise HTTPException(status_code=403, detail="admin role required")
+    return principal
+
+
+AdminOnly = Annotated[Principal, Depends(require_admin)]

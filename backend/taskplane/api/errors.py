@@ -1,0 +1,161 @@
+"""The one place domain errors become HTTP responses.
+
+Mapped by ``isinstance`` so subclasses inherit their parent's status:
+
+- ``NotFound`` -> 404, ``Conflict`` -> 409, ``InvalidInput`` -> 422 (pydantic's loc/msg/type)
+- ``BackendUnavailable`` and the connection errors of PostgreSQL and Redis -> 503
+- request validation -> 422 with ``loc`` / ``msg`` / ``type`` only: the input is never echoed,
+  and every string is made encodable (a lone surrogate in a key must not turn into a 500).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis.exceptions
+import sqlalchemy.exc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from taskplane.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+MAX_ERRORS = 20  # a huge invalid body does not make a huge error body
+MAX_TEXT = 500
+
+
+def safe_text(value: object) -> str:
+    """A string that JSON-encodes as UTF-8 whatever it held (lone surrogates replaced)."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT] + "..."
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _safe_loc(loc: Iterable[Any]) -> list[str | int]:
+    return [part if isinstance(part, int) else safe_text(part) for part in loc]
+
+
+def validation_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """pydantic errors reduced to loc / msg / type; never the input or its context."""
+    detail = []
+    for err in list(errors)[:MAX_ERRORS]:
+        detail.append(
+            {
+                "loc": _safe_loc(err.get("loc", ())),
+                "msg": safe_text(err.get("msg", "invalid value")),
+                "type": safe_text(err.get("type", "value_error")),
+            }
+        )
+    return detail
+
+
+def unprocessable(detail: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def unavailable(component: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=503,
+        content={"detail": f"{component} is unavailable; try again shortly"},
+        headers={"Retry-After": "5"},
+    )
+
+
+def backend_of(exc: BaseException) -> str | None:
+    """'Redis' / 'PostgreSQL' when ``exc`` says a backing store cannot be reached."""
+    if isinstance(exc, BackendUnavailable):
+        return exc.component
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return "Redis"
+    if isinstance(
+        exc,
+        sqlalchemy.exc.OperationalError
+        | sqlalchemy.exc.InterfaceError
+        | sqlalchemy.exc.TimeoutError,
+    ):
+        return "PostgreSQL"
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return "PostgreSQL"
+    if isinstance(exc, OSError | asyncio.TimeoutError):
+        # redis-py wraps its socket errors; a raw one comes from the database driver.
+        return "PostgreSQL"
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and cause is not exc:
+        return backend_of(cause) if isinstance(cause, OSError) else None
+    return None
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": safe_text(exc)})
+
+
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": safe_text(exc)})
+
+
+async def _invalid_input(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidInput)
+    return unprocessable(
+        [
+            {
+                "loc": _safe_loc((exc.root, *e.loc)),
+                "msg": safe_text(e.msg),
+                "type": safe_text(e.type),
+            }
+            for e in exc.errors[:MAX_ERRORS]
+        ]
+    )
+
+
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return unprocessable(validation_detail(exc.errors()))
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse(
+        status_code=exc.status_code,
+        content={"detail": safe_text(exc.detail) if isinstance(exc.detail, str) else exc.detail},
+        headers=exc.headers,
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    component = backend_of(exc)
+    if component is not None:
+        log.warning(
+            "backing store unavailable",
+            extra={"component": component, "error": type(exc).__name__, "path": request.url.path},
+        )
+        return unavailable(component)
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return JSONResponse(status_code=500, content={"detail": "internal server error"})
+
+
+def install(app: FastAPI) -> None:
+    """Register every handler on ``app``."""
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(InvalidInput, _invalid_input)
+    app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(Conflict, _conflict)
+    for exc_type in (
+        BackendUnavailable,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.InterfaceError,
+        sqlalchemy.exc.TimeoutError,
+        sqlalchemy.exc.DBAPIError,
+        OSError,
+        asyncio.TimeoutError,
+    ):
+        app.add_exception_handler(exc_type, _unexpected)

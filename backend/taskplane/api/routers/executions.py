@@ -1,0 +1,100 @@
+"""Execution records: filtered lists, recent, failed, stats, detail, cleanup."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from taskplane.api.deps import ResourcesDep, SessionDep, require_admin
+from taskplane.api.routers.paging import LimitQuery, OffsetQuery
+from taskplane.api.schemas.common import MAX_ID, Page, page_of
+from taskplane.api.schemas.executions import CleanupOut, ExecutionOut, ExecutionStatsOut
+from taskplane.db import executions
+from taskplane.db.pagination import Page as DbPage
+from taskplane.enums import Trigger
+from taskplane.errors import InvalidInput
+
+router = APIRouter(prefix="/executions", tags=["executions"])
+
+ConfigIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+ExecutionId = Annotated[int, Path(ge=1, le=MAX_ID)]
+MAX_DAYS = 36_500
+
+
+def aware(instant: datetime | None, name: str) -> datetime | None:
+    """A naive query time is UTC; one that cannot be expressed in UTC is a 422."""
+    if instant is None:
+        return None
+    try:
+        return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidInput.field(name, msg="out of range", root="query") from None
+
+
+def execution_page(page: DbPage[Any]) -> dict[str, Any]:
+    items = [ExecutionOut.model_validate(row) for row in page.items]
+    return page_of(items, page.total, page.limit, page.offset)
+
+
+@router.get("", response_model=Page[ExecutionOut])
+async def list_executions(
+    session: SessionDep,
+    config_id: ConfigIdQuery = None,
+    is_success: bool | None = None,
+    trigger: Trigger | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: LimitQuery = 50,
+    offset: OffsetQuery = 0,
+) -> Any:
+    page = await executions.list_page(
+        session,
+        config_id=config_id,
+        is_success=is_success,
+        trigger=trigger,
+        since=aware(since, "since"),
+        until=aware(until, "until"),
+        limit=limit,
+        offset=offset,
+    )
+    return execution_page(page)
+
+
+@router.get("/recent", response_model=Page[ExecutionOut])
+async def recent_executions(
+    session: SessionDep, limit: LimitQuery = 20, offset: OffsetQuery = 0
+) -> Any:
+    return execution_page(await executions.recent(session, limit=limit, offset=offset))
+
+
+@router.get("/failed", response_model=Page[ExecutionOut])
+async def failed_executions(
+    session: SessionDep, limit: LimitQuery = 20, offset: OffsetQuery = 0
+) -> Any:
+    return execution_page(await executions.failed(session, limit=limit, offset=offset))
+
+
+@router.get("/stats", response_model=ExecutionStatsOut)
+async def execution_stats(
+    session: SessionDep, config_id: ConfigIdQuery = None, since: datetime | None = None
+) -> Any:
+    stats = await executions.stats(session, config_id=config_id, since=aware(since, "since"))
+    return ExecutionStatsOut.model_validate(stats)
+
+
+@router.get("/{execution_id}", response_model=ExecutionOut)
+async def get_execution(execution_id: ExecutionId, session: SessionDep) -> Any:
+    return ExecutionOut.model_validate(await executions.get(session, execution_id))
+
+
+@router.delete(
+    "", response_model=CleanupOut, dependencies=[Depends(require_admin)], summary="cleanup"
+)
+async def cleanup_executions(
+    resources: ResourcesDep,
+    older_than_days: Annotated[int, Query(ge=0, le=MAX_DAYS)],
+) -> CleanupOut:
+    deleted = await executions.purge_older_than(resources.sessions, days=older_than_days)
+    return CleanupOut(deleted=deleted)

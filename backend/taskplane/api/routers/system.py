@@ -1,0 +1,224 @@
+"""System: health (the only open endpoint), status, enums, dashboard.
+
+Heartbeats are read with ``state/heartbeats.py`` from ``Keys.scheduler_instances`` and
+``Keys.workers``; one is stale after ``heartbeat_stale_seconds``. Health needs PostgreSQL,
+Redis, a fresh scheduler heartbeat and a fresh worker heartbeat; else 503 ``degraded``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from taskplane import __version__
+from taskplane.api.deps import ResourcesDep, SessionDep
+from taskplane.api.errors import safe_text
+from taskplane.api.schemas.executions import ExecutionOut
+from taskplane.api.schemas.system import (
+    Counts,
+    Dashboard,
+    Enums,
+    Executions24h,
+    Health,
+    HeartbeatHealth,
+    NextFire,
+    ScheduleCounts,
+    SchedulerInstance,
+    SchedulerStatus,
+    StoreHealth,
+    SystemStatus,
+    WorkerStatus,
+)
+from taskplane.db import configs, executions
+from taskplane.db.models import utcnow
+from taskplane.enums import Action, Role, SchedulerType, ScheduleStatus, Trigger
+from taskplane.resources import Resources
+from taskplane.state import heartbeats
+from taskplane.state.keys import Keys
+
+health_router = APIRouter(prefix="/system", tags=["system"])
+router = APIRouter(prefix="/system", tags=["system"])
+
+CHECK_TIMEOUT_SECONDS = 5.0
+DASHBOARD_ROWS = 10
+
+
+Beats = Sequence[heartbeats.SchedulerHeartbeat] | Sequence[heartbeats.WorkerHeartbeat]
+
+
+def heartbeat_health(beats: Beats, stale_seconds: float, what: str) -> HeartbeatHealth:
+    alive = heartbeats.live(beats)
+    latest = max((b.heartbeat_at for b in beats), default=None)
+    age = (utcnow() - latest).total_seconds() if latest is not None else None
+    return HeartbeatHealth(
+        ok=alive > 0,
+        alive=alive,
+        heartbeat_age_seconds=round(age, 3) if age is not None else None,
+        stale_after_seconds=stale_seconds,
+        error=None if alive else f"no {what} heartbeat within {stale_seconds:g}s",
+    )
+
+
+async def read_heartbeats(
+    resources: Resources,
+) -> tuple[list[heartbeats.SchedulerHeartbeat], list[heartbeats.WorkerHeartbeat]]:
+    stale = resources.settings.heartbeat_stale_seconds
+    schedulers = await heartbeats.list_schedulers(
+        resources.redis, resources.keys, stale_seconds=stale
+    )
+    workers = await heartbeats.list_workers(resources.redis, resources.keys, stale_seconds=stale)
+    return schedulers, workers
+
+
+def _failure(exc: BaseException) -> str:
+    return safe_text(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+async def _check_database(resources: Resources) -> StoreHealth:
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            async with resources.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # the health check reports any failure, it never raises
+        return StoreHealth(ok=False, error=_failure(exc))
+    return StoreHealth(ok=True, latency_ms=round((time.monotonic() - started) * 1000, 2))
+
+
+async def _check_redis(
+    resources: Resources,
+) -> tuple[
+    StoreHealth,
+    list[heartbeats.SchedulerHeartbeat] | None,
+    list[heartbeats.WorkerHeartbeat] | None,
+]:
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            await resources.redis.ping()
+            latency = round((time.monotonic() - started) * 1000, 2)
+            schedulers, workers = await read_heartbeats(resources)
+    except Exception as exc:  # the health check reports any failure, it never raises
+        return StoreHealth(ok=False, error=_failure(exc)), None, None
+    return StoreHealth(ok=True, latency_ms=latency), schedulers, workers
+
+
+@health_router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "a component is down or stale"}},
+)
+async def health(request: Request) -> JSONResponse:
+    resources: Resources = request.app.state.resources
+    stale = resources.settings.heartbeat_stale_seconds
+    database, (redis_health, schedulers, workers) = await asyncio.gather(
+        _check_database(resources), _check_redis(resources)
+    )
+    unreachable = HeartbeatHealth(ok=False, stale_after_seconds=stale, error="Redis unreachable")
+    body = Health(
+        status="ok",
+        database=database,
+        redis=redis_health,
+        scheduler=(
+            heartbeat_health(schedulers, stale, "scheduler")
+            if schedulers is not None
+            else unreachable
+        ),
+        workers=heartbeat_health(workers, stale, "worker") if workers is not None else unreachable,
+    )
+    healthy = all(c.ok for c in (body.database, body.redis, body.scheduler, body.workers))
+    if not healthy:
+        body.status = "degraded"
+    return JSONResponse(status_code=200 if healthy else 503, content=body.model_dump(mode="json"))
+
+
+@router.get("/status", response_model=SystemStatus)
+async def status(request: Request, resources: ResourcesDep, session: SessionDep) -> SystemStatus:
+    schedulers, workers = await read_heartbeats(resources)
+    config_count = await configs.count(session)
+    execution_count = await executions.count(session)
+    leading = [b for b in schedulers if b.is_leader]
+    return SystemStatus(
+        version=__version__,
+        uptime_seconds=round(time.monotonic() - request.app.state.started_at, 3),
+        counts=Counts(configs=config_count, executions=execution_count),
+        scheduler=SchedulerStatus(
+            leader=leading[0].id if leading else None,
+            heartbeat_at=leading[0].heartbeat_at if leading else None,
+            instances=[
+                SchedulerInstance(id=b.id, heartbeat_at=b.heartbeat_at, is_leader=b.is_leader)
+                for b in schedulers
+            ],
+        ),
+        workers=[
+            WorkerStatus(id=b.id, heartbeat_at=b.heartbeat_at, queues=b.queues) for b in workers
+        ],
+    )
+
+
+@router.get("/enums", response_model=Enums)
+async def enums(request: Request) -> Enums:
+    return Enums(
+        scheduler_types=[str(m) for m in SchedulerType],
+        schedule_statuses=[str(m) for m in ScheduleStatus],
+        actions=[str(m) for m in Action],
+        triggers=[str(m) for m in Trigger],
+        roles=[str(m) for m in Role],
+        task_types=task_type_names(request),
+    )
+
+
+def task_type_names(request: Request) -> list[str]:
+    registry = getattr(request.app.state, "registry", None)
+    if registry is None:
+        return []
+    return [t.name for t in registry.all()]
+
+
+async def schedule_counts(redis: Redis, keys: Keys) -> ScheduleCounts:
+    """Counts per status from the state service's index sets, in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.scard(keys.all_schedules)
+        for member in ScheduleStatus:
+            pipe.scard(keys.by_status(member))
+        total, *counts = await pipe.execute()
+    by_status = dict(zip([str(m) for m in ScheduleStatus], counts, strict=True))
+    return ScheduleCounts(total=int(total), **{k: int(v) for k, v in by_status.items()})
+
+
+@router.get("/dashboard", response_model=Dashboard)
+async def dashboard(resources: ResourcesDep, session: SessionDep) -> Dashboard:
+    counts = await schedule_counts(resources.redis, resources.keys)
+    day = await executions.stats(session, since=utcnow() - timedelta(hours=24))
+    failures = await executions.failed(session, limit=DASHBOARD_ROWS)
+    raw: list[Any] = await resources.redis.zrange(
+        resources.keys.due, 0, DASHBOARD_ROWS - 1, withscores=True
+    )
+    due = [(int(member), float(score)) for member, score in raw if str(member).isdigit()]
+    ids = [member for member, _ in due]
+    names = await configs.get_many(session, ids)
+    next_fires = [
+        NextFire(
+            config_id=member,
+            name=names[member].name,
+            next_run_at=datetime.fromtimestamp(score / 1000, UTC),
+        )
+        for member, score in due
+        if member in names
+    ]
+    return Dashboard(
+        schedules=counts,
+        executions_24h=Executions24h(
+            total=day.total, failed=day.failed, success_rate=day.success_rate
+        ),
+        recent_failures=[ExecutionOut.model_validate(row) for row in failures.items],
+        next_fires=next_fires,
+    )

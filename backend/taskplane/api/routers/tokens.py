@@ -1,0 +1,38 @@
+"""API tokens (admin only): create (the secret is shown once), list, revoke."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from taskplane import auth
+from taskplane.api.deps import SessionDep, require_admin
+from taskplane.api.routers.paging import LimitQuery, OffsetQuery
+from taskplane.api.schemas.common import MAX_ID, Page, page_of
+from taskplane.api.schemas.tokens import TokenCreate, TokenCreated, TokenOut
+from taskplane.db import tokens
+
+router = APIRouter(prefix="/tokens", tags=["tokens"], dependencies=[Depends(require_admin)])
+
+TokenId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.post("", status_code=201, response_model=TokenCreated)
+async def create_token(body: TokenCreate, session: SessionDep) -> TokenCreated:
+    async with session.begin():
+        row, plaintext = await auth.create_token(session, body.name, body.role)
+    return TokenCreated(id=row.id, name=row.name, role=row.role, token=plaintext)
+
+
+@router.get("", response_model=Page[TokenOut])
+async def list_tokens(session: SessionDep, limit: LimitQuery = 50, offset: OffsetQuery = 0) -> Any:
+    page = await tokens.list_page(session, limit=limit, offset=offset)
+    return page_of([TokenOut.model_validate(t) for t in page.items], page.total, limit, offset)
+
+
+@router.delete("/{token_id}", status_code=204, response_class=Response)
+async def revoke_token(token_id: TokenId, session: SessionDep) -> Response:
+    async with session.begin():
+        await tokens.revoke(session, token_id)
+    return Response(status_code=204)
