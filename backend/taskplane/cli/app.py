@@ -1,0 +1,67 @@
+"""The `taskplane` command: the typer root. Every sub-command parses, calls a service and
+prints; a failure is one clear line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from taskplane.cli import configs, inspect, processes, tokens
+from taskplane.cli.output import CliError, error_line
+
+app = typer.Typer(
+    name="taskplane",
+    help="taskplane: typed async tasks on TaskIQ, scheduled from Redis-held state.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+processes.register(app)
+app.add_typer(tokens.app, name="token")
+app.add_typer(configs.app, name="configs")
+configs.register_run(app)
+inspect.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: run the app, turn any failure into one line and exit 1."""
+    try:
+        app(args=argv, prog_name="taskplane", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        error_line("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        sys.exit(130)
+    except CliError as exc:
+        error_line(str(exc))
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a process edge: one line, never a traceback
+        error_line(describe(exc))
+        sys.exit(1)
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming what failed, from a domain error or an unexpected one."""
+    from taskplane.errors import TaskplaneError
+    from taskplane.logs import redact
+    from taskplane.settings import SettingsError
+
+    if isinstance(exc, (TaskplaneError, SettingsError)):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return redact(" ".join(text.split()))
+
+
+if __name__ == "__main__":
+    main()

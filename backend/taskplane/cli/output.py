@@ -1,0 +1,39 @@
+"""What every command shares: the consoles, the one-line error, settings and the asyncio
+entry of a command."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.markup import escape
+
+from taskplane.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class CliError(Exception):
+    """A command failed in a way the user can act on; the message is the whole story."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def error_line(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
+
+
+def settings_for_command(**overrides: object) -> Settings:
+    """The settings of this process (environment, then .env); bad values raise one line."""
+    return load_settings(**overrides)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)

@@ -1,0 +1,403 @@
+"""The process commands: `dev`, `api`, `worker`, `scheduler`, `migrate`, `reconcile`."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from taskplane.cli.output import CliError, console, err_console, settings_for_command
+from taskplane.cli.supervisor import Supervisor, child_command, stop_on_signals, watch_parent
+from taskplane.logs import setup_logging
+from taskplane.settings import Settings
+
+ParentPid = Annotated[
+    int | None,
+    typer.Option("--parent-pid", hidden=True, help="stop when this supervisor process is gone"),
+]
+
+API_FACTORY = "taskplane.cli.processes:api_app"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("dev")(dev)
+    app.command("api")(api)
+    app.command("worker")(worker)
+    app.command("scheduler")(scheduler)
+    app.command("migrate")(migrate)
+    app.command("reconcile")(reconcile)
+
+
+def _configure_logging(settings: Settings) -> None:
+    setup_logging(settings.log_level, settings.log_format.value)
+
+
+def _entry(module: str, name: str) -> Callable[..., Any]:
+    """A process entry point of another component, resolved at call time."""
+    fn: Callable[..., Any] = getattr(import_module(module), name)
+    return fn
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run an entry point that may be sync or async."""
+    result = fn(*args, **kwargs)
+    if inspect.isawaitable(result):
+        return asyncio.run(_await(result))
+    return result
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+# --- migrate ----------------------------------------------------------------------------
+
+
+async def _migrate(settings: Settings) -> None:
+    from taskplane.db import migrations
+    from taskplane.db.session import make_engine
+
+    path = settings.sqlite_path()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings)
+    try:
+        await migrations.upgrade(engine, settings)
+    finally:
+        await engine.dispose()
+
+
+def _database_label(settings: Settings) -> str:
+    from taskplane.logs import redact
+
+    return redact(settings.database_url.get_secret_value())
+
+
+def migrate() -> None:
+    """Create or upgrade the database schema to the latest revision."""
+    settings = settings_for_command()
+    with err_console.status(f"migrating {_database_label(settings)} ..."):
+        asyncio.run(_migrate(settings))
+    console.print(f"database {_database_label(settings)} is at the latest revision")
+
+
+# --- api --------------------------------------------------------------------------------
+
+
+def api_app() -> Any:
+    """uvicorn factory: the API app with /metrics and the dashboard, settings from the env."""
+    from taskplane.api.app import create_app
+    from taskplane.dashboard.routes import mount_dashboard
+    from taskplane.observability import mount_observability
+
+    settings = settings_for_command()
+    _configure_logging(settings)
+    application = create_app(settings)
+    mount_observability(application)
+    mount_dashboard(application)
+    return application
+
+
+def api(
+    host: Annotated[str | None, typer.Option(help="bind address [TASKPLANE_API_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [TASKPLANE_API_PORT]")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    parent_pid: ParentPid = None,
+) -> None:
+    """Run the REST API, the dashboard and /metrics (uvicorn)."""
+    import uvicorn
+
+    settings = settings_for_command()
+    _configure_logging(settings)
+    watch_parent(parent_pid)
+    uvicorn.run(
+        API_FACTORY,
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+
+
+# --- worker -----------------------------------------------------------------------------
+
+
+def worker(
+    queue: Annotated[
+        list[str] | None,
+        typer.Option("--queue", "-q", help="queue to consume (repeat; default: every queue)"),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="executions at once per process")] = 10,
+    processes: Annotated[int, typer.Option(min=1, help="worker processes to run")] = 1,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="/metrics port [TASKPLANE_WORKER_METRICS_PORT]")
+    ] = None,
+    parent_pid: ParentPid = None,
+) -> None:
+    """Run task executions from the broker (TaskIQ worker)."""
+    settings = settings_for_command()
+    _configure_logging(settings)
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    if processes > 1:
+        _supervise_workers(queue or [], concurrency, processes, port)
+        return
+    watch_parent(parent_pid)
+    from taskplane.observability import start_metrics_server
+
+    start_metrics_server(port, "worker")
+    _call(_entry("taskplane.worker", "run_worker"), settings, queue or None, concurrency)
+
+
+def _supervise_workers(queues: list[str], concurrency: int, processes: int, port: int) -> None:
+    supervisor = Supervisor(report=_report)
+    env = dict(os.environ)
+    for index in range(processes):
+        args = ["worker", "--concurrency", str(concurrency)]
+        args += [part for q in queues for part in ("--queue", q)]
+        args += ["--metrics-port", str(port + index if port else 0)]
+        supervisor.add(f"worker-{index + 1}", child_command(*args), env)
+    with stop_on_signals() as stop:
+        supervisor.start()
+        console.print(f"{processes} worker processes running (Ctrl-C stops them)")
+        try:
+            supervisor.run(stop)
+        finally:
+            supervisor.stop()
+
+
+# --- scheduler --------------------------------------------------------------------------
+
+
+def scheduler(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="/metrics port [TASKPLANE_SCHEDULER_METRICS_PORT]")
+    ] = None,
+    parent_pid: ParentPid = None,
+) -> None:
+    """Run the scheduler engine (safe to run several: no duplicate and no lost fires)."""
+    settings = settings_for_command()
+    _configure_logging(settings)
+    watch_parent(parent_pid)
+    from taskplane.observability import start_metrics_server
+
+    start_metrics_server(
+        settings.scheduler_metrics_port if metrics_port is None else metrics_port, "scheduler"
+    )
+    _call(_entry("taskplane.scheduling.process", "run_scheduler"), settings)
+
+
+# --- reconcile --------------------------------------------------------------------------
+
+
+def reconcile() -> None:
+    """Repair Redis schedule state against the configs (what the scheduler does at start)."""
+    from taskplane.cli.services import reconcile_all
+
+    settings = settings_for_command()
+    with err_console.status("reconciling schedules ..."):
+        report = asyncio.run(reconcile_all(settings))
+    console.print(f"reconciled: {report}")
+
+
+# --- dev --------------------------------------------------------------------------------
+
+
+def _report(message: str) -> None:
+    err_console.print(f"[yellow]taskplane dev:[/] {message}", markup=True)
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _check_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise CliError(f"Redis at TASKPLANE_REDIS_URL is unreachable: {exc}") from exc
+    finally:
+        client.close()
+
+
+def _wait_for_health(base_url: str, supervisor: Supervisor, within: float) -> dict[str, Any]:
+    """Poll /system/health until ok; the last body (or a description) on timeout."""
+    deadline = time.monotonic() + within
+    last: dict[str, Any] = {"status": "api not reachable yet"}
+    with httpx.Client(timeout=5) as client:
+        while time.monotonic() < deadline:
+            supervisor.check()
+            try:
+                response = client.get(f"{base_url}/api/v1/system/health")
+                body = response.json()
+                last = body if isinstance(body, dict) else {"status": str(body)}
+                if response.status_code == 200:
+                    return last
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.3)
+    return last
+
+
+EXAMPLES: list[tuple[dict[str, Any], bool]] = [
+    (
+        {
+            "name": "example-echo-every-30s",
+            "description": "echoes a message every 30 seconds",
+            "task_type": "echo",
+            "scheduler_type": "interval",
+            "schedule_config": {"seconds": 30},
+            "parameters": {"message": "hello from taskplane"},
+        },
+        True,
+    ),
+    (
+        {
+            "name": "example-http-every-5-minutes",
+            "description": "GET https://example.com every five minutes",
+            "task_type": "http_request",
+            "scheduler_type": "cron",
+            "schedule_config": {"cron_expression": "*/5 * * * *"},
+            "parameters": {"method": "GET", "url": "https://example.com"},
+        },
+        True,
+    ),
+    (
+        {
+            "name": "example-manual-sleep",
+            "description": "sleeps two seconds; run it by hand",
+            "task_type": "sleep",
+            "scheduler_type": "manual",
+            "schedule_config": {},
+            "parameters": {"seconds": 2},
+        },
+        False,
+    ),
+]
+
+
+def create_examples(base_url: str, token: str) -> list[str]:
+    """Create the example configs through the API (validated like any client's); a name
+    that exists already is left as it is."""
+    lines: list[str] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=f"{base_url}/api/v1", headers=headers, timeout=15) as client:
+        for body, auto_start in EXAMPLES:
+            response = client.post(
+                "/configs", params={"auto_start": str(auto_start).lower()}, json=body
+            )
+            if response.status_code == 201:
+                lines.append(f"created {body['name']} (id {response.json()['id']})")
+            elif response.status_code == 409:
+                lines.append(f"{body['name']} exists already")
+            else:
+                lines.append(f"could not create {body['name']}: HTTP {response.status_code}")
+    return lines
+
+
+def dev(
+    example: Annotated[
+        bool, typer.Option("--example", help="create a few example configs")
+    ] = False,
+    port: Annotated[int | None, typer.Option(help="API port [TASKPLANE_API_PORT]")] = None,
+) -> None:
+    """Run everything on one machine: api, scheduler and worker, supervised.
+
+    Uses SQLite and an embedded Redis unless TASKPLANE_DATABASE_URL / TASKPLANE_REDIS_URL
+    are set. Ctrl-C stops all.
+    """
+    from taskplane.embedded_redis import EmbeddedRedis
+
+    settings = settings_for_command()
+    configured = settings.model_fields_set
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+
+    database_url = settings.database_url.get_secret_value()
+    path = settings.sqlite_path()
+    if path is not None and not path.is_absolute():
+        database_url = f"sqlite+aiosqlite:///{Path.cwd() / path}"
+    env["TASKPLANE_DATABASE_URL"] = database_url
+    api_port = port or settings.api_port
+    env["TASKPLANE_API_PORT"] = str(api_port)
+
+    with err_console.status(f"migrating {_database_label(settings)} ..."):
+        asyncio.run(_migrate(settings.model_copy(update={"database_url": database_url})))
+
+    embedded: EmbeddedRedis | None = None
+    if "redis_url" in configured:
+        redis_label = _database_label_url(settings.redis_url.get_secret_value())
+        _check_redis(settings.redis_url.get_secret_value())
+    else:
+        embedded = EmbeddedRedis().start()
+        env["TASKPLANE_REDIS_URL"] = embedded.url
+        redis_label = f"embedded, in memory ({embedded.url})"
+
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if not token:
+        token = secrets.token_urlsafe(24)
+    env["TASKPLANE_ADMIN_TOKEN"] = token
+
+    supervisor = Supervisor(report=_report)
+    supervisor.add("api", child_command("api", "--port", str(api_port)), env)
+    supervisor.add("scheduler", child_command("scheduler"), env)
+    supervisor.add("worker", child_command("worker"), env)
+
+    base_url = f"http://{_display_host(settings.api_host)}:{api_port}"
+    try:
+        with stop_on_signals() as stop:
+            supervisor.start()
+            with err_console.status("starting api, scheduler and worker ..."):
+                health = _wait_for_health(base_url, supervisor, within=60)
+            if stop.is_set():
+                return
+            _print_banner(base_url, token, _database_label_url(database_url), redis_label, health)
+            if example:
+                for line in create_examples(base_url, token):
+                    console.print(f"  example: {line}")
+            supervisor.run(stop)
+            console.print("stopping ...")
+    finally:
+        supervisor.stop()
+        if embedded is not None:
+            embedded.stop()
+    console.print("stopped")
+
+
+def _database_label_url(url: str) -> str:
+    from taskplane.logs import redact
+
+    return redact(url)
+
+
+def _print_banner(
+    base_url: str, token: str, database: str, redis_label: str, health: dict[str, Any]
+) -> None:
+    status = health.get("status", "unknown")
+    console.print()
+    console.print(f"[bold green]taskplane is running[/] (health: {status})", markup=True)
+    console.print(f"  dashboard    {base_url}/")
+    console.print(f"  API          {base_url}/api/v1   (docs {base_url}/docs)")
+    console.print(f"  metrics      {base_url}/metrics")
+    console.print(f"  database     {database}")
+    console.print(f"  redis        {redis_label}")
+    console.print(f"  admin token  {token}")
+    console.print()
+    console.print(f'  try: curl -H "Authorization: Bearer {token}" {base_url}/api/v1/task-types')
+    console.print("  Ctrl-C stops everything.")
+    sys.stdout.flush()
