@@ -1,0 +1,412 @@
+"""ScheduleStateService: the single source of truth for schedule status (Redis).
+
+Per config (``Keys.schedule(cid)``, a hash): ``status``, ``note``, ``status_at``,
+``metadata`` (JSON object), and the run counters ``runs``, ``successes``, ``failures``,
+``consecutive_failures``, ``last_run_at``, ``last_success`` (``1``/``0``), ``last_task_id``.
+Index sets ``Keys.by_status(status)`` and ``Keys.all_schedules`` hold config ids, so
+summaries and filters never need KEYS. History ``Keys.history(cid)``: JSON events, newest
+first, capped at ``history_max`` with a TTL of ``history_ttl_seconds`` (renewed per event).
+
+Duties:
+- a status change, its index sets and its history event are one Lua script (``scripts.py``);
+  a transition whose ``from`` does not match changes nothing and reports the current status;
+- a config without state is read as ``inactive`` by transitions (its state was lost);
+- counters and late events never create state for a config that has none (deleted).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from taskplane.enums import Event, ScheduleStatus, Trigger
+from taskplane.state.keys import Keys
+from taskplane.state.scripts import STATUS_ORDER, Scripts
+
+
+def format_instant(moment: datetime) -> str:
+    """Fixed-width ISO UTC (always microseconds): such strings compare as the times do."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse_instant(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    event: str
+    timestamp: datetime
+    note: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "event": self.event,
+                "timestamp": format_instant(self.timestamp),
+                "note": self.note,
+                "details": self.details,
+            },
+            separators=(",", ":"),
+            default=str,
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> HistoryEvent:
+        data = json.loads(raw)
+        details = data.get("details")
+        return cls(
+            event=str(data.get("event", "")),
+            timestamp=_parse_instant(data.get("timestamp")) or datetime.fromtimestamp(0, UTC),
+            note=data.get("note"),
+            details=details if isinstance(details, dict) else {},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleState:
+    """One config's state as stored."""
+
+    config_id: int
+    status: ScheduleStatus
+    note: str | None
+    status_at: datetime | None
+    metadata: dict[str, Any]
+    runs: int = 0
+    successes: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    last_run_at: datetime | None = None
+    last_success: bool | None = None
+    last_task_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionResult:
+    """``changed``: the script applied; ``previous``: the status before (or the current
+    status, unchanged, when ``changed`` is false)."""
+
+    changed: bool
+    previous: ScheduleStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionOutcome:
+    """One finished execution, as the worker's recorder reports it."""
+
+    config_id: int
+    task_id: str
+    is_success: bool
+    finished_at: datetime
+    attempt: int = 1
+    trigger: Trigger = Trigger.SCHEDULED
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    total: int
+    active: int
+    paused: int
+    inactive: int
+    error: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "total": self.total,
+            "active": self.active,
+            "paused": self.paused,
+            "inactive": self.inactive,
+            "error": self.error,
+        }
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        return 0
+
+
+def _decode(config_id: int, raw: Mapping[Any, Any]) -> ScheduleState | None:
+    if not raw or "status" not in raw:
+        return None
+    try:
+        status = ScheduleStatus(raw["status"])
+    except ValueError:
+        status = ScheduleStatus.ERROR
+    try:
+        metadata = json.loads(raw.get("metadata") or "{}")
+    except ValueError:
+        metadata = {}
+    last_success = raw.get("last_success")
+    return ScheduleState(
+        config_id=config_id,
+        status=status,
+        note=raw.get("note") or None,
+        status_at=_parse_instant(raw.get("status_at")),
+        metadata=metadata if isinstance(metadata, dict) else {},
+        runs=_int(raw.get("runs")),
+        successes=_int(raw.get("successes")),
+        failures=_int(raw.get("failures")),
+        consecutive_failures=_int(raw.get("consecutive_failures")),
+        last_run_at=_parse_instant(raw.get("last_run_at")),
+        last_success=None if last_success in (None, "") else last_success == "1",
+        last_task_id=raw.get("last_task_id") or None,
+    )
+
+
+class ScheduleStateService:
+    """Status, note, metadata, history and counters of every config, in Redis."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        history_max: int = 200,
+        history_ttl_seconds: int = 30 * 86400,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.history_max = history_max
+        self.history_ttl_seconds = history_ttl_seconds
+        self.scripts = Scripts(redis)
+
+    def _status_keys(self, config_id: int) -> list[str]:
+        return [
+            self.keys.schedule(config_id),
+            self.keys.history(config_id),
+            self.keys.all_schedules,
+            *(self.keys.by_status(s) for s in STATUS_ORDER),
+        ]
+
+    # --- writes -----------------------------------------------------------------------
+
+    async def create(
+        self,
+        config_id: int,
+        metadata: Mapping[str, Any],
+        *,
+        note: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """State ``inactive`` with a ``created`` event; False (no change) if state exists."""
+        at = at or datetime.now(UTC)
+        event = HistoryEvent(str(Event.CREATED), at, note, dict(details or {}))
+        result = await self.scripts.create(
+            keys=self._status_keys(config_id),
+            args=[
+                config_id,
+                note or "",
+                format_instant(at),
+                event.to_json(),
+                self.history_max,
+                self.history_ttl_seconds,
+                json.dumps(dict(metadata), separators=(",", ":"), default=str),
+            ],
+        )
+        return bool(int(result[0]))
+
+    async def transition(
+        self,
+        config_id: int,
+        to: ScheduleStatus,
+        *,
+        allowed_from: Collection[ScheduleStatus] | None,
+        event: Event | None,
+        note: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> TransitionResult:
+        """Set the status (with note, time, optional new metadata) and record ``event``, all
+        in one script, only if the current status is in ``allowed_from`` (None = any)."""
+        at = at or datetime.now(UTC)
+        payload = HistoryEvent(str(event), at, note, dict(details or {})).to_json() if event else ""
+        result = await self.scripts.transition(
+            keys=self._status_keys(config_id),
+            args=[
+                config_id,
+                "*" if allowed_from is None else ",".join(str(s) for s in allowed_from),
+                str(to),
+                note or "",
+                format_instant(at),
+                payload,
+                self.history_max,
+                self.history_ttl_seconds,
+                ""
+                if metadata is None
+                else json.dumps(dict(metadata), separators=(",", ":"), default=str),
+            ],
+        )
+        return TransitionResult(changed=bool(int(result[0])), previous=ScheduleStatus(result[1]))
+
+    async def record_event(
+        self,
+        config_id: int,
+        event: Event,
+        *,
+        note: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Append one event (no status change); False if the config has no state."""
+        payload = HistoryEvent(str(event), at or datetime.now(UTC), note, dict(details or {}))
+        result = await self.scripts.event(
+            keys=[self.keys.schedule(config_id), self.keys.history(config_id)],
+            args=[payload.to_json(), self.history_max, self.history_ttl_seconds],
+        )
+        return bool(int(result))
+
+    async def record_events(
+        self, events: Iterable[tuple[int, Event, str | None, Mapping[str, Any]]]
+    ) -> None:
+        """Append many events (config id, event, note, details) in one pipeline."""
+        at = datetime.now(UTC)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            count = 0
+            for config_id, event, note, details in events:
+                payload = HistoryEvent(str(event), at, note, dict(details))
+                await self.scripts.event(
+                    keys=[self.keys.schedule(config_id), self.keys.history(config_id)],
+                    args=[payload.to_json(), self.history_max, self.history_ttl_seconds],
+                    client=pipe,
+                )
+                count += 1
+            if count:
+                await pipe.execute()
+
+    async def update_metadata(
+        self,
+        config_id: int,
+        metadata: Mapping[str, Any],
+        *,
+        event: Event | None = Event.UPDATED,
+        note: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Replace the metadata and record ``event`` in one script; False (nothing changed)
+        if the config has no state."""
+        payload = (
+            HistoryEvent(str(event), at or datetime.now(UTC), note, dict(details or {})).to_json()
+            if event
+            else ""
+        )
+        result = await self.scripts.metadata(
+            keys=[self.keys.schedule(config_id), self.keys.history(config_id)],
+            args=[
+                json.dumps(dict(metadata), separators=(",", ":"), default=str),
+                payload,
+                self.history_max,
+                self.history_ttl_seconds,
+            ],
+        )
+        return bool(int(result))
+
+    async def delete(self, config_id: int) -> None:
+        """Remove the state, counters and history of a config (one MULTI)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.schedule(config_id), self.keys.history(config_id))
+            pipe.srem(self.keys.all_schedules, config_id)
+            for status in STATUS_ORDER:
+                pipe.srem(self.keys.by_status(status), config_id)
+            await pipe.execute()
+
+    async def record_executions(self, outcomes: Sequence[ExecutionOutcome]) -> int:
+        """Count finished executions (one pipeline); returns how many configs had state."""
+        if not outcomes:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for o in outcomes:
+                await self.scripts.record_execution(
+                    keys=[self.keys.schedule(o.config_id)],
+                    args=["1" if o.is_success else "0", format_instant(o.finished_at), o.task_id],
+                    client=pipe,
+                )
+            results = await pipe.execute()
+        return sum(int(r) for r in results)
+
+    # --- reads ------------------------------------------------------------------------
+
+    async def get(self, config_id: int) -> ScheduleState | None:
+        return _decode(config_id, await self.redis.hgetall(self.keys.schedule(config_id)))
+
+    async def get_many(self, config_ids: Iterable[int]) -> dict[int, ScheduleState]:
+        """States of many configs in one pipeline; configs without state are left out."""
+        ids = list(dict.fromkeys(config_ids))
+        if not ids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.hgetall(self.keys.schedule(cid))
+            raws = await pipe.execute()
+        out: dict[int, ScheduleState] = {}
+        for cid, raw in zip(ids, raws, strict=True):
+            state = _decode(cid, raw)
+            if state is not None:
+                out[cid] = state
+        return out
+
+    async def status(self, config_id: int) -> ScheduleStatus | None:
+        raw = await self.redis.hget(self.keys.schedule(config_id), "status")
+        return ScheduleStatus(str(raw)) if raw else None
+
+    async def history(
+        self, config_id: int, *, limit: int = 50, offset: int = 0
+    ) -> tuple[list[HistoryEvent], int]:
+        """A page of events, newest first, and how many are kept in all."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lrange(self.keys.history(config_id), offset, offset + max(limit, 1) - 1)
+            pipe.llen(self.keys.history(config_id))
+            raws, total = await pipe.execute()
+        events: list[HistoryEvent] = []
+        for raw in raws if limit > 0 else []:
+            try:
+                events.append(HistoryEvent.from_json(raw))
+            except ValueError:
+                continue
+        return events, int(total)
+
+    async def recent_history_many(
+        self, config_ids: Iterable[int], limit: int = 10
+    ) -> dict[int, list[HistoryEvent]]:
+        ids = list(dict.fromkeys(config_ids))
+        if not ids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.lrange(self.keys.history(cid), 0, max(limit, 1) - 1)
+            raws = await pipe.execute()
+        return {
+            cid: [HistoryEvent.from_json(r) for r in rows]
+            for cid, rows in zip(ids, raws, strict=True)
+        }
+
+    async def summary(self) -> Summary:
+        """Counts by status from the index sets (SCARD each; no scan)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.scard(self.keys.all_schedules)
+            for status in STATUS_ORDER:
+                pipe.scard(self.keys.by_status(status))
+            total, active, paused, inactive, error = await pipe.execute()
+        return Summary(int(total), int(active), int(paused), int(inactive), int(error))
+
+    async def ids_with_status(self, status: ScheduleStatus) -> set[int]:
+        return {int(m) for m in await self.redis.smembers(self.keys.by_status(status))}
+
+    async def all_ids(self) -> set[int]:
+        return {int(m) for m in await self.redis.smembers(self.keys.all_schedules)}

@@ -1,0 +1,215 @@
+"""ScheduleStateService against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis.asyncio import Redis
+
+from taskplane.enums import Event, ScheduleStatus, Trigger
+from taskplane.settings import Settings
+from taskplane.state.keys import Keys
+from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
+
+ACTIVE, PAUSED, INACTIVE, ERROR = (
+    ScheduleStatus.ACTIVE,
+    ScheduleStatus.PAUSED,
+    ScheduleStatus.INACTIVE,
+    ScheduleStatus.ERROR,
+)
+
+
+@pytest.fixture
+def state(redis: Redis, keys: Keys, settings: Settings) -> ScheduleStateService:
+    return ScheduleStateService(redis, keys, history_max=5, history_ttl_seconds=3600)
+
+
+async def members(redis: Redis, keys: Keys) -> dict[str, set[str]]:
+    out = {str(s): set(await redis.smembers(keys.by_status(s))) for s in ScheduleStatus}
+    out["all"] = set(await redis.smembers(keys.all_schedules))
+    return out
+
+
+async def test_create_sets_inactive_with_created_event_once(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    assert await state.create(7, {"name": "n", "task_type": "echo"}) is True
+    assert await state.create(7, {"name": "other"}) is False  # existing state is kept
+    got = await state.get(7)
+    assert got is not None
+    assert got.status is INACTIVE
+    assert got.metadata == {"name": "n", "task_type": "echo"}
+    assert got.runs == 0 and got.last_run_at is None and got.last_success is None
+    events, total = await state.history(7)
+    assert total == 1 and [e.event for e in events] == ["created"]
+    assert events[0].note is None and events[0].details == {}
+    sets = await members(redis, keys)
+    assert sets["inactive"] == {"7"} and sets["all"] == {"7"} and sets["active"] == set()
+
+
+async def test_transition_moves_status_index_and_event_together(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    await state.create(1, {})
+    result = await state.transition(
+        1,
+        ACTIVE,
+        allowed_from={INACTIVE, ERROR},
+        event=Event.STARTED,
+        note="go",
+        details={"x": 1},
+    )
+    assert result.changed and result.previous is INACTIVE
+    got = await state.get(1)
+    assert got is not None and got.status is ACTIVE and got.note == "go"
+    assert got.status_at is not None and got.status_at.tzinfo is not None
+    events, _ = await state.history(1)
+    assert (events[0].event, events[0].note, events[0].details) == ("started", "go", {"x": 1})
+    sets = await members(redis, keys)
+    assert sets["active"] == {"1"} and sets["inactive"] == set()
+
+
+async def test_transition_from_wrong_status_changes_nothing_and_says_current(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    await state.create(1, {})
+    before_hash = await redis.hgetall(keys.schedule(1))
+    before_history = await redis.lrange(keys.history(1), 0, -1)
+    result = await state.transition(1, ACTIVE, allowed_from={PAUSED}, event=Event.RESUMED)
+    assert not result.changed and result.previous is INACTIVE
+    assert await redis.hgetall(keys.schedule(1)) == before_hash
+    assert await redis.lrange(keys.history(1), 0, -1) == before_history
+    assert (await members(redis, keys))["inactive"] == {"1"}
+
+
+async def test_transition_without_state_counts_as_inactive(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    result = await state.transition(9, INACTIVE, allowed_from=None, event=Event.REPAIRED)
+    assert result.changed and result.previous is INACTIVE
+    assert (await members(redis, keys))["inactive"] == {"9"}
+
+
+async def test_history_is_capped_newest_first_with_ttl(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    await state.create(3, {})
+    for i in range(8):
+        await state.record_event(3, Event.FIRED, details={"i": i})
+    events, total = await state.history(3, limit=50)
+    assert total == 5
+    assert [e.details["i"] for e in events] == [7, 6, 5, 4, 3]
+    ttl = await redis.ttl(keys.history(3))
+    assert 0 < ttl <= 3600
+    page, _ = await state.history(3, limit=2, offset=1)
+    assert [e.details["i"] for e in page] == [6, 5]
+    raw = json.loads((await redis.lrange(keys.history(3), 0, 0))[0])
+    assert set(raw) == {"event", "timestamp", "note", "details"}
+    assert datetime.fromisoformat(raw["timestamp"]).tzinfo is not None
+
+
+async def test_event_for_config_without_state_is_dropped(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    assert await state.record_event(4, Event.FIRED) is False
+    assert await redis.exists(keys.history(4), keys.schedule(4)) == 0
+
+
+async def test_update_metadata_records_updated_event(state: ScheduleStateService) -> None:
+    await state.create(2, {"name": "a"})
+    assert await state.update_metadata(2, {"name": "b"}, note="renamed") is True
+    got = await state.get(2)
+    assert got is not None and got.metadata == {"name": "b"}
+    events, _ = await state.history(2)
+    assert (events[0].event, events[0].note) == ("updated", "renamed")
+    assert await state.update_metadata(99, {"name": "x"}) is False
+    assert await state.get(99) is None
+
+
+async def test_summary_and_index_follow_every_change(state: ScheduleStateService) -> None:
+    for cid in range(1, 6):
+        await state.create(cid, {})
+    await state.transition(1, ACTIVE, allowed_from=None, event=Event.STARTED)
+    await state.transition(2, ACTIVE, allowed_from=None, event=Event.STARTED)
+    await state.transition(2, PAUSED, allowed_from={ACTIVE}, event=Event.PAUSED)
+    await state.transition(3, ERROR, allowed_from=None, event=Event.ERROR)
+    summary = await state.summary()
+    assert summary.as_dict() == {"total": 5, "active": 1, "paused": 1, "inactive": 2, "error": 1}
+    assert await state.ids_with_status(INACTIVE) == {4, 5}
+    await state.delete(4)
+    assert (await state.summary()).as_dict()["total"] == 4
+    assert await state.all_ids() == {1, 2, 3, 5}
+
+
+async def test_delete_removes_state_history_and_index(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    await state.create(5, {})
+    await state.transition(5, ACTIVE, allowed_from=None, event=Event.STARTED)
+    await state.delete(5)
+    assert await redis.exists(keys.schedule(5), keys.history(5)) == 0
+    assert all(not v for v in (await members(redis, keys)).values())
+
+
+async def test_get_many_in_one_call_skips_missing(state: ScheduleStateService) -> None:
+    await state.create(1, {"name": "one"})
+    await state.create(2, {"name": "two"})
+    got = await state.get_many([2, 1, 3, 2])
+    assert set(got) == {1, 2}
+    assert got[2].metadata["name"] == "two"
+    assert await state.get_many([]) == {}
+
+
+async def test_record_executions_counts_and_tracks_latest(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    await state.create(1, {})
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    outcomes = [
+        ExecutionOutcome(1, "a", True, t0, 1, Trigger.SCHEDULED),
+        ExecutionOutcome(1, "b", False, t0 + timedelta(seconds=2), 1, Trigger.MANUAL),
+        # reported late, finished earlier: counted, but not the "last" run
+        ExecutionOutcome(1, "c", False, t0 + timedelta(seconds=1), 2, Trigger.MANUAL),
+        ExecutionOutcome(2, "ghost", True, t0),  # no state: not resurrected
+    ]
+    assert await state.record_executions(outcomes) == 3
+    got = await state.get(1)
+    assert got is not None
+    assert (got.runs, got.successes, got.failures, got.consecutive_failures) == (3, 1, 2, 2)
+    assert got.last_run_at == t0 + timedelta(seconds=2)
+    assert got.last_success is False and got.last_task_id == "b"
+    await state.record_executions([ExecutionOutcome(1, "d", True, t0 + timedelta(seconds=3))])
+    got = await state.get(1)
+    assert got is not None and got.consecutive_failures == 0 and got.last_success is True
+    assert await redis.exists(keys.schedule(2)) == 0
+    assert await state.record_executions([]) == 0
+
+
+async def test_concurrent_transitions_never_leave_two_index_sets(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    await state.create(1, {})
+    moves = [
+        (ACTIVE, {INACTIVE, ERROR}, Event.STARTED),
+        (PAUSED, {ACTIVE}, Event.PAUSED),
+        (ACTIVE, {PAUSED}, Event.RESUMED),
+        (INACTIVE, None, Event.STOPPED),
+    ]
+    big = ScheduleStateService(redis, keys, history_max=1000)
+    results = await asyncio.gather(
+        *(
+            big.transition(1, to, allowed_from=allowed, event=event)
+            for i in range(60)
+            for to, allowed, event in [moves[i % 4]]
+        )
+    )
+    applied = sum(r.changed for r in results)
+    sets = await members(redis, keys)
+    holding = [s for s in ScheduleStatus if "1" in sets[str(s)]]
+    current = await big.status(1)
+    assert holding == [current]
+    _, total = await big.history(1, limit=1)
+    assert total == applied + 1  # + created
