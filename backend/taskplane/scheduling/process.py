@@ -1,0 +1,70 @@
+"""The scheduler process: open resources, run the engine until SIGTERM / SIGINT.
+
+``run_scheduler(settings)`` is what ``taskplane scheduler`` calls (the CLI sets up logging and
+the /metrics server first); ``python -m taskplane.scheduling`` does all three, for tests and
+for running the scheduler without the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from typing import Any
+
+from taskplane.resources import Resources, open_resources
+from taskplane.scheduling.engine import Completer, Engine
+from taskplane.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _completer(resources: Resources) -> Completer | None:
+    """The SchedulerService, told when a date schedule has fired (None if not available)."""
+    try:
+        service = importlib.import_module("taskplane.scheduling.service")
+    except ImportError:
+        return None
+    factory: Any = getattr(service, "from_resources", None) or getattr(
+        service, "SchedulerService", None
+    )
+    if factory is None:
+        return None
+    try:
+        built: Completer = (
+            factory.from_resources(resources)
+            if hasattr(factory, "from_resources")
+            else factory(resources)
+        )
+    except Exception:
+        log.exception("SchedulerService unavailable; date schedules will not be completed")
+        return None
+    return built
+
+
+async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run one scheduler instance until ``stop`` is set or the process gets SIGTERM/SIGINT.
+
+    On a clean stop the instance releases its lease, so another instance takes over at
+    once; after a crash the lease runs out (``scheduler_lease_ms``) and another takes over.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        async with open_resources(settings) as resources:
+            engine = Engine.from_settings(
+                settings, resources.redis, completer=_completer(resources)
+            )
+            assert engine.presence is not None
+            log.info("scheduler starting", extra={"instance": engine.presence.id})
+            await engine.run(stop)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
