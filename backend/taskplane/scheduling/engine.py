@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -49,6 +48,7 @@ from taskplane.scheduling import specs
 from taskplane.settings import Settings
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys
+from taskplane.state.schedule_state import HistoryEvent
 from taskplane.worker import messages
 
 log = logging.getLogger(__name__)
@@ -232,10 +232,8 @@ SENT, OVERLAP_SKIPPED, NOTHING_SENT, LOST = 1, 2, 3, 0
 
 
 def _event(kind: Event, at: datetime, details: dict[str, Any]) -> str:
-    return json.dumps(
-        {"event": str(kind), "timestamp": at.isoformat(), "note": None, "details": details},
-        separators=(",", ":"),
-    )
+    """A history event in the state service's format (docs/internals.md)."""
+    return HistoryEvent(event=str(kind), timestamp=at, note=None, details=details).to_json()
 
 
 @dataclass(frozen=True, slots=True)
