@@ -88,3 +88,24 @@ async def test_dashboard_shape_when_empty(
     assert body["schedules"] == {"total": 2, "active": 1, "paused": 1, "inactive": 0, "error": 0}
     assert body["executions_24h"] == {"total": 0, "failed": 0, "success_rate": None}
     assert body["recent_failures"] == [] and body["next_fires"] == []
+
+
+async def test_task_types_page_lists_builtins_with_schemas(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/task-types")).json()
+    names = [t["name"] for t in page["items"]]
+    assert {"echo", "sleep", "http_request", "cleanup_executions"} <= set(names)
+    assert page["total"] == len(names) and page["limit"] == 50 and page["offset"] == 0
+    echo = next(t for t in page["items"] if t["name"] == "echo")
+    assert set(echo) >= {
+        "name",
+        "description",
+        "queue",
+        "default_timeout_seconds",
+        "default_max_retries",
+        "parameters_schema",
+    }
+    assert "message" in echo["parameters_schema"]["properties"]
+    one = (await client.get("/task-types", params={"limit": 1, "offset": 1})).json()
+    assert one["items"][0]["name"] == names[1] and one["total"] == len(names)
+    enums = (await client.get("/system/enums")).json()
+    assert enums["task_types"] == sorted(names)

@@ -16,9 +16,13 @@ from taskplane import __version__
 from taskplane.api import errors
 from taskplane.api.deps import authorize
 from taskplane.api.limits import BodyLimitMiddleware
-from taskplane.api.routers import executions, system, tokens
+from taskplane.api.routers import executions, system, task_types, tokens
+from taskplane.dashboard.routes import mount_dashboard
+from taskplane.observability import mount_observability
 from taskplane.resources import open_resources
 from taskplane.settings import Settings
+from taskplane.state.schedule_state import ScheduleStateService
+from taskplane.tasks.registry import load_registry
 
 API_PREFIX = "/api/v1"
 
@@ -36,8 +40,16 @@ TAGS = [
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    registry = load_registry(settings)
     async with open_resources(settings) as resources:
         app.state.resources = resources
+        app.state.registry = registry
+        app.state.schedule_state = ScheduleStateService(
+            resources.redis,
+            resources.keys,
+            history_max=settings.history_max,
+            history_ttl_seconds=settings.history_ttl_seconds,
+        )
         app.state.started_at = time.monotonic()
         yield
 
@@ -56,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(system.health_router)
     protected = APIRouter(dependencies=[Depends(authorize)])
+    protected.include_router(task_types.router)
     protected.include_router(executions.router)
     protected.include_router(system.router)
     protected.include_router(tokens.router)
@@ -63,4 +76,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api)
 
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    mount_observability(app)  # GET /metrics (open, outside /api/v1)
+    mount_dashboard(app)  # the static dashboard at /
     return app

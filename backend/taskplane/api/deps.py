@@ -19,6 +19,8 @@ from taskplane.auth import Principal, authenticate, may
 from taskplane.resources import Resources
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
+from taskplane.state.schedule_state import ScheduleStateService
+from taskplane.tasks.registry import TaskRegistry
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -55,7 +57,19 @@ def get_keys(resources: ResourcesDep) -> Keys:
     return resources.keys
 
 
+def get_registry(request: Request) -> TaskRegistry:
+    registry: TaskRegistry = request.app.state.registry
+    return registry
+
+
+def get_state(request: Request) -> ScheduleStateService:
+    state: ScheduleStateService = request.app.state.schedule_state
+    return state
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+RegistryDep = Annotated[TaskRegistry, Depends(get_registry)]
+StateDep = Annotated[ScheduleStateService, Depends(get_state)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
 

@@ -15,11 +15,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
 from sqlalchemy import text
 
 from taskplane import __version__
-from taskplane.api.deps import ResourcesDep, SessionDep
+from taskplane.api.deps import RegistryDep, ResourcesDep, SessionDep, StateDep
 from taskplane.api.errors import safe_text
 from taskplane.api.schemas.executions import ExecutionOut
 from taskplane.api.schemas.system import (
@@ -42,7 +41,6 @@ from taskplane.db.models import utcnow
 from taskplane.enums import Action, Role, SchedulerType, ScheduleStatus, Trigger
 from taskplane.resources import Resources
 from taskplane.state import heartbeats
-from taskplane.state.keys import Keys
 
 health_router = APIRouter(prefix="/system", tags=["system"])
 router = APIRouter(prefix="/system", tags=["system"])
@@ -165,38 +163,20 @@ async def status(request: Request, resources: ResourcesDep, session: SessionDep)
 
 
 @router.get("/enums", response_model=Enums)
-async def enums(request: Request) -> Enums:
+async def enums(registry: RegistryDep) -> Enums:
     return Enums(
         scheduler_types=[str(m) for m in SchedulerType],
         schedule_statuses=[str(m) for m in ScheduleStatus],
         actions=[str(m) for m in Action],
         triggers=[str(m) for m in Trigger],
         roles=[str(m) for m in Role],
-        task_types=task_type_names(request),
+        task_types=registry.names(),
     )
 
 
-def task_type_names(request: Request) -> list[str]:
-    registry = getattr(request.app.state, "registry", None)
-    if registry is None:
-        return []
-    return [t.name for t in registry.all()]
-
-
-async def schedule_counts(redis: Redis, keys: Keys) -> ScheduleCounts:
-    """Counts per status from the state service's index sets, in one round trip."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.scard(keys.all_schedules)
-        for member in ScheduleStatus:
-            pipe.scard(keys.by_status(member))
-        total, *counts = await pipe.execute()
-    by_status = dict(zip([str(m) for m in ScheduleStatus], counts, strict=True))
-    return ScheduleCounts(total=int(total), **{k: int(v) for k, v in by_status.items()})
-
-
 @router.get("/dashboard", response_model=Dashboard)
-async def dashboard(resources: ResourcesDep, session: SessionDep) -> Dashboard:
-    counts = await schedule_counts(resources.redis, resources.keys)
+async def dashboard(resources: ResourcesDep, session: SessionDep, state: StateDep) -> Dashboard:
+    counts = ScheduleCounts(**(await state.summary()).as_dict())
     day = await executions.stats(session, since=utcnow() - timedelta(hours=24))
     failures = await executions.failed(session, limit=DASHBOARD_ROWS)
     raw: list[Any] = await resources.redis.zrange(
