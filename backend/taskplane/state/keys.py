@@ -45,6 +45,25 @@ class Keys:
         return f"{self.schedule_source_prefix}:data:{schedule_id}"
 
     @property
+    def source_cron(self) -> str:
+        """list of the ids of cron schedules (taskiq-redis layout)."""
+        return f"{self.schedule_source_prefix}:cron"
+
+    @property
+    def source_interval(self) -> str:
+        """list of the ids of interval schedules (taskiq-redis layout)."""
+        return f"{self.schedule_source_prefix}:interval"
+
+    def source_time(self, minute_utc: str) -> str:
+        """list of the ids of date schedules due in that minute ('YYYY-MM-DDTHH:MM', UTC)."""
+        return f"{self.schedule_source_prefix}:time:{minute_utc}"
+
+    def schedule_lock(self, config_id: int) -> str:
+        """string: token of the control action in progress on a config, with a PX lease
+        (owner: scheduling/service.py); serializes start/stop/pause/... per config."""
+        return f"{self.prefix}lock:schedule:{config_id}"
+
+    @property
     def due(self) -> str:
         """zset: member = config id, score = next due time in epoch milliseconds."""
         return f"{self.prefix}due"

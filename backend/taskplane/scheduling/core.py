@@ -1,0 +1,345 @@
+"""SchedulerCoreService: a config becomes a TaskIQ ``ScheduledTask`` in Redis.
+
+Layout (the taskiq-redis ``ListRedisScheduleSource`` layout with the JSON serializer, under
+``Keys.schedule_source_prefix``, so the stock source can read it):
+    '{p}source:data:{schedule_id}'   JSON ScheduledTask
+    '{p}source:cron' / ':interval'    lists of schedule ids
+    '{p}source:time:{YYYY-MM-DDTHH:MM}'  list of date schedule ids of that minute
+plus the due index ``Keys.due`` (zset, member = config id, score = next due epoch ms) that
+the engine reads. One deterministic schedule id per config: ``taskplane-config-{id}``.
+
+Duties: add / replace / remove write the data key, the list membership and the due score in
+ONE MULTI (WATCH on the data key, so the old list entry removed is the one stored), so a
+replace has no moment in which the schedule is absent or doubled. Core knows nothing of
+status: that is the state service's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+from taskiq import ScheduledTask
+from taskiq.serializers import JSONSerializer
+
+from taskplane.enums import SchedulerType, Trigger
+from taskplane.scheduling import specs
+from taskplane.scheduling.specs import Spec
+from taskplane.state.keys import Keys
+from taskplane.worker import messages
+
+SCHEDULE_ID_PREFIX = "taskplane-config-"
+_SERIALIZER = JSONSerializer()
+
+# KEYS: 1 due zset. ARGV: 1 config id, 2 new score, 3 keep overdue ('1'/'0'), 4 now ms.
+# Sets the due score, except that with keep-overdue an existing score that is already due
+# (an unclaimed fire) is kept, so a replace never drops a fire the engine has not sent yet.
+_SET_DUE = """
+local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if ARGV[3] == '1' and cur and tonumber(cur) <= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+
+
+def schedule_id(config_id: int) -> str:
+    return f"{SCHEDULE_ID_PREFIX}{config_id}"
+
+
+def config_id_of(schedule_id_: str) -> int | None:
+    if not schedule_id_.startswith(SCHEDULE_ID_PREFIX):
+        return None
+    rest = schedule_id_[len(SCHEDULE_ID_PREFIX) :]
+    return int(rest) if rest.isdigit() else None
+
+
+def to_ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def from_ms(epoch_ms: float) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+
+
+class ConfigLike(Protocol):
+    """What core reads of a config (``db.models.TaskConfig`` has it)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def task_type(self) -> str: ...
+    @property
+    def scheduler_type(self) -> SchedulerType | str: ...
+    @property
+    def schedule_config(self) -> Mapping[str, Any]: ...
+    @property
+    def parameters(self) -> Mapping[str, Any]: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def timeout_seconds(self) -> int | None: ...
+    @property
+    def priority(self) -> int: ...
+
+
+class TaskTypeLike(Protocol):
+    """What core reads of a task type (``tasks.registry.TaskType`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
+    @property
+    def timeout_seconds(self) -> int | None: ...
+
+
+class TaskTypeLookup(Protocol):
+    """``tasks.registry.TaskRegistry``: ``get`` raises NotFound for an unknown name."""
+
+    def get(self, name: str) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    config_id: int
+    schedule_id: str
+    spec: Spec
+    first_due: datetime
+
+
+def first_due(spec: Spec, now: datetime) -> datetime | None:
+    """When a schedule registered at ``now`` is first due: the next cron time, now +
+    interval (an immediate run, if any, is sent by the service), or the date itself."""
+    if spec.kind is SchedulerType.DATE:
+        return spec.run_at if spec.run_at is not None and spec.run_at > now else None
+    return specs.next_after(spec, now)
+
+
+def message_labels(config: ConfigLike, task_type: TaskTypeLike, trigger: Trigger) -> dict[str, Any]:
+    """The broker message labels of a config (docs/internals.md), without ``due_at``."""
+    timeout = config.timeout_seconds or task_type.timeout_seconds
+    labels: dict[str, Any] = {
+        "config_id": config.id,
+        "task_type": config.task_type,
+        "trigger": str(trigger),
+        "attempt": 1,
+        "max_retries": config.max_retries,
+        "priority": config.priority,
+        "queue": task_type.queue,
+    }
+    if timeout is not None:
+        labels["timeout_seconds"] = timeout
+    return labels
+
+
+class SchedulerCoreService:
+    """Registered schedules: build, add, replace, remove, and "is it registered"."""
+
+    def __init__(self, redis: Redis, keys: Keys, registry: TaskTypeLookup) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.registry = registry
+        self._set_due = redis.register_script(_SET_DUE)
+
+    # --- building ---------------------------------------------------------------------
+
+    def task_type(self, config: ConfigLike) -> TaskTypeLike:
+        found: TaskTypeLike = self.registry.get(config.task_type)
+        return found
+
+    def build(self, config: ConfigLike, spec: Spec) -> ScheduledTask:
+        """The ScheduledTask of a config: its parameters as kwargs, the message labels
+        (trigger ``scheduled``) and the spec's labels. NotFound for an unknown task type."""
+        if not spec.is_scheduled:
+            raise ValueError("a manual schedule is never registered")
+        labels = {
+            **message_labels(config, self.task_type(config), Trigger.SCHEDULED),
+            **specs.to_labels(spec),
+        }
+        timing: dict[str, Any] = {}
+        if spec.kind is SchedulerType.CRON:
+            timing = {"cron": spec.cron, "cron_offset": spec.timezone}
+        elif spec.kind is SchedulerType.INTERVAL:
+            timing = {"interval": spec.interval_seconds}
+        else:
+            timing = {"time": spec.run_at}
+        return ScheduledTask(
+            task_name=messages.task_name(config.task_type),
+            labels=labels,
+            args=[],
+            kwargs=dict(config.parameters),
+            schedule_id=schedule_id(config.id),
+            **timing,
+        )
+
+    def _list_key(self, task: ScheduledTask) -> str | None:
+        if task.cron is not None:
+            return self.keys.source_cron
+        if task.time is not None:
+            moment = task.time if task.time.tzinfo else task.time.replace(tzinfo=UTC)
+            return self.keys.source_time(moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"))
+        if task.interval:
+            return self.keys.source_interval
+        return None
+
+    @staticmethod
+    def _decode(raw: Any) -> ScheduledTask | None:
+        if raw is None:
+            return None
+        try:
+            return ScheduledTask.model_validate(json.loads(raw))
+        except ValueError:
+            return None
+
+    # --- writes -----------------------------------------------------------------------
+
+    async def add(
+        self,
+        config: ConfigLike,
+        spec: Spec,
+        *,
+        due_at: datetime | None = None,
+        now: datetime | None = None,
+        keep_overdue: bool = False,
+    ) -> Registration:
+        """Register (or replace) the config's schedule in one MULTI.
+
+        ``due_at`` defaults to ``first_due(spec, now)``; ValueError if nothing is due (a
+        date in the past). ``keep_overdue``: keep an existing due score that is already due
+        (used by replace, so an unsent fire is not dropped)."""
+        now = now or datetime.now(UTC)
+        due = due_at or first_due(spec, now)
+        if due is None:
+            raise ValueError("the schedule has no fire time to come")
+        task = self.build(config, spec)
+        body = _SERIALIZER.dumpb(task.model_dump(mode="json"))
+        sid = task.schedule_id
+        data_key = self.keys.source_data(sid)
+        new_list = self._list_key(task)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(data_key)
+                    old = self._decode(await pipe.get(data_key))
+                    old_list = self._list_key(old) if old is not None else None
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(data_key, body)
+                    if old_list is not None:
+                        pipe.lrem(old_list, 0, sid)
+                    if new_list is not None:
+                        if new_list != old_list:
+                            pipe.lrem(new_list, 0, sid)
+                        pipe.rpush(new_list, sid)
+                    await self._set_due(
+                        keys=[self.keys.due],
+                        args=[config.id, to_ms(due), "1" if keep_overdue else "0", to_ms(now)],
+                        client=pipe,
+                    )
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        return Registration(config.id, sid, spec, due)
+
+    async def replace(
+        self,
+        config: ConfigLike,
+        spec: Spec,
+        *,
+        due_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> Registration:
+        """Swap the registered schedule for the config's current one in one MULTI; a fire
+        already due and not yet sent keeps its due time."""
+        return await self.add(config, spec, due_at=due_at, now=now, keep_overdue=due_at is None)
+
+    async def remove(self, config_id: int) -> bool:
+        """Unregister (data key, list entry, due score) in one MULTI; False if absent."""
+        sid = schedule_id(config_id)
+        data_key = self.keys.source_data(sid)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(data_key)
+                    raw = await pipe.get(data_key)
+                    old = self._decode(raw)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.delete(data_key)
+                    lists = (
+                        [self._list_key(old)]
+                        if old is not None
+                        else [self.keys.source_cron, self.keys.source_interval]
+                    )
+                    for key in lists:
+                        if key is not None:
+                            pipe.lrem(key, 0, sid)
+                    pipe.zrem(self.keys.due, config_id)
+                    results = await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        return bool(raw is not None or results[-1])
+
+    # --- reads ------------------------------------------------------------------------
+
+    async def get(self, config_id: int) -> ScheduledTask | None:
+        return self._decode(await self.redis.get(self.keys.source_data(schedule_id(config_id))))
+
+    async def get_spec(self, config_id: int) -> Spec | None:
+        task = await self.get(config_id)
+        if task is None:
+            return None
+        try:
+            return specs.from_labels(task.labels)
+        except (KeyError, ValueError):
+            return None
+
+    async def is_registered(self, config_id: int) -> bool:
+        return bool(await self.redis.exists(self.keys.source_data(schedule_id(config_id))))
+
+    async def registered_many(self, config_ids: Iterable[int]) -> dict[int, bool]:
+        """Which configs have a registered schedule, in one pipeline."""
+        ids = list(dict.fromkeys(config_ids))
+        if not ids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.exists(self.keys.source_data(schedule_id(cid)))
+            found = await pipe.execute()
+        return {cid: bool(f) for cid, f in zip(ids, found, strict=True)}
+
+    async def next_due(self, config_id: int) -> datetime | None:
+        score = await self.redis.zscore(self.keys.due, config_id)
+        return from_ms(score) if score is not None else None
+
+    async def next_due_many(self, config_ids: Iterable[int]) -> dict[int, datetime | None]:
+        ids = list(dict.fromkeys(config_ids))
+        if not ids:
+            return {}
+        scores = await self.redis.zmscore(self.keys.due, [str(c) for c in ids])
+        return {
+            cid: from_ms(s) if s is not None else None for cid, s in zip(ids, scores, strict=True)
+        }
+
+    async def registered_ids(self) -> set[int]:
+        """Every config id with a registered schedule or a due score (for reconcile: the
+        due index and the cron / interval lists; date schedules are all in the due index
+        until they fire)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrange(self.keys.due, 0, -1)
+            pipe.lrange(self.keys.source_cron, 0, -1)
+            pipe.lrange(self.keys.source_interval, 0, -1)
+            due, crons, intervals = await pipe.execute()
+        ids = {int(m) for m in due if str(m).isdigit()}
+        for sid in [*crons, *intervals]:
+            cid = config_id_of(str(sid))
+            if cid is not None:
+                ids.add(cid)
+        return ids

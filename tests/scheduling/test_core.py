@@ -1,0 +1,194 @@
+"""SchedulerCoreService against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from taskiq.serializers import JSONSerializer
+from taskiq_redis import ListRedisScheduleSource
+
+from taskplane.enums import SchedulerType
+from taskplane.errors import NotFound
+from taskplane.scheduling import specs
+from taskplane.scheduling.core import SchedulerCoreService, from_ms, schedule_id, to_ms
+from taskplane.settings import Settings
+from taskplane.state.keys import Keys
+from taskplane.tasks.registry import TaskRegistry, load_registry
+
+
+@dataclass
+class Cfg:
+    id: int
+    scheduler_type: SchedulerType
+    schedule_config: dict[str, Any]
+    task_type: str = "echo"
+    parameters: dict[str, Any] = field(default_factory=lambda: {"message": "hi"})
+    max_retries: int = 2
+    timeout_seconds: int | None = 30
+    priority: int = 4
+    name: str = "c"
+
+
+@pytest.fixture(scope="module")
+def registry() -> TaskRegistry:
+    return load_registry(Settings(_env_file=None))  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def core(redis: Redis, keys: Keys, registry: TaskRegistry) -> SchedulerCoreService:
+    return SchedulerCoreService(redis, keys, registry)
+
+
+NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def spec_of(cfg: Cfg) -> specs.Spec:
+    return specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW)
+
+
+async def test_add_cron_writes_data_list_and_due_score(
+    core: SchedulerCoreService, redis: Redis, keys: Keys
+) -> None:
+    cfg = Cfg(1, SchedulerType.CRON, {"cron_expression": "0 * * * *", "timezone": "Europe/Berlin"})
+    reg = await core.add(cfg, spec_of(cfg), now=NOW)
+    assert reg.schedule_id == "taskplane-config-1"
+    assert reg.first_due == datetime(2030, 1, 1, 13, 0, tzinfo=UTC)
+    data = json.loads(await redis.get(keys.source_data("taskplane-config-1")))
+    assert data["task_name"] == "taskplane:echo"
+    assert data["kwargs"] == {"message": "hi"}
+    assert data["cron"] == "0 * * * *" and data["cron_offset"] == "Europe/Berlin"
+    labels = data["labels"]
+    assert labels["config_id"] == 1 and labels["task_type"] == "echo"
+    assert labels["trigger"] == "scheduled" and labels["queue"] == "default"
+    assert (labels["timeout_seconds"], labels["max_retries"], labels["priority"]) == (30, 2, 4)
+    assert specs.from_labels(labels) == spec_of(cfg)
+    assert await redis.lrange(keys.source_cron, 0, -1) == ["taskplane-config-1"]
+    assert await redis.zscore(keys.due, "1") == to_ms(reg.first_due)
+    assert await core.is_registered(1)
+    assert await core.next_due(1) == reg.first_due
+
+
+async def test_stock_taskiq_source_reads_what_core_writes(
+    core: SchedulerCoreService, settings: Settings, keys: Keys
+) -> None:
+    cron = Cfg(1, SchedulerType.CRON, {"cron_expression": "*/5 * * * *"})
+    every = Cfg(2, SchedulerType.INTERVAL, {"seconds": 30})
+    await core.add(cron, spec_of(cron), now=NOW)
+    await core.add(every, spec_of(every), now=NOW)
+    source = ListRedisScheduleSource(
+        settings.redis_url.get_secret_value(),
+        prefix=keys.schedule_source_prefix,
+        serializer=JSONSerializer(),
+        skip_past_schedules=True,
+    )
+    try:
+        got = {s.schedule_id: s for s in await source.get_schedules()}
+    finally:
+        await source.shutdown()
+        await source._connection_pool.disconnect()
+    assert set(got) == {schedule_id(1), schedule_id(2)}
+    assert got[schedule_id(1)].cron == "*/5 * * * *"
+    assert got[schedule_id(2)].interval == 30
+    assert got[schedule_id(2)].labels["config_id"] == 2
+
+
+async def test_interval_and_date_due_times(
+    core: SchedulerCoreService, redis: Redis, keys: Keys
+) -> None:
+    every = Cfg(2, SchedulerType.INTERVAL, {"minutes": 1})
+    reg = await core.add(every, spec_of(every), now=NOW)
+    assert reg.first_due == NOW + timedelta(minutes=1)
+    assert await redis.lrange(keys.source_interval, 0, -1) == [schedule_id(2)]
+    once = Cfg(3, SchedulerType.DATE, {"run_date": "2030-02-01T08:30:00Z"})
+    reg = await core.add(once, spec_of(once), now=NOW)
+    assert reg.first_due == datetime(2030, 2, 1, 8, 30, tzinfo=UTC)
+    assert await redis.lrange(keys.source_time("2030-02-01T08:30"), 0, -1) == [schedule_id(3)]
+    with pytest.raises(ValueError, match="no fire time"):
+        await core.add(once, spec_of(once), now=datetime(2031, 1, 1, tzinfo=UTC))
+
+
+async def test_replace_switches_list_and_score_in_one_step(
+    core: SchedulerCoreService, redis: Redis, keys: Keys
+) -> None:
+    cfg = Cfg(4, SchedulerType.CRON, {"cron_expression": "0 0 * * *"})
+    await core.add(cfg, spec_of(cfg), now=NOW)
+    cfg.scheduler_type = SchedulerType.INTERVAL
+    cfg.schedule_config = {"seconds": 10}
+    reg = await core.replace(cfg, spec_of(cfg), now=NOW)
+    assert reg.first_due == NOW + timedelta(seconds=10)
+    assert await redis.lrange(keys.source_cron, 0, -1) == []
+    assert await redis.lrange(keys.source_interval, 0, -1) == [schedule_id(4)]
+    assert from_ms(await redis.zscore(keys.due, "4")) == reg.first_due
+    await core.replace(cfg, spec_of(cfg), now=NOW)  # idempotent: never a doubled entry
+    assert await redis.lrange(keys.source_interval, 0, -1) == [schedule_id(4)]
+
+
+async def test_replace_keeps_a_fire_that_is_due_and_not_yet_sent(
+    core: SchedulerCoreService, redis: Redis, keys: Keys
+) -> None:
+    cfg = Cfg(5, SchedulerType.CRON, {"cron_expression": "* * * * *"})
+    overdue = NOW - timedelta(seconds=1)
+    await core.add(cfg, spec_of(cfg), due_at=overdue, now=NOW)
+    await core.replace(cfg, spec_of(cfg), now=NOW)
+    assert await core.next_due(5) == overdue
+
+
+async def test_concurrent_replaces_leave_exactly_one_entry(
+    core: SchedulerCoreService, redis: Redis, keys: Keys
+) -> None:
+    cfgs = [
+        Cfg(6, SchedulerType.CRON, {"cron_expression": "0 * * * *"}),
+        Cfg(6, SchedulerType.INTERVAL, {"seconds": 5}),
+        Cfg(6, SchedulerType.DATE, {"run_date": "2030-03-01T00:00:00Z"}),
+    ]
+    await asyncio.gather(*(core.replace(c, spec_of(c), now=NOW) for c in cfgs * 10))
+    stored = await core.get(6)
+    assert stored is not None
+    entries = (
+        await redis.lrange(keys.source_cron, 0, -1)
+        + await redis.lrange(keys.source_interval, 0, -1)
+        + await redis.lrange(keys.source_time("2030-03-01T00:00"), 0, -1)
+    )
+    assert entries == [schedule_id(6)]
+    assert await redis.zcard(keys.due) == 1
+
+
+async def test_remove_clears_everything_and_is_idempotent(
+    core: SchedulerCoreService, redis: Redis, keys: Keys
+) -> None:
+    once = Cfg(7, SchedulerType.DATE, {"run_date": "2030-02-01T08:30:00Z"})
+    await core.add(once, spec_of(once), now=NOW)
+    assert await core.remove(7) is True
+    assert await core.remove(7) is False
+    assert await redis.exists(keys.source_data(schedule_id(7))) == 0
+    assert await redis.exists(keys.source_time("2030-02-01T08:30")) == 0
+    assert await redis.zscore(keys.due, "7") is None
+    assert not await core.is_registered(7)
+
+
+async def test_many_reads_and_registered_ids(core: SchedulerCoreService) -> None:
+    for cid in (1, 2):
+        cfg = Cfg(cid, SchedulerType.INTERVAL, {"seconds": cid})
+        await core.add(cfg, spec_of(cfg), now=NOW)
+    assert await core.registered_many([1, 2, 3]) == {1: True, 2: True, 3: False}
+    dues = await core.next_due_many([1, 3])
+    assert dues == {1: NOW + timedelta(seconds=1), 3: None}
+    assert await core.registered_ids() == {1, 2}
+    spec = await core.get_spec(2)
+    assert spec is not None and spec.interval_seconds == 2
+
+
+async def test_unknown_task_type_and_manual_are_refused(core: SchedulerCoreService) -> None:
+    cfg = Cfg(8, SchedulerType.INTERVAL, {"seconds": 5}, task_type="nope")
+    with pytest.raises(NotFound):
+        await core.add(cfg, spec_of(cfg), now=NOW)
+    manual = Cfg(9, SchedulerType.MANUAL, {})
+    with pytest.raises(ValueError, match="manual"):
+        await core.add(manual, spec_of(manual), due_at=NOW, now=NOW)
+    assert not await core.is_registered(8)
