@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from taskiq import ScheduledTask
 
 from taskplane.enums import SchedulerType
 from taskplane.scheduling import specs
-from taskplane.scheduling.engine import Engine, schedule_id, to_ms
+from taskplane.scheduling.core import SchedulerCoreService, schedule_id, to_ms
+from taskplane.scheduling.engine import Engine
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys
 from taskplane.worker import messages
@@ -41,41 +41,39 @@ class RecordingCompleter:
         self.completed.append(config_id)
 
 
+@dataclass(frozen=True)
+class Config:
+    """What core reads of a config (the ConfigLike protocol)."""
+
+    id: int
+    task_type: str = "echo"
+    scheduler_type: str = "interval"
+    schedule_config: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    max_retries: int = 2
+    timeout_seconds: int | None = 30
+    priority: int = 3
+
+
+@dataclass(frozen=True)
+class TaskType:
+    name: str
+    queue: str = "default"
+    timeout_seconds: int | None = None
+
+
+class Registry:
+    def get(self, name: str) -> TaskType:
+        return TaskType(name)
+
+
 async def register(
-    redis: Redis,
-    keys: Keys,
-    config_id: int,
-    spec: specs.Spec,
-    due_at: datetime,
-    *,
-    queue: str = "default",
+    redis: Redis, keys: Keys, config_id: int, spec: specs.Spec, due_at: datetime
 ) -> None:
-    """Write a schedule as core does: ListRedisScheduleSource data (JSON) + the due score."""
-    labels: dict[str, Any] = {
-        "config_id": config_id,
-        "task_type": "echo",
-        "trigger": "scheduled",
-        "attempt": 1,
-        "max_retries": 2,
-        "timeout_seconds": 30,
-        "priority": 3,
-        "queue": queue,
-        **specs.to_labels(spec),
-    }
-    task = ScheduledTask(
-        task_name=messages.task_name("echo"),
-        labels=labels,
-        args=[],
-        kwargs={"message": f"hi {config_id}"},
-        schedule_id=schedule_id(config_id),
-        interval=spec.interval_seconds,
-        cron=spec.cron,
-        time=spec.run_at,
-    )
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(keys.source_data(task.schedule_id), task.model_dump_json())
-        pipe.zadd(keys.due, {str(config_id): to_ms(due_at)})
-        await pipe.execute()
+    """Register a schedule through SchedulerCoreService, first due at ``due_at``."""
+    core = SchedulerCoreService(redis, keys, Registry())
+    config = Config(id=config_id, parameters={"message": f"hi {config_id}"})
+    await core.add(config, spec, due_at=due_at, now=due_at - timedelta(seconds=1))
 
 
 async def sent(redis: Redis, keys: Keys, queue: str = "default") -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ from taskiq import ScheduledTask
 from taskplane import metrics
 from taskplane.enums import Event, SchedulerType, Trigger
 from taskplane.scheduling import specs
+from taskplane.scheduling.core import from_ms, schedule_id, to_ms
 from taskplane.settings import Settings
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys
@@ -77,19 +78,6 @@ class Completer(Protocol):
     """Told when a date schedule has had its one fire (sent or skipped as a misfire)."""
 
     async def complete(self, config_id: int) -> Any: ...
-
-
-def schedule_id(config_id: int) -> str:
-    """The ScheduledTask id core registers a config under (docs/internals.md)."""
-    return f"taskplane-config-{config_id}"
-
-
-def to_ms(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
-
-
-def from_ms(epoch_ms: float) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
 
 
 # --- planning (pure) ---------------------------------------------------------------------
