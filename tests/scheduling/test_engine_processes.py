@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.settings import Settings
 from taskplane.state import heartbeats
 from taskplane.state.keys import Keys
-from tests.scheduling.test_engine import interval, register
+from tests.scheduling.test_engine import Config, Registry, interval, register
 from tests.support import eventually
 
 pytestmark = pytest.mark.slow
@@ -275,3 +276,42 @@ async def test_stopped_leader_hands_over_at_once_and_leaves_no_heartbeat(
         assert time.monotonic() - started < 5
         beats = await heartbeats.list_schedulers(redis, keys, stale_seconds=5)
         assert [x.pid for x in beats] == [b.pid]
+
+
+async def running_leader(group: Schedulers, redis: Redis, keys: Keys) -> asyncio.subprocess.Process:
+    proc = await group.start()
+
+    async def leading() -> bool:
+        found = await leader_pid(redis, keys)
+        return found is not None and found[1] == proc.pid
+
+    await eventually(leading, within=30)
+    return proc
+
+
+async def test_pause_is_honoured_within_1s_and_start_within_1s(
+    settings: Settings, redis: Redis, keys: Keys, tmp_path: Path
+) -> None:
+    core = SchedulerCoreService(redis, keys, Registry())
+    async with schedulers(settings, tmp_path) as group:
+        await running_leader(group, redis, keys)
+        # start: a schedule registered while the scheduler runs is seen at once
+        started_at = await redis_now(redis)
+        due = datetime.fromtimestamp(started_at, UTC)
+        await core.add(Config(id=1), interval(1), due_at=due)
+
+        async def fired_three_times() -> bool:
+            return len(await sent_fires(redis, keys)) >= 3
+
+        await eventually(fired_three_times, within=30)
+        first_sent_at = (await sent_fires(redis, keys))[0][0]
+        assert first_sent_at - started_at <= 1.0
+
+        # pause (core removes the registration): no fire is sent after the call returns
+        await core.remove(1)
+        paused_at = await redis_now(redis)
+        count = len(await sent_fires(redis, keys))
+        await asyncio.sleep(2.5)
+        fires = await sent_fires(redis, keys)
+        assert len(fires) == count
+        assert all(sent_at <= paused_at + 1.0 for sent_at, _, _, _ in fires)
