@@ -121,3 +121,9 @@ async def test_redis_down_is_503_with_a_clear_message(
         body = health.json()
         assert body["redis"]["ok"] is False and body["database"]["ok"] is True
         assert body["scheduler"]["ok"] is False
+
+
+async def test_body_that_is_not_utf8_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post("/tokens", content=b"]\xff\xfe&\x80", headers=JSON)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"

@@ -17,6 +17,7 @@ from taskplane.api import errors
 from taskplane.api.deps import authorize
 from taskplane.api.limits import BodyLimitMiddleware
 from taskplane.api.routers import executions, system, task_types, tokens
+from taskplane.api.schemas.errors import documented
 from taskplane.dashboard.routes import mount_dashboard
 from taskplane.observability import mount_observability
 from taskplane.resources import open_resources
@@ -67,7 +68,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(system.health_router)
-    protected = APIRouter(dependencies=[Depends(authorize)])
+    protected = APIRouter(
+        dependencies=[Depends(authorize)], responses=documented(401, 403, 413, 503)
+    )
     protected.include_router(task_types.router)
     protected.include_router(executions.router)
     protected.include_router(system.router)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from taskplane.api.deps import ResourcesDep, SessionDep, require_admin
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
 from taskplane.api.schemas.common import MAX_ID, Page, page_of
+from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.executions import CleanupOut, ExecutionOut, ExecutionStatsOut
 from taskplane.db import executions
 from taskplane.db.pagination import Page as DbPage
@@ -84,7 +85,7 @@ async def execution_stats(
     return ExecutionStatsOut.model_validate(stats)
 
 
-@router.get("/{execution_id}", response_model=ExecutionOut)
+@router.get("/{execution_id}", response_model=ExecutionOut, responses=documented(404))
 async def get_execution(execution_id: ExecutionId, session: SessionDep) -> Any:
     return ExecutionOut.model_validate(await executions.get(session, execution_id))
 

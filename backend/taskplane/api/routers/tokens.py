@@ -10,6 +10,7 @@ from taskplane import auth
 from taskplane.api.deps import SessionDep, require_admin
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
 from taskplane.api.schemas.common import MAX_ID, Page, page_of
+from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.tokens import TokenCreate, TokenCreated, TokenOut
 from taskplane.db import tokens
 
@@ -31,7 +32,7 @@ async def list_tokens(session: SessionDep, limit: LimitQuery = 50, offset: Offse
     return page_of([TokenOut.model_validate(t) for t in page.items], page.total, limit, offset)
 
 
-@router.delete("/{token_id}", status_code=204, response_class=Response)
+@router.delete("/{token_id}", status_code=204, response_class=Response, responses=documented(404))
 async def revoke_token(token_id: TokenId, session: SessionDep) -> Response:
     async with session.begin():
         await tokens.revoke(session, token_id)
