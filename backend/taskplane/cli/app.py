@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from taskplane.cli import configs, inspect, processes, tokens
@@ -30,15 +29,8 @@ inspect.register(app)
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app, turn any failure into one line and exit 1."""
     try:
-        app(args=argv, prog_name="taskplane", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        error_line("aborted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        # standalone: usage errors, --help and Ctrl-C at a prompt are handled by typer
+        app(args=argv, prog_name="taskplane")
     except KeyboardInterrupt:
         error_line("interrupted")
         sys.exit(130)

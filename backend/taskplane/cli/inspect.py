@@ -1,10 +1,335 @@
-"""`taskplane inspect [CONFIG_ID]`: Redis inspection for operators (SCAN is fine here, never
-on a request path)."""
+"""`taskplane inspect [CONFIG_ID]`: Redis inspection for operators.
+
+Without an id: the processes (scheduler leader and instances, workers), broker queues and a
+table of every schedule with its status, note, next fire, counters and last outcome. With an
+id: that config's full state, its registered schedule, due time, running tasks and history.
+SCAN is fine here (an operator's command), never on a request path. ``--json`` for scripts.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
 import typer
+from redis.asyncio import Redis
+from rich.table import Table
+
+from taskplane.cli.output import CliError, console, settings_for_command
+from taskplane.settings import Settings
+from taskplane.state.keys import Keys
+
+SCHEDULE_ID = "taskplane-config-{config_id}"
 
 
 def register(root: typer.Typer) -> None:
-    """Add `inspect` to the root app."""
+    root.command("inspect")(inspect)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _from_ms(score: float | None) -> str | None:
+    if score is None:
+        return None
+    return datetime.fromtimestamp(score / 1000, UTC).isoformat()
+
+
+def _state_dict(state: Any) -> dict[str, Any]:
+    return {
+        "status": str(state.status),
+        "note": state.note,
+        "status_at": _iso(state.status_at),
+        "metadata": state.metadata,
+        "runs": state.runs,
+        "successes": state.successes,
+        "failures": state.failures,
+        "consecutive_failures": state.consecutive_failures,
+        "last_run_at": _iso(state.last_run_at),
+        "last_success": state.last_success,
+        "last_task_id": state.last_task_id,
+    }
+
+
+async def _names(settings: Settings, ids: list[int]) -> dict[int, str]:
+    """Config names from the database; an unreachable database only loses the names."""
+    from taskplane.cli.services import open_database
+    from taskplane.db import configs
+
+    try:
+        async with open_database(settings) as sessions, sessions() as session:
+            rows = await configs.get_many(session, ids)
+    except Exception:  # inspection is about Redis; names are a courtesy
+        return {}
+    return {cid: row.name for cid, row in rows.items()}
+
+
+async def _queues(redis: Redis, keys: Keys) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    async for key in redis.scan_iter(match=f"{keys.broker_stream_prefix}*", count=500):
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        if await redis.type(name) != "stream":
+            continue
+        entry: dict[str, Any] = {
+            "queue": name[len(keys.broker_stream_prefix) :],
+            "length": int(await redis.xlen(name)),
+        }
+        try:
+            groups = await redis.xinfo_groups(name)
+        except Exception:
+            groups = []
+        entry["groups"] = [
+            {
+                "name": g.get("name"),
+                "pending": g.get("pending"),
+                "lag": g.get("lag"),
+                "consumers": g.get("consumers"),
+            }
+            for g in groups
+        ]
+        out.append(entry)
+    return sorted(out, key=lambda q: q["queue"])
+
+
+async def _processes(redis: Redis, keys: Keys, settings: Settings) -> dict[str, Any]:
+    from taskplane.state import heartbeats
+
+    stale = settings.heartbeat_stale_seconds
+    schedulers = await heartbeats.list_schedulers(redis, keys, stale_seconds=stale)
+    workers = await heartbeats.list_workers(redis, keys, stale_seconds=stale)
+    return {
+        "scheduler_leader": await heartbeats.get_leader(redis, keys),
+        "schedulers": [
+            {
+                "id": b.id,
+                "heartbeat_at": _iso(b.heartbeat_at),
+                "is_leader": b.is_leader,
+                "is_stale": b.is_stale,
+            }
+            for b in schedulers
+        ],
+        "workers": [
+            {
+                "id": b.id,
+                "heartbeat_at": _iso(b.heartbeat_at),
+                "queues": b.queues,
+                "is_stale": b.is_stale,
+            }
+            for b in workers
+        ],
+        "recorder_buffer": int(await redis.llen(keys.recorder_buffer)),
+    }
+
+
+async def overview(settings: Settings, status: str | None = None) -> dict[str, Any]:
+    """Everything `taskplane inspect` shows without an id, as plain data."""
+    from taskplane.enums import ScheduleStatus
+    from taskplane.resources import make_redis
+    from taskplane.state.schedule_state import ScheduleStateService
+
+    redis = make_redis(settings, pool_size=4)
+    keys = Keys(settings.redis_prefix)
+    try:
+        state = ScheduleStateService(redis, keys)
+        summary = (await state.summary()).as_dict()
+        if status:
+            ids = sorted(await state.ids_with_status(ScheduleStatus(status)))
+        else:
+            ids = sorted(await state.all_ids())
+        states = await state.get_many(ids)
+        async with redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.zscore(keys.due, str(cid))
+            scores = await pipe.execute()
+        names = await _names(settings, ids)
+        schedules = [
+            {
+                "config_id": cid,
+                "name": names.get(cid),
+                "next_fire_at": _from_ms(score),
+                **(_state_dict(states[cid]) if cid in states else {"status": None}),
+            }
+            for cid, score in zip(ids, scores, strict=True)
+        ]
+        return {
+            "prefix": settings.redis_prefix,
+            "summary": summary,
+            **await _processes(redis, keys, settings),
+            "queues": await _queues(redis, keys),
+            "schedules": schedules,
+        }
+    finally:
+        await redis.aclose()
+        await redis.connection_pool.disconnect()
+
+
+async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[str, Any]:
+    """One config's full Redis picture, as plain data."""
+    from taskplane.resources import make_redis
+    from taskplane.state.schedule_state import ScheduleStateService
+
+    redis = make_redis(settings, pool_size=4)
+    keys = Keys(settings.redis_prefix)
+    try:
+        state_service = ScheduleStateService(redis, keys)
+        state = await state_service.get(config_id)
+        events, total = await state_service.history(config_id, limit=history)
+        source_key = keys.source_data(SCHEDULE_ID.format(config_id=config_id))
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.get(source_key)
+            pipe.zscore(keys.due, str(config_id))
+            pipe.smembers(keys.running(config_id))
+            raw_source, due, running = await pipe.execute()
+        registered: Any = None
+        if raw_source is not None:
+            try:
+                registered = json.loads(raw_source)
+            except ValueError:
+                registered = {"unreadable": str(raw_source)[:200]}
+        names = await _names(settings, [config_id])
+        if state is None and registered is None and due is None and not events:
+            raise CliError(f"config {config_id} has no state in Redis (prefix {keys.prefix!r})")
+        return {
+            "config_id": config_id,
+            "name": names.get(config_id),
+            "state": _state_dict(state) if state is not None else None,
+            "registered_schedule": registered,
+            "is_registered": registered is not None,
+            "next_fire_at": _from_ms(due),
+            "running": sorted(str(t) for t in running),
+            "history_total": total,
+            "history": [
+                {
+                    "event": e.event,
+                    "timestamp": _iso(e.timestamp),
+                    "note": e.note,
+                    "details": e.details,
+                }
+                for e in events
+            ],
+        }
+    finally:
+        await redis.aclose()
+        await redis.connection_pool.disconnect()
+
+
+def _short(value: str | None) -> str:
+    if not value:
+        return "-"
+    return value.replace("+00:00", "Z").split(".")[0].replace("T", " ")
+
+
+def _outcome(row: dict[str, Any]) -> str:
+    if row.get("last_success") is None:
+        return "-"
+    return "[green]ok[/]" if row["last_success"] else "[red]failed[/]"
+
+
+def _render_overview(data: dict[str, Any]) -> None:
+    summary = data["summary"]
+    console.print(
+        f"schedules under {data['prefix']!r}: "
+        + ", ".join(f"{name} {count}" for name, count in summary.items())
+    )
+    leader = data["scheduler_leader"] or "none"
+    console.print(f"scheduler leader: {leader}; instances: {len(data['schedulers'])}", markup=False)
+    for beat in data["schedulers"]:
+        console.print(
+            f"  {beat['id']}  beat {_short(beat['heartbeat_at'])}"
+            + ("  [red]stale[/]" if beat["is_stale"] else "")
+        )
+    console.print(f"workers: {len(data['workers'])}", markup=False)
+    for beat in data["workers"]:
+        console.print(
+            f"  {beat['id']}  queues {','.join(beat['queues']) or '-'}"
+            f"  beat {_short(beat['heartbeat_at'])}"
+            + ("  [red]stale[/]" if beat["is_stale"] else "")
+        )
+    for queue in data["queues"]:
+        pending = sum(int(g.get("pending") or 0) for g in queue["groups"])
+        console.print(f"queue {queue['queue']}: {queue['length']} in stream, {pending} pending")
+    console.print(f"recorder buffer: {data['recorder_buffer']}")
+    table = Table(
+        "id",
+        "name",
+        "status",
+        "note",
+        "next fire",
+        "runs",
+        "ok",
+        "failed",
+        "streak",
+        "last run",
+        "last",
+        title="schedules",
+    )
+    for row in data["schedules"]:
+        status = row.get("status") or "?"
+        table.add_row(
+            str(row["config_id"]),
+            row.get("name") or "-",
+            status,
+            row.get("note") or "",
+            _short(row.get("next_fire_at")),
+            str(row.get("runs", 0)),
+            str(row.get("successes", 0)),
+            str(row.get("failures", 0)),
+            str(row.get("consecutive_failures", 0)),
+            _short(row.get("last_run_at")),
+            _outcome(row),
+        )
+    console.print(table)
+
+
+def _render_detail(data: dict[str, Any]) -> None:
+    name = f" ({data['name']})" if data.get("name") else ""
+    console.print(f"[bold]config {data['config_id']}{name}[/]")
+    state = data["state"]
+    table = Table("field", "value", show_header=False)
+    for key, value in (state or {"status": "no state"}).items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    table.add_row("registered", "yes" if data["is_registered"] else "no")
+    table.add_row("next fire", _short(data["next_fire_at"]))
+    table.add_row("running", ", ".join(data["running"]) or "-")
+    console.print(table)
+    if data["registered_schedule"] is not None:
+        console.print("registered schedule:")
+        console.print_json(json.dumps(data["registered_schedule"]))
+    history = Table("when", "event", "note", "details", title=f"history ({data['history_total']})")
+    for event in data["history"]:
+        history.add_row(
+            _short(event["timestamp"]),
+            event["event"],
+            event["note"] or "",
+            json.dumps(event["details"]) if event["details"] else "",
+        )
+    console.print(history)
+
+
+def inspect(
+    config_id: Annotated[int | None, typer.Argument(min=1, help="one config in detail")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    status: Annotated[
+        str | None, typer.Option(help="only schedules with this status (overview)")
+    ] = None,
+    history: Annotated[int, typer.Option(min=0, max=1000, help="history events shown")] = 20,
+) -> None:
+    """Show schedule state in Redis: every schedule, or one config in detail."""
+    from taskplane.enums import ScheduleStatus
+
+    settings = settings_for_command()
+    if status is not None and status not in {s.value for s in ScheduleStatus}:
+        raise CliError(f"--status must be one of {', '.join(s.value for s in ScheduleStatus)}")
+    if config_id is None:
+        data = asyncio.run(overview(settings, status))
+    else:
+        data = asyncio.run(detail(settings, config_id, history))
+    if as_json:
+        console.print_json(json.dumps(data, default=str))
+    elif config_id is None:
+        _render_overview(data)
+    else:
+        _render_detail(data)

@@ -1,0 +1,138 @@
+"""The `taskplane` command as a user runs it: a real process, real databases; failures are
+one line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from taskplane import auth
+from taskplane.db.models import ApiToken
+from taskplane.enums import Role
+from taskplane.settings import Settings
+
+
+def taskplane(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TASKPLANE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "taskplane.cli", *args],
+        env={**base, "COLUMNS": "200", **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def process_env(settings: Settings) -> dict[str, str]:
+    return {
+        "TASKPLANE_DATABASE_URL": settings.database_url.get_secret_value(),
+        "TASKPLANE_REDIS_URL": settings.redis_url.get_secret_value(),
+        "TASKPLANE_REDIS_PREFIX": settings.redis_prefix,
+    }
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_migrate_creates_the_sqlite_database_of_a_fresh_directory(tmp_path: Path) -> None:
+    result = taskplane("migrate", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "taskplane.db").exists()
+    again = taskplane("migrate", cwd=tmp_path)  # idempotent
+    assert again.returncode == 0, again.stderr
+    assert "latest revision" in again.stdout
+
+
+async def test_token_create_list_revoke_against_the_run_database(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    env = process_env(settings)
+    created = taskplane("token", "create", "ci-bot", "--role", "viewer", "--json", env=env)
+    assert created.returncode == 0, created.stderr
+    body = json.loads(created.stdout)
+    assert body["name"] == "ci-bot" and body["role"] == "viewer"
+    secret = body["token"]
+
+    async with sessions() as session:
+        principal = await auth.authenticate(session, settings, secret)
+        row = await session.scalar(select(ApiToken).where(ApiToken.id == body["id"]))
+    assert principal is not None and principal.role is Role.VIEWER
+    assert row is not None and row.token_hash != secret  # stored as a hash only
+
+    listed = taskplane("token", "list", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert secret not in listed.stdout
+    rows = json.loads(listed.stdout)
+    assert [r["name"] for r in rows] == ["ci-bot"] and rows[0]["revoked_at"] is None
+
+    revoked = taskplane("token", "revoke", str(body["id"]), env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    async with sessions() as session:
+        assert await auth.authenticate(session, settings, secret) is None
+
+
+def test_revoking_an_unknown_token_is_one_line(settings: Settings) -> None:
+    result = taskplane("token", "revoke", "987654", env=process_env(settings))
+    assert_one_line_error(result, "token 987654 not found")
+
+
+def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path) -> None:
+    result = taskplane("migrate", env={"TASKPLANE_DATABASE_URL": "mysql://x"}, cwd=tmp_path)
+    assert_one_line_error(result, "TASKPLANE_DATABASE_URL")
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://someone:hunter2@127.0.0.1:1/nothing"
+    result = taskplane("migrate", env={"TASKPLANE_DATABASE_URL": url}, cwd=tmp_path)
+    assert_one_line_error(result)
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_an_unknown_command_is_a_usage_error() -> None:
+    result = taskplane("serve")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["dev"],
+        ["api"],
+        ["worker"],
+        ["scheduler"],
+        ["migrate"],
+        ["reconcile"],
+        ["token", "create"],
+        ["token", "list"],
+        ["token", "revoke"],
+        ["inspect"],
+        ["configs", "list"],
+        ["configs", "show"],
+        ["run"],
+    ],
+)
+def test_every_documented_command_exists(command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from taskplane.cli.app import app
+
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output

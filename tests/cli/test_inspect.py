@@ -1,0 +1,148 @@
+"""`taskplane inspect` and `taskplane configs`: what an operator sees, from real Redis and
+PostgreSQL state written by the services."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from taskplane.cli import configs as configs_cli
+from taskplane.cli import inspect as inspect_cli
+from taskplane.db import configs
+from taskplane.enums import Event, SchedulerType, ScheduleStatus, Trigger
+from taskplane.settings import Settings
+from taskplane.state.keys import Keys
+from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
+from tests.cli.test_commands import process_env, taskplane
+
+
+async def _two_configs(
+    sessions: async_sessionmaker[AsyncSession], state: ScheduleStateService
+) -> tuple[int, int]:
+    async with sessions() as session, session.begin():
+        echo = await configs.create(
+            session,
+            name="nightly-echo",
+            task_type="echo",
+            scheduler_type=SchedulerType.INTERVAL,
+            schedule_config={"seconds": 60},
+            parameters={"message": "hi"},
+        )
+        manual = await configs.create(
+            session,
+            name="by-hand",
+            task_type="sleep",
+            scheduler_type=SchedulerType.MANUAL,
+            schedule_config={},
+            parameters={"seconds": 1},
+        )
+    for cid in (echo.id, manual.id):
+        await state.create(cid, {})
+    await state.transition(
+        echo.id,
+        ScheduleStatus.ACTIVE,
+        allowed_from=None,
+        event=Event.STARTED,
+    )
+    await state.transition(
+        echo.id,
+        ScheduleStatus.PAUSED,
+        allowed_from=[ScheduleStatus.ACTIVE],
+        event=Event.PAUSED,
+        note="db maintenance",
+    )
+    await state.record_executions(
+        [ExecutionOutcome(echo.id, "t1", False, datetime.now(UTC), 1, Trigger.MANUAL)]
+    )
+    return echo.id, manual.id
+
+
+async def test_overview_lists_every_schedule_with_status_note_and_counters(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    keys: Keys,
+) -> None:
+    state = ScheduleStateService(redis, keys)
+    echo_id, manual_id = await _two_configs(sessions, state)
+    due = datetime.now(UTC) + timedelta(minutes=5)
+    await redis.zadd(keys.due, {str(echo_id): int(due.timestamp() * 1000)})
+
+    data = await inspect_cli.overview(settings)
+    assert data["summary"] == {"total": 2, "active": 0, "paused": 1, "inactive": 1, "error": 0}
+    rows = {row["config_id"]: row for row in data["schedules"]}
+    assert rows[echo_id]["name"] == "nightly-echo"
+    assert rows[echo_id]["status"] == "paused"
+    assert rows[echo_id]["note"] == "db maintenance"
+    assert rows[echo_id]["runs"] == 1 and rows[echo_id]["failures"] == 1
+    assert rows[echo_id]["last_success"] is False
+    assert rows[echo_id]["next_fire_at"].startswith(due.isoformat()[:16])
+    assert rows[manual_id]["status"] == "inactive" and rows[manual_id]["next_fire_at"] is None
+
+    only_paused = await inspect_cli.overview(settings, status="paused")
+    assert [row["config_id"] for row in only_paused["schedules"]] == [echo_id]
+
+
+async def test_detail_shows_state_and_history_newest_first(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    keys: Keys,
+) -> None:
+    state = ScheduleStateService(redis, keys)
+    echo_id, _ = await _two_configs(sessions, state)
+    data = await inspect_cli.detail(settings, echo_id)
+    assert data["state"]["status"] == "paused"
+    assert [e["event"] for e in data["history"]] == ["paused", "started", "created"]
+    assert data["history"][0]["note"] == "db maintenance"
+    assert data["is_registered"] is False
+
+
+async def test_inspect_command_prints_json_and_a_table(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    keys: Keys,
+) -> None:
+    state = ScheduleStateService(redis, keys)
+    echo_id, _ = await _two_configs(sessions, state)
+    env = process_env(settings)
+    as_json = taskplane("inspect", "--json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["summary"]["paused"] == 1
+    table = taskplane("inspect", env=env)
+    assert table.returncode == 0, table.stderr
+    assert "nightly-echo" in table.stdout and "db maintenance" in table.stdout
+    one = taskplane("inspect", str(echo_id), env=env)
+    assert one.returncode == 0, one.stderr
+    assert "paused" in one.stdout and "started" in one.stdout
+    missing = taskplane("inspect", "999999", env=env)
+    assert missing.returncode == 1 and "has no state" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+async def test_configs_list_and_show_compose_rows_with_redis_state(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    keys: Keys,
+) -> None:
+    state = ScheduleStateService(redis, keys)
+    echo_id, manual_id = await _two_configs(sessions, state)
+    rows = await configs_cli.list_configs(settings, task_type=None, q=None, limit=50)
+    by_id = {row["id"]: row for row in rows}
+    assert by_id[echo_id]["schedule_status"] == "paused"
+    assert by_id[manual_id]["schedule_status"] == "inactive"
+    shown = await configs_cli.show_config(settings, echo_id)
+    assert shown["name"] == "nightly-echo" and shown["note"] == "db maintenance"
+    assert shown["recent_history"][0]["event"] == "paused"
+
+    env = process_env(settings)
+    listed = taskplane("configs", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "nightly-echo" in listed.stdout and "by-hand" in listed.stdout
+    missing = taskplane("configs", "show", "999999", env=env)
+    assert missing.returncode == 1 and "config 999999 not found" in missing.stderr
