@@ -279,6 +279,7 @@ async def test_date_schedule_fires_once_and_is_completed(redis: Redis, keys: Key
     await engine.tick()
     clock.advance(60)
     await engine.tick()
+    await engine.drain()
     [msg] = await sent(redis, keys)
     assert msg["task_id"] == f"5-{to_ms(T0 + timedelta(seconds=3))}"
     assert await redis.zscore(keys.due, "5") is None

@@ -280,6 +280,7 @@ class Engine:
         self.batch_size = batch_size
         self.on_time_seconds = on_time_seconds
         self._fire = redis.register_script(_FIRE)
+        self._completions: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_settings(
@@ -478,9 +479,21 @@ class Engine:
                 metrics.FIRES_SKIPPED.labels(reason="overlap").inc()
             if it.is_date and not it.next_score:
                 finished.append(it.config_id)
-        for cid in finished:
-            await self._complete(cid)
+        if finished and self.completer is not None:
+            # Off the tick: completing takes the service's per-config lock, which must not
+            # hold up the fires of other schedules.
+            job = asyncio.create_task(self._complete_all(finished), name="complete-dates")
+            self._completions.add(job)
+            job.add_done_callback(self._completions.discard)
         return TickResult(read=read, sent=sent, skipped=skipped, lost=lost)
+
+    async def drain(self) -> None:
+        """Wait for the date completions started by earlier ticks."""
+        while self._completions:
+            await asyncio.gather(*list(self._completions), return_exceptions=True)
+
+    async def _complete_all(self, config_ids: Sequence[int]) -> None:
+        await asyncio.gather(*(self._complete(cid) for cid in config_ids))
 
     async def _complete(self, config_id: int) -> None:
         if self.completer is None:
@@ -515,6 +528,8 @@ class Engine:
                 await _wait(stop, self.tick_ms / 1000)
         finally:
             stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.drain(), timeout=10)
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
