@@ -190,7 +190,7 @@ class SchedulerCoreService:
         return None
 
     @staticmethod
-    def _decode(raw: Any) -> ScheduledTask | None:
+    def decode(raw: Any) -> ScheduledTask | None:
         if raw is None:
             return None
         try:
@@ -227,7 +227,7 @@ class SchedulerCoreService:
             while True:
                 try:
                     await pipe.watch(data_key)
-                    old = self._decode(await pipe.get(data_key))
+                    old = self.decode(await pipe.get(data_key))
                     old_list = self._list_key(old) if old is not None else None
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(data_key, body)
@@ -269,7 +269,7 @@ class SchedulerCoreService:
                 try:
                     await pipe.watch(data_key)
                     raw = await pipe.get(data_key)
-                    old = self._decode(raw)
+                    old = self.decode(raw)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.delete(data_key)
                     lists = (
@@ -290,7 +290,7 @@ class SchedulerCoreService:
     # --- reads ------------------------------------------------------------------------
 
     async def get(self, config_id: int) -> ScheduledTask | None:
-        return self._decode(await self.redis.get(self.keys.source_data(schedule_id(config_id))))
+        return self.decode(await self.redis.get(self.keys.source_data(schedule_id(config_id))))
 
     async def get_spec(self, config_id: int) -> Spec | None:
         task = await self.get(config_id)

@@ -139,7 +139,7 @@ def _int(value: str | None) -> int:
         return 0
 
 
-def _decode(config_id: int, raw: Mapping[Any, Any]) -> ScheduleState | None:
+def decode_state(config_id: int, raw: Mapping[Any, Any]) -> ScheduleState | None:
     if not raw or "status" not in raw:
         return None
     try:
@@ -343,7 +343,7 @@ class ScheduleStateService:
     # --- reads ------------------------------------------------------------------------
 
     async def get(self, config_id: int) -> ScheduleState | None:
-        return _decode(config_id, await self.redis.hgetall(self.keys.schedule(config_id)))
+        return decode_state(config_id, await self.redis.hgetall(self.keys.schedule(config_id)))
 
     async def get_many(self, config_ids: Iterable[int]) -> dict[int, ScheduleState]:
         """States of many configs in one pipeline; configs without state are left out."""
@@ -356,7 +356,7 @@ class ScheduleStateService:
             raws = await pipe.execute()
         out: dict[int, ScheduleState] = {}
         for cid, raw in zip(ids, raws, strict=True):
-            state = _decode(cid, raw)
+            state = decode_state(cid, raw)
             if state is not None:
                 out[cid] = state
         return out
