@@ -4,9 +4,7 @@ one line on stderr and a non-zero exit, never a traceback."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,31 +15,10 @@ from taskplane import auth
 from taskplane.db.models import ApiToken
 from taskplane.enums import Role
 from taskplane.settings import Settings
+from tests.cli.runner import Result, cli, taskplane
 
 
-def taskplane(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TASKPLANE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "taskplane.cli", *args],
-        env={**base, "COLUMNS": "200", **(env or {})},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def process_env(settings: Settings) -> dict[str, str]:
-    return {
-        "TASKPLANE_DATABASE_URL": settings.database_url.get_secret_value(),
-        "TASKPLANE_REDIS_URL": settings.redis_url.get_secret_value(),
-        "TASKPLANE_REDIS_PREFIX": settings.redis_prefix,
-    }
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+def assert_one_line_error(result: Result | subprocess.CompletedProcess[str], *needles: str) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -61,10 +38,13 @@ def test_migrate_creates_the_sqlite_database_of_a_fresh_directory(tmp_path: Path
 
 
 async def test_token_create_list_revoke_against_the_run_database(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env = process_env(settings)
-    created = taskplane("token", "create", "ci-bot", "--role", "viewer", "--json", env=env)
+    created = await cli(
+        monkeypatch, settings, "token", "create", "ci-bot", "--role", "viewer", "--json"
+    )
     assert created.returncode == 0, created.stderr
     body = json.loads(created.stdout)
     assert body["name"] == "ci-bot" and body["role"] == "viewer"
@@ -76,20 +56,22 @@ async def test_token_create_list_revoke_against_the_run_database(
     assert principal is not None and principal.role is Role.VIEWER
     assert row is not None and row.token_hash != secret  # stored as a hash only
 
-    listed = taskplane("token", "list", "--json", env=env)
+    listed = await cli(monkeypatch, settings, "token", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert secret not in listed.stdout
     rows = json.loads(listed.stdout)
     assert [r["name"] for r in rows] == ["ci-bot"] and rows[0]["revoked_at"] is None
 
-    revoked = taskplane("token", "revoke", str(body["id"]), env=env)
+    revoked = await cli(monkeypatch, settings, "token", "revoke", str(body["id"]))
     assert revoked.returncode == 0, revoked.stderr
     async with sessions() as session:
         assert await auth.authenticate(session, settings, secret) is None
 
 
-def test_revoking_an_unknown_token_is_one_line(settings: Settings) -> None:
-    result = taskplane("token", "revoke", "987654", env=process_env(settings))
+async def test_revoking_an_unknown_token_is_one_line(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = await cli(monkeypatch, settings, "token", "revoke", "987654")
     assert_one_line_error(result, "token 987654 not found")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,7 +17,7 @@ from taskplane.enums import Event, SchedulerType, ScheduleStatus, Trigger
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
-from tests.cli.test_commands import process_env, taskplane
+from tests.cli.runner import cli
 
 
 async def _two_configs(
@@ -106,20 +107,20 @@ async def test_inspect_command_prints_json_and_a_table(
     sessions: async_sessionmaker[AsyncSession],
     redis: Redis,
     keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     state = ScheduleStateService(redis, keys)
     echo_id, _ = await _two_configs(sessions, state)
-    env = process_env(settings)
-    as_json = taskplane("inspect", "--json", env=env)
+    as_json = await cli(monkeypatch, settings, "inspect", "--json")
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout)["summary"]["paused"] == 1
-    table = taskplane("inspect", env=env)
+    table = await cli(monkeypatch, settings, "inspect")
     assert table.returncode == 0, table.stderr
     assert "nightly-echo" in table.stdout and "db maintenance" in table.stdout
-    one = taskplane("inspect", str(echo_id), env=env)
+    one = await cli(monkeypatch, settings, "inspect", str(echo_id))
     assert one.returncode == 0, one.stderr
     assert "paused" in one.stdout and "started" in one.stdout
-    missing = taskplane("inspect", "999999", env=env)
+    missing = await cli(monkeypatch, settings, "inspect", "999999")
     assert missing.returncode == 1 and "has no state" in missing.stderr
     assert "Traceback" not in missing.stderr
 
@@ -129,6 +130,7 @@ async def test_configs_list_and_show_compose_rows_with_redis_state(
     sessions: async_sessionmaker[AsyncSession],
     redis: Redis,
     keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     state = ScheduleStateService(redis, keys)
     echo_id, manual_id = await _two_configs(sessions, state)
@@ -140,9 +142,8 @@ async def test_configs_list_and_show_compose_rows_with_redis_state(
     assert shown["name"] == "nightly-echo" and shown["note"] == "db maintenance"
     assert shown["recent_history"][0]["event"] == "paused"
 
-    env = process_env(settings)
-    listed = taskplane("configs", "list", env=env)
+    listed = await cli(monkeypatch, settings, "configs", "list")
     assert listed.returncode == 0, listed.stderr
     assert "nightly-echo" in listed.stdout and "by-hand" in listed.stdout
-    missing = taskplane("configs", "show", "999999", env=env)
+    missing = await cli(monkeypatch, settings, "configs", "show", "999999")
     assert missing.returncode == 1 and "config 999999 not found" in missing.stderr
