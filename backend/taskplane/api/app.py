@@ -16,11 +16,12 @@ from taskplane import __version__
 from taskplane.api import errors
 from taskplane.api.deps import authorize
 from taskplane.api.limits import BodyLimitMiddleware
-from taskplane.api.routers import executions, system, task_types, tokens
+from taskplane.api.routers import configs, executions, runs, schedules, system, task_types, tokens
 from taskplane.api.schemas.errors import documented
 from taskplane.dashboard.routes import mount_dashboard
 from taskplane.observability import mount_observability
 from taskplane.resources import open_resources
+from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.tasks.registry import load_registry
@@ -45,11 +46,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with open_resources(settings) as resources:
         app.state.resources = resources
         app.state.registry = registry
-        app.state.schedule_state = ScheduleStateService(
+        state = ScheduleStateService(
             resources.redis,
             resources.keys,
             history_max=settings.history_max,
             history_ttl_seconds=settings.history_ttl_seconds,
+        )
+        app.state.schedule_state = state
+        app.state.scheduler = SchedulerService(
+            resources.redis, resources.keys, registry, state=state
         )
         app.state.started_at = time.monotonic()
         yield
@@ -72,6 +77,9 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[Depends(authorize)], responses=documented(401, 403, 413, 503)
     )
     protected.include_router(task_types.router)
+    protected.include_router(configs.router)
+    protected.include_router(schedules.router)
+    protected.include_router(runs.router)
     protected.include_router(executions.router)
     protected.include_router(system.router)
     protected.include_router(tokens.router)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskplane.auth import Principal, authenticate, may
 from taskplane.resources import Resources
+from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
@@ -67,7 +68,13 @@ def get_state(request: Request) -> ScheduleStateService:
     return state
 
 
+def get_scheduler(request: Request) -> SchedulerService:
+    scheduler: SchedulerService = request.app.state.scheduler
+    return scheduler
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SchedulerDep = Annotated[SchedulerService, Depends(get_scheduler)]
 RegistryDep = Annotated[TaskRegistry, Depends(get_registry)]
 StateDep = Annotated[ScheduleStateService, Depends(get_state)]
 RedisDep = Annotated[Redis, Depends(get_redis)]

@@ -1,0 +1,217 @@
+"""Configs: create (optionally started), filtered list, detail, update, delete.
+
+A request that fails changes nothing:
+- create commits the row, then creates its state (and starts it with ``auto_start``); if any
+  of that fails the state and the row are removed again before the error is answered. The
+  row is committed first so a run sent by the start (an interval's immediate run) never
+  reaches a worker before its config exists.
+- update applies the row change and re-registers an active schedule inside one transaction:
+  if the re-registration raises, the row change is rolled back.
+- delete removes the row in a transaction and the Redis side before committing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+
+from taskplane.api.deps import RegistryDep, SchedulerDep, SessionDep
+from taskplane.api.routers.compose import config_out, event_out
+from taskplane.api.routers.paging import LimitQuery, OffsetQuery
+from taskplane.api.schemas.common import MAX_ID, Page, SafeStr, page_of
+from taskplane.api.schemas.configs import ConfigCreate, ConfigDetail, ConfigOut, ConfigUpdate
+from taskplane.api.schemas.errors import documented
+from taskplane.api.schemas.executions import ExecutionStatsOut
+from taskplane.db import configs, executions
+from taskplane.db.models import TaskConfig
+from taskplane.enums import SchedulerType, ScheduleStatus
+from taskplane.errors import FieldError, InvalidInput
+from taskplane.scheduling import specs
+from taskplane.tasks.registry import TaskRegistry
+
+router = APIRouter(prefix="/configs", tags=["configs"])
+
+ConfigId = Annotated[int, Path(ge=1, le=MAX_ID)]
+FilterText = Annotated[SafeStr | None, Query(max_length=200)]
+DETAIL_HISTORY = 20
+
+
+def validate_config(
+    registry: TaskRegistry,
+    *,
+    task_type: str,
+    scheduler_type: SchedulerType,
+    schedule_config: dict[str, Any],
+    parameters: dict[str, Any],
+    check_parameters: bool = True,
+    check_schedule: bool = True,
+) -> dict[str, Any]:
+    """Every problem of a config at once (task type, parameters, schedule spec), as one
+    InvalidInput naming each field; returns the normalized parameters."""
+    errors: list[FieldError] = []
+    normalized = parameters
+    if registry.find(task_type) is None:
+        errors.append(
+            FieldError(
+                ("task_type",),
+                f"unknown task type; registered: {', '.join(registry.names())}",
+                "value_error",
+            )
+        )
+    elif check_parameters:
+        try:
+            normalized = registry.validate(task_type, parameters)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+    if check_schedule:
+        try:
+            specs.parse(scheduler_type, schedule_config)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise InvalidInput(errors)
+    return normalized
+
+
+@router.post("", status_code=201, response_model=ConfigOut, responses=documented(409))
+async def create_config(
+    body: ConfigCreate,
+    session: SessionDep,
+    registry: RegistryDep,
+    scheduler: SchedulerDep,
+    auto_start: bool = False,
+) -> ConfigOut:
+    fields = body.model_dump()
+    fields["parameters"] = validate_config(
+        registry,
+        task_type=body.task_type,
+        scheduler_type=body.scheduler_type,
+        schedule_config=body.schedule_config,
+        parameters=body.parameters,
+    )
+    async with session.begin():
+        row = await configs.create(session, **fields)
+    try:
+        await scheduler.on_created(row)
+        if auto_start and body.scheduler_type is not SchedulerType.MANUAL:
+            result = await scheduler.start(row)
+            if not result.success:
+                raise InvalidInput.field("schedule_config", msg=result.message)
+    except BaseException:
+        await asyncio.shield(_undo_create(session, scheduler, row.id))
+        raise
+    info = await scheduler.info(row, history=0)
+    return config_out(row, info)
+
+
+async def _undo_create(session: Any, scheduler: Any, config_id: int) -> None:
+    """Remove what a failed create left: its schedule and state, then its row."""
+    try:
+        await scheduler.on_deleted(config_id)
+    finally:
+        async with session.begin():
+            await configs.delete(session, config_id)
+
+
+@router.get("", response_model=Page[ConfigOut])
+async def list_configs(
+    session: SessionDep,
+    scheduler: SchedulerDep,
+    task_type: FilterText = None,
+    scheduler_type: SchedulerType | None = None,
+    status: ScheduleStatus | None = None,
+    q: FilterText = None,
+    limit: LimitQuery = 50,
+    offset: OffsetQuery = 0,
+) -> Any:
+    """One SQL query (page + count) and one Redis pipeline (every state), whatever the page
+    size; ``status`` first reads the id set of that status (one more round trip)."""
+    ids = await scheduler.state.ids_with_status(status) if status is not None else None
+    page = await configs.list_page(
+        session,
+        task_type=task_type,
+        scheduler_type=scheduler_type,
+        q=q,
+        ids=ids,
+        limit=limit,
+        offset=offset,
+    )
+    infos = await scheduler.infos(page.items, history=0)
+    items = [config_out(row, infos[row.id]) for row in page.items]
+    return page_of(items, page.total, limit, offset)
+
+
+@router.get("/{config_id}", response_model=ConfigDetail, responses=documented(404))
+async def get_config(
+    config_id: ConfigId,
+    session: SessionDep,
+    scheduler: SchedulerDep,
+    include_stats: bool = False,
+) -> ConfigDetail:
+    row = await configs.get(session, config_id)
+    info = await scheduler.info(row, history=DETAIL_HISTORY)
+    stats = None
+    if include_stats:
+        stats = ExecutionStatsOut.model_validate(
+            await executions.stats(session, config_id=config_id)
+        )
+    return ConfigDetail(
+        **config_out(row, info).model_dump(),
+        recent_history=[event_out(e) for e in info.recent_history],
+        stats=stats,
+    )
+
+
+@router.patch("/{config_id}", response_model=ConfigOut, responses=documented(404, 409))
+async def update_config(
+    config_id: ConfigId,
+    body: ConfigUpdate,
+    session: SessionDep,
+    registry: RegistryDep,
+    scheduler: SchedulerDep,
+) -> ConfigOut:
+    changes = body.changes()
+    async with session.begin():
+        row = await configs.get(session, config_id)
+        merged = _merged(row, changes)
+        touches_params = bool({"task_type", "parameters"} & changes.keys())
+        touches_spec = bool({"scheduler_type", "schedule_config"} & changes.keys())
+        normalized = validate_config(
+            registry,
+            task_type=merged["task_type"],
+            scheduler_type=SchedulerType(merged["scheduler_type"]),
+            schedule_config=merged["schedule_config"],
+            parameters=merged["parameters"],
+            check_parameters=touches_params,
+            check_schedule=touches_spec,
+        )
+        if touches_params:
+            changes["parameters"] = normalized
+        changed = {k for k, v in changes.items() if getattr(row, k) != v}
+        await configs.update(session, row, changes)
+        if changed:
+            await scheduler.on_updated(row, changed)
+    info = await scheduler.info(row, history=0)
+    return config_out(row, info)
+
+
+def _merged(row: TaskConfig, changes: dict[str, Any]) -> dict[str, Any]:
+    current = {
+        "task_type": row.task_type,
+        "scheduler_type": row.scheduler_type,
+        "schedule_config": row.schedule_config,
+        "parameters": row.parameters,
+    }
+    return {**current, **{k: v for k, v in changes.items() if k in current}}
+
+
+@router.delete("/{config_id}", status_code=204, response_class=Response, responses=documented(404))
+async def delete_config(
+    config_id: ConfigId, session: SessionDep, scheduler: SchedulerDep
+) -> Response:
+    async with session.begin():
+        await configs.delete(session, config_id)
+        await scheduler.on_deleted(config_id)
+    return Response(status_code=204)

@@ -1,0 +1,47 @@
+"""Runs on demand: one config now, or many at once. The messages are on the broker when the
+response is sent (SchedulerService sends them before returning)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from taskplane.api.deps import SchedulerDep, SessionDep
+from taskplane.api.schemas.common import MAX_ID
+from taskplane.api.schemas.errors import documented
+from taskplane.api.schemas.runs import BatchError, BatchRunBody, BatchRunOut, Dispatched, RunOut
+from taskplane.db import configs
+from taskplane.enums import Trigger
+
+router = APIRouter(tags=["runs"])
+
+ConfigId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.post(
+    "/configs/{config_id}/run", status_code=202, response_model=RunOut, responses=documented(404)
+)
+async def run_config(config_id: ConfigId, session: SessionDep, scheduler: SchedulerDep) -> RunOut:
+    row = await configs.get(session, config_id)
+    task_id = await scheduler.run_now(row, trigger=Trigger.MANUAL)
+    return RunOut(config_id=config_id, task_id=task_id, trigger=Trigger.MANUAL)
+
+
+@router.post("/runs", status_code=202, response_model=BatchRunOut)
+async def batch_run(
+    body: BatchRunBody, session: SessionDep, scheduler: SchedulerDep
+) -> BatchRunOut:
+    wanted = list(dict.fromkeys(body.config_ids))
+    found = await configs.get_many(session, wanted)
+    errors = [
+        BatchError(config_id=cid, detail=f"config {cid} not found")
+        for cid in wanted
+        if cid not in found
+    ]
+    report = await scheduler.batch_report([found[cid] for cid in wanted if cid in found])
+    errors += [BatchError(config_id=cid, detail=detail) for cid, detail in report.errors]
+    return BatchRunOut(
+        dispatched=[Dispatched(config_id=cid, task_id=tid) for cid, tid in report.dispatched],
+        errors=errors,
+    )

@@ -1,0 +1,100 @@
+"""Schedule control (start / stop / pause / resume / reload), listing, summary, detail and
+history. Every control action goes through SchedulerService, which serializes the actions
+on one config and records each change in history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from taskplane.api.deps import SchedulerDep, SessionDep, StateDep
+from taskplane.api.routers.compose import event_out, schedule_detail
+from taskplane.api.routers.paging import LimitQuery, OffsetQuery
+from taskplane.api.schemas.common import MAX_ID, Page, page_of
+from taskplane.api.schemas.errors import documented
+from taskplane.api.schemas.schedules import (
+    ActionBody,
+    ActionOut,
+    HistoryEventOut,
+    ScheduleDetail,
+    ScheduleListItem,
+    ScheduleSummary,
+)
+from taskplane.db import configs
+from taskplane.enums import Action, ScheduleStatus
+
+router = APIRouter(prefix="/schedules", tags=["schedules"])
+
+ConfigId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get("", response_model=Page[ScheduleListItem])
+async def list_schedules(
+    session: SessionDep,
+    scheduler: SchedulerDep,
+    status: ScheduleStatus | None = None,
+    limit: LimitQuery = 50,
+    offset: OffsetQuery = 0,
+) -> Any:
+    ids = await scheduler.state.ids_with_status(status) if status is not None else None
+    page = await configs.list_page(session, ids=ids, limit=limit, offset=offset)
+    infos = await scheduler.infos(page.items, history=0)
+    items = [
+        ScheduleListItem(
+            config_id=row.id,
+            name=row.name,
+            task_type=row.task_type,
+            schedule_status=infos[row.id].status,
+            schedule=infos[row.id].schedule,
+            next_run_at=infos[row.id].next_run_at,
+        )
+        for row in page.items
+    ]
+    return page_of(items, page.total, limit, offset)
+
+
+@router.get("/summary", response_model=ScheduleSummary)
+async def schedule_summary(state: StateDep) -> ScheduleSummary:
+    return ScheduleSummary(**(await state.summary()).as_dict())
+
+
+@router.get("/{config_id}", response_model=ScheduleDetail, responses=documented(404))
+async def get_schedule(
+    config_id: ConfigId, session: SessionDep, scheduler: SchedulerDep
+) -> ScheduleDetail:
+    row = await configs.get(session, config_id)
+    return schedule_detail(await scheduler.info(row))
+
+
+@router.get("/{config_id}/history", response_model=Page[HistoryEventOut], responses=documented(404))
+async def schedule_history(
+    config_id: ConfigId,
+    session: SessionDep,
+    state: StateDep,
+    limit: LimitQuery = 50,
+    offset: OffsetQuery = 0,
+) -> Any:
+    await configs.get(session, config_id)
+    events, total = await state.history(config_id, limit=limit, offset=offset)
+    return page_of([event_out(e) for e in events], total, limit, offset)
+
+
+@router.post("/{config_id}/{action}", response_model=ActionOut, responses=documented(404, 409))
+async def control_schedule(
+    config_id: ConfigId,
+    action: Action,
+    session: SessionDep,
+    scheduler: SchedulerDep,
+    body: ActionBody | None = None,
+) -> ActionOut:
+    row = await configs.get(session, config_id)
+    await session.rollback()  # no transaction held open while the action runs
+    result = await scheduler.act(action, row, note=body.note if body else None)
+    return ActionOut(
+        config_id=result.config_id,
+        action=str(action),
+        success=result.success,
+        status=result.status,
+        message=result.message,
+    )

@@ -1,0 +1,87 @@
+"""Config bodies and the config response (PostgreSQL row + Redis state)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from taskplane.api.schemas.common import JsonObject, RequestModel, SafeStr
+from taskplane.api.schemas.executions import ExecutionStatsOut
+from taskplane.api.schemas.schedules import HistoryEventOut
+from taskplane.enums import SchedulerType, ScheduleStatus
+
+Name = Annotated[SafeStr, Field(min_length=1, max_length=128)]
+Description = Annotated[SafeStr, Field(max_length=2000)]
+TaskTypeName = Annotated[SafeStr, Field(min_length=1, max_length=128)]
+MaxRetries = Annotated[int, Field(ge=0, le=20)]
+Timeout = Annotated[int, Field(ge=1, le=86400)]
+Priority = Annotated[int, Field(ge=0, le=9)]
+
+
+class ConfigCreate(RequestModel):
+    name: Name
+    description: Description | None = None
+    task_type: TaskTypeName
+    scheduler_type: SchedulerType
+    schedule_config: JsonObject = Field(default_factory=dict)
+    parameters: JsonObject = Field(default_factory=dict)
+    max_retries: MaxRetries = 0
+    timeout_seconds: Timeout | None = None
+    priority: Priority = 0
+
+
+NULLABLE = frozenset({"description", "timeout_seconds"})
+
+
+class ConfigUpdate(RequestModel):
+    """Any subset of the create fields; only ``description`` and ``timeout_seconds`` may be
+    set to null."""
+
+    name: Name | None = None
+    description: Description | None = None
+    task_type: TaskTypeName | None = None
+    scheduler_type: SchedulerType | None = None
+    schedule_config: JsonObject | None = None
+    parameters: JsonObject | None = None
+    max_retries: MaxRetries | None = None
+    timeout_seconds: Timeout | None = None
+    priority: Priority | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> ConfigUpdate:
+        for field in self.model_fields_set - NULLABLE:
+            if getattr(self, field) is None:
+                raise ValueError(f"{field} may not be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in self.model_fields_set}
+
+
+class ConfigOut(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    task_type: str
+    scheduler_type: SchedulerType
+    schedule_config: dict[str, Any]
+    parameters: dict[str, Any]
+    max_retries: int
+    timeout_seconds: int | None
+    priority: int
+    created_at: datetime
+    updated_at: datetime
+    schedule_status: ScheduleStatus
+    is_scheduled: bool
+    status_consistent: bool
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_success: bool | None
+    schedule: str | None = None
+
+
+class ConfigDetail(ConfigOut):
+    recent_history: list[HistoryEventOut]
+    stats: ExecutionStatsOut | None = None

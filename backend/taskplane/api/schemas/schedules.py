@@ -1,0 +1,68 @@
+"""Schedule control, listing, summary, detail and history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from taskplane.api.schemas.common import RequestModel, SafeStr
+from taskplane.enums import ScheduleStatus
+
+
+class ActionBody(RequestModel):
+    note: Annotated[SafeStr, Field(max_length=2000)] | None = None
+
+
+class ActionOut(BaseModel):
+    config_id: int
+    action: str
+    success: bool
+    status: ScheduleStatus
+    message: str
+
+
+class HistoryEventOut(BaseModel):
+    event: str
+    timestamp: datetime
+    note: str | None
+    details: dict[str, Any]
+
+
+class ScheduleListItem(BaseModel):
+    config_id: int
+    name: str
+    task_type: str
+    schedule_status: ScheduleStatus
+    schedule: str | None = Field(description="the registered cron / interval / time")
+    next_run_at: datetime | None
+
+
+class ScheduleSummary(BaseModel):
+    total: int
+    active: int
+    paused: int
+    inactive: int
+    error: int
+
+
+class ScheduleDetail(BaseModel):
+    config_id: int
+    status: ScheduleStatus
+    note: str | None
+    metadata: dict[str, Any]
+    recent_history: list[HistoryEventOut]
+    is_scheduled: bool
+    is_actually_scheduled: bool
+    status_consistent: bool
+    next_run_at: datetime | None
+    next_runs: list[datetime]
+    schedule: str | None = None
+    status_at: datetime | None = None
+    runs: int = 0
+    successes: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    last_run_at: datetime | None = None
+    last_success: bool | None = None
