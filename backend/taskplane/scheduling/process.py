@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
-from typing import Any
 
 from taskplane.resources import Resources, open_resources
+from taskplane.scheduling import service
 from taskplane.scheduling.engine import Completer, Engine
 from taskplane.settings import Settings
 
@@ -22,26 +21,12 @@ log = logging.getLogger(__name__)
 
 
 def _completer(resources: Resources) -> Completer | None:
-    """The SchedulerService, told when a date schedule has fired (None if not available)."""
+    """The SchedulerService, told when a date schedule has fired."""
     try:
-        service = importlib.import_module("taskplane.scheduling.service")
-    except ImportError:
-        return None
-    factory: Any = getattr(service, "from_resources", None) or getattr(
-        service, "SchedulerService", None
-    )
-    if factory is None:
-        return None
-    try:
-        built: Completer = (
-            factory.from_resources(resources)
-            if hasattr(factory, "from_resources")
-            else factory(resources)
-        )
+        return service.from_resources(resources)
     except Exception:
         log.exception("SchedulerService unavailable; date schedules will not be completed")
         return None
-    return built
 
 
 async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
