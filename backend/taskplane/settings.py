@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         ge=1000,
         description="idle time before a crashed worker's message is re-delivered",
     )
+    retry_backoff_seconds: float = Field(
+        default=1.0, ge=0, le=3600, description="delay before the first retry; doubles each time"
+    )
+    retry_backoff_max_seconds: float = Field(
+        default=300.0, ge=0, le=86_400, description="longest delay between two attempts"
+    )
     scheduler_tick_ms: int = Field(default=100, ge=10, le=5000)
     scheduler_lease_ms: int = Field(default=3000, ge=500, le=60_000)
     heartbeat_interval_seconds: float = Field(default=2.0, gt=0, le=60)

@@ -85,8 +85,25 @@ class Keys:
     # --- recorder buffer (owner: worker/recorder.py) -----------------------------------
     @property
     def recorder_buffer(self) -> str:
-        """list of JSON execution records waiting for PostgreSQL (durable buffer)."""
+        """stream of execution records waiting for PostgreSQL (durable buffer): each entry
+        has one field 'r', the JSON record; deleted (XDEL) once the row is committed."""
         return f"{self.prefix}recorder:buffer"
+
+    @property
+    def recorder_flush_lock(self) -> str:
+        """string: id of the worker flushing the buffer now, with a PX lease."""
+        return f"{self.prefix}recorder:flush-lock"
+
+    def execution_claim(self, task_id: str, attempt: int) -> str:
+        """string 'run:{worker}' while an attempt runs, 'done:{worker}' once recorded; with a
+        TTL. A second delivery of one (task id, attempt) is skipped, never run twice."""
+        return f"{self.prefix}claim:{task_id}:{attempt}"
+
+    # --- retries (owner: worker/limits.py) ---------------------------------------------
+    @property
+    def retry_delayed(self) -> str:
+        """zset: member = JSON {queue, body} of a retry message, score = due epoch ms."""
+        return f"{self.prefix}retry:delayed"
 
     # --- processes (owners: the scheduler / worker processes) --------------------------
     @property

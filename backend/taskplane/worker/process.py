@@ -1,0 +1,149 @@
+"""The worker process: ``run_worker(settings, queues, concurrency)``.
+
+Opens the process's resources, loads the registry, binds every type to the broker, and runs
+TaskIQ's ``Receiver`` with the recorder middleware until SIGINT/SIGTERM (or ``stop``). Beside
+it run the record flusher, the retry pump and the heartbeat (worker heartbeat, running-set
+TTLs, idle reset of the messages held). On stop: no new messages, running ones finish
+(up to ``shutdown_timeout_seconds``), the buffer is flushed if PostgreSQL answers (else it
+stays in Redis for the next worker), the heartbeat is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+from taskiq.receiver import Receiver
+
+from taskplane.db.executions import ExecutionRecord
+from taskplane.resources import Resources, open_resources
+from taskplane.settings import Settings
+from taskplane.state.heartbeats import new_instance_id
+from taskplane.tasks.registry import TaskRegistry, load_registry
+from taskplane.worker.broker import TaskplaneBroker
+from taskplane.worker.execution import Executor
+from taskplane.worker.heartbeat import WorkerPresence
+from taskplane.worker.limits import RetryPump
+from taskplane.worker.recorder import ExecutionRecorder, RecordFlusher
+
+log = logging.getLogger(__name__)
+
+OnRecorded = Callable[[Sequence[ExecutionRecord]], Awaitable[object]]
+
+
+def counters_updater(resources: Resources) -> OnRecorded | None:
+    """What the flusher calls once rows are committed: the schedule state's counters."""
+    return None
+
+
+async def _heartbeat(
+    presence: WorkerPresence,
+    recorder: ExecutionRecorder,
+    broker: TaskplaneBroker,
+    flusher: RecordFlusher,
+    interval_seconds: float,
+) -> None:
+    while True:
+        try:
+            await presence.beat()
+            await recorder.renew_running()
+            await broker.keep_in_flight()
+            await broker.observe_depth()
+            await flusher.depth()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("worker heartbeat failed", exc_info=True)
+        await asyncio.sleep(interval_seconds)
+
+
+async def run_worker(
+    settings: Settings,
+    queues: Sequence[str] | None = None,
+    concurrency: int = 10,
+    *,
+    stop: asyncio.Event | None = None,
+    registry: TaskRegistry | None = None,
+    shutdown_timeout_seconds: float = 30.0,
+) -> None:
+    """Run a worker until a signal or ``stop``; ``queues`` default to every type's queue."""
+    # TaskIQ logs every message at INFO; our recorder is the record of executions
+    logging.getLogger("taskiq.receiver.receiver").setLevel(logging.WARNING)
+    registry = registry or load_registry(settings)
+    served = sorted(set(queues or registry.queues()))
+    worker_id = new_instance_id("worker")
+    async with open_resources(settings) as resources:
+        keys = resources.keys
+        broker = TaskplaneBroker(
+            settings, keys, served, consumer_name=worker_id, concurrency=concurrency
+        )
+        executor = Executor(registry, resources, worker_id)
+        executor.bind(broker)
+        broker.set_unknown_task(executor.unknown_runner())
+        recorder = ExecutionRecorder(resources.redis, keys, settings, registry, worker_id)
+        broker.add_middlewares(recorder)
+        broker.is_worker_process = True
+        flusher = RecordFlusher(
+            resources.redis,
+            keys,
+            resources.sessions,
+            worker_id,
+            on_recorded=counters_updater(resources),
+        )
+        presence = WorkerPresence(
+            resources.redis,
+            keys,
+            worker_id,
+            served,
+            stale_seconds=settings.heartbeat_stale_seconds,
+        )
+        pump = RetryPump(resources.redis, keys)
+        # a short heartbeat keeps held messages well inside the broker's idle timeout
+        beat_seconds = min(
+            settings.heartbeat_interval_seconds, settings.broker_idle_timeout_ms / 3000
+        )
+        receiver = Receiver(
+            broker,
+            max_async_tasks=concurrency,
+            max_prefetch=0,
+            run_startup=True,
+            wait_tasks_timeout=shutdown_timeout_seconds,
+        )
+        finish = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, finish.set)
+                installed.append(sig)
+        await presence.beat()
+        background = [
+            asyncio.create_task(flusher.run(), name="recorder-flusher"),
+            asyncio.create_task(pump.run(), name="retry-pump"),
+            asyncio.create_task(
+                _heartbeat(presence, recorder, broker, flusher, beat_seconds), name="heartbeat"
+            ),
+        ]
+        log.info(
+            "worker started",
+            extra={"worker": worker_id, "queues": served, "concurrency": concurrency},
+        )
+        try:
+            await receiver.listen(finish)
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            with contextlib.suppress(Exception):
+                await flusher.drain()
+                await flusher.release()
+            with contextlib.suppress(Exception):
+                await presence.leave()
+            with contextlib.suppress(Exception):
+                await broker.shutdown()
+            log.info("worker stopped", extra={"worker": worker_id})

@@ -1,0 +1,358 @@
+"""The execution recorder: every attempt becomes one ``task_execution`` row, exactly once.
+
+Two parts:
+
+``ExecutionRecorder`` (a TaskIQ middleware on the worker)
+    ``pre_execute`` claims the attempt with one Lua script: ``Keys.execution_claim(task id,
+    attempt)`` becomes ``run:{worker}`` and the task id joins ``Keys.running(config_id)``
+    (with a TTL the heartbeat renews; the scheduler's overlap policy reads it). A delivery of
+    an attempt already claimed is marked skipped and not run: a message sent or delivered
+    twice runs once. Only a *re-delivered* message (its worker died before acknowledging)
+    may take over a claim still in ``run:`` state.
+
+    ``post_execute`` appends the record to the durable buffer ``Keys.recorder_buffer`` (a
+    Redis stream), marks the claim ``done:``, removes the task id from the running set and,
+    if the attempt failed and retries remain, adds the next attempt to
+    ``Keys.retry_delayed`` -- all in ONE MULTI, before TaskIQ acknowledges the message. So
+    whatever instant the worker dies at, the attempt is either re-run or recorded (with its
+    retry), never both and never neither.
+
+``RecordFlusher`` (a loop in every worker; one flushes at a time, under a lease)
+    Reads the oldest buffered records (XRANGE), inserts them with
+    ``executions.insert_many`` in one transaction (ON CONFLICT DO NOTHING on (task_id,
+    attempt)), then reports them to the schedule state (counters and history) and deletes
+    them from the buffer (XDEL: idempotent, unlike LTRIM). While PostgreSQL is unreachable
+    the records wait in Redis and executions go on; a restarted worker flushes what was
+    buffered before it died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from taskiq.abc.middleware import TaskiqMiddleware
+from taskiq.message import TaskiqMessage
+from taskiq.result import TaskiqResult
+
+from taskplane import metrics
+from taskplane.db import executions
+from taskplane.db.executions import ExecutionRecord
+from taskplane.enums import Trigger
+from taskplane.settings import Settings
+from taskplane.state.keys import Keys
+from taskplane.tasks.registry import TaskRegistry
+from taskplane.worker import limits
+from taskplane.worker.execution import (
+    CURRENT_MESSAGE,
+    REDELIVERED_LABEL,
+    SKIP_LABEL,
+    Attempt,
+    Skipped,
+    type_name_of,
+)
+
+log = logging.getLogger(__name__)
+
+FLUSH_BATCH = 500
+
+# KEYS[1] claim, KEYS[2] running set; ARGV[1] worker id, ARGV[2] claim TTL ms,
+# ARGV[3] running TTL s, ARGV[4] task id, ARGV[5] '1' if the message was re-delivered.
+# 1 = claimed (run it), 0 = already recorded or running elsewhere (skip it).
+_CLAIM = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  if string.sub(current, 1, 5) == 'done:' or ARGV[5] ~= '1' then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], 'run:' .. ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# KEYS[1] lock; ARGV[1] holder, ARGV[2] lease ms. 1 = held.
+_ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def encode_record(record: ExecutionRecord) -> str:
+    data = asdict(record)
+    data["started_at"] = record.started_at.isoformat()
+    data["completed_at"] = record.completed_at.isoformat()
+    data["trigger"] = str(record.trigger)
+    return json.dumps(data, separators=(",", ":"))
+
+
+def decode_record(raw: str | bytes) -> ExecutionRecord:
+    data: dict[str, Any] = json.loads(raw)
+    data["started_at"] = datetime.fromisoformat(data["started_at"])
+    data["completed_at"] = datetime.fromisoformat(data["completed_at"])
+    data["trigger"] = Trigger(data["trigger"])
+    return ExecutionRecord(**data)
+
+
+def record_of(attempt: Attempt, worker_id: str) -> ExecutionRecord:
+    r = attempt.result
+    return ExecutionRecord(
+        config_id=attempt.config_id,
+        task_id=attempt.task_id,
+        task_type=attempt.task_type,
+        trigger=attempt.trigger,
+        is_success=r.success,
+        attempt=attempt.attempt,
+        started_at=attempt.started_at,
+        completed_at=attempt.completed_at,
+        duration_seconds=attempt.duration_seconds,
+        result=r.to_dict(),
+        error_message=None if r.success else (r.error or "failed"),
+        traceback=r.traceback,
+        worker=worker_id,
+    )
+
+
+def _config_id(message: TaskiqMessage) -> int:
+    try:
+        return int(message.labels.get("config_id", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+class ExecutionRecorder(TaskiqMiddleware):
+    """Claims each attempt before it runs and records it after (see the module doc)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        settings: Settings,
+        registry: TaskRegistry,
+        worker_id: str,
+    ) -> None:
+        super().__init__()
+        self.redis = redis
+        self.keys = keys
+        self.settings = settings
+        self.registry = registry
+        self.worker_id = worker_id
+        # a record's claim outlives every way a message can come back: a re-delivery
+        # (after the idle timeout) or a duplicate send (seconds)
+        self.done_ttl_ms = max(600_000, 3 * settings.broker_idle_timeout_ms)
+        self.running_ttl_seconds = max(60, int(10 * settings.heartbeat_interval_seconds))
+        self.running: dict[str, int] = {}  # task id -> config id, renewed by the heartbeat
+        self._claim = redis.register_script(_CLAIM)
+
+    def _claim_ttl_ms(self, message: TaskiqMessage) -> int:
+        task = self.registry.find(type_name_of(message))
+        timeout = limits.timeout_for(message.labels, task) or 86_400
+        return int(timeout * 1000) + self.done_ttl_ms
+
+    async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        CURRENT_MESSAGE.set(message)
+        attempt = limits.attempt_of(message.labels)
+        config_id = _config_id(message)
+        claimed = await self._claim(
+            keys=[
+                self.keys.execution_claim(message.task_id, attempt),
+                self.keys.running(config_id),
+            ],
+            args=[
+                self.worker_id,
+                self._claim_ttl_ms(message),
+                self.running_ttl_seconds,
+                message.task_id,
+                "1" if message.labels.get(REDELIVERED_LABEL) else "0",
+            ],
+        )
+        if claimed:
+            self.running[message.task_id] = config_id
+        else:
+            message.labels[SKIP_LABEL] = "duplicate delivery"
+            log.info(
+                "duplicate delivery skipped",
+                extra={"task_id": message.task_id, "attempt": attempt},
+            )
+        return message
+
+    async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+        outcome = result.return_value
+        if isinstance(outcome, Skipped):
+            return
+        config_id = _config_id(message)
+        if not isinstance(outcome, Attempt):
+            # the run itself broke (the worker is shutting down): leave the message
+            # unacknowledged so it is re-delivered and run again
+            self.running.pop(message.task_id, None)
+            await self.redis.srem(self.keys.running(config_id), message.task_id)
+            raise RuntimeError(f"attempt of task {message.task_id} did not finish: {result.error}")
+        record = record_of(outcome, self.worker_id)
+        retry_member = None
+        task = self.registry.find(outcome.task_type)
+        if (
+            not record.is_success
+            and outcome.is_retryable
+            and limits.should_retry(message.labels, task)
+        ):
+            delay = limits.backoff_seconds(
+                outcome.attempt,
+                base=self.settings.retry_backoff_seconds,
+                cap=self.settings.retry_backoff_max_seconds,
+            )
+            retry_member = (
+                limits.delayed_member(limits.retry_message(message, task)),
+                (outcome.completed_at.timestamp() + delay) * 1000,
+            )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.keys.recorder_buffer, {"r": encode_record(record)})
+            pipe.set(
+                self.keys.execution_claim(message.task_id, outcome.attempt),
+                f"done:{self.worker_id}",
+                px=self.done_ttl_ms,
+            )
+            pipe.srem(self.keys.running(config_id), message.task_id)
+            if retry_member is not None:
+                pipe.zadd(self.keys.retry_delayed, {retry_member[0]: retry_member[1]})
+            await pipe.execute()
+        self.running.pop(message.task_id, None)
+        outcome_label = "success" if record.is_success else "failure"
+        metrics.EXECUTIONS.labels(record.task_type, outcome_label).inc()
+        metrics.EXECUTION_DURATION.labels(record.task_type).observe(record.duration_seconds)
+
+    async def renew_running(self) -> None:
+        """Extend the TTL of the running sets of attempts in progress (heartbeat)."""
+        config_ids = set(self.running.values())
+        if not config_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in config_ids:
+                pipe.expire(self.keys.running(cid), self.running_ttl_seconds)
+            await pipe.execute()
+
+
+OnRecorded = Callable[[Sequence[ExecutionRecord]], Awaitable[Any]]
+
+
+class RecordFlusher:
+    """Moves buffered records to PostgreSQL in batches (see the module doc)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        sessions: async_sessionmaker[AsyncSession],
+        worker_id: str,
+        *,
+        on_recorded: OnRecorded | None = None,
+        batch_size: int = FLUSH_BATCH,
+        lease_ms: int = 30_000,
+        idle_seconds: float = 0.2,
+        max_backoff_seconds: float = 5.0,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.sessions = sessions
+        self.worker_id = worker_id
+        self.on_recorded = on_recorded
+        self.batch_size = batch_size
+        self.lease_ms = lease_ms
+        self.idle_seconds = idle_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._release = redis.register_script(_RELEASE)
+
+    async def depth(self) -> int:
+        n = int(await self.redis.xlen(self.keys.recorder_buffer))
+        metrics.RECORDER_BUFFER_DEPTH.set(n)
+        return n
+
+    async def flush_once(self) -> int:
+        """Write one batch; returns how many records it took off the buffer (0: none, or
+        another worker holds the lease). Raises when PostgreSQL fails (records stay)."""
+        held = await self._acquire(
+            keys=[self.keys.recorder_flush_lock], args=[self.worker_id, self.lease_ms]
+        )
+        if not held:
+            return 0
+        entries: Any = await self.redis.xrange(self.keys.recorder_buffer, count=self.batch_size)
+        if not entries:
+            return 0
+        ids = [entry_id for entry_id, _ in entries]
+        records = []
+        for entry_id, fields in entries:
+            try:
+                records.append(decode_record(fields["r"]))
+            except (KeyError, ValueError, TypeError):
+                log.exception("unreadable buffered record dropped", extra={"entry": entry_id})
+        # well inside the lease: a flusher that hangs must not still be writing when the
+        # lease passes to another worker
+        async with asyncio.timeout(self.lease_ms / 2000):
+            async with self.sessions() as session, session.begin():
+                await executions.insert_many(session, records)
+        if self.on_recorded is not None and records:
+            try:
+                await self.on_recorded(records)
+            except Exception:
+                log.warning("schedule counters not updated for a batch", exc_info=True)
+        await self.redis.xdel(self.keys.recorder_buffer, *ids)
+        return len(entries)
+
+    async def drain(self, within_seconds: float = 10.0) -> int:
+        """Flush until the buffer is empty (shutdown); what is left stays buffered."""
+        total = 0
+        try:
+            async with asyncio.timeout(within_seconds):
+                while n := await self.flush_once():
+                    total += n
+        except Exception:
+            log.warning("buffer not drained; records stay in Redis", exc_info=True)
+        return total
+
+    async def release(self) -> None:
+        await self._release(keys=[self.keys.recorder_flush_lock], args=[self.worker_id])
+
+    async def run(self) -> None:
+        backoff = self.idle_seconds
+        while True:
+            try:
+                n = await self.flush_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "execution records not written; kept in the buffer",
+                    extra={"error": f"{type(exc).__name__}: {exc}"},
+                )
+                with contextlib.suppress(Exception):  # Redis may be down too
+                    await self.depth()
+                backoff = min(self.max_backoff_seconds, max(0.2, backoff * 2))
+                await asyncio.sleep(backoff)
+                continue
+            backoff = self.idle_seconds
+            if n < self.batch_size:
+                await asyncio.sleep(self.idle_seconds)
