@@ -428,6 +428,12 @@ async def test_reconcile_repairs_every_kind_of_drift(
     await svc.start(fired)
     fine = await make_config()
     await svc.start(fine)
+    nodue = await make_config()
+    await svc.start(nodue)
+    fired_left = await make_config(
+        SchedulerType.DATE, {"run_date": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
+    )
+    await svc.start(fired_left)
     # drift made behind the service's back
     spec = specs.parse(SchedulerType.CRON, CRON)
     await svc.core.add(paused, spec)  # registered while paused
@@ -436,20 +442,34 @@ async def test_reconcile_repairs_every_kind_of_drift(
     await svc.core.add(lost, spec)
     await svc.core.remove(fired.id)  # fired and gone, and its date has passed
     fired.schedule_config = {"run_date": "2020-01-01T00:00:00Z"}
+    await redis.zrem(keys.due, str(nodue.id))  # registered, but would never fire
+    await redis.zrem(keys.due, str(fired_left.id))  # fired; completing it did not happen
+    fired_left.schedule_config = {"run_date": "2020-01-01T00:00:00Z"}
     orphan = await make_config()
     await svc.start(orphan)
-    every = [paused, stale, lost, fired, fine]  # `orphan` has no config any more
+    every = [paused, stale, lost, fired, fine, nodue, fired_left]  # `orphan` has no config
 
     report = await svc.reconcile(every)
     repaired = {r.config_id: r.status for r in report.repairs}
-    assert repaired == {paused.id: PAUSED, stale.id: ACTIVE, lost.id: INACTIVE, fired.id: INACTIVE}
+    assert repaired == {
+        paused.id: PAUSED,
+        stale.id: ACTIVE,
+        lost.id: INACTIVE,
+        fired.id: INACTIVE,
+        nodue.id: ACTIVE,
+        fired_left.id: INACTIVE,
+    }
+    reasons = {r.config_id: r.reason for r in report.repairs}
+    assert reasons[nodue.id] == "due time missing" and reasons[fired_left.id] == "date passed"
+    assert await svc.core.next_due(nodue.id) is not None
+    assert not await svc.core.is_registered(fired_left.id)
     assert report.orphans_removed == [orphan.id]
     infos = await svc.infos(every)
     assert all(i.status_consistent for i in infos.values()), infos
     stored = await svc.core.get_spec(stale.id)
     assert stored is not None and stored.cron == "0 1 * * *"
     assert await svc.state.get(orphan.id) is None and not await svc.core.is_registered(orphan.id)
-    for c in (paused, stale, lost, fired):
+    for c in (paused, stale, lost, fired, nodue, fired_left):
         assert (await events(svc, c.id))[0] == "repaired"
     assert "repaired" not in await events(svc, fine.id)
     again = await svc.reconcile(every)

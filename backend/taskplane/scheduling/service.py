@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from taskiq import ScheduledTask
 
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus, Trigger
 from taskplane.errors import Conflict, InvalidInput, NotFound, TaskplaneError
@@ -72,6 +73,7 @@ ACTIVE, PAUSED, INACTIVE, ERROR = (
     ScheduleStatus.ERROR,
 )
 NEXT_RUNS = 5
+RECONCILE_CHUNK = 1000
 RECENT_HISTORY = 10
 # Fields that end up in the registered ScheduledTask: a change to any re-registers.
 SCHEDULE_FIELDS = frozenset(
@@ -642,21 +644,27 @@ class SchedulerService:
         (``configs`` must then be every config), schedules and state of configs that do
         not exist are removed. Each repair is a ``repaired`` event and a log line."""
         repairs: list[Repair] = []
-        infos = await self.infos(configs, history=0)
-        for config in configs:
-            info = infos[config.id]
-            if info.status_consistent and not (
-                info.status is ACTIVE and await self._is_stale(config)
-            ):
-                continue
-            async with self._locked(config.id):
-                repair = await self._repair(config)
-            if repair is not None:
-                repairs.append(repair)
-                log.warning(
-                    "schedule repaired",
-                    extra={"config_id": repair.config_id, "reason": repair.reason},
-                )
+        for chunk_start in range(0, len(configs), RECONCILE_CHUNK):
+            chunk = configs[chunk_start : chunk_start + RECONCILE_CHUNK]
+            infos = await self.infos(chunk, history=0)
+            stored = await self.redis.mget(
+                [self.keys.source_data(schedule_id(c.id)) for c in chunk]
+            )
+            for config, raw in zip(chunk, stored, strict=True):
+                info = infos[config.id]
+                if info.status_consistent and not (
+                    info.status is ACTIVE
+                    and (info.next_run_at is None or self._is_stale(config, self.core.decode(raw)))
+                ):
+                    continue
+                async with self._locked(config.id):
+                    repair = await self._repair(config)
+                if repair is not None:
+                    repairs.append(repair)
+                    log.warning(
+                        "schedule repaired",
+                        extra={"config_id": repair.config_id, "reason": repair.reason},
+                    )
         orphans: list[int] = []
         if remove_orphans:
             known = {c.id for c in configs}
@@ -669,9 +677,8 @@ class SchedulerService:
                 log.warning("orphan schedule removed", extra={"config_id": cid})
         return ReconcileReport(len(configs), repairs, orphans)
 
-    async def _is_stale(self, config: ConfigLike) -> bool:
+    def _is_stale(self, config: ConfigLike, stored: ScheduledTask | None) -> bool:
         """The registered task differs from the one the config builds now."""
-        stored = await self.core.get(config.id)
         if stored is None:
             return False
         spec = self._spec_or_none(config)
@@ -713,14 +720,21 @@ class SchedulerService:
             await self.core.remove(cid)
             return await self._repair_to(cid, INACTIVE, "manual config cannot be active")
         now = datetime.now(UTC)
-        if kind is SchedulerType.DATE and not registered:
+        due = await self.core.next_due(cid)
+        if kind is SchedulerType.DATE and (not registered or due is None):
             spec = self._spec_or_none(config)
             if spec is None or spec.run_at is None or spec.run_at <= now:
+                await self.core.remove(cid)
                 return await self._repair_to(cid, INACTIVE, "date passed", completed=True)
-        stale = registered and await self._is_stale(config)
-        if registered and not stale:
+        stale = registered and self._is_stale(config, await self.core.get(cid))
+        if registered and not stale and due is not None:
             return None
-        reason = "schedule missing" if not registered else "schedule differs from config"
+        if not registered:
+            reason = "schedule missing"
+        elif stale:
+            reason = "schedule differs from config"
+        else:
+            reason = "due time missing"
         try:
             spec = specs.parse(config.scheduler_type, config.schedule_config, now=now)
             await self.core.replace(config, spec, now=now)
