@@ -18,10 +18,11 @@ from taskplane.db import configs
 from taskplane.db.models import TaskConfig
 from taskplane.enums import Action, SchedulerType, ScheduleStatus, Trigger
 from taskplane.errors import Conflict
-from taskplane.resources import Resources
+from taskplane.resources import Resources, make_redis
 from taskplane.scheduling import specs
 from taskplane.scheduling.core import schedule_id
 from taskplane.scheduling.service import SchedulerService
+from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry, load_registry
 from taskplane.worker import messages
@@ -39,8 +40,6 @@ MakeConfig = Callable[..., Awaitable[TaskConfig]]
 
 @pytest.fixture(scope="module")
 def registry() -> TaskRegistry:
-    from taskplane.settings import Settings
-
     return load_registry(Settings(_env_file=None))  # type: ignore[call-arg]
 
 
@@ -366,7 +365,7 @@ async def test_start_of_a_date_in_the_past_is_an_error_with_reason(
 
 
 async def test_fifty_concurrent_mixed_actions_stay_consistent(
-    svc: SchedulerService, make_config: MakeConfig
+    svc: SchedulerService, make_config: MakeConfig, settings: Settings
 ) -> None:
     config = await make_config()
     actions = [Action.START, Action.PAUSE, Action.RESUME, Action.RELOAD, Action.STOP] * 10
@@ -386,6 +385,23 @@ async def test_fifty_concurrent_mixed_actions_stay_consistent(
         return action, result.changed
 
     outcomes = await asyncio.gather(*(one(a) for a in actions))
+    # a second service on its own connection pool, as a second API process would be
+    other_client = make_redis(settings)
+    try:
+        other = SchedulerService(other_client, svc.keys, svc.registry)
+
+        async def two(action: Action, i: int) -> tuple[Action, bool]:
+            target = other if i % 2 else svc
+            try:
+                result = await target.act(action, config)
+            except Conflict:
+                return action, False
+            return action, result.changed
+
+        outcomes += await asyncio.gather(*(two(a, i) for i, a in enumerate(actions)))
+    finally:
+        await other_client.aclose()
+        await other_client.connection_pool.disconnect()
     applied = Counter(event_of[a] for a, changed in outcomes if changed)
     assert sum(applied.values()) > 0
     history = await events(svc, config.id)

@@ -404,12 +404,11 @@ class SchedulerService:
 
     @staticmethod
     def _refuse_manual(config: ConfigLike, action: Action, current: ScheduleStatus) -> None:
-        if _kind(config) is SchedulerType.MANUAL:
+        """A manual config is never scheduled: only stop is a valid control action."""
+        if _kind(config) is SchedulerType.MANUAL and action is not Action.STOP:
             raise Conflict(
-                f"config {config.id} is a manual config (status {current}): it cannot be "
-                f"{action}ed as a schedule, only run on demand"
-                if action is not Action.STOP
-                else f"config {config.id} is manual"
+                f"config {config.id} is a manual config (status {current}): {action} does not "
+                "apply, it only runs on demand"
             )
 
     @staticmethod
