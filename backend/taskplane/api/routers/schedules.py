@@ -89,7 +89,8 @@ async def control_schedule(
     body: ActionBody | None = None,
 ) -> ActionOut:
     row = await configs.get(session, config_id)
-    await session.rollback()  # no transaction held open while the action runs
+    session.expunge(row)  # keeps its loaded fields ...
+    await session.rollback()  # ... and no connection is held while the action runs
     result = await scheduler.act(action, row, note=body.note if body else None)
     return ActionOut(
         config_id=result.config_id,

@@ -1,0 +1,112 @@
+"""A list page costs a constant number of SQL statements and Redis round trips: one query
+for the page and its count, one Redis pipeline for every state, whatever the page size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio.connection import AbstractConnection
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from taskplane.db import configs
+from taskplane.enums import SchedulerType
+
+
+@dataclass
+class Cost:
+    sql: int = 0
+    redis: int = 0
+
+
+@contextmanager
+def measured(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cost]:
+    cost = Cost()
+    engine = app.state.resources.engine.sync_engine
+    original = AbstractConnection.send_packed_command
+
+    def on_statement(*args: Any) -> None:
+        cost.sql += 1
+
+    async def send(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+        cost.redis += 1  # one write to the socket per command or per pipeline
+        await original(self, *args, **kwargs)
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    with monkeypatch.context() as patch:
+        patch.setattr(AbstractConnection, "send_packed_command", send)
+        try:
+            yield cost
+        finally:
+            event.remove(engine, "before_cursor_execute", on_statement)
+
+
+async def seed(app: FastAPI, sessions: async_sessionmaker[AsyncSession], n: int) -> None:
+    async with sessions() as s, s.begin():
+        rows = [
+            await configs.create(
+                s,
+                name=f"cfg-{i:03d}",
+                task_type="echo",
+                scheduler_type=SchedulerType.CRON,
+                schedule_config={"cron_expression": "*/5 * * * *"},
+                parameters={"message": str(i)},
+            )
+            for i in range(n)
+        ]
+    scheduler = app.state.scheduler
+    for row in rows:
+        await scheduler.on_created(row)
+    for row in rows[::3]:
+        await scheduler.start(row)
+
+
+async def test_config_page_cost_does_not_grow_with_page_size(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await seed(app, sessions, 60)
+    costs = {}
+    for limit in (1, 5, 50):
+        with measured(app, monkeypatch) as cost:
+            response = await client.get("/configs", params={"limit": limit})
+        assert response.status_code == 200
+        page = response.json()
+        assert len(page["items"]) == limit and page["total"] == 60
+        assert sum(c["schedule_status"] == "active" for c in page["items"]) >= limit // 3
+        costs[limit] = (cost.sql, cost.redis)
+    assert costs[1] == costs[5] == costs[50], costs
+    sql, redis_trips = costs[50]
+    assert sql == 1, "one statement for the page and its count"
+    assert redis_trips == 1, "one pipeline for every state"
+
+
+async def test_filtered_page_and_schedule_list_are_constant_too(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await seed(app, sessions, 30)
+    for path, params in (
+        ("/configs", {"status": "inactive"}),
+        ("/schedules", {}),
+        ("/executions", {}),
+    ):
+        seen = set()
+        for limit in (2, 20):
+            with measured(app, monkeypatch) as cost:
+                response = await client.get(path, params={**params, "limit": limit})
+            assert response.status_code == 200
+            seen.add((cost.sql, cost.redis))
+        assert len(seen) == 1, (path, seen)
+        sql, redis_trips = seen.pop()
+        assert sql <= 1 and redis_trips <= 2, (path, sql, redis_trips)
