@@ -320,3 +320,24 @@ async def test_unreadable_schedule_is_dropped_not_retried_forever(redis: Redis, 
     assert await redis.zscore(keys.due, "9") is None
     [event] = await history(redis, keys, 9)
     assert event["event"] == "error"
+
+
+async def test_fires_and_skips_are_counted_and_lag_observed(redis: Redis, keys: Keys) -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    sent_before = sample("taskplane_fires_sent_total", trigger="scheduled")
+    overlap_before = sample("taskplane_fires_skipped_total", reason="overlap")
+    lag_before = sample("taskplane_dispatch_lag_seconds_count")
+    clock = FakeClock()
+    engine = make_engine(redis, keys, clock)
+    await register(redis, keys, 1, interval(10), T0)
+    await register(redis, keys, 2, interval(10, overlap="skip"), T0)
+    await redis.sadd(keys.running(2), "x")
+    clock.advance(0.25)
+    await engine.tick()
+    assert sample("taskplane_fires_sent_total", trigger="scheduled") == sent_before + 1
+    assert sample("taskplane_fires_skipped_total", reason="overlap") == overlap_before + 1
+    assert sample("taskplane_dispatch_lag_seconds_count") == lag_before + 1

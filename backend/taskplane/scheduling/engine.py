@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 from collections.abc import Sequence
@@ -98,6 +99,20 @@ class Plan:
     first_missed_at: datetime | None = None
 
 
+@functools.lru_cache(maxsize=4096)
+def _next_cron(spec: specs.Spec, after: datetime) -> datetime | None:
+    # Cron maths costs ~0.4 ms a call; schedules sharing an expression and a due time (all
+    # the "every minute" ones) share one computation per tick.
+    return specs.next_after(spec, after)
+
+
+def next_after(spec: specs.Spec, after: datetime) -> datetime | None:
+    """``specs.next_after``, memoized for cron."""
+    if spec.kind is SchedulerType.CRON:
+        return _next_cron(spec, after)
+    return specs.next_after(spec, after)
+
+
 def latest_due(spec: specs.Spec, due_at: datetime, now: datetime) -> tuple[datetime, int]:
     """The last due instant <= ``now`` from ``due_at`` on (``due_at`` itself if later), and
     how many due instants come before it. Intervals are O(1); cron walks its fire times,
@@ -113,17 +128,17 @@ def latest_due(spec: specs.Spec, due_at: datetime, now: datetime) -> tuple[datet
         return due_at, 0
     latest, before = due_at, 0
     for _ in range(_MAX_CATCH_UP_STEPS):
-        nxt = specs.next_after(spec, latest)
+        nxt = next_after(spec, latest)
         if nxt is None or nxt > now:
             return latest, before
         latest, before = nxt, before + 1
     # An outage of more than _MAX_CATCH_UP_STEPS fires: find the last fire before now
     # from a window that holds every fire a misfire policy could still send.
     window = timedelta(seconds=max(spec.misfire_grace_seconds, ON_TIME_SECONDS) + 1)
-    probe = specs.next_after(spec, now - window)
+    probe = next_after(spec, now - window)
     while probe is not None and probe <= now:
         latest, before = probe, before + 1
-        probe = specs.next_after(spec, probe)
+        probe = next_after(spec, probe)
     return latest, before
 
 
@@ -143,7 +158,7 @@ def plan(
     schedule's own cadence, so the cadence goes on after any outage.
     """
     latest, before = latest_due(spec, due_at, now)
-    next_due = specs.next_after(spec, latest)
+    next_due = next_after(spec, latest)
     lateness = (now - latest).total_seconds()
     on_time = lateness <= on_time_seconds
     catch_up = spec.misfire == "once" and lateness <= spec.misfire_grace_seconds
