@@ -7,11 +7,61 @@ run in dev as in production. Everything lives in memory and is gone when the pro
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from types import TracebackType
+from typing import Any
 
+import redis
 from fakeredis import TcpFakeServer
+from fakeredis._clients._tcp_server import TCPFakeRequestHandler
+
+_POLL_SECONDS = 0.01
+
+
+def _error_reply(exc: redis.ResponseError) -> bytes:
+    """The RESP error line of an error reply, with its code (NOSCRIPT, WRONGTYPE, ERR ...)."""
+    code = getattr(exc, "status_code", None)
+    text = str(exc.args[0]) if exc.args else str(exc)
+    line = f"{code} {text}" if code else text
+    if not line.split(" ", 1)[0].isupper():
+        line = f"ERR {line}"
+    return ("-" + line.replace("\r", " ").replace("\n", " ") + "\r\n").encode()
+
+
+class _RequestHandler(TCPFakeRequestHandler):
+    """fakeredis's handler closes the connection after any error reply; a real server
+    keeps it open (redis-py relies on that: EVALSHA -> NOSCRIPT -> EVAL on one connection).
+    Same loop, but an error reply is written and the connection goes on."""
+
+    def handle(self) -> None:
+        client: Any = self.current_client
+        while not self.server._shutdown_event.is_set():
+            try:
+                if client.can_read():
+                    try:
+                        response = client.read_response()
+                    except redis.ResponseError as exc:
+                        self.writer.write(_error_reply(exc))
+                        self.writer.writer.flush()
+                        continue
+                    self.writer.dump(response)
+                    continue
+                data = self.rfile.readline()
+                if data == b"":
+                    readable, _, _ = select.select([self.connection], [], [], _POLL_SECONDS)
+                    if not readable:
+                        continue
+                    data = self.rfile.readline()
+                    if data == b"":
+                        break
+                client.get_socket().sendall(data)
+            except ConnectionError:
+                break
+            except Exception as exc:  # the server thread must survive a bad client
+                self.writer.dump(exc)
+                break
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -37,6 +87,7 @@ class EmbeddedRedis:
 
     def start(self) -> EmbeddedRedis:
         server = TcpFakeServer((self.host, self.port), server_type="redis")
+        server.RequestHandlerClass = _RequestHandler
         # connection threads must not keep the process alive once the supervisor exits
         server.daemon_threads = True
         thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)

@@ -38,8 +38,8 @@ def start_metrics_server(port: int, process: str, host: str = "0.0.0.0") -> bool
     except OSError as exc:
         log.warning(
             "metrics port unavailable; metrics disabled",
-            extra={"process": process, "port": port, "reason": str(exc)},
+            extra={"component": process, "port": port, "reason": str(exc)},
         )
         return False
-    log.info("metrics served", extra={"process": process, "port": port})
+    log.info("metrics served", extra={"component": process, "port": port})
     return True

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
+import json
+import logging
 import os
 import secrets
 import sys
+import threading
 import time
-from collections.abc import Callable
-from importlib import import_module
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
+from pydantic import SecretStr
 
 from taskplane.cli.output import CliError, console, err_console, settings_for_command
 from taskplane.cli.supervisor import Supervisor, child_command, stop_on_signals, watch_parent
@@ -38,26 +39,16 @@ def register(app: typer.Typer) -> None:
     app.command("reconcile")(reconcile)
 
 
+def _drop_color_message(record: logging.LogRecord) -> bool:
+    """uvicorn attaches an ANSI-coloured copy of its message; the formatters would print it."""
+    record.__dict__.pop("color_message", None)
+    return True
+
+
 def _configure_logging(settings: Settings) -> None:
     setup_logging(settings.log_level, settings.log_format.value)
-
-
-def _entry(module: str, name: str) -> Callable[..., Any]:
-    """A process entry point of another component, resolved at call time."""
-    fn: Callable[..., Any] = getattr(import_module(module), name)
-    return fn
-
-
-def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run an entry point that may be sync or async."""
-    result = fn(*args, **kwargs)
-    if inspect.isawaitable(result):
-        return asyncio.run(_await(result))
-    return result
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_color_message)
 
 
 # --- migrate ----------------------------------------------------------------------------
@@ -156,9 +147,10 @@ def worker(
         return
     watch_parent(parent_pid)
     from taskplane.observability import start_metrics_server
+    from taskplane.worker.process import run_worker
 
     start_metrics_server(port, "worker")
-    _call(_entry("taskplane.worker", "run_worker"), settings, queue or None, concurrency)
+    asyncio.run(run_worker(settings, queue or None, concurrency))
 
 
 def _supervise_workers(queues: list[str], concurrency: int, processes: int, port: int) -> None:
@@ -196,20 +188,35 @@ def scheduler(
     start_metrics_server(
         settings.scheduler_metrics_port if metrics_port is None else metrics_port, "scheduler"
     )
-    _call(_entry("taskplane.scheduling.process", "run_scheduler"), settings)
+    from taskplane.scheduling.process import run_scheduler
+
+    asyncio.run(run_scheduler(settings))
 
 
 # --- reconcile --------------------------------------------------------------------------
 
 
-def reconcile() -> None:
-    """Repair Redis schedule state against the configs (what the scheduler does at start)."""
+def reconcile(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+) -> None:
+    """Make Redis schedule state agree with the configs (repairs are history events)."""
     from taskplane.cli.services import reconcile_all
 
     settings = settings_for_command()
     with err_console.status("reconciling schedules ..."):
         report = asyncio.run(reconcile_all(settings))
-    console.print(f"reconciled: {report}")
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    console.print(
+        f"checked {report['checked']} configs: {len(report['repairs'])} repaired, "
+        f"{len(report['orphans_removed'])} orphans removed"
+    )
+    for repair in report["repairs"]:
+        console.print(
+            f"  config {repair['config_id']}: {repair['reason']} -> {repair['status']}",
+            markup=False,
+        )
 
 
 # --- dev --------------------------------------------------------------------------------
@@ -235,12 +242,14 @@ def _check_redis(url: str) -> None:
         client.close()
 
 
-def _wait_for_health(base_url: str, supervisor: Supervisor, within: float) -> dict[str, Any]:
+def _wait_for_health(
+    base_url: str, supervisor: Supervisor, within: float, stop: threading.Event
+) -> dict[str, Any]:
     """Poll /system/health until ok; the last body (or a description) on timeout."""
     deadline = time.monotonic() + within
     last: dict[str, Any] = {"status": "api not reachable yet"}
     with httpx.Client(timeout=5) as client:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop.is_set():
             supervisor.check()
             try:
                 response = client.get(f"{base_url}/api/v1/system/health")
@@ -250,7 +259,7 @@ def _wait_for_health(base_url: str, supervisor: Supervisor, within: float) -> di
                     return last
             except (httpx.HTTPError, ValueError):
                 pass
-            time.sleep(0.3)
+            stop.wait(0.3)
     return last
 
 
@@ -268,12 +277,12 @@ EXAMPLES: list[tuple[dict[str, Any], bool]] = [
     ),
     (
         {
-            "name": "example-http-every-5-minutes",
-            "description": "GET https://example.com every five minutes",
+            "name": "example-health-check-every-minute",
+            "description": "GET this taskplane's own health endpoint every minute",
             "task_type": "http_request",
             "scheduler_type": "cron",
-            "schedule_config": {"cron_expression": "*/5 * * * *"},
-            "parameters": {"method": "GET", "url": "https://example.com"},
+            "schedule_config": {"cron_expression": "* * * * *"},
+            "parameters": {"method": "GET", "url": "{base_url}/api/v1/system/health"},
         },
         True,
     ),
@@ -297,7 +306,8 @@ def create_examples(base_url: str, token: str) -> list[str]:
     lines: list[str] = []
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=f"{base_url}/api/v1", headers=headers, timeout=15) as client:
-        for body, auto_start in EXAMPLES:
+        for template, auto_start in EXAMPLES:
+            body = json.loads(json.dumps(template).replace("{base_url}", base_url))
             response = client.post(
                 "/configs", params={"auto_start": str(auto_start).lower()}, json=body
             )
@@ -321,6 +331,7 @@ def dev(
     Uses SQLite and an embedded Redis unless TASKPLANE_DATABASE_URL / TASKPLANE_REDIS_URL
     are set. Ctrl-C stops all.
     """
+    from taskplane.cli.services import reconcile_all
     from taskplane.embedded_redis import EmbeddedRedis
 
     settings = settings_for_command()
@@ -336,17 +347,31 @@ def dev(
     api_port = port or settings.api_port
     env["TASKPLANE_API_PORT"] = str(api_port)
 
-    with err_console.status(f"migrating {_database_label(settings)} ..."):
-        asyncio.run(_migrate(settings.model_copy(update={"database_url": database_url})))
-
     embedded: EmbeddedRedis | None = None
+    redis_url = settings.redis_url.get_secret_value()
     if "redis_url" in configured:
-        redis_label = _database_label_url(settings.redis_url.get_secret_value())
-        _check_redis(settings.redis_url.get_secret_value())
+        redis_label = _database_label_url(redis_url)
+        _check_redis(redis_url)
     else:
         embedded = EmbeddedRedis().start()
-        env["TASKPLANE_REDIS_URL"] = embedded.url
-        redis_label = f"embedded, in memory ({embedded.url})"
+        redis_url = embedded.url
+        redis_label = f"embedded, in memory ({redis_url})"
+    env["TASKPLANE_REDIS_URL"] = redis_url
+    dev_settings = settings.model_copy(
+        update={"database_url": SecretStr(database_url), "redis_url": SecretStr(redis_url)}
+    )
+
+    try:
+        with err_console.status(f"migrating {_database_label(settings)} ..."):
+            asyncio.run(_migrate(dev_settings))
+        with err_console.status("reconciling schedules with Redis ..."):
+            report = asyncio.run(reconcile_all(dev_settings))
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    if report["repairs"]:
+        _report(f"reconciled {len(report['repairs'])} schedules with Redis")
 
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     if not token:
@@ -363,7 +388,7 @@ def dev(
         with stop_on_signals() as stop:
             supervisor.start()
             with err_console.status("starting api, scheduler and worker ..."):
-                health = _wait_for_health(base_url, supervisor, within=60)
+                health = _wait_for_health(base_url, supervisor, 60, stop)
             if stop.is_set():
                 return
             _print_banner(base_url, token, _database_label_url(database_url), redis_label, health)

@@ -42,10 +42,59 @@ async def open_resources_for_cli(
         )
 
 
+def _scheduler_service(resources: Resources) -> Any:
+    from taskplane.scheduling.service import SchedulerService
+
+    return SchedulerService.from_resources(resources)
+
+
 async def run_now(settings: Settings, config_ids: list[int]) -> list[dict[str, Any]]:
-    raise NotImplementedError("run needs the scheduler service")
+    """Send configs to the broker now: one id is a `manual` run, several a `batch` run
+    (one pipelined send). Unknown ids are reported, the others still sent."""
+    from taskplane.db import configs
+    from taskplane.enums import Trigger
+
+    ids = list(dict.fromkeys(config_ids))
+    async with open_resources_for_cli(settings) as (resources, _state):
+        async with resources.sessions() as session:
+            found = await configs.get_many(session, ids)
+        service = _scheduler_service(resources)
+        rows: list[dict[str, Any]] = [
+            {"config_id": cid, "detail": f"config {cid} not found"}
+            for cid in ids
+            if cid not in found
+        ]
+        present = [found[cid] for cid in ids if cid in found]
+        if len(ids) == 1 and present:
+            task_id = await service.run_now(present[0], Trigger.MANUAL)
+            rows.append({"config_id": present[0].id, "task_id": task_id})
+        elif present:
+            report = await service.batch_report(present, Trigger.BATCH)
+            rows += [{"config_id": cid, "task_id": tid} for cid, tid in report.dispatched]
+            rows += [{"config_id": cid, "detail": detail} for cid, detail in report.errors]
+    order = {cid: index for index, cid in enumerate(ids)}
+    return sorted(rows, key=lambda row: order[row["config_id"]])
 
 
-async def reconcile_all(settings: Settings) -> str:
-    """Reconcile every config's schedule state; a one-line summary of what changed."""
-    raise NotImplementedError("reconcile needs the scheduler service")
+async def reconcile_all(settings: Settings) -> dict[str, Any]:
+    """Reconcile every config's schedule state with Redis (orphans removed)."""
+    from taskplane.db import configs
+
+    async with open_resources_for_cli(settings) as (resources, _state):
+        async with resources.sessions() as session:
+            ids = await configs.all_ids(session)
+            rows = await configs.get_many(session, ids)
+        service = _scheduler_service(resources)
+        report = await service.reconcile([rows[cid] for cid in ids], remove_orphans=True)
+    return {
+        "checked": report.checked,
+        "repairs": [
+            {
+                "config_id": r.config_id,
+                "reason": r.reason,
+                "status": str(r.status) if r.status is not None else None,
+            }
+            for r in report.repairs
+        ],
+        "orphans_removed": list(report.orphans_removed),
+    }
