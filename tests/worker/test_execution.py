@@ -17,6 +17,7 @@ from taskplane.enums import Trigger
 from taskplane.resources import make_redis
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
+from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.worker import messages
 from taskplane.worker.broker import CONSUMER_GROUP
 from tests import services as test_services
@@ -255,3 +256,25 @@ async def test_worker_heartbeat_names_its_queues(live: Live) -> None:
     assert beat["queues"] == ["default"]
     assert beat["id"].startswith("worker-") and isinstance(beat["pid"], int)
     assert live.worker.proc is not None and beat["pid"] == live.worker.proc.pid
+
+
+async def test_schedule_counters_follow_the_recorded_rows(live: Live, sessions: Sessions) -> None:
+    cid = await new_config(sessions)
+    state = ScheduleStateService(live.redis, live.keys)
+    await state.create(cid, {})
+    ok_ids = [await send(live.redis, live.keys, cid, "echo", {"message": "a"}) for _ in range(2)]
+    failing = await send(
+        live.redis, live.keys, cid, "echo", {"message": "b", "fail": True}, max_retries=1
+    )
+    await wait_rows(sessions, 4, config_id=cid)
+
+    async def counted() -> bool:
+        s = await state.get(cid)
+        return s is not None and s.runs == 4
+
+    await eventually(counted, within=30)
+    s = await state.get(cid)
+    assert s is not None
+    assert (s.runs, s.successes, s.failures) == (4, 2, 2)
+    assert s.last_run_at is not None
+    assert s.last_task_id in {*ok_ids, failing}

@@ -22,6 +22,7 @@ from taskplane.db.executions import ExecutionRecord
 from taskplane.resources import Resources, open_resources
 from taskplane.settings import Settings
 from taskplane.state.heartbeats import new_instance_id
+from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
 from taskplane.tasks.registry import TaskRegistry, load_registry
 from taskplane.worker.broker import TaskplaneBroker
 from taskplane.worker.execution import Executor
@@ -34,9 +35,32 @@ log = logging.getLogger(__name__)
 OnRecorded = Callable[[Sequence[ExecutionRecord]], Awaitable[object]]
 
 
-def counters_updater(resources: Resources) -> OnRecorded | None:
-    """What the flusher calls once rows are committed: the schedule state's counters."""
-    return None
+def counters_updater(resources: Resources) -> OnRecorded:
+    """What the flusher calls once rows are committed: the schedule state's counters (runs,
+    successes, failures, consecutive failures, last run), one pipeline per batch."""
+    state = ScheduleStateService(
+        resources.redis,
+        resources.keys,
+        history_max=resources.settings.history_max,
+        history_ttl_seconds=resources.settings.history_ttl_seconds,
+    )
+
+    async def update(records: Sequence[ExecutionRecord]) -> int:
+        return await state.record_executions(
+            [
+                ExecutionOutcome(
+                    config_id=r.config_id,
+                    task_id=r.task_id,
+                    is_success=r.is_success,
+                    finished_at=r.completed_at,
+                    attempt=r.attempt,
+                    trigger=r.trigger,
+                )
+                for r in records
+            ]
+        )
+
+    return update
 
 
 async def _heartbeat(
