@@ -509,3 +509,24 @@ async def test_message_labels_match_the_broker_contract(
         "priority",
         "queue",
     }
+
+
+async def test_reconcile_all_reads_every_config_from_the_database(
+    svc: SchedulerService,
+    make_config: MakeConfig,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    keys: Keys,
+) -> None:
+    kept = await make_config()
+    await svc.start(kept)
+    await redis.delete(keys.source_data(schedule_id(kept.id)))
+    gone = await make_config()
+    await svc.start(gone)
+    async with sessions() as session, session.begin():
+        await configs.delete(session, gone.id)  # deleted without telling the service
+    report = await svc.reconcile_all(sessions)
+    assert report.checked == 1
+    assert [r.config_id for r in report.repairs] == [kept.id]
+    assert report.orphans_removed == [gone.id]
+    assert (await svc.info(kept)).status_consistent

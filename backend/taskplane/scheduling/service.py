@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import ScheduledTask
 
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus, Trigger
@@ -675,6 +676,25 @@ class SchedulerService:
                 orphans.append(cid)
                 log.warning("orphan schedule removed", extra={"config_id": cid})
         return ReconcileReport(len(configs), repairs, orphans)
+
+    async def reconcile_all(self, sessions: async_sessionmaker[AsyncSession]) -> ReconcileReport:
+        """Reconcile every config in the database (and remove orphans): what the API and the
+        scheduler run at start."""
+        from taskplane.db import configs as config_rows
+
+        async with sessions() as session:
+            ids = await config_rows.all_ids(session)
+            rows = await config_rows.get_many(session, ids)
+        report = await self.reconcile([rows[i] for i in ids if i in rows], remove_orphans=True)
+        log.info(
+            "reconciled schedules",
+            extra={
+                "checked": report.checked,
+                "repaired": len(report.repairs),
+                "orphans_removed": len(report.orphans_removed),
+            },
+        )
+        return report
 
     def _is_stale(self, config: ConfigLike, stored: ScheduledTask | None) -> bool:
         """The registered task differs from the one the config builds now."""
