@@ -33,6 +33,12 @@ def utc(*args: int) -> datetime:
         ("cron", {"minute": 15}, Spec(SchedulerType.CRON, cron="15 * * * *")),
         (
             "cron",
+            {"cron_expression": "0 0 * mar-apr thu"},
+            Spec(SchedulerType.CRON, cron="0 0 * mar-apr thu"),
+        ),
+        ("cron", {"cron_expression": "0 0 L * *"}, Spec(SchedulerType.CRON, cron="0 0 L * *")),
+        (
+            "cron",
             {"cron_expression": "0 3 * * *", "timezone": "Europe/Berlin", "overlap": "skip"},
             Spec(SchedulerType.CRON, cron="0 3 * * *", timezone="Europe/Berlin", overlap="skip"),
         ),
@@ -89,6 +95,9 @@ def test_parse_valid(kind: str, config: dict[str, Any], expected: Spec) -> None:
         ("cron", {"cron_expression": "61 * * * *"}, "cron_expression"),
         ("cron", {"cron_expression": "0 0 30 2 *"}, "cron_expression"),
         ("cron", {"cron_expression": "@daily"}, "cron_expression"),
+        ("cron", {"cron_expression": "R * * * *"}, "cron_expression"),
+        ("cron", {"cron_expression": "H(0-30) * * * *"}, "cron_expression"),
+        ("cron", {"minute": "r"}, "minute"),
         ("cron", {"cron_expression": 5}, "cron_expression"),
         ("cron", {"cron_expression": "* * * * *", "minute": "1"}, "cron_expression"),
         ("cron", {"minute": "60"}, "minute"),

@@ -16,6 +16,7 @@ Interval cadence is anchored: the next due is the previous due + interval (no dr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -159,7 +160,14 @@ def _parse_timezone(value: Any, errors: list[FieldError]) -> str | None:
     return value
 
 
+# croniter's random ('R') and hashed ('H') tokens fire at times that change between
+# evaluations: a schedule must have one answer to "when is the next fire".
+_NONDETERMINISTIC = re.compile(r"(?i)(^|[,/\-])[rh](\(|$|[,/\-])")
+
+
 def _cron_ok(expr: str) -> bool:
+    if any(_NONDETERMINISTIC.search(part) for part in expr.split()):
+        return False
     try:
         if not croniter.is_valid(expr):
             return False
