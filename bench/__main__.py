@@ -1,0 +1,87 @@
+"""``python -m bench [b1 b2 b3 b4] [--n N ...]``: run benchmarks, print their tables, store
+their results in bench/results/ and regenerate docs/benchmarks.md from all stored results."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+from datetime import UTC, datetime
+
+from bench import machine, report
+from bench.results import Result
+from bench.suite import ANALYSIS, BENCHMARKS, descriptions
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument(
+        "names", nargs="*", metavar="b1|b2|b3|b4", help="benchmarks to run (default: all four)"
+    )
+    p.add_argument(
+        "--n",
+        type=int,
+        action="append",
+        help="size: B1 schedules (repeatable), B2 registered schedules, B3 tasks, B4 configs",
+    )
+    p.add_argument("--changes", type=int, help="B2: number of changes (default 200)")
+    p.add_argument("--duration", type=float, help="B4: seconds per endpoint (default 15)")
+    p.add_argument("--fires", type=int, help="B1: fires per schedule in the window (default 6)")
+    p.add_argument("--interval", type=int, help="B1: schedule interval in seconds (default 10)")
+    p.add_argument(
+        "--refresh", type=int, help="B2: stock --update-interval (default: the stock default, 60)"
+    )
+    p.add_argument("--no-stock", action="store_true", help="skip the stock taskiq baselines")
+    p.add_argument(
+        "--no-report",
+        action="store_true",
+        help="print only: store no result, leave docs/benchmarks.md alone",
+    )
+    args = p.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        p.error(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
+    return args
+
+
+async def run_one(name: str, args: argparse.Namespace, command: str) -> Result:
+    result = Result(name=name, title=BENCHMARKS[name].TITLE, command=command)
+    result.load_at_start = machine.load()
+    await BENCHMARKS[name].run(result, args)
+    result.load_at_end = machine.load()
+    result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(argv)
+    names = args.names or list(BENCHMARKS)
+    failed = False
+    done: list[Result] = []
+    for name in names:
+        own = [a for a in argv if a not in BENCHMARKS or a == name]
+        if name not in own:
+            own = [name, *own]
+        command = "python -m bench " + " ".join(shlex.quote(a) for a in own)
+        print(f"\n>>> {command}   (load {machine.load()})", flush=True)
+        try:
+            result = asyncio.run(run_one(name, args, command))
+        except Exception as exc:  # a failed benchmark is reported, the others still run
+            failed = True
+            print(f"!!! {name} failed: {exc!r}", flush=True)
+            import traceback
+
+            traceback.print_exc()
+            continue
+        print(result.text(), flush=True)
+        done.append(result)
+    if not args.no_report and done:
+        path = report.write(done, descriptions(), ANALYSIS)
+        print(f"\nwrote {path}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

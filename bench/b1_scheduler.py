@@ -1,0 +1,276 @@
+"""B1 — scheduler precision and scale.
+
+N interval schedules (every 10 s) run for a window of 6 intervals, on taskplane's scheduler and
+on the stock ``taskiq scheduler`` with ``ListRedisScheduleSource`` (JSON, default settings).
+Nothing consumes the broker during the window: the stream is read afterwards, and each entry's
+id (Redis's own clock at XADD) is the send time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from bench import procs, stats, stock_app
+from bench.env import REDIS_URL, bench_env
+from bench.streams import first_entry_ms, read_all
+
+INTERVAL_SECONDS = 10
+FIRES = 6
+REGISTER_CAP_SECONDS = 120  # registration (either system) is stopped here
+
+DESCRIPTION = f"""
+N interval schedules of the `echo` task, every {INTERVAL_SECONDS} s, for N = 1,000, 10,000 and
+100,000. Each scheduler runs for a window of {FIRES} intervals, so every schedule is due
+{FIRES} times; it is stopped one interval after the window (a fire not sent by then is
+missed). No consumer runs during the window: the broker stream is read afterwards, and the send
+time of each message is its stream entry id (Redis's clock at XADD, in ms).
+
+- **taskplane**: configs are created in PostgreSQL (not timed), then registered through the
+  service layer (`SchedulerService`, timed: "register"), with `run_immediately: false`. The
+  first due times are then spread evenly over one interval by rewriting their scores in the due
+  index, so the load is steady rather than one burst. The scheduler is
+  `python -m taskplane.scheduling`. Each message carries its `due_at`: lag = send - due_at;
+  missed = (config, due) pairs of the window never sent; duplicated = pairs sent twice.
+- **stock**: `ListRedisScheduleSource(serializer=JSONSerializer())` filled one schedule at a time
+  with `add_schedule` (timed, capped at {REGISTER_CAP_SECONDS} s), and the stock CLI
+  `taskiq scheduler bench.stock_app:make_scheduler` on a `RedisStreamBroker` (JSON), default
+  settings except `--log-level WARNING` (its default INFO logs one line per send, which would
+  only cost it more). A stock interval schedule has no start time: all N fire at its first tick
+  and every {INTERVAL_SECONDS} s after. The first tick is taken as the second of the earliest
+  send; the k-th send of a schedule is matched to its k-th due time.
+- CPU is the scheduler process's user+system seconds over the window, scaled to one minute;
+  peak RSS is the largest resident size sampled (every 0.25 s) during the run.
+"""
+
+
+@dataclass
+class Outcome:
+    system: str
+    n: int
+    register_seconds: float | None = None
+    registered: int = 0
+    expected: int = 0
+    sent: int = 0
+    missed: int = 0
+    duplicated: int = 0
+    lags: list[float] = field(default_factory=list)
+    cpu_per_minute: float | None = None
+    peak_rss: int | None = None
+    errors_in_log: int = 0
+    note: str = ""
+
+
+def _log_errors(proc: procs.Proc) -> int:
+    try:
+        text = proc.log_path.read_text(errors="replace")
+    except OSError:
+        return 0
+    return sum(1 for line in text.splitlines() if "Traceback" in line)
+
+
+# --------------------------------------------------------------------------- stock taskiq
+
+
+async def run_stock(n: int, *, fires: int = FIRES, interval: int = INTERVAL_SECONDS) -> Outcome:
+    from taskiq import ScheduledTask
+
+    out = Outcome("stock taskiq", n)
+    async with bench_env(f"b1-stock-{n}") as env:
+        prefix = env.prefix
+        source = stock_app.make_source(REDIS_URL, prefix)
+        await source.startup()
+        started = time.monotonic()
+        for i in range(n):
+            await source.add_schedule(
+                ScheduledTask(
+                    task_name=stock_app.ECHO_TASK,
+                    labels={},
+                    args=[],
+                    kwargs={"message": f"b1-{i}"},
+                    interval=interval,
+                    schedule_id=f"s{i}",
+                )
+            )
+            out.registered = i + 1
+            if time.monotonic() - started > REGISTER_CAP_SECONDS:
+                out.note = f"registration stopped at the {REGISTER_CAP_SECONDS} s cap"
+                break
+        out.register_seconds = time.monotonic() - started
+        await source.shutdown()
+
+        proc = procs.Proc(
+            f"b1-stock-{n}-scheduler",
+            procs.python(
+                "-m",
+                "taskiq",
+                "scheduler",
+                "bench.stock_app:make_scheduler",
+                "--log-level",
+                "WARNING",
+            ),
+            {"BENCH_STOCK_REDIS_URL": REDIS_URL, "BENCH_STOCK_PREFIX": prefix},
+        ).start()
+        redis = env.redis(decode=False)
+        stream = stock_app.stream_name(prefix)
+        try:
+            first = None
+            deadline = time.time() + 120 + n / 1000
+            while first is None:
+                if not proc.alive():
+                    raise RuntimeError(f"stock scheduler exited:\n{proc.tail()}")
+                if time.time() > deadline:
+                    raise TimeoutError("stock scheduler sent nothing within its deadline")
+                first = await first_entry_ms(redis, stream)
+                await asyncio.sleep(0.05)
+            anchor = first // 1000 * 1000
+            cpu_start = proc.cpu_seconds()
+            window = fires * interval
+            await asyncio.sleep(max(0.0, anchor / 1000 + window - time.time()))
+            cpu_window = proc.cpu_seconds() - cpu_start
+            out.cpu_per_minute = cpu_window * 60 / window
+            await asyncio.sleep(max(0.0, anchor / 1000 + window + interval - time.time()))
+            proc.stop()
+            out.peak_rss = proc.peak_rss
+            out.errors_in_log = _log_errors(proc)
+
+            sends: dict[str, list[int]] = defaultdict(list)
+            async for s in read_all(redis, stream):
+                sends[str(s.labels.get("schedule_id"))].append(s.sent_ms)
+            window_end = anchor + window * 1000
+            out.expected = out.registered * fires
+            for i in range(out.registered):
+                times = sorted(sends.get(f"s{i}", []))
+                for k, sent_ms in enumerate(times):
+                    due = anchor + k * interval * 1000
+                    if k < fires:
+                        out.sent += 1
+                        out.lags.append((sent_ms - due) / 1000)
+                    elif sent_ms < window_end:
+                        out.duplicated += 1  # more sends inside the window than due times
+                out.missed += max(0, fires - len(times))
+        finally:
+            proc.stop()
+            await redis.aclose()
+    return out
+
+
+# --------------------------------------------------------------------------- taskplane
+
+
+async def run_taskplane(n: int, *, fires: int = FIRES, interval: int = INTERVAL_SECONDS) -> Outcome:
+    from bench import taskplane_side
+
+    return await taskplane_side.b1(n, fires=fires, interval=interval)
+
+
+def add_rows(table: object, outcomes: list[Outcome]) -> None:
+    for o in outcomes:
+        lag = stats.summary_ms(o.lags)
+        table.add(  # type: ignore[attr-defined]
+            o.system,
+            stats.count(o.n),
+            stats.secs(o.register_seconds, 2)
+            + ("" if o.registered == o.n else f" ({o.registered:,} registered)"),
+            stats.count(o.expected),
+            stats.count(o.sent),
+            stats.count(o.missed),
+            stats.count(o.duplicated),
+            lag["p50"],
+            lag["p99"],
+            lag["max"],
+            stats.secs(o.cpu_per_minute, 2),
+            stats.mib(o.peak_rss),
+            stats.count(o.errors_in_log),
+        )
+
+
+COLUMNS = [
+    "system",
+    "N",
+    "register",
+    "fires expected",
+    "sent",
+    "missed",
+    "duplicated",
+    "lag p50",
+    "lag p99",
+    "lag max",
+    "CPU s/min",
+    "peak RSS",
+    "tracebacks in log",
+]
+
+
+TITLE = "scheduler precision and scale"
+SIZES = [1_000, 10_000, 100_000]
+
+
+async def run(result: object, args: object) -> None:
+    from bench.results import Result
+
+    assert isinstance(result, Result)
+    sizes: list[int] = getattr(args, "n", None) or SIZES
+    with_stock = not getattr(args, "no_stock", False)
+    fires = getattr(args, "fires", None) or FIRES
+    interval = getattr(args, "interval", None) or INTERVAL_SECONDS
+    table = result.table(f"B1: {fires} fires per schedule, every {interval} s", COLUMNS)
+    outcomes: list[Outcome] = []
+    for n in sizes:
+        runs = [("taskplane", run_taskplane)] + ([("stock", run_stock)] if with_stock else [])
+        for label, fn in runs:
+            print(f"  B1 {label} N={n:,} ...", flush=True)
+            try:
+                o = await fn(n, fires=fires, interval=interval)
+            except Exception as exc:
+                o = Outcome(
+                    "taskplane" if label == "taskplane" else "stock taskiq",
+                    n,
+                    note=f"failed: {exc!r}",
+                )
+            outcomes.append(o)
+            add_rows(table, [o])
+            if o.note:
+                result.note(f"{o.system} N={n:,}: {o.note}")
+    _goals(result, outcomes)
+
+
+def _find(outcomes: list[Outcome], system: str, n: int) -> Outcome | None:
+    return next((o for o in outcomes if o.system == system and o.n == n), None)
+
+
+def _goals(result: object, outcomes: list[Outcome]) -> None:
+    from bench.results import Result
+
+    assert isinstance(result, Result)
+    big = _find(outcomes, "taskplane", 100_000)
+    if big is None or not big.lags:
+        result.goal("100,000: p99 lag ≤ 1 s, 0 missed, 0 duplicated", None, "not run")
+    else:
+        p99 = stats.percentile(big.lags, 99) or 0.0
+        result.goal(
+            "100,000: p99 lag ≤ 1 s, 0 missed, 0 duplicated",
+            p99 <= 1.0 and big.missed == 0 and big.duplicated == 0,
+            f"p99 {stats.ms(p99)}, missed {big.missed:,}, duplicated {big.duplicated:,}",
+        )
+    tp, st = _find(outcomes, "taskplane", 10_000), _find(outcomes, "stock taskiq", 10_000)
+    if tp and st and tp.cpu_per_minute is not None and st.cpu_per_minute is not None:
+        ratio = st.cpu_per_minute / max(tp.cpu_per_minute, 1e-9)
+        result.goal(
+            "10,000: scheduler CPU ≥ 10x below stock",
+            ratio >= 10,
+            f"{stats.secs(tp.cpu_per_minute, 2)} vs {stats.secs(st.cpu_per_minute, 2)} "
+            f"CPU per minute ({ratio:.1f}x)",
+        )
+    else:
+        result.goal("10,000: scheduler CPU ≥ 10x below stock", None, "not run")
+    if big is not None and big.register_seconds is not None and big.registered == big.n:
+        result.goal(
+            "register 100,000 through the service layer ≤ 5 s",
+            big.register_seconds <= 5,
+            stats.secs(big.register_seconds, 2),
+        )
+    else:
+        result.goal("register 100,000 through the service layer ≤ 5 s", None, "not run")

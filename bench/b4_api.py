@@ -1,0 +1,325 @@
+"""B4 - API latency and throughput under wrk."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import procs, stats
+from bench.env import ADMIN_TOKEN, BenchEnv, bench_env
+from bench.results import Result
+
+TITLE = "API latency"
+CONFIGS = 10_000
+ACTIVE = 2_000  # schedules started, for pause + resume
+CONNECTIONS = 32
+DURATION_SECONDS = 15
+WRK_DIR = Path(__file__).resolve().parent / "wrk"
+
+DESCRIPTION = f"""
+`taskplane api` (its production defaults: one uvicorn process, access log off, INFO logging) on
+PostgreSQL and Redis, with {CONFIGS:,} interval configs in the database ({ACTIVE:,} of them
+started). The load tool is Debian's `wrk` (1 thread, {CONNECTIONS} connections, keep-alive,
+{DURATION_SECONDS} s per endpoint, `--latency`; if wrk is missing, a Python load generator with
+the same connections and requests, and the page says so), run on the same 2 cores as the server:
+`GET /api/v1/configs?limit=50`, `GET /api/v1/configs/{{id}}` (a random id per request) and
+`POST /api/v1/schedules/{{id}}/pause` + `resume` (round-robin over the {ACTIVE:,} active
+schedules, each paused then resumed, so every answer is a 200). The scripts are in
+`bench/wrk/`. API CPU is the server process's CPU over the run, as a share of one core.
+"""
+
+
+@dataclass
+class Outcome:
+    endpoint: str
+    requests: int = 0
+    rps: float | None = None
+    p50: float | None = None
+    p99: float | None = None
+    max: float | None = None
+    non_2xx: int = 0
+    socket_errors: str = ""
+    api_cpu: float | None = None
+    note: str = ""
+
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def _duration(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not m:
+        raise ValueError(f"unreadable wrk duration {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_wrk(output: str, endpoint: str) -> Outcome:
+    out = Outcome(endpoint)
+    for line in output.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "50.000%" or parts[0] == "50%":
+            out.p50 = _duration(parts[1])
+        elif parts[0] == "99.000%" or parts[0] == "99%":
+            out.p99 = _duration(parts[1])
+        elif parts[0] == "Latency" and len(parts) >= 4:
+            out.max = _duration(parts[3])
+        elif line.strip().startswith("Requests/sec:"):
+            out.rps = float(parts[1])
+        elif "requests in" in line:
+            out.requests = int(parts[0])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            out.non_2xx = int(parts[-1])
+        elif line.strip().startswith("Socket errors:"):
+            out.socket_errors = line.split(":", 1)[1].strip()
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def seed(env: BenchEnv, n: int, active: int) -> tuple[int, int]:
+    """n interval configs (rows + schedule state); the first ``active`` of them started.
+    Returns (first id, last id)."""
+    from sqlalchemy import insert, select
+
+    from bench import taskplane_side
+    from taskplane.db.models import TaskConfig
+    from taskplane.db.session import make_engine, make_session_factory
+    from taskplane.resources import make_redis
+
+    settings = env.settings()
+    engine = make_engine(settings)
+    try:
+        sessions = make_session_factory(engine)
+        async with sessions() as session, session.begin():
+            rows = [
+                {
+                    "name": f"bench-config-{i:05d}",
+                    "description": f"benchmark config {i}",
+                    "task_type": "echo",
+                    "scheduler_type": "interval",
+                    "schedule_config": {"seconds": 86_400, "run_immediately": False},
+                    "parameters": {"message": f"config {i}"},
+                    "max_retries": 0,
+                    "priority": 0,
+                }
+                for i in range(n)
+            ]
+            for i in range(0, n, 2000):
+                await session.execute(insert(TaskConfig), rows[i : i + 2000])
+        async with sessions() as session:
+            configs = list(await session.scalars(select(TaskConfig).order_by(TaskConfig.id)))
+        redis = make_redis(settings)
+        try:
+            svc = taskplane_side.service(env, redis)
+            await taskplane_side.create_state(svc, configs)
+            await taskplane_side.start_all(svc, configs[:active], cap_seconds=600)
+        finally:
+            await redis.aclose()
+        return configs[0].id, configs[-1].id
+    finally:
+        await engine.dispose()
+
+
+async def run_wrk(
+    api: procs.Proc,
+    url: str,
+    script: str | None,
+    endpoint: str,
+    duration: float,
+    extra_env: dict[str, str],
+) -> Outcome:
+    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{int(duration)}s", "--latency"]
+    if script:
+        argv += ["-s", str(WRK_DIR / script)]
+    argv.append(url)
+    cpu0 = api.cpu_seconds()
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        env={**os.environ, **extra_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    raw, _ = await asyncio.wait_for(proc.communicate(), timeout=duration + 60)
+    elapsed = time.monotonic() - started
+    out = parse_wrk(raw.decode(errors="replace"), endpoint)
+    out.api_cpu = (api.cpu_seconds() - cpu0) / elapsed
+    return out
+
+
+async def run(result: Result, args: Any) -> None:
+    n = (getattr(args, "n", None) or [CONFIGS])[0]
+    duration = getattr(args, "duration", None) or DURATION_SECONDS
+    active = min(ACTIVE, n)
+    table = result.table(
+        f"B4: wrk, {CONNECTIONS} connections, {int(duration)} s each, {n:,} configs",
+        ["endpoint", "requests", "req/s", "p50", "p99", "max", "non-2xx", "API CPU (1 core)"],
+    )
+    use_wrk = shutil.which("wrk") is not None
+    if not use_wrk:
+        result.note(
+            "wrk is not installed (apt-get install -y wrk): measured with the bench's Python "
+            "load generator instead (httpx, same connections and requests), which is itself "
+            "CPU-hungry on these 2 cores, so its figures are lower bounds"
+        )
+    outcomes: list[Outcome] = []
+    async with bench_env("b4", database=True) as env:
+        print(f"  B4 seeding {n:,} configs ...", flush=True)
+        first, last = await seed(env, n, active)
+        port = _free_port()
+        api = procs.Proc(
+            "b4-api",
+            procs.python("-m", "taskplane.cli", "api", "--port", str(port)),
+            env.process_env(log_level="INFO"),
+        ).start()
+        base = f"http://127.0.0.1:{port}/api/v1"
+        try:
+            await _wait_http(f"{base}/system/health", api)
+            common = {"B4_TOKEN": ADMIN_TOKEN}
+            plan = [
+                ("GET /configs?limit=50", f"{base}/configs?limit=50", "auth.lua", {}),
+                (
+                    "GET /configs/{id}",
+                    base,
+                    "get_config.lua",
+                    {"B4_FIRST_ID": str(first), "B4_ID_COUNT": str(last - first + 1)},
+                ),
+                (
+                    "POST /schedules/{id}/pause + resume",
+                    base,
+                    "pause_resume.lua",
+                    {"B4_FIRST_ID": str(first), "B4_ID_COUNT": str(active)},
+                ),
+            ]
+            for endpoint, url, script, extra in plan:
+                print(f"  B4 {endpoint} ...", flush=True)
+                o = await run_wrk(api, url, script, endpoint, duration, {**common, **extra})
+                outcomes.append(o)
+                table.add(
+                    o.endpoint,
+                    stats.count(o.requests),
+                    stats.rate(o.rps, ""),
+                    stats.ms(o.p50),
+                    stats.ms(o.p99),
+                    stats.ms(o.max),
+                    stats.count(o.non_2xx),
+                    f"{o.api_cpu * 100:.0f} %" if o.api_cpu is not None else "-",
+                )
+                if o.socket_errors:
+                    result.note(f"{o.endpoint}: wrk socket errors: {o.socket_errors}")
+        finally:
+            api.stop()
+    reads = [o for o in outcomes if o.endpoint.startswith("GET")]
+    if reads and all(o.rps is not None and o.p99 is not None for o in reads):
+        ok = all((o.rps or 0) >= 1000 and (o.p99 or 1) <= 0.050 and o.non_2xx == 0 for o in reads)
+        result.goal(
+            "reads >= 1,000 req/s, p99 <= 50 ms",
+            ok,
+            "; ".join(f"{o.endpoint}: {stats.rate(o.rps)}, p99 {stats.ms(o.p99)}" for o in reads),
+        )
+    else:
+        result.goal("reads >= 1,000 req/s, p99 <= 50 ms", None, "not measured")
+
+
+async def run_python(
+    api: procs.Proc,
+    base: str,
+    script: str,
+    endpoint: str,
+    duration: float,
+    params: dict[str, str],
+) -> Outcome:
+    """The fallback load generator: CONNECTIONS clients in a loop, the same requests as the
+    wrk scripts, latencies of every request."""
+    import random
+
+    import httpx
+
+    headers = {"Authorization": f"Bearer {params['B4_TOKEN']}"}
+    first = int(params.get("B4_FIRST_ID", "0"))
+    count = int(params.get("B4_ID_COUNT", "1"))
+    counter = 0
+    paused: set[int] = set()
+
+    def next_request() -> tuple[str, str]:
+        nonlocal counter
+        if script == "auth.lua":
+            return "GET", "/configs?limit=50"
+        if script == "get_config.lua":
+            return "GET", f"/configs/{first + random.randrange(count)}"
+        k = counter % count
+        counter += 1
+        action = "resume" if k in paused else "pause"
+        paused.symmetric_difference_update({k})
+        return "POST", f"/schedules/{first + k}/{action}"
+
+    latencies: list[float] = []
+    non_2xx = errors = 0
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+    cpu0 = api.cpu_seconds()
+    started = time.monotonic()
+    deadline = started + duration
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=30
+    ) as client:
+
+        async def one_client() -> None:
+            nonlocal non_2xx, errors
+            while time.monotonic() < deadline:
+                method, path = next_request()
+                t = time.monotonic()
+                try:
+                    r = await client.request(method, path, json={} if method == "POST" else None)
+                except httpx.HTTPError:
+                    errors += 1
+                    continue
+                latencies.append(time.monotonic() - t)
+                if not 200 <= r.status_code < 300:
+                    non_2xx += 1
+
+        await asyncio.gather(*(one_client() for _ in range(CONNECTIONS)))
+    elapsed = time.monotonic() - started
+    out = Outcome(
+        endpoint,
+        requests=len(latencies),
+        rps=len(latencies) / elapsed,
+        p50=stats.percentile(latencies, 50),
+        p99=stats.percentile(latencies, 99),
+        max=max(latencies) if latencies else None,
+        non_2xx=non_2xx,
+        socket_errors=f"{errors} failed requests" if errors else "",
+    )
+    out.api_cpu = (api.cpu_seconds() - cpu0) / elapsed
+    return out
+
+
+async def _wait_http(url: str, proc: procs.Proc, within: float = 90) -> None:
+    import httpx
+
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            if not proc.alive():
+                raise RuntimeError(f"api exited:\n{proc.tail()}")
+            try:
+                await client.get(url)
+                return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"api not answering within {within}s:\n{proc.tail()}")
+            await asyncio.sleep(0.2)

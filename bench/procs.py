@@ -1,0 +1,139 @@
+"""Child processes under measurement: CPU seconds and peak RSS of the whole process tree,
+read from /proc (Linux), sampled by a background thread while the process runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+ROOT = Path(__file__).resolve().parents[1]
+LOG_DIR = Path(tempfile.gettempdir()) / "taskplane-bench"  # child output, never committed
+
+
+def _stat(pid: int) -> tuple[int, float, int] | None:
+    """(ppid, cpu seconds, rss bytes) of one process, or None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    ppid = int(fields[1])
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    rss = int(fields[21]) * PAGE
+    return ppid, cpu, rss
+
+
+def tree(pid: int) -> list[int]:
+    """pid and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _stat(int(entry))
+            if st is not None:
+                children.setdefault(st[0], []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+class Proc:
+    """A process we start, sample and stop. Output goes to LOG_DIR/<name>.log."""
+
+    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.peak_rss = 0
+        self._cpu: dict[int, float] = {}  # last seen cpu seconds per pid (a dead child keeps it)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.log_path = LOG_DIR / f"{name}.log"
+
+    def start(self) -> Proc:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def sample(self) -> None:
+        total_rss = 0
+        for p in tree(self.pid):
+            st = _stat(p)
+            if st is not None:
+                self._cpu[p] = st[1]
+                total_rss += st[2]
+        self.peak_rss = max(self.peak_rss, total_rss)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set() and self.alive():
+            self.sample()
+            self._stop.wait(0.25)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) used so far by the process and its children."""
+        if self.alive():
+            self.sample()
+        return sum(self._cpu.values())
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)  # our own session: the process and its kids
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(5)
+        except ProcessLookupError:
+            pass
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def python(*args: str) -> list[str]:
+    """argv running this interpreter (the project's venv) directly, so we measure it, not uv."""
+    return [sys.executable, *args]
+
+
+def wait_for(check: object, within: float, what: str, step: float = 0.1) -> None:
+    deadline = time.monotonic() + within
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not within {within:.0f}s")
+        time.sleep(step)

@@ -1,0 +1,98 @@
+"""A benchmark's result: tables of preformatted cells, notes and goals. Printed to the
+terminal and rendered into docs/benchmarks.md, which also keeps each result as JSON (in an
+HTML comment), so running one benchmark rewrites the page without losing the others."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+    def add(self, *cells: object) -> None:
+        self.rows.append([str(c) for c in cells])
+
+    def text(self) -> str:
+        widths = [len(c) for c in self.columns]
+        for row in self.rows:
+            widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)]
+        line = "  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=False))
+        out = [self.title, line, "  ".join("-" * w for w in widths)]
+        for row in self.rows:
+            out.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)))
+        return "\n".join(out)
+
+    def markdown(self) -> str:
+        out = [
+            f"**{self.title}**",
+            "",
+            "| " + " | ".join(self.columns) + " |",
+            "|" + "|".join(" --- " for _ in self.columns) + "|",
+        ]
+        for row in self.rows:
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+        return "\n".join(out)
+
+
+@dataclass
+class Goal:
+    goal: str
+    met: bool | None  # None: not measured in this run
+    detail: str
+
+
+@dataclass
+class Result:
+    name: str  # b1..b4
+    title: str
+    command: str
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    finished_at: str = ""
+    load_at_start: str = ""
+    load_at_end: str = ""
+    tables: list[Table] = field(default_factory=list)
+    goals: list[Goal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def table(self, title: str, columns: list[str]) -> Table:
+        t = Table(title, columns)
+        self.tables.append(t)
+        return t
+
+    def goal(self, goal: str, met: bool | None, detail: str) -> None:
+        self.goals.append(Goal(goal, met, detail))
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def text(self) -> str:
+        parts = [f"== {self.name.upper()} — {self.title} ==", f"$ {self.command}"]
+        parts += [t.text() for t in self.tables]
+        if self.goals:
+            g = Table("goals", ["goal", "met", "measured"])
+            for goal in self.goals:
+                g.add(goal.goal, verdict(goal.met), goal.detail)
+            parts.append(g.text())
+        parts += [f"note: {n}" for n in self.notes]
+        return "\n\n".join(parts)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Result:
+        raw: dict[str, Any] = json.loads(text)
+        tables = [Table(**t) for t in raw.pop("tables")]
+        goals = [Goal(**g) for g in raw.pop("goals")]
+        return cls(tables=tables, goals=goals, **raw)
+
+
+def verdict(met: bool | None) -> str:
+    return {True: "yes", False: "NO", None: "not measured"}[met]

@@ -1,0 +1,141 @@
+"""Smoke: each benchmark runs end to end on a tiny size, on both sides, and its figures add up.
+
+No timing is asserted (speed lives in the benchmark's own report): a fire may be late on a
+loaded machine, so the checks are on counts that hold whatever the speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bench.results import Result, Table
+
+from bench import b1_scheduler, b2_changes, b3_throughput, b4_api, report
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def _args(**values: Any) -> argparse.Namespace:
+    defaults: dict[str, Any] = {
+        "n": None,
+        "changes": None,
+        "duration": None,
+        "fires": None,
+        "interval": None,
+        "refresh": None,
+        "workers": None,
+        "no_stock": False,
+    }
+    return argparse.Namespace(**{**defaults, **values})
+
+
+def _int(cell: str) -> int:
+    return int(cell.replace(",", ""))
+
+
+def _rows(table: Table) -> list[dict[str, str]]:
+    return [dict(zip(table.columns, row, strict=True)) for row in table.rows]
+
+
+def _no_failures(result: Result) -> None:
+    assert not [n for n in result.notes if "failed" in n], result.notes
+
+
+async def test_b1_accounts_for_every_fire_on_both_schedulers() -> None:
+    result = Result("b1", b1_scheduler.TITLE, "test")
+    await b1_scheduler.run(result, _args(n=[20], fires=2, interval=1))
+    _no_failures(result)
+    rows = _rows(result.tables[0])
+    assert [r["system"] for r in rows] == ["taskplane", "stock taskiq"]
+    for r in rows:
+        assert _int(r["fires expected"]) == 40
+        assert _int(r["sent"]) + _int(r["missed"]) == 40
+        assert _int(r["sent"]) > 0
+        assert r["CPU s/min"].endswith(" s") and r["peak RSS"].endswith(" MiB")
+    assert _int(rows[0]["duplicated"]) == 0  # deterministic task ids + CAS: never twice
+    assert next(g.goal for g in result.goals).startswith("100,000")
+
+
+async def test_b2_sees_every_change_honoured() -> None:
+    result = Result("b2", b2_changes.TITLE, "test")
+    await b2_changes.run(result, _args(changes=4, n=[20], refresh=1))
+    _no_failures(result)
+    rows = _rows(result.tables[0])
+    totals = {r["system"]: r for r in rows if r["action"] == "all"}
+    assert set(totals) == {"taskplane", "stock taskiq"}
+    assert _int(totals["taskplane"]["changes"]) + _int(totals["taskplane"]["not honoured"]) == 4
+    assert {r["action"] for r in rows if r["system"] == "taskplane"} >= {"start", "pause"}
+    assert _int(totals["stock taskiq"]["changes"]) >= 2
+
+
+async def test_b3_drains_every_task_with_one_and_two_workers() -> None:
+    result = Result("b3", b3_throughput.TITLE, "test")
+    await b3_throughput.run(result, _args(n=[30], workers=[1, 2]))
+    _no_failures(result)
+    rows = _rows(result.tables[0])
+    assert [(r["system"], r["worker processes"]) for r in rows] == [
+        ("taskplane", "1"),
+        ("plain taskiq", "1"),
+        ("taskplane", "2"),
+        ("plain taskiq", "2"),
+    ]
+    assert all(_int(r["done"]) == 30 for r in rows)
+
+
+async def test_b4_loads_every_endpoint() -> None:
+    result = Result("b4", b4_api.TITLE, "test")
+    await b4_api.run(result, _args(n=[40], duration=1))
+    rows = _rows(result.tables[0])
+    assert [r["endpoint"] for r in rows] == [
+        "GET /configs?limit=50",
+        "GET /configs/{id}",
+        "POST /schedules/{id}/pause + resume",
+    ]
+    assert all(_int(r["requests"]) > 0 for r in rows)
+    assert rows[0]["non-2xx"] == rows[1]["non-2xx"] == "0", rows
+    # 40 schedules under 32 connections: a resume may overtake its own pause (a 409), but
+    # most control calls succeed
+    assert _int(rows[2]["non-2xx"]) < _int(rows[2]["requests"]) / 2, rows
+
+
+WRK_OUTPUT = """Running 15s test @ http://127.0.0.1:8000/api/v1/configs?limit=50
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    25.10ms    5.20ms  112.40ms   90.00%
+    Req/Sec     1.28k   100.00     1.40k    80.00%
+  Latency Distribution
+     50%   24.00ms
+     75%   27.00ms
+     90%   30.00ms
+     99%   48.50ms
+  19200 requests in 15.01s, 40.00MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:   1279.15
+Transfer/sec:      2.66MB
+"""
+
+
+def test_wrk_output_is_read_to_the_figures_it_prints() -> None:
+    o = b4_api.parse_wrk(WRK_OUTPUT, "GET /configs?limit=50")
+    assert (o.requests, o.rps, o.non_2xx) == (19200, 1279.15, 3)
+    assert (o.p50, o.p99, o.max) == pytest.approx((0.024, 0.0485, 0.1124))
+
+
+def test_report_keeps_earlier_results_and_prints_every_cell(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    first = Result("b1", "scheduler", "python -m bench b1 --n 10")
+    first.table("t1", ["a", "b"]).add("1,234 ms", "x|y")
+    first.goal("goal one", True, "fine")
+    report.write([first], {"b1": "about b1"}, "why", path=doc)
+    second = Result("b3", "throughput", "python -m bench b3")
+    second.table("t3", ["c"]).add("2,600/s")
+    second.note("contended -->")
+    report.write([second], {}, "", path=doc)
+    text = doc.read_text()
+    assert "| 1,234 ms | x\\|y |" in text and "| 2,600/s |" in text
+    assert "python -m bench b1 --n 10" in text and "not run yet" in text  # b2, b4
+    kept = report.stored(doc)
+    assert set(kept) == {"b1", "b3"} and kept["b3"].notes == ["contended -->"]
