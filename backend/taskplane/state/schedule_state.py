@@ -139,8 +139,14 @@ def _int(value: str | None) -> int:
         return 0
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def decode_state(config_id: int, raw: Mapping[Any, Any]) -> ScheduleState | None:
-    if not raw or "status" not in raw:
+    """A state hash as read (str or bytes, either client works); None without status."""
+    raw = {_text(k): _text(v) for k, v in (raw or {}).items()}
+    if "status" not in raw:
         return None
     try:
         status = ScheduleStatus(raw["status"])
@@ -252,7 +258,9 @@ class ScheduleStateService:
                 else json.dumps(dict(metadata), separators=(",", ":"), default=str),
             ],
         )
-        return TransitionResult(changed=bool(int(result[0])), previous=ScheduleStatus(result[1]))
+        return TransitionResult(
+            changed=bool(int(result[0])), previous=ScheduleStatus(_text(result[1]))
+        )
 
     async def record_event(
         self,
@@ -363,7 +371,7 @@ class ScheduleStateService:
 
     async def status(self, config_id: int) -> ScheduleStatus | None:
         raw = await self.redis.hget(self.keys.schedule(config_id), "status")
-        return ScheduleStatus(str(raw)) if raw else None
+        return ScheduleStatus(_text(raw)) if raw else None
 
     async def history(
         self, config_id: int, *, limit: int = 50, offset: int = 0
