@@ -101,3 +101,13 @@ async def test_lowercase_bearer_scheme_is_accepted(anonymous: httpx.AsyncClient)
         "/executions", headers={"Authorization": "bearer admin-test-token"}
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("body", [b'{"name": ', b"\xff\xfe"])
+async def test_auth_is_checked_before_the_body_is_judged(
+    anonymous: httpx.AsyncClient, viewer: httpx.AsyncClient, body: bytes
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    assert (await anonymous.post("/tokens", content=body, headers=headers)).status_code == 401
+    assert (await viewer.post("/configs", content=body, headers=headers)).status_code == 403
+    assert (await viewer.get("/executions", params={"limit": 0})).status_code == 422

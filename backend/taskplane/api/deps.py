@@ -104,6 +104,24 @@ async def authorize(
 
 Caller = Annotated[Principal, Depends(authorize)]
 
+OPEN_PATHS = frozenset({"/api/v1/system/health"})
+
+
+async def refusal(request: Request) -> HTTPException | None:
+    """The 401 / 403 a request would get, for errors raised before ``authorize`` ran (a body
+    that is not JSON is refused while FastAPI reads it, before any dependency)."""
+    path = request.url.path
+    if not path.startswith("/api/v1") or path in OPEN_PATHS:
+        return None
+    if getattr(request.state, "principal", None) is not None:
+        return None
+    credentials = await bearer(request)
+    try:
+        await authorize(request, request.app.state.resources, credentials)
+    except HTTPException as exc:
+        return exc
+    return None
+
 
 async def require_admin(principal: Caller) -> Principal:
     if not principal.is_admin:

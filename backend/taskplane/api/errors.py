@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from taskplane.api.deps import refusal
 from taskplane.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,9 @@ async def _invalid_input(request: Request, exc: Exception) -> JSONResponse:
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    refused = await refusal(request)
+    if refused is not None:
+        return await _http_exception(request, refused)
     return unprocessable(validation_detail(exc.errors()))
 
 
@@ -123,6 +127,9 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and exc.__cause__ is not None:
         # FastAPI answers 400 for a body it cannot decode (not UTF-8); API.md: not JSON -> 422
+        refused = await refusal(request)
+        if refused is not None:
+            return await _http_exception(request, refused)
         return unprocessable(
             [{"loc": ["body"], "msg": "body is not valid UTF-8 JSON", "type": "json_invalid"}]
         )

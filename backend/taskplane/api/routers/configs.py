@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path, Query, Response
 from taskplane.api.deps import RegistryDep, SchedulerDep, SessionDep
 from taskplane.api.routers.compose import config_out, event_out
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
-from taskplane.api.schemas.common import MAX_ID, Page, SafeStr, page_of
+from taskplane.api.schemas.common import MAX_ID, Page, SafeStr, check_json, page_of
 from taskplane.api.schemas.configs import ConfigCreate, ConfigDetail, ConfigOut, ConfigUpdate
 from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.executions import ExecutionStatsOut
@@ -70,6 +70,11 @@ def validate_config(
             specs.parse(scheduler_type, schedule_config)
         except InvalidInput as exc:
             errors.extend(exc.errors)
+    if not errors:
+        try:
+            check_json(normalized)  # a parameter model may turn "inf" into a float
+        except ValueError as exc:
+            errors.append(FieldError(("parameters",), str(exc), "value_error"))
     if errors:
         raise InvalidInput(errors)
     return normalized
