@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -182,7 +183,7 @@ async def test_failed_registration_leaves_nothing(
         raise ValueError("spec refused by the schedule source")
 
     async def exploded(*args: Any, **kwargs: Any) -> Any:
-        raise ConnectionResetError("lost Redis mid-way")
+        raise redis_errors.ConnectionError("lost Redis mid-way")
 
     scheduler.core.add = refused
     response = await client.post("/configs", params={"auto_start": "true"}, json=config("doomed"))
@@ -195,6 +196,7 @@ async def test_failed_registration_leaves_nothing(
     scheduler.core.add = exploded
     response = await client.post("/configs", params={"auto_start": "true"}, json=config("doomed"))
     assert response.status_code == 503
+    assert "Redis" in response.json()["detail"]
     assert await rows(sessions) == 0
     assert await redis.scard(keys.all_schedules) == 0
 

@@ -7,6 +7,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.api.app import create_app
+from taskplane.db import configs
 from taskplane.settings import Settings
 from tests import services as test_services
 from tests.api.conftest import make_client
@@ -113,9 +114,15 @@ async def test_redis_down_is_503_with_a_clear_message(
 ) -> None:
     app = create_app(down_settings(services, database=False, redis=True))
     async with app.router.lifespan_context(app), make_client(app, "admin-test-token") as c:
-        response = await c.get("/system/dashboard")
-        assert response.status_code == 503
-        assert "Redis" in response.json()["detail"]
+        for method, path in (("GET", "/system/dashboard"), ("GET", "/schedules/summary")):
+            response = await c.request(method, path)
+            assert response.status_code == 503, path
+            assert "Redis" in response.json()["detail"]
+        body = {"name": "x", "task_type": "echo", "scheduler_type": "manual"}
+        created = await c.post("/configs", json={**body, "parameters": {"message": "m"}})
+        assert created.status_code == 503
+        async with sessions() as s:
+            assert await configs.count(s) == 0  # the row was removed again
         health = await c.get("/system/health")
         assert health.status_code == 503
         body = health.json()

@@ -142,6 +142,8 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     component = backend_of(exc)
+    if component == "PostgreSQL" and getattr(request.app.state.settings, "is_sqlite", False):
+        component = "the database (SQLite)"
     if component is not None:
         log.warning(
             "backing store unavailable",
