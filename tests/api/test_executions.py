@@ -151,3 +151,16 @@ async def test_paging_bounds_are_422(client: httpx.AsyncClient) -> None:
         assert response.json()["detail"][0]["loc"][0] == "query"
     ok = await client.get("/executions", params={"limit": 500, "offset": 10})
     assert ok.json() == {"items": [], "total": 0, "limit": 500, "offset": 10}
+
+
+async def test_stats_since_and_out_of_range_times(
+    client: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    await seed(sessions)
+    since = (NOW - timedelta(days=1)).isoformat()
+    stats = (await client.get("/executions/stats", params={"since": since})).json()
+    assert stats["total"] == 2 and stats["failed"] == 1 and stats["success_rate"] == 0.5
+    for bad in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-23:00", "yesterday"):
+        response = await client.get("/executions", params={"since": bad})
+        assert response.status_code == 422, bad
+        assert response.json()["detail"][0]["loc"][:2] == ["query", "since"]
