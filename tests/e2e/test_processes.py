@@ -4,6 +4,7 @@ Redis, driven over HTTP only, as a client would."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,14 @@ async def test_interval_config_fires_pauses_runs_by_hand_and_is_deleted(
     api_port, worker_metrics, scheduler_metrics = free_port(), free_port(), free_port()
     env = settings_env(settings)
     api = start(["api", "--port", str(api_port)], env, tmp_path / "api.log")
-    worker = start(["worker", "--metrics-port", str(worker_metrics)], env, tmp_path / "worker.log")
+    json_env = {**env, "TASKPLANE_LOG_FORMAT": "json"}
+    worker = start(
+        ["worker", "--metrics-port", str(worker_metrics)], json_env, tmp_path / "worker.log"
+    )
     scheduler = start(
-        ["scheduler", "--metrics-port", str(scheduler_metrics)], env, tmp_path / "scheduler.log"
+        ["scheduler", "--metrics-port", str(scheduler_metrics)],
+        json_env,
+        tmp_path / "scheduler.log",
     )
     token = settings.admin_token.get_secret_value() if settings.admin_token else ""
     base = f"http://127.0.0.1:{api_port}"
@@ -151,3 +157,14 @@ async def test_interval_config_fires_pauses_runs_by_hand_and_is_deleted(
             scheduler_text = (await plain.get(f"http://127.0.0.1:{scheduler_metrics}/metrics")).text
             assert "taskplane_fires_sent_total" in scheduler_text
             assert "taskplane_dispatch_lag_seconds_bucket" in scheduler_text
+            assert "taskplane_recorder_buffer_depth" in worker_text
+            assert 'taskplane_broker_queue_depth{queue="default"}' in worker_text
+
+    # logs: JSON where asked (every line an object), never a token
+    for name in ("worker.log", "scheduler.log"):
+        lines = [line for line in (tmp_path / name).read_text().splitlines() if line.strip()]
+        assert lines, name
+        records = [json.loads(line) for line in lines]
+        assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
+    for name in ("api.log", "worker.log", "scheduler.log"):
+        assert token not in (tmp_path / name).read_text(), name
