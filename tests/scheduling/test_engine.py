@@ -341,3 +341,25 @@ async def test_fires_and_skips_are_counted_and_lag_observed(redis: Redis, keys: 
     assert sample("taskplane_fires_sent_total", trigger="scheduled") == sent_before + 1
     assert sample("taskplane_fires_skipped_total", reason="overlap") == overlap_before + 1
     assert sample("taskplane_dispatch_lag_seconds_count") == lag_before + 1
+
+
+async def test_a_replaced_schedule_fires_on_its_new_cadence_only(redis: Redis, keys: Keys) -> None:
+    clock = FakeClock()
+    engine = make_engine(redis, keys, clock)
+    await register(redis, keys, 1, interval(10), T0)
+    await engine.tick()
+    clock.advance(1)
+    core = SchedulerCoreService(redis, keys, Registry())
+    await core.replace(Config(id=1, parameters={"v": 2}), interval(3), now=clock.now())
+    for _ in range(24):  # to T0 + 13
+        clock.advance(0.5)
+        await engine.tick()
+    msgs = await sent(redis, keys)
+    assert [m["labels"]["due_at"] for m in msgs] == [
+        T0.isoformat(),
+        (T0 + timedelta(seconds=4)).isoformat(),
+        (T0 + timedelta(seconds=7)).isoformat(),
+        (T0 + timedelta(seconds=10)).isoformat(),
+        (T0 + timedelta(seconds=13)).isoformat(),
+    ]
+    assert [m["kwargs"] for m in msgs[1:]] == [{"v": 2}] * 4
