@@ -13,7 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
 
+from taskplane import metrics  # registers every taskplane metric family in this process
+
 log = logging.getLogger(__name__)
+
+CONSUMER_GROUP = "taskplane"
 
 METRICS_PATH = "/metrics"
 
@@ -24,8 +28,39 @@ def mount_observability(app: FastAPI) -> None:
         return
 
     @app.get(METRICS_PATH, include_in_schema=False)
-    async def metrics(request: Request) -> Response:
+    async def prometheus_metrics(request: Request) -> Response:
+        await observe_backlog(request.app)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def observe_backlog(app: FastAPI) -> None:
+    """Set the broker queue depth (per queue of the registered task types) and the recorder
+    buffer depth from Redis at scrape time, so the api alone shows the backlog. A Redis
+    that cannot answer leaves the gauges as they were."""
+    resources = getattr(app.state, "resources", None)
+    registry = getattr(app.state, "registry", None)
+    if resources is None or registry is None:
+        return
+    keys = resources.keys
+    queues = sorted(registry.queues())
+    try:
+        async with resources.redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.xlen(keys.broker_stream(queue))
+                pipe.xpending(keys.broker_stream(queue), CONSUMER_GROUP)
+            pipe.llen(keys.recorder_buffer)
+            replies = await pipe.execute(raise_on_error=False)
+    except Exception:  # metrics must never fail the scrape
+        log.warning("backlog metrics unavailable", exc_info=True)
+        return
+    for index, queue in enumerate(queues):
+        length, pending = replies[2 * index], replies[2 * index + 1]
+        if isinstance(length, Exception):
+            continue
+        held = int(pending.get("pending", 0)) if isinstance(pending, dict) else 0
+        metrics.BROKER_QUEUE_DEPTH.labels(queue).set(max(0, int(length) - held))
+    if not isinstance(replies[-1], Exception):
+        metrics.RECORDER_BUFFER_DEPTH.set(int(replies[-1]))
 
 
 def start_metrics_server(port: int, process: str, host: str = "0.0.0.0") -> bool:
