@@ -6,11 +6,14 @@ Every route lives under ``/api/v1`` and requires a bearer token (``deps.authoriz
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from taskplane import __version__
 from taskplane.api import errors
@@ -20,11 +23,13 @@ from taskplane.api.routers import configs, executions, runs, schedules, system, 
 from taskplane.api.schemas.errors import documented
 from taskplane.dashboard.routes import mount_dashboard
 from taskplane.observability import mount_observability
-from taskplane.resources import open_resources
+from taskplane.resources import Resources, open_resources
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.tasks.registry import load_registry
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 
@@ -57,7 +62,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             resources.redis, resources.keys, registry, state=state
         )
         app.state.started_at = time.monotonic()
+        await _reconcile_at_start(app.state.scheduler, resources)
         yield
+
+
+async def _reconcile_at_start(scheduler: SchedulerService, resources: Resources) -> None:
+    """Repair drift between the state and the registered schedules before serving. A store
+    that is down must not keep the API from starting: health then reports it."""
+    try:
+        await scheduler.reconcile_all(resources.sessions)
+    except (OSError, RedisError, SQLAlchemyError) as exc:
+        log.warning("reconcile at start skipped", extra={"error": type(exc).__name__})
 
 
 def create_app(settings: Settings) -> FastAPI:

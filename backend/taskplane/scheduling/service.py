@@ -667,15 +667,21 @@ class SchedulerService:
                     )
         orphans: list[int] = []
         if remove_orphans:
-            known = {c.id for c in configs}
-            seen = await self.core.registered_ids() | await self.state.all_ids()
-            for cid in sorted(seen - known):
-                async with self._locked(cid):
-                    await self.core.remove(cid)
-                    await self.state.delete(cid)
-                orphans.append(cid)
-                log.warning("orphan schedule removed", extra={"config_id": cid})
+            orphans = await self._remove_orphans(await self.orphan_candidates(configs))
         return ReconcileReport(len(configs), repairs, orphans)
+
+    async def orphan_candidates(self, configs: Sequence[ConfigLike]) -> set[int]:
+        """Ids with a schedule or state in Redis but not among ``configs``."""
+        known = {c.id for c in configs}
+        return (await self.core.registered_ids() | await self.state.all_ids()) - known
+
+    async def _remove_orphans(self, candidates: set[int]) -> list[int]:
+        for cid in sorted(candidates):
+            async with self._locked(cid):
+                await self.core.remove(cid)
+                await self.state.delete(cid)
+            log.warning("orphan schedule removed", extra={"config_id": cid})
+        return sorted(candidates)
 
     async def reconcile_all(self, sessions: async_sessionmaker[AsyncSession]) -> ReconcileReport:
         """Reconcile every config in the database (and remove orphans): what the API and the
@@ -685,7 +691,16 @@ class SchedulerService:
         async with sessions() as session:
             ids = await config_rows.all_ids(session)
             rows = await config_rows.get_many(session, ids)
-        report = await self.reconcile([rows[i] for i in ids if i in rows], remove_orphans=True)
+        listed = [rows[i] for i in ids if i in rows]
+        report = await self.reconcile(listed, remove_orphans=False)
+        # A config created by another process after the snapshot above already has its
+        # schedule: ask the database again, right before removing, which ids are gone.
+        candidates = await self.orphan_candidates(listed)
+        if candidates:
+            async with sessions() as session:
+                still_there = await config_rows.get_many(session, candidates)
+            removed = await self._remove_orphans(candidates - still_there.keys())
+            report = ReconcileReport(report.checked, report.repairs, removed)
         log.info(
             "reconciled schedules",
             extra={

@@ -1,0 +1,70 @@
+"""Reconcile at process start: the API repairs drift before serving, and a config created by
+another process while reconcile runs keeps its schedule."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from taskplane.api.app import create_app
+from taskplane.db import configs
+from taskplane.enums import ScheduleStatus
+from taskplane.resources import Resources
+from taskplane.scheduling.core import schedule_id
+from taskplane.scheduling.service import SchedulerService
+from taskplane.settings import Settings
+from taskplane.state.keys import Keys
+from taskplane.tasks.registry import load_registry
+from tests.scheduling.test_service import MakeConfig, make_config  # noqa: F401 (a fixture)
+
+
+@pytest.fixture
+def svc(resources: Resources, settings: Settings) -> SchedulerService:
+    return SchedulerService.from_resources(resources, load_registry(settings))
+
+
+async def test_api_start_repairs_a_schedule_removed_behind_its_back(
+    svc: SchedulerService,
+    make_config: MakeConfig,
+    settings: Settings,
+    redis: Redis,
+    keys: Keys,
+) -> None:
+    config = await make_config()
+    await svc.start(config)
+    await redis.delete(keys.source_data(schedule_id(config.id)))
+    await redis.zrem(keys.due, str(config.id))
+    assert not (await svc.info(config)).status_consistent
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        info = await svc.info(config)
+    assert info.status is ScheduleStatus.ACTIVE
+    assert info.status_consistent and info.is_actually_scheduled
+
+
+async def test_reconcile_all_keeps_a_config_created_after_its_snapshot(
+    svc: SchedulerService,
+    make_config: MakeConfig,
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old = await make_config()
+    created_meanwhile = await make_config()
+    await svc.start(created_meanwhile)
+    real_all_ids = configs.all_ids
+
+    async def snapshot_before_the_create(session: AsyncSession) -> list[int]:
+        return [i for i in await real_all_ids(session) if i != created_meanwhile.id]
+
+    monkeypatch.setattr(configs, "all_ids", snapshot_before_the_create)
+    report = await svc.reconcile_all(sessions)
+    assert report.orphans_removed == []
+    info = await svc.info(created_meanwhile)
+    assert info.status is ScheduleStatus.ACTIVE and info.is_actually_scheduled
+
+    async with sessions() as s, s.begin():
+        await configs.delete(s, old.id)  # a real orphan is still removed
+    report = await svc.reconcile_all(sessions)
+    assert report.orphans_removed == [old.id]
