@@ -107,7 +107,7 @@ async def test_invalid_parameters_are_a_recorded_failure_never_retried(
     assert row.error_message is not None
     assert row.error_message.startswith("invalid parameters: ")
     assert "parameters.message" in row.error_message
-    # the retry would have been queued in the same MULTI as the record
+    # the retry would have been queued in the same script as the record
     assert await live.redis.zcard(live.keys.retry_delayed) == 0
 
 

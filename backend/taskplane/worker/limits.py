@@ -7,7 +7,7 @@ Retries: a failed attempt ``n`` (by return, exception or timeout; not invalid pa
 which fail the same way every time) is retried while ``n <= max_retries``: the same task id
 is re-sent with ``attempt = n + 1`` after ``backoff_seconds(n)``. The delayed message waits
 in ``Keys.retry_delayed`` (a zset scored by due time), added by the recorder in the same
-MULTI that records attempt ``n``, so a crash can neither lose the retry nor record the
+Lua script that records attempt ``n``, so a crash can neither lose the retry nor record the
 attempt without it. ``RetryPump`` (every worker runs one) moves due retries to their stream
 with one Lua script: ZREM and XADD together, so a retry is sent exactly once even when
 several workers pump at the same time.

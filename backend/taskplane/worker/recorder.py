@@ -13,7 +13,7 @@ Two parts:
     ``post_execute`` appends the record to the durable buffer ``Keys.recorder_buffer`` (a
     Redis stream), marks the claim ``done:``, removes the task id from the running set and,
     if the attempt failed and retries remain, adds the next attempt to
-    ``Keys.retry_delayed`` -- all in ONE MULTI, before TaskIQ acknowledges the message. So
+    ``Keys.retry_delayed`` -- all in ONE Lua script, before TaskIQ acknowledges the message. So
     whatever instant the worker dies at, the attempt is either re-run or recorded (with its
     retry), never both and never neither.
 
@@ -33,7 +33,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +65,7 @@ from taskplane.worker.execution import (
 log = logging.getLogger(__name__)
 
 FLUSH_BATCH = 500
+_RECORD_FIELDS = tuple(f.name for f in fields(ExecutionRecord))
 
 # KEYS[1] claim, KEYS[2] running set; ARGV[1] worker id, ARGV[2] claim TTL ms,
 # ARGV[3] running TTL s, ARGV[4] task id, ARGV[5] '1' if the message was re-delivered.
@@ -79,6 +80,19 @@ end
 redis.call('SET', KEYS[1], 'run:' .. ARGV[1], 'PX', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# KEYS[1] buffer, KEYS[2] claim, KEYS[3] running set, KEYS[4] delayed retries;
+# ARGV[1] record JSON, ARGV[2] 'done:{worker}', ARGV[3] claim TTL ms, ARGV[4] task id,
+# ARGV[5] retry member ('' = none), ARGV[6] retry due ms. One script: all or nothing.
+_FINISH = """
+redis.call('XADD', KEYS[1], '*', 'r', ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('SREM', KEYS[3], ARGV[4])
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
+end
 return 1
 """
 
@@ -105,7 +119,8 @@ return 0
 
 
 def encode_record(record: ExecutionRecord) -> str:
-    data = asdict(record)
+    # field by field, not dataclasses.asdict: that deep-copies the result (hot path)
+    data = {name: getattr(record, name) for name in _RECORD_FIELDS}
     data["started_at"] = record.started_at.isoformat()
     data["completed_at"] = record.completed_at.isoformat()
     data["trigger"] = str(record.trigger)
@@ -169,6 +184,7 @@ class ExecutionRecorder(TaskiqMiddleware):
         self.running_ttl_seconds = max(60, int(10 * settings.heartbeat_interval_seconds))
         self.running: dict[str, int] = {}  # task id -> config id, renewed by the heartbeat
         self._claim = redis.register_script(_CLAIM)
+        self._finish = redis.register_script(_FINISH)
 
     def _claim_ttl_ms(self, message: TaskiqMessage) -> int:
         task = self.registry.find(type_name_of(message))
@@ -230,17 +246,22 @@ class ExecutionRecorder(TaskiqMiddleware):
                 limits.delayed_member(limits.retry_message(message, task)),
                 (outcome.completed_at.timestamp() + delay) * 1000,
             )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.keys.recorder_buffer, {"r": encode_record(record)})
-            pipe.set(
+        await self._finish(
+            keys=[
+                self.keys.recorder_buffer,
                 self.keys.execution_claim(message.task_id, outcome.attempt),
+                self.keys.running(config_id),
+                self.keys.retry_delayed,
+            ],
+            args=[
+                encode_record(record),
                 f"done:{self.worker_id}",
-                px=self.done_ttl_ms,
-            )
-            pipe.srem(self.keys.running(config_id), message.task_id)
-            if retry_member is not None:
-                pipe.zadd(self.keys.retry_delayed, {retry_member[0]: retry_member[1]})
-            await pipe.execute()
+                self.done_ttl_ms,
+                message.task_id,
+                retry_member[0] if retry_member else "",
+                retry_member[1] if retry_member else 0,
+            ],
+        )
         self.running.pop(message.task_id, None)
         outcome_label = "success" if record.is_success else "failure"
         metrics.EXECUTIONS.labels(record.task_type, outcome_label).inc()
@@ -289,7 +310,7 @@ class RecordFlusher:
         on_recorded: OnRecorded | None = None,
         batch_size: int = FLUSH_BATCH,
         lease_ms: int = 30_000,
-        idle_seconds: float = 0.2,
+        idle_seconds: float = 0.5,
         max_backoff_seconds: float = 5.0,
     ) -> None:
         self.redis = redis
@@ -322,9 +343,9 @@ class RecordFlusher:
             return 0
         ids = [entry_id for entry_id, _ in entries]
         records = []
-        for entry_id, fields in entries:
+        for entry_id, entry in entries:
             try:
-                records.append(decode_record(fields["r"]))
+                records.append(decode_record(entry["r"]))
             except (KeyError, ValueError, TypeError):
                 log.exception("unreadable buffered record dropped", extra={"entry": entry_id})
         # well inside the lease: a flusher that hangs must not still be writing when the
