@@ -32,6 +32,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--refresh", type=int, help="B2: stock --update-interval (default: the stock default, 60)"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        help="B3: worker process counts (repeatable; default 1 then 2)",
+    )
     p.add_argument("--no-stock", action="store_true", help="skip the stock taskiq baselines")
     p.add_argument(
         "--no-report",

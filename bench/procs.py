@@ -61,6 +61,7 @@ class Proc:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.log_path = LOG_DIR / f"{name}.log"
+        self.profiler: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proc:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -74,6 +75,28 @@ class Proc:
             start_new_session=True,
         )
         log.close()
+        if os.environ.get("BENCH_PROFILE"):
+            # py-spy samples the process (and its children) until it exits: collapsed stacks
+            # in LOG_DIR/<name>.pyspy, summed up by `python -m bench.profile`
+            self.profiler = subprocess.Popen(
+                [
+                    "uvx",
+                    "py-spy",
+                    "record",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "50",
+                    "--subprocesses",
+                    "--nonblocking",
+                    "-o",
+                    str(LOG_DIR / f"{self.name}.pyspy"),
+                    "--pid",
+                    str(self.popen.pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -118,6 +141,11 @@ class Proc:
             self.popen.wait(5)
         except ProcessLookupError:
             pass
+        if self.profiler is not None:
+            try:
+                self.profiler.wait(30)
+            except subprocess.TimeoutExpired:
+                self.profiler.kill()
 
     def tail(self, lines: int = 20) -> str:
         try:
