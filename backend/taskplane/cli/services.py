@@ -77,15 +77,10 @@ async def run_now(settings: Settings, config_ids: list[int]) -> list[dict[str, A
 
 
 async def reconcile_all(settings: Settings) -> dict[str, Any]:
-    """Reconcile every config's schedule state with Redis (orphans removed)."""
-    from taskplane.db import configs
-
+    """Reconcile every config's schedule state with Redis (orphans removed), as the
+    scheduler does at start."""
     async with open_resources_for_cli(settings) as (resources, _state):
-        async with resources.sessions() as session:
-            ids = await configs.all_ids(session)
-            rows = await configs.get_many(session, ids)
-        service = _scheduler_service(resources)
-        report = await service.reconcile([rows[cid] for cid in ids], remove_orphans=True)
+        report = await _scheduler_service(resources).reconcile_all(resources.sessions)
     return {
         "checked": report.checked,
         "repairs": [
