@@ -66,6 +66,9 @@ class Settings(BaseSettings):
         default=300.0, ge=0, le=86_400, description="longest delay between two attempts"
     )
     scheduler_tick_ms: int = Field(default=100, ge=10, le=5000)
+    scheduler_reconcile_at_start: bool = Field(
+        default=True, description="reconcile schedules with configs when a scheduler starts"
+    )
     scheduler_lease_ms: int = Field(default=3000, ge=500, le=60_000)
     heartbeat_interval_seconds: float = Field(default=2.0, gt=0, le=60)
     heartbeat_stale_seconds: float = Field(default=15.0, gt=0, le=3600)

@@ -37,6 +37,9 @@ def scheduler_env(settings: Settings) -> dict[str, str]:
             "TASKPLANE_REDIS_URL": settings.redis_url.get_secret_value(),
             "TASKPLANE_REDIS_PREFIX": settings.redis_prefix,
             "TASKPLANE_SCHEDULER_METRICS_PORT": "0",
+            # these tests register schedules through core with no config rows: a reconcile
+            # would rightly remove them as orphans
+            "TASKPLANE_SCHEDULER_RECONCILE_AT_START": "false",
             "TASKPLANE_HEARTBEAT_INTERVAL_SECONDS": "0.2",
             "TASKPLANE_SCHEDULER_LEASE_MS": str(settings.scheduler_lease_ms),
             "TASKPLANE_LOG_LEVEL": "INFO",

@@ -3,6 +3,8 @@ another process while reconcile runs keeps its schedule."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,11 +14,13 @@ from taskplane.db import configs
 from taskplane.enums import ScheduleStatus
 from taskplane.resources import Resources
 from taskplane.scheduling.core import schedule_id
+from taskplane.scheduling.process import run_scheduler
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import load_registry
 from tests.scheduling.test_service import MakeConfig, make_config  # noqa: F401 (a fixture)
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -68,3 +72,30 @@ async def test_reconcile_all_keeps_a_config_created_after_its_snapshot(
         await configs.delete(s, old.id)  # a real orphan is still removed
     report = await svc.reconcile_all(sessions)
     assert report.orphans_removed == [old.id]
+
+
+async def test_scheduler_start_repairs_a_schedule_removed_behind_its_back(
+    svc: SchedulerService,
+    make_config: MakeConfig,
+    settings: Settings,
+    redis: Redis,
+    keys: Keys,
+) -> None:
+    config = await make_config()
+    await svc.start(config)
+    await redis.delete(keys.source_data(schedule_id(config.id)))
+    await redis.zrem(keys.due, str(config.id))
+    stop = asyncio.Event()
+    quiet = settings.model_copy(update={"scheduler_metrics_port": 0})
+    runner = asyncio.create_task(run_scheduler(quiet, stop=stop))
+    try:
+
+        async def repaired() -> bool:
+            return (await svc.info(config)).status_consistent
+
+        await eventually(repaired, within=20)
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 20)
+    history, _ = await svc.state.history(config.id)
+    assert "repaired" in [e.event for e in history]

@@ -12,6 +12,9 @@ import contextlib
 import logging
 import signal
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
 from taskplane.resources import Resources, open_resources
 from taskplane.scheduling import service
 from taskplane.scheduling.engine import Completer, Engine
@@ -27,6 +30,15 @@ def _completer(resources: Resources) -> Completer | None:
     except Exception:
         log.exception("SchedulerService unavailable; date schedules will not be completed")
         return None
+
+
+async def _reconcile_at_start(resources: Resources) -> None:
+    """Repair drift between state and registered schedules before the first tick (idempotent:
+    several instances may do it at once). A store that is down does not stop the scheduler."""
+    try:
+        await service.from_resources(resources).reconcile_all(resources.sessions)
+    except (OSError, RedisError, SQLAlchemyError) as exc:
+        log.warning("reconcile at start skipped", extra={"error": type(exc).__name__})
 
 
 async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -49,6 +61,8 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
             )
             assert engine.presence is not None
             log.info("scheduler starting", extra={"instance": engine.presence.id})
+            if settings.scheduler_reconcile_at_start:
+                await _reconcile_at_start(resources)
             await engine.run(stop)
     finally:
         for sig in installed:
