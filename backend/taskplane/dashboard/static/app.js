@@ -189,19 +189,20 @@ function readParameters() {
 
 async function createConfig(event) {
   event.preventDefault();
-  const form = event.target;
-  const kind = form.scheduler_type.value;
-  const value = form.schedule_value ? form.schedule_value.value.trim() : "";
+  // form.elements, not form.name: a form's own `name` property hides a field named "name"
+  const field = (name) => event.target.elements.namedItem(name);
+  const kind = field("scheduler_type").value;
+  const value = field("schedule_value") ? field("schedule_value").value.trim() : "";
   const scheduleConfig = kind === "interval" ? { seconds: Number(value) }
     : kind === "cron" ? { cron_expression: value }
       : kind === "date" ? { run_date: value } : {};
-  const body = { name: form.name.value.trim(), task_type: form.task_type.value,
+  const body = { name: field("name").value.trim(), task_type: field("task_type").value,
     scheduler_type: kind, schedule_config: scheduleConfig, parameters: readParameters() };
   try {
-    const autoStart = form.auto_start.checked && kind !== "manual";
+    const autoStart = field("auto_start").checked && kind !== "manual";
     const created = await api(`/configs?auto_start=${autoStart}`, { method: "POST", body });
     say(`created ${created.name} (id ${created.id})`);
-    form.name.value = "";
+    field("name").value = "";
     await refresh();
   } catch (err) {
     say(err.message, true);
