@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,13 @@ class WorkerProcess:
         self.args = args
         self.env = worker_env(settings, **env)
         self.proc: asyncio.subprocess.Process | None = None
+        # stderr to a file, never a pipe nobody reads (a full pipe would block the worker)
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 -- closed by close()
+            prefix="worker-", suffix=".log", delete=False
+        )
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
 
     async def start(self) -> WorkerProcess:
         self.proc = await asyncio.create_subprocess_exec(
@@ -69,7 +77,7 @@ class WorkerProcess:
             cwd=str(ROOT),
             env=self.env,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=self.log,
         )
         return self
 
@@ -79,8 +87,7 @@ class WorkerProcess:
         async def beating() -> bool:
             assert self.proc is not None
             if self.proc.returncode is not None:
-                err = await self.proc.stderr.read() if self.proc.stderr else b""
-                raise AssertionError(f"worker exited {self.proc.returncode}: {err.decode()}")
+                raise AssertionError(f"worker exited {self.proc.returncode}: {self.output()}")
             return bool(await redis.hlen(keys.workers))
 
         await eventually(beating, within=within)
@@ -97,6 +104,10 @@ class WorkerProcess:
             await proc.wait()
         return proc.returncode
 
+    def close(self) -> None:
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
 
 @pytest.fixture
 async def spawn() -> AsyncIterator[Any]:
@@ -111,8 +122,7 @@ async def spawn() -> AsyncIterator[Any]:
     yield _spawn
     for w in started:
         await w.stop(signal.SIGKILL)
-        if w.proc is not None and w.proc.stderr is not None:
-            await w.proc.stderr.read()
+        w.close()
 
 
 def fast_settings(services: test_services.TestServices, **over: Any) -> Settings:

@@ -53,8 +53,7 @@ async def live(services: test_services.TestServices) -> AsyncIterator[Live]:
         yield Live(settings, redis, keys, worker)
     finally:
         await worker.stop(signal.SIGKILL)
-        if worker.proc is not None and worker.proc.stderr is not None:
-            await worker.proc.stderr.read()
+        worker.close()
         await delete_prefix(redis, settings.redis_prefix)
         await redis.aclose()
         await redis.connection_pool.disconnect()

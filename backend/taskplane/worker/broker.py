@@ -128,6 +128,12 @@ class TaskplaneBroker(RedisStreamBroker):
         self._unknown: AsyncTaskiqDecoratedTask[Any, Any] | None = None
         self._client = Redis(connection_pool=self.connection_pool)  # acks, heartbeat work
         self._acks = AckBatcher(self._client, CONSUMER_GROUP)
+        self._stopping = False
+
+    def stop_listening(self) -> None:
+        """End ``listen`` within one read block. (Cancelling a blocked XREADGROUP is not
+        enough: redis-py may swallow the cancellation and the loop would read on.)"""
+        self._stopping = True
 
     def set_unknown_task(self, fn: Callable[..., Awaitable[Any]]) -> None:
         self._unknown = self.register_task(fn, task_name=UNKNOWN_TASK_NAME)
@@ -151,7 +157,7 @@ class TaskplaneBroker(RedisStreamBroker):
         claim_every = max(0.5, self.idle_timeout / 4000)
         last_claim = 0.0
         async with Redis(connection_pool=self.connection_pool) as conn:
-            while True:
+            while not self._stopping:
                 now = time.monotonic()
                 if now - last_claim >= claim_every:
                     last_claim = now

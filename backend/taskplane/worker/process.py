@@ -84,6 +84,26 @@ async def _heartbeat(
         await asyncio.sleep(interval_seconds)
 
 
+async def _cancel_all(tasks: Sequence[asyncio.Task[None]], within_seconds: float = 10.0) -> None:
+    """Cancel, and cancel again until done: redis-py can swallow a cancellation that lands
+    in the middle of a command, and the loop would go on."""
+    deadline = asyncio.get_running_loop().time() + within_seconds
+    pending = [t for t in tasks if not t.done()]
+    while pending and asyncio.get_running_loop().time() < deadline:
+        for t in pending:
+            t.cancel()
+        await asyncio.wait(pending, timeout=0.1)
+        pending = [t for t in pending if not t.done()]
+    for t in tasks:
+        if t.done() and not t.cancelled() and t.exception() is not None:
+            log.warning("worker loop ended with an error", exc_info=t.exception())
+
+
+async def _stop_listening(finish: asyncio.Event, broker: TaskplaneBroker) -> None:
+    await finish.wait()
+    broker.stop_listening()
+
+
 async def run_worker(
     settings: Settings,
     queues: Sequence[str] | None = None,
@@ -145,6 +165,7 @@ async def run_worker(
                 installed.append(sig)
         await presence.beat()
         background = [
+            asyncio.create_task(_stop_listening(finish, broker), name="stop-listening"),
             asyncio.create_task(flusher.run(), name="recorder-flusher"),
             asyncio.create_task(pump.run(), name="retry-pump"),
             asyncio.create_task(
@@ -158,9 +179,7 @@ async def run_worker(
         try:
             await receiver.listen(finish)
         finally:
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            await _cancel_all(background)
             for sig in installed:
                 loop.remove_signal_handler(sig)
             with contextlib.suppress(Exception):
