@@ -66,3 +66,18 @@ async def cli(monkeypatch: pytest.MonkeyPatch, settings: Settings, *args: str) -
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("COLUMNS", "200")
     return await asyncio.to_thread(_main, list(args))
+
+
+def run_main(
+    monkeypatch: pytest.MonkeyPatch,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Result:
+    """`taskplane ARGS` in this process, from a sync test (no event loop running)."""
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("COLUMNS", "200")
+    if cwd is not None:
+        monkeypatch.chdir(cwd)
+    return _main(list(args))

@@ -15,7 +15,7 @@ from taskplane import auth
 from taskplane.db.models import ApiToken
 from taskplane.enums import Role
 from taskplane.settings import Settings
-from tests.cli.runner import Result, cli, taskplane
+from tests.cli.runner import Result, cli, run_main, taskplane
 
 
 def assert_one_line_error(result: Result | subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -28,11 +28,13 @@ def assert_one_line_error(result: Result | subprocess.CompletedProcess[str], *ne
         assert needle in lines[0]
 
 
-def test_migrate_creates_the_sqlite_database_of_a_fresh_directory(tmp_path: Path) -> None:
-    result = taskplane("migrate", cwd=tmp_path)
+def test_migrate_creates_the_sqlite_database_of_a_fresh_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = taskplane("migrate", cwd=tmp_path)  # the real console command, as a user runs it
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "taskplane.db").exists()
-    again = taskplane("migrate", cwd=tmp_path)  # idempotent
+    again = run_main(monkeypatch, "migrate", cwd=tmp_path)  # idempotent
     assert again.returncode == 0, again.stderr
     assert "latest revision" in again.stdout
 
@@ -75,8 +77,12 @@ async def test_revoking_an_unknown_token_is_one_line(
     assert_one_line_error(result, "token 987654 not found")
 
 
-def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path) -> None:
-    result = taskplane("migrate", env={"TASKPLANE_DATABASE_URL": "mysql://x"}, cwd=tmp_path)
+def test_a_bad_setting_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run_main(
+        monkeypatch, "migrate", env={"TASKPLANE_DATABASE_URL": "mysql://x"}, cwd=tmp_path
+    )
     assert_one_line_error(result, "TASKPLANE_DATABASE_URL")
 
 
@@ -87,8 +93,8 @@ def test_an_unreachable_database_is_one_line_without_the_password(tmp_path: Path
     assert "hunter2" not in result.stderr + result.stdout
 
 
-def test_an_unknown_command_is_a_usage_error() -> None:
-    result = taskplane("serve")
+def test_an_unknown_command_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_main(monkeypatch, "serve")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
 
