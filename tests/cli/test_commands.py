@@ -124,3 +124,17 @@ def test_every_documented_command_exists(command: list[str]) -> None:
 
     result = CliRunner().invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
+
+
+def test_dev_refuses_a_taken_port_in_one_line_before_doing_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_main(monkeypatch, "dev", "--port", str(port), cwd=tmp_path)
+    assert_one_line_error(result, f"127.0.0.1:{port}", "--port")
+    assert not (tmp_path / "taskplane.db").exists()

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -230,6 +231,18 @@ def _display_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise CliError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); "
+                "choose another port with --port or TASKPLANE_API_PORT"
+            ) from exc
+
+
 def _check_redis(url: str) -> None:
     import redis
 
@@ -346,6 +359,7 @@ def dev(
     env["TASKPLANE_DATABASE_URL"] = database_url
     api_port = port or settings.api_port
     env["TASKPLANE_API_PORT"] = str(api_port)
+    _check_port_free(settings.api_host, api_port)
 
     embedded: EmbeddedRedis | None = None
     redis_url = settings.redis_url.get_secret_value()
