@@ -34,7 +34,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -244,13 +244,29 @@ class SchedulerService:
         await self.state.create(config.id, _metadata(config, spec, None))
 
     async def on_updated(
-        self, config: ConfigLike, changed: Iterable[str], note: str | None = None
+        self,
+        config: ConfigLike,
+        changed: Iterable[str],
+        note: str | None = None,
+        *,
+        reload: Callable[[], Awaitable[ConfigLike | None]] | None = None,
     ) -> ActionResult:
         """Record ``updated``; an active schedule is re-registered at once (replace, no
-        window); a config that became manual stops. Returns what happened to the status."""
+        window); a config that became manual stops. Returns what happened to the status.
+
+        ``reload`` (for a caller that committed the row before calling) reads the config
+        again once the per-config lock is held, so concurrent updates register the latest
+        committed row whatever order their calls arrive in; None from it (the config was
+        deleted meanwhile) makes this a no-op."""
         changed_set = set(changed)
         cid = config.id
         async with self._locked(cid):
+            if reload is not None:
+                fresh = await reload()
+                if fresh is None:
+                    status = await self._status(cid)
+                    return ActionResult(cid, "update", True, status, "deleted", changed=False)
+                config = fresh
             current = await self._status(cid)
             spec = self._spec_or_none(config)
             await self.state.update_metadata(

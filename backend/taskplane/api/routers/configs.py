@@ -5,17 +5,24 @@ A request that fails changes nothing:
   of that fails the state and the row are removed again before the error is answered. The
   row is committed first so a run sent by the start (an interval's immediate run) never
   reaches a worker before its config exists.
-- update applies the row change and re-registers an active schedule inside one transaction:
-  if the re-registration raises, the row change is rolled back.
-- delete removes the row in a transaction and the Redis side before committing.
+- update commits the row change first, then re-registers an active schedule from the row
+  as committed (re-read under the schedule's lock, so concurrent updates end on the latest
+  row). A failed commit has touched nothing in Redis; if the re-registration raises, the
+  row change is undone, and whatever Redis was left with is repaired by reconcile.
+- delete commits the row deletion (its execution records go with it), then removes the
+  schedule, state and history. A failed commit removes nothing; a failure after it leaves
+  an orphan in Redis that reconcile removes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy import update as sql_update
 
 from taskplane.api.deps import RegistryDep, SchedulerDep, SessionDep
 from taskplane.api.routers.compose import config_out, event_out
@@ -30,6 +37,8 @@ from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.errors import FieldError, InvalidInput
 from taskplane.scheduling import specs
 from taskplane.tasks.registry import TaskRegistry
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/configs", tags=["configs"])
 
@@ -195,11 +204,48 @@ async def update_config(
         if touches_params:
             changes["parameters"] = normalized
         changed = {k for k, v in changes.items() if getattr(row, k) != v}
+        previous = {k: getattr(row, k) for k in changed}
+        previous_at = row.updated_at
         await configs.update(session, row, changes)
-        if changed:
-            await scheduler.on_updated(row, changed)
+    # Committed: Redis follows the row. A failed commit above touched nothing in Redis.
+    if changed:
+
+        async def reload() -> TaskConfig | None:
+            async with session.begin():
+                return await session.get(TaskConfig, config_id, populate_existing=True)
+
+        try:
+            await scheduler.on_updated(row, changed, reload=reload)
+        except BaseException:
+            # A failed request changes nothing: put the row back. Whatever Redis holds is
+            # then the old registration or one that reconcile replaces from the row.
+            await asyncio.shield(_undo_update(session, config_id, previous, previous_at, row))
+            raise
     info = await scheduler.info(row, history=0)
     return config_out(row, info)
+
+
+async def _undo_update(
+    session: Any,
+    config_id: int,
+    previous: dict[str, Any],
+    previous_at: datetime,
+    row: TaskConfig,
+) -> None:
+    """Restore the fields an update changed, unless another update came after it."""
+    try:
+        async with session.begin():
+            await session.execute(
+                sql_update(TaskConfig)
+                .where(TaskConfig.id == config_id, TaskConfig.updated_at == row.updated_at)
+                .values(**previous, updated_at=previous_at)
+                .execution_options(synchronize_session=False)
+            )
+    except Exception as exc:  # the original error is the one to answer
+        log.warning(
+            "could not undo a config update; reconcile repairs its schedule",
+            extra={"config_id": config_id, "error": type(exc).__name__},
+        )
 
 
 def _merged(row: TaskConfig, changes: dict[str, Any]) -> dict[str, Any]:
@@ -218,5 +264,13 @@ async def delete_config(
 ) -> Response:
     async with session.begin():
         await configs.delete(session, config_id)
+    # Committed: now its schedule and state. A failed commit above removed nothing; a
+    # failure (or crash) from here on leaves an orphan in Redis that reconcile removes.
+    try:
         await scheduler.on_deleted(config_id)
+    except BaseException:
+        log.warning(
+            "config deleted, its schedule left for reconcile", extra={"config_id": config_id}
+        )
+        raise
     return Response(status_code=204)
