@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.api.schemas.common import Page
-from taskplane.db import executions
+from taskplane.db import configs, executions
 from taskplane.db.executions import ExecutionRecord
 from taskplane.enums import Trigger
 from taskplane.state.keys import Keys
@@ -535,3 +535,122 @@ async def test_every_unknown_id_is_404(app: FastAPI, client: httpx.AsyncClient) 
 @pytest.mark.parametrize("path", ["/configs/0", "/configs/x", "/executions/-1", "/schedules/0"])
 async def test_malformed_ids_are_422(client: httpx.AsyncClient, path: str) -> None:
     assert (await client.get(path)).status_code == 422
+
+
+# --- transitions around error, paused, manual -----------------------------------------------
+
+
+async def test_error_status_from_a_failed_registration_and_recovery(
+    client: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    when = datetime.now(UTC) + timedelta(hours=1)
+    cid = (
+        await create(client, scheduler_type="date", schedule_config={"run_date": when.isoformat()})
+    )["id"]
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    async with sessions() as s, s.begin():  # the spec became invalid (time passed)
+        row = await configs.get(s, cid)
+        row.schedule_config = {"run_date": past}
+    started = await act(client, cid, "start", note="try")
+    assert started.status_code == 200, started.text
+    body = started.json()
+    assert body["success"] is False and body["status"] == "error"
+    detail = (await client.get(f"/schedules/{cid}")).json()
+    assert detail["status"] == "error" and detail["next_runs"] == []
+    assert detail["is_actually_scheduled"] is False and detail["status_consistent"] is True
+    error = detail["recent_history"][0]
+    assert error["event"] == "error" and "past" in error["details"]["reason"]
+    for action in ("pause", "resume", "reload"):
+        refused = await act(client, cid, action)
+        assert refused.status_code == 409 and "error" in refused.json()["detail"], action
+    fixed = await client.patch(
+        f"/configs/{cid}", json={"schedule_config": {"run_date": when.isoformat()}}
+    )
+    assert fixed.status_code == 200
+    again = (await act(client, cid, "start")).json()
+    assert again["success"] is True and again["status"] == "active"
+    stopped = (await act(client, cid, "stop")).json()
+    assert stopped["status"] == "inactive"
+
+
+async def test_stop_from_paused_and_conflict_messages_name_the_status(
+    client: httpx.AsyncClient,
+) -> None:
+    cid = (await create(client))["id"]
+    await act(client, cid, "start")
+    await act(client, cid, "pause")
+    assert "paused" in (await act(client, cid, "reload")).json()["detail"]
+    assert "paused" in (await act(client, cid, "pause")).json()["detail"]
+    stopped = await act(client, cid, "stop", note="off")
+    assert stopped.status_code == 200 and stopped.json()["status"] == "inactive"
+    assert stopped.json()["success"] is True
+    await act(client, cid, "start")
+    assert "active" in (await act(client, cid, "resume")).json()["detail"]
+    manual = (await create(client, name="m", scheduler_type="manual", schedule_config={}))["id"]
+    refused = await act(client, manual, "start")
+    assert refused.status_code == 409 and "inactive" in refused.json()["detail"]
+    noop = (await act(client, manual, "stop")).json()
+    assert noop["success"] is True and "already" in noop["message"]
+
+
+async def test_patch_of_active_cron_reregisters_and_to_manual_stops(
+    client: httpx.AsyncClient,
+) -> None:
+    cid = (await create(client))["id"]
+    await act(client, cid, "start")
+    changed = await client.patch(
+        f"/configs/{cid}", json={"schedule_config": {"cron_expression": "0 3 * * *"}}
+    )
+    assert changed.status_code == 200
+    detail = (await client.get(f"/schedules/{cid}")).json()
+    assert detail["schedule"] == "cron 0 3 * * * (UTC)" and detail["status"] == "active"
+    assert all(datetime.fromisoformat(t).hour == 3 for t in detail["next_runs"])
+    assert changed.json()["next_run_at"] == detail["next_run_at"]
+    manual = await client.patch(
+        f"/configs/{cid}", json={"scheduler_type": "manual", "schedule_config": {}}
+    )
+    assert manual.status_code == 200
+    body = manual.json()
+    assert body["schedule_status"] == "inactive" and body["next_run_at"] is None
+    assert body["is_scheduled"] is False and body["status_consistent"] is True
+
+
+async def test_list_defaults(client: httpx.AsyncClient) -> None:
+    cid = (await create(client))["id"]
+    for path, limit in (
+        ("/configs", 50),
+        ("/schedules", 50),
+        (f"/schedules/{cid}/history", 50),
+        ("/executions", 50),
+        ("/executions/recent", 20),
+        ("/executions/failed", 20),
+        ("/task-types", 50),
+        ("/tokens", 50),
+    ):
+        body = (await client.get(path)).json()
+        assert (body["limit"], body["offset"]) == (limit, 0), path
+
+
+async def test_docs_and_openapi_are_open_and_describe_models(
+    anonymous: httpx.AsyncClient,
+) -> None:
+    assert (await anonymous.get("http://testserver/docs")).status_code == 200
+    doc = (await anonymous.get("http://testserver/openapi.json")).json()
+    scheme = doc["components"]["securitySchemes"]["BearerToken"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    schemas = doc["components"]["schemas"]
+    for path, methods in doc["paths"].items():
+        for method, operation in methods.items():
+            for code, response in operation["responses"].items():
+                if not code.startswith("2") or code == "204":
+                    continue
+                schema = response["content"]["application/json"]["schema"]
+                name = schema["$ref"].rsplit("/", 1)[-1]
+                assert schemas[name].get("properties"), (method, path, name)
+            if method in {"post", "patch"} and "requestBody" in operation:
+                assert operation["requestBody"]["content"]["application/json"]["schema"]
+    create_body = doc["paths"]["/api/v1/configs"]["post"]["requestBody"]
+    assert create_body["content"]["application/json"]["schema"]["$ref"].endswith("ConfigCreate")
+    config_props = schemas["ConfigOut"]["properties"]
+    for field in ("next_run_at", "last_run_at", "last_success", "status_consistent"):
+        assert field in config_props and field in schemas["ConfigOut"]["required"]
