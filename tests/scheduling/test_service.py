@@ -314,6 +314,35 @@ async def test_update_of_active_config_replaces_schedule(
     await assert_consistent(svc, row)
 
 
+async def test_update_with_reload_registers_the_row_read_under_the_lock(
+    svc: SchedulerService, make_config: MakeConfig, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    config = await make_config()
+    await svc.start(config)
+    async with sessions() as session, session.begin():
+        row = await configs.get(session, config.id)
+        await configs.update(session, row, {"schedule_config": {"cron_expression": "0 4 * * *"}})
+
+    async def latest() -> TaskConfig | None:
+        async with sessions() as session:
+            return await configs.find(session, config.id)
+
+    # `config` is the stale object the caller held; reload wins
+    result = await svc.on_updated(config, {"schedule_config"}, reload=latest)
+    assert result.status is ACTIVE
+    spec = await svc.core.get_spec(config.id)
+    assert spec is not None and spec.cron == "0 4 * * *"
+
+    async def gone() -> TaskConfig | None:
+        return None
+
+    before = await events(svc, config.id)
+    result = await svc.on_updated(config, {"schedule_config"}, reload=gone)
+    assert not result.changed and await events(svc, config.id) == before
+    spec = await svc.core.get_spec(config.id)
+    assert spec is not None and spec.cron == "0 4 * * *"  # untouched
+
+
 async def test_update_of_inactive_config_only_records(
     svc: SchedulerService, make_config: MakeConfig
 ) -> None:
