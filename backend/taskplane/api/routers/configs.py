@@ -214,9 +214,9 @@ async def update_config(
             async with session.begin():
                 return await session.get(TaskConfig, config_id, populate_existing=True)
 
-        try:
-            await scheduler.on_updated(row, changed, reload=reload)
-        except BaseException:
+        try:  # shielded: a cancelled request still brings Redis in line with the row
+            await asyncio.shield(scheduler.on_updated(row, changed, reload=reload))
+        except Exception:
             # A failed request changes nothing: put the row back. Whatever Redis holds is
             # then the old registration or one that reconcile replaces from the row.
             await asyncio.shield(_undo_update(session, config_id, previous, previous_at, row))
@@ -267,8 +267,8 @@ async def delete_config(
     # Committed: now its schedule and state. A failed commit above removed nothing; a
     # failure (or crash) from here on leaves an orphan in Redis that reconcile removes.
     try:
-        await scheduler.on_deleted(config_id)
-    except BaseException:
+        await asyncio.shield(scheduler.on_deleted(config_id))
+    except Exception:
         log.warning(
             "config deleted, its schedule left for reconcile", extra={"config_id": config_id}
         )
