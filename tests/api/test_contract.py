@@ -654,3 +654,26 @@ async def test_docs_and_openapi_are_open_and_describe_models(
     config_props = schemas["ConfigOut"]["properties"]
     for field in ("next_run_at", "last_run_at", "last_success", "status_consistent"):
         assert field in config_props and field in schemas["ConfigOut"]["required"]
+
+
+async def test_interval_runs_at_once_on_each_activation_unless_told_not_to(
+    client: httpx.AsyncClient, redis: Redis, keys: Keys
+) -> None:
+    cid = (await create(client, scheduler_type="interval", schedule_config={"seconds": 3600}))["id"]
+    for action in ("start", "pause", "resume", "reload"):
+        assert (await act(client, cid, action)).status_code == 200, action
+    triggers = [m["labels"]["trigger"] for m in await broker_messages(redis, keys)]
+    assert triggers == ["immediate"] * 3  # start, resume, reload; not pause
+    quiet = (
+        await create(
+            client,
+            name="quiet",
+            scheduler_type="interval",
+            schedule_config={"seconds": 3600, "run_immediately": False},
+        )
+    )["id"]
+    await act(client, quiet, "start")
+    await client.patch(f"/configs/{quiet}", json={"priority": 2})
+    assert len(await broker_messages(redis, keys)) == 3
+    detail = (await client.get(f"/configs/{quiet}")).json()
+    assert detail["schedule_status"] == "active" and detail["next_run_at"] is not None
