@@ -18,7 +18,6 @@ the failure, instead of TaskIQ's log-and-drop.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -34,6 +33,7 @@ from taskiq_redis import RedisStreamBroker
 from taskplane import metrics
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
+from taskplane.worker.batching import AckBatcher
 from taskplane.worker.execution import REDELIVERED_LABEL
 from taskplane.worker.messages import TASK_NAME_PREFIX
 
@@ -51,44 +51,6 @@ def mark_redelivered(body: bytes | str) -> bytes:
     data = json.loads(body)
     data.setdefault("labels", {})[REDELIVERED_LABEL] = True
     return json.dumps(data, separators=(",", ":")).encode()
-
-
-class AckBatcher:
-    """Acknowledges in batches: every ack of one event-loop turn goes in one pipeline of
-    XACK + XDEL. Each caller still waits for its own ack to be written. (Delaying an ack is
-    safe: a message re-delivered before its ack is skipped by its ``done:`` claim.)"""
-
-    def __init__(self, client: Redis, group: str) -> None:
-        self.client = client
-        self.group = group
-        self._pending: list[tuple[str, str, asyncio.Future[None]]] = []
-        self._flush_task: asyncio.Task[None] | None = None
-
-    async def ack(self, stream: str, msg_id: str) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((stream, msg_id, done))
-        if self._flush_task is None:
-            self._flush_task = asyncio.create_task(self._flush())
-        await done
-
-    async def _flush(self) -> None:
-        await asyncio.sleep(0)  # let the other acks of this turn join the batch
-        batch, self._pending = self._pending, []
-        self._flush_task = None
-        try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for stream, msg_id, _ in batch:
-                    pipe.xack(stream, self.group, msg_id)
-                    pipe.xdel(stream, msg_id)
-                await pipe.execute()
-        except Exception as exc:
-            for _, _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-            return
-        for _, _, done in batch:
-            if not done.done():
-                done.set_result(None)
 
 
 class TaskplaneBroker(RedisStreamBroker):
