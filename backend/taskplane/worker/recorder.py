@@ -309,9 +309,9 @@ class RecordFlusher:
         *,
         on_recorded: OnRecorded | None = None,
         batch_size: int = FLUSH_BATCH,
-        lease_ms: int = 30_000,
+        lease_ms: int = 10_000,
         idle_seconds: float = 0.5,
-        max_backoff_seconds: float = 5.0,
+        max_backoff_seconds: float = 3.0,
     ) -> None:
         self.redis = redis
         self.keys = keys
