@@ -14,6 +14,8 @@ from taskplane.cli import configs as configs_cli
 from taskplane.cli import inspect as inspect_cli
 from taskplane.db import configs
 from taskplane.enums import Event, SchedulerType, ScheduleStatus, Trigger
+from taskplane.resources import Resources
+from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
@@ -100,6 +102,31 @@ async def test_detail_shows_state_and_history_newest_first(
     assert [e["event"] for e in data["history"]] == ["paused", "started", "created"]
     assert data["history"][0]["note"] == "db maintenance"
     assert data["is_registered"] is False
+
+
+async def test_detail_of_a_started_schedule_shows_its_registration_and_next_fire(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    resources: Resources,
+) -> None:
+    async with sessions() as session, session.begin():
+        config = await configs.create(
+            session,
+            name="every-minute",
+            task_type="echo",
+            scheduler_type=SchedulerType.CRON,
+            schedule_config={"cron_expression": "* * * * *"},
+            parameters={"message": "tick"},
+        )
+    service = SchedulerService.from_resources(resources)
+    await service.on_created(config)
+    await service.start(config, note="go")
+    data = await inspect_cli.detail(settings, config.id)
+    assert data["state"]["status"] == "active"
+    assert data["is_registered"] is True
+    assert data["registered_schedule"]["schedule_id"].endswith(str(config.id))
+    assert data["next_fire_at"] is not None
+    assert [e["event"] for e in data["history"]][:2] == ["started", "created"]
 
 
 async def test_inspect_command_prints_json_and_a_table(

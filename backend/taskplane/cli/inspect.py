@@ -21,8 +21,6 @@ from taskplane.cli.output import CliError, console, settings_for_command
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 
-SCHEDULE_ID = "taskplane-config-{config_id}"
-
 
 def register(root: typer.Typer) -> None:
     root.command("inspect")(inspect)
@@ -169,6 +167,7 @@ async def overview(settings: Settings, status: str | None = None) -> dict[str, A
 async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[str, Any]:
     """One config's full Redis picture, as plain data."""
     from taskplane.resources import make_redis
+    from taskplane.scheduling.core import schedule_id
     from taskplane.state.schedule_state import ScheduleStateService
 
     redis = make_redis(settings, pool_size=4)
@@ -177,7 +176,7 @@ async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[
         state_service = ScheduleStateService(redis, keys)
         state = await state_service.get(config_id)
         events, total = await state_service.history(config_id, limit=history)
-        source_key = keys.source_data(SCHEDULE_ID.format(config_id=config_id))
+        source_key = keys.source_data(schedule_id(config_id))
         async with redis.pipeline(transaction=False) as pipe:
             pipe.get(source_key)
             pipe.zscore(keys.due, str(config_id))
