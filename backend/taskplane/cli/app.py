@@ -9,6 +9,7 @@ import typer
 
 from taskplane.cli import configs, inspect, processes, tokens
 from taskplane.cli.output import CliError, error_line
+from taskplane.logs import setup_logging
 
 app = typer.Typer(
     name="taskplane",
@@ -18,6 +19,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _root() -> None:
+    """taskplane: typed async tasks on TaskIQ, scheduled from Redis-held state."""
+    # short commands show warnings (e.g. reconcile's repairs); process commands reconfigure
+    # logging from their settings when they start
+    setup_logging("WARNING", "text")
+
 
 processes.register(app)
 app.add_typer(tokens.app, name="token")
