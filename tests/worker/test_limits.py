@@ -129,3 +129,18 @@ async def test_pump_sends_due_retries_once_even_with_concurrent_pumps(
     assert bodies == sorted(str(i) for i in range(50))
     assert await redis.zcard(keys.retry_delayed) == 1
     assert await pumps[0].pump_once(now_ms=10_000) == 1
+
+
+def test_retry_message_drops_an_unreadable_timeout_label() -> None:
+    first = messages.build(
+        config_id=1,
+        task_type="echo",
+        queue="default",
+        parameters={},
+        trigger=Trigger.MANUAL,
+    )
+    m = messages.decode(first.body)
+    m.labels["timeout_seconds"] = "soon"
+    assert "timeout_seconds" not in messages.decode(limits.retry_message(m, None).body).labels
+    m.labels["timeout_seconds"] = "2.5"
+    assert messages.decode(limits.retry_message(m, None).body).labels["timeout_seconds"] == 2

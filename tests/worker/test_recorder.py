@@ -154,3 +154,38 @@ async def test_flusher_keeps_records_when_the_database_fails(
         assert await redis.xlen(keys.recorder_buffer) == 1
     finally:
         await engine.dispose()
+
+
+async def test_executor_turns_every_fault_into_a_recorded_failure(resources: Resources) -> None:
+    from pydantic import BaseModel, field_validator
+
+    from taskplane.tasks.registry import task_type
+    from taskplane.worker.execution import Attempt, Executor
+
+    class Picky(BaseModel):
+        x: int = 0
+
+        @field_validator("x")
+        @classmethod
+        def _boom(cls, v: int) -> int:
+            if v == 13:
+                raise TypeError("unlucky")
+            return v
+
+    @task_type("picky", params=Picky)
+    async def picky(params: Picky) -> int:
+        return params.x
+
+    registry = TaskRegistry([picky.__taskplane_task_type__])  # type: ignore[attr-defined]
+    executor = Executor(registry, resources, "w")
+    out = messages.build(
+        config_id=1,
+        task_type="picky",
+        queue="default",
+        parameters={"x": 13},
+        trigger=Trigger.MANUAL,
+    )
+    attempt = await executor.run(registry.get("picky"), messages.decode(out.body))
+    assert isinstance(attempt, Attempt)
+    assert attempt.result.success is False and attempt.is_retryable is False
+    assert attempt.result.error == "invalid parameters: TypeError: unlucky"

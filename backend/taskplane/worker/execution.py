@@ -123,8 +123,16 @@ class Executor:
             except InvalidInput as exc:
                 result = ExecutionResult.fail(f"invalid parameters: {exc}")
                 is_retryable = False
+            except Exception as exc:  # a validator that raised something else
+                result = ExecutionResult.fail(f"invalid parameters: {type(exc).__name__}: {exc}")
+                is_retryable = False
             else:
-                result = await self._call(task, params, message)
+                try:
+                    result = await self._call(task, params, message)
+                except Exception as exc:
+                    # never let an attempt escape unrecorded: an exception here would leave
+                    # the message unacknowledged and re-delivered forever
+                    result = ExecutionResult.from_exception(exc)
         duration = time.perf_counter() - t0
         return Attempt(
             task_id=message.task_id,

@@ -63,6 +63,14 @@ def _int_label(labels: Mapping[str, Any], name: str, default: int) -> int:
         return default
 
 
+def _timeout_label(value: Any) -> int | None:
+    try:
+        seconds = int(float(value))
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 else None
+
+
 def timeout_for(labels: Mapping[str, Any], task: TaskType | None) -> float | None:
     """Seconds the run may take: the config's label, else the type's default, else None."""
     value = labels.get("timeout_seconds")
@@ -125,7 +133,7 @@ def retry_message(message: TaskiqMessage, task: TaskType | None) -> messages.Out
         parameters=message.kwargs,
         trigger=trigger,
         max_retries=max_retries_of(labels, task),
-        timeout_seconds=int(timeout_label) if timeout_label not in (None, "") else None,
+        timeout_seconds=_timeout_label(timeout_label),
         priority=_int_label(labels, "priority", 0),
         attempt=attempt_of(labels) + 1,
         due_at=due_at,
