@@ -54,12 +54,22 @@ def main(argv: list[str] | None = None) -> None:
 
 def describe(exc: BaseException) -> str:
     """One line naming what failed, from a domain error or an unexpected one."""
+    import redis
+    from sqlalchemy.exc import DBAPIError
+
     from taskplane.errors import TaskplaneError
     from taskplane.logs import redact
     from taskplane.settings import SettingsError
 
     if isinstance(exc, (TaskplaneError, SettingsError)):
         text = str(exc)
+    elif isinstance(exc, DBAPIError):
+        text = f"database: {exc.orig if exc.orig is not None else exc}"
+        text = text.split(" (Background on this error", 1)[0]
+    elif isinstance(exc, redis.ConnectionError):
+        text = f"Redis: {exc}"
+    elif isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+        text = f"cannot connect: {exc.strerror or exc}"
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return redact(" ".join(text.split()))
