@@ -132,8 +132,12 @@ class TaskplaneBroker(RedisStreamBroker):
                             start_id="0-0",
                             count=self.unacknowledged_batch_size,
                         )
-                        for msg_id, fields in claimed[1]:
-                            if not fields or b"data" not in fields:
+                        entries = list(claimed[1])
+                        self.in_flight[stream].update(_text(msg_id) for msg_id, _ in entries)
+                        for msg_id, fields in entries:
+                            if not fields or b"data" not in fields:  # not a message: drop it
+                                await self._acks.ack(stream, _text(msg_id))
+                                self.in_flight[stream].discard(_text(msg_id))
                                 continue
                             log.warning(
                                 "re-delivering a message a worker left unacknowledged",
@@ -151,9 +155,13 @@ class TaskplaneBroker(RedisStreamBroker):
                 )
                 if isinstance(fetched, dict):  # RESP3 answers a map
                     fetched = list(fetched.items())
-                for stream_raw, msg_list in fetched or []:
-                    stream = _text(stream_raw)
-                    for msg_id, fields in msg_list:
+                batches = [(_text(stream), msgs) for stream, msgs in fetched or []]
+                # the whole batch is ours from now on, also what waits for a free slot:
+                # keep all of it alive (heartbeat), not only what already runs
+                for stream, msgs in batches:
+                    self.in_flight[stream].update(_text(msg_id) for msg_id, _ in msgs)
+                for stream, msgs in batches:
+                    for msg_id, fields in msgs:
                         yield self._ackable(stream, _text(msg_id), fields[b"data"])
 
     async def keep_in_flight(self) -> None:
