@@ -87,17 +87,12 @@ def migrate() -> None:
 
 
 def api_app() -> Any:
-    """uvicorn factory: the API app with /metrics and the dashboard, settings from the env."""
+    """uvicorn factory: the API app (with /metrics and the dashboard), settings from the env."""
     from taskplane.api.app import create_app
-    from taskplane.dashboard.routes import mount_dashboard
-    from taskplane.observability import mount_observability
 
     settings = settings_for_command()
     _configure_logging(settings)
-    application = create_app(settings)
-    mount_observability(application)
-    mount_dashboard(application)
-    return application
+    return create_app(settings)
 
 
 def api(
