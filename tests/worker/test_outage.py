@@ -99,3 +99,35 @@ async def test_records_survive_a_database_outage_and_a_worker_restart(
         await delete_prefix(redis, settings.redis_prefix)
         await redis.aclose()
         await redis.connection_pool.disconnect()
+
+
+async def test_two_workers_record_every_message_once(
+    services: test_services.TestServices, sessions: Sessions, spawn: object
+) -> None:
+    settings = fast_settings(services)
+    redis = make_redis(settings)
+    keys = Keys(settings.redis_prefix)
+    try:
+        cid = await new_config(sessions)
+        workers = [await spawn(settings, "--concurrency", "5") for _ in range(2)]  # type: ignore[operator]
+        for w in workers:
+            await w.wait_ready(redis, keys)
+
+        async def both_beating() -> bool:
+            return int(await redis.hlen(keys.workers)) == 2
+
+        await eventually(both_beating, within=60)
+        sent = [await send(redis, keys, cid, "echo", {"message": str(i)}) for i in range(150)]
+        failing = await send(
+            redis, keys, cid, "echo", {"message": "f", "fail": True}, max_retries=2
+        )
+        await wait_rows(sessions, 153, within=90)
+        await eventually(lambda: _executed(redis, keys, 0), within=30)
+        found = await rows(sessions)
+        assert len(found) == 153
+        assert {r.task_id for r in found} == {*sent, failing}
+        assert sorted(r.attempt for r in found if r.task_id == failing) == [1, 2, 3]
+    finally:
+        await delete_prefix(redis, settings.redis_prefix)
+        await redis.aclose()
+        await redis.connection_pool.disconnect()
