@@ -1,6 +1,6 @@
-"""`taskplane dev` on a machine where nothing is configured: SQLite, embedded Redis, a
-generated admin token; a config created and run over HTTP; a dead child is restarted;
-SIGINT stops everything and leaves no child process behind."""
+"""`taskplane dev --example` on a machine where nothing is configured: SQLite, embedded
+Redis, a generated admin token, the example configs; a config created and run over HTTP;
+a dead child is restarted; SIGINT stops everything and leaves no child process behind."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ async def test_dev_runs_everything_and_sigint_leaves_nothing_behind(tmp_path: Pa
     env["TASKPLANE_API_PORT"] = str(port)
     env["PYTHONUNBUFFERED"] = "1"
     log = tmp_path / "dev.log"
-    dev = start(["dev"], env, log, cwd=tmp_path)
+    dev = start(["dev", "--example"], env, log, cwd=tmp_path)
     seen: set[int] = set()
     try:
         wait_until(lambda: "admin token" in log.read_text(errors="replace"), 120, "banner", log)
@@ -56,6 +56,12 @@ async def test_dev_runs_everything_and_sigint_leaves_nothing_behind(tmp_path: Pa
                 return response.status_code == 200 and response.json()["status"] == "ok"
 
             await eventually(healthy, within=60)
+            wait_until(lambda: "example-manual-sleep" in log.read_text(), 60, "examples", log)
+            examples = (await http.get("/configs", params={"q": "example-"})).json()
+            by_name = {c["name"]: c for c in examples["items"]}
+            assert by_name["example-echo-every-30s"]["schedule_status"] == "active"
+            assert by_name["example-health-check-every-minute"]["schedule_status"] == "active"
+            assert by_name["example-manual-sleep"]["schedule_status"] == "inactive"
             created = await http.post(
                 "/configs",
                 json={
