@@ -87,6 +87,8 @@ async def test_overview_lists_every_schedule_with_status_note_and_counters(
 
     only_paused = await inspect_cli.overview(settings, status="paused")
     assert [row["config_id"] for row in only_paused["schedules"]] == [echo_id]
+    first = await inspect_cli.overview(settings, limit=1)
+    assert len(first["schedules"]) == 1 and first["schedules_matching"] == 2
 
 
 async def test_detail_shows_state_and_history_newest_first(

@@ -122,7 +122,9 @@ async def _processes(redis: Redis, keys: Keys, settings: Settings) -> dict[str, 
     }
 
 
-async def overview(settings: Settings, status: str | None = None) -> dict[str, Any]:
+async def overview(
+    settings: Settings, status: str | None = None, limit: int = 1000
+) -> dict[str, Any]:
     """Everything `taskplane inspect` shows without an id, as plain data."""
     from taskplane.enums import ScheduleStatus
     from taskplane.resources import make_redis
@@ -137,6 +139,8 @@ async def overview(settings: Settings, status: str | None = None) -> dict[str, A
             ids = sorted(await state.ids_with_status(ScheduleStatus(status)))
         else:
             ids = sorted(await state.all_ids())
+        matching = len(ids)
+        ids = ids[:limit]
         states = await state.get_many(ids)
         async with redis.pipeline(transaction=False) as pipe:
             for cid in ids:
@@ -157,6 +161,7 @@ async def overview(settings: Settings, status: str | None = None) -> dict[str, A
             "summary": summary,
             **await _processes(redis, keys, settings),
             "queues": await _queues(redis, keys),
+            "schedules_matching": matching,
             "schedules": schedules,
         }
     finally:
@@ -281,6 +286,10 @@ def _render_overview(data: dict[str, Any]) -> None:
             _outcome(row),
         )
     console.print(table)
+    if data["schedules_matching"] > len(data["schedules"]):
+        console.print(
+            f"showing {len(data['schedules'])} of {data['schedules_matching']} (use --limit)"
+        )
 
 
 def _render_detail(data: dict[str, Any]) -> None:
@@ -315,6 +324,7 @@ def inspect(
         str | None, typer.Option(help="only schedules with this status (overview)")
     ] = None,
     history: Annotated[int, typer.Option(min=0, max=1000, help="history events shown")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="schedules shown (lowest ids first)")] = 1000,
 ) -> None:
     """Show schedule state in Redis: every schedule, or one config in detail."""
     from taskplane.enums import ScheduleStatus
@@ -323,7 +333,7 @@ def inspect(
     if status is not None and status not in {s.value for s in ScheduleStatus}:
         raise CliError(f"--status must be one of {', '.join(s.value for s in ScheduleStatus)}")
     if config_id is None:
-        data = asyncio.run(overview(settings, status))
+        data = asyncio.run(overview(settings, status, limit))
     else:
         data = asyncio.run(detail(settings, config_id, history))
     if as_json:
