@@ -32,6 +32,12 @@ def _stat(pid: int) -> tuple[int, float, int] | None:
     return ppid, cpu, rss
 
 
+def cpu_of(pid: int | None) -> float | None:
+    """CPU seconds used so far by one process we did not start (e.g. redis-server)."""
+    st = _stat(pid) if pid else None
+    return st[1] if st else None
+
+
 def tree(pid: int) -> list[int]:
     """pid and all its descendants."""
     children: dict[int, list[int]] = {}
