@@ -11,12 +11,14 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 from pydantic import SecretStr
+from rich.markup import escape
 
 from taskplane.cli.output import CliError, console, err_console, settings_for_command
 from taskplane.cli.supervisor import Supervisor, child_command, stop_on_signals, watch_parent
@@ -150,7 +152,8 @@ def worker(
 
 
 def _supervise_workers(queues: list[str], concurrency: int, processes: int, port: int) -> None:
-    supervisor = Supervisor(report=_report)
+    # running executions get the worker's own shutdown grace (30 s) before a SIGKILL
+    supervisor = Supervisor(report=_reporter("taskplane worker"), stop_timeout_seconds=40)
     env = dict(os.environ)
     for index in range(processes):
         args = ["worker", "--concurrency", str(concurrency)]
@@ -218,8 +221,14 @@ def reconcile(
 # --- dev --------------------------------------------------------------------------------
 
 
-def _report(message: str) -> None:
-    err_console.print(f"[yellow]taskplane dev:[/] {message}", markup=True)
+def _reporter(name: str) -> Callable[[str], None]:
+    def report(message: str) -> None:
+        err_console.print(f"[yellow]{name}:[/] {escape(message)}", markup=True)
+
+    return report
+
+
+_report = _reporter("taskplane dev")
 
 
 def _display_host(host: str) -> str:
