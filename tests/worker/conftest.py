@@ -23,7 +23,7 @@ from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.worker import messages
 from tests import services as test_services
-from tests.conftest import delete_prefix, make_test_settings
+from tests.conftest import make_test_settings
 from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,11 +235,3 @@ class TcpProxy:
                 self.writers.discard(dst)
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-
-@pytest.fixture
-async def module_redis_cleanup() -> AsyncIterator[list[tuple[Redis, str]]]:
-    pending: list[tuple[Redis, str]] = []
-    yield pending
-    for client, prefix in pending:
-        await delete_prefix(client, prefix)
