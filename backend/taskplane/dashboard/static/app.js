@@ -70,12 +70,20 @@ async function loadHealth() {
 }
 
 async function loadSummary() {
-  const summary = await api("/schedules/summary");
-  const box = $("#summary");
-  box.replaceChildren(
+  const board = await api("/system/dashboard");
+  const schedules = board.schedules || {};
+  const runs = board.executions_24h || {};
+  const rate = runs.success_rate == null ? "-" : `${Math.round(runs.success_rate * 100)}%`;
+  $("#summary").replaceChildren(
     ...["total", "active", "paused", "inactive", "error"].map((name) =>
-      el("div", { class: `card ${name}` }, el("b", {}, String(summary[name] ?? 0)), name)),
+      el("div", { class: `card ${name}` }, el("b", {}, String(schedules[name] ?? 0)), name)),
+    el("div", { class: "card" }, el("b", {}, String(runs.total ?? 0)), "runs 24h"),
+    el("div", { class: runs.failed ? "card bad" : "card" }, el("b", {}, String(runs.failed ?? 0)),
+      "failed 24h"),
+    el("div", { class: "card" }, el("b", {}, rate), "success 24h"),
   );
+  $("#next-fires").replaceChildren(...(board.next_fires || []).map((f) =>
+    el("li", {}, `${when(f.next_run_at)} - ${f.name} (#${f.config_id})`)));
 }
 
 function actionButton(config, action) {
