@@ -158,3 +158,14 @@ async def test_purge_deletes_old_rows_in_batches(any_sessions: Sessions) -> None
     assert await executions.purge_older_than(any_sessions, days=0, batch_size=10) == 3
     with pytest.raises(ValueError, match="days"):
         await executions.purge_older_than(any_sessions, days=-1)
+
+
+async def test_insert_new_returns_exactly_the_rows_it_inserted(any_sessions: Sessions) -> None:
+    cid = await _config(any_sessions)
+    async with any_sessions() as s, s.begin():
+        assert await executions.insert_new(s, [_rec(cid, 1)]) == {(f"task-{cid}-1", 1)}
+    batch = [_rec(cid, 1), _rec(cid, 2), _rec(cid, 2), _rec(cid, 2, attempt=2), _rec(cid + 99, 3)]
+    async with any_sessions() as s, s.begin():
+        inserted = await executions.insert_new(s, batch)
+    # the old row, the in-batch copy and the orphan are not reported
+    assert inserted == {(f"task-{cid}-2", 1), (f"task-{cid}-2", 2)}

@@ -7,7 +7,7 @@ retention task purges them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,36 +54,50 @@ class ExecutionStats:
     last_run_at: datetime | None
 
 
-def _insert_ignoring_duplicates(session: AsyncSession, rows: list[dict[str, Any]]) -> Any:
+_RECORD_FIELDS = tuple(ExecutionRecord.__dataclass_fields__)
+
+
+def _insert_ignoring_duplicates(session: AsyncSession) -> Any:
+    """One statement for every batch size: executed with a list of rows it runs as
+    executemany ("insertmanyvalues"), so SQLAlchemy compiles it once and caches it."""
     dialect = session.get_bind().dialect.name
     builder = pg_insert if dialect == "postgresql" else sqlite_insert
     return (
         builder(TaskExecution)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["task_id", "attempt"])
-        .returning(TaskExecution.id)
+        .returning(TaskExecution.task_id, TaskExecution.attempt)
     )
 
 
-async def insert_many(session: AsyncSession, records: Sequence[ExecutionRecord]) -> int:
-    """Insert records, skipping any (task_id, attempt) already there; returns rows inserted.
+async def insert_new(
+    session: AsyncSession, records: Sequence[ExecutionRecord]
+) -> set[tuple[str, int]]:
+    """Insert records, skipping any (task_id, attempt) already there; returns the
+    (task_id, attempt) of the rows this call inserted.
 
     Records whose config no longer exists are dropped (a config deleted while its task ran
     takes its history with it), so one orphan never blocks a batch.
     """
     if not records:
-        return 0
+        return set()
     config_ids = {r.config_id for r in records}
     existing = set(
         await session.scalars(select(TaskConfig.id).where(TaskConfig.id.in_(config_ids)))
     )
-    rows = [asdict(r) for r in records if r.config_id in existing]
-    inserted = 0
+    # a shallow dict per record: dataclasses.asdict would deep-copy every result
+    rows = [{f: getattr(r, f) for f in _RECORD_FIELDS} for r in records if r.config_id in existing]
+    inserted: set[tuple[str, int]] = set()
+    stmt = _insert_ignoring_duplicates(session)
     for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start : start + INSERT_CHUNK]
-        result = await session.execute(_insert_ignoring_duplicates(session, chunk))
-        inserted += len(result.all())
+        result = await session.execute(stmt, rows[start : start + INSERT_CHUNK])
+        inserted.update((task_id, attempt) for task_id, attempt in result.all())
     return inserted
+
+
+async def insert_many(session: AsyncSession, records: Sequence[ExecutionRecord]) -> int:
+    """Insert records, skipping duplicates and orphans (see ``insert_new``); returns how
+    many rows were inserted."""
+    return len(await insert_new(session, records))
 
 
 async def insert_once(session: AsyncSession, record: ExecutionRecord) -> bool:

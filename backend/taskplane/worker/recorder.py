@@ -38,7 +38,6 @@ from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq.abc.middleware import TaskiqMiddleware
 from taskiq.message import TaskiqMessage
@@ -47,7 +46,6 @@ from taskiq.result import TaskiqResult
 from taskplane import metrics
 from taskplane.db import executions
 from taskplane.db.executions import ExecutionRecord
-from taskplane.db.models import TaskExecution
 from taskplane.enums import Trigger
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -278,22 +276,6 @@ class ExecutionRecorder(TaskiqMiddleware):
             await pipe.execute()
 
 
-async def _already_recorded(
-    session: AsyncSession, records: Sequence[ExecutionRecord]
-) -> set[tuple[str, int]]:
-    """(task id, attempt) of these records that already have a row. Flushes are serialized
-    by the lease, so nothing else inserts them between this read and the insert."""
-    if not records:
-        return set()
-    task_ids = {r.task_id for r in records}
-    found = await session.execute(
-        select(TaskExecution.task_id, TaskExecution.attempt).where(
-            TaskExecution.task_id.in_(task_ids)
-        )
-    )
-    return {(task_id, attempt) for task_id, attempt in found}
-
-
 OnRecorded = Callable[[Sequence[ExecutionRecord]], Awaitable[Any]]
 
 
@@ -352,14 +334,14 @@ class RecordFlusher:
         # lease passes to another worker
         async with asyncio.timeout(self.lease_ms / 2000):
             async with self.sessions() as session, session.begin():
-                known = await _already_recorded(session, records)
-                await executions.insert_many(session, records)
-        # report each attempt once: not a copy within the batch, nor one a previous flush
-        # wrote but could not delete from the buffer (a crash between commit and XDEL)
+                inserted = await executions.insert_new(session, records)
+        # report each attempt once: only the rows this flush inserted, so neither a copy
+        # within the batch nor one a previous flush wrote but could not delete from the
+        # buffer (a crash between commit and XDEL) counts twice
         fresh: dict[tuple[str, int], ExecutionRecord] = {}
         for r in records:
             fresh.setdefault((r.task_id, r.attempt), r)
-        new_records = [r for k, r in fresh.items() if k not in known]
+        new_records = [r for k, r in fresh.items() if k in inserted]
         if self.on_recorded is not None and new_records:
             try:
                 await self.on_recorded(new_records)
