@@ -39,6 +39,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         status = 404 if self.path.startswith("/missing") else 200
         body = ("x" * 5000 if self.path.startswith("/big") else "hello").encode()
+        if self.path.startswith("/huge"):  # 64 MiB: the task must stop reading at its excerpt
+            self.send_response(200)
+            self.send_header("Content-Length", str(64 * 1024 * 1024))
+            self.end_headers()
+            chunk = b"y" * 65536
+            try:
+                for _ in range(1024):
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
         self.send_response(status)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
@@ -154,3 +165,23 @@ async def test_cleanup_executions_deletes_old_records_through_the_context(
     async with resources.sessions() as s:
         left = set(await s.scalars(select(TaskExecution.task_id)))
     assert left == {"t3", "t4"}
+
+
+def test_http_request_expects_2xx_by_default_and_checks_statuses() -> None:
+    params = HttpRequestParams.model_validate({"url": "http://example.test/"})
+    assert params.expected_status == list(range(200, 300))
+    with pytest.raises(ValueError, match="expected_status"):
+        HttpRequestParams.model_validate({"url": "http://x.test/", "expected_status": [99]})
+
+
+async def test_http_request_reads_only_the_excerpt_of_a_huge_body(http_base: str) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        r = await http_request(HttpRequestParams.model_validate({"url": f"{http_base}/huge"}))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.success and len(r.data["response_excerpt"]) == 2000
+    assert peak < 16 * 1024 * 1024, f"read {peak} bytes of a 64 MiB body"
