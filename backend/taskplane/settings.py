@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     scheduler_reconcile_at_start: bool = Field(
         default=True, description="reconcile schedules with configs when a scheduler starts"
     )
+    scheduler_reconcile_interval_seconds: float = Field(
+        default=300, ge=0, description="how often the leading scheduler reconciles (0: never)"
+    )
     scheduler_lease_ms: int = Field(default=3000, ge=500, le=60_000)
     heartbeat_interval_seconds: float = Field(default=2.0, gt=0, le=60)
     heartbeat_stale_seconds: float = Field(default=15.0, gt=0, le=3600)

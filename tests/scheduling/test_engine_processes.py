@@ -40,6 +40,7 @@ def scheduler_env(settings: Settings) -> dict[str, str]:
             # these tests register schedules through core with no config rows: a reconcile
             # would rightly remove them as orphans
             "TASKPLANE_SCHEDULER_RECONCILE_AT_START": "false",
+            "TASKPLANE_SCHEDULER_RECONCILE_INTERVAL_SECONDS": "0",
             "TASKPLANE_HEARTBEAT_INTERVAL_SECONDS": "0.2",
             "TASKPLANE_SCHEDULER_LEASE_MS": str(settings.scheduler_lease_ms),
             "TASKPLANE_LOG_LEVEL": "INFO",

@@ -99,3 +99,35 @@ async def test_scheduler_start_repairs_a_schedule_removed_behind_its_back(
         await asyncio.wait_for(runner, 20)
     history, _ = await svc.state.history(config.id)
     assert "repaired" in [e.event for e in history]
+
+
+async def test_leading_scheduler_removes_an_orphan_while_it_runs(
+    svc: SchedulerService,
+    make_config: MakeConfig,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    keys: Keys,
+    redis: Redis,
+) -> None:
+    config = await make_config()
+    await svc.start(config)
+    stop = asyncio.Event()
+    quick = settings.model_copy(
+        update={"scheduler_metrics_port": 0, "scheduler_reconcile_interval_seconds": 0.3}
+    )
+    runner = asyncio.create_task(run_scheduler(quick, stop=stop))
+    try:
+        # the row goes while the scheduler runs and Redis is left behind (as when a DELETE
+        # commits and then loses Redis)
+        async with sessions() as s, s.begin():
+            await configs.delete(s, config.id)
+
+        async def orphan_gone() -> bool:
+            return await redis.zscore(keys.due, str(config.id)) is None and not await redis.exists(
+                keys.schedule(config.id)
+            )
+
+        await eventually(orphan_gone, within=20)
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 20)

@@ -32,13 +32,26 @@ def _completer(resources: Resources) -> Completer | None:
         return None
 
 
-async def _reconcile_at_start(resources: Resources) -> None:
-    """Repair drift between state and registered schedules before the first tick (idempotent:
-    several instances may do it at once). A store that is down does not stop the scheduler."""
+async def _reconcile(resources: Resources) -> None:
+    """Repair drift between state and registered schedules (idempotent: several instances may
+    do it at once). A store that is down does not stop the scheduler."""
     try:
         await service.from_resources(resources).reconcile_all(resources.sessions)
     except (OSError, RedisError, SQLAlchemyError) as exc:
-        log.warning("reconcile at start skipped", extra={"error": type(exc).__name__})
+        log.warning("reconcile skipped", extra={"error": type(exc).__name__})
+
+
+async def _reconcile_periodically(
+    resources: Resources, engine: Engine, period_seconds: float, stop: asyncio.Event
+) -> None:
+    """The leader reconciles every ``period_seconds``: drift that arose while the process ran
+    (a config deleted while Redis was down leaves an orphan schedule) is repaired without a
+    restart."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), period_seconds)
+        if not stop.is_set() and engine.presence is not None and engine.presence.is_leader:
+            await _reconcile(resources)
 
 
 async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -62,8 +75,20 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
             assert engine.presence is not None
             log.info("scheduler starting", extra={"instance": engine.presence.id})
             if settings.scheduler_reconcile_at_start:
-                await _reconcile_at_start(resources)
-            await engine.run(stop)
+                await _reconcile(resources)
+            period = settings.scheduler_reconcile_interval_seconds
+            repairer = (
+                asyncio.create_task(_reconcile_periodically(resources, engine, period, stop))
+                if period > 0
+                else None
+            )
+            try:
+                await engine.run(stop)
+            finally:
+                if repairer is not None:
+                    repairer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await repairer
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
