@@ -24,29 +24,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from taskplane.state import leases
 from taskplane.state.keys import Keys
-
-# KEYS[1] leader; ARGV[1] instance id, ARGV[2] lease ms. 1 = held (acquired or renewed).
-_ACQUIRE_OR_RENEW = """
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-
-# KEYS[1] leader; ARGV[1] instance id. Deletes the lease only if this instance holds it.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 def _now() -> datetime:
@@ -104,10 +83,8 @@ def _is_stale(at: datetime, now: datetime, stale_seconds: float) -> bool:
     return now - at > timedelta(seconds=stale_seconds)
 
 
-def parse_scheduler(
-    field_id: str, raw: str, *, now: datetime, stale_seconds: float
-) -> SchedulerHeartbeat | None:
-    """One field of ``Keys.scheduler_instances``; None if it is not a heartbeat."""
+def _parse_beat(raw: str) -> tuple[dict[str, Any], datetime] | None:
+    """A heartbeat's JSON object and its instant; None for anything else."""
     try:
         data = json.loads(raw)
     except ValueError:
@@ -115,8 +92,17 @@ def parse_scheduler(
     if not isinstance(data, dict):
         return None
     at = _parse_instant(data.get("heartbeat_at"))
-    if at is None:
+    return None if at is None else (data, at)
+
+
+def parse_scheduler(
+    field_id: str, raw: str, *, now: datetime, stale_seconds: float
+) -> SchedulerHeartbeat | None:
+    """One field of ``Keys.scheduler_instances``; None if it is not a heartbeat."""
+    parsed = _parse_beat(raw)
+    if parsed is None:
         return None
+    data, at = parsed
     pid = data.get("pid")
     host = data.get("host")
     return SchedulerHeartbeat(
@@ -133,15 +119,10 @@ def parse_worker(
     field_id: str, raw: str, *, now: datetime, stale_seconds: float
 ) -> WorkerHeartbeat | None:
     """One field of ``Keys.workers``; None if it is not a heartbeat."""
-    try:
-        data = json.loads(raw)
-    except ValueError:
+    parsed = _parse_beat(raw)
+    if parsed is None:
         return None
-    if not isinstance(data, dict):
-        return None
-    at = _parse_instant(data.get("heartbeat_at"))
-    if at is None:
-        return None
+    data, at = parsed
     queues = data.get("queues")
     pid = data.get("pid")
     host = data.get("host")
@@ -253,8 +234,8 @@ class SchedulerPresence:
         self.lease_ms = lease_ms
         self.stale_seconds = stale_seconds
         self.is_leader = False
-        self._acquire = redis.register_script(_ACQUIRE_OR_RENEW)
-        self._release = redis.register_script(_RELEASE)
+        self._acquire = redis.register_script(leases.ACQUIRE_OR_RENEW)
+        self._release = redis.register_script(leases.RELEASE)
 
     async def hold_lease(self) -> bool:
         held = await self._acquire(keys=[self.keys.scheduler_leader], args=[self.id, self.lease_ms])
@@ -293,7 +274,7 @@ class SchedulerPresence:
 
     async def leave(self) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.eval(_RELEASE, 1, self.keys.scheduler_leader, self.id)
+            pipe.eval(leases.RELEASE, 1, self.keys.scheduler_leader, self.id)
             pipe.hdel(self.keys.scheduler_instances, self.id)
             await pipe.execute()
         self.is_leader = False
