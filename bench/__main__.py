@@ -54,6 +54,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 async def run_one(name: str, args: argparse.Namespace, command: str) -> Result:
     result = Result(name=name, title=BENCHMARKS[name].TITLE, command=command)
     result.load_at_start = machine.load()
+    result.commit = machine.describe()["versions"]["taskplane (git)"]
     await BENCHMARKS[name].run(result, args)
     result.load_at_end = machine.load()
     result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")

@@ -46,6 +46,11 @@ def load() -> str:
 def describe() -> dict[str, Any]:
     mem_kb = int(_first("/proc/meminfo", "MemTotal").split()[0] or 0)
     commit = _run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", "backend"], check=False
+    ).returncode
+    if dirty:
+        commit += " (plus uncommitted changes under backend/ in the shared tree)"
     return {
         "cores": os.cpu_count(),
         "ram": f"{mem_kb / 2**20:.1f} GiB",

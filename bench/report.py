@@ -72,8 +72,9 @@ def render(
             out += ["No result stored: this benchmark has not been run yet.", ""]
             continue
         out += [
-            f"Run `{r.command}` from {r.started_at} to {r.finished_at}; load average "
-            f"{r.load_at_start} at the start, {r.load_at_end} at the end.",
+            f"Run `{r.command}` from {r.started_at} to {r.finished_at}"
+            + (f", taskplane at {r.commit}" if r.commit else "")
+            + f"; load average {r.load_at_start} at the start, {r.load_at_end} at the end.",
             "",
         ]
         for t in r.tables:

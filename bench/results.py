@@ -55,6 +55,7 @@ class Result:
     command: str
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     finished_at: str = ""
+    commit: str = ""
     load_at_start: str = ""
     load_at_end: str = ""
     tables: list[Table] = field(default_factory=list)

@@ -19,4 +19,74 @@ def descriptions() -> dict[str, str]:
 
 
 ANALYSIS = """
+The shares below come from py-spy profiles of the measured processes in trial runs on the same
+machine and code, taken with `BENCH_PROFILE=1 python -m bench ...` and summed up by
+`python -m bench.profile` (start-up imports left out); they are where the time went, not
+figures of the runs above.
+
+**Contention first.** Every figure was taken on 2 cores that also ran Redis, PostgreSQL, the
+bench itself and, most of the time, other engineers' test suites (see the load averages by
+each run). A process that needs a whole core (the scheduler at 100,000, a worker, the API)
+gets less than one here, so these are pessimistic; the stock baselines ran under the same
+conditions, in the same run.
+
+**B1, scheduler at 100,000 (10,000 fires per second).** At 1,000 and 10,000 schedules every
+fire is sent once, on time (see the table). At 100,000 the engine falls behind: the lag grows
+until fires pass the misfire window and are dropped (missed), never doubled. The engine runs
+one tick at a time (read due ids, MGET their schedules, prepare, one Lua call) and is bound by
+Python CPU in the scheduler process: in a profile at 100,000, 46 % of its samples are in
+`Engine._prepare` (re-validating the `ScheduledTask` JSON with pydantic and
+`specs.from_labels` for every fire, building a `TaskiqMessage` and JSON-encoding it: 14 %, and
+JSON-encoding the `fired` history event: 7 %), 23 % in redis-py packing the script call and
+parsing replies (the MGET of 500 schedule documents per batch, the script's arguments carrying
+every body and event), 12 % in the script call itself. What would move it: cache the parsed
+schedule and a pre-encoded message template per config (invalidated when its data key
+changes), so a fire only stamps its task id and `due_at` into bytes; read only the ids and
+scores of what is due and fetch documents only for configs not in the cache; overlap the
+next batch's read and preparation with the current script; run the per-fire history push in
+the script from a short template instead of a full JSON event built in Python. The stock
+scheduler at 100,000 does far worse: it starts one send task per schedule at once on a
+connection pool of 50, most sends time out waiting for a connection (`SendTaskError`, one
+logged error each) and its memory grows to gigabytes.
+
+**B1, CPU at 10,000.** taskplane's scheduler costs a few times less CPU than the stock one,
+not the 10x asked. The stock scheduler burns its CPU checking every schedule every second;
+taskplane only touches what is due, but each fire costs roughly 100 µs of Python (the
+per-fire work above), so at 1,000 fires per second it spends about a tenth of a core. The same
+caching and templating would cut most of that.
+
+**B1, registration.** `SchedulerService.start` takes a per-config lock (SET NX, then a Lua
+unlock), reads the status, registers through core (WATCH, GET, then a MULTI with SET, LREM
+twice, RPUSH and the due-index script) and runs the state transition script: about eight round
+trips per config, with 64 in flight. Core's `LREM` on the stock source's interval list is
+O(list length), so every registration scans all registered interval schedules: registration
+slows down as N grows. What would move it: a bulk path (`start_many`: one lock-free status
+check for the chunk, one pipeline for the registrations, one script for the transitions),
+and skipping the `LREM` when the schedule was not registered before (no old data key).
+
+**B2.** Met. A pause or stop removes the due score in the call's own MULTI, so no fire can be
+sent once the call has returned (every pause latency is 0); a start, resume or reload writes
+the new due score, which the next tick (every 100 ms) reads. The stock scheduler re-reads its
+source once a minute, so a change takes up to a minute to be honoured (uniform over the
+refresh interval, p50 around half of it).
+
+**B3.** Recording costs most of the throughput. In a profile of a worker, the recorder's flush
+(`RecordFlusher.flush_once`) goes through SQLAlchemy's ORM bulk insert, which compiles the
+INSERT again on every flush (about 15 % of the samples), plus per-record
+`dataclasses.asdict`/`deepcopy`; writing to sockets (Redis counters and history, the broker's
+ack + delete) is another 15 %; and the worker waits on PostgreSQL commits (its elapsed time is
+well above its CPU time). What would move it: a pre-compiled Core INSERT (or asyncpg `COPY`)
+for the buffered records, one pipeline per flush for the Redis counters and history, fewer
+copies of each record, and a larger prefetch so the event loop always has work while a flush
+waits. A second worker process does not help on 2 cores already shared with PostgreSQL, Redis
+and the bench: for plain taskiq either.
+
+**B4.** Not met: one uvicorn process spends most of a core and answers tens to a few hundred
+requests per second. In a profile of the API under this load, composing the Redis state of a
+page of configs (`SchedulerService.infos`) is 13 % of the samples, ORM object loading another
+10 %, the connection pool's pre-ping (a round trip before every checkout) 4 %, and sync code run
+in the thread pool adds thread hand-offs. What would move it: `taskplane api --workers 2` (one
+process per core), `pool_pre_ping` off in favour of `pool_recycle`, plain Core selects mapped
+straight to the response models for lists, only async dependencies, and reading only the state
+fields a list shows.
 """

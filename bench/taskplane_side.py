@@ -160,7 +160,13 @@ def scheduler_proc(env: BenchEnv, name: str) -> procs.Proc:
 
 
 async def b1(n: int, *, fires: int, interval: int) -> Any:
-    from bench.b1_scheduler import REGISTER_CAP_SECONDS, Outcome, per_minute, redis_pid
+    from bench.b1_scheduler import (
+        REGISTER_CAP_SECONDS,
+        Outcome,
+        count_errors,
+        per_minute,
+        redis_pid,
+    )
     from taskplane.resources import make_redis
 
     out = Outcome("taskplane", n)
@@ -217,9 +223,7 @@ async def b1(n: int, *, fires: int, interval: int) -> Any:
             finally:
                 proc.stop()
             out.peak_rss = proc.peak_rss
-            out.errors_in_log = sum(
-                1 for line in proc.tail(100_000).splitlines() if "Traceback" in line
-            )
+            out.errors_in_log = count_errors(proc.tail(1_000_000))
             end_ms = t0_ms + window * 1000
             seen: Counter[tuple[int, int]] = Counter()
             raw = env.redis(decode=False)
