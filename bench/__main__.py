@@ -40,6 +40,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--no-stock", action="store_true", help="skip the stock taskiq baselines")
     p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rewrite docs/benchmarks.md from the results it already holds",
+    )
+    p.add_argument(
         "--no-report",
         action="store_true",
         help="print only: store no result, leave docs/benchmarks.md alone",
@@ -64,6 +69,9 @@ async def run_one(name: str, args: argparse.Namespace, command: str) -> Result:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
+    if args.report_only:
+        print(f"wrote {report.write([], descriptions(), ANALYSIS)}")
+        return 0
     names = args.names or list(BENCHMARKS)
     failed = False
     done: list[Result] = []
