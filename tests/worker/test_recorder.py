@@ -3,10 +3,13 @@ encoding, the flusher (batches, duplicates, the lease, counters after the write)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from redis.asyncio import Redis
+from taskiq.result import TaskiqResult
 
 from taskplane.db.executions import ExecutionRecord
 from taskplane.enums import Trigger
@@ -14,8 +17,9 @@ from taskplane.resources import Resources
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
+from taskplane.tasks.result import ExecutionResult
 from taskplane.worker import messages
-from taskplane.worker.execution import REDELIVERED_LABEL, SKIP_LABEL
+from taskplane.worker.execution import REDELIVERED_LABEL, SKIP_LABEL, Attempt
 from taskplane.worker.recorder import (
     ExecutionRecorder,
     RecordFlusher,
@@ -86,6 +90,58 @@ async def test_claim_runs_an_attempt_once_and_lets_a_redelivery_take_over(
     await redis.set(keys.execution_claim("x1", 1), "done:wb")
     late = await a.pre_execute(_message("x1", redelivered=True))
     assert late.labels[SKIP_LABEL] == "duplicate delivery"
+
+
+class _Counting:
+    """Wraps a registered script and counts its calls."""
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+        self.calls = 0
+
+    async def __call__(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        return await self.script(**kwargs)
+
+
+async def test_claims_and_finishes_of_one_turn_share_one_script_call(
+    redis: Redis, keys: Keys, settings: Settings
+) -> None:
+    rec = ExecutionRecorder(redis, keys, settings, TaskRegistry(), "wa")
+    claims, finishes = _Counting(rec._claims.script), _Counting(rec._finishes.script)
+    rec._claims.script, rec._finishes.script = claims, finishes  # type: ignore[assignment]
+    ids = [f"b{i}" for i in range(5)]
+    # five deliveries and a duplicate of the first, all in one turn
+    claimed = await asyncio.gather(*(rec.pre_execute(_message(i)) for i in [*ids, "b0"]))
+    assert claims.calls == 1
+    # each item keeps its own semantics: the duplicate (later in the batch) is skipped
+    assert [SKIP_LABEL in m.labels for m in claimed] == [False] * 5 + [True]
+    assert await redis.smembers(keys.running(5)) == set(ids)
+
+    def attempt(task_id: str, ok: bool) -> Attempt:
+        return Attempt(
+            task_id=task_id,
+            config_id=5,
+            task_type="echo",
+            trigger=Trigger.MANUAL,
+            attempt=1,
+            started_at=T0,
+            completed_at=T0,
+            duration_seconds=0.0,
+            result=ExecutionResult.ok("x") if ok else ExecutionResult.fail("no"),
+        )
+
+    def result(a: Attempt) -> TaskiqResult[Any]:
+        return TaskiqResult(is_err=False, return_value=a, execution_time=0.0)
+
+    await asyncio.gather(
+        *(rec.post_execute(m, result(attempt(m.task_id, m.task_id != "b1"))) for m in claimed[:5])
+    )
+    assert finishes.calls == 1
+    buffered = [decode_record(e["r"]) for _, e in await redis.xrange(keys.recorder_buffer)]
+    assert sorted((r.task_id, r.is_success) for r in buffered) == [(i, i != "b1") for i in ids]
+    assert [await redis.get(keys.execution_claim(i, 1)) for i in ids] == ["done:wa"] * 5
+    assert await redis.smembers(keys.running(5)) == set()
 
 
 async def test_flusher_writes_batches_once_and_reports_them_after(

@@ -1,16 +1,21 @@
-"""Group the worker's acknowledgements: every ack made in one event-loop turn goes to
-Redis in ONE pipeline (one write, one read), while each caller still awaits its own reply.
+"""Group the worker's per-message Redis work: every call made in one event-loop turn goes
+to Redis in ONE round trip, while each caller still awaits its own reply.
 
-A pipeline here is not a transaction: each ack stays what it was alone (XACK + XDEL of one
-message).
+- ``AckBatcher``: acknowledgements (XACK + XDEL), one pipeline per turn. A pipeline here is
+  not a transaction: each ack stays what it was alone.
+- ``ScriptBatcher``: calls of a Lua script that takes a *list* of items (the recorder's
+  claim and finish scripts): the turn's items go to ONE script call, so each item keeps the
+  atomicity it had alone and the batch as a whole is all or nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 
 class _Batcher:
@@ -75,3 +80,36 @@ class AckBatcher(_Batcher):
             errors = [r for r in replies[2 * i : 2 * i + 2] if isinstance(r, Exception)]
             out.append(errors[0] if errors else None)
         return out
+
+
+class ScriptBatcher(_Batcher):
+    """``await batcher.call(keys, args)``: one item of a batch script, whose KEYS are the
+    ``head_keys`` then every item's keys in order, whose ARGV are the ``head_args`` then every
+    item's args in order, and which returns one reply per item (a Lua table)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        script: AsyncScript,
+        *,
+        head_keys: Sequence[str] = (),
+        head_args: Sequence[Any] = (),
+    ) -> None:
+        super().__init__(redis)
+        self.script = script
+        self.head_keys = list(head_keys)
+        self.head_args = list(head_args)
+
+    async def call(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return await self._submit((keys, args))
+
+    async def _run(self, calls: list[Any]) -> list[Any]:
+        all_keys = list(self.head_keys)
+        all_args = list(self.head_args)
+        for keys, args in calls:
+            all_keys.extend(keys)
+            all_args.extend(args)
+        replies = await self.script(keys=all_keys, args=all_args)
+        if not isinstance(replies, list) or len(replies) != len(calls):
+            raise RuntimeError(f"batch script answered {replies!r} for {len(calls)} items")
+        return replies

@@ -3,7 +3,7 @@
 Two parts:
 
 ``ExecutionRecorder`` (a TaskIQ middleware on the worker)
-    ``pre_execute`` claims the attempt with one Lua script: ``Keys.execution_claim(task id,
+    ``pre_execute`` claims the attempt with a Lua script: ``Keys.execution_claim(task id,
     attempt)`` becomes ``run:{worker}`` and the task id joins ``Keys.running(config_id)``
     (with a TTL the heartbeat renews; the scheduler's overlap policy reads it). A delivery of
     an attempt already claimed is marked skipped and not run: a message sent or delivered
@@ -16,6 +16,10 @@ Two parts:
     ``Keys.retry_delayed`` -- all in ONE Lua script, before TaskIQ acknowledges the message. So
     whatever instant the worker dies at, the attempt is either re-run or recorded (with its
     retry), never both and never neither.
+
+    Both scripts take a list: the claims (and the finishes) made in one event-loop turn go
+    to Redis as ONE script call (``batching.ScriptBatcher``), each item with the same
+    effect it had alone; a finish batch is all or nothing.
 
 ``RecordFlusher`` (a loop in every worker; one flushes at a time, under a lease)
     Reads the oldest buffered records (XRANGE), inserts them with
@@ -51,6 +55,7 @@ from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from taskplane.worker import limits
+from taskplane.worker.batching import ScriptBatcher
 from taskplane.worker.execution import (
     CURRENT_MESSAGE,
     REDELIVERED_LABEL,
@@ -65,33 +70,44 @@ log = logging.getLogger(__name__)
 FLUSH_BATCH = 500
 _RECORD_FIELDS = tuple(f.name for f in fields(ExecutionRecord))
 
-# KEYS[1] claim, KEYS[2] running set; ARGV[1] worker id, ARGV[2] claim TTL ms,
-# ARGV[3] running TTL s, ARGV[4] task id, ARGV[5] '1' if the message was re-delivered.
-# 1 = claimed (run it), 0 = already recorded or running elsewhere (skip it).
+# A batch of claims (one per delivery, in order). ARGV[1] worker id, ARGV[2] running TTL s;
+# item i: KEYS[2i-1] claim, KEYS[2i] running set, ARGV[3i] claim TTL ms, ARGV[3i+1] task id,
+# ARGV[3i+2] '1' if the message was re-delivered.
+# Per item: 1 = claimed (run it), 0 = already recorded or running elsewhere (skip it).
 _CLAIM = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  if string.sub(current, 1, 5) == 'done:' or ARGV[5] ~= '1' then
-    return 0
+local out = {}
+for i = 1, #KEYS / 2 do
+  local claim, running, a = KEYS[2 * i - 1], KEYS[2 * i], 3 * i
+  local current = redis.call('GET', claim)
+  if current and (string.sub(current, 1, 5) == 'done:' or ARGV[a + 2] ~= '1') then
+    out[i] = 0
+  else
+    redis.call('SET', claim, 'run:' .. ARGV[1], 'PX', ARGV[a])
+    redis.call('SADD', running, ARGV[a + 1])
+    redis.call('EXPIRE', running, ARGV[2])
+    out[i] = 1
   end
 end
-redis.call('SET', KEYS[1], 'run:' .. ARGV[1], 'PX', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return 1
+return out
 """
 
-# KEYS[1] buffer, KEYS[2] claim, KEYS[3] running set, KEYS[4] delayed retries;
-# ARGV[1] record JSON, ARGV[2] 'done:{worker}', ARGV[3] claim TTL ms, ARGV[4] task id,
-# ARGV[5] retry member ('' = none), ARGV[6] retry due ms. One script: all or nothing.
+# A batch of finished attempts. KEYS[1] buffer, KEYS[2] delayed retries; ARGV[1]
+# 'done:{worker}', ARGV[2] claim TTL ms; item i: KEYS[2i+1] claim, KEYS[2i+2] running set,
+# ARGV[4i-1] record JSON, ARGV[4i] task id, ARGV[4i+1] retry member ('' = none),
+# ARGV[4i+2] retry due ms. One script: all or nothing.
 _FINISH = """
-redis.call('XADD', KEYS[1], '*', 'r', ARGV[1])
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-redis.call('SREM', KEYS[3], ARGV[4])
-if ARGV[5] ~= '' then
-  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
+local out = {}
+for i = 1, (#KEYS - 2) / 2 do
+  local a = 4 * i - 1
+  redis.call('XADD', KEYS[1], '*', 'r', ARGV[a])
+  redis.call('SET', KEYS[2 * i + 1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SREM', KEYS[2 * i + 2], ARGV[a + 1])
+  if ARGV[a + 2] ~= '' then
+    redis.call('ZADD', KEYS[2], ARGV[a + 3], ARGV[a + 2])
+  end
+  out[i] = 1
 end
-return 1
+return out
 """
 
 # KEYS[1] lock; ARGV[1] holder, ARGV[2] lease ms. 1 = held.
@@ -181,8 +197,18 @@ class ExecutionRecorder(TaskiqMiddleware):
         self.done_ttl_ms = max(600_000, 3 * settings.broker_idle_timeout_ms)
         self.running_ttl_seconds = max(60, int(10 * settings.heartbeat_interval_seconds))
         self.running: dict[str, int] = {}  # task id -> config id, renewed by the heartbeat
-        self._claim = redis.register_script(_CLAIM)
-        self._finish = redis.register_script(_FINISH)
+        # the claims (and finishes) of one event-loop turn share one script call
+        self._claims = ScriptBatcher(
+            redis,
+            redis.register_script(_CLAIM),
+            head_args=[worker_id, self.running_ttl_seconds],
+        )
+        self._finishes = ScriptBatcher(
+            redis,
+            redis.register_script(_FINISH),
+            head_keys=[keys.recorder_buffer, keys.retry_delayed],
+            head_args=[f"done:{worker_id}", self.done_ttl_ms],
+        )
 
     def _claim_ttl_ms(self, message: TaskiqMessage) -> int:
         task = self.registry.find(type_name_of(message))
@@ -193,15 +219,10 @@ class ExecutionRecorder(TaskiqMiddleware):
         CURRENT_MESSAGE.set(message)
         attempt = limits.attempt_of(message.labels)
         config_id = _config_id(message)
-        claimed = await self._claim(
-            keys=[
-                self.keys.execution_claim(message.task_id, attempt),
-                self.keys.running(config_id),
-            ],
-            args=[
-                self.worker_id,
+        claimed = await self._claims.call(
+            [self.keys.execution_claim(message.task_id, attempt), self.keys.running(config_id)],
+            [
                 self._claim_ttl_ms(message),
-                self.running_ttl_seconds,
                 message.task_id,
                 "1" if message.labels.get(REDELIVERED_LABEL) else "0",
             ],
@@ -244,17 +265,13 @@ class ExecutionRecorder(TaskiqMiddleware):
                 limits.delayed_member(limits.retry_message(message, task)),
                 (outcome.completed_at.timestamp() + delay) * 1000,
             )
-        await self._finish(
-            keys=[
-                self.keys.recorder_buffer,
+        await self._finishes.call(
+            [
                 self.keys.execution_claim(message.task_id, outcome.attempt),
                 self.keys.running(config_id),
-                self.keys.retry_delayed,
             ],
-            args=[
+            [
                 encode_record(record),
-                f"done:{self.worker_id}",
-                self.done_ttl_ms,
                 message.task_id,
                 retry_member[0] if retry_member else "",
                 retry_member[1] if retry_member else 0,
