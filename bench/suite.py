@@ -70,16 +70,19 @@ the new due score, which the next tick (every 100 ms) reads. The stock scheduler
 source once a minute, so a change takes up to a minute to be honoured (uniform over the
 refresh interval, p50 around half of it).
 
-**B3.** Recording costs most of the throughput. In a profile of a worker, the recorder's flush
-(`RecordFlusher.flush_once`) goes through SQLAlchemy's ORM bulk insert, which compiles the
-INSERT again on every flush (about 15 % of the samples), plus per-record
-`dataclasses.asdict`/`deepcopy`; writing to sockets (Redis counters and history, the broker's
-ack + delete) is another 15 %; and the worker waits on PostgreSQL commits (its elapsed time is
-well above its CPU time). What would move it: a pre-compiled Core INSERT (or asyncpg `COPY`)
-for the buffered records, one pipeline per flush for the Redis counters and history, fewer
-copies of each record, and a larger prefetch so the event loop always has work while a flush
-waits. A second worker process does not help on 2 cores already shared with PostgreSQL, Redis
-and the bench: for plain taskiq either.
+**B3.** Recording costs most of the throughput. In a profile of a worker (10,000 tasks, the
+code of 04:50 UTC), the Redis side of each execution dominates: the batched claim / running-set
+scripts, the batched acks and the counter and history updates (`record_executions`) are
+together about a third of the samples, with socket writes and reply parsing another fifth;
+the recorder's PostgreSQL flush is about a tenth; and about a tenth is the event loop idle,
+waiting for those round trips, with only 10 executions in flight (the worker's default
+`--concurrency`). In trials at 10,000 tasks, `--concurrency 50` moved one worker from 972 to
+1,173 recorded executions/s (`BENCH_WORKER_ARGS="--concurrency 50" python -m bench b3 ...`).
+What would move it further: one Redis round trip per batch of executions for everything the
+recorder and the broker write (claim, running set, counters, history, ack + delete) instead of
+several batchers, a larger default concurrency and prefetch, and a pre-compiled Core INSERT or
+asyncpg `COPY` for the buffered records. A second worker process does not help on 2 cores
+already shared with PostgreSQL, Redis and the bench: for plain taskiq either.
 
 **B4.** Not met: one uvicorn process spends most of a core and answers tens to a few hundred
 requests per second. In a profile of the API under this load, composing the Redis state of a

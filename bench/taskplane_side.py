@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -302,7 +303,10 @@ async def b3(workers: int, tasks: int) -> Any:
         worker_procs = [
             procs.Proc(
                 f"b3-tp-{workers}-worker{k}",
-                procs.python("-m", "taskplane.worker"),
+                # BENCH_WORKER_ARGS (e.g. "--concurrency 50") tries other worker settings
+                procs.python(
+                    "-m", "taskplane.worker", *os.environ.get("BENCH_WORKER_ARGS", "").split()
+                ),
                 env.process_env(),
             ).start()
             for k in range(workers)
