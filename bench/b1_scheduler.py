@@ -176,8 +176,15 @@ async def run_stock(n: int, *, fires: int = FIRES, interval: int = INTERVAL_SECO
             out.errors_in_log = _log_errors(proc)
 
             sends: dict[str, list[int]] = defaultdict(list)
+            total = 0
             async for s in read_all(redis, stream):
                 sends[str(s.labels.get("schedule_id"))].append(s.sent_ms)
+                total += 1
+            if total < out.registered * fires:
+                out.note = (out.note + "; " if out.note else "") + (
+                    f"{total:,} messages reached the broker in all, from the first tick to "
+                    f"the stop ({window + interval} s later)"
+                )
             out.expected = out.registered * fires
             step_ms = interval * 1000
             for i in range(out.registered):
