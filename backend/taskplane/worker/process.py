@@ -1,7 +1,8 @@
 """The worker process: ``run_worker(settings, queues, concurrency)``.
 
 Opens the process's resources, loads the registry, binds every type to the broker, and runs
-TaskIQ's ``Receiver`` with the recorder middleware until SIGINT/SIGTERM (or ``stop``). Beside
+the ``Consumer`` (claim, run, record, ack; ``consumer.py``) until SIGINT/SIGTERM (or
+``stop``). Beside
 it run the record flusher, the retry pump and the heartbeat (worker heartbeat, running-set
 TTLs, idle reset of the messages held). On stop: no new messages, running ones finish
 (up to ``shutdown_timeout_seconds``), the buffer is flushed if PostgreSQL answers (else it
@@ -16,8 +17,6 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
-from taskiq.receiver import Receiver
-
 from taskplane.db.executions import ExecutionRecord
 from taskplane.resources import Resources, open_resources
 from taskplane.settings import Settings
@@ -25,6 +24,7 @@ from taskplane.state.heartbeats import new_instance_id
 from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
 from taskplane.tasks.registry import TaskRegistry, load_registry
 from taskplane.worker.broker import TaskplaneBroker
+from taskplane.worker.consumer import Consumer
 from taskplane.worker.execution import Executor
 from taskplane.worker.heartbeat import WorkerPresence
 from taskplane.worker.limits import RetryPump
@@ -149,12 +149,13 @@ async def run_worker(
         beat_seconds = min(
             settings.heartbeat_interval_seconds, settings.broker_idle_timeout_ms / 3000
         )
-        receiver = Receiver(
+        consumer = Consumer(
             broker,
-            max_async_tasks=concurrency,
-            max_prefetch=0,
-            run_startup=True,
-            wait_tasks_timeout=shutdown_timeout_seconds,
+            recorder,
+            executor,
+            registry,
+            concurrency=concurrency,
+            shutdown_timeout_seconds=shutdown_timeout_seconds,
         )
         finish = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -177,7 +178,8 @@ async def run_worker(
             extra={"worker": worker_id, "queues": served, "concurrency": concurrency},
         )
         try:
-            await receiver.listen(finish)
+            await broker.startup()
+            await consumer.run(finish)
         finally:
             await _cancel_all(background)
             for sig in installed:

@@ -1,0 +1,134 @@
+"""The worker's receive loop: broker messages -> claim -> run -> record -> ack.
+
+It replaces TaskIQ's ``Receiver`` on the hot path. The Receiver hands messages over one at a
+time through a prefetch queue (several asyncio tasks and loop turns per message) and runs
+dependency injection and signature checks our task functions do not use; here a whole
+XREADGROUP batch starts in ONE loop turn, so the recorder's batched claim / finish scripts
+and the ack batcher take the batch in one round trip each.
+
+Per message, in order (the same order and guarantees as before):
+1. parse (an unreadable message is logged and acknowledged: it can never run);
+2. ``ExecutionRecorder.pre_execute`` (claim; a duplicate delivery is marked skipped);
+3. ``Executor.run`` (never raises for the task's fault; returns an ``Attempt`` / ``Skipped``);
+4. ``ExecutionRecorder.post_execute`` (record + claim ``done:`` + retry, one script);
+5. ack (XACK + XDEL), only after the record is in the buffer. If recording fails, the
+   message stays unacknowledged and is re-delivered.
+
+At most ``concurrency`` messages run at once; on stop, no new message is started and the
+running ones get ``shutdown_timeout_seconds`` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from taskiq import AckableMessage
+from taskiq.message import TaskiqMessage
+from taskiq.result import TaskiqResult
+
+from taskplane.tasks.registry import TaskRegistry
+from taskplane.worker.broker import TaskplaneBroker
+from taskplane.worker.execution import Executor
+from taskplane.worker.messages import TASK_NAME_PREFIX
+from taskplane.worker.recorder import ExecutionRecorder
+
+log = logging.getLogger(__name__)
+
+
+async def _ack(delivery: AckableMessage) -> None:
+    pending = delivery.ack()
+    if pending is not None:
+        await pending
+
+
+class Consumer:
+    """Runs the messages ``broker.listen()`` yields (see the module doc)."""
+
+    def __init__(
+        self,
+        broker: TaskplaneBroker,
+        recorder: ExecutionRecorder,
+        executor: Executor,
+        registry: TaskRegistry,
+        *,
+        concurrency: int,
+        shutdown_timeout_seconds: float = 30.0,
+    ) -> None:
+        self.broker = broker
+        self.recorder = recorder
+        self.executor = executor
+        self.registry = registry
+        self.concurrency = max(1, concurrency)
+        self.shutdown_timeout_seconds = shutdown_timeout_seconds
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, finish: asyncio.Event) -> None:
+        """Consume until ``finish`` is set (and the broker stopped listening), then wait for
+        the running messages."""
+        slots = asyncio.Semaphore(self.concurrency)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            slots.release()
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("message handling failed", exc_info=task.exception())
+
+        listener = self.broker.listen()
+        try:
+            async for delivery in listener:
+                if finish.is_set():
+                    break  # left unacknowledged: re-delivered to a running worker
+                await slots.acquire()
+                task = asyncio.create_task(self.handle(delivery))
+                self._tasks.add(task)
+                task.add_done_callback(done)
+        finally:
+            await listener.aclose()
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=self.shutdown_timeout_seconds)
+
+    def _parse(self, data: bytes | str) -> TaskiqMessage:
+        message = TaskiqMessage.model_validate_json(data)
+        message.parse_labels()
+        return message
+
+    async def handle(self, delivery: AckableMessage) -> None:
+        try:
+            message = self._parse(delivery.data)
+        except Exception:
+            log.warning("unreadable message dropped", exc_info=True)
+            await _ack(delivery)
+            return
+        name = message.task_name
+        if not name.startswith(TASK_NAME_PREFIX):
+            log.warning("message for a task that is not taskplane's dropped: %s", name)
+            await _ack(delivery)
+            return
+        task = self.registry.find(name.removeprefix(TASK_NAME_PREFIX))
+        message = await self.recorder.pre_execute(message)
+        started = time.perf_counter()
+        result: TaskiqResult[Any]
+        try:
+            outcome = await self.executor.run(task, message)
+        except BaseException as exc:  # cancelled at shutdown: not recorded, re-delivered
+            result = TaskiqResult(
+                is_err=True,
+                return_value=None,
+                execution_time=time.perf_counter() - started,
+                error=exc,
+            )
+            # post_execute refuses to record it (by raising): as intended
+            with contextlib.suppress(Exception):
+                await self.recorder.post_execute(message, result)
+            raise
+        result = TaskiqResult(
+            is_err=False,
+            return_value=outcome,
+            execution_time=time.perf_counter() - started,
+        )
+        await self.recorder.post_execute(message, result)
+        await _ack(delivery)
