@@ -65,6 +65,7 @@ class TaskplaneBroker(RedisStreamBroker):
         consumer_name: str,
         concurrency: int = 10,
         xread_block_ms: int = 1000,
+        read_count: int | None = None,
     ) -> None:
         if not queues:
             raise ValueError("a worker needs at least one queue")
@@ -80,7 +81,7 @@ class TaskplaneBroker(RedisStreamBroker):
             consumer_id="0",
             xread_block=xread_block_ms,
             idle_timeout=settings.broker_idle_timeout_ms,
-            xread_count=max(1, concurrency),
+            xread_count=max(1, read_count or concurrency),
             unacknowledged_batch_size=max(1, concurrency),
             additional_streams=dict.fromkeys(self.streams[1:], ">"),
         )

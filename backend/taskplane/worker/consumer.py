@@ -14,7 +14,9 @@ Per message, in order (the same order and guarantees as before):
 5. ack (XACK + XDEL), only after the record is in the buffer. If recording fails, the
    message stays unacknowledged and is re-delivered.
 
-At most ``concurrency`` messages run at once; on stop, no new message is started and the
+At most ``concurrency`` messages run at once (a slot is held from the claim until the
+function returns; recording and ack happen outside it, up to ``backlog_floor`` messages in
+all, and the broker reads that many at a time); on stop, no new message is started and the
 running ones get ``shutdown_timeout_seconds`` to finish.
 """
 
@@ -24,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from taskiq import AckableMessage
@@ -45,6 +48,12 @@ async def _ack(delivery: AckableMessage) -> None:
         await pending
 
 
+def backlog_floor(concurrency: int) -> int:
+    """Messages a worker takes at once (read, running or being recorded): enough that the
+    batched record / ack round trips, not the slots, set the pace of short tasks."""
+    return max(64, 4 * concurrency)
+
+
 class Consumer:
     """Runs the messages ``broker.listen()`` yields (see the module doc)."""
 
@@ -63,29 +72,46 @@ class Consumer:
         self.executor = executor
         self.registry = registry
         self.concurrency = max(1, concurrency)
+        # a run's slot is freed when its function returns; its record and ack (batched
+        # Redis round trips) go on outside it, up to this many messages in all
+        self.backlog = max(backlog_floor(self.concurrency), self.concurrency)
         self.shutdown_timeout_seconds = shutdown_timeout_seconds
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, finish: asyncio.Event) -> None:
         """Consume until ``finish`` is set (and the broker stopped listening), then wait for
         the running messages."""
-        slots = asyncio.Semaphore(self.concurrency)
+        slots = asyncio.Semaphore(self.concurrency)  # runs at once
+        backlog = asyncio.Semaphore(self.backlog)  # started, not yet acknowledged
 
-        def done(task: asyncio.Task[None]) -> None:
-            self._tasks.discard(task)
-            slots.release()
-            if not task.cancelled() and task.exception() is not None:
-                log.warning("message handling failed", exc_info=task.exception())
+        def start(delivery: AckableMessage) -> None:
+            held = True
+
+            def free_slot() -> None:
+                nonlocal held
+                if held:
+                    held = False
+                    slots.release()
+
+            def done(task: asyncio.Task[None]) -> None:
+                self._tasks.discard(task)
+                free_slot()
+                backlog.release()
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("message handling failed", exc_info=task.exception())
+
+            task = asyncio.create_task(self.handle(delivery, free_slot))
+            self._tasks.add(task)
+            task.add_done_callback(done)
 
         listener = self.broker.listen()
         try:
             async for delivery in listener:
                 if finish.is_set():
                     break  # left unacknowledged: re-delivered to a running worker
+                await backlog.acquire()
                 await slots.acquire()
-                task = asyncio.create_task(self.handle(delivery))
-                self._tasks.add(task)
-                task.add_done_callback(done)
+                start(delivery)
         finally:
             await listener.aclose()
             if self._tasks:
@@ -96,7 +122,9 @@ class Consumer:
         message.parse_labels()
         return message
 
-    async def handle(self, delivery: AckableMessage) -> None:
+    async def handle(
+        self, delivery: AckableMessage, free_slot: Callable[[], None] = lambda: None
+    ) -> None:
         try:
             message = self._parse(delivery.data)
         except Exception:
@@ -115,6 +143,7 @@ class Consumer:
         try:
             outcome = await self.executor.run(task, message)
         except BaseException as exc:  # cancelled at shutdown: not recorded, re-delivered
+            free_slot()
             result = TaskiqResult(
                 is_err=True,
                 return_value=None,
@@ -125,6 +154,7 @@ class Consumer:
             with contextlib.suppress(Exception):
                 await self.recorder.post_execute(message, result)
             raise
+        free_slot()
         result = TaskiqResult(
             is_err=False,
             return_value=outcome,

@@ -24,7 +24,7 @@ from taskplane.state.heartbeats import new_instance_id
 from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
 from taskplane.tasks.registry import TaskRegistry, load_registry
 from taskplane.worker.broker import TaskplaneBroker
-from taskplane.worker.consumer import Consumer
+from taskplane.worker.consumer import Consumer, backlog_floor
 from taskplane.worker.execution import Executor
 from taskplane.worker.heartbeat import WorkerPresence
 from taskplane.worker.limits import RetryPump
@@ -122,7 +122,12 @@ async def run_worker(
     async with open_resources(settings) as resources:
         keys = resources.keys
         broker = TaskplaneBroker(
-            settings, keys, served, consumer_name=worker_id, concurrency=concurrency
+            settings,
+            keys,
+            served,
+            consumer_name=worker_id,
+            concurrency=concurrency,
+            read_count=backlog_floor(concurrency),
         )
         executor = Executor(registry, resources, worker_id)
         executor.bind(broker)
