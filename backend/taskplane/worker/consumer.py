@@ -51,7 +51,7 @@ async def _ack(delivery: AckableMessage) -> None:
 def backlog_floor(concurrency: int) -> int:
     """Messages a worker takes at once (read, running or being recorded): enough that the
     batched record / ack round trips, not the slots, set the pace of short tasks."""
-    return max(64, 4 * concurrency)
+    return max(256, 4 * concurrency)
 
 
 class Consumer:
