@@ -116,7 +116,7 @@ async def create_config(
     except BaseException:
         await asyncio.shield(_undo_create(session, scheduler, row.id))
         raise
-    info = await scheduler.info(row, history=0)
+    info = await scheduler.info(row, history=0, next_runs=False)
     return config_out(row, info)
 
 
@@ -152,7 +152,7 @@ async def list_configs(
         limit=limit,
         offset=offset,
     )
-    infos = await scheduler.infos(page.items, history=0)
+    infos = await scheduler.infos(page.items, history=0, next_runs=False)
     items = [config_out(row, infos[row.id]) for row in page.items]
     return page_of(items, page.total, limit, offset)
 
@@ -165,7 +165,7 @@ async def get_config(
     include_stats: bool = False,
 ) -> ConfigDetail:
     row = await configs.get(session, config_id)
-    info = await scheduler.info(row, history=DETAIL_HISTORY)
+    info = await scheduler.info(row, history=DETAIL_HISTORY, next_runs=False)
     stats = None
     if include_stats:
         stats = ExecutionStatsOut.model_validate(
@@ -221,7 +221,7 @@ async def update_config(
             # then the old registration or one that reconcile replaces from the row.
             await asyncio.shield(_undo_update(session, config_id, previous, previous_at, row))
             raise
-    info = await scheduler.info(row, history=0)
+    info = await scheduler.info(row, history=0, next_runs=False)
     return config_out(row, info)
 
 

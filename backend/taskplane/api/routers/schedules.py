@@ -39,7 +39,7 @@ async def list_schedules(
 ) -> Any:
     ids = await scheduler.state.ids_with_status(status) if status is not None else None
     page = await configs.list_page(session, ids=ids, limit=limit, offset=offset)
-    infos = await scheduler.infos(page.items, history=0)
+    infos = await scheduler.infos(page.items, history=0, next_runs=False)
     items = [
         ScheduleListItem(
             config_id=row.id,
