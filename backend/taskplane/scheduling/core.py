@@ -234,7 +234,9 @@ class SchedulerCoreService:
                     if old_list is not None:
                         pipe.lrem(old_list, 0, sid)
                     if new_list is not None:
-                        if new_list != old_list:
+                        # LREM is O(length of the list): only when a registration existed
+                        # (a first registration has no entry; remove() clears strays).
+                        if old is not None and new_list != old_list:
                             pipe.lrem(new_list, 0, sid)
                         pipe.rpush(new_list, sid)
                     await self._set_due(
