@@ -19,6 +19,7 @@ from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from taskplane.tasks.result import ExecutionResult
 from taskplane.worker import messages
+from taskplane.worker.broker import CONSUMER_GROUP
 from taskplane.worker.execution import REDELIVERED_LABEL, SKIP_LABEL, Attempt
 from taskplane.worker.recorder import (
     ExecutionRecorder,
@@ -245,3 +246,34 @@ async def test_executor_turns_every_fault_into_a_recorded_failure(resources: Res
     assert isinstance(attempt, Attempt)
     assert attempt.result.success is False and attempt.is_retryable is False
     assert attempt.result.error == "invalid parameters: TypeError: unlucky"
+
+
+async def test_record_with_ack_acknowledges_the_message_in_the_same_script(
+    redis: Redis, keys: Keys, settings: Settings
+) -> None:
+    rec = ExecutionRecorder(redis, keys, settings, TaskRegistry(), "wa")
+    stream = keys.broker_stream("default")
+    await redis.xgroup_create(stream, CONSUMER_GROUP, id="0", mkstream=True)
+    await redis.xadd(stream, {"data": "x"})
+    fetched = await redis.xreadgroup(CONSUMER_GROUP, "wa", {stream: ">"}, count=1)
+    msg_id = (
+        next(iter(fetched.values()))[0][0] if isinstance(fetched, dict) else fetched[0][1][0][0]
+    )
+    m = await rec.pre_execute(_message("k1"))
+    attempt = Attempt(
+        task_id="k1",
+        config_id=5,
+        task_type="echo",
+        trigger=Trigger.MANUAL,
+        attempt=1,
+        started_at=T0,
+        completed_at=T0,
+        duration_seconds=0.0,
+        result=ExecutionResult.ok("x"),
+    )
+    result: TaskiqResult[Any] = TaskiqResult(is_err=False, return_value=attempt, execution_time=0)
+    assert await rec.record(m, result, ack=(stream, msg_id)) is True
+    assert await redis.xlen(stream) == 0  # XDEL
+    assert (await redis.xpending(stream, CONSUMER_GROUP))["pending"] == 0  # XACK
+    assert await redis.xlen(keys.recorder_buffer) == 1
+    assert await redis.get(keys.execution_claim("k1", 1)) == "done:wa"

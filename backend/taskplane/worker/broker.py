@@ -53,6 +53,14 @@ def mark_redelivered(body: bytes | str) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
+class Delivery(AckableMessage):
+    """A message as this broker yields it: also where it came from, so the recorder can
+    acknowledge it in the script that records it."""
+
+    stream: str
+    msg_id: str
+
+
 class TaskplaneBroker(RedisStreamBroker):
     """See the module doc. ``queues`` are queue names (not stream keys)."""
 
@@ -107,14 +115,18 @@ class TaskplaneBroker(RedisStreamBroker):
             return self._unknown
         return task
 
-    def _ackable(self, stream: str, msg_id: str, data: bytes) -> AckableMessage:
+    def _ackable(self, stream: str, msg_id: str, data: bytes) -> Delivery:
         self.in_flight[stream].add(msg_id)
 
         async def ack() -> None:
             await self._acks.ack(stream, msg_id)
             self.in_flight[stream].discard(msg_id)
 
-        return AckableMessage(data=data, ack=ack)
+        return Delivery.model_construct(data=data, ack=ack, stream=stream, msg_id=msg_id)
+
+    def acked(self, delivery: Delivery) -> None:
+        """``delivery`` was acknowledged elsewhere (with its record): no longer held."""
+        self.in_flight[delivery.stream].discard(delivery.msg_id)
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         claim_every = max(0.5, self.idle_timeout / 4000)

@@ -11,8 +11,8 @@ Per message, in order (the same order and guarantees as before):
 2. ``ExecutionRecorder.pre_execute`` (claim; a duplicate delivery is marked skipped);
 3. ``Executor.run`` (never raises for the task's fault; returns an ``Attempt`` / ``Skipped``);
 4. ``ExecutionRecorder.post_execute`` (record + claim ``done:`` + retry, one script);
-5. ack (XACK + XDEL), only after the record is in the buffer. If recording fails, the
-   message stays unacknowledged and is re-delivered.
+5. ack (XACK + XDEL): in the same script as the record (a skipped delivery: on its own).
+   If recording fails, the message stays unacknowledged and is re-delivered.
 
 At most ``concurrency`` messages run at once (a slot is held from the claim until the
 function returns; recording and ack happen outside it, up to ``backlog_floor`` messages in
@@ -34,7 +34,7 @@ from taskiq.message import TaskiqMessage
 from taskiq.result import TaskiqResult
 
 from taskplane.tasks.registry import TaskRegistry
-from taskplane.worker.broker import TaskplaneBroker
+from taskplane.worker.broker import Delivery, TaskplaneBroker
 from taskplane.worker.execution import Executor
 from taskplane.worker.messages import TASK_NAME_PREFIX
 from taskplane.worker.recorder import ExecutionRecorder
@@ -160,5 +160,11 @@ class Consumer:
             return_value=outcome,
             execution_time=time.perf_counter() - started,
         )
-        await self.recorder.post_execute(message, result)
+        if isinstance(delivery, Delivery):
+            # recorded and acknowledged in one script
+            if await self.recorder.record(message, result, ack=(delivery.stream, delivery.msg_id)):
+                self.broker.acked(delivery)
+                return
+        else:
+            await self.recorder.post_execute(message, result)
         await _ack(delivery)

@@ -56,6 +56,7 @@ from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from taskplane.worker import limits
 from taskplane.worker.batching import ScriptBatcher
+from taskplane.worker.broker import CONSUMER_GROUP
 from taskplane.worker.execution import (
     CURRENT_MESSAGE,
     REDELIVERED_LABEL,
@@ -92,18 +93,24 @@ return out
 """
 
 # A batch of finished attempts. KEYS[1] buffer, KEYS[2] delayed retries; ARGV[1]
-# 'done:{worker}', ARGV[2] claim TTL ms; item i: KEYS[2i+1] claim, KEYS[2i+2] running set,
-# ARGV[4i-1] record JSON, ARGV[4i] task id, ARGV[4i+1] retry member ('' = none),
-# ARGV[4i+2] retry due ms. One script: all or nothing.
+# 'done:{worker}', ARGV[2] claim TTL ms, ARGV[3] consumer group; item i: KEYS[3i] claim,
+# KEYS[3i+1] running set, KEYS[3i+2] its broker stream, ARGV[5i-1] record JSON, ARGV[5i]
+# task id, ARGV[5i+1] retry member ('' = none), ARGV[5i+2] retry due ms, ARGV[5i+3] the
+# message id to acknowledge (XACK + XDEL; '' = acknowledged by the caller).
+# One script: all or nothing.
 _FINISH = """
 local out = {}
-for i = 1, (#KEYS - 2) / 2 do
-  local a = 4 * i - 1
+for i = 1, (#KEYS - 2) / 3 do
+  local a = 5 * i - 1
   redis.call('XADD', KEYS[1], '*', 'r', ARGV[a])
-  redis.call('SET', KEYS[2 * i + 1], ARGV[1], 'PX', ARGV[2])
-  redis.call('SREM', KEYS[2 * i + 2], ARGV[a + 1])
+  redis.call('SET', KEYS[3 * i], ARGV[1], 'PX', ARGV[2])
+  redis.call('SREM', KEYS[3 * i + 1], ARGV[a + 1])
   if ARGV[a + 2] ~= '' then
     redis.call('ZADD', KEYS[2], ARGV[a + 3], ARGV[a + 2])
+  end
+  if ARGV[a + 4] ~= '' then
+    redis.call('XACK', KEYS[3 * i + 2], ARGV[3], ARGV[a + 4])
+    redis.call('XDEL', KEYS[3 * i + 2], ARGV[a + 4])
   end
   out[i] = 1
 end
@@ -207,7 +214,7 @@ class ExecutionRecorder(TaskiqMiddleware):
             redis,
             redis.register_script(_FINISH),
             head_keys=[keys.recorder_buffer, keys.retry_delayed],
-            head_args=[f"done:{worker_id}", self.done_ttl_ms],
+            head_args=[f"done:{worker_id}", self.done_ttl_ms, CONSUMER_GROUP],
         )
 
     def _claim_ttl_ms(self, message: TaskiqMessage) -> int:
@@ -238,9 +245,21 @@ class ExecutionRecorder(TaskiqMiddleware):
         return message
 
     async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
+        await self.record(message, result)
+
+    async def record(
+        self,
+        message: TaskiqMessage,
+        result: TaskiqResult[Any],
+        *,
+        ack: tuple[str, str] | None = None,
+    ) -> bool:
+        """``post_execute``; with ``ack`` = (stream, message id) the message is also
+        acknowledged in the same script. Returns whether it was (False: nothing recorded, a
+        skipped delivery: the caller acknowledges it)."""
         outcome = result.return_value
         if isinstance(outcome, Skipped):
-            return
+            return False
         config_id = _config_id(message)
         if not isinstance(outcome, Attempt):
             # the run itself broke (the worker is shutting down): leave the message
@@ -269,18 +288,21 @@ class ExecutionRecorder(TaskiqMiddleware):
             [
                 self.keys.execution_claim(message.task_id, outcome.attempt),
                 self.keys.running(config_id),
+                ack[0] if ack else self.keys.recorder_buffer,
             ],
             [
                 encode_record(record),
                 message.task_id,
                 retry_member[0] if retry_member else "",
                 retry_member[1] if retry_member else 0,
+                ack[1] if ack else "",
             ],
         )
         self.running.pop(message.task_id, None)
         outcome_label = "success" if record.is_success else "failure"
         metrics.EXECUTIONS.labels(record.task_type, outcome_label).inc()
         metrics.EXECUTION_DURATION.labels(record.task_type).observe(record.duration_seconds)
+        return ack is not None
 
     async def renew_running(self) -> None:
         """Extend the TTL of the running sets of attempts in progress (heartbeat)."""
