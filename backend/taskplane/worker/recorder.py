@@ -52,6 +52,7 @@ from taskplane.db import executions
 from taskplane.db.executions import ExecutionRecord
 from taskplane.enums import Trigger
 from taskplane.settings import Settings
+from taskplane.state import leases
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from taskplane.worker import limits
@@ -115,27 +116,6 @@ for i = 1, (#KEYS - 2) / 3 do
   out[i] = 1
 end
 return out
-"""
-
-# KEYS[1] lock; ARGV[1] holder, ARGV[2] lease ms. 1 = held.
-_ACQUIRE = """
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
 """
 
 
@@ -343,8 +323,8 @@ class RecordFlusher:
         self.lease_ms = lease_ms
         self.idle_seconds = idle_seconds
         self.max_backoff_seconds = max_backoff_seconds
-        self._acquire = redis.register_script(_ACQUIRE)
-        self._release = redis.register_script(_RELEASE)
+        self._acquire = redis.register_script(leases.ACQUIRE_OR_RENEW)
+        self._release = redis.register_script(leases.RELEASE)
 
     async def depth(self) -> int:
         n = int(await self.redis.xlen(self.keys.recorder_buffer))
