@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.api.app import create_app
 from taskplane.db import configs
+from taskplane.db.models import TaskConfig
 from taskplane.enums import ScheduleStatus
 from taskplane.resources import Resources
 from taskplane.scheduling.core import schedule_id
@@ -21,6 +22,15 @@ from taskplane.state.keys import Keys
 from taskplane.tasks.registry import load_registry
 from tests.scheduling.test_service import MakeConfig, make_config  # noqa: F401 (a fixture)
 from tests.support import eventually
+
+
+async def _unregister_behind_its_back(
+    svc: SchedulerService, config: TaskConfig, redis: Redis, keys: Keys
+) -> None:
+    """Start the config, then remove its registration without the service knowing."""
+    await svc.start(config)
+    await redis.delete(keys.source_data(schedule_id(config.id)))
+    await redis.zrem(keys.due, str(config.id))
 
 
 @pytest.fixture
@@ -36,9 +46,7 @@ async def test_api_start_repairs_a_schedule_removed_behind_its_back(
     keys: Keys,
 ) -> None:
     config = await make_config()
-    await svc.start(config)
-    await redis.delete(keys.source_data(schedule_id(config.id)))
-    await redis.zrem(keys.due, str(config.id))
+    await _unregister_behind_its_back(svc, config, redis, keys)
     assert not (await svc.info(config)).status_consistent
 
     app = create_app(settings)
@@ -82,9 +90,7 @@ async def test_scheduler_start_repairs_a_schedule_removed_behind_its_back(
     keys: Keys,
 ) -> None:
     config = await make_config()
-    await svc.start(config)
-    await redis.delete(keys.source_data(schedule_id(config.id)))
-    await redis.zrem(keys.due, str(config.id))
+    await _unregister_behind_its_back(svc, config, redis, keys)
     stop = asyncio.Event()
     quiet = settings.model_copy(update={"scheduler_metrics_port": 0})
     runner = asyncio.create_task(run_scheduler(quiet, stop=stop))
