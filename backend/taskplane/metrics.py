@@ -21,9 +21,7 @@ DISPATCH_LAG = Histogram(
 SCHEDULER_IS_LEADER = Gauge("taskplane_scheduler_is_leader", "1 while this instance leads")
 
 # worker
-EXECUTIONS = Counter(
-    "taskplane_executions_total", "Executions finished", ["task_type", "outcome"]
-)
+EXECUTIONS = Counter("taskplane_executions_total", "Executions finished", ["task_type", "outcome"])
 EXECUTION_DURATION = Histogram(
     "taskplane_execution_duration_seconds",
     "Execution duration",
