@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
 
 from taskplane import metrics  # registers every taskplane metric family in this process
+from taskplane.worker import recorder
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,9 @@ def mount_observability(app: FastAPI) -> None:
 
 async def observe_backlog(app: FastAPI) -> None:
     """Set the broker queue depth (per queue of the registered task types) and the recorder
-    buffer depth from Redis at scrape time, so the api alone shows the backlog. A Redis
-    that cannot answer leaves the gauges as they were."""
+    buffer depth (asked of the recorder, the buffer's owner) from Redis at scrape time, so
+    the api alone shows the backlog. A Redis that cannot answer leaves the gauges as they
+    were."""
     resources = getattr(app.state, "resources", None)
     registry = getattr(app.state, "registry", None)
     if resources is None or registry is None:
@@ -48,8 +50,8 @@ async def observe_backlog(app: FastAPI) -> None:
             for queue in queues:
                 pipe.xlen(keys.broker_stream(queue))
                 pipe.xpending(keys.broker_stream(queue), CONSUMER_GROUP)
-            pipe.llen(keys.recorder_buffer)
             replies = await pipe.execute(raise_on_error=False)
+        depth = await recorder.buffered(resources.redis, keys)
     except Exception:  # metrics must never fail the scrape
         log.warning("backlog metrics unavailable", exc_info=True)
         return
@@ -59,8 +61,7 @@ async def observe_backlog(app: FastAPI) -> None:
             continue
         held = int(pending.get("pending", 0)) if isinstance(pending, dict) else 0
         metrics.BROKER_QUEUE_DEPTH.labels(queue).set(max(0, int(length) - held))
-    if not isinstance(replies[-1], Exception):
-        metrics.RECORDER_BUFFER_DEPTH.set(int(replies[-1]))
+    metrics.RECORDER_BUFFER_DEPTH.set(depth)
 
 
 def start_metrics_server(port: int, process: str, host: str = "0.0.0.0") -> bool:

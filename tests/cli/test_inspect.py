@@ -19,7 +19,9 @@ from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
+from taskplane.worker import recorder
 from tests.cli.runner import cli
+from tests.worker.buffered import buffer_records
 
 
 async def _two_configs(
@@ -176,3 +178,22 @@ async def test_configs_list_and_show_compose_rows_with_redis_state(
     assert "nightly-echo" in listed.stdout and "by-hand" in listed.stdout
     missing = await cli(monkeypatch, settings, "configs", "show", "999999")
     assert missing.returncode == 1 and "config 999999 not found" in missing.stderr
+
+
+async def test_inspect_shows_the_depth_of_a_buffered_recorder(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # exactly when PostgreSQL is down: records wait in the recorder's stream
+    await _two_configs(sessions, ScheduleStateService(redis, keys))
+    await buffer_records(redis, keys, settings, ["b1", "b2", "b3"])
+    assert await recorder.buffered(redis, keys) == 3
+    as_json = await cli(monkeypatch, settings, "inspect", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["recorder_buffer"] == 3
+    table = await cli(monkeypatch, settings, "inspect")
+    assert table.returncode == 0, table.stderr
+    assert "recorder buffer: 3" in table.stdout

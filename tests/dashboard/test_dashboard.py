@@ -16,6 +16,7 @@ from taskplane.api.app import create_app
 from taskplane.dashboard.routes import STATIC_DIR
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
+from tests.worker.buffered import buffer_records
 
 
 @pytest.fixture
@@ -57,12 +58,13 @@ async def test_metrics_are_open_prometheus_text_outside_the_api(
 
 
 async def test_metrics_show_the_broker_backlog_and_recorder_buffer_from_redis(
-    root: tuple[FastAPI, httpx.AsyncClient], redis: Redis, keys: Keys
+    root: tuple[FastAPI, httpx.AsyncClient], redis: Redis, keys: Keys, settings: Settings
 ) -> None:
     _, client = root
     for n in range(3):
         await redis.xadd(keys.broker_stream("default"), {"data": str(n)})
-    await redis.lpush(keys.recorder_buffer, "{}", "{}")
+    # two records buffered the way a worker does while PostgreSQL is down (a stream)
+    await buffer_records(redis, keys, settings, ["m1", "m2"])
     text = (await client.get("/metrics")).text
     assert 'taskplane_broker_queue_depth{queue="default"} 3.0' in text
     assert "taskplane_recorder_buffer_depth 2.0" in text

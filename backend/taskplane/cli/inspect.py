@@ -94,6 +94,7 @@ async def _queues(redis: Redis, keys: Keys) -> list[dict[str, Any]]:
 
 async def _processes(redis: Redis, keys: Keys, settings: Settings) -> dict[str, Any]:
     from taskplane.state import heartbeats
+    from taskplane.worker import recorder
 
     stale = settings.heartbeat_stale_seconds
     schedulers = await heartbeats.list_schedulers(redis, keys, stale_seconds=stale)
@@ -118,7 +119,7 @@ async def _processes(redis: Redis, keys: Keys, settings: Settings) -> dict[str, 
             }
             for b in workers
         ],
-        "recorder_buffer": int(await redis.llen(keys.recorder_buffer)),
+        "recorder_buffer": await recorder.buffered(redis, keys),
     }
 
 

@@ -136,6 +136,14 @@ def decode_record(raw: str | bytes) -> ExecutionRecord:
     return ExecutionRecord(**data)
 
 
+async def buffered(redis: Redis, keys: Keys) -> int:
+    """How many execution records wait in the buffer for PostgreSQL (XLEN of the stream).
+
+    The one reader of the buffer's depth: the flusher, the api's gauge and `taskplane
+    inspect` all ask here, so none of them guesses the key's type."""
+    return int(await redis.xlen(keys.recorder_buffer))
+
+
 def record_of(attempt: Attempt, worker_id: str) -> ExecutionRecord:
     r = attempt.result
     return ExecutionRecord(
@@ -327,7 +335,7 @@ class RecordFlusher:
         self._release = redis.register_script(leases.RELEASE)
 
     async def depth(self) -> int:
-        n = int(await self.redis.xlen(self.keys.recorder_buffer))
+        n = await buffered(self.redis, self.keys)
         metrics.RECORDER_BUFFER_DEPTH.set(n)
         return n
 
