@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskplane.api.deps import refusal
+from taskplane.api.schemas.common import JsonValueError
 from taskplane.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,24 @@ def _safe_loc(loc: Iterable[Any]) -> list[str | int]:
     return [part if isinstance(part, int) else safe_text(part) for part in loc]
 
 
+def _deepest_loc(err: Any) -> tuple[Any, ...]:
+    """The error's ``loc``, extended to the value deep inside a JSON object that a
+    validator refused (``JsonValueError`` carries the path below the field)."""
+    loc = tuple(err.get("loc", ()))
+    ctx = err.get("ctx")
+    cause = ctx.get("error") if isinstance(ctx, dict) else None
+    if isinstance(cause, JsonValueError):
+        return (*loc, *cause.path)
+    return loc
+
+
 def validation_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """pydantic errors reduced to loc / msg / type; never the input or its context."""
     detail = []
     for err in list(errors)[:MAX_ERRORS]:
         detail.append(
             {
-                "loc": _safe_loc(err.get("loc", ())),
+                "loc": _safe_loc(_deepest_loc(err)),
                 "msg": safe_text(err.get("msg", "invalid value")),
                 "type": safe_text(err.get("type", "value_error")),
             }

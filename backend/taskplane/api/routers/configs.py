@@ -27,7 +27,14 @@ from sqlalchemy import update as sql_update
 from taskplane.api.deps import RegistryDep, SchedulerDep, SessionDep
 from taskplane.api.routers.compose import config_out, event_out
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
-from taskplane.api.schemas.common import MAX_ID, Page, SafeStr, check_json, page_of
+from taskplane.api.schemas.common import (
+    MAX_ID,
+    JsonValueError,
+    Page,
+    SafeStr,
+    check_json,
+    page_of,
+)
 from taskplane.api.schemas.configs import ConfigCreate, ConfigDetail, ConfigOut, ConfigUpdate
 from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.executions import ExecutionStatsOut
@@ -82,8 +89,8 @@ def validate_config(
     if not errors:
         try:
             check_json(normalized)  # a parameter model may turn "inf" into a float
-        except ValueError as exc:
-            errors.append(FieldError(("parameters",), str(exc), "value_error"))
+        except JsonValueError as exc:
+            errors.append(FieldError(("parameters", *exc.path), str(exc), "value_error"))
     if errors:
         raise InvalidInput(errors)
     return normalized

@@ -44,22 +44,34 @@ def check_text(value: str) -> str:
     return value
 
 
-def check_json(value: Any, depth: int = 0) -> Any:
-    """Reject what JSON can carry but PostgreSQL cannot store."""
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+class JsonValueError(ValueError):
+    """A value inside a JSON object that cannot be stored; ``path`` leads to it from the
+    object (keys, and list indexes as integers), so the 422 names the deepest field."""
+
+    def __init__(self, msg: str, path: tuple[str | int, ...]) -> None:
+        super().__init__(msg)
+        self.path = path
+
+
+def check_json(value: Any, path: tuple[str | int, ...] = ()) -> Any:
+    """Reject what JSON can carry but PostgreSQL cannot store (``JsonValueError``)."""
+    if len(path) > MAX_JSON_DEPTH:
+        raise JsonValueError(f"nested deeper than {MAX_JSON_DEPTH} levels", path)
     if isinstance(value, str):
-        check_text(value)
+        try:
+            check_text(value)
+        except ValueError as exc:
+            raise JsonValueError(str(exc), path) from None
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError("numbers must be finite")
+            raise JsonValueError("numbers must be finite", path)
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_text(str(key))
-            check_json(item, depth + 1)
+            check_json(str(key), (*path, str(key)))
+            check_json(item, (*path, str(key)))
     elif isinstance(value, list):
-        for item in value:
-            check_json(item, depth + 1)
+        for index, item in enumerate(value):
+            check_json(item, (*path, index))
     return value
 
 
