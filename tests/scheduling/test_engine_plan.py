@@ -160,3 +160,23 @@ def test_cron_with_timezone_is_right_across_fall_back() -> None:
         "2026-11-01T14:00:00+00:00",
         "2026-11-02T14:00:00+00:00",
     ]
+
+
+@pytest.mark.parametrize("microseconds", [1, 336, 499, 500, 999])
+def test_date_with_sub_millisecond_run_at_is_finished_after_its_fire(microseconds: int) -> None:
+    # the due index stores whole milliseconds: 12:00:00.000336 is stored as 12:00:00.000, and
+    # a plan whose next due is the same run_at again would fire it on every tick, forever
+    run_at = s(0) + timedelta(microseconds=microseconds)
+    spec = specs.Spec(kind=SchedulerType.DATE, run_at=run_at)
+    stored = datetime.fromtimestamp(round(run_at.timestamp() * 1000) / 1000, UTC)
+    result = plan(spec, stored, stored + timedelta(milliseconds=30))
+    assert result.fire_at == stored
+    assert result.next_due is None
+
+
+def test_a_parsed_run_date_is_kept_at_whole_milliseconds() -> None:
+    now = s(0)
+    spec = specs.parse(
+        SchedulerType.DATE, {"run_date": "2026-01-01T12:00:10.511336+00:00"}, now=now
+    )
+    assert spec.run_at == s(10.511)

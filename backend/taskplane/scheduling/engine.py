@@ -45,6 +45,7 @@ from taskiq import ScheduledTask
 
 from taskplane import metrics
 from taskplane.enums import Event, SchedulerType, Trigger
+from taskplane.outage import REDIS, Outages
 from taskplane.scheduling import specs
 from taskplane.scheduling.core import from_ms, schedule_id, to_ms
 from taskplane.settings import Settings
@@ -113,6 +114,21 @@ def next_after(spec: specs.Spec, after: datetime) -> datetime | None:
     return specs.next_after(spec, after)
 
 
+def next_due_after(spec: specs.Spec, at: datetime) -> datetime | None:
+    """The next fire strictly after ``at`` at the due index's resolution (whole ms).
+
+    A fire time inside the same millisecond is not a new fire: a date whose ``run_at`` had
+    sub-millisecond digits is stored rounded down, so ``next_after`` of its stored due time
+    is the ``run_at`` itself. Storing that as the next score would leave the score unchanged,
+    the fire script's compare-and-set would pass again on every tick, and the one fire would
+    be sent forever (seen in dev mode with a ``run_date`` carrying microseconds).
+    """
+    nxt = next_after(spec, at)
+    while nxt is not None and to_ms(nxt) <= to_ms(at):
+        nxt = next_after(spec, nxt)
+    return nxt
+
+
 def latest_due(spec: specs.Spec, due_at: datetime, now: datetime) -> tuple[datetime, int]:
     """The last due instant <= ``now`` from ``due_at`` on (``due_at`` itself if later), and
     how many due instants come before it. Intervals are O(1); cron walks its fire times,
@@ -158,7 +174,7 @@ def plan(
     schedule's own cadence, so the cadence goes on after any outage.
     """
     latest, before = latest_due(spec, due_at, now)
-    next_due = next_after(spec, latest)
+    next_due = next_due_after(spec, latest)
     lateness = (now - latest).total_seconds()
     on_time = lateness <= on_time_seconds
     catch_up = spec.misfire == "once" and lateness <= spec.misfire_grace_seconds
@@ -282,8 +298,10 @@ class Engine:
         history_ttl_seconds: int = 30 * 86400,
         batch_size: int = BATCH_SIZE,
         on_time_seconds: float = ON_TIME_SECONDS,
+        outages: Outages | None = None,
     ) -> None:
         self.redis = redis
+        self.outages = outages or Outages()
         self.keys = keys
         self.presence = presence
         self.completer = completer
@@ -306,6 +324,7 @@ class Engine:
         completer: Completer | None = None,
         clock: Clock | None = None,
         instance_id: str | None = None,
+        outages: Outages | None = None,
     ) -> Engine:
         keys = Keys(settings.redis_prefix)
         presence = SchedulerPresence(
@@ -325,6 +344,7 @@ class Engine:
             heartbeat_interval_seconds=settings.heartbeat_interval_seconds,
             history_max=settings.history_max,
             history_ttl_seconds=settings.history_ttl_seconds,
+            outages=outages,
         )
 
     # --- one pass ------------------------------------------------------------------------
@@ -528,16 +548,16 @@ class Engine:
         if presence is None:
             raise RuntimeError("Engine.run needs a SchedulerPresence")
         keeper = asyncio.create_task(self._keep_presence(presence, stop), name="scheduler-lease")
+        guard = self.outages.backoff("scheduler-tick", REDIS)
         try:
             while not stop.is_set():
                 if presence.is_leader:
                     try:
                         result = await self.tick()
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        log.exception("scheduler tick failed")
-                        result = TickResult()
+                    except Exception as exc:
+                        await guard.failed(exc, stop)  # one warning per outage (outage.py)
+                        continue
+                    guard.ok()
                     if result.is_leader and result.read >= self.batch_size:
                         continue  # a backlog: no pause between full batches
                 await _wait(stop, self.tick_ms / 1000)
@@ -559,6 +579,7 @@ class Engine:
         lease_period = presence.lease_ms / 1000 / 5
         loop = asyncio.get_running_loop()
         next_beat = 0.0
+        guard = self.outages.backoff("scheduler-lease", REDIS)
         while not stop.is_set():
             was_leader = presence.is_leader
             try:
@@ -572,12 +593,13 @@ class Engine:
                 if loop.time() >= next_beat:
                     await presence.beat()
                     next_beat = loop.time() + self.heartbeat_interval_seconds
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            except Exception as exc:
+                # the lease may run out meanwhile: fire nothing until it is held again
                 presence.is_leader = False
                 metrics.SCHEDULER_IS_LEADER.set(0)
-                log.warning("scheduler lease/heartbeat failed", exc_info=True)
+                await guard.failed(exc, stop)
+                continue
+            guard.ok()
             await _wait(stop, min(lease_period, self.heartbeat_interval_seconds))
 
 

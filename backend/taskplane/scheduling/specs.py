@@ -301,6 +301,8 @@ def _parse_date(
     except (ValueError, OverflowError):
         _err(errors, "run_date", "must be an ISO 8601 time, e.g. 2026-12-01T10:00:00+00:00")
         return None
+    # the due index counts whole milliseconds: a date is kept at that resolution
+    run_at = run_at.replace(microsecond=run_at.microsecond - run_at.microsecond % 1000)
     if run_at <= now:
         _err(errors, "run_date", f"{run_at.isoformat()} is in the past")
         return None
