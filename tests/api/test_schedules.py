@@ -4,7 +4,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.db import configs
+from taskplane.enums import SchedulerType
 from tests.api.test_configs import create
 
 
@@ -132,3 +135,64 @@ async def test_list_and_summary(client: httpx.AsyncClient) -> None:
     paused = (await client.get("/schedules", params={"status": "paused"})).json()
     assert [i["config_id"] for i in paused["items"]] == [b]
     assert paused["items"][0]["next_run_at"] is None
+
+
+async def test_every_status_shows_the_configured_schedule_in_words(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """An operator scanning the list sees what a paused, stopped or never-started schedule
+    will do when it runs again, not null; ``manual`` for a manual config."""
+    soon = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    cron = {"cron_expression": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
+    paused = (await create(client, name="paused", schedule_config=cron))["id"]
+    stopped = (
+        await create(
+            client, name="stopped", scheduler_type="interval", schedule_config={"minutes": 2}
+        )
+    )["id"]
+    never = (
+        await create(
+            client,
+            name="never",
+            scheduler_type="date",
+            schedule_config={"run_date": soon.isoformat()},
+        )
+    )["id"]
+    manual = (await create(client, name="manual", scheduler_type="manual", schedule_config={}))[
+        "id"
+    ]
+    async with sessions() as session, session.begin():  # a date that has passed (completed)
+        past = await configs.create(
+            session,
+            name="fired",
+            task_type="echo",
+            scheduler_type=SchedulerType.DATE,
+            schedule_config={"run_date": "2020-01-01T00:00:00+00:00"},
+            parameters={"message": "x"},
+        )
+    assert (await act(client, paused, "start")).status_code == 200
+    active_words = (await client.get(f"/schedules/{paused}")).json()["schedule"]
+    assert active_words == "cron 0 9 * * 1-5 (Europe/Berlin)"
+    assert (await act(client, paused, "pause", note="db work")).status_code == 200
+    assert (await act(client, stopped, "start")).status_code == 200
+    assert (await act(client, stopped, "stop")).status_code == 200
+
+    expected = {
+        paused: ("paused", active_words),
+        stopped: ("inactive", "every 120s"),
+        never: ("inactive", f"at {soon.isoformat()}"),
+        manual: ("inactive", "manual"),
+        past.id: ("inactive", "at 2020-01-01T00:00:00+00:00"),
+    }
+    listed = {i["config_id"]: i for i in (await client.get("/schedules")).json()["items"]}
+    for cid, (status, words) in expected.items():
+        assert (listed[cid]["schedule_status"], listed[cid]["schedule"]) == (status, words), cid
+        detail = (await client.get(f"/schedules/{cid}")).json()
+        assert detail["schedule"] == words, cid
+        assert (await client.get(f"/configs/{cid}")).json()["schedule"] == words, cid
+    in_configs = {c["id"]: c for c in (await client.get("/configs")).json()["items"]}
+    assert {cid: in_configs[cid]["schedule"] for cid in expected} == {
+        cid: words for cid, (_, words) in expected.items()
+    }
+    # the paused one still has nothing due, and says so
+    assert listed[paused]["next_run_at"] is None

@@ -286,3 +286,26 @@ def test_from_labels_keeps_a_past_date() -> None:
 def test_describe() -> None:
     assert specs.describe(specs.parse("interval", {"minutes": 1})) == "every 60s"
     assert specs.describe(specs.parse("cron", {"hour": "3"})) == "cron * 3 * * * (UTC)"
+
+
+@pytest.mark.parametrize(
+    ("kind", "config", "words"),
+    [
+        (
+            "cron",
+            {"cron_expression": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
+            "cron 0 9 * * 1-5 (Europe/Berlin)",
+        ),
+        ("cron", {"minute": "30", "hour": 2}, "cron 30 2 * * * (UTC)"),
+        ("interval", {"minutes": 1, "seconds": 30}, "every 90s"),
+        # a stored date that has passed still reads as its time (a completed schedule)
+        ("date", {"run_date": "2020-01-01T00:00:00Z"}, "at 2020-01-01T00:00:00+00:00"),
+        ("manual", {}, "manual"),
+        ("interval", {"seconds": 0}, None),  # no longer a schedule: nothing to say
+        ("hourly", {}, None),
+    ],
+)
+def test_describe_config_words_a_stored_schedule(
+    kind: str, config: dict[str, Any], words: str | None
+) -> None:
+    assert specs.describe_config(kind, config) == words

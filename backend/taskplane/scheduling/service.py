@@ -656,7 +656,13 @@ class SchedulerService:
             status_consistent=(is_scheduled == registered) and state is not None,
             next_run_at=next_run_at,
             next_runs=next_runs,
-            schedule=specs.describe(spec) if spec is not None else None,
+            # the registered spec while registered; else the configured one, so a paused or
+            # stopped schedule still says what it will do when it runs again
+            schedule=(
+                specs.describe(spec)
+                if spec is not None
+                else specs.describe_config(config.scheduler_type, config.schedule_config)
+            ),
             runs=state.runs if state else 0,
             successes=state.successes if state else 0,
             failures=state.failures if state else 0,

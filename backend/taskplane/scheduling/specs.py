@@ -78,8 +78,13 @@ def parse(
     schedule_config: Any,
     *,
     now: datetime | None = None,
+    is_stored: bool = False,
 ) -> Spec:
-    """Validate ``schedule_config`` for its kind; every problem found is reported at once."""
+    """Validate ``schedule_config`` for its kind; every problem found is reported at once.
+
+    ``is_stored``: the config was read back from the database, so it was validated when it
+    was written: skip what depends on the clock (a date in the past is still a date) and the
+    costly cron check (croniter), which a page of configs would repeat for every row."""
     try:
         kind = SchedulerType(scheduler_type)
     except ValueError:
@@ -105,11 +110,12 @@ def parse(
     policies = _parse_policies(config, errors) if kind is not SchedulerType.MANUAL else {}
     spec: Spec | None = None
     if kind is SchedulerType.CRON:
-        spec = _parse_cron(config, errors, policies)
+        spec = _parse_cron(config, errors, policies, check=not is_stored)
     elif kind is SchedulerType.INTERVAL:
         spec = _parse_interval(config, errors, policies)
     elif kind is SchedulerType.DATE:
-        spec = _parse_date(config, errors, policies, now or datetime.now(UTC))
+        past = None if is_stored else (now or datetime.now(UTC))
+        spec = _parse_date(config, errors, policies, past)
     else:
         spec = Spec(kind=SchedulerType.MANUAL)
     if errors or spec is None:
@@ -178,8 +184,15 @@ def _cron_ok(expr: str) -> bool:
 
 
 def _parse_cron(
-    config: Mapping[str, Any], errors: list[FieldError], policies: dict[str, Any]
+    config: Mapping[str, Any],
+    errors: list[FieldError],
+    policies: dict[str, Any],
+    *,
+    check: bool = True,
 ) -> Spec | None:
+    def ok(expr: str) -> bool:
+        return _cron_ok(expr) if check else True
+
     timezone = "UTC"
     if "timezone" in config:
         timezone = _parse_timezone(config["timezone"], errors) or "UTC"
@@ -193,7 +206,7 @@ def _parse_cron(
             _err(errors, "cron_expression", "must be a string", "string_type")
         elif len(raw.split()) != 5:
             _err(errors, "cron_expression", "must have exactly 5 fields: m h dom mon dow")
-        elif not _cron_ok(" ".join(raw.split())):
+        elif not ok(" ".join(raw.split())):
             _err(errors, "cron_expression", f"invalid cron expression {raw[:100]!r}")
         else:
             expr = " ".join(raw.split())
@@ -210,13 +223,13 @@ def _parse_cron(
                 continue
             probe = ["*"] * 5
             probe[i] = value
-            if not _cron_ok(" ".join(probe)):
+            if not ok(" ".join(probe)):
                 _err(errors, field, f"invalid cron {field} {value[:50]!r}")
                 bad = True
             parts.append(value)
         if not bad:
             candidate = " ".join(parts)
-            if _cron_ok(candidate):
+            if ok(candidate):
                 expr = candidate
             else:  # each field fine alone but never fires together, e.g. 31 February
                 _err(errors, "day", f"the fields never match a date: {candidate!r}")
@@ -287,8 +300,12 @@ def parse_instant(value: str) -> datetime:
 
 
 def _parse_date(
-    config: Mapping[str, Any], errors: list[FieldError], policies: dict[str, Any], now: datetime
+    config: Mapping[str, Any],
+    errors: list[FieldError],
+    policies: dict[str, Any],
+    now: datetime | None,
 ) -> Spec | None:
+    """``now`` None: no "in the past" rule (a stored config, see ``parse``)."""
     if "run_date" not in config:
         _err(errors, "run_date", "field required", "missing")
         return None
@@ -303,7 +320,7 @@ def _parse_date(
         return None
     # the due index counts whole milliseconds: a date is kept at that resolution
     run_at = run_at.replace(microsecond=run_at.microsecond - run_at.microsecond % 1000)
-    if run_at <= now:
+    if now is not None and run_at <= now:
         _err(errors, "run_date", f"{run_at.isoformat()} is in the past")
         return None
     return Spec(kind=SchedulerType.DATE, run_at=run_at, **policies)
@@ -418,3 +435,13 @@ def describe(spec: Spec) -> str:
         assert spec.run_at is not None
         return f"at {spec.run_at.isoformat()}"
     return "manual"
+
+
+def describe_config(scheduler_type: SchedulerType | str, schedule_config: Any) -> str | None:
+    """A stored config's schedule in words, whatever its status: what a paused or stopped
+    schedule will do once it runs again (``manual`` for a manual one). None when the stored
+    config no longer reads as a schedule (its status is then ``error``)."""
+    try:
+        return describe(parse(scheduler_type, schedule_config, is_stored=True))
+    except InvalidInput:
+        return None

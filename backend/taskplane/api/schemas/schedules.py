@@ -35,7 +35,11 @@ class ScheduleListItem(BaseModel):
     name: str
     task_type: str
     schedule_status: ScheduleStatus
-    schedule: str | None = Field(description="the registered cron / interval / time")
+    schedule: str | None = Field(
+        description="the schedule in words, for every status: the registered cron / interval "
+        "/ time while registered, else the configured one ('manual' for a manual config); "
+        "null only when the stored config no longer reads as a schedule"
+    )
     next_run_at: datetime | None
 
 
