@@ -41,6 +41,15 @@ ALLOWED_KEYS: dict[SchedulerType, frozenset[str]] = {
     SchedulerType.DATE: frozenset({"run_date"}) | POLICY_KEYS,
     SchedulerType.MANUAL: frozenset(),
 }
+# Longest accepted text per field: far above any real value, and short enough that the
+# costly checks after it (croniter, zoneinfo, ISO parsing) stay bounded; an 800 KB cron
+# expression took seconds of CPU inside the request before this bound.
+MAX_TEXT_LENGTHS: dict[str, int] = {
+    "cron_expression": 256,
+    **dict.fromkeys(CRON_FIELDS, 128),
+    "timezone": 64,
+    "run_date": 64,
+}
 MAX_INTERVAL_SECONDS = 10 * 366 * 86400  # ten years: far enough, and no datetime overflow
 MAX_GRACE_SECONDS = 86400
 DEFAULT_GRACE_SECONDS = 60
@@ -106,6 +115,15 @@ def parse(
             allowed = ", ".join(sorted(ALLOWED_KEYS[kind])) or "none"
             msg = f"unknown field for a {kind} schedule (allowed: {allowed})"
         errors.append(FieldError((ROOT, str(key)), msg, "extra_forbidden"))
+    too_long = [
+        FieldError((ROOT, key), f"must be at most {limit} characters", "string_too_long")
+        for key, limit in MAX_TEXT_LENGTHS.items()
+        if key in ALLOWED_KEYS[kind]
+        and isinstance(config.get(key), str)
+        and len(config[key]) > limit
+    ]
+    if too_long:  # refused before any costly check reads them
+        raise InvalidInput(errors + too_long)
 
     policies = _parse_policies(config, errors) if kind is not SchedulerType.MANUAL else {}
     spec: Spec | None = None
