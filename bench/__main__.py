@@ -27,6 +27,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--changes", type=int, help="B2: number of changes (default 200)")
     p.add_argument("--duration", type=float, help="B4: seconds per endpoint (default 15)")
+    p.add_argument(
+        "--load",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="B4: load generator (default auto: wrk when installed, else the Python one)",
+    )
     p.add_argument("--fires", type=int, help="B1: fires per schedule in the window (default 6)")
     p.add_argument("--interval", type=int, help="B1: schedule interval in seconds (default 10)")
     p.add_argument(

@@ -161,18 +161,29 @@ async def run_wrk(
     return out
 
 
+def load_tool(asked: str | None) -> str:
+    """``wrk`` or ``python``: what was asked for, or (``auto``) wrk when it is installed. No
+    part of taskplane installs wrk, so a machine without it still runs B4."""
+    if asked in ("wrk", "python"):
+        return asked
+    return "wrk" if shutil.which("wrk") is not None else "python"
+
+
 async def run(result: Result, args: Any) -> None:
     n = (getattr(args, "n", None) or [CONFIGS])[0]
     duration = getattr(args, "duration", None) or DURATION_SECONDS
     active = min(ACTIVE, n)
+    tool = load_tool(getattr(args, "load", None))
+    use_wrk = tool == "wrk"
     table = result.table(
-        f"B4: wrk, {CONNECTIONS} connections, {int(duration)} s each, {n:,} configs",
+        f"B4: {tool if use_wrk else 'Python load generator'}, {CONNECTIONS} connections, "
+        f"{int(duration)} s each, {n:,} configs",
         ["endpoint", "requests", "req/s", "p50", "p99", "max", "non-2xx", "API CPU (1 core)"],
     )
-    use_wrk = shutil.which("wrk") is not None
     if not use_wrk:
         result.note(
-            "wrk is not installed (apt-get install -y wrk): measured with the bench's Python "
+            "wrk was not used (apt-get install -y wrk; --load wrk): measured with the bench's "
+            "Python "
             "load generator instead (httpx, same connections and requests), which is itself "
             "CPU-hungry on these 2 cores, so its figures are lower bounds"
         )
@@ -207,7 +218,11 @@ async def run(result: Result, args: Any) -> None:
             ]
             for endpoint, url, script, extra in plan:
                 print(f"  B4 {endpoint} ...", flush=True)
-                o = await run_wrk(api, url, script, endpoint, duration, {**common, **extra})
+                params = {**common, **extra}
+                if use_wrk:
+                    o = await run_wrk(api, url, script, endpoint, duration, params)
+                else:
+                    o = await run_python(api, base, script, endpoint, duration, params)
                 outcomes.append(o)
                 table.add(
                     o.endpoint,

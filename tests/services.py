@@ -1,9 +1,9 @@
 """Where the test run's PostgreSQL and Redis live, decided once per run.
 
 Defaults are this machine's servers; TASKPLANE_TEST_DATABASE_URL / TASKPLANE_TEST_REDIS_URL
-point elsewhere. If one is unreachable the run falls back to SQLite / an in-process fakeredis
-TCP server and says so in its header, unless TASKPLANE_TEST_REQUIRE_SERVICES=1, in which case
-the run fails.
+point elsewhere. If one is unreachable the run falls back to SQLite / a private real Redis
+(the embedded ``redis-server`` of `taskplane dev`, nothing on disk) and says so in its header,
+unless TASKPLANE_TEST_REQUIRE_SERVICES=1, in which case the run fails.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import asyncio
 import os
 import socket
 import tempfile
-import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from taskplane.embedded_redis import EmbeddedRedis
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -28,12 +29,12 @@ class TestServices:
     database_url: str
     database_kind: str  # "postgresql" or "sqlite"
     redis_url: str
-    redis_kind: str  # "redis" or "fakeredis"
+    redis_kind: str  # "redis" or "embedded redis"
     notes: list[str] = field(default_factory=list)
     admin_pg_url: str | None = None
     database_name: str | None = None
     sqlite_dir: Path | None = None
-    _fake_server: object | None = None
+    _embedded_redis: EmbeddedRedis | None = None
 
 
 def require_services() -> bool:
@@ -59,18 +60,6 @@ async def _pg_admin(url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
-
-
-def _start_fakeredis() -> tuple[str, object]:
-    from fakeredis import TcpFakeServer
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"redis://127.0.0.1:{port}/0", server
 
 
 def decide() -> TestServices:
@@ -100,8 +89,9 @@ def decide() -> TestServices:
         services.redis_kind = "redis"
     else:
         problems.append(f"Redis unreachable at {urlsplit(redis_url).netloc}")
-        services.redis_url, services._fake_server = _start_fakeredis()
-        services.redis_kind = "fakeredis"
+        services._embedded_redis = EmbeddedRedis().start()
+        services.redis_url = services._embedded_redis.url
+        services.redis_kind = "embedded redis"
 
     if problems and require_services():
         services.notes = problems
@@ -123,5 +113,5 @@ def teardown(services: TestServices) -> None:
         for path in services.sqlite_dir.glob("*"):
             path.unlink()
         services.sqlite_dir.rmdir()
-    if services._fake_server is not None:
-        services._fake_server.shutdown()  # type: ignore[attr-defined]
+    if services._embedded_redis is not None:
+        services._embedded_redis.stop()

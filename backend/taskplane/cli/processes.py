@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
@@ -24,6 +24,9 @@ from taskplane.cli.output import CliError, console, err_console, settings_for_co
 from taskplane.cli.supervisor import Supervisor, child_command, stop_on_signals, watch_parent
 from taskplane.logs import setup_logging
 from taskplane.settings import Settings
+
+if TYPE_CHECKING:
+    from taskplane.embedded_redis import EmbeddedRedis
 
 ParentPid = Annotated[
     int | None,
@@ -349,7 +352,7 @@ def dev(
     are set. Ctrl-C stops all.
     """
     from taskplane.cli.services import reconcile_all
-    from taskplane.embedded_redis import EmbeddedRedis
+    from taskplane.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 
     settings = settings_for_command()
     configured = settings.model_fields_set
@@ -371,9 +374,13 @@ def dev(
         redis_label = _database_label_url(redis_url)
         _check_redis(redis_url)
     else:
-        embedded = EmbeddedRedis().start()
+        data_dir = (path.parent if path is not None else Path.cwd()) / DEV_DATA_DIR / "redis"
+        try:
+            embedded = EmbeddedRedis(data_dir.absolute()).start()
+        except EmbeddedRedisError as exc:
+            raise CliError(f"the embedded Redis did not start: {exc}") from exc
         redis_url = embedded.url
-        redis_label = f"embedded, in memory ({redis_url})"
+        redis_label = f"embedded redis-server, append-only in {data_dir} ({redis_url})"
     env["TASKPLANE_REDIS_URL"] = redis_url
     dev_settings = settings.model_copy(
         update={"database_url": SecretStr(database_url), "redis_url": SecretStr(redis_url)}
@@ -392,8 +399,10 @@ def dev(
         _report(f"reconciled {len(report['repairs'])} schedules with Redis")
 
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    token_label = "from TASKPLANE_ADMIN_TOKEN (not shown)"  # noqa: S105 - a label
     if not token:
         token = secrets.token_urlsafe(24)
+        token_label = token  # generated for this run: shown here, once
     env["TASKPLANE_ADMIN_TOKEN"] = token
 
     supervisor = Supervisor(report=_report)
@@ -409,17 +418,42 @@ def dev(
                 health = _wait_for_health(base_url, supervisor, 60, stop)
             if stop.is_set():
                 return
-            _print_banner(base_url, token, _database_label_url(database_url), redis_label, health)
+            _print_banner(
+                base_url, token_label, _database_label_url(database_url), redis_label, health
+            )
             if example:
                 for line in create_examples(base_url, token):
                     console.print(f"  example: {line}")
-            supervisor.run(stop)
+            supervisor.run(stop, also=_keep_running(embedded))
             console.print("stopping ...")
     finally:
         supervisor.stop()
         if embedded is not None:
             embedded.stop()
     console.print("stopped")
+
+
+DEV_DATA_DIR = ".taskplane"
+"""Beside the SQLite file: the embedded Redis's append-only file (``redis/``)."""
+
+
+def _keep_running(embedded: EmbeddedRedis | None) -> Callable[[], None] | None:
+    """A check for the supervisor's loop: an embedded Redis that died is started again on
+    its port, from its append-only file (the children reconnect by themselves)."""
+    if embedded is None:
+        return None
+    server = embedded
+
+    def check() -> None:
+        if server.is_running():
+            return
+        _report("the embedded Redis exited; restarting it from its append-only file")
+        try:
+            server.restart()
+        except Exception as exc:  # reported, tried again on the next check
+            _report(f"the embedded Redis did not restart: {exc}")
+
+    return check
 
 
 def _database_label_url(url: str) -> str:
@@ -429,7 +463,7 @@ def _database_label_url(url: str) -> str:
 
 
 def _print_banner(
-    base_url: str, token: str, database: str, redis_label: str, health: dict[str, Any]
+    base_url: str, token_label: str, database: str, redis_label: str, health: dict[str, Any]
 ) -> None:
     status = health.get("status", "unknown")
     console.print()
@@ -439,8 +473,8 @@ def _print_banner(
     console.print(f"  metrics      {base_url}/metrics")
     console.print(f"  database     {database}")
     console.print(f"  redis        {redis_label}")
-    console.print(f"  admin token  {token}")
+    console.print(f"  admin token  {token_label}")
     console.print()
-    console.print(f'  try: curl -H "Authorization: Bearer {token}" {base_url}/api/v1/task-types')
+    console.print(f'  try: curl -H "Authorization: Bearer $TOKEN" {base_url}/api/v1/task-types')
     console.print("  Ctrl-C stops everything.")
     sys.stdout.flush()

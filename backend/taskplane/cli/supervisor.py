@@ -96,8 +96,17 @@ class Supervisor:
                 f"{child.name} (pid {proc.pid}) exited with code {code}; restart in {delay}s"
             )
 
-    def run(self, stop: threading.Event, poll_seconds: float = 0.2) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        poll_seconds: float = 0.2,
+        also: Callable[[], None] | None = None,
+    ) -> None:
+        """Check the children until ``stop``; ``also`` is checked first on every round
+        (`taskplane dev`: the embedded Redis the children depend on)."""
         while not stop.is_set():
+            if also is not None:
+                also()
             self.check()
             stop.wait(poll_seconds)
 
