@@ -7,10 +7,11 @@ default registry of its own process.
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
 
 from taskplane import metrics  # registers every taskplane metric family in this process
@@ -24,14 +25,33 @@ METRICS_PATH = "/metrics"
 
 
 def mount_observability(app: FastAPI) -> None:
-    """Add ``GET /metrics`` (open, outside the OpenAPI document) to the api. Idempotent."""
+    """Add ``GET /metrics`` (outside the OpenAPI document) to the api. Idempotent.
+
+    Open unless the ``metrics_token`` setting is set; then a scrape must send
+    ``Authorization: Bearer <metrics_token>`` (compared in constant time), else 401."""
     if any(getattr(route, "path", None) == METRICS_PATH for route in app.router.routes):
         return
 
     @app.get(METRICS_PATH, include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
+        if not _may_scrape(request):
+            return JSONResponse(
+                status_code=401,
+                content={"detail": "metrics need the metrics token"},
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         await observe_backlog(request.app)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _may_scrape(request: Request) -> bool:
+    settings = getattr(request.app.state, "settings", None)
+    token = getattr(settings, "metrics_token", None)
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
 
 
 async def observe_backlog(app: FastAPI) -> None:

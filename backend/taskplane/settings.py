@@ -6,6 +6,7 @@ optional ``.env`` file. A bad value fails at start with a message naming the set
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -80,13 +81,34 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 disables")
     scheduler_metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 disables")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated browser origins allowed to call the api (empty: CORS off)",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="when set, the api's /metrics requires 'Authorization: Bearer <it>'",
+    )
 
-    @field_validator("task_modules", mode="before")
+    @field_validator("task_modules", "cors_origins", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://ops.example.com")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
 
     @field_validator("log_level")
     @classmethod

@@ -1,7 +1,9 @@
 """The FastAPI app: ``create_app(settings)``; the lifespan opens Resources and closes them.
 
 Every route lives under ``/api/v1`` and requires a bearer token (``deps.authorize``), except
-``GET /api/v1/system/health``, ``/openapi.json`` and ``/docs``.
+``GET /api/v1/system/health``, ``/openapi.json`` and ``/docs`` (Swagger UI served from the
+package; no ReDoc). Outside the API: the dashboard at ``/`` and ``/metrics`` (open unless
+``metrics_token`` is set). Every response carries the headers of ``api/security.py``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskplane import __version__
-from taskplane.api import errors
+from taskplane.api import errors, security
 from taskplane.api.deps import authorize
+from taskplane.api.docs import mount_docs
 from taskplane.api.limits import BodyLimitMiddleware
 from taskplane.api.routers import configs, executions, runs, schedules, system, task_types, tokens
 from taskplane.api.schemas.errors import documented
@@ -82,6 +85,8 @@ def create_app(settings: Settings) -> FastAPI:
         description="Typed async tasks on TaskIQ: configs, schedules, runs and executions.",
         lifespan=lifespan,
         openapi_tags=TAGS,
+        docs_url=None,  # served by mount_docs, from the package instead of a CDN
+        redoc_url=None,  # not among API.md's open paths
     )
     app.state.settings = settings
     errors.install(app)
@@ -102,6 +107,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api)
 
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    mount_observability(app)  # GET /metrics (open, outside /api/v1)
+    mount_observability(app)  # GET /metrics (outside /api/v1; metrics_token guards it)
     mount_dashboard(app)  # the static dashboard at /
+    mount_docs(app)  # GET /docs and its assets
+    security.install(app, settings.cors_origins)  # outermost: headers on every response
     return app
