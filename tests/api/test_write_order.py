@@ -11,18 +11,25 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.api.app import create_app
 from taskplane.db import configs
 from taskplane.db.models import TaskConfig
+from taskplane.embedded_redis import EmbeddedRedis
+from taskplane.settings import Settings
 from taskplane.state.keys import Keys
+from tests.api.conftest import make_client
 from tests.api.test_configs import create
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -161,21 +168,34 @@ async def test_concurrent_patches_end_registered_from_the_latest_row(
 # --- DELETE ------------------------------------------------------------------------------
 
 
-async def test_delete_removes_redis_state_only_after_the_row_deletion_is_committed(
-    client: httpx.AsyncClient, app: FastAPI, sessions: Sessions
+async def test_delete_stops_the_schedule_before_the_row_and_removes_state_after_it(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    sessions: Sessions,
+    redis: Redis,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cid = await active_interval(client)
     scheduler = app.state.scheduler
-    original = scheduler.on_deleted
-    seen: list[bool] = []
+    original_delete = configs.delete
+    original_state_delete = scheduler.state.delete
+    seen: list[str] = []
 
-    async def spy(config_id: int) -> None:
-        seen.append(await stored(sessions, config_id) is None)
-        await original(config_id)
+    async def row_delete(session: AsyncSession, config_id: int) -> None:
+        # the due score is gone before the row goes: no fire can start meanwhile
+        seen.append(f"row (due score {await redis.zscore(keys.due, str(config_id))})")
+        await original_delete(session, config_id)
 
-    scheduler.on_deleted = spy
+    async def state_delete(config_id: int) -> None:
+        seen.append(f"state (row stored: {await stored(sessions, config_id) is not None})")
+        await original_state_delete(config_id)
+
+    monkeypatch.setattr(scheduler.state, "delete", state_delete)
+    monkeypatch.setattr(configs, "delete", row_delete)
     assert (await client.delete(f"/configs/{cid}")).status_code == 204
-    assert seen == [True]
+    assert seen == ["row (due score None)", "state (row stored: False)"]
+    assert not await redis.exists(keys.schedule(cid), keys.history(cid))
 
 
 async def test_delete_whose_commit_fails_removes_nothing(
@@ -193,24 +213,55 @@ async def test_delete_whose_commit_fails_removes_nothing(
     assert detail["schedule_status"] == "active" and detail["status_consistent"] is True
 
 
-async def test_delete_whose_redis_side_fails_leaves_an_orphan_reconcile_removes(
+async def test_delete_whose_redis_side_fails_after_the_commit_is_done_and_cannot_fire(
     client: httpx.AsyncClient, app: FastAPI, sessions: Sessions, redis: Redis, keys: Keys
 ) -> None:
     cid = await active_interval(client)
     scheduler = app.state.scheduler
-    original = scheduler.on_deleted
+    original = scheduler.core.remove
 
-    async def lost(config_id: int) -> None:
+    async def lost(config_id: int) -> bool:
         raise redis_errors.ConnectionError("lost Redis")
 
-    scheduler.on_deleted = lost
+    scheduler.core.remove = lost
     response = await client.delete(f"/configs/{cid}")
-    assert response.status_code == 503
-    assert await stored(sessions, cid) is None  # the row deletion stands
-    assert await redis.zscore(keys.due, str(cid)) is not None  # the orphan
-    scheduler.on_deleted = original
+    # the row is gone: the delete happened, and the answer says so
+    assert response.status_code == 204
+    assert await stored(sessions, cid) is None
+    assert await redis.zscore(keys.due, str(cid)) is None  # it cannot fire
+    assert await redis.exists(keys.schedule(cid))  # the orphan state reconcile removes
+    scheduler.core.remove = original
     report = await scheduler.reconcile_all(sessions)
     assert report.orphans_removed == [cid]
     assert not await redis.exists(keys.schedule(cid), keys.history(cid))
-    assert await redis.zscore(keys.due, str(cid)) is None
     assert (await client.delete(f"/configs/{cid}")).status_code == 404
+
+
+async def test_delete_while_redis_is_unreachable_is_503_and_deletes_nothing(
+    settings: Settings, sessions: Sessions, tmp_path: Path
+) -> None:
+    # a private Redis that this test stops and starts (never the shared one)
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    private = settings.model_copy(update={"redis_url": SecretStr(server.url)})
+    application = create_app(private)
+    try:
+        async with (
+            application.router.lifespan_context(application),
+            make_client(application, "admin-test-token") as http,
+        ):
+            cid = await active_interval(http)
+            server.stop()
+            response = await http.delete(f"/configs/{cid}")
+            assert response.status_code == 503, response.text
+            assert "redis" in response.text.lower()
+            server.start()
+            assert await stored(sessions, cid) is not None
+            detail = (await http.get(f"/configs/{cid}")).json()
+            assert detail["schedule_status"] == "active"
+            assert detail["status_consistent"] is True
+            assert detail["next_run_at"] is not None
+            # and once Redis is back the same request deletes it
+            assert (await http.delete(f"/configs/{cid}")).status_code == 204
+            assert await stored(sessions, cid) is None
+    finally:
+        server.stop()

@@ -289,6 +289,20 @@ class SchedulerCoreService:
                     continue
         return bool(raw is not None or results[-1])
 
+    async def take_due(self, config_id: int) -> float | None:
+        """Remove the config's due score (it fires no more) and return it, in one MULTI;
+        ``restore_due`` puts it back. The rest of the registration stays as it was."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zscore(self.keys.due, config_id)
+            pipe.zrem(self.keys.due, config_id)
+            score, _ = await pipe.execute()
+        return float(score) if score is not None else None
+
+    async def restore_due(self, config_id: int, score: float) -> None:
+        """Undo ``take_due``: the schedule fires again from its old due time (a fire that
+        fell due meanwhile is sent by the next tick, under its misfire policy)."""
+        await self.redis.zadd(self.keys.due, {str(config_id): score})
+
     # --- reads ------------------------------------------------------------------------
 
     async def get(self, config_id: int) -> ScheduledTask | None:

@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import ScheduledTask
 
@@ -292,6 +293,35 @@ class SchedulerService:
             return await self._activate(
                 config, Action.RELOAD, event=None, allowed_from={ACTIVE}, note=note, replace=True
             )
+
+    async def delete(self, config_id: int, delete_row: Callable[[], Awaitable[None]]) -> None:
+        """Delete a config: ``delete_row`` commits the row's deletion, between two Redis
+        steps, so that a request that fails changes nothing.
+
+        1. Under the config's lock (with Redis unreachable this fails first, and nothing has
+           changed), its due score is taken out: it can fire no more.
+        2. ``delete_row`` runs; if it fails, the due score is put back, as it was.
+        3. The registration, state, counters and history go. The config is gone by now, so
+           a Redis failure here is logged, not raised: the schedule cannot fire (step 1), and
+           reconcile removes what is left.
+        """
+        async with self._locked(config_id):
+            score = await self.core.take_due(config_id)
+            try:
+                await delete_row()
+            except BaseException:
+                if score is not None:
+                    await asyncio.shield(self.core.restore_due(config_id, score))
+                raise
+            try:
+                await self.core.remove(config_id)
+                await self.state.delete(config_id)
+                await self.redis.delete(self.keys.running(config_id))
+            except RedisError:
+                log.warning(
+                    "config deleted; its schedule state is left for reconcile",
+                    extra={"config_id": config_id},
+                )
 
     async def on_deleted(self, config_id: int) -> None:
         """Remove the schedule, state, counters and history of a config."""

@@ -9,9 +9,11 @@ A request that fails changes nothing:
   as committed (re-read under the schedule's lock, so concurrent updates end on the latest
   row). A failed commit has touched nothing in Redis; if the re-registration raises, the
   row change is undone, and whatever Redis was left with is repaired by reconcile.
-- delete commits the row deletion (its execution records go with it), then removes the
-  schedule, state and history. A failed commit removes nothing; a failure after it leaves
-  an orphan in Redis that reconcile removes.
+- delete takes the schedule's due score out (it fires no more), commits the row deletion
+  (its execution records go with it), then removes the schedule, state and history. Redis
+  unreachable: 503 before anything changed. A failed commit puts the due score back. Once
+  committed the answer is 204; a Redis failure after that leaves state that reconcile
+  removes, and a schedule that cannot fire.
 """
 
 from __future__ import annotations
@@ -269,15 +271,11 @@ def _merged(row: TaskConfig, changes: dict[str, Any]) -> dict[str, Any]:
 async def delete_config(
     config_id: ConfigId, session: SessionDep, scheduler: SchedulerDep
 ) -> Response:
-    async with session.begin():
-        await configs.delete(session, config_id)
-    # Committed: now its schedule and state. A failed commit above removed nothing; a
-    # failure (or crash) from here on leaves an orphan in Redis that reconcile removes.
-    try:
-        await asyncio.shield(scheduler.on_deleted(config_id))
-    except Exception:
-        log.warning(
-            "config deleted, its schedule left for reconcile", extra={"config_id": config_id}
-        )
-        raise
+    async def delete_row() -> None:
+        async with session.begin():
+            await configs.delete(session, config_id)
+
+    # Redis, then the row, then Redis again: see SchedulerService.delete (a 503 or 404 has
+    # changed nothing; a 204 has deleted the config, and its schedule can no longer fire).
+    await scheduler.delete(config_id, delete_row)
     return Response(status_code=204)
