@@ -84,7 +84,7 @@ async def observe_backlog(app: FastAPI) -> None:
     metrics.RECORDER_BUFFER_DEPTH.set(depth)
 
 
-def start_metrics_server(port: int, process: str, host: str = "0.0.0.0") -> bool:
+def start_metrics_server(port: int, process: str, host: str = "127.0.0.1") -> bool:
     """Serve ``/metrics`` on ``port`` in a daemon thread (0 disables). A port already taken
     is a warning, not a failure: the process still does its work without metrics."""
     if port <= 0:
@@ -97,5 +97,5 @@ def start_metrics_server(port: int, process: str, host: str = "0.0.0.0") -> bool
             extra={"component": process, "port": port, "reason": str(exc)},
         )
         return False
-    log.info("metrics served", extra={"component": process, "port": port})
+    log.info("metrics served", extra={"component": process, "host": host, "port": port})
     return True

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     heartbeat_stale_seconds: float = Field(default=15.0, gt=0, le=3600)
     api_host: str = Field(default="127.0.0.1")
     api_port: int = Field(default=8000, ge=1, le=65535)
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="bind address of the worker's and scheduler's /metrics servers (they "
+        "have no token: keep them on loopback unless a network policy guards them)",
+    )
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 disables")
     scheduler_metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 disables")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

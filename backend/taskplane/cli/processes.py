@@ -150,7 +150,7 @@ def worker(
     from taskplane.observability import start_metrics_server
     from taskplane.worker.process import run_worker
 
-    start_metrics_server(port, "worker")
+    start_metrics_server(port, "worker", settings.metrics_host)
     asyncio.run(run_worker(settings, queue or None, concurrency))
 
 
@@ -188,7 +188,9 @@ def scheduler(
     from taskplane.observability import start_metrics_server
 
     start_metrics_server(
-        settings.scheduler_metrics_port if metrics_port is None else metrics_port, "scheduler"
+        settings.scheduler_metrics_port if metrics_port is None else metrics_port,
+        "scheduler",
+        settings.metrics_host,
     )
     from taskplane.scheduling.process import run_scheduler
 

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings()
     setup_logging(settings.log_level, str(settings.log_format))
-    start_metrics_server(settings.worker_metrics_port, "worker")
+    start_metrics_server(settings.worker_metrics_port, "worker", settings.metrics_host)
     asyncio.run(run_worker(settings, args.queue or None, max(1, args.concurrency)))
 
 
