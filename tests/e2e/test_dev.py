@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import services as test_services
 from tests.e2e.processes import (
     children_of,
     free_port,
@@ -277,6 +278,44 @@ async def test_dev_restart_keeps_every_schedule_state_and_fires_on_without_a_bur
             assert all(e["details"]["reason"] == "misfire" for e in skipped)
 
         assert stop(dev, signal.SIGINT, within=60) == 0, log.read_text(errors="replace")[-3000:]
+    finally:
+        if dev.poll() is None:
+            stop(dev, signal.SIGTERM, within=30)
+        kill_group(dev)
+
+
+async def test_dev_banner_shows_no_supplied_token_and_no_dsn_password(
+    tmp_path: Path, services: test_services.TestServices
+) -> None:
+    if services.database_kind != "postgresql":
+        pytest.fail("this test needs the run's PostgreSQL (trust auth ignores the password)")
+    port = free_port()
+    secret_token = "supplied-admin-token-5ecret"
+    password = "dsn-pa55word"
+    dsn = services.database_url.replace("://postgres@", f"://postgres:{password}@")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKPLANE_")}
+    env |= {
+        "TASKPLANE_API_PORT": str(port),
+        "TASKPLANE_ADMIN_TOKEN": secret_token,
+        "TASKPLANE_DATABASE_URL": dsn,
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = tmp_path / "dev.log"
+    dev = start(["dev"], env, log, cwd=tmp_path)
+    try:
+        wait_until(lambda: "admin token" in log.read_text(errors="replace"), 120, "banner", log)
+        async with httpx.AsyncClient(timeout=15) as http:
+            response = await http.get(
+                f"http://127.0.0.1:{port}/api/v1/task-types",
+                headers={"Authorization": f"Bearer {secret_token}"},
+            )
+            assert response.status_code == 200  # the supplied token is the one in force
+        assert stop(dev, signal.SIGINT, within=60) == 0
+        text = log.read_text(errors="replace")
+        assert "from TASKPLANE_ADMIN_TOKEN" in text
+        assert secret_token not in text
+        assert password not in text
+        assert "postgres:***@" in text or "postgres@" in text, text[-2000:]
     finally:
         if dev.poll() is None:
             stop(dev, signal.SIGTERM, within=30)
