@@ -138,13 +138,17 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and exc.__cause__ is not None:
-        # FastAPI answers 400 for a body it cannot decode (not UTF-8); API.md: not JSON -> 422
+        # FastAPI answers 400 for a body it cannot decode (not UTF-8, or nested past the
+        # decoder's recursion limit); API.md: not JSON -> 422
         refused = await refusal(request)
         if refused is not None:
             return await _http_exception(request, refused)
-        return unprocessable(
-            [{"loc": ["body"], "msg": "body is not valid UTF-8 JSON", "type": "json_invalid"}]
+        msg = (
+            "body is nested too deeply to read"
+            if isinstance(exc.__cause__, RecursionError)
+            else "body is not valid UTF-8 JSON"
         )
+        return unprocessable([{"loc": ["body"], "msg": msg, "type": "json_invalid"}])
     return JSONResponse(
         status_code=exc.status_code,
         content={"detail": safe_text(exc.detail) if isinstance(exc.detail, str) else exc.detail},
