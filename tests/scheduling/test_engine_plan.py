@@ -126,7 +126,7 @@ def _fire_sequence(spec: specs.Spec, start: datetime, end: datetime, step_s: flo
 
 def test_cron_with_timezone_is_right_across_spring_forward() -> None:
     # Europe/Berlin, 2026-03-29: 02:00 CET -> 03:00 CEST. "30 * * * *" fires every hour
-    # at :30 local; 02:30 does not exist and is read with the old offset (= 01:30 UTC).
+    # at :30 local; 02:30 does not exist and shifts to the end of the gap (03:00 CEST).
     spec = cron("30 * * * *", "Europe/Berlin")
     fired = _fire_sequence(
         spec, datetime(2026, 3, 28, 23, 0, tzinfo=UTC), datetime(2026, 3, 29, 3, 0, tzinfo=UTC), 10
@@ -134,7 +134,8 @@ def test_cron_with_timezone_is_right_across_spring_forward() -> None:
     assert fired == [
         "2026-03-28T23:30:00+00:00",  # 00:30 CET
         "2026-03-29T00:30:00+00:00",  # 01:30 CET
-        "2026-03-29T01:30:00+00:00",  # 03:30 CEST (and 02:30 CET, the same instant)
+        "2026-03-29T01:00:00+00:00",  # 02:30 does not exist: 03:00 CEST
+        "2026-03-29T01:30:00+00:00",  # 03:30 CEST
         "2026-03-29T02:30:00+00:00",  # 04:30 CEST
     ]
 

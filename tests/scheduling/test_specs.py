@@ -179,26 +179,27 @@ NY_DAILY_0900 = Spec(SchedulerType.CRON, cron="0 9 * * *", timezone="America/New
     ("spec", "after", "expected"),
     [
         # Europe/Berlin spring forward 2026-03-29 02:00 CET -> 03:00 CEST: 02:30 does not
-        # exist that day, it fires one gap later (03:30 CEST = 01:30 UTC), once.
+        # exist that day; on_missing_time "shift" (the default) fires it once, at the first
+        # instant after the gap (03:00 CEST = 01:00 UTC).
         (
             BERLIN_DAILY_0230,
             utc(2026, 3, 27, 0, 0),
             [
                 utc(2026, 3, 27, 1, 30),
                 utc(2026, 3, 28, 1, 30),
-                utc(2026, 3, 29, 1, 30),
+                utc(2026, 3, 29, 1, 0),
                 utc(2026, 3, 30, 0, 30),
             ],
         ),
-        # every real hour once across the gap
+        # hourly at :30 across the gap: 01:30 CET, then 02:30 shifted to 03:00 CEST, 03:30
         (
             BERLIN_HOURLY_30,
             utc(2026, 3, 28, 23, 0),
             [
                 utc(2026, 3, 28, 23, 30),
                 utc(2026, 3, 29, 0, 30),
+                utc(2026, 3, 29, 1, 0),
                 utc(2026, 3, 29, 1, 30),
-                utc(2026, 3, 29, 2, 30),
             ],
         ),
         # fall back 2026-10-25 03:00 CEST -> 02:00 CET: 02:30 occurs twice, fires once

@@ -73,6 +73,8 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "misfire": st.sampled_from(["once", "skip", "never"]),
     "overlap": st.sampled_from(["allow", "skip", "maybe"]),
     "misfire_grace_seconds": st.integers(-10, 10**6),
+    "on_missing_time": st.sampled_from(["shift", "skip", "later"]),
+    "on_repeated_time": st.sampled_from(["first", "both", "twice"]),
 }
 
 

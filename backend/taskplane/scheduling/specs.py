@@ -5,11 +5,14 @@ Pure: no I/O, no clock unless one is passed (``now`` defaults to the current tim
 ``("schedule_config", field)``, so the API answers 422 naming the field.
 
 Cron and DST. A cron expression is evaluated on the wall clock of its timezone, then mapped
-to a UTC instant:
+to UTC instants by the schedule's DST policy (API.md, "DST policy"):
 - a wall time that does not exist (spring forward: 02:30 in Europe/Berlin on the last Sunday
-  of March) is read with the offset in force before the change, i.e. it fires one gap later
-  (03:30 CEST); an instant is never fired twice, so "30 * * * *" still fires once per hour;
-- a wall time that occurs twice (fall back) fires once, at its first occurrence, like cron.
+  of March) fires once at the first instant after the gap (03:00 CEST) with
+  ``on_missing_time: shift`` (the default), and not at all that day with ``skip``;
+- a wall time that occurs twice (fall back) fires once, at its first occurrence, with
+  ``on_repeated_time: first`` (the default), and at each occurrence with ``both``.
+An instant is never fired twice: several missing wall times that shift to the same instant
+fire once.
 
 Interval cadence is anchored: the next due is the previous due + interval (no drift).
 """
@@ -30,13 +33,18 @@ from taskplane.errors import FieldError, InvalidInput
 
 Misfire = Literal["once", "skip"]
 Overlap = Literal["allow", "skip"]
+OnMissingTime = Literal["shift", "skip"]
+OnRepeatedTime = Literal["first", "both"]
 
 ROOT = "schedule_config"
 CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 INTERVAL_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 POLICY_KEYS = frozenset({"misfire", "misfire_grace_seconds", "overlap"})
+DST_KEYS = frozenset({"on_missing_time", "on_repeated_time"})
 ALLOWED_KEYS: dict[SchedulerType, frozenset[str]] = {
-    SchedulerType.CRON: frozenset({"cron_expression", *CRON_FIELDS, "timezone"}) | POLICY_KEYS,
+    SchedulerType.CRON: frozenset({"cron_expression", *CRON_FIELDS, "timezone"})
+    | POLICY_KEYS
+    | DST_KEYS,
     SchedulerType.INTERVAL: frozenset({*INTERVAL_UNITS, "run_immediately"}) | POLICY_KEYS,
     SchedulerType.DATE: frozenset({"run_date"}) | POLICY_KEYS,
     SchedulerType.MANUAL: frozenset(),
@@ -55,6 +63,7 @@ MAX_GRACE_SECONDS = 86400
 DEFAULT_GRACE_SECONDS = 60
 _MAX_CRON_STEPS = 10_000  # candidates examined per next_after; DST skips need only a few
 _ONE_SECOND = timedelta(seconds=1)
+_MAX_FOLD = timedelta(hours=3)  # longer than any DST shift in the tz database
 
 LABEL_PREFIX = "schedule_"
 
@@ -72,6 +81,8 @@ class Spec:
     misfire: Misfire = "once"
     misfire_grace_seconds: int = DEFAULT_GRACE_SECONDS
     overlap: Overlap = "allow"
+    on_missing_time: OnMissingTime = "shift"
+    on_repeated_time: OnRepeatedTime = "first"
 
     @property
     def is_scheduled(self) -> bool:
@@ -111,6 +122,8 @@ def parse(
             continue
         if kind is SchedulerType.MANUAL and key in POLICY_KEYS:
             msg = "policies do not apply to a manual schedule"
+        elif key in DST_KEYS:
+            msg = f"a DST policy applies to a cron schedule only, not to a {kind} one"
         else:
             allowed = ", ".join(sorted(ALLOWED_KEYS[kind])) or "none"
             msg = f"unknown field for a {kind} schedule (allowed: {allowed})"
@@ -251,9 +264,25 @@ def _parse_cron(
                 expr = candidate
             else:  # each field fine alone but never fires together, e.g. 31 February
                 _err(errors, "day", f"the fields never match a date: {candidate!r}")
+    dst = _parse_dst_policy(config, errors)
     if expr is None:
         return None
-    return Spec(kind=SchedulerType.CRON, cron=expr, timezone=timezone, **policies)
+    return Spec(kind=SchedulerType.CRON, cron=expr, timezone=timezone, **policies, **dst)
+
+
+def _parse_dst_policy(config: Mapping[str, Any], errors: list[FieldError]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, allowed in (
+        ("on_missing_time", ("shift", "skip")),
+        ("on_repeated_time", ("first", "both")),
+    ):
+        if key not in config:
+            continue
+        if config[key] in allowed:
+            out[key] = config[key]
+        else:
+            _err(errors, key, f"must be {allowed[0]!r} or {allowed[1]!r}", "literal_error")
+    return out
 
 
 def _parse_interval(
@@ -357,7 +386,9 @@ def next_after(spec: Spec, after: datetime) -> datetime | None:
         return spec.run_at if spec.run_at is not None and spec.run_at > after else None
     if spec.kind is SchedulerType.CRON:
         assert spec.cron is not None
-        return _next_cron(spec.cron, ZoneInfo(spec.timezone), after)
+        return _next_cron(
+            spec.cron, ZoneInfo(spec.timezone), after, spec.on_missing_time, spec.on_repeated_time
+        )
     return None
 
 
@@ -380,22 +411,73 @@ def _aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _next_cron(expr: str, tz: ZoneInfo, after: datetime) -> datetime | None:
-    # Walk the wall clock (naive local times) with croniter, map each candidate to an
-    # instant with fold=0 (first occurrence; a nonexistent time takes the pre-change
-    # offset), and keep the first instant strictly after `after`. Filtering on the instant
-    # makes the result independent of croniter's own DST handling.
+def _next_cron(
+    expr: str,
+    tz: ZoneInfo,
+    after: datetime,
+    on_missing: OnMissingTime = "shift",
+    on_repeated: OnRepeatedTime = "first",
+) -> datetime | None:
+    # Walk the wall clock (naive local times) with croniter and map each candidate to its
+    # instants by the DST policy (``_instants``); keep the first instant strictly after
+    # `after`. Filtering on instants makes the result independent of croniter's own DST
+    # handling. With "first" the instants rise with the wall clock, so the first one past
+    # `after` is the answer. With "both" a repeated hour's second pass comes after later
+    # wall times' first pass: near a fall-back the walk starts one fold earlier and keeps
+    # the smallest instant of a fold's worth of candidates.
+    near_fold = (
+        on_repeated == "both"
+        and after.astimezone(tz).utcoffset() != (after + _MAX_FOLD).astimezone(tz).utcoffset()
+    )
     local = after.astimezone(tz).replace(tzinfo=None, microsecond=0, fold=0)
-    it = croniter(expr, local - _ONE_SECOND)
+    start = local - _MAX_FOLD if near_fold else local
+    it = croniter(expr, start - _ONE_SECOND)
+    best: datetime | None = None
+    best_wall: datetime | None = None
     for _ in range(_MAX_CRON_STEPS):
         try:
             wall = it.get_next(datetime)
         except Exception:  # croniter gives up on expressions that stop matching
-            return None
-        instant = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
-        if instant > after:
-            return instant
-    return None
+            return best
+        if best_wall is not None and wall > best_wall + _MAX_FOLD:
+            return best
+        for instant in _instants(wall, tz, on_missing, on_repeated):
+            if instant > after and (best is None or instant < best):
+                best, best_wall = instant, best_wall or wall
+        if best is not None and not near_fold:
+            return best
+    return best
+
+
+def _instants(
+    wall: datetime, tz: ZoneInfo, on_missing: OnMissingTime, on_repeated: OnRepeatedTime
+) -> list[datetime]:
+    """The UTC instants at which the naive local ``wall`` fires under the DST policy."""
+    first = wall.replace(tzinfo=tz, fold=0)
+    second = wall.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() == second.utcoffset():  # an ordinary wall time
+        return [first.astimezone(UTC)]
+    early, late = sorted((first.astimezone(UTC), second.astimezone(UTC)))
+    if early.astimezone(tz).replace(tzinfo=None) == wall:  # repeated: both read back
+        return [early, late] if on_repeated == "both" else [early]
+    # missing (a gap): zoneinfo reads it with the offset before (fold=0, the later
+    # instant) or after (fold=1, the earlier) the change; the gap's end lies between
+    if on_missing == "skip":
+        return []
+    return [_transition(early, late, tz)]
+
+
+def _transition(early: datetime, late: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant in (early, late] whose offset is the one after the change."""
+    after_offset = late.astimezone(tz).utcoffset()
+    lo, hi = early, late
+    while hi - lo > _ONE_SECOND:
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(tz).utcoffset() == after_offset:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0)
 
 
 # --- labels ----------------------------------------------------------------------------
@@ -411,6 +493,9 @@ def to_labels(spec: Spec) -> dict[str, Any]:
         "misfire_grace_seconds": spec.misfire_grace_seconds,
         "overlap": spec.overlap,
     }
+    if spec.kind is SchedulerType.CRON:
+        labels["on_missing_time"] = spec.on_missing_time
+        labels["on_repeated_time"] = spec.on_repeated_time
     if spec.cron is not None:
         labels[f"{LABEL_PREFIX}cron"] = spec.cron
     if spec.interval_seconds is not None:
@@ -428,7 +513,14 @@ def from_labels(labels: Mapping[str, Any]) -> Spec:
     interval = labels.get(f"{p}interval_seconds")
     misfire = labels.get("misfire", "once")
     overlap = labels.get("overlap", "allow")
-    if misfire not in ("once", "skip") or overlap not in ("allow", "skip"):
+    on_missing = labels.get("on_missing_time", "shift")
+    on_repeated = labels.get("on_repeated_time", "first")
+    if (
+        misfire not in ("once", "skip")
+        or overlap not in ("allow", "skip")
+        or on_missing not in ("shift", "skip")
+        or on_repeated not in ("first", "both")
+    ):
         raise ValueError("bad schedule policy labels")
     return Spec(
         kind=SchedulerType(labels[f"{p}kind"]),
@@ -440,6 +532,8 @@ def from_labels(labels: Mapping[str, Any]) -> Spec:
         misfire=misfire,
         misfire_grace_seconds=int(labels.get("misfire_grace_seconds", DEFAULT_GRACE_SECONDS)),
         overlap=overlap,
+        on_missing_time=on_missing,
+        on_repeated_time=on_repeated,
     )
 
 
