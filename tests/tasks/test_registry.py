@@ -40,7 +40,12 @@ def test_builtins_are_discovered_sorted_with_schemas() -> None:
 def test_task_modules_setting_adds_types_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASKPLANE_TASK_MODULES", f" {EXTRA} ,")
     registry = load_registry(_settings())
-    assert set(registry.names()) == BUILTINS | {"test_add", "test_refuse", "test_flaky"}
+    assert set(registry.names()) == BUILTINS | {
+        "test_add",
+        "test_refuse",
+        "test_flaky",
+        "test_mark",
+    }
     add = registry.get("test_add")
     assert add.max_retries == 1
     assert add.description == "Add a and b"

@@ -15,6 +15,7 @@ import signal
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from taskplane.outage import DATABASE, REDIS, Backoff, Outages, store_of
 from taskplane.resources import Resources, open_resources
 from taskplane.scheduling import service
 from taskplane.scheduling.engine import Completer, Engine
@@ -32,17 +33,27 @@ def _completer(resources: Resources) -> Completer | None:
         return None
 
 
-async def _reconcile(resources: Resources) -> None:
+async def _reconcile(resources: Resources, guard: Backoff) -> None:
     """Repair drift between state and registered schedules (idempotent: several instances may
-    do it at once). A store that is down does not stop the scheduler."""
+    do it at once). A store that is down does not stop the scheduler: the failure counts
+    toward the process's outage (one warning, ``outage.py``) and the next period retries."""
     try:
         await service.from_resources(resources).reconcile_all(resources.sessions)
     except (OSError, RedisError, SQLAlchemyError) as exc:
-        log.warning("reconcile skipped", extra={"error": type(exc).__name__})
+        if store_of(exc, guard.stores) is None:
+            log.warning("reconcile skipped", extra={"error": type(exc).__name__})
+        else:
+            guard.note(exc)
+        return
+    guard.ok()
 
 
 async def _reconcile_periodically(
-    resources: Resources, engine: Engine, period_seconds: float, stop: asyncio.Event
+    resources: Resources,
+    engine: Engine,
+    period_seconds: float,
+    stop: asyncio.Event,
+    guard: Backoff,
 ) -> None:
     """The leader reconciles every ``period_seconds``: drift that arose while the process ran
     (a config deleted while Redis was down leaves an orphan schedule) is repaired without a
@@ -51,7 +62,7 @@ async def _reconcile_periodically(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), period_seconds)
         if not stop.is_set() and engine.presence is not None and engine.presence.is_leader:
-            await _reconcile(resources)
+            await _reconcile(resources, guard)
 
 
 async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -69,16 +80,19 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
             installed.append(sig)
     try:
         async with open_resources(settings) as resources:
+            outages = Outages()  # one warning per outage for all the loops
+            outages.on_down(REDIS, lambda: resources.redis.connection_pool.disconnect(False))
             engine = Engine.from_settings(
-                settings, resources.redis, completer=_completer(resources)
+                settings, resources.redis, completer=_completer(resources), outages=outages
             )
+            guard = outages.backoff("reconcile", REDIS, DATABASE)
             assert engine.presence is not None
             log.info("scheduler starting", extra={"instance": engine.presence.id})
             if settings.scheduler_reconcile_at_start:
-                await _reconcile(resources)
+                await _reconcile(resources, guard)
             period = settings.scheduler_reconcile_interval_seconds
             repairer = (
-                asyncio.create_task(_reconcile_periodically(resources, engine, period, stop))
+                asyncio.create_task(_reconcile_periodically(resources, engine, period, stop, guard))
                 if period > 0
                 else None
             )

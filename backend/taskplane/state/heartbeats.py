@@ -2,9 +2,11 @@
 
 Writers: each scheduler instance beats into ``Keys.scheduler_instances`` and holds the lease
 ``Keys.scheduler_leader``; each worker beats into ``Keys.workers`` (field = its id, JSON
-``{id, heartbeat_at, queues, pid, host}``). Readers (``/system/status``, ``/system/health``,
-the CLI) use the ``list_*`` helpers here; a heartbeat older than ``stale_seconds`` is stale.
-Writers prune stale fields of their own hash, so the hashes stay as small as the fleet.
+``{id, heartbeat_at, queues, pid, host}``). A process that stops withdraws its heartbeat
+and notes ``{id, exited_at, reason}`` in ``Keys.*_last_exit`` (``withdraw``). Readers
+(``/system/status``, ``/system/health``, the CLI) use the ``list_*`` helpers here; a
+heartbeat older than ``stale_seconds`` is stale. Writers prune stale fields of their own
+hash, so the hashes stay as small as the fleet.
 
 Leadership is a lease: ``SET leader <id> NX PX lease_ms``. The holder renews it well before
 it runs out (a Lua compare-and-PEXPIRE, so an instance can never renew a lease another
@@ -77,6 +79,46 @@ class WorkerHeartbeat:
     pid: int | None = None
     host: str | None = None
     is_stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """The last withdrawal of a heartbeat (a worker or scheduler that stopped)."""
+
+    id: str
+    exited_at: datetime
+    reason: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"id": self.id, "exited_at": self.exited_at.isoformat(), "reason": self.reason},
+            separators=(",", ":"),
+        )
+
+
+def parse_exit(raw: Any) -> Exit | None:
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    at = _parse_instant(data.get("exited_at")) if isinstance(data, dict) else None
+    if at is None:
+        return None
+    return Exit(id=str(data.get("id") or ""), exited_at=at, reason=str(data.get("reason") or ""))
+
+
+async def last_exits(redis: Redis, keys: Keys) -> tuple[Exit | None, Exit | None]:
+    """(scheduler, worker): the last heartbeat each kind withdrew, if any."""
+    scheduler, worker = await redis.mget([keys.scheduler_last_exit, keys.workers_last_exit])
+    return parse_exit(scheduler), parse_exit(worker)
+
+
+def withdraw(pipe: Any, hash_key: str, exit_key: str, instance_id: str, reason: str) -> None:
+    """Queue on ``pipe``: remove the heartbeat field and note the exit (one round trip)."""
+    pipe.hdel(hash_key, instance_id)
+    pipe.set(exit_key, Exit(id=instance_id, exited_at=_now(), reason=reason).to_json())
 
 
 def _is_stale(at: datetime, now: datetime, stale_seconds: float) -> bool:
@@ -272,9 +314,11 @@ class SchedulerPresence:
         if stale:
             await self.redis.hdel(self.keys.scheduler_instances, *stale)
 
-    async def leave(self) -> None:
+    async def leave(self, reason: str = "stopped") -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.eval(leases.RELEASE, 1, self.keys.scheduler_leader, self.id)
-            pipe.hdel(self.keys.scheduler_instances, self.id)
+            withdraw(
+                pipe, self.keys.scheduler_instances, self.keys.scheduler_last_exit, self.id, reason
+            )
             await pipe.execute()
         self.is_leader = False

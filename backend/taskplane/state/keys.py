@@ -120,3 +120,15 @@ class Keys:
     def workers(self) -> str:
         """hash: worker id -> JSON heartbeat {id, heartbeat_at, queues, ...}."""
         return f"{self.prefix}workers"
+
+    @property
+    def workers_last_exit(self) -> str:
+        """string: JSON {id, exited_at, reason} of the last worker that withdrew its
+        heartbeat (health: since when no worker runs)."""
+        return f"{self.prefix}workers:last-exit"
+
+    @property
+    def scheduler_last_exit(self) -> str:
+        """string: JSON {id, exited_at, reason} of the last scheduler instance that withdrew
+        its heartbeat."""
+        return f"{self.prefix}scheduler:last-exit"

@@ -33,8 +33,9 @@ from taskiq import AckableMessage
 from taskiq.message import TaskiqMessage
 from taskiq.result import TaskiqResult
 
+from taskplane.outage import Outages, delay_seconds, store_of
 from taskplane.tasks.registry import TaskRegistry
-from taskplane.worker.broker import Delivery, TaskplaneBroker
+from taskplane.worker.broker import Delivery, TaskplaneBroker, mark_redelivered
 from taskplane.worker.execution import Executor
 from taskplane.worker.messages import TASK_NAME_PREFIX
 from taskplane.worker.recorder import ExecutionRecorder
@@ -46,6 +47,15 @@ async def _ack(delivery: AckableMessage) -> None:
     pending = delivery.ack()
     if pending is not None:
         await pending
+
+
+def _redelivered(delivery: AckableMessage) -> AckableMessage:
+    data = mark_redelivered(delivery.data)
+    if isinstance(delivery, Delivery):
+        return Delivery.model_construct(
+            data=data, ack=delivery.ack, stream=delivery.stream, msg_id=delivery.msg_id
+        )
+    return AckableMessage.model_construct(data=data, ack=delivery.ack)
 
 
 def backlog_floor(concurrency: int) -> int:
@@ -66,6 +76,7 @@ class Consumer:
         *,
         concurrency: int,
         shutdown_timeout_seconds: float = 30.0,
+        outages: Outages | None = None,
     ) -> None:
         self.broker = broker
         self.recorder = recorder
@@ -77,6 +88,7 @@ class Consumer:
         self.backlog = max(backlog_floor(self.concurrency), self.concurrency)
         self.shutdown_timeout_seconds = shutdown_timeout_seconds
         self._tasks: set[asyncio.Task[None]] = set()
+        self.outages = outages or Outages()
 
     async def run(self, finish: asyncio.Event) -> None:
         """Consume until ``finish`` is set (and the broker stopped listening), then wait for
@@ -97,10 +109,13 @@ class Consumer:
                 self._tasks.discard(task)
                 free_slot()
                 backlog.release()
-                if not task.cancelled() and task.exception() is not None:
-                    log.warning("message handling failed", exc_info=task.exception())
+                exc = None if task.cancelled() else task.exception()
+                if exc is None:
+                    return
+                # left unacknowledged: re-delivered once this worker is gone
+                log.warning("message handling failed", exc_info=exc)
 
-            task = asyncio.create_task(self.handle(delivery, free_slot))
+            task = asyncio.create_task(self._handle_until_done(delivery, free_slot, finish))
             self._tasks.add(task)
             task.add_done_callback(done)
 
@@ -116,6 +131,36 @@ class Consumer:
             await listener.aclose()
             if self._tasks:
                 await asyncio.wait(set(self._tasks), timeout=self.shutdown_timeout_seconds)
+            # past the grace: cancel what still runs (not recorded, so re-delivered) before
+            # the worker withdraws its heartbeat and a live worker takes its messages
+            late = [t for t in self._tasks if not t.done()]
+            for t in late:
+                t.cancel()
+            if late:
+                await asyncio.wait(late, timeout=5)
+
+    async def _handle_until_done(
+        self, delivery: AckableMessage, free_slot: Callable[[], None], finish: asyncio.Event
+    ) -> None:
+        """``handle``, again after a back-off while Redis (or PostgreSQL) is lost: the message
+        stays held by this worker (its heartbeat keeps it), so nobody else would run it. The
+        retry is marked re-delivered, so it may take over this worker's own ``run:`` claim;
+        if the record was written but its reply lost, the ``done:`` claim skips the retry."""
+        failures = 0
+        while True:
+            try:
+                await self.handle(delivery, free_slot)
+                return
+            except Exception as exc:
+                store = store_of(exc)
+                if store is None or finish.is_set():
+                    raise  # left unacknowledged: re-delivered once this worker is gone
+                failures += 1
+                if self.outages.down(store, exc, "record"):
+                    await self.outages.run_hooks(store)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(finish.wait(), timeout=delay_seconds(failures))
+                delivery = _redelivered(delivery)
 
     def _parse(self, data: bytes | str) -> TaskiqMessage:
         message = TaskiqMessage.model_validate_json(data)

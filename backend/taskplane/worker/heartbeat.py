@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from taskplane.state.heartbeats import parse_worker
+from taskplane.state.heartbeats import parse_worker, withdraw
 from taskplane.state.keys import Keys
 
 
@@ -62,5 +62,9 @@ class WorkerPresence:
         if stale:
             await self.redis.hdel(self.keys.workers, *stale)
 
-    async def leave(self) -> None:
-        await self.redis.hdel(self.keys.workers, self.id)
+    async def leave(self, reason: str = "stopped") -> None:
+        """Withdraw the heartbeat (health and other workers see at once that this one is
+        gone: its pending messages are taken over) and note the exit."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            withdraw(pipe, self.keys.workers, self.keys.workers_last_exit, self.id, reason)
+            await pipe.execute()

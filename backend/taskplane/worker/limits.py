@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from taskiq.message import TaskiqMessage
 
 from taskplane.enums import Trigger
+from taskplane.outage import REDIS, Outages
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import DEFAULT_QUEUE, TaskType
 from taskplane.worker import messages
@@ -151,10 +152,18 @@ def delayed_member(outgoing: messages.Outgoing) -> str:
 class RetryPump:
     """Moves due retries from ``Keys.retry_delayed`` to their streams (see module doc)."""
 
-    def __init__(self, redis: Redis, keys: Keys, *, interval_seconds: float = 0.1) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        interval_seconds: float = 0.1,
+        outages: Outages | None = None,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.interval_seconds = interval_seconds
+        self.outages = outages or Outages()
         self._script = redis.register_script(_PUMP)
 
     async def pump_once(self, now_ms: int | None = None) -> int:
@@ -166,13 +175,13 @@ class RetryPump:
         return int(sent)
 
     async def run(self) -> None:
+        guard = self.outages.backoff("retry-pump", REDIS)
         while True:
             try:
                 sent = await self.pump_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("retry pump failed; trying again", exc_info=True)
-                sent = 0
+            except Exception as exc:
+                await guard.failed(exc)  # one warning per outage (outage.py)
+                continue
+            guard.ok()
             if sent < PUMP_BATCH:
                 await asyncio.sleep(self.interval_seconds)

@@ -6,7 +6,9 @@ the ``Consumer`` (claim, run, record, ack; ``consumer.py``) until SIGINT/SIGTERM
 it run the record flusher, the retry pump and the heartbeat (worker heartbeat, running-set
 TTLs, idle reset of the messages held). On stop: no new messages, running ones finish
 (up to ``shutdown_timeout_seconds``), the buffer is flushed if PostgreSQL answers (else it
-stays in Redis for the next worker), the heartbeat is removed.
+stays in Redis for the next worker), the heartbeat is withdrawn (also after an error) and
+the exit noted. Every loop survives a Redis / PostgreSQL outage (``outage.py``: one warning
+per outage for the whole process).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 
 from taskplane.db.executions import ExecutionRecord
+from taskplane.outage import REDIS, Outages, describe
 from taskplane.resources import Resources, open_resources
 from taskplane.settings import Settings
 from taskplane.state.heartbeats import new_instance_id
@@ -69,7 +72,10 @@ async def _heartbeat(
     broker: TaskplaneBroker,
     flusher: RecordFlusher,
     interval_seconds: float,
+    outages: Outages,
 ) -> None:
+    """Heartbeat, running-set TTLs, idle reset of held messages, depth metrics."""
+    guard = outages.backoff("heartbeat", REDIS)
     while True:
         try:
             await presence.beat()
@@ -77,10 +83,10 @@ async def _heartbeat(
             await broker.keep_in_flight()
             await broker.observe_depth()
             await flusher.depth()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("worker heartbeat failed", exc_info=True)
+        except Exception as exc:
+            await guard.failed(exc)
+            continue
+        guard.ok()
         await asyncio.sleep(interval_seconds)
 
 
@@ -118,7 +124,10 @@ async def run_worker(
     logging.getLogger("taskiq.receiver.receiver").setLevel(logging.WARNING)
     registry = registry or load_registry(settings)
     served = sorted(set(queues or registry.queues()))
+    # the consumer name in the broker's group IS the heartbeat's field: that is how a live
+    # worker tells a dead consumer (broker._claim_from_dead)
     worker_id = new_instance_id("worker")
+    outages = Outages()  # one warning per outage for all the loops below
     async with open_resources(settings) as resources:
         keys = resources.keys
         broker = TaskplaneBroker(
@@ -128,7 +137,12 @@ async def run_worker(
             consumer_name=worker_id,
             concurrency=concurrency,
             read_count=backlog_floor(concurrency),
+            outages=outages,
+            dead_check_seconds=max(0.5, settings.heartbeat_interval_seconds),
         )
+        # a restarted Redis leaves every pooled connection dead: drop the idle ones at once
+        outages.on_down(REDIS, lambda: resources.redis.connection_pool.disconnect(False))
+        outages.on_down(REDIS, lambda: broker.connection_pool.disconnect(False))
         executor = Executor(registry, resources, worker_id)
         executor.bind(broker)
         broker.set_unknown_task(executor.unknown_runner())
@@ -141,6 +155,7 @@ async def run_worker(
             resources.sessions,
             worker_id,
             on_recorded=counters_updater(resources),
+            outages=outages,
         )
         presence = WorkerPresence(
             resources.redis,
@@ -149,7 +164,7 @@ async def run_worker(
             served,
             stale_seconds=settings.heartbeat_stale_seconds,
         )
-        pump = RetryPump(resources.redis, keys)
+        pump = RetryPump(resources.redis, keys, outages=outages)
         # a short heartbeat keeps held messages well inside the broker's idle timeout
         beat_seconds = min(
             settings.heartbeat_interval_seconds, settings.broker_idle_timeout_ms / 3000
@@ -161,6 +176,7 @@ async def run_worker(
             registry,
             concurrency=concurrency,
             shutdown_timeout_seconds=shutdown_timeout_seconds,
+            outages=outages,
         )
         finish = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -175,16 +191,21 @@ async def run_worker(
             asyncio.create_task(flusher.run(), name="recorder-flusher"),
             asyncio.create_task(pump.run(), name="retry-pump"),
             asyncio.create_task(
-                _heartbeat(presence, recorder, broker, flusher, beat_seconds), name="heartbeat"
+                _heartbeat(presence, recorder, broker, flusher, beat_seconds, outages),
+                name="heartbeat",
             ),
         ]
         log.info(
             "worker started",
             extra={"worker": worker_id, "queues": served, "concurrency": concurrency},
         )
+        exit_reason = "stopped"
         try:
             await broker.startup()
             await consumer.run(finish)
+        except BaseException as exc:
+            exit_reason = f"failed: {describe(exc)}"
+            raise
         finally:
             await _cancel_all(background)
             for sig in installed:
@@ -192,8 +213,8 @@ async def run_worker(
             with contextlib.suppress(Exception):
                 await flusher.drain()
                 await flusher.release()
-            with contextlib.suppress(Exception):
-                await presence.leave()
+            with contextlib.suppress(Exception):  # where Redis answers: health sees it at once
+                await presence.leave(exit_reason)
             with contextlib.suppress(Exception):
                 await broker.shutdown()
             log.info("worker stopped", extra={"worker": worker_id})

@@ -51,6 +51,7 @@ from taskplane import metrics
 from taskplane.db import executions
 from taskplane.db.executions import ExecutionRecord
 from taskplane.enums import Trigger
+from taskplane.outage import DATABASE, MAX_DELAY_SECONDS, REDIS, Outages
 from taskplane.settings import Settings
 from taskplane.state import leases
 from taskplane.state.keys import Keys
@@ -320,7 +321,8 @@ class RecordFlusher:
         batch_size: int = FLUSH_BATCH,
         lease_ms: int = 10_000,
         idle_seconds: float = 0.5,
-        max_backoff_seconds: float = 3.0,
+        max_backoff_seconds: float = MAX_DELAY_SECONDS,
+        outages: Outages | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -331,6 +333,7 @@ class RecordFlusher:
         self.lease_ms = lease_ms
         self.idle_seconds = idle_seconds
         self.max_backoff_seconds = max_backoff_seconds
+        self.outages = outages or Outages()
         self._acquire = redis.register_script(leases.ACQUIRE_OR_RENEW)
         self._release = redis.register_script(leases.RELEASE)
 
@@ -392,22 +395,23 @@ class RecordFlusher:
         await self._release(keys=[self.keys.recorder_flush_lock], args=[self.worker_id])
 
     async def run(self) -> None:
-        backoff = self.idle_seconds
+        """Flush for ever; while Redis or PostgreSQL is down the records wait in the buffer
+        and the loop backs off (``outage.py``: one warning per outage)."""
+        guard = self.outages.backoff(
+            "record-flusher", REDIS, DATABASE, max_delay_seconds=self.max_backoff_seconds
+        )
         while True:
             try:
                 n = await self.flush_once()
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
-                log.warning(
-                    "execution records not written; kept in the buffer",
-                    extra={"error": f"{type(exc).__name__}: {exc}"},
-                )
                 with contextlib.suppress(Exception):  # Redis may be down too
                     await self.depth()
-                backoff = min(self.max_backoff_seconds, max(0.2, backoff * 2))
-                await asyncio.sleep(backoff)
+                await guard.failed(exc)
                 continue
-            backoff = self.idle_seconds
+            # only a flush that wrote rows proves PostgreSQL is back
+            if n:
+                guard.ok(REDIS, DATABASE)
+            else:
+                guard.ok(REDIS)
             if n < self.batch_size:
                 await asyncio.sleep(self.idle_seconds)
