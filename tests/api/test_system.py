@@ -2,13 +2,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 
 from taskplane import __version__
 from taskplane.enums import ScheduleStatus
+from taskplane.settings import Settings
 from taskplane.state.keys import Keys
+from tests.e2e.processes import running, settings_env, start, stop
+from tests.support import eventually
 
 
 async def beat(redis: Redis, keys: Keys, *, age_seconds: float = 0.0) -> None:
@@ -109,3 +114,47 @@ async def test_task_types_page_lists_builtins_with_schemas(client: httpx.AsyncCl
     assert one["items"][0]["name"] == names[1] and one["total"] == len(names)
     enums = (await client.get("/system/enums")).json()
     assert enums["task_types"] == sorted(names)
+
+
+async def test_health_says_which_component_is_down_and_since_when(
+    anonymous: httpx.AsyncClient, redis: Redis, keys: Keys
+) -> None:
+    await beat(redis, keys, age_seconds=3600)
+    body = (await anonymous.get("/system/health")).json()
+    assert body["down"] == ["scheduler", "workers"]
+    last_beat = datetime.fromisoformat(body["workers"]["down_since"])
+    assert abs((datetime.now(UTC) - last_beat).total_seconds() - 3600) < 60
+    assert body["database"]["down_since"] is None and body["redis"]["down_since"] is None
+    await beat(redis, keys)
+    healthy = (await anonymous.get("/system/health")).json()
+    assert healthy["down"] == [] and healthy["workers"]["down_since"] is None
+
+
+@pytest.mark.slow
+async def test_health_reports_workers_down_as_soon_as_the_only_worker_exits(
+    anonymous: httpx.AsyncClient, redis: Redis, keys: Keys, settings: Settings, tmp_path: Path
+) -> None:
+    env = settings_env(settings, TASKPLANE_WORKER_METRICS_PORT="0")
+    proc = start(["worker"], env, tmp_path / "worker.log")
+    with running(proc):
+        await beat(redis, keys)  # a fresh scheduler (and a fake worker, removed below)
+        await redis.hdel(keys.workers, "worker-1")
+
+        async def worker_up() -> bool:
+            body = (await anonymous.get("/system/health")).json()
+            return bool(body["workers"]["ok"])
+
+        await eventually(worker_up, within=60)
+        stopped_after = datetime.now(UTC)
+        assert stop(proc) == 0
+    await beat(redis, keys)  # the fake scheduler stays fresh, however slow the start was
+    await redis.hdel(keys.workers, "worker-1")
+    response = await anonymous.get("/system/health")  # long before it would go stale
+    body = response.json()
+    assert response.status_code == 503 and body["status"] == "degraded"
+    assert body["down"] == ["workers"]
+    workers = body["workers"]
+    assert workers["ok"] is False
+    assert datetime.fromisoformat(workers["down_since"]) >= stopped_after
+    assert workers["last_exit"]["reason"] == "stopped"
+    assert workers["last_exit"]["id"].startswith("worker-")

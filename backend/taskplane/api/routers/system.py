@@ -2,7 +2,8 @@
 
 Heartbeats are read with ``state/heartbeats.py`` from ``Keys.scheduler_instances`` and
 ``Keys.workers``; one is stale after ``heartbeat_stale_seconds``. Health needs PostgreSQL,
-Redis, a fresh scheduler heartbeat and a fresh worker heartbeat; else 503 ``degraded``.
+Redis, a fresh scheduler heartbeat and a fresh worker heartbeat; else 503 ``degraded``,
+naming what is down (``down``) and since when (each component's ``down_since``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from taskplane.api.schemas.system import (
     Executions24h,
     Health,
     HeartbeatHealth,
+    LastExit,
     NextFire,
     ScheduleCounts,
     SchedulerInstance,
@@ -52,17 +54,50 @@ DASHBOARD_ROWS = 10
 Beats = Sequence[heartbeats.SchedulerHeartbeat] | Sequence[heartbeats.WorkerHeartbeat]
 
 
-def heartbeat_health(beats: Beats, stale_seconds: float, what: str) -> HeartbeatHealth:
+def heartbeat_health(
+    beats: Beats,
+    stale_seconds: float,
+    what: str,
+    last_exit: heartbeats.Exit | None = None,
+) -> HeartbeatHealth:
     alive = heartbeats.live(beats)
     latest = max((b.heartbeat_at for b in beats), default=None)
     age = (utcnow() - latest).total_seconds() if latest is not None else None
+    error = None
+    down_since = None
+    if not alive:
+        error = f"no {what} heartbeat within {stale_seconds:g}s"
+        if last_exit is not None:
+            error += f"; the last one ({last_exit.id}) {last_exit.reason}"
+        exited_at = last_exit.exited_at if last_exit is not None else None
+        signs = [at for at in (latest, exited_at) if at is not None]
+        down_since = max(signs, default=None)
     return HeartbeatHealth(
         ok=alive > 0,
         alive=alive,
         heartbeat_age_seconds=round(age, 3) if age is not None else None,
         stale_after_seconds=stale_seconds,
-        error=None if alive else f"no {what} heartbeat within {stale_seconds:g}s",
+        error=safe_text(error) if error else None,
+        down_since=down_since,
+        last_exit=(
+            LastExit(id=last_exit.id, exited_at=last_exit.exited_at, reason=last_exit.reason)
+            if last_exit is not None
+            else None
+        ),
     )
+
+
+def _stores_down_since(request: Request, name: str, health: StoreHealth) -> None:
+    """A store's ``down_since``: this api process's first failed check since its last good
+    one (kept on ``app.state``; a restarted api knows only from its own first check)."""
+    seen: dict[str, datetime] | None = getattr(request.app.state, "health_down_since", None)
+    if seen is None:
+        seen = {}
+        request.app.state.health_down_since = seen
+    if health.ok:
+        seen.pop(name, None)
+    else:
+        health.down_since = seen.setdefault(name, utcnow())
 
 
 async def read_heartbeats(
@@ -97,6 +132,7 @@ async def _check_redis(
     StoreHealth,
     list[heartbeats.SchedulerHeartbeat] | None,
     list[heartbeats.WorkerHeartbeat] | None,
+    tuple[heartbeats.Exit | None, heartbeats.Exit | None],
 ]:
     started = time.monotonic()
     try:
@@ -104,9 +140,10 @@ async def _check_redis(
             await resources.redis.ping()
             latency = round((time.monotonic() - started) * 1000, 2)
             schedulers, workers = await read_heartbeats(resources)
+            exits = await heartbeats.last_exits(resources.redis, resources.keys)
     except Exception as exc:  # the health check reports any failure, it never raises
-        return StoreHealth(ok=False, error=_failure(exc)), None, None
-    return StoreHealth(ok=True, latency_ms=latency), schedulers, workers
+        return StoreHealth(ok=False, error=_failure(exc)), None, None, (None, None)
+    return StoreHealth(ok=True, latency_ms=latency), schedulers, workers, exits
 
 
 @health_router.get(
@@ -117,22 +154,41 @@ async def _check_redis(
 async def health(request: Request) -> JSONResponse:
     resources: Resources = request.app.state.resources
     stale = resources.settings.heartbeat_stale_seconds
-    database, (redis_health, schedulers, workers) = await asyncio.gather(
+    database, (redis_health, schedulers, workers, exits) = await asyncio.gather(
         _check_database(resources), _check_redis(resources)
     )
-    unreachable = HeartbeatHealth(ok=False, stale_after_seconds=stale, error="Redis unreachable")
+    _stores_down_since(request, "database", database)
+    _stores_down_since(request, "redis", redis_health)
+    unreachable = HeartbeatHealth(
+        ok=False,
+        stale_after_seconds=stale,
+        error="Redis unreachable",
+        down_since=redis_health.down_since,
+    )
+    scheduler_exit, worker_exit = exits
     body = Health(
         status="ok",
         database=database,
         redis=redis_health,
         scheduler=(
-            heartbeat_health(schedulers, stale, "scheduler")
+            heartbeat_health(schedulers, stale, "scheduler", scheduler_exit)
             if schedulers is not None
             else unreachable
         ),
-        workers=heartbeat_health(workers, stale, "worker") if workers is not None else unreachable,
+        workers=(
+            heartbeat_health(workers, stale, "worker", worker_exit)
+            if workers is not None
+            else unreachable.model_copy()
+        ),
     )
-    healthy = all(c.ok for c in (body.database, body.redis, body.scheduler, body.workers))
+    components = {
+        "database": body.database,
+        "redis": body.redis,
+        "scheduler": body.scheduler,
+        "workers": body.workers,
+    }
+    body.down = [name for name, c in components.items() if not c.ok]
+    healthy = not body.down
     if not healthy:
         body.status = "degraded"
     return JSONResponse(status_code=200 if healthy else 503, content=body.model_dump(mode="json"))

@@ -15,16 +15,28 @@ class ComponentHealth(BaseModel):
 
     ok: bool
     error: str | None = None
+    # when it went down (null while ok, or when nobody knows): for a store, the first
+    # failed check of this api process since the last good one; for the scheduler and the
+    # workers, the last sign of life (newest heartbeat, or the last withdrawal)
+    down_since: datetime | None = None
 
 
 class StoreHealth(ComponentHealth):
     latency_ms: float | None = None
 
 
+class LastExit(BaseModel):
+    id: str
+    exited_at: datetime
+    reason: str
+
+
 class HeartbeatHealth(ComponentHealth):
     alive: int = 0
     heartbeat_age_seconds: float | None = None
     stale_after_seconds: float
+    # the last instance that withdrew its heartbeat (stopped, or failed: why)
+    last_exit: LastExit | None = None
 
 
 class Health(BaseModel):
@@ -33,6 +45,7 @@ class Health(BaseModel):
     redis: StoreHealth
     scheduler: HeartbeatHealth
     workers: HeartbeatHealth
+    down: list[str] = []  # the components that are not ok, e.g. ["workers"]
 
 
 class Counts(BaseModel):
