@@ -1,6 +1,7 @@
 """The viewer / admin / no-token matrix, generated from the app's own route table, so a new
 route cannot be left open by accident: every route but health needs a token, a viewer may
-only call GET routes that are not admin-only, an admin may call everything."""
+only call GET routes (and write-method routes marked read-only: a preview) that are not
+admin-only, an admin may call everything."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from taskplane.api.deps import authorize, require_admin
+from taskplane.api.deps import READ_ONLY, authorize, require_admin
 from taskplane.enums import Role
 from tests.api.conftest import make_client
 
@@ -77,7 +78,8 @@ async def test_matrix_covers_every_route(
                 response = await call(client, method, path)
                 assert response.status_code == 401, (method, template, response.text)
                 assert response.headers["www-authenticate"] == "Bearer"
-            viewer_may = method == "GET" and require_admin not in deps
+            read_only = bool((route.original_route.openapi_extra or {}).get(READ_ONLY))
+            viewer_may = (method == "GET" or read_only) and require_admin not in deps
             response = await call(viewer, method, path)
             if viewer_may:
                 assert response.status_code not in {401, 403}, (method, template)

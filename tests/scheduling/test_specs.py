@@ -310,3 +310,50 @@ def test_describe_config_words_a_stored_schedule(
     kind: str, config: dict[str, Any], words: str | None
 ) -> None:
     assert specs.describe_config(kind, config) == words
+
+
+@pytest.mark.parametrize(
+    ("kind", "config", "words"),
+    [
+        (
+            "cron",
+            {"cron_expression": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
+            "at 09:00 on weekdays (Europe/Berlin)",
+        ),
+        ("cron", {"cron_expression": "*/15 * * * *"}, "every 15 minutes (UTC)"),
+        ("cron", {"cron_expression": "* * * * *"}, "every minute (UTC)"),
+        ("cron", {"cron_expression": "30 * * * *"}, "every hour at minute 30 (UTC)"),
+        ("cron", {"cron_expression": "0 */6 * * *"}, "every 6 hours at minute 0 (UTC)"),
+        ("cron", {"cron_expression": "0 2 1 * *"}, "at 02:00 on day 1 of the month (UTC)"),
+        ("cron", {"cron_expression": "0 0 * * 0,6"}, "at 00:00 on weekends (UTC)"),
+        (
+            "cron",
+            {"cron_expression": "0 9,18 * * 1,3,5"},
+            "at 09:00 and 18:00 on Mondays, Wednesdays and Fridays (UTC)",
+        ),
+        (
+            "cron",
+            {"cron_expression": "0 0 1 1 *"},
+            "at 00:00 on day 1 of the month in January (UTC)",
+        ),
+        ("cron", {"cron_expression": "5-10 * * * *"}, "cron 5-10 * * * * (UTC)"),
+        (
+            "cron",
+            {
+                "cron_expression": "30 2 * * *",
+                "timezone": "Europe/Berlin",
+                "on_missing_time": "skip",
+            },
+            "at 02:30 (Europe/Berlin); a time a DST change skips does not fire",
+        ),
+        ("interval", {"seconds": 30}, "every 30 s"),
+        ("interval", {"seconds": 90}, "every 90 s"),
+        ("interval", {"minutes": 5}, "every 5 minutes"),
+        ("interval", {"hours": 1}, "every hour"),
+        ("interval", {"days": 2}, "every 2 days"),
+        ("date", {"run_date": "2099-01-01T10:00:00Z"}, "once at 2099-01-01 10:00:00 UTC"),
+        ("manual", {}, "manual"),
+    ],
+)
+def test_describe_in_words(kind: str, config: dict[str, object], words: str) -> None:
+    assert specs.describe_in_words(specs.parse(kind, config)) == words

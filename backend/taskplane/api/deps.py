@@ -8,7 +8,7 @@ viewer calling a write method -> 403. ``AdminOnly`` additionally refuses viewers
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -96,10 +96,20 @@ async def authorize(
         principal = await authenticate(session, resources.settings, credentials.credentials)
     if principal is None:
         raise _unauthorized("unknown or revoked token")
-    if not may(principal.role, request.method):
+    if not may(principal.role, request.method) and not _is_read_only(request):
         raise HTTPException(status_code=403, detail=f"role {principal.role} may only read")
     request.state.principal = principal
     return principal
+
+
+READ_ONLY = "x-read-only"
+"""``openapi_extra`` key of a write-method route that changes nothing (a preview): a viewer
+may call it. It is in the OpenAPI document, so clients see it too."""
+
+
+def _is_read_only(request: Request) -> bool:
+    extra: dict[str, Any] = getattr(request.scope.get("route"), "openapi_extra", None) or {}
+    return bool(extra.get(READ_ONLY))
 
 
 Caller = Annotated[Principal, Depends(authorize)]

@@ -405,6 +405,16 @@ def next_n(spec: Spec, after: datetime, n: int) -> list[datetime]:
     return out
 
 
+def first_runs(spec: Spec, now: datetime, n: int) -> list[datetime]:
+    """The first ``n`` fires of a schedule started at ``now``: an interval that runs
+    immediately fires at ``now`` first (as a start does), everything else from its next
+    fire time on; ``[]`` for manual."""
+    if spec.kind is SchedulerType.INTERVAL and spec.run_immediately and n > 0:
+        start = _aware(now)
+        return [start, *next_n(spec, start, n - 1)]
+    return next_n(spec, now, n)
+
+
 def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("an aware datetime is required")
@@ -546,6 +556,103 @@ def describe(spec: Spec) -> str:
     if spec.kind is SchedulerType.DATE:
         assert spec.run_at is not None
         return f"at {spec.run_at.isoformat()}"
+    return "manual"
+
+
+_DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+_MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+_PLAIN = re.compile(r"^\d+$")
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _every(n: int, unit: str) -> str:
+    return f"every {unit}" if n == 1 else f"every {n} {unit}s"
+
+
+def _interval_words(seconds: int) -> str:
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % size == 0:
+            return _every(seconds // size, unit)
+    return f"every {seconds} s"
+
+
+def _numbers(field: str) -> list[int] | None:
+    """A cron field that lists plain numbers ("9", "9,12,18"), else None."""
+    parts = field.split(",")
+    return [int(p) for p in parts] if all(_PLAIN.match(p) for p in parts) else None
+
+
+def _days_of_week(field: str) -> str | None:
+    if field == "*":
+        return ""
+    if field in ("1-5", "MON-FRI", "mon-fri"):
+        return "on weekdays"
+    if field in ("0,6", "6,0", "6-7", "SAT,SUN", "sat,sun"):
+        return "on weekends"
+    days = _numbers(field)
+    if days is None or any(d > 7 for d in days):
+        return None
+    return "on " + _and([_DAY_NAMES[d % 7] + "s" for d in days])
+
+
+def _cron_words(expr: str) -> str | None:
+    """Common cron shapes in words ("at 09:00 on weekdays"); None for the rest."""
+    minute, hour, dom, month, dow = expr.split()
+    minutes, hours = _numbers(minute), _numbers(hour)
+    if minutes is not None and hours is not None:
+        when = "at " + _and([f"{h:02d}:{m:02d}" for h in hours for m in minutes])
+    elif minutes is not None and len(minutes) == 1 and hour == "*":
+        when = f"every hour at minute {minutes[0]}"
+    elif minutes is not None and len(minutes) == 1 and hour.startswith("*/"):
+        when = f"{_every(int(hour[2:]), 'hour')} at minute {minutes[0]}"
+    elif minute == "*" and hour == "*":
+        when = "every minute"
+    elif minute.startswith("*/") and _PLAIN.match(minute[2:]) and hour == "*":
+        when = _every(int(minute[2:]), "minute")
+    else:
+        return None
+    parts = [when]
+    days = _days_of_week(dow)
+    if days is None:
+        return None
+    if dom != "*":
+        dates = _numbers(dom)
+        if dates is None:
+            return None
+        parts.append("on day " + _and([str(d) for d in dates]) + " of the month")
+    if days:
+        parts.append(("or " if dom != "*" else "") + days)
+    if month != "*":
+        months = _numbers(month)
+        if months is None or any(not 1 <= m <= 12 for m in months):
+            return None
+        parts.append("in " + _and([_MONTH_NAMES[m - 1] for m in months]))
+    return " ".join(parts)
+
+
+def describe_in_words(spec: Spec) -> str:
+    """What a person reads: "every 30 s", "at 09:00 on weekdays (Europe/Berlin)", "once at
+    2026-12-01 10:00:00 UTC", "manual" (a cron shape without words stays "cron <expr>")."""
+    if spec.kind is SchedulerType.INTERVAL:
+        assert spec.interval_seconds is not None
+        return _interval_words(spec.interval_seconds)
+    if spec.kind is SchedulerType.DATE:
+        assert spec.run_at is not None
+        return f"once at {spec.run_at.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+    if spec.kind is SchedulerType.CRON:
+        assert spec.cron is not None
+        words = f"{_cron_words(spec.cron) or 'cron ' + spec.cron} ({spec.timezone})"
+        if spec.on_missing_time == "skip":
+            words += "; a time a DST change skips does not fire"
+        if spec.on_repeated_time == "both":
+            words += "; a time a DST change repeats fires twice"
+        return words
     return "manual"
 
 

@@ -4,11 +4,12 @@ on one config and records each change in history."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from taskplane.api.deps import SchedulerDep, SessionDep, StateDep
+from taskplane.api.deps import READ_ONLY, SchedulerDep, SessionDep, StateDep
 from taskplane.api.routers.compose import event_out, schedule_detail
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
 from taskplane.api.schemas.common import MAX_ID, Page, page_of
@@ -17,12 +18,15 @@ from taskplane.api.schemas.schedules import (
     ActionBody,
     ActionOut,
     HistoryEventOut,
+    PreviewIn,
+    PreviewOut,
     ScheduleDetail,
     ScheduleListItem,
     ScheduleSummary,
 )
 from taskplane.db import configs
 from taskplane.enums import Action, ScheduleStatus
+from taskplane.scheduling import specs
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -57,6 +61,21 @@ async def list_schedules(
 @router.get("/summary", response_model=ScheduleSummary)
 async def schedule_summary(state: StateDep) -> ScheduleSummary:
     return ScheduleSummary(**(await state.summary()).as_dict())
+
+
+@router.post(
+    "/preview",
+    response_model=PreviewOut,
+    openapi_extra={READ_ONLY: True},  # changes nothing: a viewer may call it
+)
+async def preview_schedule(body: PreviewIn) -> PreviewOut:
+    """What a config with this schedule would do if started now: validated exactly as on
+    create (the same 422s, ``loc`` under ``["body", "schedule_config", ...]``)."""
+    spec = specs.parse(body.scheduler_type, body.schedule_config)
+    return PreviewOut(
+        description=specs.describe_in_words(spec),
+        next_runs=specs.first_runs(spec, datetime.now(UTC), body.count),
+    )
 
 
 @router.get("/{config_id}", response_model=ScheduleDetail, responses=documented(404))

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from taskplane.api.schemas.common import RequestModel, SafeStr
-from taskplane.enums import ScheduleStatus
+from taskplane.api.schemas.common import JsonObject, RequestModel, SafeStr
+from taskplane.enums import SchedulerType, ScheduleStatus
 
 
 class ActionBody(RequestModel):
@@ -70,3 +70,16 @@ class ScheduleDetail(BaseModel):
     consecutive_failures: int = 0
     last_run_at: datetime | None = None
     last_success: bool | None = None
+
+
+class PreviewIn(RequestModel):
+    scheduler_type: SchedulerType
+    schedule_config: JsonObject = Field(default_factory=dict)
+    count: int = Field(default=5, ge=1, le=50)
+
+
+class PreviewOut(BaseModel):
+    description: str = Field(description="the schedule in words")
+    next_runs: list[datetime] = Field(
+        description="the first fires if it were started now ([] for manual)"
+    )
