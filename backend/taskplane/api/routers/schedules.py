@@ -4,29 +4,42 @@ on one config and records each change in history."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from taskplane.api.deps import READ_ONLY, SchedulerDep, SessionDep, StateDep
+from taskplane.api.deps import (
+    READ_ONLY,
+    RegistryDep,
+    ResourcesDep,
+    SchedulerDep,
+    SessionDep,
+    StateDep,
+)
 from taskplane.api.routers.compose import event_out, schedule_detail
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
 from taskplane.api.schemas.common import MAX_ID, Page, page_of
 from taskplane.api.schemas.errors import documented
+from taskplane.api.schemas.executions import ExecutionOut
 from taskplane.api.schemas.schedules import (
     ActionBody,
     ActionOut,
+    DecisionOut,
+    ExplainOut,
     HistoryEventOut,
+    LastFireOut,
     PreviewIn,
     PreviewOut,
     ScheduleDetail,
     ScheduleListItem,
     ScheduleSummary,
 )
-from taskplane.db import configs
-from taskplane.enums import Action, ScheduleStatus
-from taskplane.scheduling import specs
+from taskplane.db import configs, executions
+from taskplane.enums import Action, SchedulerType, ScheduleStatus
+from taskplane.scheduling import explain, specs
+from taskplane.tasks.registry import DEFAULT_QUEUE
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -97,6 +110,56 @@ async def schedule_history(
     await configs.get(session, config_id)
     events, total = await state.history(config_id, limit=limit, offset=offset)
     return page_of([event_out(e) for e in events], total, limit, offset)
+
+
+@router.get("/{config_id}/explain", response_model=ExplainOut, responses=documented(404))
+async def explain_schedule(
+    config_id: ConfigId,
+    session: SessionDep,
+    scheduler: SchedulerDep,
+    registry: RegistryDep,
+    resources: ResourcesDep,
+) -> ExplainOut:
+    """Why did it (not) run: the verdict, the scheduler's latest decisions for this config,
+    its next fires, its last fire and its last execution."""
+    row = await configs.get(session, config_id)
+    info = await scheduler.info(row)
+    history, _ = await scheduler.state.history(config_id, limit=explain.HISTORY_READ)
+    task_type = registry.find(row.task_type)
+    queue = task_type.queue if task_type is not None else DEFAULT_QUEUE
+    now = datetime.now(UTC)
+    who = await explain.presence(
+        resources.redis,
+        resources.keys,
+        queue,
+        stale_seconds=resources.settings.heartbeat_stale_seconds,
+        now=now,
+    )
+    last = (await executions.list_page(session, config_id=config_id, limit=1)).items
+    result = explain.build(
+        config_id=config_id,
+        kind=SchedulerType(row.scheduler_type),
+        spec=explain.spec_of(row.scheduler_type, row.schedule_config),
+        status=info.status,
+        note=info.note,
+        status_at=info.status_at,
+        next_runs=info.next_runs,
+        history=history,
+        queue=queue,
+        who=who,
+        now=now,
+    )
+    return ExplainOut(
+        config_id=result.config_id,
+        status=result.status,
+        note=result.note,
+        status_at=result.status_at,
+        verdict=result.verdict,
+        next_runs=result.next_runs,
+        last_fire=LastFireOut(**asdict(result.last_fire)) if result.last_fire else None,
+        last_execution=ExecutionOut.model_validate(last[0]) if last else None,
+        decisions=[DecisionOut(**asdict(d)) for d in result.decisions],
+    )
 
 
 @router.post("/{config_id}/{action}", response_model=ActionOut, responses=documented(404, 409))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from taskplane.api.schemas.common import JsonObject, RequestModel, SafeStr
+from taskplane.api.schemas.executions import ExecutionOut
 from taskplane.enums import SchedulerType, ScheduleStatus
 
 
@@ -83,3 +84,30 @@ class PreviewOut(BaseModel):
     next_runs: list[datetime] = Field(
         description="the first fires if it were started now ([] for manual)"
     )
+
+
+class DecisionOut(BaseModel):
+    at: datetime
+    due_at: datetime | None
+    decision: Literal["fired", "skipped"]
+    reason: str | None = Field(
+        description="null for a fire; overlap / misfire / paused / stopped for a skip"
+    )
+
+
+class LastFireOut(BaseModel):
+    due_at: datetime | None
+    sent_at: datetime
+    task_id: str | None
+
+
+class ExplainOut(BaseModel):
+    config_id: int
+    status: ScheduleStatus
+    note: str | None
+    status_at: datetime | None
+    verdict: str = Field(description='one plain sentence: "why did it (not) run?"')
+    next_runs: list[datetime]
+    last_fire: LastFireOut | None
+    last_execution: ExecutionOut | None
+    decisions: list[DecisionOut] = Field(description="newest first")
