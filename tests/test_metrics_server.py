@@ -6,7 +6,7 @@ from __future__ import annotations
 import psutil
 
 from taskplane.embedded_redis import free_port
-from taskplane.observability import start_metrics_server
+from taskplane.metrics import start_metrics_server
 from taskplane.settings import Settings
 
 

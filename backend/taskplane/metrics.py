@@ -1,9 +1,14 @@
 """Prometheus metrics of every process, defined once. Each process exposes its own registry
-(the api at /metrics, worker and scheduler on the ports from settings)."""
+(the api at /metrics, ``observability.py``; worker and scheduler from ``start_metrics_server``
+on the ports from settings)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
 
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 3600.0)
@@ -34,3 +39,20 @@ RECORDER_BUFFER_DEPTH = Gauge(
 BROKER_QUEUE_DEPTH = Gauge(
     "taskplane_broker_queue_depth", "Messages in a broker stream not yet delivered", ["queue"]
 )
+
+
+def start_metrics_server(port: int, process: str, host: str = "127.0.0.1") -> bool:
+    """Serve ``/metrics`` on ``port`` in a daemon thread (0 disables). A port already taken
+    is a warning, not a failure: the process still does its work without metrics."""
+    if port <= 0:
+        return False
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        log.warning(
+            "metrics port unavailable; metrics disabled",
+            extra={"component": process, "port": port, "reason": str(exc)},
+        )
+        return False
+    log.info("metrics served", extra={"component": process, "host": host, "port": port})
+    return True

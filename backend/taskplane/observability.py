@@ -1,8 +1,8 @@
-"""Prometheus exposition for every process: `/metrics` on the api (``mount_observability``)
-and a small HTTP server on the worker and scheduler ports (``start_metrics_server``).
+"""Prometheus exposition on the api: ``GET /metrics`` (``mount_observability``), with the
+queue and buffer depths read from Redis at scrape time.
 
-The metrics themselves are defined once in ``taskplane.metrics``; each process exposes the
-default registry of its own process.
+The metrics themselves, and the small server the worker and scheduler serve them from, are
+in ``taskplane.metrics``; each process exposes the default registry of its own process.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from taskplane import metrics  # registers every taskplane metric family in this process
 from taskplane.worker import recorder
@@ -82,20 +82,3 @@ async def observe_backlog(app: FastAPI) -> None:
         held = int(pending.get("pending", 0)) if isinstance(pending, dict) else 0
         metrics.BROKER_QUEUE_DEPTH.labels(queue).set(max(0, int(length) - held))
     metrics.RECORDER_BUFFER_DEPTH.set(depth)
-
-
-def start_metrics_server(port: int, process: str, host: str = "127.0.0.1") -> bool:
-    """Serve ``/metrics`` on ``port`` in a daemon thread (0 disables). A port already taken
-    is a warning, not a failure: the process still does its work without metrics."""
-    if port <= 0:
-        return False
-    try:
-        start_http_server(port, addr=host)
-    except OSError as exc:
-        log.warning(
-            "metrics port unavailable; metrics disabled",
-            extra={"component": process, "port": port, "reason": str(exc)},
-        )
-        return False
-    log.info("metrics served", extra={"component": process, "host": host, "port": port})
-    return True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import secrets
 import socket
@@ -22,7 +21,6 @@ from rich.markup import escape
 
 from taskplane.cli.output import CliError, console, err_console, settings_for_command
 from taskplane.cli.supervisor import Supervisor, child_command, stop_on_signals, watch_parent
-from taskplane.logs import setup_logging
 from taskplane.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,8 +31,6 @@ ParentPid = Annotated[
     typer.Option("--parent-pid", hidden=True, help="stop when this supervisor process is gone"),
 ]
 
-API_FACTORY = "taskplane.cli.processes:api_app"
-
 
 def register(app: typer.Typer) -> None:
     app.command("dev")(dev)
@@ -43,18 +39,6 @@ def register(app: typer.Typer) -> None:
     app.command("scheduler")(scheduler)
     app.command("migrate")(migrate)
     app.command("reconcile")(reconcile)
-
-
-def _drop_color_message(record: logging.LogRecord) -> bool:
-    """uvicorn attaches an ANSI-coloured copy of its message; the formatters would print it."""
-    record.__dict__.pop("color_message", None)
-    return True
-
-
-def _configure_logging(settings: Settings) -> None:
-    setup_logging(settings.log_level, settings.log_format.value)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_drop_color_message)
 
 
 # --- migrate ----------------------------------------------------------------------------
@@ -91,15 +75,6 @@ def migrate() -> None:
 # --- api --------------------------------------------------------------------------------
 
 
-def api_app() -> Any:
-    """uvicorn factory: the API app (with /metrics and the dashboard), settings from the env."""
-    from taskplane.api.app import create_app
-
-    settings = settings_for_command()
-    _configure_logging(settings)
-    return create_app(settings)
-
-
 def api(
     host: Annotated[str | None, typer.Option(help="bind address [TASKPLANE_API_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="port [TASKPLANE_API_PORT]")] = None,
@@ -107,21 +82,11 @@ def api(
     parent_pid: ParentPid = None,
 ) -> None:
     """Run the REST API, the dashboard and /metrics (uvicorn)."""
-    import uvicorn
+    from taskplane.api.process import serve_api
 
     settings = settings_for_command()
-    _configure_logging(settings)
     watch_parent(parent_pid)
-    uvicorn.run(
-        API_FACTORY,
-        factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
+    serve_api(settings, host=host, port=port, workers=workers)
 
 
 # --- worker -----------------------------------------------------------------------------
@@ -141,17 +106,14 @@ def worker(
 ) -> None:
     """Run task executions from the broker (TaskIQ worker)."""
     settings = settings_for_command()
-    _configure_logging(settings)
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
     if processes > 1:
         _supervise_workers(queue or [], concurrency, processes, port)
         return
-    watch_parent(parent_pid)
-    from taskplane.observability import start_metrics_server
-    from taskplane.worker.process import run_worker
+    from taskplane.worker.process import serve_worker
 
-    start_metrics_server(port, "worker", settings.metrics_host)
-    asyncio.run(run_worker(settings, queue or None, concurrency))
+    watch_parent(parent_pid)
+    serve_worker(settings, queue or None, concurrency, metrics_port=port)
 
 
 def _supervise_workers(queues: list[str], concurrency: int, processes: int, port: int) -> None:
@@ -182,19 +144,11 @@ def scheduler(
     parent_pid: ParentPid = None,
 ) -> None:
     """Run the scheduler engine (safe to run several: no duplicate and no lost fires)."""
+    from taskplane.scheduling.process import serve_scheduler
+
     settings = settings_for_command()
-    _configure_logging(settings)
     watch_parent(parent_pid)
-    from taskplane.observability import start_metrics_server
-
-    start_metrics_server(
-        settings.scheduler_metrics_port if metrics_port is None else metrics_port,
-        "scheduler",
-        settings.metrics_host,
-    )
-    from taskplane.scheduling.process import run_scheduler
-
-    asyncio.run(run_scheduler(settings))
+    serve_scheduler(settings, metrics_port=metrics_port)
 
 
 # --- reconcile --------------------------------------------------------------------------

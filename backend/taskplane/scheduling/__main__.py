@@ -1,22 +1,19 @@
-"""``python -m taskplane.scheduling``: one scheduler instance, settings from TASKPLANE_*."""
+"""``python -m taskplane.scheduling [--metrics-port P]``: one scheduler instance, settings
+from TASKPLANE_*, the same ``serve_scheduler`` that ``taskplane scheduler`` runs."""
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 
-from prometheus_client import start_http_server
-
-from taskplane.logs import setup_logging
-from taskplane.scheduling.process import run_scheduler
+from taskplane.scheduling.process import serve_scheduler
 from taskplane.settings import load_settings
 
 
-def main() -> None:
-    settings = load_settings()
-    setup_logging(settings.log_level, settings.log_format.value)
-    if settings.scheduler_metrics_port:
-        start_http_server(settings.scheduler_metrics_port)
-    asyncio.run(run_scheduler(settings))
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m taskplane.scheduling")
+    parser.add_argument("--metrics-port", type=int, default=None, help="/metrics port")
+    args = parser.parse_args(argv)
+    serve_scheduler(load_settings(), metrics_port=args.metrics_port)
 
 
 if __name__ == "__main__":

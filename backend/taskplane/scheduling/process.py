@@ -1,8 +1,8 @@
 """The scheduler process: open resources, run the engine until SIGTERM / SIGINT.
 
-``run_scheduler(settings)`` is what ``taskplane scheduler`` calls (the CLI sets up logging and
-the /metrics server first); ``python -m taskplane.scheduling`` does all three, for tests and
-for running the scheduler without the CLI.
+``serve_scheduler(settings)`` is its one entry (``taskplane scheduler`` and
+``python -m taskplane.scheduling``): logging and /metrics from settings, then
+``run_scheduler(settings)``, the async part (for tests and embedding).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import signal
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from taskplane.logs import setup_logging
+from taskplane.metrics import start_metrics_server
 from taskplane.outage import DATABASE, REDIS, Backoff, Outages, store_of
 from taskplane.resources import Resources, open_resources
 from taskplane.scheduling import service
@@ -106,3 +108,13 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def serve_scheduler(settings: Settings, *, metrics_port: int | None = None) -> None:
+    """The scheduler process, start to end: logging from settings, /metrics on
+    ``metrics_port`` (default ``scheduler_metrics_port``; 0 disables), then
+    ``run_scheduler`` until SIGINT/SIGTERM."""
+    setup_logging(settings.log_level, settings.log_format.value)
+    port = settings.scheduler_metrics_port if metrics_port is None else metrics_port
+    start_metrics_server(port, "scheduler", settings.metrics_host)
+    asyncio.run(run_scheduler(settings))

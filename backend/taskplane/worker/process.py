@@ -1,4 +1,6 @@
-"""The worker process: ``run_worker(settings, queues, concurrency)``.
+"""The worker process: ``serve_worker`` is its one entry (``taskplane worker`` and
+``python -m taskplane.worker``: logging and /metrics from settings, then ``run_worker``);
+``run_worker(settings, queues, concurrency)`` is the async part, for tests and embedding.
 
 Opens the process's resources, loads the registry, binds every type to the broker, and runs
 the ``Consumer`` (claim, run, record, ack; ``consumer.py``) until SIGINT/SIGTERM (or
@@ -20,6 +22,8 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 
 from taskplane.db.executions import ExecutionRecord
+from taskplane.logs import setup_logging
+from taskplane.metrics import start_metrics_server
 from taskplane.outage import REDIS, Outages, describe
 from taskplane.resources import Resources, open_resources
 from taskplane.settings import Settings
@@ -218,3 +222,19 @@ async def run_worker(
             with contextlib.suppress(Exception):
                 await broker.shutdown()
             log.info("worker stopped", extra={"worker": worker_id})
+
+
+def serve_worker(
+    settings: Settings,
+    queues: Sequence[str] | None = None,
+    concurrency: int = 10,
+    *,
+    metrics_port: int | None = None,
+) -> None:
+    """The worker process, start to end: logging from settings, /metrics on
+    ``metrics_port`` (default ``worker_metrics_port``; 0 disables), then ``run_worker``
+    until SIGINT/SIGTERM."""
+    setup_logging(settings.log_level, settings.log_format.value)
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    start_metrics_server(port, "worker", settings.metrics_host)
+    asyncio.run(run_worker(settings, queues, concurrency))

@@ -1,0 +1,54 @@
+"""The api process: ``serve_api`` is its one entry (``taskplane api``): logging from settings,
+then uvicorn on ``APP_FACTORY``, the app with /metrics and the dashboard. Each uvicorn worker
+process builds its app from the environment's settings through the factory."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from taskplane.logs import setup_logging
+from taskplane.settings import Settings, load_settings
+
+APP_FACTORY = "taskplane.api.process:app_from_environment"
+
+
+def _drop_color_message(record: logging.LogRecord) -> bool:
+    """uvicorn attaches an ANSI-coloured copy of its message; the formatters would print it."""
+    record.__dict__.pop("color_message", None)
+    return True
+
+
+def _setup_logging(settings: Settings) -> None:
+    setup_logging(settings.log_level, settings.log_format.value)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_color_message)
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn factory: the API app, settings from the environment (TASKPLANE_*)."""
+    from taskplane.api.app import create_app
+
+    settings = load_settings()
+    _setup_logging(settings)
+    return create_app(settings)
+
+
+def serve_api(
+    settings: Settings, *, host: str | None = None, port: int | None = None, workers: int = 1
+) -> None:
+    """Run uvicorn until SIGINT/SIGTERM; ``host`` / ``port`` default to the settings."""
+    import uvicorn
+
+    _setup_logging(settings)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
