@@ -30,14 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq.serializers import JSONSerializer
 
 import taskplane
-from taskplane import auth
+from taskplane import auth, messages
 from taskplane.api.app import create_app
 from taskplane.db.models import Base
 from taskplane.scheduling.core import SchedulerCoreService, schedule_id
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import HistoryEvent, decode_state
-from taskplane.worker import messages
 from taskplane.worker.broker import TaskplaneBroker
 from tests.api.conftest import make_client
 from tests.api.test_configs import create

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from taskplane import messages
 from taskplane.enums import ScheduleStatus
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
-from taskplane.worker import messages
 from tests.scheduling.test_engine import Config, Registry
 from tests.scheduling.test_engine_processes import redis_now, running_leader, schedulers
 from tests.support import eventually
@@ -110,9 +110,7 @@ async def test_date_schedule_fires_once_and_is_completed_by_the_process(
         await eventually(completed, within=30)
         await asyncio.sleep(0.5)  # several more ticks: none may send it again
         fires = await stream(redis, keys)
-        assert [(t, due) for _, t, due in fires] == [
-            ("scheduled", run_at.replace(microsecond=0))
-        ]
+        assert [(t, due) for _, t, due in fires] == [("scheduled", run_at.replace(microsecond=0))]
         assert not await svc.core.is_registered(12)
         events = [e.event for e in (await svc.state.history(12))[0]]
         assert "completed" in events

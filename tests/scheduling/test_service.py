@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane import messages
 from taskplane.db import configs
 from taskplane.db.models import TaskConfig
 from taskplane.enums import Action, SchedulerType, ScheduleStatus, Trigger
@@ -25,7 +26,6 @@ from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry, load_registry
-from taskplane.worker import messages
 
 ACTIVE, PAUSED, INACTIVE, ERROR = (
     ScheduleStatus.ACTIVE,

@@ -10,12 +10,12 @@ from typing import Any
 from redis.asyncio import Redis
 from taskiq.result import TaskiqResult
 
+from taskplane import messages
 from taskplane.enums import Trigger
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from taskplane.tasks.result import ExecutionResult
-from taskplane.worker import messages
 from taskplane.worker.execution import Attempt
 from taskplane.worker.recorder import ExecutionRecorder
 

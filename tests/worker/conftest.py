@@ -16,12 +16,12 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane import messages
 from taskplane.db import configs
 from taskplane.db.models import TaskExecution
 from taskplane.enums import SchedulerType, Trigger
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
-from taskplane.worker import messages
 from tests import services as test_services
 from tests.conftest import make_test_settings
 from tests.support import eventually

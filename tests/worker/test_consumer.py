@@ -10,9 +10,9 @@ from typing import Any
 from taskiq import AckableMessage
 from taskiq.message import TaskiqMessage
 
+from taskplane import messages
 from taskplane.enums import Trigger
 from taskplane.tasks.registry import TaskRegistry
-from taskplane.worker import messages
 from taskplane.worker.consumer import Consumer, backlog_floor
 
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import pytest
 from redis.asyncio import Redis
 
+from taskplane import messages
 from taskplane.enums import Trigger
+from taskplane.messages import CONSUMER_GROUP
 from taskplane.resources import make_redis
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
-from taskplane.worker import messages
-from taskplane.worker.broker import CONSUMER_GROUP
 from tests import services as test_services
 from tests.conftest import delete_prefix
 from tests.support import eventually

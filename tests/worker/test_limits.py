@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from redis.asyncio import Redis
 
+from taskplane import messages
 from taskplane.enums import Trigger
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskType
-from taskplane.worker import limits, messages
+from taskplane.worker import limits
 from taskplane.worker.limits import RetryPump
 from tests.tasks.fixtures.extra_types import AddParams, add
 

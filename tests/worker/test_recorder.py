@@ -11,15 +11,15 @@ from typing import Any
 from redis.asyncio import Redis
 from taskiq.result import TaskiqResult
 
+from taskplane import messages
 from taskplane.db.executions import ExecutionRecord
 from taskplane.enums import Trigger
+from taskplane.messages import CONSUMER_GROUP
 from taskplane.resources import Resources
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from taskplane.tasks.result import ExecutionResult
-from taskplane.worker import messages
-from taskplane.worker.broker import CONSUMER_GROUP
 from taskplane.worker.execution import REDELIVERED_LABEL, SKIP_LABEL, Attempt
 from taskplane.worker.recorder import (
     ExecutionRecorder,

@@ -37,18 +37,17 @@ from taskiq.decor import AsyncTaskiqDecoratedTask
 from taskiq.serializers import JSONSerializer
 from taskiq_redis import RedisStreamBroker
 
-from taskplane import metrics
+from taskplane import messages, metrics
+from taskplane.messages import CONSUMER_GROUP, TASK_NAME_PREFIX
 from taskplane.outage import REDIS, Outages
 from taskplane.settings import Settings
 from taskplane.state import heartbeats
 from taskplane.state.keys import Keys
 from taskplane.worker.batching import AckBatcher
 from taskplane.worker.execution import REDELIVERED_LABEL
-from taskplane.worker.messages import TASK_NAME_PREFIX
 
 log = logging.getLogger(__name__)
 
-CONSUMER_GROUP = "taskplane"
 UNKNOWN_TASK_NAME = f"{TASK_NAME_PREFIX}__unknown__"
 DEAD_CLAIM_MIN_IDLE_MS = 500
 """XCLAIM's min-idle when taking a dead worker's messages: the first claimer resets the idle
@@ -107,7 +106,7 @@ class TaskplaneBroker(RedisStreamBroker):
             raise ValueError("a worker needs at least one queue")
         self.keys = keys
         self.queues = sorted(set(queues))
-        self.streams = [keys.broker_stream(q) for q in self.queues]
+        self.streams = [messages.stream(keys, q) for q in self.queues]
         super().__init__(
             url=settings.redis_url.get_secret_value(),
             queue_name=self.streams[0],
@@ -312,13 +311,9 @@ class TaskplaneBroker(RedisStreamBroker):
 
     async def observe_depth(self) -> None:
         """Set the queue-depth gauge: messages in each stream not yet delivered."""
-        for queue, stream in zip(self.queues, self.streams, strict=True):
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.xlen(stream)
-                pipe.xpending(stream, self.consumer_group_name)
-                length, pending = await pipe.execute()
-            pending_count = int(pending.get("pending", 0)) if isinstance(pending, dict) else 0
-            metrics.BROKER_QUEUE_DEPTH.labels(queue).set(max(0, int(length) - pending_count))
+        depths = await messages.queue_depths(self._client, self.keys, self.queues)
+        for queue, depth in depths.items():
+            metrics.BROKER_QUEUE_DEPTH.labels(queue).set(depth)
 
     async def shutdown(self) -> None:
         await self._client.aclose()

@@ -33,11 +33,11 @@ from taskiq import AckableMessage
 from taskiq.message import TaskiqMessage
 from taskiq.result import TaskiqResult
 
+from taskplane import messages
 from taskplane.outage import Outages, delay_seconds, store_of
 from taskplane.tasks.registry import TaskRegistry
 from taskplane.worker.broker import Delivery, TaskplaneBroker, mark_redelivered
 from taskplane.worker.execution import Executor
-from taskplane.worker.messages import TASK_NAME_PREFIX
 from taskplane.worker.recorder import ExecutionRecorder
 
 log = logging.getLogger(__name__)
@@ -176,12 +176,12 @@ class Consumer:
             log.warning("unreadable message dropped", exc_info=True)
             await _ack(delivery)
             return
-        name = message.task_name
-        if not name.startswith(TASK_NAME_PREFIX):
-            log.warning("message for a task that is not taskplane's dropped: %s", name)
+        type_name = messages.task_type_of(message.task_name)
+        if type_name is None:
+            log.warning("message for a task that is not taskplane's dropped: %s", message.task_name)
             await _ack(delivery)
             return
-        task = self.registry.find(name.removeprefix(TASK_NAME_PREFIX))
+        task = self.registry.find(type_name)
         message = await self.recorder.pre_execute(message)
         started = time.perf_counter()
         result: TaskiqResult[Any]

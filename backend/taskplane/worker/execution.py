@@ -26,12 +26,14 @@ from typing import Any
 from taskiq.abc.broker import AsyncBroker
 from taskiq.message import TaskiqMessage
 
+from taskplane import messages
 from taskplane.enums import Trigger
 from taskplane.errors import InvalidInput
+from taskplane.messages import RunLabels
 from taskplane.resources import Resources
 from taskplane.tasks.registry import TaskContext, TaskRegistry, TaskType
 from taskplane.tasks.result import ExecutionResult
-from taskplane.worker import limits, messages
+from taskplane.worker import limits
 
 CURRENT_MESSAGE: contextvars.ContextVar[TaskiqMessage] = contextvars.ContextVar(
     "taskplane_current_message"
@@ -63,22 +65,8 @@ class Skipped:
     reason: str
 
 
-def _trigger(value: Any) -> Trigger:
-    try:
-        return Trigger(str(value))
-    except ValueError:
-        return Trigger.MANUAL
-
-
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
 def type_name_of(message: TaskiqMessage) -> str:
-    return str(message.labels.get("task_type") or message.task_name.removeprefix("taskplane:"))
+    return RunLabels.of(message).task_type
 
 
 class Executor:
@@ -134,12 +122,13 @@ class Executor:
                     # the message unacknowledged and re-delivered forever
                     result = ExecutionResult.from_exception(exc)
         duration = time.perf_counter() - t0
+        run = RunLabels.of(message)
         return Attempt(
             task_id=message.task_id,
-            config_id=_int(labels.get("config_id")),
-            task_type=type_name_of(message),
-            trigger=_trigger(labels.get("trigger")),
-            attempt=limits.attempt_of(labels),
+            config_id=run.config_id,
+            task_type=run.task_type,
+            trigger=run.trigger,
+            attempt=run.attempt,
             started_at=started_at,
             completed_at=datetime.now(UTC),
             duration_seconds=duration,
@@ -170,14 +159,15 @@ class Executor:
 
     def _context(self, message: TaskiqMessage) -> TaskContext:
         r = self.resources
+        run = RunLabels.of(message)
         return TaskContext(
             settings=r.settings,
             sessions=r.sessions,
             redis=r.redis,
             keys=r.keys,
             task_id=message.task_id,
-            config_id=_int(message.labels.get("config_id")),
-            attempt=limits.attempt_of(message.labels),
-            trigger=_trigger(message.labels.get("trigger")),
+            config_id=run.config_id,
+            attempt=run.attempt,
+            trigger=run.trigger,
             worker=self.worker_id,
         )

@@ -16,22 +16,22 @@ several workers pump at the same time.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import random
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 from taskiq.message import TaskiqMessage
 
-from taskplane.enums import Trigger
+from taskplane import messages
+from taskplane.messages import RunLabels
 from taskplane.outage import REDIS, Outages
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import DEFAULT_QUEUE, TaskType
-from taskplane.worker import messages
 
 log = logging.getLogger(__name__)
 
@@ -54,46 +54,24 @@ return sent
 """
 
 
-def _int_label(labels: Mapping[str, Any], name: str, default: int) -> int:
-    value = labels.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _timeout_label(value: Any) -> int | None:
-    try:
-        seconds = int(float(value))
-    except (TypeError, ValueError):
-        return None
-    return seconds if seconds > 0 else None
-
-
 def timeout_for(labels: Mapping[str, Any], task: TaskType | None) -> float | None:
     """Seconds the run may take: the config's label, else the type's default, else None."""
-    value = labels.get("timeout_seconds")
-    if value is not None and value != "":
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = 0.0
-        if seconds > 0:
-            return seconds
+    seconds = RunLabels.parse(labels).timeout_seconds
+    if seconds is not None:
+        return seconds
     if task is not None and task.timeout_seconds:
         return float(task.timeout_seconds)
     return None
 
 
 def attempt_of(labels: Mapping[str, Any]) -> int:
-    return max(1, _int_label(labels, "attempt", 1))
+    return RunLabels.parse(labels).attempt
 
 
 def max_retries_of(labels: Mapping[str, Any], task: TaskType | None) -> int:
+    label = RunLabels.parse(labels).max_retries
     default = task.max_retries if task is not None else 0
-    return max(0, _int_label(labels, "max_retries", default))
+    return max(0, default if label is None else label)
 
 
 def should_retry(labels: Mapping[str, Any], task: TaskType | None) -> bool:
@@ -113,33 +91,13 @@ def backoff_seconds(
 
 def retry_message(message: TaskiqMessage, task: TaskType | None) -> messages.Outgoing:
     """The next attempt of ``message``: same task id and parameters, ``attempt + 1``."""
-    labels = message.labels
-    task_type = str(labels.get("task_type") or message.task_name.removeprefix("taskplane:"))
-    due_at_raw = labels.get("due_at")
-    due_at = None
-    if isinstance(due_at_raw, str) and due_at_raw:
-        try:
-            due_at = datetime.fromisoformat(due_at_raw)
-        except ValueError:
-            due_at = None
-    try:
-        trigger = Trigger(str(labels.get("trigger", Trigger.MANUAL)))
-    except ValueError:
-        trigger = Trigger.MANUAL
-    timeout_label = labels.get("timeout_seconds")
-    return messages.build(
-        config_id=_int_label(labels, "config_id", 0),
-        task_type=task_type,
-        queue=str(labels.get("queue") or (task.queue if task else DEFAULT_QUEUE)),
-        parameters=message.kwargs,
-        trigger=trigger,
-        max_retries=max_retries_of(labels, task),
-        timeout_seconds=_timeout_label(timeout_label),
-        priority=_int_label(labels, "priority", 0),
-        attempt=attempt_of(labels) + 1,
-        due_at=due_at,
-        task_id=message.task_id,
+    labels = RunLabels.of(message)
+    nxt = dataclasses.replace(
+        labels.next_attempt(),
+        queue=labels.queue or (task.queue if task else DEFAULT_QUEUE),
+        max_retries=max_retries_of(message.labels, task),
     )
+    return messages.compose(nxt, message.kwargs, message.task_id)
 
 
 def delayed_member(outgoing: messages.Outgoing) -> str:
@@ -170,7 +128,7 @@ class RetryPump:
         now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         sent = await self._script(
             keys=[self.keys.retry_delayed],
-            args=[now_ms, PUMP_BATCH, self.keys.broker_stream_prefix],
+            args=[now_ms, PUMP_BATCH, messages.stream_prefix(self.keys)],
         )
         return int(sent)
 

@@ -51,6 +51,7 @@ from taskplane import metrics
 from taskplane.db import executions
 from taskplane.db.executions import ExecutionRecord
 from taskplane.enums import Trigger
+from taskplane.messages import CONSUMER_GROUP, RunLabels
 from taskplane.outage import DATABASE, MAX_DELAY_SECONDS, REDIS, Outages
 from taskplane.settings import Settings
 from taskplane.state import leases
@@ -58,7 +59,6 @@ from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from taskplane.worker import limits
 from taskplane.worker.batching import ScriptBatcher
-from taskplane.worker.broker import CONSUMER_GROUP
 from taskplane.worker.execution import (
     CURRENT_MESSAGE,
     REDELIVERED_LABEL,
@@ -165,10 +165,7 @@ def record_of(attempt: Attempt, worker_id: str) -> ExecutionRecord:
 
 
 def _config_id(message: TaskiqMessage) -> int:
-    try:
-        return int(message.labels.get("config_id", 0))
-    except (TypeError, ValueError):
-        return 0
+    return RunLabels.of(message).config_id
 
 
 class ExecutionRecorder(TaskiqMiddleware):
