@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from bench import procs, stats, stock_app
-from bench.env import REDIS_URL, bench_env
-from bench.results import Result
+from bench import procs, stack, stats, stock_app
+from bench.env import ADMIN_TOKEN, REDIS_URL, bench_env
+from bench.results import Result, Table
 from bench.streams import read_all
 
 TITLE = "change propagation"
@@ -45,6 +48,9 @@ class Outcome:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     not_honoured: int = 0
     note: str = ""
+
+
+# --------------------------------------------------------------------------- stock taskiq
 
 
 async def run_stock(
@@ -136,16 +142,157 @@ async def run_stock(
     return out
 
 
-async def run_taskplane(changes: int = CHANGES, registered: int = REGISTERED) -> Outcome:
-    from bench import taskplane_side
+# --------------------------------------------------------------------------- taskplane
 
-    return await taskplane_side.b2(changes, registered)
+LANES = 5
+GAP_SECONDS = 1.5  # between two changes of one config: longer than its 1 s interval
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    config_id: int
+    action: str
+    returned_at: float
+    marker: str | None = None  # reload: the parameters' new message
+    ok: bool = True
+
+
+async def run_taskplane(changes: int = CHANGES, registered: int = REGISTERED) -> Outcome:
+    import asyncpg  # type: ignore[import-untyped]
+    import httpx
+
+    from taskplane.resources import make_redis
+
+    out = Outcome("taskplane")
+    n_test = max(1, changes // 4)
+    async with bench_env("b2-tp", database=True) as env:
+        rows: list[dict[str, Any]] = [
+            {
+                "name": f"b2-bg-{i}",
+                "task_type": "echo",
+                "scheduler_type": "interval",
+                "schedule_config": {"seconds": 3600, "run_immediately": False},
+                "parameters": {"message": "background"},
+            }
+            for i in range(registered)
+        ] + [
+            {
+                "name": f"b2-test-{i}",
+                "task_type": "echo",
+                "scheduler_type": "interval",
+                "schedule_config": {"seconds": 1, "run_immediately": False},
+                "parameters": {"message": "v0"},
+            }
+            for i in range(n_test)
+        ]
+        ids = await stack.insert_configs(env, rows)
+        bg = [
+            stack.BenchConfig(
+                id=cid,
+                name=r["name"],
+                schedule_config=r["schedule_config"],
+                parameters=r["parameters"],
+            )
+            for cid, r in zip(ids[:registered], rows[:registered], strict=True)
+        ]
+        test_ids = ids[registered:]
+        redis = make_redis(env.settings())
+        pg = await asyncpg.create_pool(
+            env.database_url.replace("+asyncpg", ""), min_size=1, max_size=LANES
+        )
+        svc = stack.service(env, redis)
+        await stack.create_state(svc, bg)
+        await stack.create_state(
+            svc, [stack.BenchConfig(id=cid, name=f"t{cid}") for cid in test_ids]
+        )
+        await stack.start_all(svc, bg, cap_seconds=900)
+        port = stack.free_port()
+        scheduler = stack.scheduler_proc(env, "b2-tp-scheduler").start()
+        api = stack.api_proc(env, "b2-tp-api", port).start()
+        log: list[Change] = []
+        try:
+            await stack.wait_leader(redis, env, scheduler, within=120)
+            base = f"http://127.0.0.1:{port}/api/v1"
+            await stack.wait_http(f"{base}/system/health", api)
+            headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+
+                async def act(cid: int, action: str, marker: str | None = None) -> None:
+                    r = await client.post(f"/schedules/{cid}/{action}", json={})
+                    log.append(Change(cid, action, time.time(), marker, r.status_code == 200))
+
+                async def lane(my_ids: list[int]) -> None:
+                    for cid in my_ids:
+                        await act(cid, "start")
+                        await asyncio.sleep(GAP_SECONDS)
+                        await act(cid, "pause")
+                        await asyncio.sleep(GAP_SECONDS)
+                        await act(cid, "resume")
+                        await asyncio.sleep(GAP_SECONDS)
+                        marker = f"v1-{cid}"
+                        await pg.execute(
+                            "UPDATE task_config SET parameters = $1::jsonb WHERE id = $2",
+                            json.dumps({"message": marker}),
+                            cid,
+                        )
+                        await act(cid, "reload", marker)
+                        await asyncio.sleep(GAP_SECONDS)
+                        await client.post(f"/schedules/{cid}/stop", json={})
+
+                await asyncio.gather(*(lane(test_ids[k::LANES]) for k in range(LANES)))
+        finally:
+            api.stop()
+            scheduler.stop()
+            await pg.close()
+            await redis.aclose()
+        sends: dict[int, list[tuple[float, float | None, str]]] = {}
+        wanted = set(test_ids)
+        raw = env.redis(decode=False)
+        try:
+            async for s in read_all(raw, env.keys.broker_stream("default")):
+                cid = int(s.labels.get("config_id", 0))
+                if cid in wanted:
+                    due = s.labels.get("due_at")
+                    due_s = datetime.fromisoformat(due).timestamp() if due else None
+                    sends.setdefault(cid, []).append(
+                        (s.sent_ms / 1000, due_s, str(s.kwargs.get("message")))
+                    )
+        finally:
+            await raw.aclose()
+        failed = [c for c in log if not c.ok]
+        if failed:
+            out.note = f"{len(failed)} of {len(log)} calls did not return 200"
+        by_config: dict[int, list[Change]] = {}
+        for c in sorted(log, key=lambda c: c.returned_at):
+            by_config.setdefault(c.config_id, []).append(c)
+        for cid, seq in by_config.items():
+            mine = sorted(sends.get(cid, []))
+            for k, c in enumerate(seq):
+                if not c.ok:
+                    continue
+                until = seq[k + 1].returned_at if k + 1 < len(seq) else float("inf")
+                after = [m for m in mine if c.returned_at < m[0] <= until + 5]
+                if c.action == "pause":
+                    late = [m[0] for m in after if m[0] <= until]
+                    out.latencies["pause"].append(max(late) - c.returned_at if late else 0.0)
+                    continue
+                hits = [m for m in after if c.marker is None or m[2] == c.marker]
+                if not hits:
+                    out.not_honoured += 1
+                    continue
+                sent, due, _ = hits[0]
+                could = max(c.returned_at, due or c.returned_at)
+                out.latencies[c.action].append(max(0.0, sent - could))
+    return out
+
+
+# --------------------------------------------------------------------------- the table
 
 
 COLUMNS = ["system", "action", "changes", "p50", "p99", "max", "not honoured"]
 
 
-def add_rows(table: Any, o: Outcome) -> None:
+def add_rows(table: Table, o: Outcome) -> None:
     every: list[float] = []
     for action, values in o.latencies.items():
         every += values
@@ -163,7 +310,7 @@ def add_rows(table: Any, o: Outcome) -> None:
     )
 
 
-async def run(result: Result, args: Any) -> None:
+async def run(result: Result, args: argparse.Namespace) -> None:
     changes = getattr(args, "changes", None) or CHANGES
     registered = (getattr(args, "n", None) or [REGISTERED])[0]
     with_stock = not getattr(args, "no_stock", False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 from taskiq.message import TaskiqMessage
 
-from bench import procs, stats, stock_app
+from bench import procs, stack, stats, stock_app
 from bench.env import REDIS_URL, bench_env
 from bench.results import Result
 from taskplane.worker import messages
@@ -61,7 +63,7 @@ async def _group_state(redis: Redis, stream: str, group: str) -> dict[str, Any] 
     for g in groups:
         name = g.get("name")
         if (name.decode() if isinstance(name, bytes) else name) == group:
-            return g  # type: ignore[no-any-return]
+            return g
     return None
 
 
@@ -81,6 +83,9 @@ async def wait_readers(redis: Redis, n: int, proc: procs.Proc, within: float = 9
         if time.monotonic() > deadline:
             raise TimeoutError(f"{proc.name}: {n} stream readers not ready within {within}s")
         await asyncio.sleep(0.1)
+
+
+# --------------------------------------------------------------------------- plain taskiq
 
 
 def plain_bodies(n: int) -> list[bytes]:
@@ -148,10 +153,82 @@ async def run_plain(workers: int, tasks: int = TASKS) -> Outcome:
     return out
 
 
-async def run_taskplane(workers: int, tasks: int = TASKS) -> Outcome:
-    from bench import taskplane_side
+# --------------------------------------------------------------------------- taskplane
 
-    return await taskplane_side.b3(workers, tasks)
+
+async def run_taskplane(workers: int, tasks: int = TASKS) -> Outcome:
+    import asyncpg  # type: ignore[import-untyped]
+
+    from taskplane.resources import make_redis
+
+    out = Outcome("taskplane", workers, tasks)
+    async with bench_env(f"b3-tp-{workers}", database=True) as env:
+        ids = await stack.insert_configs(
+            env,
+            [
+                {
+                    "name": f"b3-{i}",
+                    "task_type": "echo",
+                    "scheduler_type": "manual",
+                    "schedule_config": {},
+                    "parameters": {"message": f"b3-{i}"},
+                }
+                for i in range(tasks)
+            ],
+        )
+        configs = [
+            stack.BenchConfig(
+                id=cid, name=f"b3-{i}", scheduler_type="manual", parameters={"message": f"b3-{i}"}
+            )
+            for i, cid in enumerate(ids)
+        ]
+        redis = make_redis(env.settings())
+        pg = await asyncpg.connect(env.database_url.replace("+asyncpg", ""))
+        worker_procs = [
+            procs.Proc(
+                f"b3-tp-{workers}-worker{k}",
+                # BENCH_WORKER_ARGS (e.g. "--concurrency 50") tries other worker settings
+                procs.python(
+                    "-m", "taskplane.worker", *os.environ.get("BENCH_WORKER_ARGS", "").split()
+                ),
+                env.process_env(),
+            ).start()
+            for k in range(workers)
+        ]
+        try:
+            svc = stack.service(env, redis)
+            await wait_readers(redis, workers, worker_procs[0])
+            cpu0 = sum(p.cpu_seconds() for p in worker_procs)
+            started = time.monotonic()
+            for i in range(0, tasks, 1000):
+                await svc.batch_run(configs[i : i + 1000])
+            while True:
+                out.done = int(await pg.fetchval("SELECT count(*) FROM task_execution"))
+                if out.done >= tasks:
+                    break
+                if time.monotonic() - started > DRAIN_CAP_SECONDS:
+                    out.note = f"{out.done:,} recorded within the {DRAIN_CAP_SECONDS} s cap"
+                    break
+                dead = [p for p in worker_procs if not p.alive()]
+                if dead:
+                    raise RuntimeError(f"worker exited:\n{dead[0].tail()}")
+                await asyncio.sleep(0.1)
+            out.seconds = time.monotonic() - started
+            out.cpu_seconds = sum(p.cpu_seconds() for p in worker_procs) - cpu0
+            failed = int(
+                await pg.fetchval("SELECT count(*) FROM task_execution WHERE NOT is_success")
+            )
+            if failed:
+                out.note = (out.note + "; " if out.note else "") + f"{failed:,} recorded as failed"
+        finally:
+            for p in worker_procs:
+                p.stop()
+            await pg.close()
+            await redis.aclose()
+    return out
+
+
+# --------------------------------------------------------------------------- the table
 
 
 COLUMNS = [
@@ -167,7 +244,7 @@ COLUMNS = [
 ]
 
 
-async def run(result: Result, args: Any) -> None:
+async def run(result: Result, args: argparse.Namespace) -> None:
     tasks = (getattr(args, "n", None) or [TASKS])[0]
     with_stock = not getattr(args, "no_stock", False)
     table = result.table(f"B3: {tasks:,} echo tasks, end to end", COLUMNS)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from bench import procs, stats
+from bench import procs, stack, stats
 from bench.env import ADMIN_TOKEN, BenchEnv, bench_env
 from bench.results import Result
 
@@ -84,18 +83,11 @@ def parse_wrk(output: str, endpoint: str) -> Outcome:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def seed(env: BenchEnv, n: int, active: int) -> tuple[int, int]:
     """n interval configs (rows + schedule state); the first ``active`` of them started.
     Returns (first id, last id)."""
     from sqlalchemy import insert, select
 
-    from bench import taskplane_side
     from taskplane.db.models import TaskConfig
     from taskplane.db.session import make_engine, make_session_factory
     from taskplane.resources import make_redis
@@ -124,9 +116,9 @@ async def seed(env: BenchEnv, n: int, active: int) -> tuple[int, int]:
             configs = list(await session.scalars(select(TaskConfig).order_by(TaskConfig.id)))
         redis = make_redis(settings)
         try:
-            svc = taskplane_side.service(env, redis)
-            await taskplane_side.create_state(svc, configs)
-            await taskplane_side.start_all(svc, configs[:active], cap_seconds=600)
+            svc = stack.service(env, redis)
+            await stack.create_state(svc, configs)
+            await stack.start_all(svc, configs[:active], cap_seconds=600)
         finally:
             await redis.aclose()
         return configs[0].id, configs[-1].id
@@ -169,7 +161,7 @@ def load_tool(asked: str | None) -> str:
     return "wrk" if shutil.which("wrk") is not None else "python"
 
 
-async def run(result: Result, args: Any) -> None:
+async def run(result: Result, args: argparse.Namespace) -> None:
     n = (getattr(args, "n", None) or [CONFIGS])[0]
     duration = getattr(args, "duration", None) or DURATION_SECONDS
     active = min(ACTIVE, n)
@@ -191,15 +183,11 @@ async def run(result: Result, args: Any) -> None:
     async with bench_env("b4", database=True) as env:
         print(f"  B4 seeding {n:,} configs ...", flush=True)
         first, last = await seed(env, n, active)
-        port = _free_port()
-        api = procs.Proc(
-            "b4-api",
-            procs.python("-m", "taskplane.cli", "api", "--port", str(port)),
-            env.process_env(log_level="INFO"),
-        ).start()
+        port = stack.free_port()
+        api = stack.api_proc(env, "b4-api", port, log_level="INFO").start()
         base = f"http://127.0.0.1:{port}/api/v1"
         try:
-            await _wait_http(f"{base}/system/health", api)
+            await stack.wait_http(f"{base}/system/health", api)
             common = {"B4_TOKEN": ADMIN_TOKEN}
             plan = [
                 ("GET /configs?limit=50", f"{base}/configs?limit=50", "auth.lua", {}),
@@ -320,21 +308,3 @@ async def run_python(
     )
     out.api_cpu = (api.cpu_seconds() - cpu0) / elapsed
     return out
-
-
-async def _wait_http(url: str, proc: procs.Proc, within: float = 90) -> None:
-    import httpx
-
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=2) as client:
-        while True:
-            if not proc.alive():
-                raise RuntimeError(f"api exited:\n{proc.tail()}")
-            try:
-                await client.get(url)
-                return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"api not answering within {within}s:\n{proc.tail()}")
-            await asyncio.sleep(0.2)

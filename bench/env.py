@@ -52,7 +52,7 @@ class BenchEnv:
         }
         if self.database_name is not None:
             values.setdefault("database_url", self.database_url)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     def process_env(self, **overrides: Any) -> dict[str, str]:
         """TASKPLANE_* variables that give a child process the same settings."""
@@ -76,7 +76,7 @@ class BenchEnv:
 
 
 async def _pg(sql: str) -> None:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
     try:

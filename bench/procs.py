@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -163,11 +162,3 @@ class Proc:
 def python(*args: str) -> list[str]:
     """argv running this interpreter (the project's venv) directly, so we measure it, not uv."""
     return [sys.executable, *args]
-
-
-def wait_for(check: object, within: float, what: str, step: float = 0.1) -> None:
-    deadline = time.monotonic() + within
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not within {within:.0f}s")
-        time.sleep(step)

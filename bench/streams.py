@@ -20,6 +20,12 @@ class Sent:
     kwargs: dict[str, Any]
 
 
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        raise ValueError("a stream entry without an id")
+    return value.decode() if isinstance(value, bytes) else value
+
+
 async def read_all(redis: Redis, stream: str, chunk: int = 20_000) -> AsyncIterator[Sent]:
     """Every entry of the stream, oldest first (redis client may decode or not)."""
     start = "-"
@@ -28,18 +34,17 @@ async def read_all(redis: Redis, stream: str, chunk: int = 20_000) -> AsyncItera
         if not entries:
             return
         for entry_id, fields in entries:
-            eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-            body = fields.get(b"data", fields.get("data"))
+            body = (fields or {}).get(b"data", (fields or {}).get("data"))
+            if body is None:
+                raise ValueError(f"stream entry {_text(entry_id)} has no data field")
             message = json.loads(body)
             yield Sent(
-                int(eid.split("-", 1)[0]),
+                int(_text(entry_id).split("-", 1)[0]),
                 message["task_id"],
                 message.get("labels", {}),
                 message.get("kwargs", {}),
             )
-        last = entries[-1][0]
-        last = last.decode() if isinstance(last, bytes) else last
-        start = "(" + last
+        start = "(" + _text(entries[-1][0])
         if len(entries) < chunk:
             return
 
@@ -48,6 +53,4 @@ async def first_entry_ms(redis: Redis, stream: str) -> int | None:
     entries = await redis.xrange(stream, min="-", max="+", count=1)
     if not entries:
         return None
-    eid = entries[0][0]
-    eid = eid.decode() if isinstance(eid, bytes) else eid
-    return int(eid.split("-", 1)[0])
+    return int(_text(entries[0][0]).split("-", 1)[0])

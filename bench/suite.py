@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from types import ModuleType
+import argparse
+from typing import Protocol
 
 from bench import b1_scheduler, b2_changes, b3_throughput, b4_api
+from bench.results import Result
 
-BENCHMARKS: dict[str, ModuleType] = {
+
+class Benchmark(Protocol):
+    """What the runner reads of a benchmark module: its title, the text under its heading in
+    docs/benchmarks.md, and ``run``, which fills a result's tables, goals and notes."""
+
+    @property
+    def TITLE(self) -> str: ...
+
+    @property
+    def DESCRIPTION(self) -> str: ...
+
+    async def run(self, result: Result, args: argparse.Namespace) -> None: ...
+
+
+BENCHMARKS: dict[str, Benchmark] = {
     "b1": b1_scheduler,
     "b2": b2_changes,
     "b3": b3_throughput,

@@ -1,0 +1,219 @@
+"""The taskplane stack a benchmark stands up before it measures: configs (objects without
+rows, and rows), their schedule state through the service layer, the scheduler and API
+processes, and waits until those are ready. Shared by the taskplane sides of B1-B4; each
+benchmark's module holds its own two sides (taskplane and stock taskiq), and this module
+imports none of them. taskplane's service layer, models and database code are imported
+inside the functions that use them, so importing the bench does not load them."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bench import procs
+from bench.env import BenchEnv
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from taskplane.scheduling.core import ConfigLike
+    from taskplane.scheduling.service import SchedulerService
+
+CONCURRENCY = 64  # calls in flight when the service has no bulk path
+BULK = 5000  # configs per call of a bulk path
+HOLD = "bench-holds-the-lease"  # the leader lease's value while the bench holds it
+
+
+@dataclass
+class BenchConfig:
+    """What the service layer reads of a config (core.ConfigLike), without a database row."""
+
+    id: int
+    name: str
+    task_type: str = "echo"
+    scheduler_type: str = "interval"
+    schedule_config: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    max_retries: int = 0
+    timeout_seconds: int | None = None
+    priority: int = 0
+    description: str | None = None
+
+
+def interval_configs(n: int, seconds: int, *, first_id: int = 1) -> list[BenchConfig]:
+    return [
+        BenchConfig(
+            id=first_id + i,
+            name=f"bench-{first_id + i}",
+            schedule_config={"seconds": seconds, "run_immediately": False},
+            parameters={"message": f"bench-{first_id + i}"},
+        )
+        for i in range(n)
+    ]
+
+
+async def insert_configs(env: BenchEnv, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Bulk-insert config rows (not timed anywhere); returns their ids in order."""
+    from sqlalchemy import insert, select
+
+    from taskplane.db.models import TaskConfig
+    from taskplane.db.session import make_engine, make_session_factory
+
+    engine = make_engine(env.settings())
+    try:
+        sessions = make_session_factory(engine)
+        async with sessions() as session, session.begin():
+            for i in range(0, len(rows), 2000):
+                await session.execute(insert(TaskConfig), list(rows[i : i + 2000]))
+        async with sessions() as session:
+            return list(await session.scalars(select(TaskConfig.id).order_by(TaskConfig.id)))
+    finally:
+        await engine.dispose()
+
+
+def service(env: BenchEnv, redis: Redis) -> SchedulerService:
+    from taskplane.scheduling.service import SchedulerService
+    from taskplane.tasks.registry import load_registry
+
+    settings = env.settings()
+    return SchedulerService(
+        redis,
+        env.keys,
+        load_registry(settings),
+        history_max=settings.history_max,
+        history_ttl_seconds=settings.history_ttl_seconds,
+    )
+
+
+async def _each(items: Sequence[ConfigLike], fn: Callable[[ConfigLike], Awaitable[object]]) -> None:
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(item: ConfigLike) -> None:
+        async with sem:
+            await fn(item)
+
+    await asyncio.gather(*(one(i) for i in items))
+
+
+async def create_state(svc: SchedulerService, configs: Sequence[ConfigLike]) -> None:
+    """The config-creation hook (state: inactive + `created`), bulk if the service has it."""
+    bulk = getattr(svc, "on_created_many", None)
+    if bulk is not None:
+        for i in range(0, len(configs), BULK):
+            await bulk(configs[i : i + BULK])
+    else:
+        await _each(configs, svc.on_created)
+
+
+async def start_all(
+    svc: SchedulerService, configs: Sequence[ConfigLike], cap_seconds: float
+) -> tuple[int, str]:
+    """Start configs through the service layer until done or ``cap_seconds``; returns how
+    many were started and how."""
+    bulk = getattr(svc, "start_many", None)
+    started = time.monotonic()
+    done = 0
+    if bulk is not None:
+        for i in range(0, len(configs), BULK):
+            await bulk(configs[i : i + BULK])
+            done = min(len(configs), i + BULK)
+            if time.monotonic() - started > cap_seconds:
+                break
+        return done, f"SchedulerService.start_many, {BULK:,} per call"
+    sem = asyncio.Semaphore(CONCURRENCY)
+    stop = False
+
+    async def one(config: ConfigLike) -> None:
+        nonlocal done, stop
+        async with sem:
+            if stop:
+                return
+            await svc.start(config)
+            done += 1
+            if time.monotonic() - started > cap_seconds:
+                stop = True
+
+    await asyncio.gather(*(one(c) for c in configs))
+    return done, f"SchedulerService.start, {CONCURRENCY} calls in flight"
+
+
+async def load_directly(
+    svc: SchedulerService, redis: Redis, env: BenchEnv, configs: Sequence[ConfigLike]
+) -> None:
+    """Bench-side bulk loader for what the service did not register within its cap: the same
+    keys core writes (data, interval list, due score), pipelined, no state. Only used so the
+    scheduler still runs at full size; never counted as registration time."""
+    from taskplane.scheduling import specs
+
+    for i in range(0, len(configs), 2000):
+        async with redis.pipeline(transaction=False) as pipe:
+            for c in configs[i : i + 2000]:
+                spec = specs.parse(c.scheduler_type, c.schedule_config)
+                task = svc.core.build(c, spec)
+                pipe.set(env.keys.source_data(task.schedule_id), task.model_dump_json())
+                pipe.rpush(f"{env.keys.schedule_source_prefix}:interval", task.schedule_id)
+                pipe.zadd(env.keys.due, {str(c.id): int(time.time() * 1000) + 3_600_000})
+            await pipe.execute()
+
+
+def scheduler_proc(env: BenchEnv, name: str) -> procs.Proc:
+    return procs.Proc(name, procs.python("-m", "taskplane.scheduling"), env.process_env())
+
+
+def api_proc(env: BenchEnv, name: str, port: int, **settings: Any) -> procs.Proc:
+    """``taskplane api`` on ``port``; ``settings`` override the env's (e.g. log_level)."""
+    return procs.Proc(
+        name,
+        procs.python("-m", "taskplane.cli", "api", "--port", str(port)),
+        env.process_env(**settings),
+    )
+
+
+async def wait_follower(redis: Redis, env: BenchEnv, proc: procs.Proc, within: float = 60) -> None:
+    """Until the scheduler process is up (its heartbeat is written), not leading."""
+    deadline = time.monotonic() + within
+    while not await redis.hlen(env.keys.scheduler_instances):
+        if not proc.alive():
+            raise RuntimeError(f"scheduler exited:\n{proc.tail()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError("the scheduler wrote no heartbeat")
+        await asyncio.sleep(0.05)
+
+
+async def wait_leader(redis: Redis, env: BenchEnv, proc: procs.Proc, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while await redis.get(env.keys.scheduler_leader) in (None, HOLD):
+        if not proc.alive():
+            raise RuntimeError(f"scheduler exited:\n{proc.tail()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError("the scheduler took no lease")
+        await asyncio.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_http(url: str, proc: procs.Proc, within: float = 90) -> None:
+    """Until ``url`` answers at all (any status): the API process is serving."""
+    import httpx
+
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            if not proc.alive():
+                raise RuntimeError(f"api exited:\n{proc.tail()}")
+            try:
+                await client.get(url)
+                return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"api not answering within {within}s:\n{proc.tail()}")
+            await asyncio.sleep(0.2)
