@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from taskplane.cli import configs, inspect, processes, tokens
+from taskplane.cli import configs, inspect, processes, schedules, tokens
 from taskplane.cli.output import CliError, error_line
 from taskplane.logs import setup_logging
 
@@ -32,6 +32,7 @@ def _root() -> None:
 processes.register(app)
 app.add_typer(tokens.app, name="token")
 app.add_typer(configs.app, name="configs")
+app.add_typer(schedules.app, name="schedules")
 configs.register_run(app)
 inspect.register(app)
 

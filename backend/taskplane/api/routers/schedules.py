@@ -26,6 +26,9 @@ from taskplane.api.schemas.executions import ExecutionOut
 from taskplane.api.schemas.schedules import (
     ActionBody,
     ActionOut,
+    BulkBody,
+    BulkErrorOut,
+    BulkOut,
     DecisionOut,
     ExplainOut,
     HistoryEventOut,
@@ -38,7 +41,7 @@ from taskplane.api.schemas.schedules import (
 )
 from taskplane.db import configs, executions
 from taskplane.enums import Action, SchedulerType, ScheduleStatus
-from taskplane.scheduling import explain, specs
+from taskplane.scheduling import bulk, explain, specs
 from taskplane.tasks.registry import DEFAULT_QUEUE
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
@@ -159,6 +162,35 @@ async def explain_schedule(
         last_fire=LastFireOut(**asdict(result.last_fire)) if result.last_fire else None,
         last_execution=ExecutionOut.model_validate(last[0]) if last else None,
         decisions=[DecisionOut(**asdict(d)) for d in result.decisions],
+    )
+
+
+@router.post("/bulk/{action}", response_model=BulkOut)
+async def bulk_control(
+    action: Action, body: BulkBody, session: SessionDep, scheduler: SchedulerDep
+) -> BulkOut:
+    """The action on up to 1,000 configs: each id gets exactly what the single call gives
+    (``results``), or the code it would refuse with (``errors``), in the order given."""
+    rows = await configs.get_many(session, set(body.config_ids))
+    for row in rows.values():
+        session.expunge(row)
+    await session.rollback()  # no connection held while the actions run
+    report = await bulk.act_many(scheduler, action, body.config_ids, rows, body.note)
+    return BulkOut(
+        results=[
+            ActionOut(
+                config_id=r.config_id,
+                action=str(action),
+                success=r.success,
+                status=r.status,
+                message=r.message,
+            )
+            for r in report.results
+        ],
+        errors=[
+            BulkErrorOut(config_id=e.config_id, status_code=e.status_code, detail=e.detail)
+            for e in report.errors
+        ],
     )
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from taskplane.api.schemas.common import JsonObject, RequestModel, SafeStr
 from taskplane.api.schemas.executions import ExecutionOut
+from taskplane.api.schemas.runs import ConfigId
 from taskplane.enums import SchedulerType, ScheduleStatus
 
 
@@ -111,3 +112,19 @@ class ExplainOut(BaseModel):
     last_fire: LastFireOut | None
     last_execution: ExecutionOut | None
     decisions: list[DecisionOut] = Field(description="newest first")
+
+
+class BulkBody(RequestModel):
+    config_ids: list[ConfigId] = Field(min_length=1, max_length=1000)
+    note: Annotated[SafeStr, Field(max_length=2000)] | None = None
+
+
+class BulkErrorOut(BaseModel):
+    config_id: int
+    status_code: int = Field(description="what the single call would answer: 404, 409 or 422")
+    detail: str
+
+
+class BulkOut(BaseModel):
+    results: list[ActionOut] = Field(description="the ids that got an answer 200, in order")
+    errors: list[BulkErrorOut] = Field(description="the ids the single call would refuse")
