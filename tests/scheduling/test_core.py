@@ -14,9 +14,10 @@ from taskiq.serializers import JSONSerializer
 from taskiq_redis import ListRedisScheduleSource
 
 from taskplane.enums import SchedulerType
+from taskplane.epoch import from_ms, to_ms
 from taskplane.errors import NotFound
 from taskplane.scheduling import specs
-from taskplane.scheduling.core import SchedulerCoreService, from_ms, schedule_id, to_ms
+from taskplane.scheduling.core import SchedulerCoreService, schedule_id
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry, load_registry

@@ -12,8 +12,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from taskplane.enums import SchedulerType
+from taskplane.epoch import to_ms
 from taskplane.scheduling import specs
-from taskplane.scheduling.core import SchedulerCoreService, schedule_id, to_ms
+from taskplane.scheduling.core import SchedulerCoreService, schedule_id
 from taskplane.scheduling.engine import Engine
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys

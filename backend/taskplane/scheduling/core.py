@@ -28,6 +28,7 @@ from taskiq import ScheduledTask
 from taskiq.serializers import JSONSerializer
 
 from taskplane.enums import SchedulerType, Trigger
+from taskplane.epoch import from_ms, to_ms
 from taskplane.scheduling import specs
 from taskplane.scheduling.specs import Spec
 from taskplane.state.keys import Keys
@@ -58,14 +59,6 @@ def config_id_of(schedule_id_: str) -> int | None:
         return None
     rest = schedule_id_[len(SCHEDULE_ID_PREFIX) :]
     return int(rest) if rest.isdigit() else None
-
-
-def to_ms(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
-
-
-def from_ms(epoch_ms: float) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
 
 
 class ConfigLike(Protocol):

@@ -45,9 +45,10 @@ from taskiq import ScheduledTask
 
 from taskplane import metrics
 from taskplane.enums import Event, SchedulerType, Trigger
+from taskplane.epoch import from_ms, to_ms
 from taskplane.outage import REDIS, Outages
 from taskplane.scheduling import specs
-from taskplane.scheduling.core import from_ms, schedule_id, to_ms
+from taskplane.scheduling.core import schedule_id
 from taskplane.settings import Settings
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys

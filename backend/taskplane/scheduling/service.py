@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import ScheduledTask
 
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus, Trigger
+from taskplane.epoch import from_ms
 from taskplane.errors import Conflict, InvalidInput, NotFound, TaskplaneError
 from taskplane.scheduling import specs
 from taskplane.scheduling.core import (
@@ -53,7 +54,6 @@ from taskplane.scheduling.core import (
     SchedulerCoreService,
     TaskTypeLookup,
     config_id_of,
-    from_ms,
     schedule_id,
 )
 from taskplane.scheduling.specs import Spec

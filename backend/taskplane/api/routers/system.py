@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -41,6 +41,7 @@ from taskplane.api.schemas.system import (
 from taskplane.db import configs, executions
 from taskplane.db.models import utcnow
 from taskplane.enums import Action, Role, SchedulerType, ScheduleStatus, Trigger
+from taskplane.epoch import from_ms
 from taskplane.resources import Resources
 from taskplane.state import heartbeats
 
@@ -245,7 +246,7 @@ async def dashboard(resources: ResourcesDep, session: SessionDep, state: StateDe
         NextFire(
             config_id=member,
             name=names[member].name,
-            next_run_at=datetime.fromtimestamp(score / 1000, UTC),
+            next_run_at=from_ms(score),
         )
         for member, score in due
         if member in names
