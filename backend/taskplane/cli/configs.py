@@ -149,29 +149,33 @@ def register_run(root: typer.Typer) -> None:
     root.command("run")(run_command)
 
 
-async def run_configs(settings: Settings, config_ids: list[int]) -> list[dict[str, Any]]:
-    """Send each config to the broker now (trigger manual for one, batch for several)."""
-    from taskplane.cli.services import run_now
-
-    return await run_now(settings, config_ids)
-
-
 def run_command(
     config_ids: Annotated[list[int], typer.Argument(help="config ids to run now")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Run configs now, whatever their schedule status (as POST /configs/{id}/run)."""
+    """Run configs now, whatever their schedule status: one id as POST /configs/{id}/run
+    (trigger manual), several as POST /runs (trigger batch, one pipelined send)."""
+    from taskplane.cli.services import run_configs
+    from taskplane.enums import Trigger
+
     if any(cid < 1 for cid in config_ids):
         raise CliError("config ids are positive integers")
-    with console.status(f"sending {len(config_ids)} run(s) ..."):
-        results = asyncio.run(run_configs(settings_for_command(), config_ids))
+    ids = list(dict.fromkeys(config_ids))
+    trigger = Trigger.MANUAL if len(ids) == 1 else Trigger.BATCH
+    with console.status(f"sending {len(ids)} run(s) ..."):
+        report = asyncio.run(run_configs(settings_for_command(), ids, trigger))
+    rows: list[dict[str, Any]] = [
+        {"config_id": cid, "task_id": task_id} for cid, task_id in report.dispatched
+    ]
+    rows += [{"config_id": cid, "detail": detail} for cid, detail in report.errors]
+    rows.sort(key=lambda row: ids.index(row["config_id"]))
     if as_json:
-        console.print_json(json.dumps(results))
+        console.print_json(json.dumps(rows))
     else:
-        for row in results:
-            if row.get("task_id"):
+        for row in rows:
+            if "task_id" in row:
                 console.print(f"config {row['config_id']}: sent, task {row['task_id']}")
             else:
                 console.print(f"config {row['config_id']}: {row['detail']}", markup=False)
-    if any(not row.get("task_id") for row in results):
+    if report.errors:
         raise typer.Exit(1)

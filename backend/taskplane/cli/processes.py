@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import secrets
@@ -164,16 +165,15 @@ def reconcile(
     with err_console.status("reconciling schedules ..."):
         report = asyncio.run(reconcile_all(settings))
     if as_json:
-        console.print_json(json.dumps(report))
+        console.print_json(json.dumps(dataclasses.asdict(report)))
         return
     console.print(
-        f"checked {report['checked']} configs: {len(report['repairs'])} repaired, "
-        f"{len(report['orphans_removed'])} orphans removed"
+        f"checked {report.checked} configs: {len(report.repairs)} repaired, "
+        f"{len(report.orphans_removed)} orphans removed"
     )
-    for repair in report["repairs"]:
+    for repair in report.repairs:
         console.print(
-            f"  config {repair['config_id']}: {repair['reason']} -> {repair['status']}",
-            markup=False,
+            f"  config {repair.config_id}: {repair.reason} -> {repair.status}", markup=False
         )
 
 
@@ -351,8 +351,8 @@ def dev(
         if embedded is not None:
             embedded.stop()
         raise
-    if report["repairs"]:
-        _report(f"reconciled {len(report['repairs'])} schedules with Redis")
+    if report.repairs:
+        _report(f"reconciled {len(report.repairs)} schedules with Redis")
 
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     token_label = "from TASKPLANE_ADMIN_TOKEN (not shown)"  # noqa: S105 - a label

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -12,6 +12,10 @@ from taskplane.db.session import make_engine, make_session_factory
 from taskplane.resources import Resources, open_resources
 from taskplane.settings import Settings
 from taskplane.state.schedule_state import ScheduleStateService
+
+if TYPE_CHECKING:
+    from taskplane.enums import Trigger
+    from taskplane.scheduling.service import BatchReport, ReconcileReport, SchedulerService
 
 
 @asynccontextmanager
@@ -42,54 +46,26 @@ async def open_resources_for_cli(
         )
 
 
-def _scheduler_service(resources: Resources) -> Any:
+def _scheduler(resources: Resources) -> SchedulerService:
     from taskplane.scheduling.service import SchedulerService
 
     return SchedulerService.from_resources(resources)
 
 
-async def run_now(settings: Settings, config_ids: list[int]) -> list[dict[str, Any]]:
-    """Send configs to the broker now: one id is a `manual` run, several a `batch` run
-    (one pipelined send). Unknown ids are reported, the others still sent."""
-    from taskplane.db import configs
-    from taskplane.enums import Trigger
+async def run_configs(
+    settings: Settings, config_ids: Sequence[int], trigger: Trigger
+) -> BatchReport:
+    """``scheduling.batch.run_configs`` (what ``POST /runs`` calls) on this command's
+    resources."""
+    from taskplane.scheduling import batch
 
-    ids = list(dict.fromkeys(config_ids))
     async with open_resources_for_cli(settings) as (resources, _state):
         async with resources.sessions() as session:
-            found = await configs.get_many(session, ids)
-        service = _scheduler_service(resources)
-        rows: list[dict[str, Any]] = [
-            {"config_id": cid, "detail": f"config {cid} not found"}
-            for cid in ids
-            if cid not in found
-        ]
-        present = [found[cid] for cid in ids if cid in found]
-        if len(ids) == 1 and present:
-            task_id = await service.run_now(present[0], Trigger.MANUAL)
-            rows.append({"config_id": present[0].id, "task_id": task_id})
-        elif present:
-            report = await service.batch_report(present, Trigger.BATCH)
-            rows += [{"config_id": cid, "task_id": tid} for cid, tid in report.dispatched]
-            rows += [{"config_id": cid, "detail": detail} for cid, detail in report.errors]
-    order = {cid: index for index, cid in enumerate(ids)}
-    return sorted(rows, key=lambda row: order[row["config_id"]])
+            return await batch.run_configs(_scheduler(resources), session, config_ids, trigger)
 
 
-async def reconcile_all(settings: Settings) -> dict[str, Any]:
-    """Reconcile every config's schedule state with Redis (orphans removed), as the
-    scheduler does at start."""
+async def reconcile_all(settings: Settings) -> ReconcileReport:
+    """``SchedulerService.reconcile_all`` (what the api and the scheduler run at start) on
+    this command's resources: every config's schedule state, orphans removed."""
     async with open_resources_for_cli(settings) as (resources, _state):
-        report = await _scheduler_service(resources).reconcile_all(resources.sessions)
-    return {
-        "checked": report.checked,
-        "repairs": [
-            {
-                "config_id": r.config_id,
-                "reason": r.reason,
-                "status": str(r.status) if r.status is not None else None,
-            }
-            for r in report.repairs
-        ],
-        "orphans_removed": list(report.orphans_removed),
-    }
+        return await _scheduler(resources).reconcile_all(resources.sessions)

@@ -13,6 +13,7 @@ from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.runs import BatchError, BatchRunBody, BatchRunOut, Dispatched, RunOut
 from taskplane.db import configs
 from taskplane.enums import Trigger
+from taskplane.scheduling import batch
 
 router = APIRouter(tags=["runs"])
 
@@ -32,16 +33,8 @@ async def run_config(config_id: ConfigId, session: SessionDep, scheduler: Schedu
 async def batch_run(
     body: BatchRunBody, session: SessionDep, scheduler: SchedulerDep
 ) -> BatchRunOut:
-    wanted = list(dict.fromkeys(body.config_ids))
-    found = await configs.get_many(session, wanted)
-    errors = [
-        BatchError(config_id=cid, detail=f"config {cid} not found")
-        for cid in wanted
-        if cid not in found
-    ]
-    report = await scheduler.batch_report([found[cid] for cid in wanted if cid in found])
-    errors += [BatchError(config_id=cid, detail=detail) for cid, detail in report.errors]
+    report = await batch.run_configs(scheduler, session, body.config_ids)
     return BatchRunOut(
         dispatched=[Dispatched(config_id=cid, task_id=tid) for cid, tid in report.dispatched],
-        errors=errors,
+        errors=[BatchError(config_id=cid, detail=detail) for cid, detail in report.errors],
     )
