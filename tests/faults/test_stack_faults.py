@@ -194,6 +194,7 @@ async def test_stack_rides_out_a_redis_restart_and_a_10s_redis_outage(
         ("GET", f"/configs/{cid}"): 503,
         ("POST", f"/configs/{cid}/run"): 503,
         ("POST", f"/schedules/{cid}/pause"): 503,
+        ("DELETE", f"/configs/{cid}"): 503,
         ("GET", f"/executions?config_id={cid}"): 200,
     }
     recovery: dict[str, float] = {}
@@ -209,7 +210,9 @@ async def test_stack_rides_out_a_redis_restart_and_a_10s_redis_outage(
         manual.add(await run_now(stack, cid))
 
     assert replies and not wrong(replies), "\n".join(wrong(replies)[:20])
-    # the 503'd pause changed nothing: the schedule is still active
+    # the 503'd pause and delete changed nothing: the config is there, its schedule active
+    config = await stack.call("GET", f"/configs/{cid}")
+    assert config.status == 200 and config.json()["schedule_status"] == "active", config.body
     state = await stack.call("GET", f"/schedules/{cid}")
     assert state.status == 200 and state.json()["status"] == "active", state.body
     assert state.json()["status_consistent"] is True

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from taskplane.settings import Settings
 from taskplane.state import heartbeats
 from taskplane.state.keys import Keys
+from tests.faults import figures
 from tests.scheduling.test_engine import interval, register
 from tests.support import eventually
 
@@ -151,8 +152,13 @@ async def missed_dues(redis: Redis, keys: Keys, config_id: int, every: int) -> l
     return out
 
 
+@pytest.mark.faults
 async def test_two_instances_send_each_fire_once_and_survive_kill_9_of_the_leader(
-    settings: Settings, redis: Redis, keys: Keys, tmp_path: Path
+    settings: Settings,
+    redis: Redis,
+    keys: Keys,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     periods = {cid: 1 + cid % 3 for cid in range(1, 31)}  # 1, 2 and 3 s intervals
     async with schedulers(settings, tmp_path) as group:
@@ -195,7 +201,7 @@ async def test_two_instances_send_each_fire_once_and_survive_kill_9_of_the_leade
         by_config[cid].add(due)
     # The failover window: fires due in it are collapsed into one catch-up (misfire: once).
     outage = (killed_at - 0.5, took_over_at + 0.5)
-    dropped_outside = 0
+    dropped_outside = dropped_total = lost = 0
     for cid, every in periods.items():
         got = by_config[cid]
         cadence = grid(first, every, stopped_at)
@@ -206,13 +212,23 @@ async def test_two_instances_send_each_fire_once_and_survive_kill_9_of_the_leade
         expected = [d for d in cadence if d.timestamp() <= stopped_at - 1.5]
         unaccounted = [d for d in expected if d not in got and d not in dropped]
         assert not unaccounted, f"config {cid}: lost {unaccounted}"
+        lost += len(unaccounted)
         dropped_outside += sum(1 for d in dropped if not outage[0] <= d.timestamp() <= outage[1])
+        dropped_total += len(dropped)
         in_outage = [d for d in expected if outage[0] <= d.timestamp() <= outage[1]]
         if in_outage:  # one catch-up fire covers the outage
             assert got & {*in_outage, in_outage[-1] + timedelta(seconds=every)}
     # away from the failover only a scheduler stalled past the on-time tolerance drops a fire
     assert dropped_outside <= len(periods), f"{dropped_outside} fires dropped outside"
     assert len(fires) > 30 * 20
+    figures.record(
+        request,
+        fires=len(fires),
+        lost=lost,
+        duplicated=len(ids) - len(set(ids)),
+        dropped_by_misfire_policy=dropped_total,
+        takeover_seconds=took_over_at - killed_at,
+    )
 
 
 async def test_restart_neither_bursts_nor_loses_the_cadence(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -16,6 +17,7 @@ from taskplane.state.keys import Keys
 from taskplane.worker.broker import CONSUMER_GROUP
 from tests import services as test_services
 from tests.conftest import delete_prefix
+from tests.faults import figures
 from tests.support import eventually
 from tests.worker.conftest import (
     Sessions,
@@ -45,8 +47,12 @@ async def _count(sessions: Sessions) -> int:
         return int(await s.scalar(select(func.count()).select_from(TaskExecution)) or 0)
 
 
+@pytest.mark.faults
 async def test_records_survive_a_database_outage_and_a_worker_restart(
-    services: test_services.TestServices, sessions: Sessions, spawn: object
+    services: test_services.TestServices,
+    sessions: Sessions,
+    spawn: object,
+    request: pytest.FixtureRequest,
 ) -> None:
     url = make_url(services.database_url)
     assert url.host is not None
@@ -94,6 +100,13 @@ async def test_records_survive_a_database_outage_and_a_worker_restart(
         assert {r.task_id for r in found} >= {*ok, *more, failing}
         assert sorted(r.attempt for r in found if r.task_id == failing) == [1, 2, 3]
         assert sum(r.is_success for r in found) == 3 + 30 + 5
+        figures.record(
+            request,
+            records=len(found),
+            buffered_during_outage=expected_buffered + 5,
+            lost=3 + expected_buffered + 5 - len(set(keys_seen)),
+            duplicated=len(keys_seen) - len(set(keys_seen)),
+        )
     finally:
         await proxy.stop()
         await delete_prefix(redis, settings.redis_prefix)
