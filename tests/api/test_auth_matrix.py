@@ -19,6 +19,7 @@ from taskplane.enums import Role
 from tests.api.conftest import make_client
 
 OPEN = {("GET", "/api/v1/system/health")}
+STREAMS = {("GET", "/api/v1/events")}
 PATH_VALUES = {"action": "stop"}
 
 
@@ -80,6 +81,13 @@ async def test_matrix_covers_every_route(
                 assert response.headers["www-authenticate"] == "Bearer"
             read_only = bool((route.original_route.openapi_extra or {}).get(READ_ONLY))
             viewer_may = (method == "GET" or read_only) and require_admin not in deps
+            if (method, template) in STREAMS:
+                # an endless stream cannot finish through the in-process transport: its
+                # 200 for a viewer and an admin is proven over a real server
+                # (tests/api/test_events.py); here only who may call it
+                assert viewer_may, (method, template)
+                checked += 1
+                continue
             response = await call(viewer, method, path)
             if viewer_may:
                 assert response.status_code not in {401, 403}, (method, template)

@@ -33,6 +33,12 @@ class Keys:
         """set of every config id that has schedule state."""
         return f"{self.prefix}schedules:all"
 
+    @property
+    def events(self) -> str:
+        """pub/sub channel (not a key: nothing is stored) of live events, JSON
+        {type: schedule|execution, ...}; published with the changes, read by GET /events."""
+        return f"{self.prefix}events"
+
     # --- registered schedules (owner: scheduling/core.py; the engine advances `due`) ----
     @property
     def schedule_source_prefix(self) -> str:

@@ -1,0 +1,48 @@
+"""``GET /events``: a server-sent event stream of schedule status changes and recorded
+executions (``state/events.py``), with a comment line at least every
+``events_keepalive_seconds`` so proxies keep it open. A viewer may listen."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from taskplane.state.events import Hub
+
+router = APIRouter(tags=["system"])
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"}},
+)
+async def events(request: Request) -> StreamingResponse:
+    """`schedule` events `{config_id, status, event}` on every status change and `execution`
+    events `{config_id, id, is_success, trigger}` on every recorded execution."""
+    hub: Hub = request.app.state.events
+    keepalive = request.app.state.settings.events_keepalive_seconds
+    sub = hub.subscribe()
+    with contextlib.suppress(TimeoutError):
+        await hub.ready()  # "connected" means listening: nothing after it is missed
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield "retry: 2000\n: connected\n\n"
+            while True:
+                try:
+                    event = await sub.get(keepalive)
+                except StopAsyncIteration:
+                    return
+                yield event.sse() if event is not None else ": keep-alive\n\n"
+        finally:
+            hub.unsubscribe(sub)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
