@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     scheduler_lease_ms: int = Field(default=3000, ge=500, le=60_000)
     heartbeat_interval_seconds: float = Field(default=2.0, gt=0, le=60)
     heartbeat_stale_seconds: float = Field(default=15.0, gt=0, le=3600)
+    events_keepalive_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="GET /events: a comment line at least this often"
+    )
     api_host: str = Field(default="127.0.0.1")
     api_port: int = Field(default=8000, ge=1, le=65535)
     metrics_host: str = Field(

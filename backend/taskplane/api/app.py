@@ -22,13 +22,23 @@ from taskplane.api import errors, security
 from taskplane.api.deps import authorize
 from taskplane.api.docs import mount_docs
 from taskplane.api.limits import BodyLimitMiddleware
-from taskplane.api.routers import configs, executions, runs, schedules, system, task_types, tokens
+from taskplane.api.routers import (
+    configs,
+    events,
+    executions,
+    runs,
+    schedules,
+    system,
+    task_types,
+    tokens,
+)
 from taskplane.api.schemas.errors import documented
 from taskplane.dashboard.routes import mount_dashboard
 from taskplane.observability import mount_observability
 from taskplane.resources import Resources, open_resources
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
+from taskplane.state.events import Hub
 from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.tasks.registry import load_registry
 
@@ -65,8 +75,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             resources.redis, resources.keys, registry, state=state
         )
         app.state.started_at = time.monotonic()
+        app.state.events = Hub(resources.redis, resources.keys.events)
         await _reconcile_at_start(app.state.scheduler, resources)
-        yield
+        try:
+            yield
+        finally:
+            await app.state.events.close()  # every open event stream ends
 
 
 async def _reconcile_at_start(scheduler: SchedulerService, resources: Resources) -> None:
@@ -103,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
     protected.include_router(executions.router)
     protected.include_router(system.router)
     protected.include_router(tokens.router)
+    protected.include_router(events.router)
     api.include_router(protected)
     app.include_router(api)
 

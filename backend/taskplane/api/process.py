@@ -35,6 +35,9 @@ def app_from_environment() -> FastAPI:
     return create_app(settings)
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
 def serve_api(
     settings: Settings, *, host: str | None = None, port: int | None = None, workers: int = 1
 ) -> None:
@@ -51,4 +54,7 @@ def serve_api(
         log_config=None,
         access_log=False,
         server_header=False,
+        # open GET /events streams never end by themselves: after this long they are cut,
+        # so a stop never hangs on a dashboard left open
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )

@@ -65,32 +65,39 @@ def _insert_ignoring_duplicates(session: AsyncSession) -> Any:
     return (
         builder(TaskExecution)
         .on_conflict_do_nothing(index_elements=["task_id", "attempt"])
-        .returning(TaskExecution.task_id, TaskExecution.attempt)
+        .returning(TaskExecution.task_id, TaskExecution.attempt, TaskExecution.id)
     )
 
 
 async def insert_new(
     session: AsyncSession, records: Sequence[ExecutionRecord]
 ) -> set[tuple[str, int]]:
-    """Insert records, skipping any (task_id, attempt) already there; returns the
-    (task_id, attempt) of the rows this call inserted.
+    """``insert_new_with_ids`` without the ids: the (task_id, attempt) of the new rows."""
+    return set(await insert_new_with_ids(session, records))
+
+
+async def insert_new_with_ids(
+    session: AsyncSession, records: Sequence[ExecutionRecord]
+) -> dict[tuple[str, int], int]:
+    """Insert records, skipping any (task_id, attempt) already there; returns the row id of
+    each (task_id, attempt) this call inserted.
 
     Records whose config no longer exists are dropped (a config deleted while its task ran
     takes its history with it), so one orphan never blocks a batch.
     """
     if not records:
-        return set()
+        return {}
     config_ids = {r.config_id for r in records}
     existing = set(
         await session.scalars(select(TaskConfig.id).where(TaskConfig.id.in_(config_ids)))
     )
     # a shallow dict per record: dataclasses.asdict would deep-copy every result
     rows = [{f: getattr(r, f) for f in _RECORD_FIELDS} for r in records if r.config_id in existing]
-    inserted: set[tuple[str, int]] = set()
+    inserted: dict[tuple[str, int], int] = {}
     stmt = _insert_ignoring_duplicates(session)
     for start in range(0, len(rows), INSERT_CHUNK):
         result = await session.execute(stmt, rows[start : start + INSERT_CHUNK])
-        inserted.update((task_id, attempt) for task_id, attempt in result.all())
+        inserted.update(((task_id, attempt), row_id) for task_id, attempt, row_id in result.all())
     return inserted
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from taskplane.enums import Event, ScheduleStatus, Trigger
+from taskplane.state import events as live_events
 from taskplane.state.keys import Keys
 from taskplane.state.scripts import STATUS_ORDER, Scripts
 
@@ -224,7 +225,18 @@ class ScheduleStateService:
                 json.dumps(dict(metadata), separators=(",", ":"), default=str),
             ],
         )
-        return bool(int(result[0]))
+        created = bool(int(result[0]))
+        if created:
+            await live_events.publish(
+                self.redis,
+                self.keys.events,
+                [
+                    live_events.schedule_event(
+                        config_id, str(ScheduleStatus.INACTIVE), str(Event.CREATED)
+                    )
+                ],
+            )
+        return created
 
     async def transition(
         self,
@@ -258,9 +270,16 @@ class ScheduleStateService:
                 else json.dumps(dict(metadata), separators=(",", ":"), default=str),
             ],
         )
-        return TransitionResult(
+        changed = TransitionResult(
             changed=bool(int(result[0])), previous=ScheduleStatus(_text(result[1]))
         )
+        if changed.changed:
+            await live_events.publish(
+                self.redis,
+                self.keys.events,
+                [live_events.schedule_event(config_id, str(to), str(event) if event else None)],
+            )
+        return changed
 
     async def record_event(
         self,

@@ -54,6 +54,7 @@ from taskplane.enums import Trigger
 from taskplane.messages import CONSUMER_GROUP, RunLabels
 from taskplane.outage import DATABASE, MAX_DELAY_SECONDS, REDIS, Outages
 from taskplane.settings import Settings
+from taskplane.state import events as live_events
 from taskplane.state import leases
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
@@ -361,7 +362,7 @@ class RecordFlusher:
         # lease passes to another worker
         async with asyncio.timeout(self.lease_ms / 2000):
             async with self.sessions() as session, session.begin():
-                inserted = await executions.insert_new(session, records)
+                inserted = await executions.insert_new_with_ids(session, records)
         # report each attempt once: only the rows this flush inserted, so neither a copy
         # within the batch nor one a previous flush wrote but could not delete from the
         # buffer (a crash between commit and XDEL) counts twice
@@ -374,6 +375,16 @@ class RecordFlusher:
                 await self.on_recorded(new_records)
             except Exception:
                 log.warning("schedule counters not updated for a batch", exc_info=True)
+        await live_events.publish(
+            self.redis,
+            self.keys.events,
+            [
+                live_events.execution_event(
+                    r.config_id, inserted[(r.task_id, r.attempt)], r.is_success, str(r.trigger)
+                )
+                for r in new_records
+            ],
+        )
         await self.redis.xdel(self.keys.recorder_buffer, *ids)
         return len(entries)
 
