@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from taskplane.cli import configs, inspect, processes, schedules, tokens
+from taskplane.cli import configs, dev, inspect, processes, schedules, tokens
 from taskplane.cli.output import CliError, error_line
 from taskplane.logs import setup_logging
 
@@ -29,6 +29,7 @@ def _root() -> None:
     setup_logging("WARNING", "text")
 
 
+dev.register(app)
 processes.register(app)
 app.add_typer(tokens.app, name="token")
 app.add_typer(configs.app, name="configs")

@@ -4,7 +4,7 @@ entry of a command."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -28,6 +28,15 @@ class CliError(Exception):
 
 def error_line(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
+
+
+def reporter(name: str) -> Callable[[str], None]:
+    """What a supervising command says about its children, on stderr: ``name: message``."""
+
+    def report(message: str) -> None:
+        err_console.print(f"[yellow]{name}:[/] {escape(message)}", markup=True)
+
+    return report
 
 
 def settings_for_command(**overrides: object) -> Settings:

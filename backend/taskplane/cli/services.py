@@ -28,6 +28,21 @@ async def open_database(settings: Settings) -> AsyncIterator[async_sessionmaker[
         await engine.dispose()
 
 
+async def migrate_database(settings: Settings) -> None:
+    """Create or upgrade the schema on a short-lived engine (a SQLite file's directory is
+    created first)."""
+    from taskplane.db import migrations
+
+    path = settings.sqlite_path()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings)
+    try:
+        await migrations.upgrade(engine, settings)
+    finally:
+        await engine.dispose()
+
+
 @asynccontextmanager
 async def open_resources_for_cli(
     settings: Settings,
