@@ -12,6 +12,7 @@ dev: install
 	@$(UV) run taskplane dev $(ARGS)
 
 test: install
+	@scripts/ensure-chromium
 	@$(UV) run pytest $(ARGS)
 
 lint: install

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="comma-separated browser origins allowed to call the api (empty: CORS off)",
     )
+    root_path: str = Field(
+        default="",
+        max_length=200,
+        description="path prefix the api is served under behind a proxy, e.g. /taskplane "
+        "(empty: served at /); requests with or without the prefix are both routed",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="when set, the api's /metrics requires 'Authorization: Bearer <it>'",
@@ -117,6 +123,14 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value() else None
+
+    @field_validator("root_path")
+    @classmethod
+    def _check_root_path(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
+            raise ValueError("must be empty or a path like /taskplane")
+        return value
 
     @field_validator("log_level")
     @classmethod

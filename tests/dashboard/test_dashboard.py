@@ -37,8 +37,13 @@ async def test_the_dashboard_page_and_its_assets_are_served_without_a_token(
     page = await client.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert "/dashboard/app.js" in page.text
-    for asset, kind in (("app.js", "javascript"), ("style.css", "text/css")):
+    # relative URLs, so the page works under any sub-path
+    assert 'src="dashboard/app.js"' in page.text and 'href="dashboard/style.css"' in page.text
+    for asset, kind in (
+        ("app.js", "javascript"),
+        ("api.js", "javascript"),
+        ("style.css", "text/css"),
+    ):
         response = await client.get(f"/dashboard/{asset}")
         assert response.status_code == 200, asset
         assert kind in response.headers["content-type"]
@@ -92,11 +97,13 @@ async def test_every_call_of_the_page_is_a_public_api_endpoint(
     root: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, _ = root
-    source = (STATIC_DIR / "app.js").read_text()
-    assert 'const API = "/api/v1";' in source
+    source = "\n".join(p.read_text() for p in sorted(STATIC_DIR.glob("*.js")))
+    assert 'const API = "api/v1";' in source  # relative: works under a sub-path
     calls = _calls(source)
     assert ("GET", "/task-types") in calls and ("POST", "/configs/{x}/run") in calls
-    assert len(calls) >= 9
+    assert ("POST", "/schedules/bulk/{x}") in calls and ("GET", "/events") in calls
+    assert ("POST", "/schedules/preview") in calls and ("GET", "/schedules/{x}/explain") in calls
+    assert len(calls) >= 15
     paths = app.openapi()["paths"]
     for method, path in calls:
         known = [

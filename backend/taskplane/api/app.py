@@ -22,6 +22,7 @@ from taskplane.api import errors, security
 from taskplane.api.deps import authorize
 from taskplane.api.docs import mount_docs
 from taskplane.api.limits import BodyLimitMiddleware
+from taskplane.api.root_path import RootPathMiddleware
 from taskplane.api.routers import (
     configs,
     events,
@@ -125,5 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
     mount_observability(app)  # GET /metrics (outside /api/v1; metrics_token guards it)
     mount_dashboard(app)  # the static dashboard at /
     mount_docs(app)  # GET /docs and its assets
-    security.install(app, settings.cors_origins)  # outermost: headers on every response
+    security.install(app, settings.cors_origins)  # headers on every response
+    if settings.root_path:  # outermost: every layer sees the public path
+        app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     return app

@@ -1,0 +1,96 @@
+"""Fixtures of the browser tests: one real stack and one chromium per module, a fresh page
+(fresh sessionStorage) per test, and every page watched for console errors, uncaught
+exceptions, requests to another origin and 5xx responses."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import BrowserContext, Page, async_playwright
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from taskplane.resources import make_redis
+from tests import services as test_services
+from tests.conftest import _wipe, make_test_settings
+from tests.dashboard.browser import (
+    CHROMIUM_FLAGS,
+    Stack,
+    Watch,
+    chromium,
+    start_processes,
+)
+from tests.e2e.processes import kill_group, stop
+
+
+@pytest.fixture(scope="module")
+async def stack(services: test_services.TestServices, engine: AsyncEngine) -> AsyncIterator[Stack]:
+    settings = make_test_settings(services)
+    logs = Path(tempfile.mkdtemp(prefix="tp-dashboard-"))
+    api, others = start_processes(settings, logs)
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    http = httpx.AsyncClient(
+        base_url=f"{api.origin}/api/v1", headers={"Authorization": f"Bearer {admin}"}, timeout=15
+    )
+    try:
+        await api.wait_healthy()
+        created = await http.post("/tokens", json={"name": "viewer", "role": "viewer"})
+        assert created.status_code == 201, created.text
+        yield Stack(
+            settings=settings,
+            api=api,
+            admin_token=admin,
+            viewer_token=created.json()["token"],
+            http=http,
+            processes=others,
+            logs=logs,
+        )
+    finally:
+        await http.aclose()
+        api.stop()
+        for proc in others:
+            stop(proc)
+            kill_group(proc)
+        await _wipe(engine)
+        redis = make_redis(settings)
+        try:
+            async for key in redis.scan_iter(match=settings.redis_prefix + "*", count=1000):
+                await redis.delete(key)
+        finally:
+            await redis.aclose()
+
+
+@pytest.fixture(scope="module")
+async def chrome() -> AsyncIterator[BrowserContext]:
+    executable = chromium()  # fails with one line saying how to install it
+    profile = tempfile.mkdtemp(prefix="tp-chromium-")
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=str(executable),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 800},
+        )
+        context.set_default_timeout(10_000)
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
+@pytest.fixture
+async def watch(stack: Stack) -> Watch:
+    return Watch(origin=stack.api.origin)
+
+
+@pytest.fixture
+async def page(chrome: BrowserContext, watch: Watch) -> AsyncIterator[Page]:
+    page = await chrome.new_page()
+    watch.attach(page)
+    yield page
+    await page.close()
+    assert watch.problems() == []
