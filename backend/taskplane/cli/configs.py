@@ -153,8 +153,10 @@ def run_command(
     config_ids: Annotated[list[int], typer.Argument(help="config ids to run now")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Run configs now, whatever their schedule status: one id as POST /configs/{id}/run
-    (trigger manual), several as POST /runs (trigger batch, one pipelined send)."""
+    """Run configs now, whatever their schedule status.
+
+    One id runs as POST /configs/{id}/run does (trigger manual), several as POST /runs
+    (trigger batch, one pipelined send)."""
     from taskplane.cli.services import run_configs
     from taskplane.enums import Trigger
 
