@@ -24,6 +24,8 @@ from redis.asyncio import Redis
 from taskplane.enums import Event, SchedulerType, ScheduleStatus
 from taskplane.errors import InvalidInput
 from taskplane.scheduling import specs
+from taskplane.scheduling.core import ConfigLike
+from taskplane.scheduling.service import SchedulerService
 from taskplane.state import heartbeats
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import HistoryEvent
@@ -318,4 +320,35 @@ def build(
         next_runs=list(next_runs),
         last_fire=fired,
         decisions=decisions[:DECISIONS_SHOWN],
+    )
+
+
+async def explain_config(
+    scheduler: SchedulerService,
+    config: ConfigLike,
+    queue: str,
+    *,
+    stale_seconds: float,
+    now: datetime | None = None,
+) -> Explanation:
+    """Gather the facts of one config (its read model, history and who is alive) and
+    explain it: what ``GET /schedules/{id}/explain`` and ``taskplane inspect ID`` show."""
+    now = now or datetime.now(UTC)
+    info = await scheduler.info(config)
+    history, _ = await scheduler.state.history(config.id, limit=HISTORY_READ)
+    who = await presence(
+        scheduler.redis, scheduler.keys, queue, stale_seconds=stale_seconds, now=now
+    )
+    return build(
+        config_id=config.id,
+        kind=SchedulerType(config.scheduler_type),
+        spec=spec_of(config.scheduler_type, config.schedule_config),
+        status=info.status,
+        note=info.note,
+        status_at=info.status_at,
+        next_runs=info.next_runs,
+        history=history,
+        queue=queue,
+        who=who,
+        now=now,
     )

@@ -40,7 +40,7 @@ from taskplane.api.schemas.schedules import (
     ScheduleSummary,
 )
 from taskplane.db import configs, executions
-from taskplane.enums import Action, SchedulerType, ScheduleStatus
+from taskplane.enums import Action, ScheduleStatus
 from taskplane.scheduling import bulk, explain, specs
 from taskplane.tasks.registry import DEFAULT_QUEUE
 
@@ -126,32 +126,14 @@ async def explain_schedule(
     """Why did it (not) run: the verdict, the scheduler's latest decisions for this config,
     its next fires, its last fire and its last execution."""
     row = await configs.get(session, config_id)
-    info = await scheduler.info(row)
-    history, _ = await scheduler.state.history(config_id, limit=explain.HISTORY_READ)
     task_type = registry.find(row.task_type)
-    queue = task_type.queue if task_type is not None else DEFAULT_QUEUE
-    now = datetime.now(UTC)
-    who = await explain.presence(
-        resources.redis,
-        resources.keys,
-        queue,
+    result = await explain.explain_config(
+        scheduler,
+        row,
+        task_type.queue if task_type is not None else DEFAULT_QUEUE,
         stale_seconds=resources.settings.heartbeat_stale_seconds,
-        now=now,
     )
     last = (await executions.list_page(session, config_id=config_id, limit=1)).items
-    result = explain.build(
-        config_id=config_id,
-        kind=SchedulerType(row.scheduler_type),
-        spec=explain.spec_of(row.scheduler_type, row.schedule_config),
-        status=info.status,
-        note=info.note,
-        status_at=info.status_at,
-        next_runs=info.next_runs,
-        history=history,
-        queue=queue,
-        who=who,
-        now=now,
-    )
     return ExplainOut(
         config_id=result.config_id,
         status=result.status,
