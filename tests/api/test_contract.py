@@ -519,8 +519,8 @@ BODIES: dict[tuple[str, str], Any] = {
 async def test_every_unknown_id_is_404(app: FastAPI, client: httpx.AsyncClient) -> None:
     checked = 0
     for method, template, route in _routes(app):
-        if not route.dependant.path_params:
-            continue
+        if not any(p.name.endswith("_id") for p in route.dependant.path_params):
+            continue  # no id in the path (bulk control names its ids in the body)
         body = BODIES.get((method, template))
         actions = ["start", "stop", "pause", "resume", "reload"] if "{action}" in template else [""]
         for action in actions:
