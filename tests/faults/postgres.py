@@ -103,6 +103,14 @@ class PrivatePostgres:
         """Stop (``fast``: every session is cut) and wait: the port refuses from now on."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def begin_stop(self, mode: str = "smart") -> None:
+        """Ask it to stop and return at once (``smart``: it refuses new sessions with "the
+        database system is shutting down" until every open session has ended)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-W", "stop")
+
+    def is_running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
     def remove(self) -> None:
         with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
             if (self.data / "postmaster.pid").exists():

@@ -5,6 +5,7 @@ store is down, executions counted per task id and per due time, secrets in the o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import subprocess
@@ -195,6 +196,24 @@ class Stack:
 
     async def executions(self, config_id: int) -> list[dict[str, Any]]:
         return await self._all("/executions", config_id=config_id)
+
+
+async def watch(stack: Stack, paths: list[str], done: asyncio.Event, out: list[Reply]) -> None:
+    """Read ``paths`` again and again until ``done``: what clients see while a store goes
+    away and comes back (the transitions included, when a store half answers)."""
+    while not done.is_set():
+        for path in paths:
+            out.append(await stack.call("GET", path, f"GET {path}"))
+        await asyncio.sleep(0.02)
+
+
+def unclean(replies: list[Reply]) -> list[str]:
+    """Replies that are neither a 200 nor a clean 503 (JSON ``detail``, no trace)."""
+    return [
+        f"{r.label} -> {r.status} {r.error} {r.body[:300]}"
+        for r in replies
+        if r.status != 200 and not is_clean_refusal(r)
+    ]
 
 
 def requested_ids(history: list[dict[str, Any]]) -> set[str]:
