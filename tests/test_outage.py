@@ -123,3 +123,28 @@ def test_a_bug_is_logged_once_per_run_with_its_traceback(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].exc_info is not None
     assert messages(caplog, logging.INFO) == ["loop recovered"]
+
+
+class _Refusal(Exception):
+    """What asyncpg raises while PostgreSQL starts or shuts down (SQLSTATE 57P03)."""
+
+    sqlstate = "57P03"
+
+
+class _BadStatement(Exception):
+    sqlstate = "42601"  # a syntax error: not an outage
+
+
+def test_a_database_that_refuses_sessions_is_an_outage_not_a_bug() -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from taskplane.api.errors import backend_of
+
+    refusing = DBAPIError("SELECT 1", {}, _Refusal("the database system is shutting down"))
+    broken = DBAPIError("SELEC 1", {}, _BadStatement("syntax error"))
+    assert outage.database_refuses(refusing)
+    assert outage.store_of(refusing) == outage.DATABASE
+    assert backend_of(refusing) == "PostgreSQL"  # the api answers 503, not 500
+    assert not outage.database_refuses(broken)
+    assert outage.store_of(broken) is None
+    assert backend_of(broken) is None

@@ -54,6 +54,19 @@ FLAP_SECONDS = 2.0
 _RNG = random.Random()
 
 
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+"""SQLSTATEs of a database that cannot serve now: connection exceptions (class 08), an
+admin or crash shutdown, "the database system is starting up / shutting down" (57P03), too
+many connections. asyncpg raises them as plain errors, not as connection losses."""
+
+
+def database_refuses(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL refusing to serve right now (not a bad statement)."""
+    orig = getattr(exc, "orig", None) or exc
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES)
+
+
 def store_of(exc: BaseException, stores: tuple[str, ...] = ()) -> str | None:
     """The store whose loss ``exc`` shows, or None (not a lost store: a bug or a refusal).
 
@@ -65,8 +78,10 @@ def store_of(exc: BaseException, stores: tuple[str, ...] = ()) -> str | None:
     if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
         return REDIS
     if isinstance(exc, sa_errors.DBAPIError):
-        if exc.connection_invalidated or isinstance(
-            exc, sa_errors.OperationalError | sa_errors.InterfaceError
+        if (
+            exc.connection_invalidated
+            or isinstance(exc, sa_errors.OperationalError | sa_errors.InterfaceError)
+            or database_refuses(exc)
         ):
             return DATABASE
         return None

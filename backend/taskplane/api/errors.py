@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from taskplane.api.deps import refusal
 from taskplane.api.schemas.common import JsonValueError
 from taskplane.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from taskplane.outage import database_refuses
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,9 @@ def backend_of(exc: BaseException) -> str | None:
         | sqlalchemy.exc.TimeoutError,
     ):
         return "PostgreSQL"
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and (
+        exc.connection_invalidated or database_refuses(exc)
+    ):
         return "PostgreSQL"
     if isinstance(exc, OSError | asyncio.TimeoutError):
         # redis-py wraps its socket errors; a raw one comes from the database driver.
