@@ -16,8 +16,10 @@ from typing import Annotated, Any
 import typer
 from redis.asyncio import Redis
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
-from taskplane.cli.output import CliError, console, settings_for_command
+from taskplane.cli import verdict
+from taskplane.cli.output import CliError, console, err_console, settings_for_command
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 
@@ -293,9 +295,21 @@ def _render_overview(data: dict[str, Any]) -> None:
         )
 
 
+def _explained(settings: Settings, config_id: int) -> dict[str, Any] | None:
+    """The explain verdict and its facts; None (said on stderr) when the database, which
+    holds the config, cannot be read: the Redis picture is still shown."""
+    try:
+        return asyncio.run(verdict.explain(settings, config_id))
+    except (OSError, SQLAlchemyError) as exc:
+        err_console.print(f"no verdict: the database is unreachable ({type(exc).__name__})")
+        return None
+
+
 def _render_detail(data: dict[str, Any]) -> None:
     name = f" ({data['name']})" if data.get("name") else ""
     console.print(f"[bold]config {data['config_id']}{name}[/]")
+    if data.get("explain") is not None:
+        verdict.render(data["explain"])  # "why didn't it run?" first
     state = data["state"]
     table = Table("field", "value", show_header=False)
     for key, value in (state or {"status": "no state"}).items():
@@ -337,6 +351,7 @@ def inspect(
         data = asyncio.run(overview(settings, status, limit))
     else:
         data = asyncio.run(detail(settings, config_id, history))
+        data["explain"] = _explained(settings, config_id)
     if as_json:
         console.print_json(json.dumps(data, default=str))
     elif config_id is None:
