@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from taskplane.enums import SchedulerType
 from taskplane.errors import InvalidInput
 from taskplane.scheduling import specs
-from taskplane.scheduling.engine import plan
+from taskplane.scheduling.planning import plan
 from tests.scheduling.test_specs_properties import cron_expressions
 
 # (zone, spring-forward day, fall-back day) in 2026

@@ -17,7 +17,8 @@ status: that is the state service's.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,12 +28,14 @@ from redis.exceptions import WatchError
 from taskiq import ScheduledTask
 from taskiq.serializers import JSONSerializer
 
+from taskplane import messages
 from taskplane.enums import SchedulerType, Trigger
 from taskplane.epoch import from_ms, to_ms
 from taskplane.scheduling import specs
 from taskplane.scheduling.specs import Spec
 from taskplane.state.keys import Keys
-from taskplane.worker import messages
+
+log = logging.getLogger(__name__)
 
 SCHEDULE_ID_PREFIX = "taskplane-config-"
 _SERIALIZER = JSONSerializer()
@@ -100,6 +103,25 @@ class TaskTypeLookup(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class DueBatch:
+    """Entries of the due index read at once: ``read`` counts every member read (a
+    non-numeric one is logged and left out of ``entries``: (config id, score))."""
+
+    read: int
+    entries: list[tuple[int, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """One config's registration as the read model sees it: ``is_registered`` (a data key
+    exists, readable or not), the stored task (None if absent or unreadable), the due time."""
+
+    is_registered: bool
+    task: ScheduledTask | None
+    next_due: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Registration:
     config_id: int
     schedule_id: str
@@ -115,27 +137,28 @@ def first_due(spec: Spec, now: datetime) -> datetime | None:
     return specs.next_after(spec, now)
 
 
-def message_labels(config: ConfigLike, task_type: TaskTypeLike, trigger: Trigger) -> dict[str, Any]:
-    """The broker message labels of a config (docs/internals.md), without ``due_at``."""
-    timeout = config.timeout_seconds or task_type.timeout_seconds
-    labels: dict[str, Any] = {
-        "config_id": config.id,
-        "task_type": config.task_type,
-        "trigger": str(trigger),
-        "attempt": 1,
-        "max_retries": config.max_retries,
-        "priority": config.priority,
-        "queue": task_type.queue,
-    }
-    if timeout is not None:
-        labels["timeout_seconds"] = timeout
-    return labels
+def run_labels(
+    config: ConfigLike, task_type: TaskTypeLike, trigger: Trigger, due_at: datetime | None = None
+) -> messages.RunLabels:
+    """The broker message labels of a run of a config (``messages.RunLabels``)."""
+    return messages.RunLabels(
+        config_id=config.id,
+        task_type=config.task_type,
+        trigger=trigger,
+        queue=task_type.queue,
+        max_retries=config.max_retries,
+        timeout_seconds=config.timeout_seconds or task_type.timeout_seconds,
+        priority=config.priority,
+        due_at=due_at,
+    )
 
 
 class SchedulerCoreService:
     """Registered schedules: build, add, replace, remove, and "is it registered"."""
 
-    def __init__(self, redis: Redis, keys: Keys, registry: TaskTypeLookup) -> None:
+    def __init__(self, redis: Redis, keys: Keys, registry: TaskTypeLookup | None = None) -> None:
+        """Without ``registry`` it only reads and removes registrations (the engine,
+        inspection); building one from a config needs the task types."""
         self.redis = redis
         self.keys = keys
         self.registry = registry
@@ -144,6 +167,8 @@ class SchedulerCoreService:
     # --- building ---------------------------------------------------------------------
 
     def task_type(self, config: ConfigLike) -> TaskTypeLike:
+        if self.registry is None:
+            raise RuntimeError("this SchedulerCoreService has no task types to build with")
         found: TaskTypeLike = self.registry.get(config.task_type)
         return found
 
@@ -153,7 +178,7 @@ class SchedulerCoreService:
         if not spec.is_scheduled:
             raise ValueError("a manual schedule is never registered")
         labels = {
-            **message_labels(config, self.task_type(config), Trigger.SCHEDULED),
+            **run_labels(config, self.task_type(config), Trigger.SCHEDULED).to_dict(),
             **specs.to_labels(spec),
         }
         timing: dict[str, Any] = {}
@@ -297,6 +322,57 @@ class SchedulerCoreService:
         await self.redis.zadd(self.keys.due, {str(config_id): score})
 
     # --- reads ------------------------------------------------------------------------
+
+    @property
+    def due_key(self) -> str:
+        """The due index, for the engine's fire script (its compare-and-set advances or
+        removes a score: the one writer of ``due`` besides this service)."""
+        return self.keys.due
+
+    async def due_until(self, until: datetime, limit: int) -> DueBatch:
+        """The earliest ``limit`` entries of the due index due at ``until`` or before."""
+        rows: list[Any] = await self.redis.zrangebyscore(
+            self.keys.due, "-inf", to_ms(until), start=0, num=limit, withscores=True
+        )
+        entries: list[tuple[int, float]] = []
+        for member, score in rows:
+            try:
+                entries.append((int(member), float(score)))
+            except ValueError:
+                log.warning("ignoring a non-numeric member of the due index", extra={"m": member})
+        return DueBatch(len(rows), entries)
+
+    async def next_dues(self, limit: int) -> list[tuple[int, datetime]]:
+        """The ``limit`` soonest due times (config id, due), soonest first (dashboard)."""
+        rows: list[Any] = await self.redis.zrange(self.keys.due, 0, limit - 1, withscores=True)
+        return [(int(m), from_ms(float(s))) for m, s in rows if str(m).isdigit()]
+
+    async def raw_many(self, config_ids: Sequence[int]) -> list[Any]:
+        """The stored registrations (JSON text, None if absent) of many configs: one MGET."""
+        if not config_ids:
+            return []
+        return list(
+            await self.redis.mget([self.keys.source_data(schedule_id(c)) for c in config_ids])
+        )
+
+    async def get_raw(self, config_id: int) -> Any:
+        """The stored registration of a config as text (None if absent): inspection."""
+        return await self.redis.get(self.keys.source_data(schedule_id(config_id)))
+
+    def read_into(self, pipe: Any, config_id: int) -> None:
+        """Queue the reads of one config's registration on ``pipe`` (two replies, turned
+        into a ``Registered`` by ``registered_of``): the read model asks several owners in
+        one round trip."""
+        pipe.get(self.keys.source_data(schedule_id(config_id)))
+        pipe.zscore(self.keys.due, config_id)
+
+    def registered_of(self, replies: Sequence[Any]) -> Registered:
+        data, score = replies
+        return Registered(
+            is_registered=data is not None,
+            task=self.decode(data) if data is not None else None,
+            next_due=from_ms(score) if score is not None else None,
+        )
 
     async def get(self, config_id: int) -> ScheduledTask | None:
         return self.decode(await self.redis.get(self.keys.source_data(schedule_id(config_id))))

@@ -181,6 +181,12 @@ def parse_worker(
 # --- readers (API, CLI) ---------------------------------------------------------------
 
 
+def lease_key(keys: Keys) -> str:
+    """The scheduler leadership lease, for a script that fences on it (sends only while
+    ``GET`` of it is the caller's instance id): the engine's fire script."""
+    return keys.scheduler_leader
+
+
 async def get_leader(redis: Redis, keys: Keys) -> str | None:
     """Id of the instance holding the lease now, or None (no live leader)."""
     value = await redis.get(keys.scheduler_leader)

@@ -367,6 +367,34 @@ class ScheduleStateService:
             results = await pipe.execute()
         return sum(int(r) for r in results)
 
+    # --- for the scripts and pipelines of others --------------------------------------
+
+    def event_log(self, config_id: int) -> str:
+        """A config's history list, for a script that composes ``scripts.PUSH_EVENT`` (the
+        engine's fire script) with ``history_max`` and ``history_ttl_seconds``."""
+        return self.keys.history(config_id)
+
+    def read_into(self, pipe: Any, config_id: int, *, history: int = 0) -> None:
+        """Queue the reads of one config's state (and its ``history`` newest events) on
+        ``pipe`` (one reply, two with history; ``state_of`` decodes them): the read model
+        asks several owners in one round trip."""
+        pipe.hgetall(self.keys.schedule(config_id))
+        if history > 0:
+            pipe.lrange(self.keys.history(config_id), 0, history - 1)
+
+    @staticmethod
+    def state_of(
+        config_id: int, replies: Sequence[Any], *, history: int = 0
+    ) -> tuple[ScheduleState | None, list[HistoryEvent]]:
+        state = decode_state(config_id, replies[0])
+        events: list[HistoryEvent] = []
+        for raw in replies[1] if history > 0 else []:
+            try:
+                events.append(HistoryEvent.from_json(raw))
+            except ValueError:
+                continue
+        return state, events[: max(history, 0)]
+
     # --- reads ------------------------------------------------------------------------
 
     async def get(self, config_id: int) -> ScheduleState | None:

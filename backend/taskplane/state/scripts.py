@@ -24,20 +24,28 @@ STATUS_ORDER = (
     ScheduleStatus.ERROR,
 )
 
-_COMMON = """
+PUSH_EVENT = """
+local function push_event(key, event, hmax, ttl)
+  if event ~= '' then
+    redis.call('LPUSH', key, event)
+    redis.call('LTRIM', key, 0, tonumber(hmax) - 1)
+    redis.call('EXPIRE', key, ttl)
+  end
+end
+"""
+"""The one way an event joins a history list (newest first, capped at ``hmax``, the TTL
+renewed): a Lua function every script that records events composes, the engine's fire
+script included. ``event`` '' records nothing."""
+
+_COMMON = (
+    PUSH_EVENT
+    + """
 local function index_of(status)
   if status == 'active' then return 4 end
   if status == 'paused' then return 5 end
   if status == 'inactive' then return 6 end
   if status == 'error' then return 7 end
   return nil
-end
-local function push_event(event, hmax, ttl)
-  if event ~= '' then
-    redis.call('LPUSH', KEYS[2], event)
-    redis.call('LTRIM', KEYS[2], 0, tonumber(hmax) - 1)
-    redis.call('EXPIRE', KEYS[2], ttl)
-  end
 end
 local function set_status(cid, cur, to)
   for i = 4, 7 do
@@ -47,6 +55,7 @@ local function set_status(cid, cur, to)
   redis.call('SADD', KEYS[3], cid)
 end
 """
+)
 
 # ARGV: 1 config id, 2 allowed from statuses (comma-separated, '*' = any), 3 new status,
 # 4 note, 5 status_at, 6 event JSON ('' = none), 7 history max, 8 history TTL,
@@ -68,7 +77,7 @@ if ARGV[9] ~= '' then
   redis.call('HSET', KEYS[1], 'metadata', ARGV[9])
 end
 set_status(ARGV[1], cur, ARGV[3])
-push_event(ARGV[6], ARGV[7], ARGV[8])
+push_event(KEYS[2], ARGV[6], ARGV[7], ARGV[8])
 return {1, cur}
 """
 )
@@ -84,34 +93,34 @@ if cur then return {0, cur} end
 redis.call('HSET', KEYS[1], 'status', 'inactive', 'note', ARGV[2], 'status_at', ARGV[3],
   'metadata', ARGV[7], 'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0)
 set_status(ARGV[1], 'inactive', 'inactive')
-push_event(ARGV[4], ARGV[5], ARGV[6])
+push_event(KEYS[2], ARGV[4], ARGV[5], ARGV[6])
 return {1, 'inactive'}
 """
 )
 
 # KEYS: 1 schedule hash, 2 history list. ARGV: 1 event JSON, 2 history max, 3 history TTL.
 # Appends an event only while the config has state (a late event never resurrects a config).
-EVENT = """
+EVENT = (
+    PUSH_EVENT
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('LPUSH', KEYS[2], ARGV[1])
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
-redis.call('EXPIRE', KEYS[2], ARGV[3])
+push_event(KEYS[2], ARGV[1], ARGV[2], ARGV[3])
 return 1
 """
+)
 
 # KEYS: 1 schedule hash, 2 history list. ARGV: 1 metadata JSON, 2 event JSON ('' = none),
 # 3 history max, 4 history TTL. Replaces the metadata (and records the event) only while the
 # config has state. Returns 1 when applied.
-METADATA = """
+METADATA = (
+    PUSH_EVENT
+    + """
 if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'metadata', ARGV[1])
-if ARGV[2] ~= '' then
-  redis.call('LPUSH', KEYS[2], ARGV[2])
-  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-end
+push_event(KEYS[2], ARGV[2], ARGV[3], ARGV[4])
 return 1
 """
+)
 
 # KEYS: 1 schedule hash. ARGV: 1 is_success ('1'/'0'), 2 finished_at (fixed-width ISO UTC),
 # 3 task id. Counts one execution; last_* follow the latest finish (ISO strings of one fixed

@@ -55,7 +55,7 @@ from taskplane.messages import CONSUMER_GROUP, RunLabels
 from taskplane.outage import DATABASE, MAX_DELAY_SECONDS, REDIS, Outages
 from taskplane.settings import Settings
 from taskplane.state import events as live_events
-from taskplane.state import leases
+from taskplane.state import leases, running
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from taskplane.worker import limits
@@ -214,7 +214,10 @@ class ExecutionRecorder(TaskiqMiddleware):
         attempt = limits.attempt_of(message.labels)
         config_id = _config_id(message)
         claimed = await self._claims.call(
-            [self.keys.execution_claim(message.task_id, attempt), self.keys.running(config_id)],
+            [
+                self.keys.execution_claim(message.task_id, attempt),
+                running.key(self.keys, config_id),
+            ],
             [
                 self._claim_ttl_ms(message),
                 message.task_id,
@@ -252,7 +255,7 @@ class ExecutionRecorder(TaskiqMiddleware):
             # the run itself broke (the worker is shutting down): leave the message
             # unacknowledged so it is re-delivered and run again
             self.running.pop(message.task_id, None)
-            await self.redis.srem(self.keys.running(config_id), message.task_id)
+            await running.remove(self.redis, self.keys, config_id, message.task_id)
             raise RuntimeError(f"attempt of task {message.task_id} did not finish: {result.error}")
         record = record_of(outcome, self.worker_id)
         retry_member = None
@@ -274,7 +277,7 @@ class ExecutionRecorder(TaskiqMiddleware):
         await self._finishes.call(
             [
                 self.keys.execution_claim(message.task_id, outcome.attempt),
-                self.keys.running(config_id),
+                running.key(self.keys, config_id),
                 ack[0] if ack else self.keys.recorder_buffer,
             ],
             [
@@ -293,13 +296,7 @@ class ExecutionRecorder(TaskiqMiddleware):
 
     async def renew_running(self) -> None:
         """Extend the TTL of the running sets of attempts in progress (heartbeat)."""
-        config_ids = set(self.running.values())
-        if not config_ids:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for cid in config_ids:
-                pipe.expire(self.keys.running(cid), self.running_ttl_seconds)
-            await pipe.execute()
+        await running.renew(self.redis, self.keys, self.running.values(), self.running_ttl_seconds)
 
 
 OnRecorded = Callable[[Sequence[ExecutionRecord]], Awaitable[Any]]

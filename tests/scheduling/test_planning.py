@@ -9,7 +9,7 @@ import pytest
 
 from taskplane.enums import SchedulerType
 from taskplane.scheduling import specs
-from taskplane.scheduling.engine import Plan, latest_due, plan
+from taskplane.scheduling.planning import Plan, latest_due, plan
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 

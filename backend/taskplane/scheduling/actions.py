@@ -1,0 +1,404 @@
+"""The control actions on a schedule: the state machine of API.md, each under the config's lock.
+
+    action  from              to        otherwise
+    start   inactive, error   active    active: no-op; paused: Conflict (use resume)
+    stop    any               inactive  (idempotent; inactive: no-op)
+    pause   active            paused    Conflict
+    resume  paused            active    Conflict
+    reload  active            active    Conflict  (re-registered from the current config)
+
+A manual config: Conflict for start / pause / resume / reload; stop is allowed.
+
+Duties:
+- Every action on one config runs under its lock (``locking.ScheduleLocks``), so the status
+  and the schedule source never disagree, and the history holds exactly the actions that
+  changed something (a no-op records no event).
+- Within an action the status change and its event are one script (state service); the
+  registration is one MULTI (core). Activation registers first, then sets the status;
+  deactivation sets the status first, then unregisters. A crash between the two leaves a
+  difference that ``reconcile`` repairs.
+- An interval schedule that becomes active (start, resume, reload, update while active)
+  with ``run_immediately`` sends one ``immediate`` message before returning (and records a
+  ``fired`` event); its first scheduled due is then now + interval.
+- A registration that fails (spec no longer valid, unknown task type) puts the config in
+  ``error`` with an ``error`` event saying why, and leaves nothing registered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
+from taskplane.errors import Conflict, InvalidInput, TaskplaneError
+from taskplane.scheduling import specs
+from taskplane.scheduling.core import ConfigLike, SchedulerCoreService
+from taskplane.scheduling.dispatch import Dispatcher
+from taskplane.scheduling.locking import ScheduleLocks
+from taskplane.scheduling.specs import Spec
+from taskplane.state import running
+from taskplane.state.keys import Keys
+from taskplane.state.schedule_state import ScheduleStateService, format_instant
+
+log = logging.getLogger(__name__)
+
+ACTIVE, PAUSED, INACTIVE, ERROR = (
+    ScheduleStatus.ACTIVE,
+    ScheduleStatus.PAUSED,
+    ScheduleStatus.INACTIVE,
+    ScheduleStatus.ERROR,
+)
+# Fields that end up in the registered ScheduledTask: a change to any re-registers.
+SCHEDULE_FIELDS = frozenset(
+    {
+        "task_type",
+        "scheduler_type",
+        "schedule_config",
+        "parameters",
+        "max_retries",
+        "timeout_seconds",
+        "priority",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    config_id: int
+    action: str
+    success: bool
+    status: ScheduleStatus
+    message: str
+    changed: bool = True  # False for a no-op (then no event was recorded)
+
+
+def kind_of(config: ConfigLike) -> SchedulerType:
+    return SchedulerType(config.scheduler_type)
+
+
+def metadata_of(
+    config: ConfigLike, spec: Spec | None, registered_at: datetime | None
+) -> dict[str, Any]:
+    """The metadata the state keeps of a config (what the dashboard shows without it)."""
+    return {
+        "name": getattr(config, "name", None),
+        "task_type": config.task_type,
+        "scheduler_type": str(kind_of(config)),
+        "schedule": specs.describe(spec) if spec is not None else None,
+        "registered_at": format_instant(registered_at) if registered_at else None,
+    }
+
+
+def spec_or_none(config: ConfigLike) -> Spec | None:
+    """The config's spec as stored (no past-date rule), or None if it no longer parses."""
+    try:
+        return specs.parse(
+            config.scheduler_type, config.schedule_config, now=datetime.fromtimestamp(0, UTC)
+        )
+    except InvalidInput:
+        return None
+
+
+class Actions:
+    """The control actions and lifecycle hooks (see the module doc)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        state: ScheduleStateService,
+        core: SchedulerCoreService,
+        locks: ScheduleLocks,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.state = state
+        self.core = core
+        self.locks = locks
+        self.dispatcher = dispatcher
+
+    async def _status(self, config_id: int) -> ScheduleStatus:
+        return await self.state.status(config_id) or INACTIVE
+
+    # --- lifecycle hooks ----------------------------------------------------------------
+
+    async def on_created(self, config: ConfigLike) -> None:
+        """Every config has state from creation: ``inactive`` with a ``created`` event."""
+        spec = spec_or_none(config)
+        await self.state.create(config.id, metadata_of(config, spec, None))
+
+    async def on_updated(
+        self,
+        config: ConfigLike,
+        changed: Iterable[str],
+        note: str | None = None,
+        *,
+        reload: Callable[[], Awaitable[ConfigLike | None]] | None = None,
+    ) -> ActionResult:
+        """Record ``updated``; an active schedule is re-registered at once (replace, no
+        window); a config that became manual stops. Returns what happened to the status.
+
+        ``reload`` (for a caller that committed the row before calling) reads the config
+        again once the per-config lock is held, so concurrent updates register the latest
+        committed row whatever order their calls arrive in; None from it (the config was
+        deleted meanwhile) makes this a no-op."""
+        changed_set = set(changed)
+        cid = config.id
+        async with self.locks.held(cid):
+            if reload is not None:
+                fresh = await reload()
+                if fresh is None:
+                    status = await self._status(cid)
+                    return ActionResult(cid, "update", True, status, "deleted", changed=False)
+                config = fresh
+            current = await self._status(cid)
+            spec = spec_or_none(config)
+            await self.state.update_metadata(
+                cid,
+                metadata_of(config, spec, None),
+                note=note,
+                details={"changed": sorted(changed_set)},
+            )
+            if current not in (ACTIVE, PAUSED) or not (changed_set & SCHEDULE_FIELDS):
+                return ActionResult(cid, "update", True, current, "updated", changed=False)
+            if kind_of(config) is SchedulerType.MANUAL:
+                await self.state.transition(
+                    cid,
+                    INACTIVE,
+                    allowed_from=None,
+                    event=Event.STOPPED,
+                    note="config is now manual",
+                )
+                await self.core.remove(cid)
+                return ActionResult(cid, "update", True, INACTIVE, "manual config: stopped")
+            if current is PAUSED:
+                return ActionResult(cid, "update", True, current, "updated", changed=False)
+            return await self._activate(
+                config, Action.RELOAD, event=None, allowed_from={ACTIVE}, note=note, replace=True
+            )
+
+    async def delete(self, config_id: int, delete_row: Callable[[], Awaitable[None]]) -> None:
+        """Delete a config: ``delete_row`` commits the row's deletion, between two Redis
+        steps, so that a request that fails changes nothing.
+
+        1. Under the config's lock (with Redis unreachable this fails first, and nothing has
+           changed), its due score is taken out: it can fire no more.
+        2. ``delete_row`` runs; if it fails, the due score is put back, as it was.
+        3. The registration, state, counters and history go. The config is gone by now, so
+           a Redis failure here is logged, not raised: the schedule cannot fire (step 1), and
+           reconcile removes what is left.
+        """
+        async with self.locks.held(config_id):
+            score = await self.core.take_due(config_id)
+            try:
+                await delete_row()
+            except BaseException:
+                if score is not None:
+                    await asyncio.shield(self.core.restore_due(config_id, score))
+                raise
+            try:
+                await self.core.remove(config_id)
+                await self.state.delete(config_id)
+                await running.forget(self.redis, self.keys, config_id)
+            except RedisError:
+                log.warning(
+                    "config deleted; its schedule state is left for reconcile",
+                    extra={"config_id": config_id},
+                )
+
+    async def on_deleted(self, config_id: int) -> None:
+        """Remove the schedule, state, counters and history of a config."""
+        async with self.locks.held(config_id):
+            await self.core.remove(config_id)
+            await self.state.delete(config_id)
+            await running.forget(self.redis, self.keys, config_id)
+
+    # --- control actions -----------------------------------------------------------------
+
+    async def start(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+        cid = config.id
+        async with self.locks.held(cid):
+            current = await self._status(cid)
+            self._refuse_manual(config, Action.START, current)
+            if current is ACTIVE:
+                return ActionResult(cid, "start", True, ACTIVE, "already active", changed=False)
+            if current is PAUSED:
+                raise Conflict(f"config {cid} is paused; use resume")
+            return await self._activate(
+                config, Action.START, Event.STARTED, allowed_from={INACTIVE, ERROR}, note=note
+            )
+
+    async def resume(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+        cid = config.id
+        async with self.locks.held(cid):
+            current = await self._status(cid)
+            self._refuse_manual(config, Action.RESUME, current)
+            if current is not PAUSED:
+                raise Conflict(f"config {cid} is {current}; only a paused schedule can be resumed")
+            return await self._activate(
+                config, Action.RESUME, Event.RESUMED, allowed_from={PAUSED}, note=note
+            )
+
+    async def reload(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+        cid = config.id
+        async with self.locks.held(cid):
+            current = await self._status(cid)
+            self._refuse_manual(config, Action.RELOAD, current)
+            if current is not ACTIVE:
+                raise Conflict(
+                    f"config {cid} is {current}; only an active schedule can be reloaded"
+                )
+            return await self._activate(
+                config,
+                Action.RELOAD,
+                Event.RELOADED,
+                allowed_from={ACTIVE},
+                note=note,
+                replace=True,
+            )
+
+    async def pause(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+        cid = config.id
+        async with self.locks.held(cid):
+            current = await self._status(cid)
+            self._refuse_manual(config, Action.PAUSE, current)
+            if current is not ACTIVE:
+                raise Conflict(f"config {cid} is {current}; only an active schedule can be paused")
+            result = await self.state.transition(
+                cid, PAUSED, allowed_from={ACTIVE}, event=Event.PAUSED, note=note
+            )
+            if not result.changed:  # only if the lock lease ran out under us
+                raise Conflict(f"config {cid} is {result.previous}; it changed meanwhile")
+            await self.core.remove(cid)
+            log.info("schedule paused", extra={"config_id": cid})
+            return ActionResult(cid, "pause", True, PAUSED, "paused")
+
+    async def stop(self, config: ConfigLike | int, note: str | None = None) -> ActionResult:
+        cid = config if isinstance(config, int) else config.id
+        async with self.locks.held(cid):
+            current = await self._status(cid)
+            if current is INACTIVE:
+                await self.core.remove(cid)  # nothing should be registered; make sure
+                return ActionResult(cid, "stop", True, INACTIVE, "already inactive", changed=False)
+            await self.state.transition(
+                cid, INACTIVE, allowed_from=None, event=Event.STOPPED, note=note
+            )
+            await self.core.remove(cid)
+            log.info("schedule stopped", extra={"config_id": cid})
+            return ActionResult(cid, "stop", True, INACTIVE, "stopped")
+
+    async def act(
+        self, action: Action | str, config: ConfigLike, note: str | None = None
+    ) -> ActionResult:
+        """Dispatch one of the five control actions by name."""
+        match Action(action):
+            case Action.START:
+                return await self.start(config, note)
+            case Action.STOP:
+                return await self.stop(config, note)
+            case Action.PAUSE:
+                return await self.pause(config, note)
+            case Action.RESUME:
+                return await self.resume(config, note)
+            case Action.RELOAD:
+                return await self.reload(config, note)
+        raise InvalidInput.field("action", msg="unknown action")  # pragma: no cover
+
+    async def complete(self, config_id: int) -> ActionResult:
+        """A date schedule has had its one fire: active -> inactive with ``completed``, and
+        its registration removed. Called by the engine; idempotent."""
+        async with self.locks.held(config_id):
+            registered = await self.core.get_spec(config_id)
+            if registered is not None and registered.kind is not SchedulerType.DATE:
+                current = await self._status(config_id)  # replaced meanwhile: not ours to end
+                return ActionResult(
+                    config_id, "complete", False, current, "not a date schedule", changed=False
+                )
+            result = await self.state.transition(
+                config_id, INACTIVE, allowed_from={ACTIVE}, event=Event.COMPLETED
+            )
+            await self.core.remove(config_id)
+            if not result.changed:
+                return ActionResult(
+                    config_id,
+                    "complete",
+                    True,
+                    result.previous,
+                    "nothing to complete",
+                    changed=False,
+                )
+            log.info("date schedule completed", extra={"config_id": config_id})
+            return ActionResult(config_id, "complete", True, INACTIVE, "completed")
+
+    # --- helpers of the actions -----------------------------------------------------------
+
+    @staticmethod
+    def _refuse_manual(config: ConfigLike, action: Action, current: ScheduleStatus) -> None:
+        """A manual config is never scheduled: only stop is a valid control action."""
+        if kind_of(config) is SchedulerType.MANUAL and action is not Action.STOP:
+            raise Conflict(
+                f"config {config.id} is a manual config (status {current}): {action} does not "
+                "apply, it only runs on demand"
+            )
+
+    async def _activate(
+        self,
+        config: ConfigLike,
+        action: Action,
+        event: Event | None,
+        *,
+        allowed_from: set[ScheduleStatus],
+        note: str | None,
+        replace: bool = False,
+    ) -> ActionResult:
+        """Register (or replace) then set active with ``event``; run an interval at once.
+        A registration that fails puts the config in ``error`` (and registers nothing)."""
+        cid = config.id
+        now = datetime.now(UTC)
+        try:
+            spec = specs.parse(config.scheduler_type, config.schedule_config, now=now)
+            immediate = spec.kind is SchedulerType.INTERVAL and spec.run_immediately
+            due_at = specs.next_after(spec, now) if immediate else None
+            if replace and not immediate:
+                registration = await self.core.replace(config, spec, now=now)
+            else:
+                registration = await self.core.add(config, spec, due_at=due_at, now=now)
+        except (TaskplaneError, ValueError) as exc:
+            reason = str(exc)
+            await self.core.remove(cid)
+            await self.state.transition(
+                cid,
+                ERROR,
+                allowed_from=None,
+                event=Event.ERROR,
+                note=note,
+                details={"action": str(action), "reason": reason},
+            )
+            log.warning("schedule registration failed", extra={"config_id": cid, "reason": reason})
+            return ActionResult(cid, str(action), False, ERROR, f"registration failed: {reason}")
+        details = {"next_run_at": registration.first_due.isoformat()}
+        result = await self.state.transition(
+            cid,
+            ACTIVE,
+            allowed_from=allowed_from,
+            event=event,
+            note=note,
+            details=details,
+            metadata=metadata_of(config, spec, now),
+        )
+        if not result.changed:  # only if the lock lease ran out under us: undo, say so
+            if result.previous not in (ACTIVE,):
+                await self.core.remove(cid)
+            raise Conflict(f"config {cid} is {result.previous}; it changed meanwhile")
+        if immediate:
+            await self.dispatcher.send_immediate(config, now)
+        log.info("schedule active", extra={"config_id": cid, "action": str(action)})
+        return ActionResult(cid, str(action), True, ACTIVE, str(event or "re-registered"))

@@ -1,0 +1,136 @@
+"""The schedule read model: a config's status, counters, history and registration in one
+``ScheduleInfo``, with the consistency check (state says active <=> really registered).
+
+Many configs are read in ONE pipeline: each owner queues its own reads on it (the state
+service its hash and history, core the registration and due score) and decodes its own
+replies, so the read model names no key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from taskplane.enums import SchedulerType, ScheduleStatus
+from taskplane.scheduling import specs
+from taskplane.scheduling.core import ConfigLike, Registered, SchedulerCoreService
+from taskplane.scheduling.specs import Spec
+from taskplane.state.schedule_state import HistoryEvent, ScheduleState, ScheduleStateService
+
+NEXT_RUNS = 5
+RECENT_HISTORY = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleInfo:
+    config_id: int
+    status: ScheduleStatus
+    note: str | None
+    status_at: datetime | None
+    metadata: dict[str, Any]
+    recent_history: list[HistoryEvent]
+    is_scheduled: bool
+    is_actually_scheduled: bool
+    status_consistent: bool
+    next_run_at: datetime | None
+    next_runs: list[datetime]
+    schedule: str | None = None
+    runs: int = 0
+    successes: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    last_run_at: datetime | None = None
+    last_success: bool | None = None
+
+
+class ReadModel:
+    """Composes ``ScheduleInfo``s from the state service and core."""
+
+    def __init__(
+        self, redis: Redis, state: ScheduleStateService, core: SchedulerCoreService
+    ) -> None:
+        self.redis = redis
+        self.state = state
+        self.core = core
+
+    async def infos(
+        self,
+        configs: Sequence[ConfigLike],
+        *,
+        history: int = RECENT_HISTORY,
+        next_runs: bool = True,
+    ) -> dict[int, ScheduleInfo]:
+        """Full info of many configs from one pipeline (state, registration, due, history).
+
+        ``next_runs=False`` leaves ``next_runs`` empty (``next_run_at`` still comes from the
+        due index): computing future cron times costs far more than the rest of a page.
+        """
+        if not configs:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for config in configs:
+                self.state.read_into(pipe, config.id, history=history)
+                self.core.read_into(pipe, config.id)
+            raw = await pipe.execute()
+        width = (2 if history > 0 else 1) + 2
+        out: dict[int, ScheduleInfo] = {}
+        for i, config in enumerate(configs):
+            replies = raw[width * i : width * (i + 1)]
+            state, events = self.state.state_of(config.id, replies[:-2], history=history)
+            registered = self.core.registered_of(replies[-2:])
+            out[config.id] = compose(config, state, events, registered, next_runs)
+        return out
+
+
+def compose(
+    config: ConfigLike,
+    state: ScheduleState | None,
+    events: list[HistoryEvent],
+    registered: Registered,
+    with_next_runs: bool = True,
+) -> ScheduleInfo:
+    """One config's info from what its owners read."""
+    status = state.status if state is not None else ScheduleStatus.INACTIVE
+    spec: Spec | None = None
+    if registered.task is not None:
+        try:
+            spec = specs.from_labels(registered.task.labels)
+        except (KeyError, ValueError):
+            spec = None
+    is_scheduled = status is ScheduleStatus.ACTIVE
+    next_run_at = registered.next_due if (is_scheduled and registered.is_registered) else None
+    next_runs: list[datetime] = []
+    if next_run_at is not None and spec is not None:
+        next_runs = [next_run_at]
+        if with_next_runs and spec.kind is not SchedulerType.DATE:
+            next_runs += specs.next_n(spec, next_run_at, NEXT_RUNS - 1)
+    return ScheduleInfo(
+        config_id=config.id,
+        status=status,
+        note=state.note if state else None,
+        status_at=state.status_at if state else None,
+        metadata=state.metadata if state else {},
+        recent_history=events,
+        is_scheduled=is_scheduled,
+        is_actually_scheduled=registered.is_registered,
+        status_consistent=(is_scheduled == registered.is_registered) and state is not None,
+        next_run_at=next_run_at,
+        next_runs=next_runs,
+        # the registered spec while registered; else the configured one, so a paused or
+        # stopped schedule still says what it will do when it runs again
+        schedule=(
+            specs.describe(spec)
+            if spec is not None
+            else specs.describe_config(config.scheduler_type, config.schedule_config)
+        ),
+        runs=state.runs if state else 0,
+        successes=state.successes if state else 0,
+        failures=state.failures if state else 0,
+        consecutive_failures=state.consecutive_failures if state else 0,
+        last_run_at=state.last_run_at if state else None,
+        last_success=state.last_success if state else None,
+    )

@@ -1,0 +1,55 @@
+"""The per-config lock every control action runs under (``Keys.schedule_lock``).
+
+A SET NX PX lease holding a random token, released by compare-and-delete
+(``state/leases.RELEASE``, the same script as every other lease), so concurrent actions on
+one config from any number of API processes are serialized, and a holder whose lease ran
+out never deletes the next holder's lock. A lock not obtained within ``wait_seconds``
+raises ``ScheduleBusy`` (a ``Conflict``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+
+from taskplane.errors import Conflict
+from taskplane.state import leases
+from taskplane.state.keys import Keys
+
+
+class ScheduleBusy(Conflict):
+    """Another control action on this config did not finish in time."""
+
+
+class ScheduleLocks:
+    """Per-config locks: ``async with locks.held(config_id): ...``."""
+
+    def __init__(
+        self, redis: Redis, keys: Keys, *, lease_ms: int = 15_000, wait_seconds: float = 30.0
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.lease_ms = lease_ms
+        self.wait_seconds = wait_seconds
+        self._release = redis.register_script(leases.RELEASE)
+
+    @asynccontextmanager
+    async def held(self, config_id: int) -> AsyncIterator[None]:
+        key = self.keys.schedule_lock(config_id)
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + self.wait_seconds
+        delay = 0.002
+        while not await self.redis.set(key, token, nx=True, px=self.lease_ms):
+            if time.monotonic() > deadline:
+                raise ScheduleBusy(f"config {config_id} is busy with another action; retry")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        try:
+            yield
+        finally:
+            await asyncio.shield(self._release(keys=[key], args=[token]))

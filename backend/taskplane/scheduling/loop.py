@@ -1,0 +1,92 @@
+"""The tick loop of a scheduler instance: hold the lease (or wait for it), beat, and tick
+while leading, until stopped.
+
+The lease (``scheduler_lease_ms``) is renewed / polled every lease/5; a clean stop releases
+it (hand-over at once), a crash lets it expire. A lost Redis never ends the loop: the tick
+and the lease back off through the process's ``outage.Outages`` (one warning per outage),
+and nothing is fired without the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from taskplane import metrics
+from taskplane.outage import REDIS
+from taskplane.state.heartbeats import SchedulerPresence
+
+if TYPE_CHECKING:
+    from taskplane.scheduling.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+async def run(engine: Engine, stop: asyncio.Event) -> None:
+    """Tick ``engine`` while this instance leads, until ``stop`` is set."""
+    presence = engine.presence
+    if presence is None:
+        raise RuntimeError("Engine.run needs a SchedulerPresence")
+    keeper = asyncio.create_task(keep_presence(engine, presence, stop), name="scheduler-lease")
+    guard = engine.outages.backoff("scheduler-tick", REDIS)
+    try:
+        while not stop.is_set():
+            if presence.is_leader:
+                try:
+                    result = await engine.tick()
+                except Exception as exc:
+                    await guard.failed(exc, stop)  # one warning per outage (outage.py)
+                    continue
+                guard.ok()
+                if result.is_leader and result.read >= engine.batch_size:
+                    continue  # a backlog: no pause between full batches
+            await wait(stop, engine.tick_ms / 1000)
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(engine.drain(), timeout=10)
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+        with contextlib.suppress(Exception):
+            await presence.leave()
+        metrics.SCHEDULER_IS_LEADER.set(0)
+        log.info("scheduler stopped", extra={"instance": presence.id})
+
+
+async def keep_presence(engine: Engine, presence: SchedulerPresence, stop: asyncio.Event) -> None:
+    """Renew (or try to take) the lease and beat the heartbeat until ``stop``."""
+    # Renew several times per lease, so a slow round trip never lets it lapse; a
+    # follower polls as often, so it takes over soon after a dead leader's lease ends.
+    lease_period = presence.lease_ms / 1000 / 5
+    event_loop = asyncio.get_running_loop()
+    next_beat = 0.0
+    guard = engine.outages.backoff("scheduler-lease", REDIS)
+    while not stop.is_set():
+        was_leader = presence.is_leader
+        try:
+            is_leader = await presence.hold_lease()
+            if is_leader != was_leader:
+                metrics.SCHEDULER_IS_LEADER.set(1 if is_leader else 0)
+                log.info(
+                    "scheduler leadership acquired" if is_leader else "leadership lost",
+                    extra={"instance": presence.id},
+                )
+            if event_loop.time() >= next_beat:
+                await presence.beat()
+                next_beat = event_loop.time() + engine.heartbeat_interval_seconds
+        except Exception as exc:
+            # the lease may run out meanwhile: fire nothing until it is held again
+            presence.is_leader = False
+            metrics.SCHEDULER_IS_LEADER.set(0)
+            await guard.failed(exc, stop)
+            continue
+        guard.ok()
+        await wait(stop, min(lease_period, engine.heartbeat_interval_seconds))
+
+
+async def wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
