@@ -15,7 +15,7 @@ from taskiq.message import TaskiqMessage
 from bench import procs, stack, stats, stock_app
 from bench.env import REDIS_URL, bench_env
 from bench.results import Result
-from taskplane.worker import messages
+from taskplane import messages
 
 TITLE = "execution throughput with recording"
 TASKS = 50_000

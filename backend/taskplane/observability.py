@@ -14,12 +14,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from taskplane import metrics  # registers every taskplane metric family in this process
+from taskplane import messages, metrics  # registers every taskplane metric family in this process
 from taskplane.worker import recorder
 
 log = logging.getLogger(__name__)
-
-CONSUMER_GROUP = "taskplane"
 
 METRICS_PATH = "/metrics"
 
@@ -66,19 +64,11 @@ async def observe_backlog(app: FastAPI) -> None:
     keys = resources.keys
     queues = sorted(registry.queues())
     try:
-        async with resources.redis.pipeline(transaction=False) as pipe:
-            for queue in queues:
-                pipe.xlen(keys.broker_stream(queue))
-                pipe.xpending(keys.broker_stream(queue), CONSUMER_GROUP)
-            replies = await pipe.execute(raise_on_error=False)
+        depths = await messages.queue_depths(resources.redis, keys, queues)
         depth = await recorder.buffered(resources.redis, keys)
     except Exception:  # metrics must never fail the scrape
         log.warning("backlog metrics unavailable", exc_info=True)
         return
-    for index, queue in enumerate(queues):
-        length, pending = replies[2 * index], replies[2 * index + 1]
-        if isinstance(length, Exception):
-            continue
-        held = int(pending.get("pending", 0)) if isinstance(pending, dict) else 0
-        metrics.BROKER_QUEUE_DEPTH.labels(queue).set(max(0, int(length) - held))
+    for queue, queue_depth in depths.items():
+        metrics.BROKER_QUEUE_DEPTH.labels(queue).set(queue_depth)
     metrics.RECORDER_BUFFER_DEPTH.set(depth)

@@ -11,6 +11,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from taskplane import messages
 from taskplane.enums import SchedulerType
 from taskplane.epoch import to_ms
 from taskplane.scheduling import specs
@@ -18,7 +19,6 @@ from taskplane.scheduling.core import SchedulerCoreService, schedule_id
 from taskplane.scheduling.engine import Engine
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys
-from taskplane.worker import messages
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -105,7 +105,7 @@ async def redis_now(redis: Redis) -> float:
 
 async def sent_fires(redis: Redis, keys: Keys) -> list[tuple[float, str, int, datetime]]:
     """(sent_at from the stream id, task id, config id, due_at) of every message sent."""
-    from taskplane.worker import messages
+    from taskplane import messages
 
     out = []
     for entry_id, fields in await redis.xrange(keys.broker_stream("default")):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -30,12 +30,6 @@ def register(root: typer.Typer) -> None:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _from_ms(score: float | None) -> str | None:
-    if score is None:
-        return None
-    return datetime.fromtimestamp(score / 1000, UTC).isoformat()
 
 
 def _state_dict(state: Any) -> dict[str, Any]:
@@ -65,33 +59,6 @@ async def _names(settings: Settings, ids: list[int]) -> dict[int, str]:
     except Exception:  # inspection is about Redis; names are a courtesy
         return {}
     return {cid: row.name for cid, row in rows.items()}
-
-
-async def _queues(redis: Redis, keys: Keys) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    async for key in redis.scan_iter(match=f"{keys.broker_stream_prefix}*", count=500):
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        if await redis.type(name) != "stream":
-            continue
-        entry: dict[str, Any] = {
-            "queue": name[len(keys.broker_stream_prefix) :],
-            "length": int(await redis.xlen(name)),
-        }
-        try:
-            groups = await redis.xinfo_groups(name)
-        except Exception:
-            groups = []
-        entry["groups"] = [
-            {
-                "name": g.get("name"),
-                "pending": g.get("pending"),
-                "lag": g.get("lag"),
-                "consumers": g.get("consumers"),
-            }
-            for g in groups
-        ]
-        out.append(entry)
-    return sorted(out, key=lambda q: q["queue"])
 
 
 async def _processes(redis: Redis, keys: Keys, settings: Settings) -> dict[str, Any]:
@@ -129,8 +96,10 @@ async def overview(
     settings: Settings, status: str | None = None, limit: int = 1000
 ) -> dict[str, Any]:
     """Everything `taskplane inspect` shows without an id, as plain data."""
+    from taskplane import messages
     from taskplane.enums import ScheduleStatus
     from taskplane.resources import make_redis
+    from taskplane.scheduling.core import SchedulerCoreService
     from taskplane.state.schedule_state import ScheduleStateService
 
     redis = make_redis(settings, pool_size=4)
@@ -145,25 +114,22 @@ async def overview(
         matching = len(ids)
         ids = ids[:limit]
         states = await state.get_many(ids)
-        async with redis.pipeline(transaction=False) as pipe:
-            for cid in ids:
-                pipe.zscore(keys.due, str(cid))
-            scores = await pipe.execute()
+        next_dues = await SchedulerCoreService(redis, keys).next_due_many(ids)
         names = await _names(settings, ids)
         schedules = [
             {
                 "config_id": cid,
                 "name": names.get(cid),
-                "next_fire_at": _from_ms(score),
+                "next_fire_at": _iso(next_dues.get(cid)),
                 **(_state_dict(states[cid]) if cid in states else {"status": None}),
             }
-            for cid, score in zip(ids, scores, strict=True)
+            for cid in ids
         ]
         return {
             "prefix": settings.redis_prefix,
             "summary": summary,
             **await _processes(redis, keys, settings),
-            "queues": await _queues(redis, keys),
+            "queues": await messages.streams_overview(redis, keys),
             "schedules_matching": matching,
             "schedules": schedules,
         }
@@ -175,7 +141,8 @@ async def overview(
 async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[str, Any]:
     """One config's full Redis picture, as plain data."""
     from taskplane.resources import make_redis
-    from taskplane.scheduling.core import schedule_id
+    from taskplane.scheduling.core import SchedulerCoreService
+    from taskplane.state import running
     from taskplane.state.schedule_state import ScheduleStateService
 
     redis = make_redis(settings, pool_size=4)
@@ -184,12 +151,10 @@ async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[
         state_service = ScheduleStateService(redis, keys)
         state = await state_service.get(config_id)
         events, total = await state_service.history(config_id, limit=history)
-        source_key = keys.source_data(schedule_id(config_id))
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.get(source_key)
-            pipe.zscore(keys.due, str(config_id))
-            pipe.smembers(keys.running(config_id))
-            raw_source, due, running = await pipe.execute()
+        core = SchedulerCoreService(redis, keys)
+        raw_source = await core.get_raw(config_id)
+        due = await core.next_due(config_id)
+        running_ids = await running.members(redis, keys, config_id)
         registered: Any = None
         if raw_source is not None:
             try:
@@ -205,8 +170,8 @@ async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[
             "state": _state_dict(state) if state is not None else None,
             "registered_schedule": registered,
             "is_registered": registered is not None,
-            "next_fire_at": _from_ms(due),
-            "running": sorted(str(t) for t in running),
+            "next_fire_at": _iso(due),
+            "running": sorted(running_ids),
             "history_total": total,
             "history": [
                 {

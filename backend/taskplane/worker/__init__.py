@@ -1,5 +1,5 @@
 """The worker side: broker, execution, recorder, limits, heartbeat; ``run_worker`` is the
-process entry (imported lazily: producers import ``messages`` without the worker stack)."""
+process entry (imported lazily: importing a worker module does not start the worker stack)."""
 
 from __future__ import annotations
 

@@ -12,14 +12,13 @@ import asyncio
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from taskplane import __version__
-from taskplane.api.deps import RegistryDep, ResourcesDep, SessionDep, StateDep
+from taskplane.api.deps import RegistryDep, ResourcesDep, SchedulerDep, SessionDep, StateDep
 from taskplane.api.errors import safe_text
 from taskplane.api.schemas.executions import ExecutionOut
 from taskplane.api.schemas.system import (
@@ -41,7 +40,6 @@ from taskplane.api.schemas.system import (
 from taskplane.db import configs, executions
 from taskplane.db.models import utcnow
 from taskplane.enums import Action, Role, SchedulerType, ScheduleStatus, Trigger
-from taskplane.epoch import from_ms
 from taskplane.resources import Resources
 from taskplane.state import heartbeats
 
@@ -232,23 +230,15 @@ async def enums(registry: RegistryDep) -> Enums:
 
 
 @router.get("/dashboard", response_model=Dashboard)
-async def dashboard(resources: ResourcesDep, session: SessionDep, state: StateDep) -> Dashboard:
+async def dashboard(scheduler: SchedulerDep, session: SessionDep, state: StateDep) -> Dashboard:
     counts = ScheduleCounts(**(await state.summary()).as_dict())
     day = await executions.stats(session, since=utcnow() - timedelta(hours=24))
     failures = await executions.failed(session, limit=DASHBOARD_ROWS)
-    raw: list[Any] = await resources.redis.zrange(
-        resources.keys.due, 0, DASHBOARD_ROWS - 1, withscores=True
-    )
-    due = [(int(member), float(score)) for member, score in raw if str(member).isdigit()]
-    ids = [member for member, _ in due]
-    names = await configs.get_many(session, ids)
+    due = await scheduler.core.next_dues(DASHBOARD_ROWS)
+    names = await configs.get_many(session, [member for member, _ in due])
     next_fires = [
-        NextFire(
-            config_id=member,
-            name=names[member].name,
-            next_run_at=from_ms(score),
-        )
-        for member, score in due
+        NextFire(config_id=member, name=names[member].name, next_run_at=next_run_at)
+        for member, next_run_at in due
         if member in names
     ]
     return Dashboard(
