@@ -1,7 +1,8 @@
 """The Redis key layout: the only code that builds a key. docs/redis.md mirrors it.
 
 Every key starts with the configured prefix (TASKPLANE_REDIS_PREFIX), so several deployments
-or test runs can share one Redis. Owners (the only code that writes a key) are named per key.
+or test runs can share one Redis. Owners (the only code that names a key; everyone else calls
+their functions) are named per key; tests/state/test_key_owners.py holds them to it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Keys:
         {type: schedule|execution, ...}; published with the changes, read by GET /events."""
         return f"{self.prefix}events"
 
-    # --- registered schedules (owner: scheduling/core.py; the engine advances `due`) ----
+    # --- registered schedules (owner: scheduling/core.py; the fire script advances `due`) -
     @property
     def schedule_source_prefix(self) -> str:
         """prefix of the taskiq-redis ListRedisScheduleSource layout:
@@ -66,7 +67,7 @@ class Keys:
 
     def schedule_lock(self, config_id: int) -> str:
         """string: token of the control action in progress on a config, with a PX lease
-        (owner: scheduling/service.py); serializes start/stop/pause/... per config."""
+        (owner: scheduling/locking.py); serializes start/stop/pause/... per config."""
         return f"{self.prefix}lock:schedule:{config_id}"
 
     @property
@@ -74,12 +75,12 @@ class Keys:
         """zset: member = config id, score = next due time in epoch milliseconds."""
         return f"{self.prefix}due"
 
-    # --- running executions (owner: worker/recorder.py; read by the engine's overlap) ---
+    # --- running executions (owner: state/running.py; the recorder writes, overlap reads) -
     def running(self, config_id: int) -> str:
         """set of task ids of the config now executing, with a TTL as a safety net."""
         return f"{self.prefix}running:{config_id}"
 
-    # --- broker (owner: taskiq-redis RedisStreamBroker; producers: worker/messages.py) ----
+    # --- broker (owner: messages.py; read by the taskiq-redis RedisStreamBroker) ---------
     @property
     def broker_stream_prefix(self) -> str:
         return f"{self.prefix}queue:"
@@ -105,7 +106,7 @@ class Keys:
         TTL. A second delivery of one (task id, attempt) is skipped, never run twice."""
         return f"{self.prefix}claim:{task_id}:{attempt}"
 
-    # --- retries (owner: worker/limits.py) ---------------------------------------------
+    # --- retries (owners: worker/limits.py, worker/recorder.py) -------------------------
     @property
     def retry_delayed(self) -> str:
         """zset: member = JSON {queue, body} of a retry message, score = due epoch ms."""
