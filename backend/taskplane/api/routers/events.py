@@ -18,7 +18,14 @@ router = APIRouter(tags=["system"])
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "server-sent events: `event: schedule` with data `{config_id, "
+            "status, event}`, `event: execution` with data `{config_id, id, is_success, "
+            "trigger}`, and a comment line (`: keep-alive`) at least every 15 s",
+        }
+    },
 )
 async def events(request: Request) -> StreamingResponse:
     """`schedule` events `{config_id, status, event}` on every status change and `execution`
