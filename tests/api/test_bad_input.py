@@ -18,7 +18,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from taskplane.api.schemas.common import MAX_JSON_DEPTH
+from taskplane.api.schemas.inputs import MAX_JSON_DEPTH
 from taskplane.db import configs
 from taskplane.scheduling.core import schedule_id
 from taskplane.state.keys import Keys

@@ -17,10 +17,10 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from taskplane.api.schemas.common import Page
 from taskplane.db import configs, executions
 from taskplane.db.executions import ExecutionRecord
 from taskplane.enums import Trigger
+from taskplane.pages import Page
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
 from tests.api.test_configs import config, create

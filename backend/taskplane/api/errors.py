@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskplane.api.deps import refusal
-from taskplane.api.schemas.common import JsonValueError
+from taskplane.api.schemas.inputs import JsonValueError
 from taskplane.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from taskplane.outage import database_refuses
 

@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskplane.db.models import TaskConfig, utcnow
-from taskplane.db.pagination import Page, fetch_page
+from taskplane.db.pagination import fetch_page
 from taskplane.enums import SchedulerType
 from taskplane.errors import Conflict, NotFound
+from taskplane.pages import Page
 
 EDITABLE_FIELDS = frozenset(
     {
@@ -93,7 +94,7 @@ async def list_page(
         )
     if ids is not None:
         if not ids:
-            return Page([], 0, limit, offset)
+            return Page(items=[], total=0, limit=limit, offset=offset)
         stmt = stmt.where(TaskConfig.id.in_(list(ids)))
     stmt = stmt.order_by(TaskConfig.id.desc())
     return await fetch_page(session, stmt, limit=limit, offset=offset)

@@ -17,9 +17,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db.models import TaskConfig, TaskExecution, utcnow
-from taskplane.db.pagination import Page, fetch_page
+from taskplane.db.pagination import fetch_page
 from taskplane.enums import Trigger
 from taskplane.errors import NotFound
+from taskplane.pages import Page
 
 INSERT_CHUNK = 500  # rows per INSERT statement (SQLite bound-parameter limits)
 

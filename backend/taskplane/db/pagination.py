@@ -1,23 +1,13 @@
-"""The page shape every list returns: items, total, limit, offset."""
+"""One page of rows from one query: ``fetch_page``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: Sequence[T]
-    total: int
-    limit: int
-    offset: int
+from taskplane.pages import Page
 
 
 async def fetch_page(
@@ -31,10 +21,12 @@ async def fetch_page(
     counted = stmt.add_columns(func.count().over().label("_total")).limit(limit).offset(offset)
     rows = (await session.execute(counted)).all()
     if rows:
-        return Page([row[0] for row in rows], int(rows[0][-1]), limit, offset)
+        return Page(
+            items=[row[0] for row in rows], total=int(rows[0][-1]), limit=limit, offset=offset
+        )
     total = 0
     if offset > 0:
         total = int(
             (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
         )
-    return Page([], total, limit, offset)
+    return Page(items=[], total=total, limit=limit, offset=offset)

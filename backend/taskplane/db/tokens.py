@@ -6,9 +6,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskplane.db.models import ApiToken, utcnow
-from taskplane.db.pagination import Page, fetch_page
+from taskplane.db.pagination import fetch_page
 from taskplane.enums import Role
 from taskplane.errors import NotFound
+from taskplane.pages import Page
 
 
 async def create(session: AsyncSession, *, name: str, role: Role, token_hash: str) -> ApiToken:

@@ -29,21 +29,15 @@ from sqlalchemy import update as sql_update
 from taskplane.api.deps import RegistryDep, SchedulerDep, SessionDep
 from taskplane.api.routers.compose import config_out, event_out
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
-from taskplane.api.schemas.common import (
-    MAX_ID,
-    JsonValueError,
-    Page,
-    SafeStr,
-    check_json,
-    page_of,
-)
 from taskplane.api.schemas.configs import ConfigCreate, ConfigDetail, ConfigOut, ConfigUpdate
 from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.executions import ExecutionStatsOut
+from taskplane.api.schemas.inputs import MAX_ID, JsonValueError, SafeStr, check_json
 from taskplane.db import configs, executions
 from taskplane.db.models import TaskConfig
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.errors import FieldError, InvalidInput
+from taskplane.pages import Page
 from taskplane.scheduling import specs
 from taskplane.tasks.registry import TaskRegistry
 
@@ -163,7 +157,7 @@ async def list_configs(
     )
     infos = await scheduler.infos(page.items, history=0, next_runs=False)
     items = [config_out(row, infos[row.id]) for row in page.items]
-    return page_of(items, page.total, limit, offset)
+    return page.with_items(items)
 
 
 @router.get("/{config_id}", response_model=ConfigDetail, responses=documented(404))

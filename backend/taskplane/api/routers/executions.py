@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from taskplane.api.deps import ResourcesDep, SessionDep, require_admin
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
-from taskplane.api.schemas.common import MAX_ID, Page, page_of
 from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.executions import CleanupOut, ExecutionOut, ExecutionStatsOut
+from taskplane.api.schemas.inputs import MAX_ID
 from taskplane.db import executions
-from taskplane.db.pagination import Page as DbPage
 from taskplane.enums import Trigger
 from taskplane.errors import InvalidInput
+from taskplane.pages import Page
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 
@@ -34,9 +34,8 @@ def aware(instant: datetime | None, name: str) -> datetime | None:
         raise InvalidInput.field(name, msg="out of range", root="query") from None
 
 
-def execution_page(page: DbPage[Any]) -> dict[str, Any]:
-    items = [ExecutionOut.model_validate(row) for row in page.items]
-    return page_of(items, page.total, page.limit, page.offset)
+def execution_page(page: Page[Any]) -> Page[ExecutionOut]:
+    return page.with_items([ExecutionOut.model_validate(row) for row in page.items])
 
 
 @router.get("", response_model=Page[ExecutionOut])

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query
 
-from taskplane.api.schemas.common import MAX_OFFSET
+from taskplane.api.schemas.inputs import MAX_OFFSET
 
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="page size")]
 OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]

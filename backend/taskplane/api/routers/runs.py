@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from taskplane.api.deps import SchedulerDep, SessionDep
-from taskplane.api.schemas.common import MAX_ID
 from taskplane.api.schemas.errors import documented
+from taskplane.api.schemas.inputs import MAX_ID
 from taskplane.api.schemas.runs import BatchError, BatchRunBody, BatchRunOut, Dispatched, RunOut
 from taskplane.db import configs
 from taskplane.enums import Trigger

@@ -20,9 +20,9 @@ from taskplane.api.deps import (
 )
 from taskplane.api.routers.compose import event_out, schedule_detail
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
-from taskplane.api.schemas.common import MAX_ID, Page, page_of
 from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.executions import ExecutionOut
+from taskplane.api.schemas.inputs import MAX_ID
 from taskplane.api.schemas.schedules import (
     ActionBody,
     ActionOut,
@@ -41,6 +41,7 @@ from taskplane.api.schemas.schedules import (
 )
 from taskplane.db import configs, executions
 from taskplane.enums import Action, ScheduleStatus
+from taskplane.pages import Page
 from taskplane.scheduling import bulk, explain, specs
 from taskplane.tasks.registry import DEFAULT_QUEUE
 
@@ -71,7 +72,7 @@ async def list_schedules(
         )
         for row in page.items
     ]
-    return page_of(items, page.total, limit, offset)
+    return page.with_items(items)
 
 
 @router.get("/summary", response_model=ScheduleSummary)
@@ -112,7 +113,7 @@ async def schedule_history(
 ) -> Any:
     await configs.get(session, config_id)
     events, total = await state.history(config_id, limit=limit, offset=offset)
-    return page_of([event_out(e) for e in events], total, limit, offset)
+    return Page(items=[event_out(e) for e in events], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{config_id}/explain", response_model=ExplainOut, responses=documented(404))

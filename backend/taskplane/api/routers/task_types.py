@@ -8,8 +8,8 @@ from fastapi import APIRouter
 
 from taskplane.api.deps import RegistryDep
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
-from taskplane.api.schemas.common import Page, page_of
 from taskplane.api.schemas.task_types import TaskTypeOut
+from taskplane.pages import Page
 
 router = APIRouter(prefix="/task-types", tags=["task-types"])
 
@@ -30,4 +30,4 @@ async def list_task_types(
         )
         for t in types[offset : offset + limit]
     ]
-    return page_of(items, len(types), limit, offset)
+    return Page(items=items, total=len(types), limit=limit, offset=offset)

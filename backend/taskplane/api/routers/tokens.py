@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Path, Response
 from taskplane import auth
 from taskplane.api.deps import SessionDep, require_admin
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
-from taskplane.api.schemas.common import MAX_ID, Page, page_of
 from taskplane.api.schemas.errors import documented
+from taskplane.api.schemas.inputs import MAX_ID
 from taskplane.api.schemas.tokens import TokenCreate, TokenCreated, TokenOut
 from taskplane.db import tokens
+from taskplane.pages import Page
 
 router = APIRouter(prefix="/tokens", tags=["tokens"], dependencies=[Depends(require_admin)])
 
@@ -29,7 +30,7 @@ async def create_token(body: TokenCreate, session: SessionDep) -> TokenCreated:
 @router.get("", response_model=Page[TokenOut])
 async def list_tokens(session: SessionDep, limit: LimitQuery = 50, offset: OffsetQuery = 0) -> Any:
     page = await tokens.list_page(session, limit=limit, offset=offset)
-    return page_of([TokenOut.model_validate(t) for t in page.items], page.total, limit, offset)
+    return page.with_items([TokenOut.model_validate(t) for t in page.items])
 
 
 @router.delete("/{token_id}", status_code=204, response_class=Response, responses=documented(404))

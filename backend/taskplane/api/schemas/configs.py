@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from taskplane.api.schemas.common import JsonObject, RequestModel, SafeStr
 from taskplane.api.schemas.executions import ExecutionStatsOut
+from taskplane.api.schemas.inputs import JsonObject, RequestModel, SafeStr
 from taskplane.api.schemas.schedules import HistoryEventOut
 from taskplane.enums import SchedulerType, ScheduleStatus
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from taskplane.api.schemas.common import MAX_ID, RequestModel
+from taskplane.api.schemas.inputs import MAX_ID, RequestModel
 from taskplane.enums import Trigger
 
 ConfigId = Annotated[int, Field(ge=1, le=MAX_ID)]

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from taskplane.api.schemas.common import JsonObject, RequestModel, SafeStr
 from taskplane.api.schemas.executions import ExecutionOut
+from taskplane.api.schemas.inputs import JsonObject, RequestModel, SafeStr
 from taskplane.api.schemas.runs import ConfigId
 from taskplane.enums import SchedulerType, ScheduleStatus
 

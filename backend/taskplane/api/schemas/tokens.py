@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from taskplane.api.schemas.common import RequestModel, SafeStr
+from taskplane.api.schemas.inputs import RequestModel, SafeStr
 from taskplane.enums import Role
 
 

@@ -1,4 +1,5 @@
-"""Shapes shared by every resource: the page, and the input rules every body obeys.
+"""The input rules every request obeys: the bounds of ids and offsets, and what every body
+may carry.
 
 Every string that reaches PostgreSQL must be storable: no NUL character and no lone surrogate
 (JSON allows both, PostgreSQL and UTF-8 do not), and no JSON number may be infinite or NaN
@@ -9,29 +10,13 @@ Every string that reaches PostgreSQL must be storable: no NUL character and no l
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
-
-T = TypeVar("T")
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
 MAX_OFFSET = 2**31 - 1
 MAX_JSON_DEPTH = 32
-
-
-class Page(BaseModel, Generic[T]):
-    """The shape of every list: ``{items, total, limit, offset}``."""
-
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
-
-
-def page_of(items: Sequence[T], total: int, limit: int, offset: int) -> dict[str, Any]:
-    return {"items": list(items), "total": total, "limit": limit, "offset": offset}
 
 
 def check_text(value: str) -> str:
