@@ -18,6 +18,7 @@ from tests import services as test_services
 from tests.conftest import _wipe, make_test_settings
 from tests.dashboard.browser import (
     CHROMIUM_FLAGS,
+    Api,
     Stack,
     Watch,
     chromium,
@@ -80,6 +81,19 @@ async def chrome() -> AsyncIterator[BrowserContext]:
             yield context
         finally:
             await context.close()
+
+
+@pytest.fixture
+async def sub_path_api(stack: Stack) -> AsyncIterator[Api]:
+    """A second api of the same stack served under /ops (TASKPLANE_ROOT_PATH), as behind a
+    proxy that forwards the prefix."""
+    api = Api({**stack.api.env, "TASKPLANE_ROOT_PATH": "/ops"}, stack.logs / "ops-api.log")
+    api.start()
+    try:
+        await api.wait_healthy("/ops")
+        yield api
+    finally:
+        api.stop()
 
 
 @pytest.fixture

@@ -42,10 +42,16 @@ async function route() {
       if (!canWrite()) return notFound(view, "Viewers cannot edit configs.");
     }
     clear(view).append(el("p", { class: "muted", role: "status" }, "loading…"));
+    // each view renders into its own host, swapped in only if no newer route started meanwhile
+    const host = el("div", { class: "view-host" });
     try {
-      const mounted = await render(view, match, query);
-      if (mine === renderToken) current = mounted || null;
-      else if (mounted && mounted.dispose) mounted.dispose();
+      const mounted = await render(host, match, query);
+      if (mine === renderToken) {
+        current = mounted || null;
+        view.replaceChildren(host);
+        const focus = host.querySelector("[data-autofocus]");
+        if (focus) focus.focus();
+      } else if (mounted && mounted.dispose) mounted.dispose();
     } catch (error) {
       if (mine !== renderToken) return;
       if (error instanceof ApiError && error.status === 401) return;

@@ -158,7 +158,7 @@ export async function renderConfigForm(root, id) {
     fields.general,
     el("fieldset", {}, el("legend", {}, "Config"),
       fields.add("name", "Name", name, { required: true }),
-      fields.add("description", "Description", description, { read: () => (description.value.trim() === "" ? null : description.value) }),
+      fields.add("description", "Description", description, { read: () => (description.value.trim() === "" ? undefined : description.value) }),
       fields.add("task_type", "Task type", taskType, { required: true }),
       typeHelp),
     el("fieldset", { class: "schedule" }, el("legend", {}, "Schedule"),
@@ -190,7 +190,8 @@ export async function renderConfigForm(root, id) {
     }
     const body = {
       name: name.value,
-      description: fields.fields.get("description").read(),
+      // empty: omitted on create, cleared (null) on edit
+      description: fields.fields.get("description").read() ?? (existing && existing.description ? null : undefined),
       task_type: taskType.value,
       scheduler_type: schedulerType.value,
       schedule_config: schedule.values,
@@ -236,6 +237,6 @@ export async function renderConfigForm(root, id) {
     form,
   );
   runPreview();
-  name.focus();
+  name.dataset.autofocus = "";
   return null;
 }

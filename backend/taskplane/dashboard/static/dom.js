@@ -67,7 +67,8 @@ export function time(iso) {
 
 export function seconds(value) {
   if (value === null || value === undefined) return "—";
-  if (value < 1) return `${Math.round(value * 1000)} ms`;
+  if (value === 0) return "0 ms";
+  if (value < 1) return `${Number((value * 1000).toPrecision(2))} ms`;
   if (value < 120) return `${value.toFixed(value < 10 ? 2 : 1)} s`;
   return `${(value / 60).toFixed(1)} min`;
 }
