@@ -3,12 +3,17 @@ refusals (404 / 409) as errors that stop nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.db import configs
 from tests.api.test_configs import create
+from tests.api.test_costs import measured
 
 ACTIONS = ["start", "pause", "resume", "stop", "reload"]
 
@@ -171,3 +176,69 @@ async def test_a_thousand_ids_in_one_request(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert len(response.json()["results"]) == 1
     assert len(response.json()["errors"]) == 999
+
+
+async def _many(client: httpx.AsyncClient, tag: str, n: int) -> list[int]:
+    ids = []
+    for i in range(n):
+        body = await create(
+            client, name=f"{tag}-{i}", scheduler_type="interval", schedule_config={"hours": 1}
+        )
+        ids.append(body["id"])
+    return ids
+
+
+async def test_a_chunk_costs_the_same_redis_round_trips_whatever_its_size(
+    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = await _many(client, "small", 3)
+    large = await _many(client, "large", 120)
+    costs = {}
+    for name, ids in (("small", small), ("large", large)):
+        for action in ("start", "pause", "resume", "stop"):
+            with measured(app, monkeypatch) as cost:
+                response = await client.post(f"/schedules/bulk/{action}", json={"config_ids": ids})
+            assert response.status_code == 200
+            assert len(response.json()["results"]) == len(ids), response.json()["errors"][:3]
+            costs[(name, action)] = cost.redis
+    for action in ("start", "pause", "resume", "stop"):
+        # not eight per id: the same handful for 3 ids as for 120
+        assert costs[("large", action)] == costs[("small", action)], costs
+        assert costs[("large", action)] <= 16, costs
+
+
+async def test_a_busy_config_and_one_that_cannot_register_go_the_single_way(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    [free, busy] = await _many(client, "lanes", 2)
+    async with sessions() as s, s.begin():
+        broken = await configs.create(
+            s,
+            name="gone-type",
+            task_type="no_such_type",
+            scheduler_type="interval",
+            schedule_config={"hours": 1},
+            parameters={},
+        )
+    await app.state.scheduler.on_created(broken)
+    scheduler = app.state.scheduler
+
+    async def hold_busy() -> None:
+        async with scheduler.locks.held(busy):
+            await asyncio.sleep(0.5)
+
+    holder = asyncio.create_task(hold_busy())
+    await asyncio.sleep(0.05)
+    response = await client.post(
+        "/schedules/bulk/start", json={"config_ids": [free, busy, broken.id]}
+    )
+    await holder
+    body = response.json()
+    by_id = {r["config_id"]: r for r in body["results"]}
+    assert by_id[free]["status"] == by_id[busy]["status"] == "active"  # busy: waited, then done
+    assert by_id[broken.id]["status"] == "error" and by_id[broken.id]["success"] is False
+    assert by_id[broken.id]["message"].startswith("registration failed: ")
+    history = (await client.get(f"/schedules/{broken.id}/history")).json()["items"]
+    assert history[0]["event"] == "error"

@@ -61,6 +61,25 @@ class Dispatcher:
         )
         return out.task_id
 
+    async def send_immediate_many(self, configs: Sequence[ConfigLike], now: datetime) -> list[str]:
+        """``send_immediate`` for many configs: one pipelined send, one pipeline of events."""
+        outs = [self.build(config, Trigger.IMMEDIATE, due_at=now) for config in configs]
+        await messages.send_many(self.redis, self.keys, outs)
+        await self.state.record_events(
+            (
+                config.id,
+                Event.FIRED,
+                None,
+                {
+                    "due_at": now.isoformat(),
+                    "trigger": str(Trigger.IMMEDIATE),
+                    "task_id": o.task_id,
+                },
+            )
+            for config, o in zip(configs, outs, strict=True)
+        )
+        return [o.task_id for o in outs]
+
     async def run_now(
         self, config: ConfigLike, trigger: Trigger = Trigger.MANUAL, note: str | None = None
     ) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
@@ -37,6 +37,27 @@ class ScheduleLocks:
         self.lease_ms = lease_ms
         self.wait_seconds = wait_seconds
         self._release = redis.register_script(leases.RELEASE)
+
+    async def try_many(self, config_ids: Iterable[int]) -> dict[int, str]:
+        """Take the free locks of many configs in one round trip, without waiting; returns
+        the token of each lock taken (a busy config is left out: the caller goes the single
+        way for it, which waits)."""
+        ids = list(dict.fromkeys(config_ids))
+        tokens = {cid: uuid.uuid4().hex for cid in ids}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.set(self.keys.schedule_lock(cid), tokens[cid], nx=True, px=self.lease_ms)
+            taken = await pipe.execute()
+        return {cid: tokens[cid] for cid, ok in zip(ids, taken, strict=True) if ok}
+
+    async def release_many(self, tokens: Mapping[int, str]) -> None:
+        """Release locks taken by ``try_many`` (each only if still ours), one round trip."""
+        if not tokens:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid, token in tokens.items():
+                await self._release(keys=[self.keys.schedule_lock(cid)], args=[token], client=pipe)
+            await pipe.execute()
 
     @asynccontextmanager
     async def held(self, config_id: int) -> AsyncIterator[None]:

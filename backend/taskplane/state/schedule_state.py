@@ -95,6 +95,21 @@ class ScheduleState:
 
 
 @dataclass(frozen=True, slots=True)
+class Transition:
+    """One status change: to ``to`` if the status is in ``allowed_from`` (None: any), with
+    ``event`` (and its note / details) and, optionally, new metadata."""
+
+    config_id: int
+    to: ScheduleStatus
+    allowed_from: Collection[ScheduleStatus] | None
+    event: Event | None
+    note: str | None = None
+    details: Mapping[str, Any] | None = None
+    metadata: Mapping[str, Any] | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TransitionResult:
     """``changed``: the script applied; ``previous``: the status before (or the current
     status, unchanged, when ``changed`` is false)."""
@@ -252,23 +267,9 @@ class ScheduleStateService:
     ) -> TransitionResult:
         """Set the status (with note, time, optional new metadata) and record ``event``, all
         in one script, only if the current status is in ``allowed_from`` (None = any)."""
-        at = at or datetime.now(UTC)
-        payload = HistoryEvent(str(event), at, note, dict(details or {})).to_json() if event else ""
+        change = Transition(config_id, to, allowed_from, event, note, details, metadata, at)
         result = await self.scripts.transition(
-            keys=self._status_keys(config_id),
-            args=[
-                config_id,
-                "*" if allowed_from is None else ",".join(str(s) for s in allowed_from),
-                str(to),
-                note or "",
-                format_instant(at),
-                payload,
-                self.history_max,
-                self.history_ttl_seconds,
-                ""
-                if metadata is None
-                else json.dumps(dict(metadata), separators=(",", ":"), default=str),
-            ],
+            keys=self._status_keys(config_id), args=self._transition_args(change)
         )
         changed = TransitionResult(
             changed=bool(int(result[0])), previous=ScheduleStatus(_text(result[1]))
@@ -280,6 +281,57 @@ class ScheduleStateService:
                 [live_events.schedule_event(config_id, str(to), str(event) if event else None)],
             )
         return changed
+
+    async def transition_many(self, changes: Sequence[Transition]) -> list[TransitionResult]:
+        """``transition`` for many configs: one pipeline of the same script (each change
+        atomic on its own), then one publish of the changes made."""
+        if not changes:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for c in changes:
+                await self.scripts.transition(
+                    keys=self._status_keys(c.config_id),
+                    args=self._transition_args(c),
+                    client=pipe,
+                )
+            replies = await pipe.execute()
+        results = [
+            TransitionResult(changed=bool(int(r[0])), previous=ScheduleStatus(_text(r[1])))
+            for r in replies
+        ]
+        await live_events.publish(
+            self.redis,
+            self.keys.events,
+            [
+                live_events.schedule_event(
+                    c.config_id, str(c.to), str(c.event) if c.event else None
+                )
+                for c, r in zip(changes, results, strict=True)
+                if r.changed
+            ],
+        )
+        return results
+
+    def _transition_args(self, c: Transition) -> list[Any]:
+        at = c.at or datetime.now(UTC)
+        payload = (
+            HistoryEvent(str(c.event), at, c.note, dict(c.details or {})).to_json()
+            if c.event
+            else ""
+        )
+        return [
+            c.config_id,
+            "*" if c.allowed_from is None else ",".join(str(s) for s in c.allowed_from),
+            str(c.to),
+            c.note or "",
+            format_instant(at),
+            payload,
+            self.history_max,
+            self.history_ttl_seconds,
+            ""
+            if c.metadata is None
+            else json.dumps(dict(c.metadata), separators=(",", ":"), default=str),
+        ]
 
     async def record_event(
         self,
