@@ -16,10 +16,9 @@ from taskplane.enums import SchedulerType
 from taskplane.errors import Conflict, NotFound
 from taskplane.pages import Page
 
-EDITABLE_FIELDS = frozenset(
+# The fields a registered schedule is built from: a change to any re-registers it.
+SCHEDULE_FIELDS = frozenset(
     {
-        "name",
-        "description",
         "task_type",
         "scheduler_type",
         "schedule_config",
@@ -29,6 +28,8 @@ EDITABLE_FIELDS = frozenset(
         "priority",
     }
 )
+# Every field a caller may set (create, update): the schedule's, and the config's own words.
+EDITABLE_FIELDS = SCHEDULE_FIELDS | {"name", "description"}
 
 
 async def create(session: AsyncSession, **fields: Any) -> TaskConfig:

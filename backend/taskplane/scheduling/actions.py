@@ -36,6 +36,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from taskplane.db.configs import SCHEDULE_FIELDS
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.errors import Conflict, InvalidInput, TaskplaneError
 from taskplane.scheduling import specs
@@ -54,18 +55,6 @@ ACTIVE, PAUSED, INACTIVE, ERROR = (
     ScheduleStatus.PAUSED,
     ScheduleStatus.INACTIVE,
     ScheduleStatus.ERROR,
-)
-# Fields that end up in the registered ScheduledTask: a change to any re-registers.
-SCHEDULE_FIELDS = frozenset(
-    {
-        "task_type",
-        "scheduler_type",
-        "schedule_config",
-        "parameters",
-        "max_retries",
-        "timeout_seconds",
-        "priority",
-    }
 )
 
 

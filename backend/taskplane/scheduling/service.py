@@ -22,8 +22,9 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.db.configs import SCHEDULE_FIELDS
 from taskplane.enums import Action, Trigger
-from taskplane.scheduling.actions import SCHEDULE_FIELDS, ActionResult, Actions
+from taskplane.scheduling.actions import ActionResult, Actions
 from taskplane.scheduling.core import (
     ConfigLike,
     SchedulerCoreService,
@@ -78,14 +79,10 @@ class SchedulerService:
             from taskplane.tasks.registry import load_registry
 
             registry = load_registry(resources.settings)
-        settings = resources.settings
-        return cls(
-            resources.redis,
-            resources.keys,
-            registry,
-            history_max=settings.history_max,
-            history_ttl_seconds=settings.history_ttl_seconds,
+        state = ScheduleStateService.from_settings(
+            resources.redis, resources.keys, resources.settings
         )
+        return cls(resources.redis, resources.keys, registry, state=state)
 
     # --- lifecycle hooks (actions.py) ---------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from taskplane.api.schemas.executions import ExecutionStatsOut
 from taskplane.api.schemas.inputs import JsonObject, RequestModel, SafeStr
@@ -60,7 +60,10 @@ class ConfigUpdate(RequestModel):
         return {field: getattr(self, field) for field in self.model_fields_set}
 
 
-class ConfigOut(BaseModel):
+class StoredConfigOut(BaseModel):
+    # the stored row as every config response shows it (read from the row's attributes)
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     name: str
     description: str | None
@@ -73,6 +76,9 @@ class ConfigOut(BaseModel):
     priority: int
     created_at: datetime
     updated_at: datetime
+
+
+class ConfigOut(StoredConfigOut):
     schedule_status: ScheduleStatus
     is_scheduled: bool
     status_consistent: bool
