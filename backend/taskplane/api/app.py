@@ -65,12 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with open_resources(settings) as resources:
         app.state.resources = resources
         app.state.registry = registry
-        state = ScheduleStateService(
-            resources.redis,
-            resources.keys,
-            history_max=settings.history_max,
-            history_ttl_seconds=settings.history_ttl_seconds,
-        )
+        state = ScheduleStateService.from_settings(resources.redis, resources.keys, settings)
         app.state.schedule_state = state
         app.state.scheduler = SchedulerService(
             resources.redis, resources.keys, registry, state=state

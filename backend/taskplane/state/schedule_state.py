@@ -20,7 +20,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
@@ -28,6 +28,9 @@ from taskplane.enums import Event, ScheduleStatus, Trigger
 from taskplane.state import events as live_events
 from taskplane.state.keys import Keys
 from taskplane.state.scripts import STATUS_ORDER, Scripts
+
+if TYPE_CHECKING:
+    from taskplane.settings import Settings
 
 
 def format_instant(moment: datetime) -> str:
@@ -205,6 +208,16 @@ class ScheduleStateService:
         self.history_max = history_max
         self.history_ttl_seconds = history_ttl_seconds
         self.scripts = Scripts(redis)
+
+    @classmethod
+    def from_settings(cls, redis: Redis, keys: Keys, settings: Settings) -> ScheduleStateService:
+        """The service as every process builds it: history capped and kept as configured."""
+        return cls(
+            redis,
+            keys,
+            history_max=settings.history_max,
+            history_ttl_seconds=settings.history_ttl_seconds,
+        )
 
     def _status_keys(self, config_id: int) -> list[str]:
         return [

@@ -45,12 +45,7 @@ OnRecorded = Callable[[Sequence[ExecutionRecord]], Awaitable[object]]
 def counters_updater(resources: Resources) -> OnRecorded:
     """What the flusher calls once rows are committed: the schedule state's counters (runs,
     successes, failures, consecutive failures, last run), one pipeline per batch."""
-    state = ScheduleStateService(
-        resources.redis,
-        resources.keys,
-        history_max=resources.settings.history_max,
-        history_ttl_seconds=resources.settings.history_ttl_seconds,
-    )
+    state = ScheduleStateService.from_settings(resources.redis, resources.keys, resources.settings)
 
     async def update(records: Sequence[ExecutionRecord]) -> int:
         return await state.record_executions(
