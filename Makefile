@@ -15,10 +15,12 @@ test: install
 	@scripts/ensure-chromium
 	@$(UV) run pytest $(ARGS)
 
+# mypy: strict on the package (pyproject's `files`), then tests (typed, relaxed override) and bench
 lint: install
 	@$(UV) run ruff check .
 	@$(UV) run ruff format --check .
 	@$(UV) run mypy
+	@$(UV) run mypy tests bench
 
 format: install
 	@$(UV) run ruff format .

@@ -70,7 +70,7 @@ def make_test_settings(services: test_services.TestServices, **overrides: Any) -
         "heartbeat_interval_seconds": 0.2,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ async def session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
 @pytest.fixture(scope="session")
 async def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncEngine]:
     path: Path = tmp_path_factory.mktemp("sqlite") / "contract.db"
-    settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{path}")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{path}")
     eng = make_engine(settings)
     await migrations.upgrade(eng, settings)
     yield eng

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from taskplane.settings import DEFAULT_DATABASE_URL, SettingsError, load_settings
@@ -31,7 +33,7 @@ def test_bad_value_fails_naming_the_setting(
         load_settings(_env_file=None)
 
 
-def test_env_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_env_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("TASKPLANE_REDIS_PREFIX=fromfile:\nTASKPLANE_HISTORY_MAX=7\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TASKPLANE_HISTORY_MAX", "9")

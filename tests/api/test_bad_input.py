@@ -317,7 +317,7 @@ async def test_concurrent_mixed_control_actions_end_consistent_with_one_event_pe
     listed = schedule_id(cid) in await redis.lrange(keys.source_cron, 0, -1)
     due = await redis.zscore(keys.due, cid)
     assert bool(registered) == listed == (due is not None) == (status == "active")
-    assert await redis.sismember(keys.by_status(info["status"]), cid)  # type: ignore[misc]
+    assert await redis.sismember(keys.by_status(info["status"]), cid)
     summary = (await client.get("/schedules/summary")).json()
     assert summary[status] == 1 and summary["total"] == 1
 

@@ -24,6 +24,7 @@ from taskplane.pages import Page
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
 from tests.api.test_configs import config, create
+from tests.support import stream_entries
 
 Sessions = async_sessionmaker[AsyncSession]
 UNKNOWN = 987_654_321
@@ -34,7 +35,7 @@ async def act(client: httpx.AsyncClient, cid: int, action: str, **body: Any) -> 
 
 
 async def broker_messages(redis: Redis, keys: Keys) -> list[dict[str, Any]]:
-    entries = await redis.xrange(keys.broker_stream("default"))
+    entries = await stream_entries(redis, keys.broker_stream("default"))
     return [json.loads(fields["data"]) for _, fields in entries]
 
 

@@ -16,6 +16,7 @@ from hypothesis.errors import Unsatisfiable
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.generation import GenerationMode
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import (
@@ -80,6 +81,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     tested = 0
     try:
         for result in schema.get_all_operations():
+            if isinstance(result, Err):
+                raise result.err()
             operation = result.ok()
             for mode, examples in EXAMPLES.items():
 

@@ -7,10 +7,11 @@ from redis.asyncio import Redis
 
 from taskplane.state.keys import Keys
 from tests.api.test_configs import create
+from tests.support import stream_entries
 
 
 async def messages(redis: Redis, keys: Keys, queue: str = "default") -> list[dict[str, object]]:
-    entries = await redis.xrange(keys.broker_stream(queue))
+    entries = await stream_entries(redis, keys.broker_stream(queue))
     return [json.loads(fields["data"]) for _, fields in entries]
 
 

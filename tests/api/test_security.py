@@ -60,15 +60,15 @@ async def everything_stored(sessions: Sessions, redis: Redis, keys: Keys) -> str
     async for key in redis.scan_iter(match=keys.prefix + "*", count=1000):
         kind = await redis.type(key)
         if kind == "string":
-            parts.append(await redis.get(key) or "")
+            parts.append(str(await redis.get(key) or ""))
         elif kind == "hash":
-            parts.append(repr(await redis.hgetall(key)))  # type: ignore[misc]
+            parts.append(repr(await redis.hgetall(key)))
         elif kind == "list":
-            parts.append(repr(await redis.lrange(key, 0, -1)))  # type: ignore[misc]
+            parts.append(repr(await redis.lrange(key, 0, -1)))
         elif kind == "zset":
             parts.append(repr(await redis.zrange(key, 0, -1)))
         elif kind == "set":
-            parts.append(repr(await redis.smembers(key)))  # type: ignore[misc]
+            parts.append(repr(await redis.smembers(key)))
         elif kind == "stream":
             parts.append(repr(await redis.xrange(key)))
     return "\n".join(parts)

@@ -89,17 +89,17 @@ def test_b4_uses_its_python_load_generator_where_wrk_is_not_installed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # no project file installs wrk: a machine without it must still run B4
-    monkeypatch.setattr(b4_api.shutil, "which", lambda name: None)
+    monkeypatch.setattr("bench.b4_api.shutil.which", lambda name: None)
     assert b4_api.load_tool("auto") == "python"
     assert b4_api.load_tool(None) == "python"
-    monkeypatch.setattr(b4_api.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr("bench.b4_api.shutil.which", lambda name: f"/usr/bin/{name}")
     assert b4_api.load_tool("auto") == "wrk"
     assert b4_api.load_tool("python") == "python"
 
 
 async def test_b4_loads_every_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     # the machine's own PATH decides nothing: wrk is hidden, the fallback must carry B4
-    monkeypatch.setattr(b4_api.shutil, "which", lambda name: None)
+    monkeypatch.setattr("bench.b4_api.shutil.which", lambda name: None)
     result = Result("b4", b4_api.TITLE, "test")
     await b4_api.run(result, _args(n=[40], duration=1))
     assert "Python load generator" in result.tables[0].title

@@ -15,7 +15,7 @@ BASE_URL = "http://127.0.0.1:8123"
 
 
 def test_every_example_is_a_config_the_api_accepts() -> None:
-    registry = load_registry(Settings(_env_file=None))  # type: ignore[call-arg]
+    registry = load_registry(Settings(_env_file=None))
     examples = load_examples(BASE_URL)
     assert [e.config["name"] for e in examples] == [
         "example-echo-every-30s",

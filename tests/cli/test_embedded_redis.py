@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -51,10 +52,10 @@ async def test_scripts_error_replies_and_streams_behave_as_redis() -> None:
             assert await client.get("k") == "v"
             await client.xadd("stream", {"a": "1"})
             await client.xgroup_create("stream", "taskplane", id="0")
-            read = await client.xreadgroup("taskplane", "c1", {"stream": ">"}, count=1)
+            read: Any = await client.xreadgroup("taskplane", "c1", {"stream": ">"}, count=1)
             assert read[0][1][0][1] == {"a": "1"}
             # the 6.2 commands taskplane uses
-            claimed = await client.xautoclaim("stream", "taskplane", "c2", 0, "0-0")
+            claimed: Any = await client.xautoclaim("stream", "taskplane", "c2", 0, "0-0")
             assert claimed[1][0][1] == {"a": "1"}
             await client.zadd("z", {"a": 1})
             assert await client.zmscore("z", ["a", "b"]) == [1.0, None]
@@ -99,7 +100,7 @@ def test_restart_after_a_crash_keeps_the_port_and_the_data(tmp_path: Path) -> No
         url = server.url
         client = redis.Redis.from_url(url)
         client.set("k", "v")
-        client.execute_command("BGREWRITEAOF")  # on disk now, whatever the fsync timing
+        client.bgrewriteaof()  # on disk now, whatever the fsync timing
         deadline = time.monotonic() + 10
         while client.info("persistence")["aof_rewrite_in_progress"]:
             assert time.monotonic() < deadline

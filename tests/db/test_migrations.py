@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskplane.db import migrations
@@ -20,8 +21,8 @@ from tests import services as test_services
 
 @pytest.fixture(params=["main", "sqlite"])
 async def fresh(
-    request: pytest.FixtureRequest, services: test_services.TestServices, tmp_path
-) -> AsyncIterator[tuple[AsyncEngine, Settings]]:  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest, services: test_services.TestServices, tmp_path: Path
+) -> AsyncIterator[tuple[AsyncEngine, Settings]]:
     name = None
     if request.param == "main" and services.database_kind == "postgresql":
         name = f"taskplane_mig_{uuid.uuid4().hex[:8]}"
@@ -29,7 +30,7 @@ async def fresh(
         url = services.database_url.rsplit("/", 1)[0] + f"/{name}"
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'mig.db'}"
-    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=url)
     engine = make_engine(settings)
     yield engine, settings
     await engine.dispose()
@@ -39,12 +40,12 @@ async def fresh(
         )
 
 
-def _diff(connection) -> list[object]:  # type: ignore[no-untyped-def]
+def _diff(connection: Connection) -> list[object]:
     ctx = MigrationContext.configure(connection, opts={"compare_type": True})
     return list(compare_metadata(ctx, Base.metadata))
 
 
-def _tables(connection) -> set[str]:  # type: ignore[no-untyped-def]
+def _tables(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names())
 
 

@@ -134,7 +134,7 @@ def test_the_database_url_in_compose_is_accepted_by_settings(compose: dict[str, 
     url = INTERPOLATION.sub(
         lambda m: m.group(0).split(":-")[-1].rstrip("}"), env["TASKPLANE_DATABASE_URL"]
     )
-    settings = Settings(_env_file=None, database_url=url, redis_url=env["TASKPLANE_REDIS_URL"])  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=url, redis_url=env["TASKPLANE_REDIS_URL"])
     assert not settings.is_sqlite
 
 

@@ -56,7 +56,7 @@ async def test_the_task_type_example_loads_validates_and_runs(
     monkeypatch.delitem(sys.modules, "myapp", raising=False)
     monkeypatch.delitem(sys.modules, "myapp.tasks", raising=False)
 
-    registry = load_registry(Settings(_env_file=None, task_modules="myapp.tasks"))  # type: ignore[call-arg]
+    registry = load_registry(Settings(_env_file=None, task_modules="myapp.tasks"))
     greet = registry.get("greet")
     assert greet.max_retries == 2 and greet.timeout_seconds == 30
     assert registry.validate("greet", {"name": "Ada", "shout": True}) == {

@@ -125,7 +125,7 @@ def _dev_token(log: Path, runs_before: int) -> str:
         log,
     )
     tokens = re.findall(r"admin token\s+(\S+)", log.read_text(errors="replace"))
-    return tokens[runs_before]
+    return str(tokens[runs_before])
 
 
 def _redis_children(parent_pid: int) -> list[int]:
@@ -189,10 +189,10 @@ async def test_dev_restart_keeps_every_schedule_state_and_fires_on_without_a_bur
 
             async def date_completed() -> bool:
                 info = (await http.get(f"/schedules/{once}")).json()
-                return info["status"] == "inactive"
+                return bool(info["status"] == "inactive")
 
             async def ticked_twice() -> bool:
-                return (await http.get(f"/schedules/{ticking}")).json()["runs"] >= 2
+                return bool((await http.get(f"/schedules/{ticking}")).json()["runs"] >= 2)
 
             await eventually(date_completed, within=60)
             await eventually(ticked_twice, within=60)

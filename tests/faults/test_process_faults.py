@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from taskplane.messages import CONSUMER_GROUP
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
-from taskplane.worker.broker import CONSUMER_GROUP
 from tests import services as test_services
 from tests.e2e.processes import stop
 from tests.faults import figures, ledger_types

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from redis.asyncio import Redis
@@ -54,7 +55,7 @@ async def test_scheduler_keeps_firing_after_a_redis_restart_and_a_10s_outage(
         server.start()
         await private.connection_pool.disconnect()  # the test's own connections died
         back_at = await redis_now(private)
-        await eventually(lambda at=back_at: fired_after(at + 1), within=30)  # fires by itself
+        await eventually(partial(fired_after, back_at + 1), within=30)  # fires by itself
         assert proc.poll() is None, log.read_text()[-3000:]
 
         async def recovered(since: int = offset) -> bool:

@@ -38,7 +38,7 @@ class Cfg:
 
 @pytest.fixture(scope="module")
 def registry() -> TaskRegistry:
-    return load_registry(Settings(_env_file=None))  # type: ignore[call-arg]
+    return load_registry(Settings(_env_file=None))
 
 
 @pytest.fixture
@@ -60,7 +60,9 @@ async def test_add_cron_writes_data_list_and_due_score(
     reg = await core.add(cfg, spec_of(cfg), now=NOW)
     assert reg.schedule_id == "taskplane-config-1"
     assert reg.first_due == datetime(2030, 1, 1, 13, 0, tzinfo=UTC)
-    data = json.loads(await redis.get(keys.source_data("taskplane-config-1")))
+    raw = await redis.get(keys.source_data("taskplane-config-1"))
+    assert raw is not None
+    data = json.loads(raw)
     assert data["task_name"] == "taskplane:echo"
     assert data["kwargs"] == {"message": "hi"}
     assert data["cron"] == "0 * * * *" and data["cron_offset"] == "Europe/Berlin"
@@ -125,7 +127,9 @@ async def test_replace_switches_list_and_score_in_one_step(
     assert reg.first_due == NOW + timedelta(seconds=10)
     assert await redis.lrange(keys.source_cron, 0, -1) == []
     assert await redis.lrange(keys.source_interval, 0, -1) == [schedule_id(4)]
-    assert from_ms(await redis.zscore(keys.due, "4")) == reg.first_due
+    score = await redis.zscore(keys.due, "4")
+    assert score is not None
+    assert from_ms(score) == reg.first_due
     await core.replace(cfg, spec_of(cfg), now=NOW)  # idempotent: never a doubled entry
     assert await redis.lrange(keys.source_interval, 0, -1) == [schedule_id(4)]
 

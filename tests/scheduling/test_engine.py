@@ -19,6 +19,7 @@ from taskplane.scheduling.core import SchedulerCoreService, schedule_id
 from taskplane.scheduling.engine import Engine
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys
+from tests.support import stream_entries
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -78,7 +79,7 @@ async def register(
 
 
 async def sent(redis: Redis, keys: Keys, queue: str = "default") -> list[dict[str, Any]]:
-    entries = await redis.xrange(keys.broker_stream(queue))
+    entries = await stream_entries(redis, keys.broker_stream(queue))
     return [messages.decode(fields["data"]).model_dump(mode="json") for _, fields in entries]
 
 

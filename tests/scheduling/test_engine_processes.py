@@ -23,7 +23,7 @@ from taskplane.state import heartbeats
 from taskplane.state.keys import Keys
 from tests.faults import figures
 from tests.scheduling.test_engine import interval, register
-from tests.support import eventually
+from tests.support import eventually, stream_entries
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +108,7 @@ async def sent_fires(redis: Redis, keys: Keys) -> list[tuple[float, str, int, da
     from taskplane import messages
 
     out = []
-    for entry_id, fields in await redis.xrange(keys.broker_stream("default")):
+    for entry_id, fields in await stream_entries(redis, keys.broker_stream("default")):
         msg = messages.decode(fields["data"])
         out.append(
             (

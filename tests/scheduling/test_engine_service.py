@@ -18,7 +18,7 @@ from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from tests.scheduling.test_engine import Config, Registry
 from tests.scheduling.test_engine_processes import redis_now, running_leader, schedulers
-from tests.support import eventually
+from tests.support import eventually, stream_entries
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 async def stream(redis: Redis, keys: Keys) -> list[tuple[float, str, datetime]]:
     """(sent_at from the stream id, trigger, due_at) of every message on the default queue."""
     out = []
-    for entry_id, fields in await redis.xrange(keys.broker_stream("default")):
+    for entry_id, fields in await stream_entries(redis, keys.broker_stream("default")):
         msg = messages.decode(fields["data"])
         out.append(
             (

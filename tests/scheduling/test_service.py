@@ -26,6 +26,7 @@ from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry, load_registry
+from tests.support import stream_entries
 
 ACTIVE, PAUSED, INACTIVE, ERROR = (
     ScheduleStatus.ACTIVE,
@@ -40,7 +41,7 @@ MakeConfig = Callable[..., Awaitable[TaskConfig]]
 
 @pytest.fixture(scope="module")
 def registry() -> TaskRegistry:
-    return load_registry(Settings(_env_file=None))  # type: ignore[call-arg]
+    return load_registry(Settings(_env_file=None))
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ async def events(svc: SchedulerService, cid: int) -> list[str]:
 
 
 async def stream(redis: Redis, keys: Keys, queue: str = "default") -> list[dict[str, Any]]:
-    rows = await redis.xrange(keys.broker_stream(queue))
+    rows = await stream_entries(redis, keys.broker_stream(queue))
     return [json.loads(fields["data"]) for _, fields in rows]
 
 
@@ -526,7 +527,7 @@ async def test_message_labels_match_the_broker_contract(
 ) -> None:
     config = await make_config(SchedulerType.MANUAL, {})
     task_id = await svc.run_now(config, trigger=Trigger.MANUAL)
-    (raw,) = await redis.xrange(keys.broker_stream("default"))
+    (raw,) = await stream_entries(redis, keys.broker_stream("default"))
     message = messages.decode(raw[1]["data"])
     assert message.task_id == task_id
     assert set(message.labels) >= {

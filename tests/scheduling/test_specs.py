@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,8 +16,10 @@ from taskplane.scheduling.specs import Spec
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -257,7 +260,7 @@ def test_next_after_is_strictly_after() -> None:
 
 def test_next_after_accepts_other_offsets_and_refuses_naive() -> None:
     spec = Spec(SchedulerType.CRON, cron="0 * * * *")
-    berlin = datetime(2026, 1, 1, 10, 30, tzinfo=specs.ZoneInfo("Europe/Berlin"))
+    berlin = datetime(2026, 1, 1, 10, 30, tzinfo=ZoneInfo("Europe/Berlin"))
     assert specs.next_after(spec, berlin) == utc(2026, 1, 1, 10, 0)
     with pytest.raises(ValueError, match="aware"):
         specs.next_after(spec, datetime(2026, 1, 1))

@@ -28,8 +28,10 @@ def state(redis: Redis, keys: Keys, settings: Settings) -> ScheduleStateService:
 
 
 async def members(redis: Redis, keys: Keys) -> dict[str, set[str]]:
-    out = {str(s): set(await redis.smembers(keys.by_status(s))) for s in ScheduleStatus}
-    out["all"] = set(await redis.smembers(keys.all_schedules))
+    out = {
+        str(s): {str(m) for m in await redis.smembers(keys.by_status(s))} for s in ScheduleStatus
+    }
+    out["all"] = {str(m) for m in await redis.smembers(keys.all_schedules)}
     return out
 
 

@@ -16,6 +16,7 @@ from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskType
 from taskplane.worker import limits
 from taskplane.worker.limits import RetryPump
+from tests.support import stream_entries
 from tests.tasks.fixtures.extra_types import AddParams, add
 
 
@@ -125,7 +126,7 @@ async def test_pump_sends_due_retries_once_even_with_concurrent_pumps(
     pumps = [RetryPump(redis, keys) for _ in range(4)]
     sent = await asyncio.gather(*(p.pump_once(now_ms=5000) for p in pumps))
     assert sum(sent) == 50
-    entries = await redis.xrange(keys.broker_stream("default"))
+    entries = await stream_entries(redis, keys.broker_stream("default"))
     bodies = sorted(json.loads(fields["data"])["kwargs"]["message"] for _, fields in entries)
     assert bodies == sorted(str(i) for i in range(50))
     assert await redis.zcard(keys.retry_delayed) == 1

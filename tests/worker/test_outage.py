@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from taskplane.db.models import TaskExecution
+from taskplane.messages import CONSUMER_GROUP
 from taskplane.resources import make_redis
 from taskplane.state.keys import Keys
-from taskplane.worker.broker import CONSUMER_GROUP
 from tests import services as test_services
 from tests.conftest import delete_prefix
 from tests.faults import figures

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
+from taskiq.message import TaskiqMessage
 from taskiq.result import TaskiqResult
 
 from taskplane import messages
@@ -27,6 +28,7 @@ from taskplane.worker.recorder import (
     decode_record,
     encode_record,
 )
+from tests.support import stream_entries
 from tests.worker.conftest import new_config, rows
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -55,7 +57,7 @@ def test_record_round_trips_through_the_buffer_encoding() -> None:
     assert decode_record(encode_record(r)) == r
 
 
-def _message(task_id: str, *, redelivered: bool = False) -> messages.TaskiqMessage:
+def _message(task_id: str, *, redelivered: bool = False) -> TaskiqMessage:
     out = messages.build(
         config_id=5,
         task_type="echo",
@@ -139,7 +141,7 @@ async def test_claims_and_finishes_of_one_turn_share_one_script_call(
         *(rec.post_execute(m, result(attempt(m.task_id, m.task_id != "b1"))) for m in claimed[:5])
     )
     assert finishes.calls == 1
-    buffered = [decode_record(e["r"]) for _, e in await redis.xrange(keys.recorder_buffer)]
+    buffered = [decode_record(e["r"]) for _, e in await stream_entries(redis, keys.recorder_buffer)]
     assert sorted((r.task_id, r.is_success) for r in buffered) == [(i, i != "b1") for i in ids]
     assert [await redis.get(keys.execution_claim(i, 1)) for i in ids] == ["done:wa"] * 5
     assert await redis.smembers(keys.running(5)) == set()
@@ -255,7 +257,7 @@ async def test_record_with_ack_acknowledges_the_message_in_the_same_script(
     stream = keys.broker_stream("default")
     await redis.xgroup_create(stream, CONSUMER_GROUP, id="0", mkstream=True)
     await redis.xadd(stream, {"data": "x"})
-    fetched = await redis.xreadgroup(CONSUMER_GROUP, "wa", {stream: ">"}, count=1)
+    fetched: Any = await redis.xreadgroup(CONSUMER_GROUP, "wa", {stream: ">"}, count=1)
     msg_id = (
         next(iter(fetched.values()))[0][0] if isinstance(fetched, dict) else fetched[0][1][0][0]
     )
