@@ -28,6 +28,7 @@ function parseHash() {
 }
 
 async function route() {
+  viewNeedsApi = false;
   if (!session.token || !session.role) return;
   const { path, query } = parseHash();
   const view = $("#view");
@@ -55,6 +56,8 @@ async function route() {
     } catch (error) {
       if (mine !== renderToken) return;
       if (error instanceof ApiError && error.status === 401) return;
+      // the api went away while this view loaded: render it again once the live stream is back
+      viewNeedsApi = error instanceof ApiError && error.status === 0;
       clear(view).append(el("div", { class: "card error-box", role: "alert" },
         el("h1", {}, error.status === 404 ? "Not found" : "Something went wrong"), el("p", {}, error.message)));
     }
@@ -93,7 +96,13 @@ function buildShell() {
   $("#view").hidden = false;
 }
 
+let viewNeedsApi = false;
+
 function setLive(connected) {
+  if (connected && viewNeedsApi) {
+    viewNeedsApi = false;
+    route();
+  }
   const live = $("#live");
   live.textContent = connected ? "live" : "disconnected";
   live.className = connected ? "live on" : "live off";
