@@ -9,9 +9,8 @@ replies, so the read model names no key.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -25,13 +24,11 @@ NEXT_RUNS = 5
 RECENT_HISTORY = 10
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleInfo:
-    config_id: int
-    status: ScheduleStatus
-    note: str | None
-    status_at: datetime | None
-    metadata: dict[str, Any]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleInfo(ScheduleState):
+    """A config's stored state (status, note, metadata, run counters: ``ScheduleState``)
+    with its recent history, its registration and whether the two agree."""
+
     recent_history: list[HistoryEvent]
     is_scheduled: bool
     is_actually_scheduled: bool
@@ -39,12 +36,6 @@ class ScheduleInfo:
     next_run_at: datetime | None
     next_runs: list[datetime]
     schedule: str | None = None
-    runs: int = 0
-    successes: int = 0
-    failures: int = 0
-    consecutive_failures: int = 0
-    last_run_at: datetime | None = None
-    last_success: bool | None = None
 
 
 class ReadModel:
@@ -93,15 +84,16 @@ def compose(
     registered: Registered,
     with_next_runs: bool = True,
 ) -> ScheduleInfo:
-    """One config's info from what its owners read."""
-    status = state.status if state is not None else ScheduleStatus.INACTIVE
+    """One config's info from what its owners read (a config without state reads as
+    ``inactive``, and as inconsistent)."""
+    stored = state or ScheduleState(config.id, ScheduleStatus.INACTIVE, None, None, {})
     spec: Spec | None = None
     if registered.task is not None:
         try:
             spec = specs.from_labels(registered.task.labels)
         except (KeyError, ValueError):
             spec = None
-    is_scheduled = status is ScheduleStatus.ACTIVE
+    is_scheduled = stored.status is ScheduleStatus.ACTIVE
     next_run_at = registered.next_due if (is_scheduled and registered.is_registered) else None
     next_runs: list[datetime] = []
     if next_run_at is not None and spec is not None:
@@ -109,11 +101,7 @@ def compose(
         if with_next_runs and spec.kind is not SchedulerType.DATE:
             next_runs += specs.next_n(spec, next_run_at, NEXT_RUNS - 1)
     return ScheduleInfo(
-        config_id=config.id,
-        status=status,
-        note=state.note if state else None,
-        status_at=state.status_at if state else None,
-        metadata=state.metadata if state else {},
+        **{f.name: getattr(stored, f.name) for f in fields(ScheduleState)},
         recent_history=events,
         is_scheduled=is_scheduled,
         is_actually_scheduled=registered.is_registered,
@@ -127,10 +115,4 @@ def compose(
             if spec is not None
             else specs.describe_config(config.scheduler_type, config.schedule_config)
         ),
-        runs=state.runs if state else 0,
-        successes=state.successes if state else 0,
-        failures=state.failures if state else 0,
-        consecutive_failures=state.consecutive_failures if state else 0,
-        last_run_at=state.last_run_at if state else None,
-        last_success=state.last_success if state else None,
     )

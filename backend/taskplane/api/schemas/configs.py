@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from taskplane.api.schemas.executions import ExecutionStatsOut
 from taskplane.api.schemas.inputs import JsonObject, RequestModel, SafeStr
@@ -78,14 +78,25 @@ class StoredConfigOut(BaseModel):
     updated_at: datetime
 
 
-class ConfigOut(StoredConfigOut):
-    schedule_status: ScheduleStatus
+class ConfigScheduleOut(BaseModel):
+    # what a config response shows of its schedule, read from the read model
+    # (``ScheduleInfo``) by name; its ``status`` is the response's ``schedule_status``
+    model_config = ConfigDict(from_attributes=True)
+
+    schedule_status: ScheduleStatus = Field(
+        validation_alias=AliasChoices("schedule_status", "status")
+    )
     is_scheduled: bool
     status_consistent: bool
     next_run_at: datetime | None
     last_run_at: datetime | None
     last_success: bool | None
     schedule: str | None = None
+
+
+class ConfigOut(ConfigScheduleOut, StoredConfigOut):
+    # the stored row's fields, then the schedule's: pydantic puts the last base's first
+    pass
 
 
 class ConfigDetail(ConfigOut):
