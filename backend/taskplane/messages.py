@@ -291,8 +291,7 @@ async def streams_overview(redis: Redis, keys: Keys) -> list[dict[str, Any]]:
     inspection only, never on a request path)."""
     prefix = stream_prefix(keys)
     out: list[dict[str, Any]] = []
-    async for key in redis.scan_iter(match=f"{prefix}*", count=500):
-        name = key.decode() if isinstance(key, bytes) else str(key)
+    async for name in redis.scan_iter(match=f"{prefix}*", count=500):
         if await redis.type(name) != "stream":
             continue
         entry: dict[str, Any] = {

@@ -87,9 +87,8 @@ class Event:
 def decode(raw: Any) -> Event | None:
     """An event from a pub/sub message payload; None when it is not one of ours."""
     try:
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        data = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
+        data = json.loads(raw)
+    except (TypeError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("type") not in (SCHEDULE, EXECUTION):
         return None

@@ -22,12 +22,13 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
 from taskplane.state import leases
 from taskplane.state.keys import Keys
+from taskplane.state.replies import text
 
 
 def _now() -> datetime:
@@ -189,10 +190,7 @@ def lease_key(keys: Keys) -> str:
 
 async def get_leader(redis: Redis, keys: Keys) -> str | None:
     """Id of the instance holding the lease now, or None (no live leader)."""
-    value = await redis.get(keys.scheduler_leader)
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return cast("str | None", await redis.get(keys.scheduler_leader))  # a decoding pool
 
 
 async def list_schedulers(
@@ -208,9 +206,8 @@ async def list_schedulers(
         pipe.hgetall(keys.scheduler_instances)
         pipe.get(keys.scheduler_leader)
         raw, leader = await pipe.execute()
-    leader_id = leader.decode() if isinstance(leader, bytes) else leader
     out: list[SchedulerHeartbeat] = []
-    for fid, value in _decoded_items(raw):
+    for fid, value in raw.items():
         beat = parse_scheduler(fid, value, now=now, stale_seconds=stale_seconds)
         if beat is None:
             continue
@@ -218,7 +215,7 @@ async def list_schedulers(
             SchedulerHeartbeat(
                 id=beat.id,
                 heartbeat_at=beat.heartbeat_at,
-                is_leader=beat.id == leader_id,
+                is_leader=beat.id == leader,
                 pid=beat.pid,
                 host=beat.host,
                 is_stale=beat.is_stale,
@@ -230,24 +227,16 @@ async def list_schedulers(
 async def list_workers(
     redis: Redis, keys: Keys, *, stale_seconds: float, now: datetime | None = None
 ) -> list[WorkerHeartbeat]:
-    """Every worker heartbeat in ``Keys.workers``, sorted by id, with staleness."""
+    """Every worker heartbeat in ``Keys.workers``, sorted by id, with staleness (from either
+    kind of pool: the broker's dead-worker check reads it with its own, ``replies``)."""
     now = now or _now()
     raw = await redis.hgetall(keys.workers)
     out = [
         beat
-        for fid, value in _decoded_items(raw)
+        for fid, value in ((text(k), text(v)) for k, v in raw.items())
         if (beat := parse_worker(fid, value, now=now, stale_seconds=stale_seconds)) is not None
     ]
     return sorted(out, key=lambda b: b.id)
-
-
-def _decoded_items(raw: Any) -> list[tuple[str, str]]:
-    items: list[tuple[str, str]] = []
-    for k, v in dict(raw or {}).items():
-        ks = k.decode() if isinstance(k, bytes) else str(k)
-        vs = v.decode() if isinstance(v, bytes) else str(v)
-        items.append((ks, vs))
-    return items
 
 
 def live(beats: Sequence[SchedulerHeartbeat] | Sequence[WorkerHeartbeat]) -> int:
@@ -309,7 +298,7 @@ class SchedulerPresence:
             _, raw = await pipe.execute()
         stale = [
             fid
-            for fid, value in _decoded_items(raw)
+            for fid, value in raw.items()
             if fid != self.id
             and (
                 (parsed := parse_scheduler(fid, value, now=now, stale_seconds=self.stale_seconds))

@@ -158,13 +158,9 @@ def _int(value: str | None) -> int:
         return 0
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def decode_state(config_id: int, raw: Mapping[Any, Any]) -> ScheduleState | None:
-    """A state hash as read (str or bytes, either client works); None without status."""
-    raw = {_text(k): _text(v) for k, v in (raw or {}).items()}
+def decode_state(config_id: int, raw: Mapping[str, str]) -> ScheduleState | None:
+    """A state hash as read (the pools decode replies: ``resources.make_redis``); None
+    without status."""
     if "status" not in raw:
         return None
     try:
@@ -284,9 +280,7 @@ class ScheduleStateService:
         result = await self.scripts.transition(
             keys=self._status_keys(config_id), args=self._transition_args(change)
         )
-        changed = TransitionResult(
-            changed=bool(int(result[0])), previous=ScheduleStatus(_text(result[1]))
-        )
+        changed = TransitionResult(changed=bool(int(result[0])), previous=ScheduleStatus(result[1]))
         if changed.changed:
             await live_events.publish(
                 self.redis,
@@ -309,7 +303,7 @@ class ScheduleStateService:
                 )
             replies = await pipe.execute()
         results = [
-            TransitionResult(changed=bool(int(r[0])), previous=ScheduleStatus(_text(r[1])))
+            TransitionResult(changed=bool(int(r[0])), previous=ScheduleStatus(r[1]))
             for r in replies
         ]
         await live_events.publish(
@@ -463,7 +457,8 @@ class ScheduleStateService:
     # --- reads ------------------------------------------------------------------------
 
     async def get(self, config_id: int) -> ScheduleState | None:
-        return decode_state(config_id, await self.redis.hgetall(self.keys.schedule(config_id)))
+        raw: Any = await self.redis.hgetall(self.keys.schedule(config_id))
+        return decode_state(config_id, raw)
 
     async def get_many(self, config_ids: Iterable[int]) -> dict[int, ScheduleState]:
         """States of many configs in one pipeline; configs without state are left out."""
@@ -482,8 +477,8 @@ class ScheduleStateService:
         return out
 
     async def status(self, config_id: int) -> ScheduleStatus | None:
-        raw = await self.redis.hget(self.keys.schedule(config_id), "status")
-        return ScheduleStatus(_text(raw)) if raw else None
+        raw: Any = await self.redis.hget(self.keys.schedule(config_id), "status")
+        return ScheduleStatus(raw) if raw else None
 
     async def history(
         self, config_id: int, *, limit: int = 50, offset: int = 0

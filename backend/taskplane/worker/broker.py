@@ -43,6 +43,7 @@ from taskplane.outage import REDIS, Outages
 from taskplane.settings import Settings
 from taskplane.state import heartbeats
 from taskplane.state.keys import Keys
+from taskplane.state.replies import text
 from taskplane.worker.batching import AckBatcher
 from taskplane.worker.execution import REDELIVERED_LABEL
 
@@ -62,10 +63,6 @@ if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
 end
 return -1
 """
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _is_missing_group(exc: BaseException) -> bool:
@@ -203,8 +200,8 @@ class TaskplaneBroker(RedisStreamBroker):
         # of it alive (heartbeat), not only what already runs
         for stream, msgs in fetched or []:
             for msg_id, fields in msgs:
-                self.in_flight[_text(stream)].add(_text(msg_id))
-                out.append((_text(stream), _text(msg_id), fields[b"data"]))
+                self.in_flight[text(stream)].add(text(msg_id))
+                out.append((text(stream), text(msg_id), fields[b"data"]))
         return out
 
     async def _take_over(
@@ -213,14 +210,14 @@ class TaskplaneBroker(RedisStreamBroker):
         """Entries this worker just claimed: held from now on, marked re-delivered (the
         recorder lets only those take over a claim); a deleted entry is dropped."""
         out = []
-        self.in_flight[stream].update(_text(msg_id) for msg_id, _ in entries)
+        self.in_flight[stream].update(text(msg_id) for msg_id, _ in entries)
         for msg_id, fields in entries:
             if not fields or b"data" not in fields:  # not a message: drop it
-                await self._acks.ack(stream, _text(msg_id))
-                self.in_flight[stream].discard(_text(msg_id))
+                await self._acks.ack(stream, text(msg_id))
+                self.in_flight[stream].discard(text(msg_id))
                 continue
-            log.warning(why, extra={"stream": stream, "message_id": _text(msg_id), **facts})
-            out.append((stream, _text(msg_id), mark_redelivered(fields[b"data"])))
+            log.warning(why, extra={"stream": stream, "message_id": text(msg_id), **facts})
+            out.append((stream, text(msg_id), mark_redelivered(fields[b"data"])))
         return out
 
     async def _claim_idle(self, conn: Redis) -> list[tuple[str, str, bytes]]:
@@ -261,7 +258,7 @@ class TaskplaneBroker(RedisStreamBroker):
         for stream in self.streams:
             consumers: Any = await conn.xinfo_consumers(stream, self.consumer_group_name)
             for consumer in consumers:
-                name = _text(consumer["name"])
+                name = text(consumer["name"])
                 if name == self.consumer_name or name in live:
                     continue
                 if not int(consumer["pending"]):
@@ -277,7 +274,7 @@ class TaskplaneBroker(RedisStreamBroker):
                     count=self.unacknowledged_batch_size,
                     consumername=name,
                 )
-                ids: list[Any] = [_text(p["message_id"]) for p in pending]
+                ids: list[Any] = [text(p["message_id"]) for p in pending]
                 if not ids:
                     continue
                 claimed: Any = await conn.xclaim(

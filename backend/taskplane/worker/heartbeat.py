@@ -51,12 +51,10 @@ class WorkerPresence:
             pipe.hgetall(self.keys.workers)
             _, raw = await pipe.execute()
         stale = []
-        for field_id, value in dict(raw or {}).items():
-            fid = field_id.decode() if isinstance(field_id, bytes) else str(field_id)
-            text = value.decode() if isinstance(value, bytes) else str(value)
+        for fid, value in raw.items():
             if fid == self.id:
                 continue
-            beat = parse_worker(fid, text, now=now, stale_seconds=self.stale_seconds)
+            beat = parse_worker(fid, value, now=now, stale_seconds=self.stale_seconds)
             if beat is None or beat.is_stale:
                 stale.append(fid)
         if stale:
