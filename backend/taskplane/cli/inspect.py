@@ -105,7 +105,7 @@ async def overview(
     redis = make_redis(settings, pool_size=4)
     keys = Keys(settings.redis_prefix)
     try:
-        state = ScheduleStateService(redis, keys)
+        state = ScheduleStateService.from_settings(redis, keys, settings)
         summary = (await state.summary()).as_dict()
         if status:
             ids = sorted(await state.ids_with_status(ScheduleStatus(status)))
@@ -148,7 +148,7 @@ async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[
     redis = make_redis(settings, pool_size=4)
     keys = Keys(settings.redis_prefix)
     try:
-        state_service = ScheduleStateService(redis, keys)
+        state_service = ScheduleStateService.from_settings(redis, keys, settings)
         state = await state_service.get(config_id)
         events, total = await state_service.history(config_id, limit=history)
         core = SchedulerCoreService(redis, keys)

@@ -50,15 +50,7 @@ async def open_resources_for_cli(
     """Resources on small pools, plus the schedule state service."""
     small = settings.model_copy(update={"redis_pool_size": 4, "db_pool_size": 2})
     async with open_resources(small) as resources:
-        yield (
-            resources,
-            ScheduleStateService(
-                resources.redis,
-                resources.keys,
-                history_max=settings.history_max,
-                history_ttl_seconds=settings.history_ttl_seconds,
-            ),
-        )
+        yield resources, ScheduleStateService.from_settings(resources.redis, resources.keys, small)
 
 
 def _scheduler(resources: Resources) -> SchedulerService:
