@@ -22,7 +22,7 @@ from taskplane.api.schemas.inputs import MAX_JSON_DEPTH
 from taskplane.db import configs
 from taskplane.scheduling.core import schedule_id
 from taskplane.state.keys import Keys
-from tests.api.test_configs import config, create
+from tests.api.configs import config, create
 
 Sessions = async_sessionmaker[AsyncSession]
 JSON = {"Content-Type": "application/json"}

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
-from tests.api.test_configs import create
-from tests.api.test_costs import measured
+from tests.api.configs import create
+from tests.api.costs import measured
 
 ACTIONS = ["start", "pause", "resume", "stop", "reload"]
 

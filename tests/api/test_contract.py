@@ -23,7 +23,7 @@ from taskplane.enums import Trigger
 from taskplane.pages import Page
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
-from tests.api.test_configs import config, create
+from tests.api.configs import config, create
 from tests.support import stream_entries
 
 Sessions = async_sessionmaker[AsyncSession]

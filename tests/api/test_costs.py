@@ -3,48 +3,14 @@ for the page and its count, one Redis pipeline for every state, whatever the pag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
-
 import httpx
 import pytest
 from fastapi import FastAPI
-from redis.asyncio.connection import AbstractConnection
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
 from taskplane.enums import SchedulerType
-
-
-@dataclass
-class Cost:
-    sql: int = 0
-    redis: int = 0
-
-
-@contextmanager
-def measured(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cost]:
-    cost = Cost()
-    engine = app.state.resources.engine.sync_engine
-    original = AbstractConnection.send_packed_command
-
-    def on_statement(*args: Any) -> None:
-        cost.sql += 1
-
-    async def send(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
-        cost.redis += 1  # one write to the socket per command or per pipeline
-        await original(self, *args, **kwargs)
-
-    event.listen(engine, "before_cursor_execute", on_statement)
-    with monkeypatch.context() as patch:
-        patch.setattr(AbstractConnection, "send_packed_command", send)
-        try:
-            yield cost
-        finally:
-            event.remove(engine, "before_cursor_execute", on_statement)
+from tests.api.costs import measured
 
 
 async def seed(app: FastAPI, sessions: async_sessionmaker[AsyncSession], n: int) -> None:

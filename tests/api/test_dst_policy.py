@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.api.test_configs import config, create, rows
+from tests.api.configs import config, create, rows
 
 
 async def test_a_cron_config_keeps_its_dst_policy(client: httpx.AsyncClient) -> None:

@@ -16,7 +16,7 @@ from taskplane.scheduling.engine import Engine
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys
 from taskplane.worker.heartbeat import WorkerPresence
-from tests.api.test_configs import create
+from tests.api.configs import create
 
 
 @dataclass

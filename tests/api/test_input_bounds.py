@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from taskplane.scheduling import specs
-from tests.api.test_configs import config, create
+from tests.api.configs import config, create
 
 HUGE = "1," * 400_000 + "1"  # ~800 KB, under the 1 MiB body limit
 

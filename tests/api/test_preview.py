@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.state.keys import Keys
-from tests.api.test_configs import rows
+from tests.api.configs import rows
 
 
 async def test_a_cron_preview_says_it_in_words_and_lists_the_next_fires(

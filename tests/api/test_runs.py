@@ -6,7 +6,7 @@ import httpx
 from redis.asyncio import Redis
 
 from taskplane.state.keys import Keys
-from tests.api.test_configs import create
+from tests.api.configs import create
 from tests.support import stream_entries
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
 from taskplane.enums import SchedulerType
-from tests.api.test_configs import create
+from tests.api.configs import create
 
 
 async def act(client: httpx.AsyncClient, cid: int, action: str, **body: Any) -> httpx.Response:

@@ -38,8 +38,8 @@ from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import HistoryEvent, decode_state
 from taskplane.worker.broker import TaskplaneBroker
+from tests.api.configs import create
 from tests.api.conftest import make_client
-from tests.api.test_configs import create
 
 Sessions = async_sessionmaker[AsyncSession]
 PACKAGE = Path(taskplane.__file__).parent

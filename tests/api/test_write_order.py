@@ -29,8 +29,8 @@ from taskplane.db.models import TaskConfig
 from taskplane.embedded_redis import EmbeddedRedis
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
+from tests.api.configs import create
 from tests.api.conftest import make_client
-from tests.api.test_configs import create
 
 Sessions = async_sessionmaker[AsyncSession]
 

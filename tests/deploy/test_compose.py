@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
 import yaml
 
-from taskplane.cli.app import app
 from taskplane.settings import Settings
+from tests.deploy.command_lines import parse_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTING_NAMES = {f"TASKPLANE_{name.upper()}" for name in Settings.model_fields}
@@ -35,23 +34,6 @@ def dockerfile_instruction(name: str) -> list[str]:
         if line.startswith(f"{name} "):
             found = yaml.safe_load(line[len(name) + 1 :])
     return found
-
-
-def parse_cli(argv: list[str]) -> Any:
-    """Parse argv with the real typer app (sub-command and options), without running it.
-    Returns the sub-command's context; an unknown command or option raises."""
-    assert argv[0] == "taskplane", argv
-    command: Any = typer.main.get_command(app)
-    context: Any = command.context_class(command, info_name="taskplane")
-    rest = argv[1:]
-    while hasattr(command, "list_commands"):  # a group: descend into the named command
-        assert rest, f"no sub-command in {argv}"
-        name, *rest = rest
-        sub = command.get_command(context, name)
-        assert sub is not None, f"`{name}` is not a taskplane sub-command ({argv})"
-        command = sub
-        context = command.context_class(command, info_name=name, parent=context)
-    return command.make_context(context.info_name, rest, parent=context.parent)
 
 
 def service_argv(service: dict[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 
 from taskplane.settings import Settings
 from taskplane.tasks.registry import load_registry
-from tests.deploy.test_compose import parse_cli
+from tests.deploy.command_lines import parse_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

@@ -15,8 +15,8 @@ from taskplane.state import heartbeats
 from taskplane.state.keys import Keys
 from tests.faults.conftest import Launch, log_lines, warnings_in
 from tests.faults.servers import PrivateRedis
-from tests.scheduling.test_engine import interval, register
-from tests.scheduling.test_engine_processes import redis_now, sent_fires
+from tests.scheduling.processes import redis_now, sent_fires
+from tests.scheduling.registrations import interval, register
 from tests.support import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]

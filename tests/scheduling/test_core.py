@@ -20,7 +20,7 @@ from taskplane.scheduling import specs
 from taskplane.scheduling.core import SchedulerCoreService, schedule_id
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
-from taskplane.tasks.registry import TaskRegistry, load_registry
+from taskplane.tasks.registry import TaskRegistry
 
 
 @dataclass
@@ -34,11 +34,6 @@ class Cfg:
     timeout_seconds: int | None = 30
     priority: int = 4
     name: str = "c"
-
-
-@pytest.fixture(scope="module")
-def registry() -> TaskRegistry:
-    return load_registry(Settings(_env_file=None))
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from taskplane.enums import SchedulerType
 from taskplane.errors import InvalidInput
 from taskplane.scheduling import specs
 from taskplane.scheduling.planning import plan
-from tests.scheduling.test_specs_properties import cron_expressions
+from tests.scheduling.strategies import cron_expressions
 
 # (zone, spring-forward day, fall-back day) in 2026
 TRANSITIONS = {

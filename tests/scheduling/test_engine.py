@@ -19,6 +19,7 @@ from taskplane.scheduling.core import SchedulerCoreService, schedule_id
 from taskplane.scheduling.engine import Engine
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys
+from tests.scheduling.registrations import Config, Registry, interval, register
 from tests.support import stream_entries
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -43,41 +44,6 @@ class RecordingCompleter:
         self.completed.append(config_id)
 
 
-@dataclass(frozen=True)
-class Config:
-    """What core reads of a config (the ConfigLike protocol)."""
-
-    id: int
-    task_type: str = "echo"
-    scheduler_type: str = "interval"
-    schedule_config: dict[str, Any] = field(default_factory=dict)
-    parameters: dict[str, Any] = field(default_factory=dict)
-    max_retries: int = 2
-    timeout_seconds: int | None = 30
-    priority: int = 3
-
-
-@dataclass(frozen=True)
-class TaskType:
-    name: str
-    queue: str = "default"
-    timeout_seconds: int | None = None
-
-
-class Registry:
-    def get(self, name: str) -> TaskType:
-        return TaskType(name)
-
-
-async def register(
-    redis: Redis, keys: Keys, config_id: int, spec: specs.Spec, due_at: datetime
-) -> None:
-    """Register a schedule through SchedulerCoreService, first due at ``due_at``."""
-    core = SchedulerCoreService(redis, keys, Registry())
-    config = Config(id=config_id, parameters={"message": f"hi {config_id}"})
-    await core.add(config, spec, due_at=due_at, now=due_at - timedelta(seconds=1))
-
-
 async def sent(redis: Redis, keys: Keys, queue: str = "default") -> list[dict[str, Any]]:
     entries = await stream_entries(redis, keys.broker_stream(queue))
     return [messages.decode(fields["data"]).model_dump(mode="json") for _, fields in entries]
@@ -85,10 +51,6 @@ async def sent(redis: Redis, keys: Keys, queue: str = "default") -> list[dict[st
 
 async def history(redis: Redis, keys: Keys, config_id: int) -> list[dict[str, Any]]:
     return [json.loads(e) for e in await redis.lrange(keys.history(config_id), 0, -1)]
-
-
-def interval(seconds: int, **policy: Any) -> specs.Spec:
-    return specs.Spec(kind=SchedulerType.INTERVAL, interval_seconds=seconds, **policy)
 
 
 def make_engine(redis: Redis, keys: Keys, clock: FakeClock, **kw: Any) -> Engine:

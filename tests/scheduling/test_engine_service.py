@@ -16,8 +16,8 @@ from taskplane.enums import ScheduleStatus
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
-from tests.scheduling.test_engine import Config, Registry
-from tests.scheduling.test_engine_processes import redis_now, running_leader, schedulers
+from tests.scheduling.processes import redis_now, running_leader, schedulers
+from tests.scheduling.registrations import Config, Registry
 from tests.support import eventually, stream_entries
 
 pytestmark = pytest.mark.slow

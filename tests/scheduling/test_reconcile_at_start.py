@@ -13,14 +13,12 @@ from taskplane.api.app import create_app
 from taskplane.db import configs
 from taskplane.db.models import TaskConfig
 from taskplane.enums import ScheduleStatus
-from taskplane.resources import Resources
 from taskplane.scheduling.core import schedule_id
 from taskplane.scheduling.process import run_scheduler
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
-from taskplane.tasks.registry import load_registry
-from tests.scheduling.test_service import MakeConfig, make_config  # noqa: F401 (a fixture)
+from tests.scheduling.configs import MakeConfig
 from tests.support import eventually
 
 
@@ -31,11 +29,6 @@ async def _unregister_behind_its_back(
     await svc.start(config)
     await redis.delete(keys.source_data(schedule_id(config.id)))
     await redis.zrem(keys.due, str(config.id))
-
-
-@pytest.fixture
-def svc(resources: Resources, settings: Settings) -> SchedulerService:
-    return SchedulerService.from_resources(resources, load_registry(settings))
 
 
 async def test_api_start_repairs_a_schedule_removed_behind_its_back(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,13 +18,13 @@ from taskplane.db import configs
 from taskplane.db.models import TaskConfig
 from taskplane.enums import Action, SchedulerType, ScheduleStatus, Trigger
 from taskplane.errors import Conflict
-from taskplane.resources import Resources, make_redis
+from taskplane.resources import make_redis
 from taskplane.scheduling import specs
 from taskplane.scheduling.core import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
-from taskplane.tasks.registry import TaskRegistry, load_registry
+from tests.scheduling.configs import CRON, MakeConfig
 from tests.support import stream_entries
 
 ACTIVE, PAUSED, INACTIVE, ERROR = (
@@ -34,44 +33,6 @@ ACTIVE, PAUSED, INACTIVE, ERROR = (
     ScheduleStatus.INACTIVE,
     ScheduleStatus.ERROR,
 )
-CRON = {"cron_expression": "*/5 * * * *", "timezone": "Europe/Berlin"}
-
-MakeConfig = Callable[..., Awaitable[TaskConfig]]
-
-
-@pytest.fixture(scope="module")
-def registry() -> TaskRegistry:
-    return load_registry(Settings(_env_file=None))
-
-
-@pytest.fixture
-def svc(resources: Resources, registry: TaskRegistry) -> SchedulerService:
-    return SchedulerService.from_resources(resources, registry=registry)
-
-
-@pytest.fixture
-def make_config(sessions: async_sessionmaker[AsyncSession], svc: SchedulerService) -> MakeConfig:
-    counter = iter(range(1, 10_000))
-
-    async def make(
-        kind: SchedulerType = SchedulerType.CRON,
-        schedule_config: dict[str, Any] | None = None,
-        **fields: Any,
-    ) -> TaskConfig:
-        values: dict[str, Any] = {
-            "name": f"cfg-{next(counter)}",
-            "task_type": "echo",
-            "scheduler_type": kind,
-            "schedule_config": CRON if schedule_config is None else schedule_config,
-            "parameters": {"message": "hi"},
-            **fields,
-        }
-        async with sessions() as session, session.begin():
-            config = await configs.create(session, **values)
-        await svc.on_created(config)
-        return config
-
-    return make
 
 
 async def events(svc: SchedulerService, cid: int) -> list[str]:

@@ -27,6 +27,7 @@ from taskplane.enums import SchedulerType
 from taskplane.errors import InvalidInput
 from taskplane.scheduling import specs
 from taskplane.scheduling.specs import Spec
+from tests.scheduling.strategies import cron_expressions
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 KINDS = [k.value for k in SchedulerType]
@@ -148,27 +149,6 @@ def test_parse_of_anything_at_all_is_a_spec_or_invalid_input(kind: Any, config: 
 # --- fire times -----------------------------------------------------------------------
 
 
-def cron_field(low: int, high: int) -> st.SearchStrategy[str]:
-    value = st.integers(low, high)
-    single = value.map(str)
-    step = st.integers(1, high - low + 1).map(lambda s: f"*/{s}")
-    span = st.tuples(value, value).map(lambda p: f"{min(p)}-{max(p)}")
-    ranged_step = st.tuples(value, value, st.integers(1, 5)).map(
-        lambda p: f"{min(p[0], p[1])}-{max(p[0], p[1])}/{p[2]}"
-    )
-    listed = st.lists(value, min_size=2, max_size=3, unique=True).map(
-        lambda xs: ",".join(map(str, sorted(xs)))
-    )
-    return st.sampled_from(["*"]) | single | step | span | ranged_step | listed
-
-
-cron_expressions = st.tuples(
-    cron_field(0, 59),
-    cron_field(0, 23),
-    st.sampled_from(["*"]) | cron_field(1, 28),  # days every month has: fires every year
-    st.sampled_from(["*"]) | cron_field(1, 12),
-    st.sampled_from(["*"]) | cron_field(0, 6),
-).map(" ".join)
 instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31)).map(
     lambda d: d.replace(tzinfo=UTC)
 )
