@@ -1,11 +1,14 @@
-# The two commands: `make dev` (try it) and `make test` (the whole suite). Both bootstrap.
+# The two commands: `make dev` (try it) and `make test` (the whole suite). Both bootstrap:
+# uv comes from pip (into the user's site when the system Python is externally managed).
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .PHONY: dev test lint format bench install migrate
 
 install:
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet uv 2>/dev/null \
+		|| python3 -m pip install --quiet --user --break-system-packages uv
 	@$(UV) sync --quiet
 
 dev: install
