@@ -218,6 +218,52 @@ class SchedulerCoreService:
 
     # --- writes -----------------------------------------------------------------------
 
+    async def _queue_write(
+        self,
+        pipe: Any,
+        config_id: int,
+        task: ScheduledTask,
+        body: bytes,
+        old: ScheduledTask | None,
+        due: datetime,
+        keep_overdue: bool,
+        now: datetime,
+    ) -> None:
+        """Queue one registration's writes on ``pipe`` (inside its MULTI): the data, its
+        list entry (moved from the old list), its due score."""
+        sid = task.schedule_id
+        old_list = self._list_key(old) if old is not None else None
+        new_list = self._list_key(task)
+        pipe.set(self.keys.source_data(sid), body)
+        if old_list is not None:
+            pipe.lrem(old_list, 0, sid)
+        if new_list is not None:
+            # LREM is O(length of the list): only when a registration existed (a first
+            # registration has no entry; remove() clears strays).
+            if old is not None and new_list != old_list:
+                pipe.lrem(new_list, 0, sid)
+            pipe.rpush(new_list, sid)
+        await self._set_due(
+            keys=[self.keys.due],
+            args=[config_id, to_ms(due), "1" if keep_overdue else "0", to_ms(now)],
+            client=pipe,
+        )
+
+    def _queue_removal(
+        self, pipe: Any, config_id: int, sid: str, old: ScheduledTask | None
+    ) -> None:
+        """Queue one registration's removal on ``pipe``: data, list entry, due score."""
+        pipe.delete(self.keys.source_data(sid))
+        lists = (
+            [self._list_key(old)]
+            if old is not None
+            else [self.keys.source_cron, self.keys.source_interval]
+        )
+        for key in lists:
+            if key is not None:
+                pipe.lrem(key, 0, sid)
+        pipe.zrem(self.keys.due, config_id)
+
     async def add(
         self,
         config: ConfigLike,
@@ -240,27 +286,14 @@ class SchedulerCoreService:
         body = _SERIALIZER.dumpb(task.model_dump(mode="json"))
         sid = task.schedule_id
         data_key = self.keys.source_data(sid)
-        new_list = self._list_key(task)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     await pipe.watch(data_key)
                     old = self.decode(await pipe.get(data_key))
-                    old_list = self._list_key(old) if old is not None else None
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(data_key, body)
-                    if old_list is not None:
-                        pipe.lrem(old_list, 0, sid)
-                    if new_list is not None:
-                        # LREM is O(length of the list): only when a registration existed
-                        # (a first registration has no entry; remove() clears strays).
-                        if old is not None and new_list != old_list:
-                            pipe.lrem(new_list, 0, sid)
-                        pipe.rpush(new_list, sid)
-                    await self._set_due(
-                        keys=[self.keys.due],
-                        args=[config.id, to_ms(due), "1" if keep_overdue else "0", to_ms(now)],
-                        client=pipe,
+                    await self._queue_write(
+                        pipe, config.id, task, body, old, due, keep_overdue, now
                     )
                     await pipe.execute()
                     break
@@ -297,22 +330,8 @@ class SchedulerCoreService:
             olds = await pipe.execute()
         async with self.redis.pipeline(transaction=True) as pipe:
             for (config, _, due, keep_overdue, task, body), raw in zip(prepared, olds, strict=True):
-                sid = task.schedule_id
                 old = self.decode(raw)
-                old_list = self._list_key(old) if old is not None else None
-                new_list = self._list_key(task)
-                pipe.set(self.keys.source_data(sid), body)
-                if old_list is not None:
-                    pipe.lrem(old_list, 0, sid)
-                if new_list is not None:
-                    if old is not None and new_list != old_list:
-                        pipe.lrem(new_list, 0, sid)
-                    pipe.rpush(new_list, sid)
-                await self._set_due(
-                    keys=[self.keys.due],
-                    args=[config.id, to_ms(due), "1" if keep_overdue else "0", to_ms(now)],
-                    client=pipe,
-                )
+                await self._queue_write(pipe, config.id, task, body, old, due, keep_overdue, now)
             await pipe.execute()
         return [
             Registration(config.id, task.schedule_id, spec, due)
@@ -331,17 +350,7 @@ class SchedulerCoreService:
             olds = await pipe.execute()
         async with self.redis.pipeline(transaction=True) as pipe:
             for cid, sid, raw in zip(ids, sids, olds, strict=True):
-                old = self.decode(raw)
-                pipe.delete(self.keys.source_data(sid))
-                lists = (
-                    [self._list_key(old)]
-                    if old is not None
-                    else [self.keys.source_cron, self.keys.source_interval]
-                )
-                for key in lists:
-                    if key is not None:
-                        pipe.lrem(key, 0, sid)
-                pipe.zrem(self.keys.due, cid)
+                self._queue_removal(pipe, cid, sid, self.decode(raw))
             await pipe.execute()
 
     async def replace(
@@ -367,16 +376,7 @@ class SchedulerCoreService:
                     raw = await pipe.get(data_key)
                     old = self.decode(raw)
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.delete(data_key)
-                    lists = (
-                        [self._list_key(old)]
-                        if old is not None
-                        else [self.keys.source_cron, self.keys.source_interval]
-                    )
-                    for key in lists:
-                        if key is not None:
-                            pipe.lrem(key, 0, sid)
-                    pipe.zrem(self.keys.due, config_id)
+                    self._queue_removal(pipe, config_id, sid, old)
                     results = await pipe.execute()
                     break
                 except WatchError:

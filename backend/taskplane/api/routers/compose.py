@@ -3,6 +3,8 @@ response models read the fields they share with the row and the read model by na
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from taskplane.api.schemas.configs import ConfigOut, ConfigScheduleOut, StoredConfigOut
 from taskplane.api.schemas.schedules import HistoryEventOut, ScheduleDetail
 from taskplane.db.models import TaskConfig
@@ -21,5 +23,5 @@ def event_out(event: HistoryEvent) -> HistoryEventOut:
     return HistoryEventOut.model_validate(event, from_attributes=True)
 
 
-def schedule_detail(info: ScheduleInfo) -> ScheduleDetail:
+def schedule_detail(info: ScheduleInfo) -> BaseModel:
     return ScheduleDetail.model_validate(info, from_attributes=True)

@@ -96,9 +96,7 @@ async def preview_schedule(body: PreviewIn) -> PreviewOut:
 
 
 @router.get("/{config_id}", response_model=ScheduleDetail, responses=documented(404))
-async def get_schedule(
-    config_id: ConfigId, session: SessionDep, scheduler: SchedulerDep
-) -> ScheduleDetail:
+async def get_schedule(config_id: ConfigId, session: SessionDep, scheduler: SchedulerDep) -> Any:
     row = await configs.get(session, config_id)
     return schedule_detail(await scheduler.info(row))
 

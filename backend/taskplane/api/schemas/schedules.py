@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from taskplane.api.schemas.executions import ExecutionOut
 from taskplane.api.schemas.inputs import JsonObject, RequestModel, SafeStr
 from taskplane.api.schemas.runs import ConfigId
 from taskplane.enums import SchedulerType, ScheduleStatus
+from taskplane.scheduling.info import ScheduleInfo
 
 
 class ActionBody(RequestModel):
@@ -53,25 +56,36 @@ class ScheduleSummary(BaseModel):
     error: int
 
 
-class ScheduleDetail(BaseModel):
-    config_id: int
-    status: ScheduleStatus
-    note: str | None
-    metadata: dict[str, Any]
-    recent_history: list[HistoryEventOut]
-    is_scheduled: bool
-    is_actually_scheduled: bool
-    status_consistent: bool
-    next_run_at: datetime | None
-    next_runs: list[datetime]
-    schedule: str | None = None
-    status_at: datetime | None = None
-    runs: int = 0
-    successes: int = 0
-    failures: int = 0
-    consecutive_failures: int = 0
-    last_run_at: datetime | None = None
-    last_success: bool | None = None
+def _mirrored(
+    source: type, *, drop: frozenset[str] = frozenset(), types: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The fields of an internal dataclass as pydantic field definitions, in its order and
+    with its defaults: a response type derived from the read model, not written again."""
+    hints = typing.get_type_hints(source)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(source):
+        if f.name in drop:
+            continue
+        kind = (types or {}).get(f.name, hints[f.name])
+        if f.default is not dataclasses.MISSING:
+            fields[f.name] = (kind, f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            fields[f.name] = (kind, Field(default_factory=f.default_factory))
+        else:
+            fields[f.name] = (kind, ...)
+    return fields
+
+
+ScheduleDetail = create_model(
+    "ScheduleDetail",
+    __doc__="A config's schedule: its stored state (status, note, metadata, run counters), "
+    "recent history, registration and whether the two agree (``scheduling.info.ScheduleInfo``).",
+    **_mirrored(
+        ScheduleInfo,
+        drop=frozenset({"last_task_id"}),
+        types={"recent_history": list[HistoryEventOut]},
+    ),
+)
 
 
 class PreviewIn(RequestModel):
