@@ -8,25 +8,15 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from taskplane.db import configs
-from taskplane.enums import SchedulerType
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
+from tests.cli.rows import echo_config
 from tests.cli.runner import cli
 
 
 async def _echo(sessions: async_sessionmaker[AsyncSession], name: str) -> int:
-    async with sessions() as session, session.begin():
-        row = await configs.create(
-            session,
-            name=name,
-            task_type="echo",
-            scheduler_type=SchedulerType.MANUAL,
-            schedule_config={},
-            parameters={"message": name},
-        )
-    return row.id
+    return await echo_config(sessions, name)
 
 
 async def test_run_sends_one_manual_or_a_batch_and_reports_unknown_ids(

@@ -9,25 +9,16 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from taskplane.db import configs
 from taskplane.enums import SchedulerType
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
+from tests.cli.rows import echo_config
 from tests.cli.runner import cli
 
 
 async def _interval(sessions: async_sessionmaker[AsyncSession], name: str) -> int:
-    async with sessions() as session, session.begin():
-        row = await configs.create(
-            session,
-            name=name,
-            task_type="echo",
-            scheduler_type=SchedulerType.INTERVAL,
-            schedule_config={"hours": 1},
-            parameters={"message": name},
-        )
-    return row.id
+    return await echo_config(sessions, name, SchedulerType.INTERVAL, {"hours": 1})
 
 
 async def test_schedules_start_pause_and_report_refusals(
