@@ -110,6 +110,10 @@ class Stack:
             base_url=self.base_url + API,
             headers={"Authorization": f"Bearer {self.token}"},
             timeout=15,
+            # never reuse a connection near uvicorn's 5 s keep-alive timeout: a request sent
+            # as the server closes an idle connection fails with ReadError, a client-side
+            # race that says nothing about the outage under test
+            limits=httpx.Limits(keepalive_expiry=1.0),
         )
         await self.wait_healthy(within)
         return self
