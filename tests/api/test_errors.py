@@ -4,6 +4,7 @@ import time
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.api.app import create_app
@@ -134,3 +135,22 @@ async def test_body_that_is_not_utf8_is_422(client: httpx.AsyncClient) -> None:
     response = await client.post("/tokens", content=b"]\xff\xfe&\x80", headers=JSON)
     assert response.status_code == 422
     assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+async def test_a_session_whose_connection_died_still_lets_the_answer_through(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL going away mid-request: the answer is made, then closing the session tries
+    # a ROLLBACK on a closed connection. That used to escape as "Exception in ASGI
+    # application" and the client saw a dropped connection instead of its answer.
+    from sqlalchemy.exc import InterfaceError
+
+    real_close = AsyncSession.close
+
+    async def closed_connection(self: AsyncSession) -> None:
+        await real_close(self)
+        raise InterfaceError("ROLLBACK", {}, Exception("the underlying connection is closed"))
+
+    monkeypatch.setattr(AsyncSession, "close", closed_connection)
+    response = await client.get("/configs")
+    assert response.status_code == 200, response.text

@@ -7,12 +7,15 @@ viewer calling a write method -> 403. ``AdminOnly`` additionally refuses viewers
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskplane.auth import Principal, authenticate, may
@@ -22,6 +25,8 @@ from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.tasks.registry import TaskRegistry
+
+log = logging.getLogger(__name__)
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -45,9 +50,33 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
-    async with resources.sessions() as session:
+@contextlib.asynccontextmanager
+async def request_session(resources: Resources) -> AsyncIterator[AsyncSession]:
+    """A session for a request's work, closed by ``_close`` (see there)."""
+    session = resources.sessions()
+    try:
         yield session
+    finally:
+        await _close(session)
+
+
+async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    async with request_session(resources) as session:
+        yield session
+
+
+async def _close(session: AsyncSession) -> None:
+    """Close a request's session. A connection PostgreSQL dropped meanwhile cannot roll
+    back; that must not turn a request already answered (a 200, or the 503 of the outage)
+    into a dropped connection: the connection is invalidated and the pool discards it."""
+    try:
+        await session.close()
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning(
+            "database session closed on a lost connection", extra={"error": type(exc).__name__}
+        )
+        with contextlib.suppress(Exception):
+            await session.invalidate()
 
 
 def get_redis(resources: ResourcesDep) -> Redis:
@@ -92,7 +121,7 @@ async def authorize(
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise _unauthorized("missing bearer token")
-    async with resources.sessions() as session:
+    async with request_session(resources) as session:
         principal = await authenticate(session, resources.settings, credentials.credentials)
     if principal is None:
         raise _unauthorized("unknown or revoked token")
