@@ -345,6 +345,13 @@ async def test_stack_rides_out_a_10s_postgresql_outage(
     # last, so that the figures above are kept: while PostgreSQL shuts down and starts up
     # (it refuses sessions with SQLSTATE 57P03) reads must get a 503 too, never a 500
     assert not unclean(watched), "\n".join(unclean(watched)[:20])
+    # and no request ever escaped the api's handlers (a dropped connection to its client)
+    escaped = {
+        name: text
+        for name, text in stack.output().items()
+        if "Exception in ASGI application" in text
+    }
+    assert not escaped, {name: text[-3000:] for name, text in escaped.items()}
 
 
 async def test_api_answers_503_while_postgresql_refuses_sessions_shutting_down(
