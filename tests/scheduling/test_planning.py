@@ -181,3 +181,37 @@ def test_a_parsed_run_date_is_kept_at_whole_milliseconds() -> None:
         SchedulerType.DATE, {"run_date": "2026-01-01T12:00:10.511336+00:00"}, now=now
     )
     assert spec.run_at == s(10.511)
+
+
+def test_a_registration_is_parsed_once_while_its_text_is_the_same() -> None:
+    import json
+
+    from taskiq import ScheduledTask
+
+    from taskplane.scheduling.fires import Registrations
+
+    def registration(seconds: int) -> str:
+        labels = {
+            **specs.to_labels(interval(seconds)),
+            "task_type": "echo",
+            "config_id": 7,
+            "queue": "default",
+        }
+        task = ScheduledTask(
+            task_name="taskplane:echo",
+            labels=labels,
+            args=[],
+            kwargs={"message": "hi"},
+            schedule_id="taskplane-config-7",
+            interval=seconds,
+        )
+        return json.dumps(task.model_dump(mode="json"))
+
+    cache = Registrations()
+    first = cache.read(7, registration(10))
+    assert cache.read(7, registration(10)) is first  # the same text: not parsed again
+    replaced = cache.read(7, registration(20))  # a replaced registration: parsed anew
+    assert replaced is not first and replaced[0].interval_seconds == 20
+    with pytest.raises(ValueError):
+        cache.read(8, "{not json")
+    assert cache.read(7, registration(20)) is replaced

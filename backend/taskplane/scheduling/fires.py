@@ -62,6 +62,41 @@ def score_text(score: float) -> str:
     return str(int(score)) if math.isfinite(score) and score == int(score) else repr(score)
 
 
+Parsed = tuple[specs.Spec, messages.RunLabels, dict[str, Any]]
+
+
+class Registrations:
+    """The parsed form of each config's registration, kept while its stored text is the
+    same: a fire re-validates nothing it validated on an earlier tick (pydantic parsing of
+    the ScheduledTask and its labels was most of a fire's CPU). Keyed by config id with the
+    text's hash, so a replaced registration is parsed again; bounded (``max_entries``)."""
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self._parsed: dict[int, tuple[tuple[int, int], Parsed]] = {}
+
+    def read(self, config_id: int, raw: str | bytes) -> Parsed:
+        """The spec, labels and parameters of a registration; ValidationError / ValueError
+        / KeyError / TypeError when it is unreadable (nothing is kept then)."""
+        digest = (len(raw), hash(raw))
+        kept = self._parsed.get(config_id)
+        if kept is not None and kept[0] == digest:
+            return kept[1]
+        task = ScheduledTask.model_validate_json(raw)
+        spec = specs.from_labels(task.labels)
+        labels = messages.RunLabels.parse(task.labels, task.task_name)
+        if not labels.task_type:
+            raise ValueError("registered schedule without a task type")
+        parsed: Parsed = (spec, labels, dict(task.kwargs))
+        if len(self._parsed) >= self.max_entries:
+            self._parsed.clear()  # rare: more registrations than the bound; start afresh
+        self._parsed[config_id] = (digest, parsed)
+        return parsed
+
+
+_registrations = Registrations()
+
+
 def prepare(
     config_id: int,
     score: float,
@@ -77,11 +112,7 @@ def prepare(
         # index entry without data: drop it, once, through the same CAS.
         return Fire(config_id, score_)
     try:
-        task = ScheduledTask.model_validate_json(raw)
-        spec = specs.from_labels(task.labels)
-        labels = messages.RunLabels.parse(task.labels, task.task_name)
-        if not labels.task_type:
-            raise ValueError("registered schedule without a task type")
+        spec, labels, kwargs = _registrations.read(config_id, raw)
         the_plan = plan(spec, from_ms(score), now, on_time_seconds=on_time_seconds)
     except (ValidationError, ValueError, KeyError, TypeError):
         log.exception(
@@ -105,7 +136,7 @@ def prepare(
             priority=labels.priority,
             due_at=fire_at,
         )
-        body = messages.compose(run, task.kwargs, task_id).body.decode()
+        body = messages.compose(run, kwargs, task_id).body.decode()
         details: dict[str, Any] = {
             "due_at": fire_at.isoformat(),
             "trigger": str(Trigger.SCHEDULED),
