@@ -78,9 +78,9 @@ class Registrations:
     def read(self, config_id: int, raw: str | bytes) -> Parsed:
         """The spec, labels and parameters of a registration; ValidationError / ValueError
         / KeyError / TypeError when it is unreadable (nothing is kept then)."""
-        digest = (len(raw), hash(raw))
+        same_text = (len(raw), hash(raw))
         kept = self._parsed.get(config_id)
-        if kept is not None and kept[0] == digest:
+        if kept is not None and kept[0] == same_text:
             return kept[1]
         task = ScheduledTask.model_validate_json(raw)
         spec = specs.from_labels(task.labels)
@@ -90,7 +90,7 @@ class Registrations:
         parsed: Parsed = (spec, labels, dict(task.kwargs))
         if len(self._parsed) >= self.max_entries:
             self._parsed.clear()  # rare: more registrations than the bound; start afresh
-        self._parsed[config_id] = (digest, parsed)
+        self._parsed[config_id] = (same_text, parsed)
         return parsed
 
 
