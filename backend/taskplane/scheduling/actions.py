@@ -95,6 +95,48 @@ def spec_or_none(config: ConfigLike) -> Spec | None:
         return None
 
 
+NOOP = {Action.START: "already active", Action.STOP: "already inactive"}
+_ONLY_FROM = {Action.RESUME: PAUSED, Action.RELOAD: ACTIVE, Action.PAUSE: ACTIVE}
+_ONLY_WORDS = {Action.RESUME: "a paused", Action.RELOAD: "an active", Action.PAUSE: "an active"}
+_PAST = {Action.RESUME: "resumed", Action.RELOAD: "reloaded", Action.PAUSE: "paused"}
+
+
+def decide(
+    action: Action, config: ConfigLike, current: ScheduleStatus
+) -> ActionResult | Conflict | None:
+    """The state machine (module doc) before anything is written: a no-op's result, the
+    refusal (not raised), or None when ``action`` changes ``config`` from ``current``. The
+    single actions and the bulk path (``bulk.py``) both ask it."""
+    cid = config.id
+    if kind_of(config) is SchedulerType.MANUAL and action is not Action.STOP:
+        return Conflict(
+            f"config {cid} is a manual config (status {current}): {action} does not apply, "
+            "it only runs on demand"
+        )
+    if action is Action.START:
+        if current is ACTIVE:
+            return ActionResult(cid, "start", True, ACTIVE, NOOP[action], changed=False)
+        if current is PAUSED:
+            return Conflict(f"config {cid} is paused; use resume")
+        return None
+    if action is Action.STOP:
+        if current is INACTIVE:
+            return ActionResult(cid, "stop", True, INACTIVE, NOOP[action], changed=False)
+        return None
+    if current is not _ONLY_FROM[action]:
+        return Conflict(
+            f"config {cid} is {current}; only {_ONLY_WORDS[action]} schedule can be {_PAST[action]}"
+        )
+    return None
+
+
+def settled(decision: ActionResult | Conflict | None) -> ActionResult | None:
+    """Raise a refusal; return a no-op's result, or None to go on."""
+    if isinstance(decision, Conflict):
+        raise decision
+    return decision
+
+
 class Actions:
     """The control actions and lifecycle hooks (see the module doc)."""
 
@@ -216,11 +258,8 @@ class Actions:
         cid = config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
-            self._refuse_manual(config, Action.START, current)
-            if current is ACTIVE:
-                return ActionResult(cid, "start", True, ACTIVE, "already active", changed=False)
-            if current is PAUSED:
-                raise Conflict(f"config {cid} is paused; use resume")
+            if (answer := settled(decide(Action.START, config, current))) is not None:
+                return answer
             return await self._activate(
                 config, Action.START, Event.STARTED, allowed_from={INACTIVE, ERROR}, note=note
             )
@@ -229,9 +268,7 @@ class Actions:
         cid = config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
-            self._refuse_manual(config, Action.RESUME, current)
-            if current is not PAUSED:
-                raise Conflict(f"config {cid} is {current}; only a paused schedule can be resumed")
+            settled(decide(Action.RESUME, config, current))
             return await self._activate(
                 config, Action.RESUME, Event.RESUMED, allowed_from={PAUSED}, note=note
             )
@@ -240,11 +277,7 @@ class Actions:
         cid = config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
-            self._refuse_manual(config, Action.RELOAD, current)
-            if current is not ACTIVE:
-                raise Conflict(
-                    f"config {cid} is {current}; only an active schedule can be reloaded"
-                )
+            settled(decide(Action.RELOAD, config, current))
             return await self._activate(
                 config,
                 Action.RELOAD,
@@ -258,9 +291,7 @@ class Actions:
         cid = config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
-            self._refuse_manual(config, Action.PAUSE, current)
-            if current is not ACTIVE:
-                raise Conflict(f"config {cid} is {current}; only an active schedule can be paused")
+            settled(decide(Action.PAUSE, config, current))
             result = await self.state.transition(
                 cid, PAUSED, allowed_from={ACTIVE}, event=Event.PAUSED, note=note
             )
@@ -276,7 +307,7 @@ class Actions:
             current = await self._status(cid)
             if current is INACTIVE:
                 await self.core.remove(cid)  # nothing should be registered; make sure
-                return ActionResult(cid, "stop", True, INACTIVE, "already inactive", changed=False)
+                return ActionResult(cid, "stop", True, INACTIVE, NOOP[Action.STOP], changed=False)
             await self.state.transition(
                 cid, INACTIVE, allowed_from=None, event=Event.STOPPED, note=note
             )
@@ -328,15 +359,6 @@ class Actions:
             return ActionResult(config_id, "complete", True, INACTIVE, "completed")
 
     # --- helpers of the actions -----------------------------------------------------------
-
-    @staticmethod
-    def _refuse_manual(config: ConfigLike, action: Action, current: ScheduleStatus) -> None:
-        """A manual config is never scheduled: only stop is a valid control action."""
-        if kind_of(config) is SchedulerType.MANUAL and action is not Action.STOP:
-            raise Conflict(
-                f"config {config.id} is a manual config (status {current}): {action} does not "
-                "apply, it only runs on demand"
-            )
 
     async def _activate(
         self,

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.errors import Conflict, InvalidInput, NotFound, TaskplaneError
 from taskplane.scheduling import specs
-from taskplane.scheduling.actions import ActionResult, kind_of, metadata_of
+from taskplane.scheduling.actions import ActionResult, decide, metadata_of
 from taskplane.scheduling.core import ConfigLike, first_due
 from taskplane.scheduling.service import SchedulerService
 from taskplane.scheduling.specs import Spec
@@ -77,35 +77,11 @@ def _refusal(config_id: int, exc: Exception) -> Refused:
 
 
 def _decide(action: Action, config: ConfigLike, current: ScheduleStatus) -> Outcome | None:
-    """The single call's refusal or no-op for ``config`` in ``current``; None: it changes."""
-    cid = config.id
-    if kind_of(config) is SchedulerType.MANUAL and action is not Action.STOP:
-        return Refused(
-            cid,
-            409,
-            f"config {cid} is a manual config (status {current}): {action} does not apply, "
-            "it only runs on demand",
-        )
-    if action is Action.START:
-        if current is ACTIVE:
-            return ActionResult(cid, "start", True, ACTIVE, "already active", changed=False)
-        if current is PAUSED:
-            return Refused(cid, 409, f"config {cid} is paused; use resume")
-    elif action is Action.RESUME and current is not PAUSED:
-        return Refused(
-            cid, 409, f"config {cid} is {current}; only a paused schedule can be resumed"
-        )
-    elif action is Action.RELOAD and current is not ACTIVE:
-        return Refused(
-            cid, 409, f"config {cid} is {current}; only an active schedule can be reloaded"
-        )
-    elif action is Action.PAUSE and current is not ACTIVE:
-        return Refused(
-            cid, 409, f"config {cid} is {current}; only an active schedule can be paused"
-        )
-    elif action is Action.STOP and current is INACTIVE:
-        return ActionResult(cid, "stop", True, INACTIVE, "already inactive", changed=False)
-    return None
+    """The single call's refusal or no-op (``actions.decide``); None: it changes."""
+    decided = decide(action, config, current)
+    if isinstance(decided, Conflict):
+        return _refusal(config.id, decided)
+    return decided
 
 
 @dataclass(frozen=True, slots=True)
