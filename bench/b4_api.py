@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import procs, stack, stats
-from bench.env import ADMIN_TOKEN, BenchEnv, bench_env
+from bench.env import BenchEnv, bench_env
 from bench.results import Result
 
 TITLE = "API latency"
@@ -24,15 +24,22 @@ DURATION_SECONDS = 15
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
 
 DESCRIPTION = f"""
-`taskplane api` (its production defaults: one uvicorn process, access log off, INFO logging) on
-PostgreSQL and Redis, with {CONFIGS:,} interval configs in the database ({ACTIVE:,} of them
-started). The load tool is Debian's `wrk` (1 thread, {CONNECTIONS} connections, keep-alive,
-{DURATION_SECONDS} s per endpoint, `--latency`; if wrk is missing, a Python load generator with
-the same connections and requests, and the page says so), run on the same 2 cores as the server:
-`GET /api/v1/configs?limit=50`, `GET /api/v1/configs/{{id}}` (a random id per request) and
-`POST /api/v1/schedules/{{id}}/pause` + `resume` (round-robin over the {ACTIVE:,} active
-schedules, each paused then resumed, so every answer is a 200). The scripts are in
-`bench/wrk/`. API CPU is the server process's CPU over the run, as a share of one core.
+`taskplane api` (its production defaults: access log off, INFO logging) on PostgreSQL and
+Redis, with {CONFIGS:,} interval configs in the database ({ACTIVE:,} of them started), called
+with a stored admin token (made like `taskplane token create`, so each request goes through
+the token check a real client's does). The load tool is Debian's `wrk` (1 thread,
+{CONNECTIONS} connections, keep-alive, {DURATION_SECONDS} s per endpoint, `--latency`; if wrk is
+missing, a Python load generator with the same connections and requests, and the page says
+so), run on the same 2 cores as the server: `GET /api/v1/configs/{{id}}` (a random id per
+request), `GET /api/v1/configs?limit=50` and `POST /api/v1/schedules/{{id}}/pause` + `resume`
+(round-robin over the {ACTIVE:,} active schedules, each paused then resumed, so every answer is
+a 200). The scripts are in `bench/wrk/`. The reference is a bare endpoint in the same run:
+`bench/bare_app.py` serves the same app (same factory, settings, middleware and uvicorn
+options) plus one bench-only route that returns a constant without the auth dependency. API
+CPU is the server's CPU (all its uvicorn processes) over the run, as a share of one core;
+CPU / request divides it by the answered requests, and "x bare" compares that with the bare
+endpoint's. Everything runs once with one api process, then the reads again with
+`--workers 2` (one process per core) for the throughput goal.
 """
 
 
@@ -161,17 +168,65 @@ def load_tool(asked: str | None) -> str:
     return "wrk" if shutil.which("wrk") is not None else "python"
 
 
+@dataclass
+class Step:
+    endpoint: str
+    url: str
+    script: str
+    params: dict[str, str]
+
+
+def _plan(base: str, first: int, last: int, active: int, *, writes: bool) -> list[Step]:
+    ids = {"B4_FIRST_ID": str(first), "B4_ID_COUNT": str(last - first + 1)}
+    plan = [
+        Step(BARE, f"{base}/bench/bare", "auth.lua", {}),
+        Step("GET /configs/{id}", base, "get_config.lua", ids),
+        Step("GET /configs?limit=50", f"{base}/configs?limit=50", "auth.lua", {}),
+    ]
+    if writes:
+        plan.append(
+            Step(
+                "POST /schedules/{id}/pause + resume",
+                base,
+                "pause_resume.lua",
+                {"B4_FIRST_ID": str(first), "B4_ID_COUNT": str(active)},
+            )
+        )
+    return plan
+
+
+BARE = "GET /bench/bare (reference)"
+COLUMNS = [
+    "endpoint",
+    "requests",
+    "req/s",
+    "p50",
+    "p99",
+    "max",
+    "non-2xx",
+    "API CPU (1 core)",
+    "CPU / request",
+    "x bare",
+]
+# CPU per request as a multiple of the bare endpoint's (one api process)
+RATIO_GOALS = {"GET /configs/{id}": 2.0, "GET /configs?limit=50": 6.0}
+THROUGHPUT_WORKERS = 2
+
+
+def cpu_per_request(o: Outcome, duration: float) -> float | None:
+    """API CPU seconds per answered request."""
+    if o.api_cpu is None or not o.requests:
+        return None
+    return o.api_cpu * duration / o.requests
+
+
 async def run(result: Result, args: argparse.Namespace) -> None:
     n = (getattr(args, "n", None) or [CONFIGS])[0]
     duration = getattr(args, "duration", None) or DURATION_SECONDS
     active = min(ACTIVE, n)
     tool = load_tool(getattr(args, "load", None))
     use_wrk = tool == "wrk"
-    table = result.table(
-        f"B4: {tool if use_wrk else 'Python load generator'}, {CONNECTIONS} connections, "
-        f"{int(duration)} s each, {n:,} configs",
-        ["endpoint", "requests", "req/s", "p50", "p99", "max", "non-2xx", "API CPU (1 core)"],
-    )
+    label = tool if use_wrk else "Python load generator"
     if not use_wrk:
         result.note(
             "wrk was not used (apt-get install -y wrk; --load wrk): measured with the bench's "
@@ -179,39 +234,29 @@ async def run(result: Result, args: argparse.Namespace) -> None:
             "load generator instead (httpx, same connections and requests), which is itself "
             "CPU-hungry on these 2 cores, so its figures are lower bounds"
         )
-    outcomes: list[Outcome] = []
+    single: dict[str, float | None] = {}
+    reads: list[Outcome] = []
     async with bench_env("b4", database=True) as env:
         print(f"  B4 seeding {n:,} configs ...", flush=True)
         first, last = await seed(env, n, active)
-        port = stack.free_port()
-        api = stack.api_proc(env, "b4-api", port, log_level="INFO").start()
-        base = f"http://127.0.0.1:{port}/api/v1"
-        try:
-            await stack.wait_http(f"{base}/system/health", api)
-            common = {"B4_TOKEN": ADMIN_TOKEN}
-            plan = [
-                ("GET /configs?limit=50", f"{base}/configs?limit=50", "auth.lua", {}),
-                (
-                    "GET /configs/{id}",
-                    base,
-                    "get_config.lua",
-                    {"B4_FIRST_ID": str(first), "B4_ID_COUNT": str(last - first + 1)},
-                ),
-                (
-                    "POST /schedules/{id}/pause + resume",
-                    base,
-                    "pause_resume.lua",
-                    {"B4_FIRST_ID": str(first), "B4_ID_COUNT": str(active)},
-                ),
-            ]
-            for endpoint, url, script, extra in plan:
-                print(f"  B4 {endpoint} ...", flush=True)
-                params = {**common, **extra}
-                if use_wrk:
-                    o = await run_wrk(api, url, script, endpoint, duration, params)
-                else:
-                    o = await run_python(api, base, script, endpoint, duration, params)
-                outcomes.append(o)
+        token = await stored_token(env)
+        for workers in (1, THROUGHPUT_WORKERS):
+            table = result.table(
+                f"B4: {label}, {CONNECTIONS} connections, {int(duration)} s each, {n:,} configs, "
+                + ("one api process" if workers == 1 else f"`taskplane api --workers {workers}`"),
+                COLUMNS,
+            )
+            outcomes = await _measure(
+                env, workers, token, first, last, active, duration, use_wrk, result
+            )
+            bare = cpu_per_request(outcomes[0], duration)
+            for o in outcomes:
+                per = cpu_per_request(o, duration)
+                ratio = per / bare if per is not None and bare else None
+                if workers == 1:
+                    single[o.endpoint] = ratio
+                elif o.endpoint in RATIO_GOALS:
+                    reads.append(o)
                 table.add(
                     o.endpoint,
                     stats.count(o.requests),
@@ -221,26 +266,101 @@ async def run(result: Result, args: argparse.Namespace) -> None:
                     stats.ms(o.max),
                     stats.count(o.non_2xx),
                     f"{o.api_cpu * 100:.0f} %" if o.api_cpu is not None else "-",
+                    f"{per * 1000:.2f} ms" if per is not None else "-",
+                    f"{ratio:.1f}x" if ratio is not None else "-",
                 )
-                if o.socket_errors:
-                    result.note(f"{o.endpoint}: wrk socket errors: {o.socket_errors}")
-        finally:
-            api.stop()
-    reads = [o for o in outcomes if o.endpoint.startswith("GET")]
+    for endpoint, bound in RATIO_GOALS.items():
+        ratio = single.get(endpoint)
+        result.goal(
+            f"{endpoint}: API CPU per request <= {bound:g}x the bare endpoint's",
+            None if ratio is None else ratio <= bound,
+            "not measured" if ratio is None else f"{ratio:.1f}x (one api process)",
+        )
+    goal = f"reads >= 1,000 req/s, p99 <= 50 ms (--workers {THROUGHPUT_WORKERS})"
     if reads and all(o.rps is not None and o.p99 is not None for o in reads):
         ok = all((o.rps or 0) >= 1000 and (o.p99 or 1) <= 0.050 and o.non_2xx == 0 for o in reads)
         result.goal(
-            "reads >= 1,000 req/s, p99 <= 50 ms",
+            goal,
             ok,
             "; ".join(f"{o.endpoint}: {stats.rate(o.rps)}, p99 {stats.ms(o.p99)}" for o in reads),
         )
     else:
-        result.goal("reads >= 1,000 req/s, p99 <= 50 ms", None, "not measured")
+        result.goal(goal, None, "not measured")
+
+
+async def stored_token(env: BenchEnv) -> str:
+    """A stored admin token (``taskplane token create``), so every request goes through the
+    token lookup a real client's does (the settings' admin token needs no lookup)."""
+    from taskplane.auth import create_token
+    from taskplane.db.session import make_engine, make_session_factory
+    from taskplane.enums import Role
+
+    engine = make_engine(env.settings())
+    try:
+        async with make_session_factory(engine)() as session, session.begin():
+            _, plaintext = await create_token(session, "b4", Role.ADMIN)
+        return plaintext
+    finally:
+        await engine.dispose()
+
+
+async def _measure(
+    env: BenchEnv,
+    workers: int,
+    token: str,
+    first: int,
+    last: int,
+    active: int,
+    duration: float,
+    use_wrk: bool,
+    result: Result,
+) -> list[Outcome]:
+    """The bare endpoint on the reference app, then the taskplane endpoints on `taskplane
+    api`, each started with ``workers`` uvicorn processes (one at a time, the other idle)."""
+    outcomes: list[Outcome] = []
+    suffix = "" if workers == 1 else f"-w{workers}"
+    flags = ["--workers", str(workers)]
+    ref_port, api_port = stack.free_port(), stack.free_port()
+    ref = procs.Proc(
+        f"b4-bare{suffix}",
+        procs.python("-m", "bench.bare_app", "--port", str(ref_port), *flags),
+        env.process_env(log_level="INFO"),
+    )
+    api = procs.Proc(
+        f"b4-api{suffix}",
+        procs.python("-m", "taskplane.cli", "api", "--port", str(api_port), *flags),
+        env.process_env(log_level="INFO"),
+    )
+    try:
+        for proc, port in ((ref, ref_port), (api, api_port)):
+            proc.start()
+            await stack.wait_http(f"http://127.0.0.1:{port}/api/v1/system/health", proc)
+        ref_base = f"http://127.0.0.1:{ref_port}/api/v1"
+        api_base = f"http://127.0.0.1:{api_port}/api/v1"
+        plan = _plan(api_base, first, last, active, writes=workers == 1)
+        plan[0].url = f"{ref_base}/bench/bare"
+        for step in plan:
+            print(f"  B4 {step.endpoint} (workers {workers}) ...", flush=True)
+            proc = ref if step.endpoint == BARE else api
+            params = {"B4_TOKEN": token, **step.params}
+            if use_wrk:
+                o = await run_wrk(proc, step.url, step.script, step.endpoint, duration, params)
+            else:
+                o = await run_python(proc, step.url, step.script, step.endpoint, duration, params)
+            outcomes.append(o)
+            if o.socket_errors:
+                result.note(
+                    f"{o.endpoint} (workers {workers}): wrk socket errors: {o.socket_errors}"
+                )
+    finally:
+        api.stop()
+        ref.stop()
+    return outcomes
 
 
 async def run_python(
     api: procs.Proc,
-    base: str,
+    url: str,
     script: str,
     endpoint: str,
     duration: float,
@@ -261,7 +381,7 @@ async def run_python(
     def next_request() -> tuple[str, str]:
         nonlocal counter
         if script == "auth.lua":
-            return "GET", "/configs?limit=50"
+            return "GET", url
         if script == "get_config.lua":
             return "GET", f"/configs/{first + random.randrange(count)}"
         k = counter % count
@@ -277,7 +397,7 @@ async def run_python(
     started = time.monotonic()
     deadline = started + duration
     async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=30
+        base_url=url, headers=headers, limits=limits, timeout=30
     ) as client:
 
         async def one_client() -> None:

@@ -85,8 +85,7 @@ class Proc:
             # in LOG_DIR/<name>.pyspy, summed up by `python -m bench.profile`
             self.profiler = subprocess.Popen(
                 [
-                    "uvx",
-                    "py-spy",
+                    _py_spy(),
                     "record",
                     "--format",
                     "raw",
@@ -157,6 +156,12 @@ class Proc:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def _py_spy() -> str:
+    """The dev group's py-spy (next to this interpreter), else one on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else "py-spy"
 
 
 def python(*args: str) -> list[str]:

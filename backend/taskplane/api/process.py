@@ -39,14 +39,20 @@ GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
 def serve_api(
-    settings: Settings, *, host: str | None = None, port: int | None = None, workers: int = 1
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = 1,
+    factory: str = APP_FACTORY,
 ) -> None:
-    """Run uvicorn until SIGINT/SIGTERM; ``host`` / ``port`` default to the settings."""
+    """Run uvicorn until SIGINT/SIGTERM; ``host`` / ``port`` default to the settings.
+    ``factory`` is for the benchmarks only (their reference app, served the same way)."""
     import uvicorn
 
     _setup_logging(settings)
     uvicorn.run(
-        APP_FACTORY,
+        factory,
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
