@@ -1,4 +1,4 @@
-"""``python -m bench [b1 b2 b3 b4] [--n N ...]``: run benchmarks, print their tables, store
+"""``python -m bench [b1 b2 b3 b4 b6] [--n N ...]``: run benchmarks, print their tables, store
 their results in bench/results/ and regenerate docs/benchmarks.md from all stored results."""
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from bench.suite import ANALYSIS, BENCHMARKS, descriptions
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument(
-        "names", nargs="*", metavar="b1|b2|b3|b4", help="benchmarks to run (default: all four)"
+        "names", nargs="*", metavar="b1|b2|b3|b4|b6", help="benchmarks to run (default: all)"
     )
     p.add_argument(
         "--n",
         type=int,
         action="append",
-        help="size: B1 schedules (repeatable), B2 registered schedules, B3 tasks, B4 configs",
+        help="size: B1 schedules (repeatable), B2 registered schedules, B3 tasks, B4 configs, "
+        "B6 schedules and configs (repeatable)",
     )
     p.add_argument("--changes", type=int, help="B2: number of changes (default 200)")
     p.add_argument("--duration", type=float, help="B4: seconds per endpoint (default 15)")

@@ -11,7 +11,7 @@ from bench import machine
 from bench.results import Result, verdict
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-ORDER = ["b1", "b2", "b3", "b4"]
+ORDER = ["b1", "b2", "b3", "b4", "b6"]
 
 
 def render(
@@ -45,7 +45,7 @@ def render(
         "## Commands",
         "",
         "```bash",
-        "make bench                                # all four, full size: uv run python -m bench",
+        "make bench                                # every benchmark, full size: python -m bench",
     ]
     for name in ORDER:
         r = results.get(name)
@@ -79,6 +79,7 @@ def render(
         ]
         for t in r.tables:
             out += [t.markdown(), ""]
+        out += [f"![{i.alt}]({i.path})\n" for i in r.images]
         if r.goals:
             out += ["| goal | met | measured |", "| --- | --- | --- |"]
             out += [f"| {g.goal} | {verdict(g.met)} | {g.detail} |" for g in r.goals]

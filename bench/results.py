@@ -49,8 +49,27 @@ class Goal:
 
 
 @dataclass
+class Image:
+    path: str  # relative to docs/, e.g. img/b6-growth.png
+    alt: str
+
+
+@dataclass
+class Profile:
+    """One profiled process of a benchmark's profiled pass: its flame graph (an SVG under
+    docs/img/profiles/) and the functions with the most samples (``bench.profile``)."""
+
+    process: str
+    svg: str  # relative to docs/
+    samples: int
+    command: str
+    inclusive: list[str] = field(default_factory=list)  # "share  function file", best first
+    own: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Result:
-    name: str  # b1..b4
+    name: str  # b1..b4, b6
     title: str
     command: str
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -61,6 +80,8 @@ class Result:
     tables: list[Table] = field(default_factory=list)
     goals: list[Goal] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+    profiles: list[Profile] = field(default_factory=list)
 
     def table(self, title: str, columns: list[str]) -> Table:
         t = Table(title, columns)
@@ -72,6 +93,9 @@ class Result:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def image(self, path: str, alt: str) -> None:
+        self.images.append(Image(path, alt))
 
     def text(self) -> str:
         parts = [f"== {self.name.upper()} — {self.title} ==", f"$ {self.command}"]
@@ -92,7 +116,9 @@ class Result:
         raw: dict[str, Any] = json.loads(text)
         tables = [Table(**t) for t in raw.pop("tables")]
         goals = [Goal(**g) for g in raw.pop("goals")]
-        return cls(tables=tables, goals=goals, **raw)
+        images = [Image(**i) for i in raw.pop("images", [])]  # older pages stored none
+        profiles = [Profile(**p) for p in raw.pop("profiles", [])]
+        return cls(tables=tables, goals=goals, images=images, profiles=profiles, **raw)
 
 
 def verdict(met: bool | None) -> str:

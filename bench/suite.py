@@ -1,11 +1,11 @@
-"""The four benchmarks, in order, and the analysis written under their figures."""
+"""The benchmarks, in order, and the analysis written under their figures."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Protocol
 
-from bench import b1_scheduler, b2_changes, b3_throughput, b4_api
+from bench import b1_scheduler, b2_changes, b3_throughput, b4_api, b6_growth
 from bench.results import Result
 
 
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "b2": b2_changes,
     "b3": b3_throughput,
     "b4": b4_api,
+    "b6": b6_growth,
 }
 
 

@@ -1,0 +1,384 @@
+"""B6 - cost growth: does a tick, and a page of the config list, cost the same whatever the
+number of registered schedules / stored configs?"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench import procs, stack, stats
+from bench.env import ADMIN_TOKEN, BenchEnv, bench_env
+from bench.results import Result
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+TITLE = "cost growth with the number of schedules and configs"
+SIZES = [1_000, 10_000, 100_000]
+DUE_PER_TICK = 100
+TICKS = 100  # measured ticks per size, after WARMUP_TICKS
+WARMUP_TICKS = 5
+REQUESTS = 200  # sequential requests per page and size, after WARMUP_REQUESTS
+WARMUP_REQUESTS = 20
+PAGE = 50
+STARTED_EVERY = 20  # one config in 20 is started (its page shows a live schedule)
+FLAT = 1.5  # "flat": the cost at the largest size within this factor of the smallest's
+PLOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "b6-growth.png"
+
+DESCRIPTION = f"""
+How the cost of one unit of work grows with the amount of registered state, for N = 1,000,
+10,000 and 100,000 (grown in place: the same Redis prefix, database and API process).
+
+- **Tick cost**: N interval schedules are registered (the keys core writes, loaded directly),
+  all due in an hour except the same {DUE_PER_TICK}, whose due score the bench sets to the
+  engine's now before each tick. The engine (`taskplane.scheduling.engine.Engine`) runs in the
+  bench process on a fake clock (one second per tick, no lease), and `Engine.tick()` is timed:
+  {TICKS} ticks per size after {WARMUP_TICKS} warm-up ticks, each sending {DUE_PER_TICK} fires.
+  "Engine CPU" is the bench process's CPU time (`time.process_time`) across the tick, the
+  Python side of the work; "wall" adds the Redis round trips (ZRANGEBYSCORE, MGET, the fire
+  script).
+- **List latency**: N config rows in PostgreSQL (one in {STARTED_EVERY} started, so every page
+  shows live schedules), `taskplane api` on them (one uvicorn process), and {REQUESTS}
+  sequential requests per page after {WARMUP_REQUESTS} warm-up ones, on one keep-alive
+  connection: the first page (`GET /api/v1/configs?limit={PAGE}`) and the last one
+  (`&offset=N-{PAGE}`; the API pages by offset). Latency is measured by the client; API CPU
+  per request is the server process's CPU over the requests. The tables are ANALYZEd after
+  each growth.
+
+A cost is called flat when its value at the largest N is at most {FLAT}x its value at the
+smallest N (tick: median engine CPU per tick; list: p50 latency). The plot (log x axis) is
+drawn by the bench from the figures of the run.
+"""
+
+
+@dataclass
+class TickFigures:
+    n: int
+    ticks: int
+    sent: int
+    cpu_median: float  # seconds
+    wall_p50: float
+    wall_p99: float
+
+
+@dataclass
+class PageFigures:
+    n: int
+    page: str  # "first" or "last"
+    requests: int
+    p50: float
+    p99: float
+    cpu_per_request: float | None
+
+
+def flat(
+    costs: Sequence[tuple[int, float]], limit: float = FLAT
+) -> tuple[float | None, bool | None]:
+    """(cost at the largest size / cost at the smallest, ratio <= limit); (None, None) with
+    fewer than two sizes."""
+    if len({n for n, _ in costs}) < 2:
+        return None, None
+    smallest = min(costs)[1]
+    largest = max(costs)[1]
+    if smallest <= 0:
+        return None, None
+    ratio = largest / smallest
+    return ratio, ratio <= limit
+
+
+@dataclass
+class FakeClock:
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+
+# --- tick cost -------------------------------------------------------------------------------
+
+
+async def measure_ticks(
+    env: BenchEnv, redis: Redis, sizes: Sequence[int], ticks: int
+) -> list[TickFigures]:
+    from taskplane.epoch import to_ms
+    from taskplane.scheduling.engine import Engine
+
+    svc = stack.service(env, redis)
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    engine = Engine(redis, env.keys, clock=clock, history_max=10)
+    hot = [str(i) for i in range(1, DUE_PER_TICK + 1)]
+    out: list[TickFigures] = []
+    loaded = 0
+    for n in sizes:
+        print(f"  B6 registering {n - loaded:,} more schedules (to {n:,}) ...", flush=True)
+        await stack.load_directly(
+            svc, redis, env, stack.interval_configs(n - loaded, 3600, first_id=loaded + 1)
+        )
+        loaded = n
+        cpu: list[float] = []
+        wall: list[float] = []
+        sent = 0
+        for i in range(WARMUP_TICKS + ticks):
+            clock.at += timedelta(seconds=1)
+            await redis.zadd(
+                env.keys.due, dict.fromkeys(hot[: min(DUE_PER_TICK, n)], to_ms(clock.at))
+            )
+            c0, w0 = time.process_time(), time.perf_counter()
+            result = await engine.tick()
+            c1, w1 = time.process_time(), time.perf_counter()
+            if i >= WARMUP_TICKS:
+                cpu.append(c1 - c0)
+                wall.append(w1 - w0)
+                sent += result.sent
+        out.append(
+            TickFigures(
+                n,
+                ticks,
+                sent,
+                stats.percentile(cpu, 50) or 0.0,
+                stats.percentile(wall, 50) or 0.0,
+                stats.percentile(wall, 99) or 0.0,
+            )
+        )
+    await engine.drain()
+    return out
+
+
+# --- list latency ----------------------------------------------------------------------------
+
+
+def _rows(first: int, count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"bench-config-{i:06d}",
+            "description": f"benchmark config {i}",
+            "task_type": "echo",
+            "scheduler_type": "interval",
+            "schedule_config": {"seconds": 86_400, "run_immediately": False},
+            "parameters": {"message": f"config {i}"},
+            "max_retries": 0,
+            "priority": 0,
+        }
+        for i in range(first, first + count)
+    ]
+
+
+async def grow(env: BenchEnv, redis: Redis, have: int, n: int) -> None:
+    """From ``have`` to ``n`` config rows, with their schedule state; one in STARTED_EVERY of
+    the new ones started."""
+    from sqlalchemy import text
+
+    from taskplane.db.session import make_engine
+
+    ids = (await stack.insert_configs(env, _rows(have, n - have)))[have:]
+    configs = [
+        stack.BenchConfig(
+            id=cid,
+            name=f"bench-config-{have + k:06d}",
+            schedule_config={"seconds": 86_400, "run_immediately": False},
+            parameters={"message": f"config {have + k}"},
+            description=f"benchmark config {have + k}",
+        )
+        for k, cid in enumerate(ids)
+    ]
+    svc = stack.service(env, redis)
+    await stack.create_state(svc, configs)
+    await stack.start_all(svc, configs[::STARTED_EVERY], cap_seconds=600)
+    engine = make_engine(env.settings())
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("ANALYZE"))
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+async def measure_page(
+    api: procs.Proc, base: str, n: int, page: str, path: str, requests: int
+) -> PageFigures:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+        cpu0 = 0.0
+        for i in range(WARMUP_REQUESTS + requests):
+            if i == WARMUP_REQUESTS:
+                cpu0 = api.cpu_seconds()
+            t = time.perf_counter()
+            r = await client.get(path)
+            elapsed = time.perf_counter() - t
+            if r.status_code != 200:
+                raise RuntimeError(f"GET {path}: {r.status_code} {r.text[:200]}")
+            if i >= WARMUP_REQUESTS:
+                latencies.append(elapsed)
+        cpu = api.cpu_seconds() - cpu0
+    return PageFigures(
+        n,
+        page,
+        requests,
+        stats.percentile(latencies, 50) or 0.0,
+        stats.percentile(latencies, 99) or 0.0,
+        cpu / requests if requests else None,
+    )
+
+
+async def measure_pages(
+    env: BenchEnv, redis: Redis, sizes: Sequence[int], requests: int
+) -> list[PageFigures]:
+    out: list[PageFigures] = []
+    port = stack.free_port()
+    api: procs.Proc | None = None
+    have = 0
+    try:
+        for n in sizes:
+            print(f"  B6 storing {n - have:,} more configs (to {n:,}) ...", flush=True)
+            await grow(env, redis, have, n)
+            have = n
+            if api is None:
+                api = stack.api_proc(env, "b6-api", port, log_level="INFO").start()
+                await stack.wait_http(f"http://127.0.0.1:{port}/api/v1/system/health", api)
+            base = f"http://127.0.0.1:{port}/api/v1"
+            for page, path in [
+                ("first", f"/configs?limit={PAGE}"),
+                ("last", f"/configs?limit={PAGE}&offset={max(0, n - PAGE)}"),
+            ]:
+                print(f"  B6 {n:,} configs, {page} page ...", flush=True)
+                out.append(await measure_page(api, base, n, page, path, requests))
+    finally:
+        if api is not None:
+            api.stop()
+    return out
+
+
+# --- the plot --------------------------------------------------------------------------------
+
+
+def plot(path: Path, ticks: Sequence[TickFigures], pages: Sequence[PageFigures]) -> Path:
+    """Two panels, log x: tick cost against registered schedules, list latency against stored
+    configs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
+    ns = sorted({t.n for t in ticks} | {p.n for p in pages})
+    tick_ns = [t.n for t in ticks]
+    left.plot(
+        tick_ns, [t.cpu_median * 1000 for t in ticks], "o-", label="engine CPU / tick (median)"
+    )
+    left.plot(tick_ns, [t.wall_p50 * 1000 for t in ticks], "s--", label="wall / tick (p50)")
+    left.set_title(f"Tick cost, {DUE_PER_TICK} due per tick")
+    left.set_xlabel("registered schedules")
+    for page, marker, color in [("first", "o", "tab:blue"), ("last", "s", "tab:green")]:
+        rows = [p for p in pages if p.page == page]
+        xs = [p.n for p in rows]
+        right.plot(
+            xs, [p.p50 * 1000 for p in rows], f"{marker}-", color=color, label=f"{page} page, p50"
+        )
+        right.plot(
+            xs,
+            [p.p99 * 1000 for p in rows],
+            f"{marker}:",
+            color=color,
+            alpha=0.5,
+            label=f"{page} page, p99",
+        )
+    right.set_title(f"GET /api/v1/configs?limit={PAGE}")
+    right.set_xlabel("stored configs")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xticks(ns, [f"{n:,}" for n in ns])
+        ax.set_ylabel("ms")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def _cpu_ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.2f} ms"
+
+
+async def run(result: Result, args: argparse.Namespace) -> None:
+    from taskplane.resources import make_redis
+
+    sizes = sorted(set(getattr(args, "n", None) or SIZES))
+    async with bench_env("b6", database=True) as env:
+        redis = make_redis(env.settings())
+        try:
+            ticks = await measure_ticks(env, redis, sizes, TICKS)
+        finally:
+            await redis.aclose()
+    async with bench_env("b6", database=True) as env:
+        redis = make_redis(env.settings())
+        try:
+            pages = await measure_pages(env, redis, sizes, REQUESTS)
+        finally:
+            await redis.aclose()
+
+    t = result.table(
+        f"B6: tick cost, {DUE_PER_TICK} due per tick, {TICKS} ticks per size",
+        ["registered", "fires sent", "engine CPU / tick", "wall / tick p50", "wall / tick p99"],
+    )
+    for f in ticks:
+        t.add(
+            stats.count(f.n),
+            stats.count(f.sent),
+            _cpu_ms(f.cpu_median),
+            stats.ms(f.wall_p50),
+            stats.ms(f.wall_p99),
+        )
+    p = result.table(
+        f"B6: GET /configs?limit={PAGE}, {REQUESTS} sequential requests per page",
+        ["configs", "page", "p50", "p99", "API CPU / request"],
+    )
+    for g in pages:
+        offset = "offset 0" if g.page == "first" else f"offset {max(0, g.n - PAGE):,}"
+        p.add(
+            stats.count(g.n),
+            f"{g.page} ({offset})",
+            stats.ms(g.p50),
+            stats.ms(g.p99),
+            _cpu_ms(g.cpu_per_request),
+        )
+
+    lo, hi = f"{sizes[0]:,}", f"{sizes[-1]:,}"
+    ratio, met = flat([(f.n, f.cpu_median) for f in ticks])
+    result.goal(
+        f"tick cost flat: engine CPU per tick at {hi} <= {FLAT}x at {lo} ({DUE_PER_TICK} due)",
+        met,
+        "needs two sizes"
+        if ratio is None
+        else f"{ratio:.2f}x (" + " / ".join(_cpu_ms(f.cpu_median) for f in ticks) + ")",
+    )
+    for page in ("first", "last"):
+        rows = [g for g in pages if g.page == page]
+        ratio, met = flat([(g.n, g.p50) for g in rows])
+        result.goal(
+            f"list {page} page flat: p50 at {hi} configs <= {FLAT}x at {lo}",
+            met,
+            "needs two sizes"
+            if ratio is None
+            else f"{ratio:.2f}x (" + " / ".join(stats.ms(g.p50) for g in rows) + ")",
+        )
+
+    if getattr(args, "no_report", False):
+        where = plot(procs.LOG_DIR / PLOT.name, ticks, pages)
+        result.note(f"plot written to {where} (not to docs/: --no-report)")
+    else:
+        plot(PLOT, ticks, pages)
+        result.image(f"img/{PLOT.name}", "B6: tick cost and list latency against N (log x)")

@@ -1,0 +1,39 @@
+"""B6's verdict and its place in the page: pure logic, no stack (B6 only makes sense at sizes
+a test cannot afford; its figures are in docs/benchmarks.md, never asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.results import Result
+
+from bench import b6_growth, report
+
+
+def test_flat_compares_the_largest_size_with_the_smallest_whatever_the_order() -> None:
+    assert b6_growth.flat([(100_000, 3.0), (1_000, 2.0), (10_000, 9.0)]) == (1.5, True)
+    ratio, met = b6_growth.flat([(1_000, 2.0), (100_000, 3.2)])
+    assert met is False and ratio is not None and round(ratio, 2) == 1.6
+    assert b6_growth.flat([(1_000, 2.0), (100_000, 3.2)], limit=2.0)[1] is True
+    assert b6_growth.flat([(1_000, 2.0)]) == (None, None)  # one size says nothing of growth
+    assert b6_growth.flat([(1_000, 0.0), (10_000, 1.0)]) == (None, None)
+
+
+def test_the_report_shows_b6_with_its_plot_and_reads_pages_stored_before_plots(
+    tmp_path: Path,
+) -> None:
+    doc = tmp_path / "benchmarks.md"
+    old = Result("b1", "scheduler", "python -m bench b1")
+    old.goal("b1 goal", False, "slow")
+    # a page written before results had images: its stored JSON has no such key
+    stored = old.to_json().replace(',"images":[]', "").replace(',"profiles":[]', "")
+    assert '"images"' not in stored
+    doc.write_text(f"{report.MARK}{stored} -->\n")
+    b6 = Result("b6", b6_growth.TITLE, "python -m bench b6 --n 1000 --n 10000")
+    b6.image("img/b6-growth.png", "B6 plot")
+    b6.goal("tick cost flat", True, "0.9x")
+    report.write([b6], {"b6": "about b6"}, "", path=doc)
+    text = doc.read_text()
+    assert "## B6 — cost growth" in text and "![B6 plot](img/b6-growth.png)" in text
+    assert "| B1 | b1 goal | NO | slow |" in text and "| B6 | tick cost flat | yes | 0.9x |" in text
+    assert report.stored(doc)["b6"].images[0].path == "img/b6-growth.png"
