@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: dev test lint format bench install migrate
+.PHONY: dev test lint format bench bench-profile install migrate
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -32,5 +32,11 @@ format: install
 migrate: install
 	@$(UV) run taskplane migrate
 
+# every benchmark measured unprofiled, then a short profiled pass of each (flame graphs in
+# docs/img/profiles/); docs/benchmarks.md is regenerated from both
 bench: install
-	@$(UV) run python -m bench $(ARGS)
+	@scripts/ensure-wrk
+	@$(UV) run python -m bench --profile $(ARGS)
+
+bench-profile: install
+	@$(UV) run python -m bench --profile-only $(ARGS)

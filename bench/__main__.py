@@ -9,9 +9,9 @@ import shlex
 import sys
 from datetime import UTC, datetime
 
-from bench import machine, report
+from bench import machine, procs, profiled, report
 from bench.results import Result
-from bench.suite import ANALYSIS, BENCHMARKS, descriptions
+from bench.suite import ANALYSIS, BENCHMARKS, PROFILE_PASS, descriptions
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -47,6 +47,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--no-stock", action="store_true", help="skip the stock taskiq baselines")
     p.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the measured runs, a short profiled pass of each benchmark (py-spy on "
+        "its processes; figures discarded, flame graphs and top functions to the page)",
+    )
+    p.add_argument(
+        "--profile-only",
+        action="store_true",
+        help="only the profiled passes: their profiles join the results the page holds",
+    )
+    p.add_argument(
         "--report-only",
         action="store_true",
         help="run nothing: rewrite docs/benchmarks.md from the results it already holds",
@@ -73,6 +84,39 @@ async def run_one(name: str, args: argparse.Namespace, command: str) -> Result:
     return result
 
 
+def profile_passes(names: list[str], args: argparse.Namespace, done: list[Result]) -> bool:
+    """Each benchmark's profiled pass, after all the measured runs (so no measured figure
+    shares the cores with py-spy); its profiles join that benchmark's result, from this run
+    or the page. False if a pass failed."""
+    stored = report.stored()
+    ok = True
+    for name in names:
+        target = next((r for r in done if r.name == name), None) or stored.get(name)
+        if target is None:
+            print(f"\n--- {name}: no measured result to attach a profile to; pass skipped")
+            continue
+        pass_args, flags = profiled.arguments(args, PROFILE_PASS.get(name, {}))
+        command = profiled.command(name, flags)
+        print(f"\n>>> profiled pass: {command}   (load {machine.load()})", flush=True)
+        try:
+            with profiled.profiling():
+                asyncio.run(run_one(name, pass_args, command))
+        except Exception as exc:
+            ok = False
+            print(f"!!! profiled pass of {name} failed: {exc!r}", flush=True)
+            continue
+        if args.no_report:
+            found = profiled.collect(name, command, procs.LOG_DIR / "svg", None)
+        else:
+            found = profiled.collect(name, command, profiled.SVG_DIR, report.DOC.parent)
+        for prof in found:
+            print(f"  {prof.process}: {prof.samples:,} samples -> {prof.svg}", flush=True)
+        target.profiles = found
+        if target not in done:
+            done.append(target)
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
@@ -82,10 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or list(BENCHMARKS)
     failed = False
     done: list[Result] = []
-    for name in names:
+    for name in [] if args.profile_only else names:
         own = [a for a in argv if a not in BENCHMARKS or a == name]
         if name not in own:
             own = [name, *own]
+        own = [a for a in own if a != "--profile"]
         command = "python -m bench " + " ".join(shlex.quote(a) for a in own)
         print(f"\n>>> {command}   (load {machine.load()})", flush=True)
         try:
@@ -99,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(result.text(), flush=True)
         done.append(result)
+    if args.profile or args.profile_only:
+        failed = not profile_passes(names, args, done) or failed
     if not args.no_report and done:
         path = report.write(done, descriptions(), ANALYSIS)
         print(f"\nwrote {path}")

@@ -45,10 +45,10 @@ How the cost of one unit of work grows with the amount of registered state, for 
 - **List latency**: N config rows in PostgreSQL (one in {STARTED_EVERY} started, so every page
   shows live schedules), `taskplane api` on them (one uvicorn process), and {REQUESTS}
   sequential requests per page after {WARMUP_REQUESTS} warm-up ones, on one keep-alive
-  connection: the first page (`GET /api/v1/configs?limit={PAGE}`) and the last one
-  (`&offset=N-{PAGE}`; the API pages by offset). Latency is measured by the client; API CPU
-  per request is the server process's CPU over the requests. The tables are ANALYZEd after
-  each growth.
+  connection, the two pages taking turns: the first page (`GET /api/v1/configs?limit={PAGE}`)
+  and the last one (`&offset=N-{PAGE}`; the API pages by offset). Latency is measured by the
+  client; API CPU per request is the server process's CPU (its /proc counters, 10 ms ticks,
+  summed per page) over the requests. The tables are ANALYZEd after each growth.
 
 A cost is called flat when its value at the largest N is at most {FLAT}x its value at the
 smallest N (tick: median engine CPU per tick; list: p50 latency). The plot (log x axis) is
@@ -123,18 +123,19 @@ async def measure_ticks(
         cpu: list[float] = []
         wall: list[float] = []
         sent = 0
-        for i in range(WARMUP_TICKS + ticks):
-            clock.at += timedelta(seconds=1)
-            await redis.zadd(
-                env.keys.due, dict.fromkeys(hot[: min(DUE_PER_TICK, n)], to_ms(clock.at))
-            )
-            c0, w0 = time.process_time(), time.perf_counter()
-            result = await engine.tick()
-            c1, w1 = time.process_time(), time.perf_counter()
-            if i >= WARMUP_TICKS:
-                cpu.append(c1 - c0)
-                wall.append(w1 - w0)
-                sent += result.sent
+        with procs.profile_self(f"b6-engine-ticks-{n}"):
+            for i in range(WARMUP_TICKS + ticks):
+                clock.at += timedelta(seconds=1)
+                await redis.zadd(
+                    env.keys.due, dict.fromkeys(hot[: min(DUE_PER_TICK, n)], to_ms(clock.at))
+                )
+                c0, w0 = time.process_time(), time.perf_counter()
+                result = await engine.tick()
+                c1, w1 = time.process_time(), time.perf_counter()
+                if i >= WARMUP_TICKS:
+                    cpu.append(c1 - c0)
+                    wall.append(w1 - w0)
+                    sent += result.sent
         out.append(
             TickFigures(
                 n,
@@ -198,34 +199,40 @@ async def grow(env: BenchEnv, redis: Redis, have: int, n: int) -> None:
         await engine.dispose()
 
 
-async def measure_page(
-    api: procs.Proc, base: str, n: int, page: str, path: str, requests: int
-) -> PageFigures:
+async def measure_page_set(
+    api: procs.Proc, base: str, n: int, pages: Sequence[tuple[str, str]], requests: int
+) -> list[PageFigures]:
+    """``requests`` sequential GETs of each page, the pages taking turns (so a burst of load
+    from elsewhere hits them alike); the API's CPU per request from its /proc counters."""
     import httpx
 
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    latencies: list[float] = []
+    latencies: dict[str, list[float]] = {page: [] for page, _ in pages}
+    cpu: dict[str, float] = dict.fromkeys(latencies, 0.0)
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
-        cpu0 = 0.0
         for i in range(WARMUP_REQUESTS + requests):
-            if i == WARMUP_REQUESTS:
-                cpu0 = api.cpu_seconds()
-            t = time.perf_counter()
-            r = await client.get(path)
-            elapsed = time.perf_counter() - t
-            if r.status_code != 200:
-                raise RuntimeError(f"GET {path}: {r.status_code} {r.text[:200]}")
-            if i >= WARMUP_REQUESTS:
-                latencies.append(elapsed)
-        cpu = api.cpu_seconds() - cpu0
-    return PageFigures(
-        n,
-        page,
-        requests,
-        stats.percentile(latencies, 50) or 0.0,
-        stats.percentile(latencies, 99) or 0.0,
-        cpu / requests if requests else None,
-    )
+            for page, path in pages:
+                c0 = procs.cpu_of(api.pid) or 0.0
+                t = time.perf_counter()
+                r = await client.get(path)
+                elapsed = time.perf_counter() - t
+                c1 = procs.cpu_of(api.pid) or 0.0
+                if r.status_code != 200:
+                    raise RuntimeError(f"GET {path}: {r.status_code} {r.text[:200]}")
+                if i >= WARMUP_REQUESTS:
+                    latencies[page].append(elapsed)
+                    cpu[page] += c1 - c0
+    return [
+        PageFigures(
+            n,
+            page,
+            requests,
+            stats.percentile(latencies[page], 50) or 0.0,
+            stats.percentile(latencies[page], 99) or 0.0,
+            cpu[page] / requests if requests else None,
+        )
+        for page, _ in pages
+    ]
 
 
 async def measure_pages(
@@ -244,12 +251,12 @@ async def measure_pages(
                 api = stack.api_proc(env, "b6-api", port, log_level="INFO").start()
                 await stack.wait_http(f"http://127.0.0.1:{port}/api/v1/system/health", api)
             base = f"http://127.0.0.1:{port}/api/v1"
-            for page, path in [
+            pages = [
                 ("first", f"/configs?limit={PAGE}"),
                 ("last", f"/configs?limit={PAGE}&offset={max(0, n - PAGE)}"),
-            ]:
-                print(f"  B6 {n:,} configs, {page} page ...", flush=True)
-                out.append(await measure_page(api, base, n, page, path, requests))
+            ]
+            print(f"  B6 {n:,} configs, first and last page ...", flush=True)
+            out += await measure_page_set(api, base, n, pages, requests)
     finally:
         if api is not None:
             api.stop()
@@ -320,7 +327,8 @@ async def run(result: Result, args: argparse.Namespace) -> None:
     async with bench_env("b6", database=True) as env:
         redis = make_redis(env.settings())
         try:
-            ticks = await measure_ticks(env, redis, sizes, TICKS)
+            # a profiled pass ticks longer, so the profile holds enough samples
+            ticks = await measure_ticks(env, redis, sizes, TICKS * (10 if procs.profiling() else 1))
         finally:
             await redis.aclose()
     async with bench_env("b6", database=True) as env:
@@ -331,7 +339,8 @@ async def run(result: Result, args: argparse.Namespace) -> None:
             await redis.aclose()
 
     t = result.table(
-        f"B6: tick cost, {DUE_PER_TICK} due per tick, {TICKS} ticks per size",
+        f"B6: tick cost, {DUE_PER_TICK} due per tick, "
+        f"{ticks[0].ticks if ticks else TICKS} ticks per size",
         ["registered", "fires sent", "engine CPU / tick", "wall / tick p50", "wall / tick p99"],
     )
     for f in ticks:

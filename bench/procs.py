@@ -9,13 +9,62 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = Path(tempfile.gettempdir()) / "taskplane-bench"  # child output, never committed
+PROFILE_DIR = LOG_DIR / "profiles"  # py-spy's collapsed stacks, one <name>.pyspy per process
+
+
+def profiling() -> bool:
+    """Whether processes are profiled (the runner's profiled pass sets BENCH_PROFILE=1)."""
+    return bool(os.environ.get("BENCH_PROFILE"))
+
+
+def _record(pid: int, name: str, *, children: bool = True) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` (and its children) at 50 Hz without pausing it, until it
+    exits or is interrupted (SIGINT): collapsed stacks in PROFILE_DIR/<name>.pyspy."""
+    PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [
+            _py_spy(),
+            "record",
+            "--format",
+            "raw",
+            "--rate",
+            "50",
+            *(["--subprocesses"] if children else []),
+            "--nonblocking",
+            "-o",
+            str(PROFILE_DIR / f"{name}.pyspy"),
+            "--pid",
+            str(pid),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@contextmanager
+def profile_self(name: str) -> Iterator[None]:
+    """Profile the bench's own process meanwhile (work a benchmark runs in-process), when
+    profiling."""
+    if not profiling():
+        yield
+        return
+    recorder = _record(os.getpid(), name, children=False)
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        try:
+            recorder.wait(30)
+        except subprocess.TimeoutExpired:
+            recorder.kill()
 
 
 def _stat(pid: int) -> tuple[int, float, int] | None:
@@ -80,27 +129,8 @@ class Proc:
             start_new_session=True,
         )
         log.close()
-        if os.environ.get("BENCH_PROFILE"):
-            # py-spy samples the process (and its children) until it exits: collapsed stacks
-            # in LOG_DIR/<name>.pyspy, summed up by `python -m bench.profile`
-            self.profiler = subprocess.Popen(
-                [
-                    _py_spy(),
-                    "record",
-                    "--format",
-                    "raw",
-                    "--rate",
-                    "50",
-                    "--subprocesses",
-                    "--nonblocking",
-                    "-o",
-                    str(LOG_DIR / f"{self.name}.pyspy"),
-                    "--pid",
-                    str(self.popen.pid),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        if profiling():
+            self.profiler = _record(self.popen.pid, self.name)
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self

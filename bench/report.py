@@ -45,7 +45,9 @@ def render(
         "## Commands",
         "",
         "```bash",
-        "make bench                                # every benchmark, full size: python -m bench",
+        "make bench          # every benchmark at full size, then the profiled passes:",
+        "                    #   scripts/ensure-wrk && python -m bench --profile",
+        "make bench-profile  # only the profiled passes: python -m bench --profile-only",
     ]
     for name in ORDER:
         r = results.get(name)
@@ -87,9 +89,60 @@ def render(
         out += [f"- {n}" for n in r.notes]
         if r.notes:
             out.append("")
+    out += profiles(results)
     if analysis.strip():
         out += ["## What limits the figures, and what would move them", "", analysis.strip(), ""]
     return "\n".join(out)
+
+
+PROFILES = """
+`make bench` first runs every benchmark unprofiled: all the figures above. Then it runs a short
+profiled pass of each (`python -m bench --profile`; the passes alone: `make bench-profile`):
+the same benchmark again, taskplane's side only and shorter (its command is under its heading),
+with py-spy sampling every process the bench starts at 50 Hz without pausing it
+(`--nonblocking`; B6's engine ticks, which run in the bench process, are sampled there). A
+pass's own figures are thrown away, since py-spy takes CPU on the same 2 cores, so no figure
+on this page was measured under a profiler. Each flame graph (SVG: open it, hover a box for
+its share) is one process's stacks, start-up imports left out; under it, the functions of
+taskplane (and the bench) with the most samples on the stack, callees included, and the
+functions of any code with the most samples on top of the stack (their own time); shares are
+of all the process's samples (`python -m bench.profile FILE.pyspy` prints the same from a
+raw profile).
+"""
+
+
+def _split(line: str) -> tuple[str, str]:
+    share, _, name = line.strip().partition("  ")
+    return share, name.strip()
+
+
+def profiles(results: dict[str, Result | None]) -> list[str]:
+    out = ["## Profiles", "", PROFILES.strip(), ""]
+    profiled = [(name, r) for name in ORDER if (r := results.get(name)) and r.profiles]
+    if not profiled:
+        return [*out, "No profile stored yet: run `make bench` or `make bench-profile`.", ""]
+    for name, r in profiled:
+        out += [
+            f"### {name.upper()} — {r.title}",
+            "",
+            f"Profiled pass: `{r.profiles[0].command}`.",
+            "",
+        ]
+        for prof in r.profiles:
+            out += [
+                f"**`{prof.process}`**: {prof.samples:,} samples, [flame graph]({prof.svg})",
+                "",
+                "| taskplane / bench code on the stack | share | any code on top (self) | share |",
+                "| --- | --- | --- | --- |",
+            ]
+            for k in range(max(len(prof.inclusive), len(prof.own))):
+                row: list[str] = []
+                for lines in (prof.inclusive, prof.own):
+                    share, function = _split(lines[k]) if k < len(lines) else ("", "")
+                    row += [f"`{function}`".replace("|", "\\|") if function else "", share]
+                out.append("| " + " | ".join(row) + " |")
+            out.append("")
+    return out
 
 
 MARK = "<!-- bench-result "

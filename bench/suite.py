@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Protocol
+from typing import Any, Protocol
 
 from bench import b1_scheduler, b2_changes, b3_throughput, b4_api, b6_growth
 from bench.results import Result
@@ -29,6 +29,18 @@ BENCHMARKS: dict[str, Benchmark] = {
     "b4": b4_api,
     "b6": b6_growth,
 }
+
+
+PROFILE_PASS: dict[str, dict[str, Any]] = {
+    "b1": {"n": [100_000], "fires": 2, "no_stock": True},
+    "b2": {"changes": 40, "no_stock": True},
+    "b3": {"n": [10_000], "workers": [1], "no_stock": True},
+    "b4": {"duration": 5},
+    "b6": {"n": [100_000]},
+}
+"""Each benchmark's profiled pass (``python -m bench --profile``): the options it runs with
+unless the command line set them, shorter than the measured run's and taskplane's side
+only; where the measured figures show a cost, the pass runs at that size."""
 
 
 def descriptions() -> dict[str, str]:
