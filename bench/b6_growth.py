@@ -4,8 +4,10 @@ number of registered schedules / stored configs?"""
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +24,7 @@ TITLE = "cost growth with the number of schedules and configs"
 SIZES = [1_000, 10_000, 100_000]
 DUE_PER_TICK = 100
 TICKS = 100  # measured ticks per size, after WARMUP_TICKS
-WARMUP_TICKS = 5
+WARMUP_TICKS = 20
 REQUESTS = 200  # sequential requests per page and size, after WARMUP_REQUESTS
 WARMUP_REQUESTS = 20
 PAGE = 50
@@ -32,18 +34,21 @@ PLOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "b6-growth.png"
 
 DESCRIPTION = f"""
 How the cost of one unit of work grows with the amount of registered state, for N = 1,000,
-10,000 and 100,000 (grown in place: the same Redis prefix, database and API process).
+10,000 and 100,000.
 
-- **Tick cost**: N interval schedules are registered (the keys core writes, loaded directly),
-  all due in an hour except the same {DUE_PER_TICK}, whose due score the bench sets to the
-  engine's now before each tick. The engine (`taskplane.scheduling.engine.Engine`) runs in the
-  bench process on a fake clock (one second per tick, no lease), and `Engine.tick()` is timed:
-  {TICKS} ticks per size after {WARMUP_TICKS} warm-up ticks, each sending {DUE_PER_TICK} fires.
+- **Tick cost**: for each N, N interval schedules are registered under their own key prefix
+  (the keys core writes, loaded directly), all due in an hour except the same {DUE_PER_TICK},
+  whose due score the bench sets to the engine's now before each tick. One engine
+  (`taskplane.scheduling.engine.Engine`) per N runs in the bench process on a fake clock (one
+  second per tick, no lease), and `Engine.tick()` is timed: {TICKS} ticks per size after
+  {WARMUP_TICKS} warm-up ticks, each sending {DUE_PER_TICK} fires, the sizes taking turns
+  tick by tick (so load from elsewhere on the machine hits them alike).
   "Engine CPU" is the bench process's CPU time (`time.process_time`) across the tick, the
   Python side of the work; "wall" adds the Redis round trips (ZRANGEBYSCORE, MGET, the fire
   script).
 - **List latency**: N config rows in PostgreSQL (one in {STARTED_EVERY} started, so every page
-  shows live schedules), `taskplane api` on them (one uvicorn process), and {REQUESTS}
+  shows live schedules; grown in place from one N to the next: the same database and API
+  process), `taskplane api` on them (one uvicorn process), and {REQUESTS}
   sequential requests per page after {WARMUP_REQUESTS} warm-up ones, on one keep-alive
   connection, the two pages taking turns: the first page (`GET /api/v1/configs?limit={PAGE}`)
   and the last one (`&offset=N-{PAGE}`; the API pages by offset). Latency is measured by the
@@ -102,52 +107,54 @@ class FakeClock:
 # --- tick cost -------------------------------------------------------------------------------
 
 
-async def measure_ticks(
-    env: BenchEnv, redis: Redis, sizes: Sequence[int], ticks: int
-) -> list[TickFigures]:
+async def measure_ticks(redis: Redis, sizes: Sequence[int], ticks: int) -> list[TickFigures]:
+    """One registered set per size (each under its own key prefix, side by side in Redis),
+    one engine on each, and their ticks taking turns, so a burst of load from elsewhere on
+    the machine hits every size alike."""
     from taskplane.epoch import to_ms
     from taskplane.scheduling.engine import Engine
 
-    svc = stack.service(env, redis)
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
-    engine = Engine(redis, env.keys, clock=clock, history_max=10)
-    hot = [str(i) for i in range(1, DUE_PER_TICK + 1)]
-    out: list[TickFigures] = []
-    loaded = 0
-    for n in sizes:
-        print(f"  B6 registering {n - loaded:,} more schedules (to {n:,}) ...", flush=True)
-        await stack.load_directly(
-            svc, redis, env, stack.interval_configs(n - loaded, 3600, first_id=loaded + 1)
-        )
-        loaded = n
-        cpu: list[float] = []
-        wall: list[float] = []
-        sent = 0
-        with procs.profile_self(f"b6-engine-ticks-{n}"):
+    async with AsyncExitStack() as stack_of_envs:
+        engines: list[tuple[int, BenchEnv, Engine]] = []
+        for n in sizes:
+            env = await stack_of_envs.enter_async_context(bench_env(f"b6-{n}"))
+            print(f"  B6 registering {n:,} schedules ...", flush=True)
+            configs = stack.interval_configs(n, 3600)
+            await stack.load_directly(stack.service(env, redis), redis, env, configs)
+            engines.append((n, env, Engine(redis, env.keys, clock=clock, history_max=10)))
+        gc.collect()  # the loader's garbage is not the ticks' to collect
+        hot = [str(i) for i in range(1, DUE_PER_TICK + 1)]
+        cpu: dict[int, list[float]] = {n: [] for n in sizes}
+        wall: dict[int, list[float]] = {n: [] for n in sizes}
+        sent = dict.fromkeys(sizes, 0)
+        print(f"  B6 {WARMUP_TICKS + ticks} ticks on each size, in turns ...", flush=True)
+        with procs.profile_self("b6-engine-ticks"):
             for i in range(WARMUP_TICKS + ticks):
                 clock.at += timedelta(seconds=1)
-                await redis.zadd(
-                    env.keys.due, dict.fromkeys(hot[: min(DUE_PER_TICK, n)], to_ms(clock.at))
-                )
-                c0, w0 = time.process_time(), time.perf_counter()
-                result = await engine.tick()
-                c1, w1 = time.process_time(), time.perf_counter()
-                if i >= WARMUP_TICKS:
-                    cpu.append(c1 - c0)
-                    wall.append(w1 - w0)
-                    sent += result.sent
-        out.append(
-            TickFigures(
-                n,
-                ticks,
-                sent,
-                stats.percentile(cpu, 50) or 0.0,
-                stats.percentile(wall, 50) or 0.0,
-                stats.percentile(wall, 99) or 0.0,
-            )
+                for n, env, engine in engines:
+                    due = dict.fromkeys(hot[: min(DUE_PER_TICK, n)], to_ms(clock.at))
+                    await redis.zadd(env.keys.due, due)
+                    c0, w0 = time.process_time(), time.perf_counter()
+                    result = await engine.tick()
+                    c1, w1 = time.process_time(), time.perf_counter()
+                    if i >= WARMUP_TICKS:
+                        cpu[n].append(c1 - c0)
+                        wall[n].append(w1 - w0)
+                        sent[n] += result.sent
+        for _, _, engine in engines:
+            await engine.drain()
+    return [
+        TickFigures(
+            n,
+            ticks,
+            sent[n],
+            stats.percentile(cpu[n], 50) or 0.0,
+            stats.percentile(wall[n], 50) or 0.0,
+            stats.percentile(wall[n], 99) or 0.0,
         )
-    await engine.drain()
-    return out
+        for n in sizes
+    ]
 
 
 # --- list latency ----------------------------------------------------------------------------
@@ -324,11 +331,11 @@ async def run(result: Result, args: argparse.Namespace) -> None:
     from taskplane.resources import make_redis
 
     sizes = sorted(set(getattr(args, "n", None) or SIZES))
-    async with bench_env("b6", database=True) as env:
+    async with bench_env("b6") as env:
         redis = make_redis(env.settings())
         try:
             # a profiled pass ticks longer, so the profile holds enough samples
-            ticks = await measure_ticks(env, redis, sizes, TICKS * (10 if procs.profiling() else 1))
+            ticks = await measure_ticks(redis, sizes, TICKS * (10 if procs.profiling() else 1))
         finally:
             await redis.aclose()
     async with bench_env("b6", database=True) as env:
