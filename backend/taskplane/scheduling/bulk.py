@@ -20,19 +20,28 @@ keep their changes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
+from taskplane.epoch import to_ms
 from taskplane.errors import Conflict, InvalidInput, NotFound, TaskplaneError
 from taskplane.scheduling import specs
 from taskplane.scheduling.actions import ActionResult, decide, metadata_of
+from taskplane.scheduling.bulk_script import Common, Ops
 from taskplane.scheduling.core import ConfigLike, first_due
-from taskplane.scheduling.service import SchedulerService
 from taskplane.scheduling.specs import Spec
-from taskplane.state.schedule_state import Transition
+from taskplane.state.schedule_state import format_instant
+
+if TYPE_CHECKING:
+    from taskplane.scheduling.service import SchedulerService
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +97,20 @@ def _decide(action: Action, config: ConfigLike, current: ScheduleStatus) -> Outc
 class _Activation:
     config: ConfigLike
     spec: Spec
-    due_at: datetime | None
+    due: datetime
     keep_overdue: bool
     immediate: bool
+    body: str
+
+
+def _status(raw: str | None) -> ScheduleStatus:
+    """A status as the state hash holds it (none: inactive; unreadable: error)."""
+    if raw is None:
+        return INACTIVE
+    try:
+        return ScheduleStatus(raw)
+    except ValueError:
+        return ERROR
 
 
 async def _batch(
@@ -101,111 +121,179 @@ async def _batch(
 ) -> tuple[dict[int, Outcome], list[ConfigLike]]:
     """One chunk (distinct configs): the outcomes decided here, and the configs left for the
     single path (busy lock, cannot be registered)."""
-    locks = await scheduler.locks.try_many(c.id for c in configs)
-    left = [c for c in configs if c.id not in locks]
-    mine = [c for c in configs if c.id in locks]
+    script = scheduler.bulk_script
+    token = uuid.uuid4().hex
+    read = await script.begin([c.id for c in configs], token)
+    taken = [c for c, (ok, _, _) in zip(configs, read, strict=True) if ok]
+    left = [c for c, (ok, _, _) in zip(configs, read, strict=True) if not ok]
     outcomes: dict[int, Outcome] = {}
+    applied = False
     try:
-        states = await scheduler.state.get_many(c.id for c in mine)
         now = datetime.now(UTC)
-        activations: list[_Activation] = []
-        stops: list[ConfigLike] = []  # deactivations (pause / stop) and stops of inactive
-        for config in mine:
-            current = states[config.id].status if config.id in states else INACTIVE
-            decided = _decide(action, config, current)
+        ops = Ops()
+        changing: list[ConfigLike] = []  # the configs of the A and D ops, in order
+        activations: dict[int, _Activation] = {}
+        preparer = _Preparer(scheduler, action, note, now)
+        activating = action in _ACTIVATION
+        for config, (ok, status, raw) in zip(configs, read, strict=True):
+            if not ok:
+                continue
+            cid = config.id
+            decided = _decide(action, config, _status(status))
             if decided is not None:
-                outcomes[config.id] = decided
+                outcomes[cid] = decided
                 if action is Action.STOP:  # "already inactive": make sure nothing stays
-                    stops.append(config)
+                    script.unregister(ops, cid, scheduler.core.removal_lists(raw))
+                else:
+                    script.release(ops, cid)
                 continue
-            if action in (Action.PAUSE, Action.STOP):
-                stops.append(config)
+            if not activating:
+                script.deactivate(ops, cid, scheduler.core.removal_lists(raw))
+                changing.append(config)
                 continue
-            prepared = _prepare(scheduler, action, config, now)
+            prepared = preparer.activation(config)
             if prepared is None:
                 left.append(config)  # its error status comes from the single path
-            else:
-                activations.append(prepared)
-        if left:
-            await scheduler.locks.release_many(
-                {c.id: locks.pop(c.id) for c in left if c.id in locks}
-            )
-        registrations = await scheduler.core.add_many(
-            [(a.config, a.spec, a.due_at, a.keep_overdue) for a in activations], now=now
-        )
-        changes = [
-            Transition(
-                a.config.id,
-                ACTIVE,
-                _ACTIVATION[action][1],
-                _ACTIVATION[action][0],
-                note,
-                {"next_run_at": r.first_due.isoformat()},
-                metadata_of(a.config, a.spec, now),
-            )
-            for a, r in zip(activations, registrations, strict=True)
-        ]
-        deactivating = [c for c in stops if c.id not in outcomes]
-        to = PAUSED if action is Action.PAUSE else INACTIVE
-        changes += [
-            Transition(
-                c.id,
-                to,
-                {ACTIVE} if action is Action.PAUSE else None,
-                Event.PAUSED if action is Action.PAUSE else Event.STOPPED,
-                note,
-            )
-            for c in deactivating
-        ]
-        results = await scheduler.state.transition_many(changes)
-        # unregister: what stopped or paused, a stop of an inactive config (make sure), and
-        # an activation whose status changed meanwhile (undone, as the single path does)
-        unregister = [c.id for c in stops if c.id in outcomes]
-        sent: list[ConfigLike] = []
-        for change, result in zip(changes, results, strict=True):
-            cid = change.config_id
-            if not result.changed:  # only if a lock lease ran out under us, as in the single path
-                outcomes[cid] = Refused(
-                    cid, 409, f"config {cid} is {result.previous}; it changed meanwhile"
-                )
-                if change.to is ACTIVE and result.previous is not ACTIVE:
-                    unregister.append(cid)
+                script.release(ops, cid)
                 continue
-            if change.to is ACTIVE:
-                outcomes[cid] = ActionResult(cid, str(action), True, ACTIVE, str(change.event))
-            else:
-                message = "paused" if to is PAUSED else "stopped"
-                outcomes[cid] = ActionResult(cid, str(action), True, to, message)
-                unregister.append(cid)
-        for a in activations:
-            if a.immediate and isinstance(outcomes.get(a.config.id), ActionResult):
-                sent.append(a.config)
-        await scheduler.core.remove_many(unregister)
-        if sent:
-            await scheduler.dispatcher.send_immediate_many(sent, now)
+            script.activate(
+                ops,
+                cid,
+                prepared.body,
+                to_ms(prepared.due),
+                prepared.keep_overdue,
+                scheduler.core.list_key(prepared.spec),
+                scheduler.core.stored_list(raw),
+                preparer.metadata(config, prepared.spec),
+                preparer.event(prepared.due),
+            )
+            activations[cid] = prepared
+            changing.append(config)
+        results = await script.apply(ops, token, _common(scheduler, action, note, now))
+        applied = True
     finally:
-        await scheduler.locks.release_many(locks)
-    changed = sum(1 for o in outcomes.values() if isinstance(o, ActionResult) and o.changed)
-    log.info("bulk action", extra={"action": str(action), "changed": changed, "configs": len(mine)})
+        if not applied:  # whatever failed before the script ran: let the locks go
+            await scheduler.locks.release_many({c.id: token for c in taken})
+    to = ACTIVE if activating else PAUSED if action is Action.PAUSE else INACTIVE
+    sent: list[ConfigLike] = []
+    for config, (changed, previous) in zip(changing, results, strict=True):
+        cid = config.id
+        if not changed:  # only if a lock lease ran out under us; nothing was written for it
+            outcomes[cid] = Refused(
+                cid, 409, f"config {cid} is {_status(previous)}; it changed meanwhile"
+            )
+        elif activating:
+            outcomes[cid] = ActionResult(
+                cid, str(action), True, ACTIVE, str(_ACTIVATION[action][0])
+            )
+            if activations[cid].immediate:
+                sent.append(config)
+        else:
+            message = "paused" if to is PAUSED else "stopped"
+            outcomes[cid] = ActionResult(cid, str(action), True, to, message)
+    if sent:
+        await scheduler.dispatcher.send_immediate_many(sent, now)
+    changed_count = sum(1 for o in outcomes.values() if isinstance(o, ActionResult) and o.changed)
+    log.info(
+        "bulk action",
+        extra={"action": str(action), "changed": changed_count, "configs": len(taken)},
+    )
     return outcomes, left
 
 
-def _prepare(
-    scheduler: SchedulerService, action: Action, config: ConfigLike, now: datetime
-) -> _Activation | None:
-    """The registration an activation makes (as ``Actions._activate``), or None when it
-    cannot be made (the single path then records the ``error``)."""
-    try:
-        spec = specs.parse(config.scheduler_type, config.schedule_config, now=now)
-        scheduler.core.task_type(config)  # NotFound for an unknown task type
-    except (TaskplaneError, ValueError):
-        return None
-    immediate = spec.kind is SchedulerType.INTERVAL and spec.run_immediately
-    due_at = specs.next_after(spec, now) if immediate else None
-    if (due_at or first_due(spec, now)) is None:
-        return None
-    replace = action is Action.RELOAD
-    return _Activation(config, spec, due_at, replace and not immediate, immediate)
+def _common(scheduler: SchedulerService, action: Action, note: str | None, now: datetime) -> Common:
+    """What every change of the chunk shares: from which statuses, to which, the event."""
+    if action in _ACTIVATION:
+        event, allowed = _ACTIVATION[action]
+        return Common(_allowed(allowed), ACTIVE, event, note, format_instant(now), to_ms(now))
+    if action is Action.PAUSE:
+        to, event, allowed_from = PAUSED, Event.PAUSED, _allowed({ACTIVE})
+    else:
+        to, event, allowed_from = INACTIVE, Event.STOPPED, "*"
+    return Common(
+        allowed_from,
+        to,
+        event,
+        note,
+        format_instant(now),
+        to_ms(now),
+        scheduler.state.history_json(event, now, note, {}),
+    )
+
+
+def _allowed(statuses: frozenset[ScheduleStatus] | set[ScheduleStatus]) -> str:
+    return ",".join(str(s) for s in statuses)
+
+
+_NAME = "\x00name\x00"
+
+
+class _Preparer:
+    """The registrations, metadata and events of one chunk's activations (as
+    ``Actions._activate`` makes them), each shape's made once: configs of one chunk mostly
+    share their schedule, task type and first due."""
+
+    def __init__(
+        self, scheduler: SchedulerService, action: Action, note: str | None, now: datetime
+    ) -> None:
+        self.scheduler = scheduler
+        self.action = action
+        self.note = note
+        self.now = now
+        self._specs: dict[tuple[str, str], Spec] = {}
+        self._metadata: dict[tuple[str, str, Spec], tuple[str, str]] = {}
+        self._events: dict[datetime, str] = {}
+
+    def spec(self, config: ConfigLike) -> Spec:
+        """``specs.parse`` of the config's schedule at ``now`` (InvalidInput if invalid)."""
+        try:
+            key = (str(config.scheduler_type), json.dumps(config.schedule_config, sort_keys=True))
+        except (TypeError, ValueError):
+            return specs.parse(config.scheduler_type, config.schedule_config, now=self.now)
+        found = self._specs.get(key)
+        if found is None:
+            found = specs.parse(config.scheduler_type, config.schedule_config, now=self.now)
+            self._specs[key] = found
+        return found
+
+    def activation(self, config: ConfigLike) -> _Activation | None:
+        """The registration an activation makes, or None when it cannot be made (the
+        single path then records the ``error``)."""
+        try:
+            spec = self.spec(config)
+            body = self.scheduler.core.encode(config, spec)  # NotFound: unknown task type
+        except (TaskplaneError, ValueError):
+            return None
+        now = self.now
+        immediate = spec.kind is SchedulerType.INTERVAL and spec.run_immediately
+        due = (specs.next_after(spec, now) if immediate else None) or first_due(spec, now)
+        if due is None:
+            return None
+        replace = self.action is Action.RELOAD
+        return _Activation(config, spec, due, replace and not immediate, immediate, body)
+
+    def metadata(self, config: ConfigLike, spec: Spec) -> str:
+        """``metadata_of(config, spec, now)`` as the state stores it (JSON)."""
+        key = (config.task_type, str(config.scheduler_type), spec)
+        cut = self._metadata.get(key)
+        if cut is None:
+            shape = {**metadata_of(config, spec, self.now), "name": _NAME}
+            text = json.dumps(shape, separators=(",", ":"), default=str)
+            head, tail = text.split(json.dumps(_NAME))
+            cut = self._metadata[key] = (head, tail)
+        return cut[0] + json.dumps(getattr(config, "name", None), default=str) + cut[1]
+
+    def event(self, due: datetime) -> str:
+        """The activation's history event (its details: the first due)."""
+        found = self._events.get(due)
+        if found is None:
+            found = self._events[due] = self.scheduler.state.history_json(
+                _ACTIVATION[self.action][0],
+                self.now,
+                self.note,
+                {"next_run_at": due.isoformat()},
+            )
+        return found
 
 
 async def _single(
@@ -232,12 +320,29 @@ async def act_many(
         first.setdefault(cid, index)
     distinct = [cid for cid in first if cid in configs]
     by_id: dict[int, Outcome] = {}
-    for start in range(0, len(distinct), CHUNK):
-        chunk = [configs[cid] for cid in distinct[start : start + CHUNK]]
+
+    async def one(chunk: list[ConfigLike]) -> None:
         decided, left = await _batch(scheduler, action, chunk, note)
         by_id.update(decided)
         for config in left:
             by_id[config.id] = await _single(scheduler, action, config, note)
+
+    # two chunks in flight: one's Python runs while Redis runs the other's script
+    inflight: list[asyncio.Task[None]] = []
+    try:
+        for start in range(0, len(distinct), CHUNK):
+            chunk = [configs[cid] for cid in distinct[start : start + CHUNK]]
+            inflight.append(asyncio.create_task(one(chunk)))
+            if len(inflight) == 2:
+                await inflight.pop(0)
+        while inflight:
+            await inflight.pop(0)
+    except BaseException:  # a store outage ends the request: stop the chunk still running
+        for pending in inflight:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        raise
     for index, cid in enumerate(config_ids):
         if cid not in configs:
             outcomes[index] = Refused(cid, 404, f"config {cid} not found")

@@ -5,6 +5,11 @@ A SET NX PX lease holding a random token, released by compare-and-delete
 one config from any number of API processes are serialized, and a holder whose lease ran
 out never deletes the next holder's lock. A lock not obtained within ``wait_seconds``
 raises ``ScheduleBusy`` (a ``Conflict``).
+
+For a script that works on many configs at once (the bulk path, ``bulk_script.py``), this
+module hands out the lock's key (``key``) and its Lua part (``LUA``): the same lease taken,
+checked and released inside the script, so the locks of a whole chunk cost no round trip of
+their own.
 """
 
 from __future__ import annotations
@@ -20,6 +25,20 @@ from redis.asyncio import Redis
 from taskplane.errors import Conflict
 from taskplane.state import leases
 from taskplane.state.keys import Keys
+
+# The lock's part of a composed script: take (SET NX PX), hold (still this token's?) and
+# release (compare-and-delete, as ``leases.RELEASE``).
+LUA = """
+local function take_lock(key, token, lease_ms)
+  return redis.call('SET', key, token, 'NX', 'PX', lease_ms) ~= false
+end
+local function holds_lock(key, token)
+  return redis.call('GET', key) == token
+end
+local function release_lock(key, token)
+  if redis.call('GET', key) == token then redis.call('DEL', key) end
+end
+"""
 
 
 class ScheduleBusy(Conflict):
@@ -37,6 +56,10 @@ class ScheduleLocks:
         self.lease_ms = lease_ms
         self.wait_seconds = wait_seconds
         self._release = redis.register_script(leases.RELEASE)
+
+    def key(self, config_id: int) -> str:
+        """The lock's key (for a composing script: ``LUA``)."""
+        return self.keys.schedule_lock(config_id)
 
     async def try_many(self, config_ids: Iterable[int]) -> dict[int, str]:
         """Take the free locks of many configs in one round trip, without waiting; returns

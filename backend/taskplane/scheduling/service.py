@@ -5,6 +5,7 @@ of per-config locks:
 
     actions.py    the state machine (start / stop / pause / resume / reload / complete) and
                   the lifecycle hooks (created, updated, deleted)
+    bulk.py       an action on many configs at once (two scripts per chunk: bulk_script.py)
     dispatch.py   runs on demand (run now, batch) and the immediate run of an interval
     info.py       the read model (``ScheduleInfo``, many configs in one pipeline)
     reconcile.py  repairs drift between state, registrations and configs
@@ -16,7 +17,7 @@ records every control action as a history event. Callers import from here.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -24,7 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db.configs import SCHEDULE_FIELDS
 from taskplane.enums import Action, Trigger
+from taskplane.scheduling import bulk
 from taskplane.scheduling.actions import ActionResult, Actions
+from taskplane.scheduling.bulk_script import BulkScript
 from taskplane.scheduling.core import (
     ConfigLike,
     SchedulerCoreService,
@@ -69,6 +72,7 @@ class SchedulerService:
         self.read_model = ReadModel(redis, self.state, self.core)
         self.actions = Actions(redis, keys, self.state, self.core, self.locks, self.dispatcher)
         self.reconciler = Reconciler(self.state, self.core, self.locks, self.read_model)
+        self.bulk_script = BulkScript(redis, self.locks, self.state, self.core)
 
     @classmethod
     def from_resources(
@@ -88,6 +92,11 @@ class SchedulerService:
 
     async def on_created(self, config: ConfigLike) -> None:
         await self.actions.on_created(config)
+
+    async def on_created_many(self, configs: Sequence[ConfigLike]) -> None:
+        """``on_created`` for many configs (state ``inactive`` and a ``created`` event each;
+        one pipeline of the same script, one publish)."""
+        await self.actions.on_created_many(configs)
 
     async def on_updated(
         self,
@@ -126,6 +135,25 @@ class SchedulerService:
         self, action: Action | str, config: ConfigLike, note: str | None = None
     ) -> ActionResult:
         return await self.actions.act(action, config, note)
+
+    async def act_many(
+        self,
+        action: Action | str,
+        config_ids: Sequence[int],
+        configs: Mapping[int, ConfigLike],
+        note: str | None = None,
+    ) -> bulk.BulkReport:
+        """``act`` on each id of ``config_ids`` (``configs`` holds the rows that exist), in
+        chunks of a constant number of round trips (``bulk.py``)."""
+        return await bulk.act_many(self, Action(action), config_ids, configs, note)
+
+    async def start_many(
+        self, configs: Sequence[ConfigLike], note: str | None = None
+    ) -> bulk.BulkReport:
+        """``start`` each config, through the bulk path."""
+        return await self.act_many(
+            Action.START, [c.id for c in configs], {c.id: c for c in configs}, note
+        )
 
     async def complete(self, config_id: int) -> ActionResult:
         """A date schedule has had its one fire (the engine's ``Completer``)."""

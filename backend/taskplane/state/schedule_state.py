@@ -12,6 +12,11 @@ Duties:
   a transition whose ``from`` does not match changes nothing and reports the current status;
 - a config without state is read as ``inactive`` by transitions (its state was lost);
 - counters and late events never create state for a config that has none (deleted).
+
+For a script that changes many configs together with other owners' data (the bulk path,
+``scheduling/bulk_script.py``), the service hands out its keys (``status_key``,
+``event_log``, ``index_keys``), the live-event channel and payload (``live_event``) and its
+Lua part (``LUA``): the ``TRANSITION`` script's check and change as functions.
 """
 
 from __future__ import annotations
@@ -27,10 +32,45 @@ from redis.asyncio import Redis
 from taskplane.enums import Event, ScheduleStatus, Trigger
 from taskplane.state import events as live_events
 from taskplane.state.keys import Keys
-from taskplane.state.scripts import STATUS_ORDER, Scripts
+from taskplane.state.scripts import PUSH_EVENT, STATUS_ORDER, Scripts
 
 if TYPE_CHECKING:
     from taskplane.settings import Settings
+
+
+# The state's part of a composed script: ``scripts.TRANSITION`` as functions over explicit
+# keys. ``g`` holds the chunk's common parts: ``all`` and ``sets`` (status -> key: the index
+# sets), ``hmax``, ``ttl``, and the live event's ``channel``, ``head`` and ``tail`` (the
+# payload is head .. config id .. tail: ``live_event``).
+#   current_status(hash) -> status ('inactive' without state)
+#   allows(allowed, status) -> may the status change from it ('*' any, else comma-separated)
+#   set_status(g, hash, history, cid, to, note, at, event JSON or '', metadata JSON or '')
+LUA = (
+    PUSH_EVENT
+    + "local STATUSES = {"
+    + ", ".join(f"'{s}'" for s in STATUS_ORDER)
+    + """}
+local function current_status(hash)
+  return redis.call('HGET', hash, 'status') or 'inactive'
+end
+local function allows(allowed, status)
+  return allowed == '*' or string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) ~= nil
+end
+local function set_status(g, hash, history, cid, to, note, at, event, metadata)
+  redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at)
+  if metadata ~= '' then redis.call('HSET', hash, 'metadata', metadata) end
+  for _, status in ipairs(STATUSES) do
+    if status ~= to then redis.call('SREM', g.sets[status], cid) end
+  end
+  redis.call('SADD', g.sets[to], cid)
+  redis.call('SADD', g.all, cid)
+  push_event(history, event, g.hmax, g.ttl)
+  redis.call('PUBLISH', g.channel, g.head .. cid .. g.tail)
+end
+"""
+)
+_CID = 8_642_097_531_864_209_753
+"""A config id no config has: where ``live_event`` cuts a payload in two."""
 
 
 def format_instant(moment: datetime) -> str:
@@ -262,6 +302,41 @@ class ScheduleStateService:
             )
         return created
 
+    async def create_many(self, items: Sequence[tuple[int, Mapping[str, Any]]]) -> list[bool]:
+        """``create`` for many configs (config id, metadata): one pipeline of the same
+        script (each atomic on its own), then one publish of those created."""
+        if not items:
+            return []
+        at = datetime.now(UTC)
+        event = HistoryEvent(str(Event.CREATED), at, None, {}).to_json()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for config_id, metadata in items:
+                await self.scripts.create(
+                    keys=self._status_keys(config_id),
+                    args=[
+                        config_id,
+                        "",
+                        format_instant(at),
+                        event,
+                        self.history_max,
+                        self.history_ttl_seconds,
+                        json.dumps(dict(metadata), separators=(",", ":"), default=str),
+                    ],
+                    client=pipe,
+                )
+            replies = await pipe.execute()
+        created = [bool(int(r[0])) for r in replies]
+        await live_events.publish(
+            self.redis,
+            self.keys.events,
+            [
+                live_events.schedule_event(cid, str(ScheduleStatus.INACTIVE), str(Event.CREATED))
+                for (cid, _), made in zip(items, created, strict=True)
+                if made
+            ],
+        )
+        return created
+
     async def transition(
         self,
         config_id: int,
@@ -427,6 +502,28 @@ class ScheduleStateService:
         return sum(int(r) for r in results)
 
     # --- for the scripts and pipelines of others --------------------------------------
+
+    def status_key(self, config_id: int) -> str:
+        """A config's state hash, for a composing script (``LUA``)."""
+        return self.keys.schedule(config_id)
+
+    def index_keys(self) -> list[str]:
+        """The all-schedules set, then the by-status sets in ``STATUS_ORDER`` (``LUA``)."""
+        return [self.keys.all_schedules, *(self.keys.by_status(s) for s in STATUS_ORDER)]
+
+    def live_event(self, to: ScheduleStatus, event: Event | None) -> tuple[str, str, str]:
+        """The channel, and the head and tail of the live event a change to ``to`` with
+        ``event`` publishes (``transition``'s payload is head + config id + tail)."""
+        head, tail = live_events.schedule_event(_CID, str(to), str(event) if event else None).split(
+            str(_CID)
+        )
+        return self.keys.events, head, tail
+
+    def history_json(
+        self, event: Event, at: datetime, note: str | None, details: Mapping[str, Any]
+    ) -> str:
+        """An event as its history list holds it."""
+        return HistoryEvent(str(event), at, note, dict(details)).to_json()
 
     def event_log(self, config_id: int) -> str:
         """A config's history list, for a script that composes ``scripts.PUSH_EVENT`` (the

@@ -1,0 +1,292 @@
+"""The two scripts of a bulk control action (``bulk.py``): one chunk of configs in two round
+trips, whatever its size.
+
+``BEGIN`` takes the chunk's free locks and reads, for each config locked, its status and its
+stored registration. Python then decides each config's change (``actions.decide``, the
+single path's state machine) and prepares its registration. ``APPLY`` makes every change:
+per config, while its lock is still this chunk's, the status change with its event, metadata
+and live event (only from an allowed status) and the registration written or removed, then
+the lock released. Each config's change is atomic, as the single path's two steps are each.
+
+The scripts are composed of the owners' Lua parts (``locking.LUA``, ``core.LUA``,
+``schedule_state.LUA``) over the keys the owners hand out: this module names no key.
+
+A chunk's command has tens of thousands of arguments: redis-py packs each in Python (about
+a microsecond apiece, the largest cost of the path), so ``_run`` packs the command with
+hiredis and sends it on a connection of the client's pool (EVALSHA, loading the script on
+NOSCRIPT as redis-py does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import hiredis
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+
+from taskplane.enums import Event, ScheduleStatus
+from taskplane.scheduling import core as core_lua
+from taskplane.scheduling import locking
+from taskplane.scheduling.core import SCHEDULE_ID_PREFIX, SchedulerCoreService
+from taskplane.scheduling.locking import ScheduleLocks
+from taskplane.state import schedule_state
+from taskplane.state.schedule_state import ScheduleStateService
+
+# KEYS: per config: lock, state hash, registration. ARGV: 1 lock token, 2 lease ms.
+# Returns per config three values: 1 if its lock was taken (else 0, and two nils), its status
+# (nil without state), its stored registration (nil if none).
+BEGIN = (
+    locking.LUA
+    + """
+local out = {}
+for i = 1, #KEYS, 3 do
+  if take_lock(KEYS[i], ARGV[1], ARGV[2]) then
+    out[#out + 1] = 1
+    out[#out + 1] = redis.call('HGET', KEYS[i + 1], 'status')
+    out[#out + 1] = redis.call('GET', KEYS[i + 2])
+  else
+    out[#out + 1] = 0
+    out[#out + 1] = false
+    out[#out + 1] = false
+  end
+end
+return out
+"""
+)
+
+_GLOBAL_KEYS = 6
+_GLOBAL_ARGS = 13
+
+# KEYS: 1 due, 2 all-schedules set, 3..6 by-status sets (STATUS_ORDER), then each op's keys.
+# ARGV: 1 lock token, 2 schedule id prefix, 3 now ms, 4 history max, 5 history TTL,
+#   6 live-event channel, 7 and 8 its head and tail, 9 allowed from ('*' any), 10 to,
+#   11 note, 12 status_at, 13 the event of a deactivation ('' none); then each op: its
+#   letter, the config id, and
+#   A activate:   body, due score, keep overdue ('1'/'0'), has an old list ('1'/'0'),
+#                 metadata JSON, event JSON;  KEYS lock, state, history, data, list[, old list]
+#   D deactivate: number of lists;  KEYS lock, state, history, data, lists...
+#   U unregister: number of lists;  KEYS lock, data, lists...
+#   R release:    KEYS lock
+# An op acts only while the config's lock is the token's; A and D change the status only
+# from an allowed one, and only then register (A) or unregister (D). Every lock is released.
+# Returns per A and D op two values: 1 and the previous status when applied, 0 and the
+# current status when not (then nothing changed for that config).
+APPLY = (
+    locking.LUA
+    + core_lua.LUA
+    + schedule_state.LUA
+    + """
+local token, sid_prefix, now_ms = ARGV[1], ARGV[2], ARGV[3]
+local allowed, to, note, at, off_event = ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13]
+local g = {all = KEYS[2], sets = {}, hmax = ARGV[4], ttl = ARGV[5],
+           channel = ARGV[6], head = ARGV[7], tail = ARGV[8]}
+for i, status in ipairs(STATUSES) do g.sets[status] = KEYS[2 + i] end
+local due = KEYS[1]
+local out = {}
+local a, k = 13, 6
+while a < #ARGV do
+  local op, cid = ARGV[a + 1], ARGV[a + 2]
+  local lock = KEYS[k + 1]
+  local sid = sid_prefix .. cid
+  if op == 'A' then
+    local hash, history, data, list = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
+    local old_list = false
+    if ARGV[a + 6] == '1' then old_list = KEYS[k + 6] end
+    local cur = current_status(hash)
+    if holds_lock(lock, token) and allows(allowed, cur) then
+      register(data, ARGV[a + 3], sid, list, old_list, due, cid, ARGV[a + 4], ARGV[a + 5],
+        now_ms)
+      set_status(g, hash, history, cid, to, note, at, ARGV[a + 8], ARGV[a + 7])
+      out[#out + 1] = 1
+    else
+      out[#out + 1] = 0
+    end
+    out[#out + 1] = cur
+    a = a + 8
+    k = k + 5
+    if old_list then k = k + 1 end
+  elseif op == 'D' then
+    local hash, history, data = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+    local n = tonumber(ARGV[a + 3])
+    local cur = current_status(hash)
+    if holds_lock(lock, token) and allows(allowed, cur) then
+      set_status(g, hash, history, cid, to, note, at, off_event, '')
+      unregister(data, sid, {unpack(KEYS, k + 5, k + 4 + n)}, due, cid)
+      out[#out + 1] = 1
+    else
+      out[#out + 1] = 0
+    end
+    out[#out + 1] = cur
+    a = a + 3
+    k = k + 4 + n
+  elseif op == 'U' then
+    local n = tonumber(ARGV[a + 3])
+    if holds_lock(lock, token) then
+      unregister(KEYS[k + 2], sid, {unpack(KEYS, k + 3, k + 2 + n)}, due, cid)
+    end
+    a = a + 3
+    k = k + 2 + n
+  else
+    a = a + 2
+    k = k + 1
+  end
+  release_lock(lock, token)
+end
+return out
+"""
+)
+
+
+@dataclass
+class Ops:
+    """The per-config part of one ``APPLY``: its ops' arguments and keys, in order."""
+
+    args: list[Any] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    results: int = 0  # ops that answer (A and D)
+
+
+@dataclass(frozen=True, slots=True)
+class Common:
+    """What every op of one ``APPLY`` shares."""
+
+    allowed: str  # '*' or comma-separated statuses
+    to: ScheduleStatus
+    event: Event | None
+    note: str | None
+    at: str  # status_at (format_instant)
+    now_ms: int
+    off_event: str = ""  # the event JSON of a deactivation
+
+
+class BulkScript:
+    """``BEGIN`` and ``APPLY`` of one client, over the owners' keys."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        locks: ScheduleLocks,
+        state: ScheduleStateService,
+        core: SchedulerCoreService,
+    ) -> None:
+        self.redis = redis
+        self.locks = locks
+        self.state = state
+        self.core = core
+        self._begin = redis.register_script(BEGIN)
+        self._apply = redis.register_script(APPLY)
+
+    async def begin(
+        self, config_ids: Sequence[int], token: str
+    ) -> list[tuple[bool, str | None, str | None]]:
+        """Take the free locks of ``config_ids`` with ``token``; per config: taken, its
+        status (None without state) and its stored registration (None if none), both read
+        only if taken."""
+        keys: list[str] = []
+        for cid in config_ids:
+            keys += (self.locks.key(cid), self.state.status_key(cid), self.core.data_key(cid))
+        reply = await self._run(self._begin, keys, [token, self.locks.lease_ms])
+        return [(bool(reply[i]), reply[i + 1], reply[i + 2]) for i in range(0, len(reply), 3)]
+
+    def activate(
+        self,
+        ops: Ops,
+        config_id: int,
+        body: str,
+        score: int,
+        keep_overdue: bool,
+        list_key: str,
+        old_list: str | None,
+        metadata: str,
+        event: str,
+    ) -> None:
+        ops.args += (
+            "A",
+            config_id,
+            body,
+            score,
+            "1" if keep_overdue else "0",
+            "0" if old_list is None else "1",
+            metadata,
+            event,
+        )
+        ops.keys += (
+            self.locks.key(config_id),
+            self.state.status_key(config_id),
+            self.state.event_log(config_id),
+            self.core.data_key(config_id),
+            list_key,
+        )
+        if old_list is not None:
+            ops.keys.append(old_list)
+        ops.results += 1
+
+    def deactivate(self, ops: Ops, config_id: int, lists: Sequence[str]) -> None:
+        ops.args += ("D", config_id, len(lists))
+        ops.keys += (
+            self.locks.key(config_id),
+            self.state.status_key(config_id),
+            self.state.event_log(config_id),
+            self.core.data_key(config_id),
+            *lists,
+        )
+        ops.results += 1
+
+    def unregister(self, ops: Ops, config_id: int, lists: Sequence[str]) -> None:
+        ops.args += ("U", config_id, len(lists))
+        ops.keys += (self.locks.key(config_id), self.core.data_key(config_id), *lists)
+
+    def release(self, ops: Ops, config_id: int) -> None:
+        ops.args += ("R", config_id)
+        ops.keys.append(self.locks.key(config_id))
+
+    async def apply(self, ops: Ops, token: str, common: Common) -> list[tuple[bool, str]]:
+        """Run ``ops``; per A and D op, in order: applied, and the status before (or the
+        current one, unchanged, when not applied)."""
+        if not ops.args:
+            return []
+        channel, head, tail = self.state.live_event(common.to, common.event)
+        keys = [self.core.due_key, *self.state.index_keys(), *ops.keys]
+        args = [
+            token,
+            SCHEDULE_ID_PREFIX,
+            common.now_ms,
+            self.state.history_max,
+            self.state.history_ttl_seconds,
+            channel,
+            head,
+            tail,
+            common.allowed,
+            str(common.to),
+            common.note or "",
+            common.at,
+            common.off_event,
+            *ops.args,
+        ]
+        assert len(keys) - len(ops.keys) == _GLOBAL_KEYS
+        assert len(args) - len(ops.args) == _GLOBAL_ARGS
+        reply = await self._run(self._apply, keys, args)
+        return [(bool(reply[i]), str(reply[i + 1])) for i in range(0, len(reply), 2)]
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA packed by hiredis on one pooled connection; on NOSCRIPT the script is
+        loaded and the command sent again (as redis-py's ``Script`` does)."""
+        packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+        try:
+            return await self._send(packed)
+        except NoScriptError:
+            await self.redis.script_load(script.script)
+            return await self._send(packed)
+
+    async def _send(self, packed: bytes) -> Any:
+        pool = self.redis.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_packed_command(packed)
+            return await conn.read_response()
+        finally:
+            await pool.release(conn)

@@ -1,0 +1,129 @@
+"""``core.encode``: the stored registration JSON without pydantic, byte for byte what the
+ScheduledTask's dump gives (the engine and the stock source read it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+from taskiq.serializers import JSONSerializer
+
+from taskplane.enums import SchedulerType
+from taskplane.errors import NotFound
+from taskplane.scheduling import specs
+from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.settings import Settings
+from taskplane.state.keys import Keys
+from taskplane.tasks.registry import load_registry
+
+NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+CORE = SchedulerCoreService(
+    Redis(), Keys("tp-encode:"), load_registry(Settings(_env_file=None))
+)  # never connects: encode and build only
+
+
+@dataclass
+class Cfg:
+    id: int
+    scheduler_type: SchedulerType
+    schedule_config: dict[str, Any]
+    task_type: str = "echo"
+    parameters: dict[str, Any] = field(default_factory=lambda: {"message": "hi"})
+    max_retries: int = 0
+    timeout_seconds: int | None = None
+    priority: int = 0
+
+
+def by_pydantic(cfg: Cfg) -> str:
+    spec = specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW)
+    return JSONSerializer().dumpb(CORE.build(cfg, spec).model_dump(mode="json")).decode()
+
+
+def by_encode(cfg: Cfg) -> str:
+    return CORE.encode(cfg, specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW))
+
+
+SCHEDULES: list[tuple[SchedulerType, dict[str, Any]]] = [
+    (SchedulerType.INTERVAL, {"seconds": 10, "run_immediately": False}),
+    (SchedulerType.INTERVAL, {"hours": 2, "run_immediately": True, "overlap": "skip"}),
+    (SchedulerType.CRON, {"cron_expression": "*/5 * * * *", "timezone": "Europe/Berlin"}),
+    (SchedulerType.CRON, {"cron_expression": "0 3 * * 1-5", "misfire": "skip"}),
+    (SchedulerType.DATE, {"run_date": "2031-06-01T08:30:00+02:00"}),
+    (SchedulerType.DATE, {"run_date": (NOW + timedelta(days=3, microseconds=7)).isoformat()}),
+]
+
+
+@pytest.mark.parametrize(("kind", "schedule"), SCHEDULES)
+@pytest.mark.parametrize(("timeout", "retries", "priority"), [(None, 0, 0), (5, 3, 9), (0, 1, -2)])
+def test_encode_is_the_pydantic_dump_byte_for_byte(
+    kind: SchedulerType,
+    schedule: dict[str, Any],
+    timeout: int | None,
+    retries: int,
+    priority: int,
+) -> None:
+    cfg = Cfg(41, kind, schedule, max_retries=retries, timeout_seconds=timeout, priority=priority)
+    assert by_encode(cfg) == by_pydantic(cfg)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(parameters=st.dictionaries(st.text(), JSON_VALUES, max_size=5))
+def test_any_json_parameters_encode_as_pydantic_dumps_them(parameters: dict[str, Any]) -> None:
+    cfg = Cfg(7, SchedulerType.INTERVAL, {"minutes": 5}, parameters=parameters)
+    assert by_encode(cfg) == by_pydantic(cfg)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        float("nan"),
+        float("inf"),
+        datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2))),
+        (1, "two"),
+        {1: "int key"},
+    ],
+)
+def test_a_parameter_that_is_not_plain_json_is_dumped_as_the_model_dumps_it(value: Any) -> None:
+    cfg = Cfg(8, SchedulerType.INTERVAL, {"minutes": 5}, parameters={"v": value, "w": [value]})
+    assert by_encode(cfg) == by_pydantic(cfg)
+
+
+def test_encode_refuses_what_build_refuses() -> None:
+    with pytest.raises(NotFound):
+        by_encode(Cfg(9, SchedulerType.INTERVAL, {"minutes": 5}, task_type="no_such_type"))
+    manual = specs.parse(SchedulerType.MANUAL, {}, now=NOW)
+    with pytest.raises(ValueError, match="manual"):
+        CORE.encode(Cfg(10, SchedulerType.MANUAL, {}), manual)
+
+
+@pytest.mark.parametrize(("kind", "schedule"), SCHEDULES)
+def test_list_key_is_the_list_of_the_built_task(
+    kind: SchedulerType, schedule: dict[str, Any]
+) -> None:
+    cfg = Cfg(11, kind, schedule)
+    spec = specs.parse(kind, schedule, now=NOW)
+    assert CORE.list_key(spec) == CORE.stored_list(by_pydantic(cfg))
+    assert CORE.removal_lists(by_pydantic(cfg)) == [CORE.list_key(spec)]
+
+
+def test_an_absent_or_unreadable_registration_has_no_list_and_is_removed_from_both() -> None:
+    both = [CORE.keys.source_cron, CORE.keys.source_interval]
+    for raw in (None, "not json", '{"task_name": "x"}'):
+        assert CORE.stored_list(raw) is None
+        assert CORE.removal_lists(raw) == both

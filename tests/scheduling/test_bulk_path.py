@@ -1,0 +1,320 @@
+"""The bulk path (``bulk.py`` over ``bulk_script.py``) against the single path, in Redis:
+every action from every status leaves the same state, history, registration, due score and
+live event as the single call; locks are respected; a failed chunk changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from taskplane.enums import Action, ScheduleStatus
+from taskplane.scheduling import bulk, bulk_script, specs
+from taskplane.scheduling.bulk import Refused
+from taskplane.scheduling.core import schedule_id
+from taskplane.scheduling.service import SchedulerService
+from taskplane.state import events as live_events
+from taskplane.state.keys import Keys
+
+ACTIVE, PAUSED, INACTIVE, ERROR = (
+    ScheduleStatus.ACTIVE,
+    ScheduleStatus.PAUSED,
+    ScheduleStatus.INACTIVE,
+    ScheduleStatus.ERROR,
+)
+INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+
+
+@dataclass
+class Cfg:
+    id: int
+    scheduler_type: str = "interval"
+    schedule_config: dict[str, Any] = field(
+        default_factory=lambda: {"hours": 1, "run_immediately": False}
+    )
+    task_type: str = "echo"
+    parameters: dict[str, Any] = field(default_factory=lambda: {"message": "hi"})
+    max_retries: int = 2
+    timeout_seconds: int | None = None
+    priority: int = 3
+
+    @property
+    def name(self) -> str:
+        return f"cfg-{self.id}"
+
+
+SHAPES: dict[str, dict[str, Any]] = {
+    "interval": {"scheduler_type": "interval", "schedule_config": {"minutes": 7}},
+    "immediate": {
+        "scheduler_type": "interval",
+        "schedule_config": {"seconds": 30, "run_immediately": True},
+    },
+    "cron": {
+        "scheduler_type": "cron",
+        "schedule_config": {"cron_expression": "*/5 * * * *", "timezone": "Europe/Berlin"},
+    },
+    "date": {"scheduler_type": "date", "schedule_config": {"run_date": "2099-06-01T08:30:00Z"}},
+    "manual": {"scheduler_type": "manual", "schedule_config": {}},
+}
+
+_ids = iter(range(1000, 1_000_000))
+
+
+def twins(shape: str) -> tuple[Cfg, Cfg]:
+    """Two configs alike but for their id (one for the single path, one for the bulk)."""
+    return Cfg(next(_ids), **SHAPES[shape]), Cfg(next(_ids), **SHAPES[shape])
+
+
+async def bring_to(svc: SchedulerService, config: Cfg, status: ScheduleStatus) -> None:
+    await svc.on_created(config)
+    if status is ERROR:
+        real, config.task_type = config.task_type, "no-such-type"
+        await svc.start(config)
+        config.task_type = real
+    elif status in (ACTIVE, PAUSED):
+        await svc.start(config)
+        if status is PAUSED:
+            await svc.pause(config)
+
+
+async def snapshot(svc: SchedulerService, redis: Redis, keys: Keys, cid: int) -> dict[str, Any]:
+    """What a config has in Redis, with its own id and the moments made comparable."""
+    state: dict[str, str] = await redis.hgetall(svc.state.status_key(cid))  # type: ignore[assignment]
+    metadata = json.loads(state.pop("metadata", "{}"))
+    assert INSTANT.match(state.pop("status_at", "")) or not state
+    registered_at = metadata.pop("registered_at", None)
+    assert registered_at is None or INSTANT.match(registered_at)
+    metadata["name"] = (metadata.get("name") or "").replace(str(cid), "ID")
+    history = []
+    for raw in await redis.lrange(svc.state.event_log(cid), 0, -1):
+        event = json.loads(raw)
+        assert INSTANT.match(event.pop("timestamp"))
+        details = event.get("details", {})
+        for key in ("next_run_at", "due_at", "task_id"):
+            if key in details:
+                details[key] = "<" + key + ">"
+        history.append(event)
+    sid = schedule_id(cid)
+    data = await svc.core.get_raw(cid)
+    return {
+        "state": state,
+        "metadata": metadata,
+        "registered_at": registered_at is not None,
+        "history": history,
+        "data": data.replace(str(cid), "ID") if data else None,
+        "lists": {
+            name: len(await redis.lpos(key, sid, count=0) or [])  # type: ignore[arg-type]
+            for name, key in (("cron", keys.source_cron), ("interval", keys.source_interval))
+        },
+        "due": await redis.zscore(svc.core.due_key, cid) is not None,
+        "sets": {
+            str(s): await redis.sismember(keys.by_status(s), str(cid))
+            for s in (ACTIVE, PAUSED, INACTIVE, ERROR)
+        },
+        "lock": await redis.exists(svc.locks.key(cid)),
+    }
+
+
+def outcome_of(outcome: Any, cid: int) -> dict[str, Any]:
+    if isinstance(outcome, Refused):
+        return {"code": outcome.status_code, "detail": outcome.detail.replace(str(cid), "ID")}
+    return {
+        "status": outcome.status,
+        "message": outcome.message,
+        "changed": outcome.changed,
+        "success": outcome.success,
+    }
+
+
+CASES = [
+    (shape, action, start)
+    for shape in SHAPES
+    for action in Action
+    for start in (INACTIVE, ACTIVE, PAUSED, ERROR)
+    if shape != "manual" or start is INACTIVE  # a manual config is only ever inactive
+]
+
+
+@pytest.mark.parametrize(("shape", "action", "start"), CASES)
+async def test_each_action_from_each_status_leaves_what_the_single_call_leaves(
+    svc: SchedulerService,
+    redis: Redis,
+    keys: Keys,
+    shape: str,
+    action: Action,
+    start: ScheduleStatus,
+) -> None:
+    one, other = twins(shape)
+    for config in (one, other):
+        await bring_to(svc, config, start)
+    try:
+        single: Any = await svc.act(action, one, note="why")
+    except Exception as exc:  # the refusal, as the bulk path reports it
+        single = bulk._refusal(one.id, exc)
+    report = await svc.act_many(action, [other.id], {other.id: other}, note="why")
+    [bulked] = [*report.results, *report.errors]  # type: ignore[misc]
+    assert outcome_of(bulked, other.id) == outcome_of(single, one.id)
+    assert await snapshot(svc, redis, keys, other.id) == await snapshot(svc, redis, keys, one.id)
+
+
+async def test_live_events_are_the_single_paths(svc: SchedulerService, redis: Redis) -> None:
+    configs = [Cfg(next(_ids)) for _ in range(3)]
+    await svc.on_created_many(configs)
+    async with redis.pubsub() as sub:
+        await sub.subscribe(svc.state.live_event(ACTIVE, None)[0])
+        await sub.get_message(timeout=1)  # the subscription's confirmation
+        await svc.start_many(configs)
+        await svc.act_many(Action.PAUSE, [configs[0].id], {configs[0].id: configs[0]})
+        got: list[str] = []
+        while len(got) < 4:
+            message = await sub.get_message(ignore_subscribe_messages=True, timeout=2)
+            assert message is not None, got
+            got.append(message["data"])
+    assert got == [
+        *(live_events.schedule_event(c.id, "active", "started") for c in configs),
+        live_events.schedule_event(configs[0].id, "paused", "paused"),
+    ]
+
+
+async def test_on_created_many_is_on_created_for_each(
+    svc: SchedulerService, redis: Redis, keys: Keys
+) -> None:
+    one, other = twins("cron")
+    await svc.on_created(one)
+    await svc.on_created_many([other])
+    assert await snapshot(svc, redis, keys, other.id) == await snapshot(svc, redis, keys, one.id)
+    assert await svc.state.create_many([(other.id, {})]) == [False]  # state exists: unchanged
+    assert await snapshot(svc, redis, keys, other.id) == await snapshot(svc, redis, keys, one.id)
+
+
+async def test_a_lock_lost_before_the_change_changes_nothing_for_that_config(
+    svc: SchedulerService, redis: Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the two scripts another holder took a config's lock (ours ran out): that
+    config is refused with the single path's 409, left as it was, its lock left to the
+    other holder; the rest of the chunk goes on."""
+    lost, kept = Cfg(next(_ids)), Cfg(next(_ids))
+    await svc.on_created_many([lost, kept])
+    before = await snapshot(svc, redis, keys, lost.id)
+    begin = svc.bulk_script.begin
+
+    async def and_lose_one(ids: Any, token: str) -> Any:
+        read = await begin(ids, token)
+        await redis.set(svc.locks.key(lost.id), "another-holder")
+        return read
+
+    monkeypatch.setattr(svc.bulk_script, "begin", and_lose_one)
+    report = await svc.start_many([lost, kept])
+    assert [(e.config_id, e.status_code) for e in report.errors] == [(lost.id, 409)]
+    assert report.errors[0].detail == f"config {lost.id} is inactive; it changed meanwhile"
+    assert [(r.config_id, r.status) for r in report.results] == [(kept.id, ACTIVE)]
+    assert await redis.get(svc.locks.key(lost.id)) == "another-holder"
+    await redis.delete(svc.locks.key(lost.id))
+    assert await snapshot(svc, redis, keys, lost.id) == before
+    assert not await redis.exists(svc.locks.key(kept.id))
+
+
+async def test_a_chunk_that_fails_before_its_change_changes_nothing_and_frees_its_locks(
+    svc: SchedulerService, redis: Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configs = [Cfg(next(_ids)) for _ in range(3)]
+    await svc.on_created_many(configs)
+    before = [await snapshot(svc, redis, keys, c.id) for c in configs]
+
+    async def outage(*args: Any) -> Any:
+        raise RedisConnectionError("the store went away")
+
+    monkeypatch.setattr(svc.bulk_script, "apply", outage)
+    with pytest.raises(RedisConnectionError):
+        await svc.start_many(configs)
+    assert [await snapshot(svc, redis, keys, c.id) for c in configs] == before
+
+
+async def test_a_stray_registration_is_moved_as_the_single_path_moves_it(
+    svc: SchedulerService, redis: Redis, keys: Keys
+) -> None:
+    """Inactive but still registered as a cron (drift): starting it as an interval leaves
+    it in the interval list only, once, as the single path does."""
+    one, other = twins("interval")
+    for config in (one, other):
+        await svc.on_created(config)
+        cron = Cfg(config.id, **SHAPES["cron"])
+        await svc.core.add(cron, _spec(cron))
+    await svc.start(one)
+    await svc.start_many([other])
+    after = await snapshot(svc, redis, keys, other.id)
+    assert after == await snapshot(svc, redis, keys, one.id)
+    assert after["lists"] == {"cron": 0, "interval": 1}
+
+
+def _spec(config: Cfg) -> specs.Spec:
+    return specs.parse(config.scheduler_type, config.schedule_config)
+
+
+async def test_a_stop_of_an_inactive_config_removes_a_stray_registration(
+    svc: SchedulerService, redis: Redis, keys: Keys
+) -> None:
+    config = Cfg(next(_ids))
+    await svc.on_created(config)
+    await svc.core.add(config, _spec(config))
+    report = await svc.act_many(Action.STOP, [config.id], {config.id: config})
+    assert [r.message for r in report.results] == ["already inactive"]
+    after = await snapshot(svc, redis, keys, config.id)
+    assert (after["data"], after["due"], after["lists"]) == (
+        None,
+        False,
+        {"cron": 0, "interval": 0},
+    )
+
+
+async def test_many_chunks_two_in_flight_keep_each_ids_outcome_in_order(
+    svc: SchedulerService, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "CHUNK", 3)
+    configs = [Cfg(next(_ids)) for _ in range(10)]
+    paused, manual, busy = configs[4], Cfg(next(_ids), **SHAPES["manual"]), configs[7]
+    await svc.on_created_many([*configs, manual])
+    await svc.start(paused)
+    await svc.pause(paused)
+    ids = [c.id for c in configs]
+    ids[2:2] = [manual.id, ids[0], 99_999_999]
+    rows = {c.id: c for c in [*configs, manual]}
+
+    async def hold() -> None:
+        async with svc.locks.held(busy.id):
+            await asyncio.sleep(0.3)
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0.02)
+    report = await svc.act_many(Action.START, ids, rows)
+    await holder
+    assert [(e.config_id, e.status_code) for e in report.errors] == [
+        (manual.id, 409),
+        (99_999_999, 404),
+        (paused.id, 409),
+    ]
+    expected = [c.id for c in configs if c is not paused]
+    expected[2:2] = [configs[0].id]  # the repeated id: the single call again ("already active")
+    assert [r.config_id for r in report.results] == expected
+    assert [r.message for r in report.results].count("already active") == 1
+    assert {r.status for r in report.results} == {ACTIVE}  # the busy one too, after its wait
+    assert await redis.zcard(svc.core.due_key) == 9
+
+
+async def test_a_script_the_server_does_not_know_is_loaded_and_run(
+    svc: SchedulerService, redis: Redis
+) -> None:
+    script = bulk_script.BulkScript(redis, svc.locks, svc.state, svc.core)
+    script._begin = redis.register_script(bulk_script.BEGIN + f"-- {uuid.uuid4().hex}\n")
+    assert not (await redis.script_exists(script._begin.sha))[0]
+    config = Cfg(next(_ids))
+    assert await script.begin([config.id], "token") == [(True, None, None)]
+    assert (await redis.script_exists(script._begin.sha))[0]
+    await svc.locks.release_many({config.id: "token"})
