@@ -99,16 +99,16 @@ def profile_passes(names: list[str], args: argparse.Namespace, done: list[Result
         command = profiled.command(name, flags)
         print(f"\n>>> profiled pass: {command}   (load {machine.load()})", flush=True)
         try:
-            with profiled.profiling():
+            with profiled.profiling() as raw:
                 asyncio.run(run_one(name, pass_args, command))
         except Exception as exc:
             ok = False
             print(f"!!! profiled pass of {name} failed: {exc!r}", flush=True)
             continue
         if args.no_report:
-            found = profiled.collect(name, command, procs.LOG_DIR / "svg", None)
+            found = profiled.collect(name, command, raw, procs.LOG_DIR / "svg", None)
         else:
-            found = profiled.collect(name, command, profiled.SVG_DIR, report.DOC.parent)
+            found = profiled.collect(name, command, raw, profiled.SVG_DIR, report.DOC.parent)
         for prof in found:
             print(f"  {prof.process}: {prof.samples:,} samples -> {prof.svg}", flush=True)
         target.profiles = found

@@ -304,6 +304,14 @@ def plot(path: Path, ticks: Sequence[TickFigures], pages: Sequence[PageFigures])
             alpha=0.5,
             label=f"{page} page, p99",
         )
+    first = [p for p in pages if p.page == "first"]
+    right.plot(
+        [p.n for p in first],
+        [(p.cpu_per_request or 0) * 1000 for p in first],
+        "^--",
+        color="tab:gray",
+        label="API CPU / request (first page)",
+    )
     right.set_title(f"GET /api/v1/configs?limit={PAGE}")
     right.set_xlabel("stored configs")
     for ax in (left, right):
@@ -335,13 +343,15 @@ async def run(result: Result, args: argparse.Namespace) -> None:
         redis = make_redis(env.settings())
         try:
             # a profiled pass ticks longer, so the profile holds enough samples
-            ticks = await measure_ticks(redis, sizes, TICKS * (10 if procs.profiling() else 1))
+            ticks = await measure_ticks(redis, sizes, TICKS * (30 if procs.profiling() else 1))
         finally:
             await redis.aclose()
     async with bench_env("b6", database=True) as env:
         redis = make_redis(env.settings())
         try:
-            pages = await measure_pages(env, redis, sizes, REQUESTS)
+            pages = await measure_pages(
+                env, redis, sizes, REQUESTS * (3 if procs.profiling() else 1)
+            )
         finally:
             await redis.aclose()
 

@@ -25,8 +25,13 @@ def frame_name(frame: str) -> str:
     return f"{function} ({where.rsplit(':', 1)[0].rstrip(')')})"
 
 
+ENTRY = ("taskplane/cli/", "bench/__main__.py")  # entry points: on the stack of everything
+
+
 def own_code(name: str) -> bool:
-    return name.rpartition(" (")[2].startswith(OWN_CODE)
+    """A function of taskplane's or the bench's, other than their entry points."""
+    where = name.rpartition(" (")[2]
+    return where.startswith(OWN_CODE) and not where.startswith(ENTRY)
 
 
 @dataclass
@@ -52,7 +57,8 @@ class Samples:
     def own(self) -> Counter[str]:
         out: Counter[str] = Counter()
         for stack, count in self.stacks.items():
-            out[stack[-1]] += count
+            if not stack[-1].startswith("process "):  # py-spy's root frame: no Python frame
+                out[stack[-1]] += count
         return out
 
 

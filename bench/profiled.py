@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,27 +51,32 @@ def command(name: str, flags: list[str]) -> str:
 
 
 @contextmanager
-def profiling() -> Iterator[None]:
-    """BENCH_PROFILE=1 meanwhile (``procs.profiling``), over an empty PROFILE_DIR."""
-    procs.PROFILE_DIR.mkdir(parents=True, exist_ok=True)
-    for old in procs.PROFILE_DIR.glob("*.pyspy"):
-        old.unlink()
+def profiling() -> Iterator[Path]:
+    """BENCH_PROFILE=1 meanwhile (``procs.profiling``), profiles into a directory of this
+    pass's own (LOG_DIR is shared with any other bench run on the machine); yields it."""
+    procs.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    own = Path(tempfile.mkdtemp(prefix="profiles-", dir=procs.LOG_DIR))
+    shared, procs.PROFILE_DIR = procs.PROFILE_DIR, own
     os.environ["BENCH_PROFILE"] = "1"
     try:
-        yield
+        yield own
     finally:
         os.environ.pop("BENCH_PROFILE", None)
+        procs.PROFILE_DIR = shared
 
 
-def collect(name: str, taken_by: str, svg_dir: Path, docs: Path | None) -> list[Profile]:
-    """Flame graphs of the profiles the pass left in PROFILE_DIR, into ``svg_dir`` (this
-    benchmark's older ones there removed), and their summaries. ``docs``: the directory the
-    page links from (paths relative to it), or None to link the absolute paths."""
+def collect(
+    name: str, taken_by: str, found_in: Path, svg_dir: Path, docs: Path | None
+) -> list[Profile]:
+    """Flame graphs of the profiles the pass left in ``found_in``, into ``svg_dir`` (this
+    benchmark's older ones there removed), and their summaries; ``found_in`` is removed.
+    ``docs``: the directory the page links from (paths relative to it), or None to link the
+    absolute paths."""
     svg_dir.mkdir(parents=True, exist_ok=True)
     for old in svg_dir.glob(f"{name}-*.svg"):
         old.unlink()
     out: list[Profile] = []
-    for raw in sorted(procs.PROFILE_DIR.glob("*.pyspy")):
+    for raw in sorted(found_in.glob("*.pyspy")):
         samples = profile.read(raw.read_text(errors="replace"))
         if not samples.total:
             continue
@@ -86,4 +93,5 @@ def collect(name: str, taken_by: str, svg_dir: Path, docs: Path | None) -> list[
                 own=profile.top(samples.own(), samples.total, TOP),
             )
         )
+    shutil.rmtree(found_in, ignore_errors=True)
     return out

@@ -16,29 +16,33 @@ RAW = """\
 <module> (bench/x.py:3);run (bench/x.py:14);run (bench/x.py:14) 1
 <module> (a.py:1);_find_and_load (<frozen importlib._bootstrap>:1) 50
 <module> (bench/x.py:3);run (bench/x.py:15);<b>&amp (redis/y.py:1) 1
+process 12:"python -m taskplane.cli api";main (taskplane/cli/app.py:9) 4
+process 12:"python -m taskplane.cli api" 2
 not a stack line
 """
 
 
 def test_a_profile_names_a_function_once_whatever_line_ran_and_leaves_imports_out() -> None:
     samples = profile.read(RAW)
-    assert samples.total == 10  # the 50 import samples are not the measured work
+    assert samples.total == 16  # the 50 import samples are not the measured work
     inclusive = samples.inclusive()
     assert inclusive["work (taskplane/w.py)"] == 8  # two lines of one function
     assert inclusive["run (bench/x.py)"] == 10  # a recursive call counts once per stack
     assert samples.own()["work (taskplane/w.py)"] == 8 and samples.own()["run (bench/x.py)"] == 1
     assert inclusive["<b>&amp (redis/y.py)"] == 1
     assert "<b>&amp (redis/y.py)" not in samples.inclusive(own=True)  # not our code
+    assert "main (taskplane/cli/app.py)" not in samples.inclusive(own=True)  # an entry point
+    assert not [f for f in samples.own() if f.startswith("process ")]  # py-spy's root only
     first, second, third = profile.top(samples.inclusive(own=True), samples.total, 3)
-    assert {first, second} == {"100.0%  <module> (bench/x.py)", "100.0%  run (bench/x.py)"}
-    assert third == " 80.0%  work (taskplane/w.py)"
+    assert {first, second} == {" 62.5%  <module> (bench/x.py)", " 62.5%  run (bench/x.py)"}
+    assert third == " 50.0%  work (taskplane/w.py)"
 
 
 def test_the_flame_graph_has_a_box_per_frame_with_its_share_and_escapes_names() -> None:
     svg = flamegraph.render(profile.read(RAW), "b9-api: a <test>")
     assert svg.startswith("<svg ") and svg.rstrip().endswith("</svg>")
-    assert "<title>work (taskplane/w.py) (8 samples, 80.00%)</title>" in svg
-    assert "<title>all (10 samples, 100.00%)</title>" in svg
+    assert "<title>work (taskplane/w.py) (8 samples, 50.00%)</title>" in svg
+    assert "<title>all (16 samples, 100.00%)</title>" in svg
     assert "&lt;b&gt;&amp;amp (redis/y.py)" in svg and "a &lt;test&gt;" in svg
     assert "<b>" not in svg
 
