@@ -74,6 +74,15 @@ async def create_token(session: AsyncSession, name: str, role: Role) -> tuple[Ap
     return row, plaintext
 
 
+ADMIN = Principal(name="admin", role=Role.ADMIN)
+
+
+def is_admin_token(settings: Settings, token: str) -> bool:
+    """Whether ``token`` is the settings' admin token (constant time)."""
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    return bool(admin) and tokens_equal(token, admin)
+
+
 async def authenticate(session: AsyncSession, settings: Settings, token: str) -> Principal | None:
     """The principal a bearer token belongs to, or None (unknown or revoked).
 
@@ -82,9 +91,8 @@ async def authenticate(session: AsyncSession, settings: Settings, token: str) ->
     """
     if not token:
         return None
-    admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
-    if admin and tokens_equal(token, admin):
-        return Principal(name="admin", role=Role.ADMIN)
+    if is_admin_token(settings, token):
+        return ADMIN
     digest = hash_token(token)
     row = await tokens.find_active_by_hash(session, digest)
     if row is None or not hmac.compare_digest(row.token_hash, digest):

@@ -3,7 +3,8 @@ the headers, CSP and CORS) and not about who may call what (test_auth_matrix.py)
 
 - a token's plaintext is stored nowhere (no database column, no Redis key, no log record),
   and it is compared in constant time;
-- a revoked token is refused on the next request by every api replica (no token cache);
+- a revoked token is refused on the next request by every api replica (a remembered lookup
+  counts only under the shared token generation: test_token_cache.py);
 - nothing read from Redis is unpickled or evaluated: no pickle / marshal / eval in the code,
   every taskiq serializer is JSON, and pickle payloads planted in every key an api request
   reads are never run;

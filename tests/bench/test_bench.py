@@ -105,15 +105,21 @@ async def test_b4_loads_every_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Python load generator" in result.tables[0].title
     rows = _rows(result.tables[0])
     assert [r["endpoint"] for r in rows] == [
-        "GET /configs?limit=50",
+        b4_api.BARE,
         "GET /configs/{id}",
+        "GET /configs?limit=50",
         "POST /schedules/{id}/pause + resume",
     ]
     assert all(_int(r["requests"]) > 0 for r in rows)
-    assert rows[0]["non-2xx"] == rows[1]["non-2xx"] == "0", rows
+    assert rows[0]["non-2xx"] == rows[1]["non-2xx"] == rows[2]["non-2xx"] == "0", rows
+    assert rows[0]["x bare"] == "1.0x" and rows[1]["x bare"].endswith("x"), rows
     # 40 schedules under 32 connections: a resume may overtake its own pause (a 409), but
     # most control calls succeed
-    assert _int(rows[2]["non-2xx"]) < _int(rows[2]["requests"]) / 2, rows
+    assert _int(rows[3]["non-2xx"]) < _int(rows[3]["requests"]) / 2, rows
+    # the reads again on `taskplane api --workers 2`, and a verdict on every B4 goal
+    assert "--workers 2" in result.tables[1].title
+    assert [r["endpoint"] for r in _rows(result.tables[1])] == [r["endpoint"] for r in rows[:3]]
+    assert len(result.goals) == 3 and all(g.met is not None for g in result.goals)
 
 
 WRK_OUTPUT = """Running 15s test @ http://127.0.0.1:8000/api/v1/configs?limit=50

@@ -50,6 +50,8 @@ OWNERS: dict[str, set[str]] = {
     "scheduler_last_exit": {"state/heartbeats.py"},
     "workers": {"state/heartbeats.py", "worker/heartbeat.py"},
     "workers_last_exit": {"state/heartbeats.py", "worker/heartbeat.py"},
+    # the token generation: every revocation replaces it (api processes' token lookups)
+    "token_generation": {"api/token_cache.py"},
     # live events: a pub/sub channel, nothing stored; each owner publishes its own changes
     # (state/events.py formats them), the api subscribes
     "events": {

@@ -34,6 +34,7 @@ from taskplane.api.routers import (
     tokens,
 )
 from taskplane.api.schemas.errors import documented
+from taskplane.api.token_cache import TokenCache
 from taskplane.dashboard.routes import mount_dashboard
 from taskplane.observability import mount_observability
 from taskplane.resources import Resources, open_resources
@@ -70,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.scheduler = SchedulerService(
             resources.redis, resources.keys, registry, state=state
         )
+        app.state.token_cache = TokenCache(resources.redis, resources.keys)
         app.state.started_at = time.monotonic()
         app.state.events = Hub(resources.redis, resources.keys.events)
         await _reconcile_at_start(app.state.scheduler, resources)

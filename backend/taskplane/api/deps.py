@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from taskplane.auth import Principal, authenticate, may
+from taskplane.api.token_cache import TokenCache
+from taskplane.auth import ADMIN, Principal, authenticate, hash_token, is_admin_token, may
 from taskplane.resources import Resources
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
@@ -36,12 +37,12 @@ bearer = HTTPBearer(
 )
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -79,25 +80,25 @@ async def _close(session: AsyncSession) -> None:
             await session.invalidate()
 
 
-def get_redis(resources: ResourcesDep) -> Redis:
+async def get_redis(resources: ResourcesDep) -> Redis:
     return resources.redis
 
 
-def get_keys(resources: ResourcesDep) -> Keys:
+async def get_keys(resources: ResourcesDep) -> Keys:
     return resources.keys
 
 
-def get_registry(request: Request) -> TaskRegistry:
+async def get_registry(request: Request) -> TaskRegistry:
     registry: TaskRegistry = request.app.state.registry
     return registry
 
 
-def get_state(request: Request) -> ScheduleStateService:
+async def get_state(request: Request) -> ScheduleStateService:
     state: ScheduleStateService = request.app.state.schedule_state
     return state
 
 
-def get_scheduler(request: Request) -> SchedulerService:
+async def get_scheduler(request: Request) -> SchedulerService:
     scheduler: SchedulerService = request.app.state.scheduler
     return scheduler
 
@@ -121,13 +122,30 @@ async def authorize(
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise _unauthorized("missing bearer token")
-    async with request_session(resources) as session:
-        principal = await authenticate(session, resources.settings, credentials.credentials)
+    principal = await _principal(request, resources, credentials.credentials)
     if principal is None:
         raise _unauthorized("unknown or revoked token")
     if not may(principal.role, request.method) and not _is_read_only(request):
         raise HTTPException(status_code=403, detail=f"role {principal.role} may only read")
     request.state.principal = principal
+    return principal
+
+
+async def _principal(request: Request, resources: Resources, token: str) -> Principal | None:
+    """The settings' admin token needs no lookup; a stored token's lookup is remembered
+    under the token generation (``token_cache``): read first, then looked up if need be."""
+    if is_admin_token(resources.settings, token):
+        return ADMIN
+    cache: TokenCache = request.app.state.token_cache
+    digest = hash_token(token)
+    generation = await cache.generation()
+    principal = cache.get(digest, generation)
+    if principal is not None:
+        return principal
+    async with request_session(resources) as session:
+        principal = await authenticate(session, resources.settings, token)
+    if principal is not None:
+        cache.put(digest, principal, generation)
     return principal
 
 

@@ -53,11 +53,25 @@ async def _list(settings: Settings) -> list[dict[str, Any]]:
 
 
 async def _revoke(settings: Settings, token_id: int) -> None:
+    """Revoke between two new token generations (api/token_cache.py): every api replica
+    refuses the token from its next request on."""
+    from taskplane.api.token_cache import revoked
     from taskplane.cli.services import open_database
     from taskplane.db import tokens
+    from taskplane.resources import make_redis
+    from taskplane.state.keys import Keys
 
-    async with open_database(settings) as sessions, sessions() as session, session.begin():
-        await tokens.revoke(session, token_id)
+    redis = make_redis(settings, pool_size=2)
+    try:
+        async with open_database(settings) as sessions:
+
+            async def revoke() -> None:
+                async with sessions() as session, session.begin():
+                    await tokens.revoke(session, token_id)
+
+            await revoked(redis, Keys(settings.redis_prefix), revoke)
+    finally:
+        await redis.aclose()
 
 
 def _iso(value: Any) -> str | None:

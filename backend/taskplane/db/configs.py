@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from taskplane.db.models import TaskConfig, utcnow
-from taskplane.db.pagination import fetch_page
+from taskplane.db.pagination import fetch_page, fetch_rows
 from taskplane.enums import SchedulerType
 from taskplane.errors import Conflict, NotFound
 from taskplane.pages import Page
@@ -80,7 +80,49 @@ async def list_page(
     offset: int = 0,
 ) -> Page[TaskConfig]:
     """Filtered page, newest first. ``ids`` restricts to a set (e.g. configs with a status)."""
-    stmt = select(TaskConfig)
+    if ids is not None and not ids:
+        return Page(items=[], total=0, limit=limit, offset=offset)
+    stmt = _filtered(select(TaskConfig), task_type, scheduler_type, q, ids)
+    return await fetch_page(session, stmt, limit=limit, offset=offset)
+
+
+# --- reads on a plain connection (db/reads.py): rows, not ORM objects ----------------------
+
+_TABLE = TaskConfig.__table__
+
+
+async def get_row(conn: AsyncConnection, config_id: int) -> Row[Any]:
+    """A config as a row (its columns by name, as on the ORM object); NotFound if missing."""
+    row = (await conn.execute(select(_TABLE).where(_TABLE.c.id == config_id))).first()
+    if row is None:
+        raise NotFound("config", config_id)
+    return row
+
+
+async def list_rows(
+    conn: AsyncConnection,
+    *,
+    task_type: str | None = None,
+    scheduler_type: SchedulerType | None = None,
+    q: str | None = None,
+    ids: Collection[int] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[Row[Any]]:
+    """``list_page`` as rows, in one statement (page and total)."""
+    if ids is not None and not ids:
+        return Page(items=[], total=0, limit=limit, offset=offset)
+    stmt = _filtered(select(_TABLE), task_type, scheduler_type, q, ids)
+    return await fetch_rows(conn, stmt, limit=limit, offset=offset)
+
+
+def _filtered(
+    stmt: Select[Any],
+    task_type: str | None,
+    scheduler_type: SchedulerType | None,
+    q: str | None,
+    ids: Collection[int] | None,
+) -> Select[Any]:
     if task_type is not None:
         stmt = stmt.where(TaskConfig.task_type == task_type)
     if scheduler_type is not None:
@@ -94,11 +136,8 @@ async def list_page(
             )
         )
     if ids is not None:
-        if not ids:
-            return Page(items=[], total=0, limit=limit, offset=offset)
         stmt = stmt.where(TaskConfig.id.in_(list(ids)))
-    stmt = stmt.order_by(TaskConfig.id.desc())
-    return await fetch_page(session, stmt, limit=limit, offset=offset)
+    return stmt.order_by(TaskConfig.id.desc())
 
 
 async def all_ids(session: AsyncSession) -> list[int]:

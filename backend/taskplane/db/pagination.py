@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from taskplane.pages import Page
 
@@ -28,5 +28,22 @@ async def fetch_page(
     if offset > 0:
         total = int(
             (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        )
+    return Page(items=[], total=total, limit=limit, offset=offset)
+
+
+async def fetch_rows(
+    conn: AsyncConnection, stmt: Select[Any], *, limit: int, offset: int
+) -> Page[Any]:
+    """``fetch_page`` on a plain connection: the items are the rows (columns by name; the
+    window count rides along as ``_total``)."""
+    counted = stmt.add_columns(func.count().over().label("_total")).limit(limit).offset(offset)
+    rows = (await conn.execute(counted)).all()
+    if rows:
+        return Page(items=list(rows), total=int(rows[0][-1]), limit=limit, offset=offset)
+    total = 0
+    if offset > 0:
+        total = int(
+            (await conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
         )
     return Page(items=[], total=total, limit=limit, offset=offset)

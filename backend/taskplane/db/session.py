@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,15 +30,28 @@ def make_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
         pool_timeout=10,
         connect_args={"timeout": 10, "command_timeout": 60},
         **kwargs,
     )
+    event.listen(engine.sync_engine, "checkout", _discard_closed)
+    return engine
+
+
+def _discard_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection PostgreSQL has closed (a restart, an idle timeout) is replaced
+    at checkout, without a round trip: asyncpg notices the closed socket by itself. (The
+    pool's pre-ping costs three round trips per checkout: BEGIN, a ping, ROLLBACK.) A
+    connection that dies unnoticed fails its query, is invalidated, and the request gets
+    the 503 of an unreachable PostgreSQL."""
+    driver = getattr(dbapi_conn, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise DisconnectionError("the pooled connection was closed by PostgreSQL")
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

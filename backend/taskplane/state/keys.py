@@ -139,3 +139,10 @@ class Keys:
         """string: JSON {id, exited_at, reason} of the last scheduler instance that withdrew
         its heartbeat."""
         return f"{self.prefix}scheduler:last-exit"
+
+    # --- api tokens (owner: api/token_cache.py) -----------------------------------------
+    @property
+    def token_generation(self) -> str:
+        """string: a random value every token revocation replaces; an api process uses a
+        remembered token lookup only under the value it was made under."""
+        return f"{self.prefix}auth:token-generation"

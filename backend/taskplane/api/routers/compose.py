@@ -3,6 +3,10 @@ response models read the fields they share with the row and the read model by na
 
 from __future__ import annotations
 
+from typing import Any
+
+import pydantic_core
+from fastapi import Response
 from pydantic import BaseModel
 
 from taskplane.api.schemas.configs import ConfigOut, ConfigScheduleOut, StoredConfigOut
@@ -16,6 +20,41 @@ def config_out(row: TaskConfig, info: ScheduleInfo) -> ConfigOut:
     return ConfigOut(
         **dict(StoredConfigOut.model_validate(row)),
         **dict(ConfigScheduleOut.model_validate(info)),
+    )
+
+
+STORED_FIELDS = tuple(StoredConfigOut.model_fields)
+
+
+def config_fields(row: Any, info: ScheduleInfo) -> dict[str, Any]:
+    """``config_out`` as plain values, for reads answered with ``json_response``: a row (ORM
+    object or Core row) and its read model, without building and re-validating models.
+    Same fields, same order, same JSON (tests/api/test_fast_responses.py holds it to that)."""
+    out = {name: getattr(row, name) for name in STORED_FIELDS}
+    out["schedule_status"] = info.status
+    out["is_scheduled"] = info.is_scheduled
+    out["status_consistent"] = info.status_consistent
+    out["next_run_at"] = info.next_run_at
+    out["last_run_at"] = info.last_run_at
+    out["last_success"] = info.last_success
+    out["schedule"] = info.schedule
+    return out
+
+
+def event_fields(event: HistoryEvent) -> dict[str, Any]:
+    return {
+        "event": event.event,
+        "timestamp": event.timestamp,
+        "note": event.note,
+        "details": event.details,
+    }
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    """A JSON body encoded by pydantic's serializer (datetimes, enums, models as the
+    response models encode them), past FastAPI's re-validation of the route's model."""
+    return Response(
+        pydantic_core.to_json(content), status_code=status_code, media_type="application/json"
     )
 
 

@@ -26,8 +26,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import update as sql_update
 
-from taskplane.api.deps import RegistryDep, SchedulerDep, SessionDep
-from taskplane.api.routers.compose import config_out, event_out
+from taskplane.api.deps import (
+    RegistryDep,
+    ResourcesDep,
+    SchedulerDep,
+    SessionDep,
+    request_session,
+)
+from taskplane.api.routers.compose import config_fields, config_out, event_fields, json_response
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
 from taskplane.api.schemas.configs import ConfigCreate, ConfigDetail, ConfigOut, ConfigUpdate
 from taskplane.api.schemas.errors import documented
@@ -35,6 +41,7 @@ from taskplane.api.schemas.executions import ExecutionStatsOut
 from taskplane.api.schemas.inputs import MAX_ID, JsonValueError, SafeStr, check_json
 from taskplane.db import configs, executions
 from taskplane.db.models import TaskConfig
+from taskplane.db.reads import read_connection
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.errors import FieldError, InvalidInput
 from taskplane.pages import Page
@@ -134,7 +141,7 @@ async def _undo_create(session: Any, scheduler: Any, config_id: int) -> None:
 
 @router.get("", response_model=Page[ConfigOut])
 async def list_configs(
-    session: SessionDep,
+    resources: ResourcesDep,
     scheduler: SchedulerDep,
     task_type: FilterText = None,
     scheduler_type: SchedulerType | None = None,
@@ -142,43 +149,52 @@ async def list_configs(
     q: FilterText = None,
     limit: LimitQuery = 50,
     offset: OffsetQuery = 0,
-) -> Any:
+) -> Response:
     """One SQL query (page + count) and one Redis pipeline (every state), whatever the page
-    size; ``status`` first reads the id set of that status (one more round trip)."""
+    size; ``status`` first reads the id set of that status (one more round trip). Rows, not
+    ORM objects, on a connection without a transaction (db/reads.py)."""
     ids = await scheduler.state.ids_with_status(status) if status is not None else None
-    page = await configs.list_page(
-        session,
-        task_type=task_type,
-        scheduler_type=scheduler_type,
-        q=q,
-        ids=ids,
-        limit=limit,
-        offset=offset,
-    )
+    async with read_connection(resources.engine) as conn:
+        page = await configs.list_rows(
+            conn,
+            task_type=task_type,
+            scheduler_type=scheduler_type,
+            q=q,
+            ids=ids,
+            limit=limit,
+            offset=offset,
+        )
     infos = await scheduler.infos(page.items, history=0, next_runs=False)
-    items = [config_out(row, infos[row.id]) for row in page.items]
-    return page.with_items(items)
+    return json_response(
+        {
+            "items": [config_fields(row, infos[row.id]) for row in page.items],
+            "total": page.total,
+            "limit": page.limit,
+            "offset": page.offset,
+        }
+    )
 
 
 @router.get("/{config_id}", response_model=ConfigDetail, responses=documented(404))
 async def get_config(
     config_id: ConfigId,
-    session: SessionDep,
+    resources: ResourcesDep,
     scheduler: SchedulerDep,
     include_stats: bool = False,
-) -> ConfigDetail:
-    row = await configs.get(session, config_id)
+) -> Response:
+    async with read_connection(resources.engine) as conn:
+        row = await configs.get_row(conn, config_id)
     info = await scheduler.info(row, history=DETAIL_HISTORY, next_runs=False)
     stats = None
     if include_stats:
-        stats = ExecutionStatsOut.model_validate(
-            await executions.stats(session, config_id=config_id)
-        )
-    return ConfigDetail(
-        **config_out(row, info).model_dump(),
-        recent_history=[event_out(e) for e in info.recent_history],
-        stats=stats,
-    )
+        async with request_session(resources) as session:
+            stats = ExecutionStatsOut.model_validate(
+                await executions.stats(session, config_id=config_id)
+            )
+    body = config_fields(row, info)
+    body["recent_history"] = [event_fields(e) for e in info.recent_history]
+    body["stats"] = stats
+    return json_response(body)
 
 
 @router.patch("/{config_id}", response_model=ConfigOut, responses=documented(404, 409))

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response
 
 from taskplane import auth
-from taskplane.api.deps import SessionDep, require_admin
+from taskplane.api import token_cache
+from taskplane.api.deps import KeysDep, RedisDep, SessionDep, require_admin
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
 from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.inputs import MAX_ID
@@ -34,7 +35,13 @@ async def list_tokens(session: SessionDep, limit: LimitQuery = 50, offset: Offse
 
 
 @router.delete("/{token_id}", status_code=204, response_class=Response, responses=documented(404))
-async def revoke_token(token_id: TokenId, session: SessionDep) -> Response:
-    async with session.begin():
-        await tokens.revoke(session, token_id)
+async def revoke_token(
+    token_id: TokenId, session: SessionDep, redis: RedisDep, keys: KeysDep
+) -> Response:
+    async def revoke() -> None:
+        async with session.begin():
+            await tokens.revoke(session, token_id)
+
+    # between two new token generations: every replica's remembered lookup is void
+    await token_cache.revoked(redis, keys, revoke)
     return Response(status_code=204)
