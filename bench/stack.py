@@ -119,8 +119,10 @@ async def start_all(
     done = 0
     if bulk is not None:
         for i in range(0, len(configs), BULK):
-            await bulk(configs[i : i + BULK])
-            done = min(len(configs), i + BULK)
+            report = await bulk(configs[i : i + BULK])
+            if report.errors:
+                raise RuntimeError(f"start_many refused some: {report.errors[:3]}")
+            done += len(report.results)
             if time.monotonic() - started > cap_seconds:
                 break
         return done, f"SchedulerService.start_many, {BULK:,} per call"
@@ -148,14 +150,15 @@ async def load_directly(
     keys core writes (data, interval list, due score), pipelined, no state. Only used so the
     scheduler still runs at full size; never counted as registration time."""
     from taskplane.scheduling import specs
+    from taskplane.scheduling.core import schedule_id
 
     for i in range(0, len(configs), 2000):
         async with redis.pipeline(transaction=False) as pipe:
             for c in configs[i : i + 2000]:
                 spec = specs.parse(c.scheduler_type, c.schedule_config)
-                task = svc.core.build(c, spec)
-                pipe.set(env.keys.source_data(task.schedule_id), task.model_dump_json())
-                pipe.rpush(f"{env.keys.schedule_source_prefix}:interval", task.schedule_id)
+                sid = schedule_id(c.id)
+                pipe.set(env.keys.source_data(sid), svc.core.encode(c, spec))
+                pipe.rpush(f"{env.keys.schedule_source_prefix}:interval", sid)
                 pipe.zadd(env.keys.due, {str(c.id): int(time.time() * 1000) + 3_600_000})
             await pipe.execute()
 

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
@@ -228,6 +228,20 @@ def _allowed(statuses: frozenset[ScheduleStatus] | set[ScheduleStatus]) -> str:
 _NAME = "\x00name\x00"
 
 
+def _json_text(value: Any) -> str:
+    """``json.dumps(value, default=str)``; a printable ASCII text needing no escape is
+    quoted as is (a config's name, mostly)."""
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isprintable()
+        and '"' not in value
+        and "\\" not in value
+    ):
+        return f'"{value}"'
+    return json.dumps(value, default=str)
+
+
 class _Preparer:
     """The registrations, metadata and events of one chunk's activations (as
     ``Actions._activate`` makes them), each shape's made once: configs of one chunk mostly
@@ -246,10 +260,8 @@ class _Preparer:
 
     def spec(self, config: ConfigLike) -> Spec:
         """``specs.parse`` of the config's schedule at ``now`` (InvalidInput if invalid)."""
-        try:
-            key = (str(config.scheduler_type), json.dumps(config.schedule_config, sort_keys=True))
-        except (TypeError, ValueError):
-            return specs.parse(config.scheduler_type, config.schedule_config, now=self.now)
+        # repr tells JSON values apart (1, 1.0 and True are equal keys of a dict, not here)
+        key = (str(config.scheduler_type), repr(config.schedule_config))
         found = self._specs.get(key)
         if found is None:
             found = specs.parse(config.scheduler_type, config.schedule_config, now=self.now)
@@ -281,7 +293,7 @@ class _Preparer:
             text = json.dumps(shape, separators=(",", ":"), default=str)
             head, tail = text.split(json.dumps(_NAME))
             cut = self._metadata[key] = (head, tail)
-        return cut[0] + json.dumps(getattr(config, "name", None), default=str) + cut[1]
+        return cut[0] + _json_text(getattr(config, "name", None)) + cut[1]
 
     def event(self, due: datetime) -> str:
         """The activation's history event (its details: the first due)."""

@@ -91,13 +91,14 @@ local a, k = 13, 6
 while a < #ARGV do
   local op, cid = ARGV[a + 1], ARGV[a + 2]
   local lock = KEYS[k + 1]
+  local mine = holds_lock(lock, token)
   local sid = sid_prefix .. cid
   if op == 'A' then
     local hash, history, data, list = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
     local old_list = false
     if ARGV[a + 6] == '1' then old_list = KEYS[k + 6] end
     local cur = current_status(hash)
-    if holds_lock(lock, token) and allows(allowed, cur) then
+    if mine and allows(allowed, cur) then
       register(data, ARGV[a + 3], sid, list, old_list, due, cid, ARGV[a + 4], ARGV[a + 5],
         now_ms)
       set_status(g, hash, history, cid, to, note, at, ARGV[a + 8], ARGV[a + 7])
@@ -113,7 +114,7 @@ while a < #ARGV do
     local hash, history, data = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
     local n = tonumber(ARGV[a + 3])
     local cur = current_status(hash)
-    if holds_lock(lock, token) and allows(allowed, cur) then
+    if mine and allows(allowed, cur) then
       set_status(g, hash, history, cid, to, note, at, off_event, '')
       unregister(data, sid, {unpack(KEYS, k + 5, k + 4 + n)}, due, cid)
       out[#out + 1] = 1
@@ -125,7 +126,7 @@ while a < #ARGV do
     k = k + 4 + n
   elseif op == 'U' then
     local n = tonumber(ARGV[a + 3])
-    if holds_lock(lock, token) then
+    if mine then
       unregister(KEYS[k + 2], sid, {unpack(KEYS, k + 3, k + 2 + n)}, due, cid)
     end
     a = a + 3
@@ -134,7 +135,7 @@ while a < #ARGV do
     a = a + 2
     k = k + 1
   end
-  release_lock(lock, token)
+  if mine then release_held(lock) end
 end
 return out
 """

@@ -27,7 +27,7 @@ from taskplane.state import leases
 from taskplane.state.keys import Keys
 
 # The lock's part of a composed script: take (SET NX PX), hold (still this token's?) and
-# release (compare-and-delete, as ``leases.RELEASE``).
+# release (compare-and-delete, as ``leases.RELEASE``; or, once held, delete).
 LUA = """
 local function take_lock(key, token, lease_ms)
   return redis.call('SET', key, token, 'NX', 'PX', lease_ms) ~= false
@@ -37,6 +37,9 @@ local function holds_lock(key, token)
 end
 local function release_lock(key, token)
   if redis.call('GET', key) == token then redis.call('DEL', key) end
+end
+local function release_held(key)  -- a lock holds_lock found this script's
+  redis.call('DEL', key)
 end
 """
 

@@ -57,8 +57,11 @@ local function allows(allowed, status)
   return allowed == '*' or string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) ~= nil
 end
 local function set_status(g, hash, history, cid, to, note, at, event, metadata)
-  redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at)
-  if metadata ~= '' then redis.call('HSET', hash, 'metadata', metadata) end
+  if metadata ~= '' then
+    redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at, 'metadata', metadata)
+  else
+    redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at)
+  end
   for _, status in ipairs(STATUSES) do
     if status ~= to then redis.call('SREM', g.sets[status], cid) end
   end
