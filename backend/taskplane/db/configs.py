@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import Row, Select, func, or_, select
+from sqlalchemy import Row, Select, bindparam, func, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -89,11 +89,12 @@ async def list_page(
 # --- reads on a plain connection (db/reads.py): rows, not ORM objects ----------------------
 
 _TABLE = TaskConfig.__table__
+_BY_ID = select(_TABLE).where(_TABLE.c.id == bindparam("config_id"))  # built once
 
 
 async def get_row(conn: AsyncConnection, config_id: int) -> Row[Any]:
     """A config as a row (its columns by name, as on the ORM object); NotFound if missing."""
-    row = (await conn.execute(select(_TABLE).where(_TABLE.c.id == config_id))).first()
+    row = (await conn.execute(_BY_ID, {"config_id": config_id})).first()
     if row is None:
         raise NotFound("config", config_id)
     return row

@@ -36,14 +36,18 @@ async def fetch_rows(
     conn: AsyncConnection, stmt: Select[Any], *, limit: int, offset: int
 ) -> Page[Any]:
     """``fetch_page`` on a plain connection: the items are the rows (columns by name; the
-    window count rides along as ``_total``)."""
-    counted = stmt.add_columns(func.count().over().label("_total")).limit(limit).offset(offset)
+    total rides along as ``_total``). Still one statement, but the total is a scalar
+    subquery rather than a window: ``count(*) over ()`` makes PostgreSQL read every
+    matching row in full before the limit, while a separate ``count(*)`` needs no column
+    (an index-only scan) and the page is read through the index, a page's rows only."""
+    total_of = select(func.count()).select_from(stmt.order_by(None).subquery())
+    counted = (
+        stmt.add_columns(total_of.scalar_subquery().label("_total")).limit(limit).offset(offset)
+    )
     rows = (await conn.execute(counted)).all()
     if rows:
         return Page(items=list(rows), total=int(rows[0][-1]), limit=limit, offset=offset)
     total = 0
     if offset > 0:
-        total = int(
-            (await conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
-        )
+        total = int((await conn.execute(total_of)).scalar_one())
     return Page(items=[], total=total, limit=limit, offset=offset)

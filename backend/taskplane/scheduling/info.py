@@ -65,15 +65,15 @@ class ReadModel:
         async with self.redis.pipeline(transaction=False) as pipe:
             for config in configs:
                 self.state.read_into(pipe, config.id, history=history)
-                self.core.read_into(pipe, config.id)
+            self.core.read_many_into(pipe, [config.id for config in configs])
             raw = await pipe.execute()
-        width = (2 if history > 0 else 1) + 2
+        width = 2 if history > 0 else 1
+        registrations = self.core.registered_many_of(raw[-2:])
         out: dict[int, ScheduleInfo] = {}
         for i, config in enumerate(configs):
             replies = raw[width * i : width * (i + 1)]
-            state, events = self.state.state_of(config.id, replies[:-2], history=history)
-            registered = self.core.registered_of(replies[-2:])
-            out[config.id] = compose(config, state, events, registered, next_runs)
+            state, events = self.state.state_of(config.id, replies, history=history)
+            out[config.id] = compose(config, state, events, registrations[i], next_runs)
         return out
 
 
