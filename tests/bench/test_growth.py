@@ -3,8 +3,10 @@ a test cannot afford; its figures are in docs/benchmarks.md, never asserted)."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
+import pytest
 from bench.results import Result
 
 from bench import b6_growth, report
@@ -37,3 +39,25 @@ def test_the_report_shows_b6_with_its_plot_and_reads_pages_stored_before_plots(
     assert "## B6 — cost growth" in text and "![B6 plot](img/b6-growth.png)" in text
     assert "| B1 | b1 goal | NO | slow |" in text and "| B6 | tick cost flat | yes | 0.9x |" in text
     assert report.stored(doc)["b6"].images[0].path == "img/b6-growth.png"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_b6_runs_end_to_end_at_tiny_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(b6_growth, "TICKS", 5)
+    monkeypatch.setattr(b6_growth, "REQUESTS", 5)
+    monkeypatch.setattr(b6_growth, "WARMUP_REQUESTS", 1)
+    result = Result("b6", b6_growth.TITLE, "test")
+    await b6_growth.run(result, argparse.Namespace(n=[60, 30], no_report=True))
+    ticks, pages = result.tables
+    assert [r[0] for r in ticks.rows] == ["30", "60"]  # sizes in order, whatever was asked
+    assert [r[1] for r in ticks.rows] == ["150", "300"]  # every due schedule fired each tick
+    assert [(r[0], r[1].split()[0]) for r in pages.rows] == [
+        ("30", "first"),
+        ("30", "last"),
+        ("60", "first"),
+        ("60", "last"),
+    ]
+    assert [g.met is not None for g in result.goals] == [True, True, True]
+    assert not result.images  # --no-report: the plot stays out of docs/
+    assert any("b6-growth.png" in n for n in result.notes)
