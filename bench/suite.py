@@ -48,10 +48,10 @@ def descriptions() -> dict[str, str]:
 
 
 ANALYSIS = """
-The shares below come from py-spy profiles of the measured processes in trial runs on the same
-machine and code, taken with `BENCH_PROFILE=1 python -m bench ...` and summed up by
-`python -m bench.profile` (start-up imports left out); they are where the time went, not
-figures of the runs above.
+The shares below come from py-spy profiles of the measured processes (the profiled passes of
+the Profiles section above, or trial runs on the same machine and code, taken with
+`BENCH_PROFILE=1 python -m bench ...` and summed up by `python -m bench.profile`; start-up
+imports left out); they are where the time went, not figures of the runs above.
 
 **Contention first.** Every figure was taken on 2 cores that also ran Redis, PostgreSQL, the
 bench itself and, most of the time, other engineers' test suites (see the load averages by
