@@ -59,3 +59,21 @@ async def test_a_config_page_reads_as_its_response_models_encode_it(
     for item in page["items"]:
         assert list(item) == list(ConfigOut.model_fields)
         assert item == await _expected(app, sessions, item["id"], history=0)
+
+
+async def test_a_page_read_again_shows_a_changed_registration(
+    client: httpx.AsyncClient,
+) -> None:
+    """Registrations are parsed once per text (core.registered_many_of): a re-registration
+    is new text, so the next read shows it."""
+    config_id = (await create(client, "changing"))["id"]
+    assert (await client.post(f"/schedules/{config_id}/start")).status_code == 200
+    for _ in range(2):  # the second read is served from what the first parsed
+        item = (await client.get("/configs")).json()["items"][0]
+        assert item["schedule"].startswith("cron */5 * * * *")
+    changed = {"schedule_config": {"cron_expression": "*/7 * * * *"}}
+    assert (await client.patch(f"/configs/{config_id}", json=changed)).status_code == 200
+    item = (await client.get("/configs")).json()["items"][0]
+    assert item["schedule"].startswith("cron */7 * * * *") and item["status_consistent"]
+    detail = (await client.get(f"/configs/{config_id}")).json()
+    assert detail["schedule"] == item["schedule"]

@@ -170,6 +170,9 @@ class DueBatch:
     entries: list[tuple[int, float]]
 
 
+READ_REMEMBERED = 4096  # registration texts whose parsed form the read model keeps
+
+
 @dataclass(frozen=True, slots=True)
 class Registered:
     """One config's registration as the read model sees it: ``is_registered`` (a data key
@@ -178,6 +181,9 @@ class Registered:
     is_registered: bool
     task: ScheduledTask | None
     next_due: datetime | None
+    # the task's spec, when the reader already has it (``registered_many_of``); else the
+    # read model parses it from the task's labels
+    spec: Spec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +229,8 @@ class SchedulerCoreService:
         self.registry = registry
         self._set_due = redis.register_script(_SET_DUE)
         self._cuts: dict[tuple[Any, ...], tuple[list[str], list[str]] | None] = {}
+        # registration text -> its task and spec, for the read model (see registered_many_of)
+        self._read: dict[str, tuple[ScheduledTask | None, Spec | None]] = {}
 
     # --- building ---------------------------------------------------------------------
 
@@ -602,8 +610,31 @@ class SchedulerCoreService:
         pipe.zmscore(self.keys.due, [str(c) for c in config_ids])
 
     def registered_many_of(self, replies: Sequence[Any]) -> list[Registered]:
+        """The replies of ``read_many_into``. A registration's task and spec are parsed once
+        while its text is the same (pages are read again and again; at most
+        ``READ_REMEMBERED`` texts are kept): the task object is shared, read it only."""
         data, scores = replies
-        return [self.registered_of(pair) for pair in zip(data, scores, strict=True)]
+        out = []
+        for raw, score in zip(data, scores, strict=True):
+            task, spec = self._parsed(raw) if raw is not None else (None, None)
+            next_due = from_ms(score) if score is not None else None
+            out.append(Registered(raw is not None, task, next_due, spec))
+        return out
+
+    def _parsed(self, raw: str) -> tuple[ScheduledTask | None, Spec | None]:
+        hit = self._read.get(raw)
+        if hit is None:
+            task = self.decode(raw)
+            spec = None
+            if task is not None:
+                try:
+                    spec = specs.from_labels(task.labels)
+                except (KeyError, ValueError):
+                    spec = None
+            while len(self._read) >= READ_REMEMBERED:
+                del self._read[next(iter(self._read))]
+            hit = self._read[raw] = (task, spec)
+        return hit
 
     async def get(self, config_id: int) -> ScheduledTask | None:
         return self.decode(await self.redis.get(self.keys.source_data(schedule_id(config_id))))

@@ -87,8 +87,8 @@ def compose(
     """One config's info from what its owners read (a config without state reads as
     ``inactive``, and as inconsistent)."""
     stored = state or ScheduleState(config.id, ScheduleStatus.INACTIVE, None, None, {})
-    spec: Spec | None = None
-    if registered.task is not None:
+    spec: Spec | None = registered.spec
+    if spec is None and registered.task is not None:
         try:
             spec = specs.from_labels(registered.task.labels)
         except (KeyError, ValueError):
