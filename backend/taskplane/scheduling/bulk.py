@@ -47,7 +47,10 @@ log = logging.getLogger(__name__)
 
 MAX_IDS = 1000
 CHUNK = 500
-"""Configs per batch: enough to amortize the round trips, small enough for one pipeline."""
+"""Configs per batch: enough to amortize the round trips, small enough that a chunk's script
+holds Redis for milliseconds only."""
+IN_FLIGHT = 2
+"""Chunks under way at once: one's Python runs while Redis runs the other's script."""
 
 ACTIVE, PAUSED, INACTIVE, ERROR = (
     ScheduleStatus.ACTIVE,
@@ -101,6 +104,8 @@ class _Activation:
     keep_overdue: bool
     immediate: bool
     body: str
+    score: int  # the due time in epoch ms
+    list_key: str  # the source list the registration joins
 
 
 def _status(raw: str | None) -> ScheduleStatus:
@@ -160,9 +165,9 @@ async def _batch(
                 ops,
                 cid,
                 prepared.body,
-                to_ms(prepared.due),
+                prepared.score,
                 prepared.keep_overdue,
-                scheduler.core.list_key(prepared.spec),
+                prepared.list_key,
                 scheduler.core.stored_list(raw),
                 preparer.metadata(config, prepared.spec),
                 preparer.event(prepared.due),
@@ -255,7 +260,10 @@ class _Preparer:
         self.note = note
         self.now = now
         self._specs: dict[tuple[str, str], Spec] = {}
-        self._metadata: dict[tuple[str, str, Spec], tuple[str, str]] = {}
+        # by id() of a spec of ``_specs`` (alive as long as this object): (due, its epoch
+        # ms, immediate, source list), or None when nothing is due
+        self._timing: dict[int, tuple[datetime, int, bool, str] | None] = {}
+        self._metadata: dict[tuple[str, int], tuple[str, str]] = {}
         self._events: dict[datetime, str] = {}
 
     def spec(self, config: ConfigLike) -> Spec:
@@ -276,17 +284,26 @@ class _Preparer:
             body = self.scheduler.core.encode(config, spec)  # NotFound: unknown task type
         except (TaskplaneError, ValueError):
             return None
-        now = self.now
-        immediate = spec.kind is SchedulerType.INTERVAL and spec.run_immediately
-        due = (specs.next_after(spec, now) if immediate else None) or first_due(spec, now)
-        if due is None:
+        if id(spec) not in self._timing:
+            now = self.now
+            immediate = spec.kind is SchedulerType.INTERVAL and spec.run_immediately
+            due = (specs.next_after(spec, now) if immediate else None) or first_due(spec, now)
+            self._timing[id(spec)] = (
+                None
+                if due is None
+                else (due, to_ms(due), immediate, self.scheduler.core.list_key(spec))
+            )
+        timing = self._timing[id(spec)]
+        if timing is None:
             return None
-        replace = self.action is Action.RELOAD
-        return _Activation(config, spec, due, replace and not immediate, immediate, body)
+        due, score, immediate, list_key = timing
+        keep_overdue = self.action is Action.RELOAD and not immediate
+        return _Activation(config, spec, due, keep_overdue, immediate, body, score, list_key)
 
     def metadata(self, config: ConfigLike, spec: Spec) -> str:
-        """``metadata_of(config, spec, now)`` as the state stores it (JSON)."""
-        key = (config.task_type, str(config.scheduler_type), spec)
+        """``metadata_of(config, spec, now)`` as the state stores it (JSON); ``spec`` is
+        one of ``spec``'s."""
+        key = (config.task_type, id(spec))
         cut = self._metadata.get(key)
         if cut is None:
             shape = {**metadata_of(config, spec, self.now), "name": _NAME}
@@ -339,13 +356,12 @@ async def act_many(
         for config in left:
             by_id[config.id] = await _single(scheduler, action, config, note)
 
-    # two chunks in flight: one's Python runs while Redis runs the other's script
     inflight: list[asyncio.Task[None]] = []
     try:
         for start in range(0, len(distinct), CHUNK):
             chunk = [configs[cid] for cid in distinct[start : start + CHUNK]]
             inflight.append(asyncio.create_task(one(chunk)))
-            if len(inflight) == 2:
+            if len(inflight) >= IN_FLIGHT:
                 await inflight.pop(0)
         while inflight:
             await inflight.pop(0)
