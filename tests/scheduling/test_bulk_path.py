@@ -202,6 +202,7 @@ async def test_a_lock_lost_before_the_change_changes_nothing_for_that_config(
     other holder; the rest of the chunk goes on."""
     lost, kept = Cfg(next(_ids)), Cfg(next(_ids))
     await svc.on_created_many([lost, kept])
+    await svc.start_many([lost, kept])
     before = await snapshot(svc, redis, keys, lost.id)
     begin = svc.bulk_script.begin
 
@@ -211,14 +212,48 @@ async def test_a_lock_lost_before_the_change_changes_nothing_for_that_config(
         return read
 
     monkeypatch.setattr(svc.bulk_script, "begin", and_lose_one)
-    report = await svc.start_many([lost, kept])
+    report = await svc.act_many(Action.PAUSE, [lost.id, kept.id], {lost.id: lost, kept.id: kept})
     assert [(e.config_id, e.status_code) for e in report.errors] == [(lost.id, 409)]
-    assert report.errors[0].detail == f"config {lost.id} is inactive; it changed meanwhile"
-    assert [(r.config_id, r.status) for r in report.results] == [(kept.id, ACTIVE)]
+    assert report.errors[0].detail == f"config {lost.id} is active; it changed meanwhile"
+    assert [(r.config_id, r.status) for r in report.results] == [(kept.id, PAUSED)]
     assert await redis.get(svc.locks.key(lost.id)) == "another-holder"
     await redis.delete(svc.locks.key(lost.id))
     assert await snapshot(svc, redis, keys, lost.id) == before
     assert not await redis.exists(svc.locks.key(kept.id))
+
+
+async def test_a_start_takes_one_round_trip_and_goes_under_the_locks_only_where_needed(
+    svc: SchedulerService, redis: Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config nobody holds and nothing is registered for starts in one script; a busy
+    one waits on the single path; a stray registration is moved under the locks."""
+    plain, busy, stray = (Cfg(next(_ids)) for _ in range(3))
+    await svc.on_created_many([plain, busy, stray])
+    await svc.core.add(Cfg(stray.id, **SHAPES["cron"]), _spec(Cfg(stray.id, **SHAPES["cron"])))
+    begun: list[list[int]] = []
+    begin = svc.bulk_script.begin
+
+    async def seen(ids: Any, token: str) -> Any:
+        begun.append(list(ids))
+        return await begin(ids, token)
+
+    monkeypatch.setattr(svc.bulk_script, "begin", seen)
+
+    async def hold() -> None:
+        async with svc.locks.held(busy.id):
+            await asyncio.sleep(0.2)
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0.02)
+    report = await svc.start_many([plain, busy, stray])
+    await holder
+    assert begun == [[stray.id]]
+    assert [(r.config_id, r.message) for r in report.results] == [
+        (plain.id, "started"),
+        (busy.id, "started"),
+        (stray.id, "started"),
+    ]
+    assert (await snapshot(svc, redis, keys, stray.id))["lists"] == {"cron": 0, "interval": 1}
 
 
 async def test_a_chunk_that_fails_before_its_change_changes_nothing_and_frees_its_locks(

@@ -34,8 +34,8 @@ from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
 from taskplane.errors import Conflict, InvalidInput, NotFound, TaskplaneError
 from taskplane.scheduling import specs
-from taskplane.scheduling.actions import ActionResult, decide, metadata_of
-from taskplane.scheduling.bulk_script import Common, Ops
+from taskplane.scheduling.actions import ActionResult, decide, kind_of, metadata_of
+from taskplane.scheduling.bulk_script import APPLIED, BUSY, NOT_ALLOWED, Common, Ops
 from taskplane.scheduling.core import ConfigLike, first_due
 from taskplane.scheduling.specs import Spec
 from taskplane.state.schedule_state import format_instant
@@ -125,7 +125,84 @@ async def _batch(
     note: str | None,
 ) -> tuple[dict[int, Outcome], list[ConfigLike]]:
     """One chunk (distinct configs): the outcomes decided here, and the configs left for the
-    single path (busy lock, cannot be registered)."""
+    single path (busy lock, cannot be registered). A start or resume tries each config
+    ``_fresh`` first (one round trip); the others, and every other action, go ``_locked``."""
+    if action not in (Action.START, Action.RESUME):
+        return await _locked(scheduler, action, configs, note)
+    outcomes, left, rest = await _fresh(scheduler, action, configs, note)
+    if rest:
+        more, more_left = await _locked(scheduler, action, rest, note)
+        outcomes.update(more)
+        left += more_left
+    return outcomes, left
+
+
+async def _fresh(
+    scheduler: SchedulerService,
+    action: Action,
+    configs: Sequence[ConfigLike],
+    note: str | None,
+) -> tuple[dict[int, Outcome], list[ConfigLike], list[ConfigLike]]:
+    """A start or resume of configs that nobody holds and that have no registration (the
+    usual case), in one script: each config's lock checked free, its status checked, its
+    registration and status change made (``APPLY``'s F ops). Returns the outcomes, the
+    configs left for the single path (busy), and the rest for ``_locked``: a manual config,
+    one that cannot be registered (its error comes after ``decide``), one with a stored
+    registration (moved from its list under the lock)."""
+    now = datetime.now(UTC)
+    script = scheduler.bulk_script
+    preparer = _Preparer(scheduler, action, note, now)
+    ops = Ops()
+    tried: list[_Activation] = []
+    rest: list[ConfigLike] = []
+    for config in configs:
+        prepared = None if kind_of(config) is SchedulerType.MANUAL else preparer.activation(config)
+        if prepared is None:
+            rest.append(config)
+            continue
+        script.activate_fresh(
+            ops,
+            config.id,
+            prepared.body,
+            prepared.score,
+            prepared.list_key,
+            preparer.metadata(config, prepared.spec),
+            preparer.event(prepared.due),
+        )
+        tried.append(prepared)
+    results = await script.apply(ops, "", _common(scheduler, action, note, now))
+    outcomes: dict[int, Outcome] = {}
+    left: list[ConfigLike] = []
+    sent: list[ConfigLike] = []
+    event = str(_ACTIVATION[action][0])
+    for prepared, (code, status) in zip(tried, results, strict=True):
+        config = prepared.config
+        if code == APPLIED:
+            outcomes[config.id] = ActionResult(config.id, str(action), True, ACTIVE, event)
+            if prepared.immediate:
+                sent.append(config)
+        elif code == BUSY:
+            left.append(config)
+        elif code == NOT_ALLOWED and (decided := _decide(action, config, _status(status))):
+            outcomes[config.id] = decided  # the no-op or the refusal
+        else:
+            rest.append(config)
+    if sent:
+        await scheduler.dispatcher.send_immediate_many(sent, now)
+    changed = sum(1 for code, _ in results if code == APPLIED)
+    extra = {"action": str(action), "changed": changed, "configs": len(tried)}
+    log.info("bulk action", extra=extra)
+    return outcomes, left, rest
+
+
+async def _locked(
+    scheduler: SchedulerService,
+    action: Action,
+    configs: Sequence[ConfigLike],
+    note: str | None,
+) -> tuple[dict[int, Outcome], list[ConfigLike]]:
+    """A chunk under its locks (``BEGIN``, decide, ``APPLY``): the outcomes decided here,
+    and the configs left for the single path (busy lock, cannot be registered)."""
     script = scheduler.bulk_script
     token = uuid.uuid4().hex
     read = await script.begin([c.id for c in configs], token)

@@ -1,5 +1,5 @@
-"""The two scripts of a bulk control action (``bulk.py``): one chunk of configs in two round
-trips, whatever its size.
+"""The two scripts of a bulk control action (``bulk.py``): one chunk of configs in one or two
+round trips, whatever its size.
 
 ``BEGIN`` takes the chunk's free locks and reads, for each config locked, its status and its
 stored registration. Python then decides each config's change (``actions.decide``, the
@@ -7,6 +7,12 @@ single path's state machine) and prepares its registration. ``APPLY`` makes ever
 per config, while its lock is still this chunk's, the status change with its event, metadata
 and live event (only from an allowed status) and the registration written or removed, then
 the lock released. Each config's change is atomic, as the single path's two steps are each.
+
+A start or resume first tries ``APPLY`` alone with F ops: a config nobody holds, whose status
+allows the change and which has no stored registration is registered and set active in that
+one script (checking the lock free and changing in one atomic step is taking and releasing
+it); the others are reported back (busy, not allowed, registered) and take the way above or
+the single path.
 
 The scripts are composed of the owners' Lua parts (``locking.LUA``, ``core.LUA``,
 ``schedule_state.LUA``) over the keys the owners hand out: this module names no key.
@@ -58,6 +64,8 @@ return out
 """
 )
 
+NOT_ALLOWED, APPLIED, BUSY, REGISTERED = 0, 1, 2, 3
+"""The codes of an ``APPLY`` op (see the script)."""
 _GLOBAL_KEYS = 6
 _GLOBAL_ARGS = 13
 
@@ -71,10 +79,15 @@ _GLOBAL_ARGS = 13
 #   D deactivate: number of lists;  KEYS lock, state, history, data, lists...
 #   U unregister: number of lists;  KEYS lock, data, lists...
 #   R release:    KEYS lock
-# An op acts only while the config's lock is the token's; A and D change the status only
-# from an allowed one, and only then register (A) or unregister (D). Every lock is released.
-# Returns per A and D op two values: 1 and the previous status when applied, 0 and the
-# current status when not (then nothing changed for that config).
+#   F activate a config nobody holds and nothing is registered for, without its lock (the
+#                 check and the change are one script): body, due score, metadata JSON,
+#                 event JSON;  KEYS lock, state, history, data, list
+# An A, D, U or R op acts only while the config's lock is the token's; A, D and F change the
+# status only from an allowed one, and only then register (A, F) or unregister (D). Every
+# lock of the token is released. Returns per A, D and F op two values: a code and the
+# status before: 1 applied; 0 not (the status is not an allowed one, or for A and D the lock
+# is no longer the token's); for F: 2 the lock is busy, 3 a registration is stored (then
+# nothing changed for that config).
 APPLY = (
     locking.LUA
     + core_lua.LUA
@@ -91,9 +104,26 @@ local a, k = 13, 6
 while a < #ARGV do
   local op, cid = ARGV[a + 1], ARGV[a + 2]
   local lock = KEYS[k + 1]
-  local mine = holds_lock(lock, token)
+  local mine = op ~= 'F' and holds_lock(lock, token)
   local sid = sid_prefix .. cid
-  if op == 'A' then
+  if op == 'F' then
+    local hash, history, data, list = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
+    local cur = current_status(hash)
+    if not lock_free(lock) then
+      out[#out + 1] = 2
+    elseif not allows(allowed, cur) then
+      out[#out + 1] = 0
+    elseif registered(data) then
+      out[#out + 1] = 3
+    else
+      register(data, ARGV[a + 3], sid, list, false, due, cid, ARGV[a + 4], '0', now_ms)
+      set_status(g, hash, history, cid, to, note, at, ARGV[a + 6], ARGV[a + 5])
+      out[#out + 1] = 1
+    end
+    out[#out + 1] = cur
+    a = a + 6
+    k = k + 5
+  elseif op == 'A' then
     local hash, history, data, list = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
     local old_list = false
     if ARGV[a + 6] == '1' then old_list = KEYS[k + 6] end
@@ -241,13 +271,34 @@ class BulkScript:
         ops.args += ("U", config_id, len(lists))
         ops.keys += (self.locks.key(config_id), self.core.data_key(config_id), *lists)
 
+    def activate_fresh(
+        self,
+        ops: Ops,
+        config_id: int,
+        body: str,
+        score: int,
+        list_key: str,
+        metadata: str,
+        event: str,
+    ) -> None:
+        ops.args += ("F", config_id, body, score, metadata, event)
+        ops.keys += (
+            self.locks.key(config_id),
+            self.state.status_key(config_id),
+            self.state.event_log(config_id),
+            self.core.data_key(config_id),
+            list_key,
+        )
+        ops.results += 1
+
     def release(self, ops: Ops, config_id: int) -> None:
         ops.args += ("R", config_id)
         ops.keys.append(self.locks.key(config_id))
 
-    async def apply(self, ops: Ops, token: str, common: Common) -> list[tuple[bool, str]]:
-        """Run ``ops``; per A and D op, in order: applied, and the status before (or the
-        current one, unchanged, when not applied)."""
+    async def apply(self, ops: Ops, token: str, common: Common) -> list[tuple[int, str]]:
+        """Run ``ops``; per A, D and F op, in order: its code (``APPLIED``, ``NOT_ALLOWED``,
+        ``BUSY``, ``REGISTERED``) and the status before (or the current one, unchanged,
+        when not applied)."""
         if not ops.args:
             return []
         channel, head, tail = self.state.live_event(common.to, common.event)
@@ -271,7 +322,7 @@ class BulkScript:
         assert len(keys) - len(ops.keys) == _GLOBAL_KEYS
         assert len(args) - len(ops.args) == _GLOBAL_ARGS
         reply = await self._run(self._apply, keys, args)
-        return [(bool(reply[i]), str(reply[i + 1])) for i in range(0, len(reply), 2)]
+        return [(int(reply[i]), str(reply[i + 1])) for i in range(0, len(reply), 2)]
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA packed by hiredis on one pooled connection; on NOSCRIPT the script is

@@ -72,6 +72,7 @@ return 1
 # Core's part of a composed script (the bulk path): the writes of ``_queue_write`` and
 # ``_queue_removal``, as Lua functions the composing script calls with core's keys.
 #   register(data, body, sid, list, old_list or false, due, cid, score, keep_overdue, now_ms)
+#   registered(data) -> is a registration stored
 #   unregister(data, sid, lists, due, cid)
 LUA = """
 local function set_due(due, cid, score, keep_overdue, now_ms)
@@ -89,6 +90,9 @@ local function register(data, body, sid, list, old_list, due, cid, score, keep_o
   end
   redis.call('RPUSH', list, sid)
   set_due(due, cid, score, keep_overdue, now_ms)
+end
+local function registered(data)
+  return redis.call('EXISTS', data) == 1
 end
 local function unregister(data, sid, lists, due, cid)
   redis.call('DEL', data)

@@ -27,7 +27,8 @@ from taskplane.state import leases
 from taskplane.state.keys import Keys
 
 # The lock's part of a composed script: take (SET NX PX), hold (still this token's?) and
-# release (compare-and-delete, as ``leases.RELEASE``; or, once held, delete).
+# release (compare-and-delete, as ``leases.RELEASE``; or, once held, delete); free (nobody
+# holds it: for a change made whole in one script, as good as taking it and letting go).
 LUA = """
 local function take_lock(key, token, lease_ms)
   return redis.call('SET', key, token, 'NX', 'PX', lease_ms) ~= false
@@ -40,6 +41,9 @@ local function release_lock(key, token)
 end
 local function release_held(key)  -- a lock holds_lock found this script's
   redis.call('DEL', key)
+end
+local function lock_free(key)  -- nobody holds it: taking it and letting go in one script
+  return redis.call('EXISTS', key) == 0
 end
 """
 
