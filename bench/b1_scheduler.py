@@ -55,8 +55,10 @@ time of each message is its stream entry id (Redis's clock at XADD, in ms).
   anywhere from 9.5 s) has a negative lag, and a second send for one due time is duplicated.
 - CPU is the scheduler process's user+system seconds over the window, scaled to one minute;
   Redis CPU is the same for the redis-server process (shared with everything else on the
-  machine, so an upper bound of what the scheduler costs it); peak RSS is the largest
-  resident size sampled (every 0.25 s) during the run; errors logged counts the
+  machine, so an upper bound of what the scheduler costs it). Both are also given per fire
+  sent in the window ("CPU per fire", "Redis CPU per fire", in µs): a scheduler that only
+  moved its work into Redis (a script doing the planning) would show it there; peak RSS is
+  the largest resident size sampled (every 0.25 s) during the run; errors logged counts the
   scheduler's log records at ERROR (the stock one logs one per failed send).
 """
 
@@ -74,6 +76,7 @@ class Outcome:
     lags: list[float] = field(default_factory=list)
     cpu_per_minute: float | None = None
     redis_cpu_per_minute: float | None = None
+    window_seconds: float = FIRES * INTERVAL_SECONDS
     peak_rss: int | None = None
     errors_in_log: int = 0
     note: str = ""
@@ -86,6 +89,13 @@ async def redis_pid(redis: Redis) -> int | None:
         return int(info["process_id"])
     except Exception:
         return None
+
+
+def per_fire_us(per_minute_: float | None, outcome: Outcome) -> str:
+    """CPU seconds per minute of the window as µs per fire sent in it."""
+    if per_minute_ is None or not outcome.sent:
+        return "-"
+    return f"{per_minute_ * outcome.window_seconds / 60 / outcome.sent * 1e6:,.0f} µs"
 
 
 def per_minute(before: float | None, after: float | None, seconds: float) -> float | None:
@@ -170,6 +180,7 @@ async def run_stock(n: int, *, fires: int = FIRES, interval: int = INTERVAL_SECO
             server = await redis_pid(redis)
             redis_start = procs.cpu_of(server)
             window = fires * interval
+            out.window_seconds = window
             await asyncio.sleep(max(0.0, anchor / 1000 + window - time.time()))
             cpu_window = proc.cpu_seconds() - cpu_start
             out.cpu_per_minute = cpu_window * 60 / window
@@ -259,6 +270,7 @@ async def run_taskplane(n: int, *, fires: int = FIRES, interval: int = INTERVAL_
                 if time.time() * 1000 > t0_ms:
                     out.note += "; the scheduler took the lease after the window opened"
                 window = fires * interval
+                out.window_seconds = window
                 await asyncio.sleep(max(0.0, t0_ms / 1000 - time.time()))
                 cpu0 = proc.cpu_seconds()
                 server = await redis_pid(redis)
@@ -315,6 +327,8 @@ def add_rows(table: Table, outcomes: list[Outcome]) -> None:
             lag["max"],
             stats.secs(o.cpu_per_minute, 2),
             stats.secs(o.redis_cpu_per_minute, 2),
+            per_fire_us(o.cpu_per_minute, o),
+            per_fire_us(o.redis_cpu_per_minute, o),
             stats.mib(o.peak_rss),
             stats.count(o.errors_in_log),
         )
@@ -333,6 +347,8 @@ COLUMNS = [
     "lag max",
     "CPU s/min",
     "Redis CPU s/min",
+    "CPU per fire",
+    "Redis CPU per fire",
     "peak RSS",
     "errors logged",
 ]
@@ -390,7 +406,9 @@ def _goals(result: Result, outcomes: list[Outcome]) -> None:
             "10,000: scheduler CPU ≥ 10x below stock",
             ratio >= 10,
             f"{stats.secs(tp.cpu_per_minute, 2)} vs {stats.secs(st.cpu_per_minute, 2)} "
-            f"CPU per minute ({ratio:.1f}x)",
+            f"CPU per minute ({ratio:.1f}x); Redis CPU per fire "
+            f"{per_fire_us(tp.redis_cpu_per_minute, tp)} vs "
+            f"{per_fire_us(st.redis_cpu_per_minute, st)}",
         )
     else:
         result.goal("10,000: scheduler CPU ≥ 10x below stock", None, "not run")

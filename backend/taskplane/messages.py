@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from redis.asyncio import Redis
 from taskiq.message import TaskiqMessage
 
@@ -43,6 +44,7 @@ __all__ = [
     "TASK_NAME_PREFIX",
     "Outgoing",
     "RunLabels",
+    "body_of",
     "build",
     "compose",
     "decode",
@@ -197,6 +199,24 @@ def compose(
     )
     return Outgoing(
         queue=labels.queue or DEFAULT_QUEUE, task_id=message.task_id, body=encode(message)
+    )
+
+
+def body_of(task_id: str, labels: RunLabels, parameters: Mapping[str, Any]) -> str:
+    """The body ``compose`` encodes, written without building the TaskiqMessage (a tenth of
+    the cost): the model's fields in its order, dumped as its JSON mode dumps them (tests
+    hold the two equal). For a producer that encodes one message per schedule once, like
+    the engine's templates."""
+    return json.dumps(
+        {
+            "task_id": task_id,
+            "task_name": task_name(labels.task_type),
+            "labels": labels.to_dict(),
+            "labels_types": None,
+            "args": [],
+            "kwargs": to_jsonable_python(dict(parameters), inf_nan_mode="null"),
+        },
+        separators=(",", ":"),
     )
 
 

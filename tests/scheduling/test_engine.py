@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from taskplane import messages
@@ -123,10 +123,10 @@ async def test_pause_between_read_and_fire_wins(redis: Redis, keys: Keys) -> Non
     """A schedule removed (or replaced) after the tick read it is not fired: the CAS fails."""
 
     class RacingEngine(Engine):
-        async def _send(self, items: Sequence[Any], *, read: int) -> Any:
+        async def _start(self, batch: Any) -> Any:
             await redis.zrem(keys.due, "1")  # paused: core removed it meanwhile
             await redis.zadd(keys.due, {"2": to_ms(T0 + timedelta(seconds=99))})  # replaced
-            return await super()._send(items, read=read)
+            return await super()._start(batch)
 
     clock = FakeClock()
     engine = RacingEngine(redis, keys, clock=clock)
@@ -327,3 +327,34 @@ async def test_a_replaced_schedule_fires_on_its_new_cadence_only(redis: Redis, k
         (T0 + timedelta(seconds=13)).isoformat(),
     ]
     assert [m["kwargs"] for m in msgs[1:]] == [{"v": 2}] * 4
+
+
+async def test_a_failure_planning_the_next_batch_still_ends_the_one_in_flight(
+    redis: Redis, keys: Keys
+) -> None:
+    """The next batch is planned while the current script runs; if planning fails, the
+    current batch is still awaited (sent once, its connection back in the pool: the
+    fixture checks it) and the next tick fires the rest."""
+
+    class FailingOnce(Engine):
+        failed = False
+
+        def _plan(self, *args: Any) -> Any:
+            if self._plans == 1 and not self.failed:
+                self.failed = True
+                raise RuntimeError("planning failed")
+            self._plans += 1
+            return super()._plan(*args)
+
+        _plans = 0
+
+    clock = FakeClock()
+    engine = FailingOnce(redis, keys, clock=clock, batch_size=10)
+    for cid in range(1, 26):
+        await register(redis, keys, cid, interval(60), T0)
+    with pytest.raises(RuntimeError, match="planning failed"):
+        await engine.tick()
+    assert len(await sent(redis, keys)) == 10
+    result = await engine.tick()
+    assert result.sent == 15
+    assert len({m["task_id"] for m in await sent(redis, keys)}) == 25

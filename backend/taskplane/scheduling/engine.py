@@ -37,11 +37,11 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from taskplane import messages, metrics
-from taskplane.enums import Trigger
+from taskplane.enums import Event, Trigger
 from taskplane.outage import Outages
 from taskplane.scheduling import loop, scripts
-from taskplane.scheduling.core import SchedulerCoreService
-from taskplane.scheduling.fires import Fire, prepare
+from taskplane.scheduling.core import DueBatch, SchedulerCoreService
+from taskplane.scheduling.fires import Fire, Keys3, Now, Preparer, Registrations, event_head
 from taskplane.scheduling.planning import ON_TIME_SECONDS, Clock, SystemClock
 from taskplane.settings import Settings
 from taskplane.state import heartbeats, running
@@ -72,6 +72,15 @@ class TickResult:
     skipped: int = 0
     lost: int = 0
     is_leader: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One batch of due entries (``read`` of them) as planned at ``now``."""
+
+    read: int
+    now: Now
+    fires: list[Fire]
 
 
 class Engine:
@@ -108,7 +117,10 @@ class Engine:
         self.core = SchedulerCoreService(redis, keys)
         self.batch_size = batch_size
         self.on_time_seconds = on_time_seconds
-        self._fire = redis.register_script(scripts.FIRE)
+        self._fire = scripts.PackedScript(redis, scripts.FIRE)
+        self._lease_key = heartbeats.lease_key(keys)
+        self.registrations = Registrations(self._keys_of)
+        self._preparer = Preparer(self.registrations, on_time_seconds=on_time_seconds)
         self._completions: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -146,10 +158,37 @@ class Engine:
     # --- one pass ------------------------------------------------------------------------
 
     async def tick(self) -> TickResult:
-        """Fire everything due now, batch by batch; returns the totals."""
+        """Fire everything due now, batch by batch; returns the totals.
+
+        Batches overlap: while the fire script of one batch runs in Redis, the next one is
+        planned here. Its entries and registrations are read before that script is sent (a
+        command sent after it would wait for it in Redis), so the due index still holds the
+        current batch then: the next batch is what follows it (``_after``). An entry read
+        twice would fail its compare-and-set; one left out is read by the next tick.
+        """
         total = TickResult()
+        now = Now.of(self.clock.now())
+        due = await self.core.due_until(now.at, self.batch_size)
+        if not due.read:
+            return total
+        batch = self._plan(due, await self._load(due), now)
         while True:
-            result = await self._tick_batch()
+            following: tuple[DueBatch, list[Any], Now] | None = None
+            if due.read >= self.batch_size:  # a full batch: read the next before it is sent
+                now = Now.of(self.clock.now())
+                due = await self._after(due, now)
+                if due.read:
+                    following = (due, await self._load(due), now)
+            reply = await self._start(batch)
+            upcoming: Batch | None = None
+            if following is not None:
+                try:
+                    upcoming = self._plan(*following)  # meanwhile, Redis fires
+                except BaseException:
+                    if reply is not None:
+                        await asyncio.gather(reply(), return_exceptions=True)
+                    raise
+            result = await self._finish(batch, reply)
             total = TickResult(
                 read=total.read + result.read,
                 sent=total.sent + result.sent,
@@ -157,80 +196,106 @@ class Engine:
                 lost=total.lost + result.lost,
                 is_leader=result.is_leader,
             )
-            if not result.is_leader or result.read < self.batch_size:
+            if not result.is_leader or upcoming is None:
                 return total
+            batch = upcoming
 
-    async def _tick_batch(self) -> TickResult:
-        now = self.clock.now()
-        due = await self.core.due_until(now, self.batch_size)
-        if not due.read:
-            return TickResult()
-        raws = await self.core.raw_many([cid for cid, _ in due.entries])
-        items = [
-            prepare(cid, score, raw, now, on_time_seconds=self.on_time_seconds)
+    async def _after(self, due: DueBatch, now: Now) -> DueBatch:
+        """The batch due at ``now`` that follows ``due`` (not yet fired) in the index."""
+        ahead = await self.core.due_until(now.at, due.read + self.batch_size)
+        current = {cid for cid, _ in due.entries}
+        entries = [entry for entry in ahead.entries if entry[0] not in current]
+        return DueBatch(max(0, ahead.read - due.read), entries[: self.batch_size])
+
+    async def _load(self, due: DueBatch) -> list[Any]:
+        """The registrations of a batch's entries (one MGET)."""
+        return await self.core.raw_many([cid for cid, _ in due.entries])
+
+    def _plan(self, due: DueBatch, raws: Sequence[Any], now: Now) -> Batch:
+        prepare = self._preparer.prepare
+        fires = [
+            prepare(cid, score, raw, now)
             for (cid, score), raw in zip(due.entries, raws, strict=True)
         ]
-        if not items:
-            return TickResult(read=due.read)
-        return await self._send(items, read=due.read)
+        return Batch(due.read, now, fires)
 
-    async def _send(self, items: Sequence[Fire], *, read: int) -> TickResult:
-        keys: list[str] = [self.core.due_key, heartbeats.lease_key(self.keys)]
+    async def _start(self, batch: Batch) -> scripts.Reply | None:
+        """Send the fire script of a batch (None: nothing to send)."""
+        items = batch.fires
+        if not items:
+            return None
+        keys: list[str] = [self.core.due_key, self._lease_key]
         args: list[str | int] = [
             self.presence.id if self.presence is not None else "",
             self.state.history_max,
             self.state.history_ttl_seconds,
+            event_head(Event.FIRED, batch.now.at),
+            event_head(Event.SKIPPED, batch.now.at),
         ]
         for it in items:
-            keys += [
-                messages.stream(self.keys, it.queue),
-                self.state.event_log(it.config_id),
-                running.key(self.keys, it.config_id),
-            ]
-            args += [
+            keys += it.keys
+            args += (
                 it.config_id,
                 it.score,
                 it.next_score,
                 it.body,
-                it.fired_event,
-                it.overlap_event,
-                it.misfire_event,
-            ]
-        statuses: list[int] = await self._fire(keys=keys, args=args)
-        sent_at = self.clock.now()
+                it.fire_ms,
+                it.due_iso,
+                it.flags,
+                it.event,
+            )
+        return await self._fire.send(keys, args)
+
+    async def _finish(self, batch: Batch, reply: scripts.Reply | None) -> TickResult:
+        """Await the fire script of a batch and account for what it did."""
+        if reply is None:
+            return TickResult(read=batch.read)
+        items = batch.fires
+        statuses: list[int] = await reply()
         if statuses == [-1]:
             if self.presence is not None:
                 self.presence.is_leader = False
                 metrics.SCHEDULER_IS_LEADER.set(0)
             log.warning("lost the scheduler lease; batch not sent")
-            return TickResult(read=read, is_leader=False)
-        sent = skipped = lost = 0
+            return TickResult(read=batch.read, is_leader=False)
+        sent_us = Now.of(self.clock.now()).us
+        sent = lost = missed = overlapped = 0
         finished: list[int] = []
+        observe = metrics.DISPATCH_LAG.observe
         for it, status in zip(items, statuses, strict=True):
             if status == LOST:
                 lost += 1
                 continue
-            if it.plan.missed:
-                skipped += it.plan.missed
-                metrics.FIRES_SKIPPED.labels(reason="misfire").inc(it.plan.missed)
+            missed += it.missed
             if status == SENT:
                 sent += 1
-                metrics.FIRES_SENT.labels(trigger=str(Trigger.SCHEDULED)).inc()
-                assert it.plan.fire_at is not None
-                metrics.DISPATCH_LAG.observe(max(0.0, (sent_at - it.plan.fire_at).total_seconds()))
-                log.debug("fired", extra={"config_id": it.config_id})
+                observe(max(0.0, (sent_us - it.fire_ms * 1000) / 1_000_000))
             elif status == OVERLAP_SKIPPED:
-                skipped += 1
-                metrics.FIRES_SKIPPED.labels(reason="overlap").inc()
+                overlapped += 1
             if it.is_finished:
                 finished.append(it.config_id)
+        if sent:
+            metrics.FIRES_SENT.labels(trigger=str(Trigger.SCHEDULED)).inc(sent)
+        if missed:
+            metrics.FIRES_SKIPPED.labels(reason="misfire").inc(missed)
+        if overlapped:
+            metrics.FIRES_SKIPPED.labels(reason="overlap").inc(overlapped)
+        log.debug("fired", extra={"sent": sent, "read": batch.read})
         if finished and self.completer is not None:
             # Off the tick: completing takes the service's per-config lock, which must not
             # hold up the fires of other schedules.
             job = asyncio.create_task(self._complete_all(finished), name="complete-dates")
             self._completions.add(job)
             job.add_done_callback(self._completions.discard)
-        return TickResult(read=read, sent=sent, skipped=skipped, lost=lost)
+        return TickResult(read=batch.read, sent=sent, skipped=missed + overlapped, lost=lost)
+
+    def _keys_of(self, config_id: int, queue: str) -> Keys3:
+        """The keys of a config's fires, from their owners (cached with its template)."""
+        return Keys3(
+            messages.stream(self.keys, queue),
+            self.state.event_log(config_id),
+            running.key(self.keys, config_id),
+        )
 
     # --- date completions ----------------------------------------------------------------
 

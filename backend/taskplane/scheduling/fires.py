@@ -1,19 +1,26 @@
 """Preparing fires: a due entry of the index becomes a ``Fire``, what the fire script needs.
 
-``prepare`` reads one registered ``ScheduledTask`` (as stored), plans it (``planning.plan``)
-and builds what the script sends and records: the run message (``messages.compose``, trigger
-``scheduled``, task id ``{config_id}-{due_ms}``, label ``due_at``) and the history events in
-the state service's format (``fired``; ``skipped`` for an overlap or a run of misfires;
-``error`` for an unreadable registration, which is dropped from the index).
+A registered ``ScheduledTask`` (as stored) is parsed once while its text is the same
+(``Registrations``) into a ``Template``: its spec, its keys, and its run message pre-encoded
+with two holes, the task id (``{config_id}-{due_ms}``) and the ``due_at`` label. A fire plans
+the entry (``planning.plan``; interval schedules in whole milliseconds, ``planning.plan_every``)
+and stamps the two values into the template: no pydantic model and no JSON encoding per
+fire. The message is byte for byte what ``messages.compose`` writes (the template is cut out of
+such a message). The ``fired`` / overlap ``skipped`` events are built by the fire script from
+the task id and due time (``scripts.FIRE``); the rare ``skipped`` (misfire) and ``error``
+(unreadable registration, dropped from the index) events are built here, in the state
+service's format.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import math
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from taskiq import ScheduledTask
@@ -22,29 +29,159 @@ from taskplane import messages
 from taskplane.enums import Event, SchedulerType, Trigger
 from taskplane.epoch import from_ms, to_ms
 from taskplane.scheduling import specs
-from taskplane.scheduling.planning import ON_TIME_SECONDS, Plan, plan
+from taskplane.scheduling.planning import ON_TIME_SECONDS, plan, plan_every
 from taskplane.state.schedule_state import HistoryEvent
 
 log = logging.getLogger(__name__)
 
-NOTHING = Plan(fire_at=None, next_due=None)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# The holes of a template: values no real message carries where they stand (a parameter
+# that holds one makes that template fall back on ``messages.compose`` per fire).
+_TASK_ID_MARK = "\x01task-id\x01"
+_DUE_MARK = datetime(1, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+
+FLAG_OVERLAP = "o"
+"""Fire flag: check the running set first (overlap ``skip``)."""
+FLAG_CATCH_UP = "c"
+"""Fire flag: the fire is a misfire catch-up (its events say ``catch_up``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Fire:
+class Keys3(NamedTuple):
+    """The keys a fire touches besides the due index: broker stream, history, running set."""
+
+    stream: str
+    history: str
+    running: str
+
+
+KeysOf = Callable[[int, str], Keys3]
+"""(config id, queue) -> the keys of its fires (the engine asks their owners)."""
+
+
+class Template(NamedTuple):
+    """A registration, parsed and ready to fire. ``parts``: the run message cut at its two
+    holes (None: a parameter holds a mark, so each fire composes its message)."""
+
+    spec: specs.Spec
+    config_id: int
+    labels: messages.RunLabels
+    kwargs: dict[str, Any]
+    keys: Keys3
+    parts: tuple[str, str, str] | None
+    step_ms: int
+    """An interval's step in ms (whole-ms planning); 0 for every other kind."""
+
+    def body(self, task_id: str, due_iso: str, fire_at_ms: int) -> str:
+        """The run message of the fire due at ``fire_at_ms`` (ISO ``due_iso``)."""
+        if self.parts is not None:
+            head, middle, tail = self.parts
+            return f"{head}{task_id}{middle}{due_iso}{tail}"
+        run = dataclasses.replace(self.labels, due_at=from_ms(fire_at_ms))
+        return messages.compose(run, self.kwargs, task_id).body.decode()
+
+
+def run_labels(config_id: int, registered: messages.RunLabels) -> messages.RunLabels:
+    """The labels of a scheduled fire of a registration (without ``due_at``)."""
+    return messages.RunLabels(
+        config_id=config_id,
+        task_type=registered.task_type,
+        trigger=Trigger.SCHEDULED,
+        queue=registered.queue or messages.DEFAULT_QUEUE,
+        max_retries=registered.max_retries or 0,
+        timeout_seconds=registered.timeout_seconds,
+        priority=registered.priority,
+    )
+
+
+def cut(labels: messages.RunLabels, kwargs: dict[str, Any]) -> tuple[str, str, str] | None:
+    """The message of ``labels`` / ``kwargs`` cut at its task id and ``due_at``: encoded
+    once (``messages.body_of``, what ``messages.compose`` writes) with marks in the holes.
+    None if a mark shows up anywhere else (a parameter holding one): then each fire
+    composes its message."""
+    marked = dataclasses.replace(labels, due_at=_DUE_MARK)
+    text = messages.body_of(_TASK_ID_MARK, marked, kwargs)
+    task_id_mark = json.dumps(_TASK_ID_MARK)[1:-1]
+    due_mark = _DUE_MARK.isoformat()
+    if text.count(task_id_mark) != 1 or text.count(due_mark) != 1:
+        return None
+    head, rest = text.split(task_id_mark)
+    if due_mark not in rest:
+        return None
+    middle, tail = rest.split(due_mark)
+    return head, middle, tail
+
+
+def _keyless(config_id: int, queue: str) -> Keys3:
+    return Keys3("", "", "")  # a cache that only parses (tests of the parsing)
+
+
+class Registrations:
+    """The ``Template`` of each config's registration, kept while its stored text is the
+    same: a fire re-validates and re-encodes nothing it did on an earlier tick (pydantic
+    parsing and JSON encoding were most of a fire's CPU). Keyed by config id with the text's
+    length and hash, so a replaced registration is parsed again; bounded (``max_entries``)."""
+
+    def __init__(self, keys_of: KeysOf | None = None, max_entries: int = 200_000) -> None:
+        self.keys_of: KeysOf = keys_of or _keyless
+        self.max_entries = max_entries
+        self._parsed: dict[int, tuple[tuple[int, int], Template]] = {}
+
+    def read(self, config_id: int, raw: str | bytes) -> Template:
+        """The template of a registration; ValidationError / ValueError / KeyError /
+        TypeError when it is unreadable (nothing is kept then)."""
+        same_text = (len(raw), hash(raw))
+        kept = self._parsed.get(config_id)
+        if kept is not None and kept[0] == same_text:
+            return kept[1]
+        template = self._parse(config_id, raw)
+        if len(self._parsed) >= self.max_entries:
+            self._parsed.clear()  # rare: more registrations than the bound; start afresh
+        self._parsed[config_id] = (same_text, template)
+        return template
+
+    def _parse(self, config_id: int, raw: str | bytes) -> Template:
+        task = ScheduledTask.model_validate_json(raw)
+        spec = specs.from_labels(task.labels)
+        registered = messages.RunLabels.parse(task.labels, task.task_name)
+        if not registered.task_type:
+            raise ValueError("registered schedule without a task type")
+        labels = run_labels(config_id, registered)
+        kwargs = dict(task.kwargs)
+        step_ms = 0
+        if spec.kind is SchedulerType.INTERVAL and spec.interval_seconds:
+            step_ms = max(0, int(spec.interval_seconds) * 1000)
+        queue = labels.queue or messages.DEFAULT_QUEUE
+        return Template(
+            spec=spec,
+            config_id=config_id,
+            labels=labels,
+            kwargs=kwargs,
+            keys=self.keys_of(config_id, queue),
+            parts=cut(labels, kwargs),
+            step_ms=step_ms,
+        )
+
+
+class Fire(NamedTuple):
     """One due entry, ready for the fire script. ``score``: the due score read (the
-    compare-and-set); ``next_score`` '' removes the entry; ``body`` '' sends nothing; an
-    event '' records nothing (``overlap_event`` '': no overlap check)."""
+    compare-and-set); ``next_score`` '' removes the entry; ``body`` '' sends nothing;
+    ``fire_ms`` / ``due_iso``: the due instant sent (the script builds the task id and the
+    ``fired`` / overlap ``skipped`` events from them); ``flags``: ``FLAG_OVERLAP`` /
+    ``FLAG_CATCH_UP``; ``event``: one more event recorded first (misfire ``skipped`` or
+    ``error``), '' none; ``missed``: due instants dropped by the misfire policy."""
 
     config_id: int
     score: str
-    plan: Plan = NOTHING
+    keys: Keys3
     next_score: str = ""
     body: str = ""
-    queue: str = messages.DEFAULT_QUEUE
-    fired_event: str = ""
-    overlap_event: str = ""
-    misfire_event: str = ""
+    fire_ms: int = 0
+    due_iso: str = ""
+    flags: str = ""
+    event: str = ""
+    missed: int = 0
     is_date: bool = False
 
     @property
@@ -52,123 +189,127 @@ class Fire:
         """A date schedule whose one fire is done: nothing is due any more."""
         return self.is_date and not self.next_score
 
+    @property
+    def sends(self) -> bool:
+        return bool(self.body)
+
 
 def event(kind: Event, at: datetime, details: dict[str, Any]) -> str:
     """A history event in the state service's format (docs/internals.md)."""
     return HistoryEvent(event=str(kind), timestamp=at, note=None, details=details).to_json()
 
 
+def event_head(kind: Event, at: datetime) -> str:
+    """An event of ``kind`` at ``at`` up to its details (the fire script appends them and
+    the closing brace): the state service's format, encoded once per batch."""
+    whole = event(kind, at, {})
+    assert whole.endswith('"details":{}}')
+    return whole[: -len("{}}")]
+
+
 def score_text(score: float) -> str:
     return str(int(score)) if math.isfinite(score) and score == int(score) else repr(score)
 
 
-Parsed = tuple[specs.Spec, messages.RunLabels, dict[str, Any]]
+class Now(NamedTuple):
+    """The instant a batch is planned at, in the units planning compares."""
+
+    at: datetime
+    ms: int
+    us: int
+
+    @classmethod
+    def of(cls, at: datetime) -> Now:
+        return cls(at, to_ms(at), (at - EPOCH) // _MICROSECOND)
 
 
-class Registrations:
-    """The parsed form of each config's registration, kept while its stored text is the
-    same: a fire re-validates nothing it validated on an earlier tick (pydantic parsing of
-    the ScheduledTask and its labels was most of a fire's CPU). Keyed by config id with the
-    text's hash, so a replaced registration is parsed again; bounded (``max_entries``)."""
+class Preparer:
+    """Turns due entries into fires, from the cached templates of ``registrations``."""
 
-    def __init__(self, max_entries: int = 200_000) -> None:
-        self.max_entries = max_entries
-        self._parsed: dict[int, tuple[tuple[int, int], Parsed]] = {}
+    def __init__(
+        self, registrations: Registrations, *, on_time_seconds: float = ON_TIME_SECONDS
+    ) -> None:
+        self.registrations = registrations
+        self.on_time_seconds = on_time_seconds
 
-    def read(self, config_id: int, raw: str | bytes) -> Parsed:
-        """The spec, labels and parameters of a registration; ValidationError / ValueError
-        / KeyError / TypeError when it is unreadable (nothing is kept then)."""
-        same_text = (len(raw), hash(raw))
-        kept = self._parsed.get(config_id)
-        if kept is not None and kept[0] == same_text:
-            return kept[1]
-        task = ScheduledTask.model_validate_json(raw)
-        spec = specs.from_labels(task.labels)
-        labels = messages.RunLabels.parse(task.labels, task.task_name)
-        if not labels.task_type:
-            raise ValueError("registered schedule without a task type")
-        parsed: Parsed = (spec, labels, dict(task.kwargs))
-        if len(self._parsed) >= self.max_entries:
-            self._parsed.clear()  # rare: more registrations than the bound; start afresh
-        self._parsed[config_id] = (same_text, parsed)
-        return parsed
+    def prepare(self, config_id: int, score: float, raw: Any, now: Now) -> Fire:
+        """The fire of one due entry (score ``score``) whose registration reads ``raw``."""
+        score_ = score_text(score)
+        if raw is None:
+            # Removed between our two reads (its score is gone too, so the CAS fails), or an
+            # index entry without data: drop it, once, through the same CAS.
+            return Fire(config_id, score_, self.registrations.keys_of(config_id, ""))
+        try:
+            template = self.registrations.read(config_id, raw)
+        except (ValidationError, ValueError, KeyError, TypeError):
+            return self._unreadable(config_id, score_, now)
+        spec = template.spec
+        if template.step_ms and score_.isdigit():
+            # an interval, planned in whole ms (planning.plan_every: the same answers)
+            due_ms = int(score_)
+            fire_ms, next_ms, missed = plan_every(
+                template.step_ms,
+                due_ms,
+                now.ms,
+                now.us,
+                on_time_seconds=self.on_time_seconds,
+                misfire_grace_seconds=spec.misfire_grace_seconds
+                if spec.misfire == "once"
+                else None,
+            )
+            next_score = str(next_ms)
+            first_missed_ms = due_ms if missed else None
+            is_date = False
+        else:
+            try:
+                the_plan = plan(spec, from_ms(score), now.at, on_time_seconds=self.on_time_seconds)
+            except (ValueError, KeyError, TypeError):
+                return self._unreadable(config_id, score_, now)
+            fire_ms = to_ms(the_plan.fire_at) if the_plan.fire_at is not None else None
+            next_score = str(to_ms(the_plan.next_due)) if the_plan.next_due is not None else ""
+            missed = the_plan.missed
+            first_missed = the_plan.first_missed_at
+            first_missed_ms = to_ms(first_missed) if first_missed is not None else None
+            is_date = spec.kind is SchedulerType.DATE
+        body = due_iso = flags = ""
+        if fire_ms is not None:
+            due_iso = from_ms(fire_ms).isoformat()
+            body = template.body(f"{config_id}-{fire_ms}", due_iso, fire_ms)
+            if spec.overlap == "skip":
+                flags = FLAG_OVERLAP
+            if missed:
+                flags += FLAG_CATCH_UP
+        misfire = ""
+        if missed:
+            assert first_missed_ms is not None
+            misfire = event(
+                Event.SKIPPED,
+                now.at,
+                {
+                    "reason": "misfire",
+                    "missed": missed,
+                    "due_at": from_ms(first_missed_ms).isoformat(),
+                    "policy": spec.misfire,
+                },
+            )
+        return Fire(
+            config_id,
+            score_,
+            template.keys,
+            next_score,
+            body,
+            fire_ms or 0,
+            due_iso,
+            flags,
+            misfire,
+            missed,
+            is_date,
+        )
 
-
-_registrations = Registrations()
-
-
-def prepare(
-    config_id: int,
-    score: float,
-    raw: Any,
-    now: datetime,
-    *,
-    on_time_seconds: float = ON_TIME_SECONDS,
-) -> Fire:
-    """The fire of one due entry (score ``score``) whose registration reads ``raw``."""
-    score_ = score_text(score)
-    if raw is None:
-        # Removed between our two reads (its score is gone too, so the CAS fails), or an
-        # index entry without data: drop it, once, through the same CAS.
-        return Fire(config_id, score_)
-    try:
-        spec, labels, kwargs = _registrations.read(config_id, raw)
-        the_plan = plan(spec, from_ms(score), now, on_time_seconds=on_time_seconds)
-    except (ValidationError, ValueError, KeyError, TypeError):
+    def _unreadable(self, config_id: int, score: str, now: Now) -> Fire:
         log.exception(
             "unreadable registered schedule; dropped from the due index",
             extra={"config_id": config_id},
         )
-        error = event(Event.ERROR, now, {"reason": "unreadable schedule"})
-        return Fire(config_id, score_, misfire_event=error)
-    body = fired = overlap = ""
-    queue = labels.queue or messages.DEFAULT_QUEUE
-    if the_plan.fire_at is not None:
-        fire_at = the_plan.fire_at
-        task_id = f"{config_id}-{to_ms(fire_at)}"
-        run = messages.RunLabels(
-            config_id=config_id,
-            task_type=labels.task_type,
-            trigger=Trigger.SCHEDULED,
-            queue=queue,
-            max_retries=labels.max_retries or 0,
-            timeout_seconds=labels.timeout_seconds,
-            priority=labels.priority,
-            due_at=fire_at,
-        )
-        body = messages.compose(run, kwargs, task_id).body.decode()
-        details: dict[str, Any] = {
-            "due_at": fire_at.isoformat(),
-            "trigger": str(Trigger.SCHEDULED),
-            "task_id": task_id,
-        }
-        if the_plan.missed:
-            details["catch_up"] = True
-        fired = event(Event.FIRED, now, details)
-        if spec.overlap == "skip":
-            overlap = event(Event.SKIPPED, now, {**details, "reason": "overlap"})
-    misfire = ""
-    if the_plan.missed:
-        assert the_plan.first_missed_at is not None
-        misfire = event(
-            Event.SKIPPED,
-            now,
-            {
-                "reason": "misfire",
-                "missed": the_plan.missed,
-                "due_at": the_plan.first_missed_at.isoformat(),
-                "policy": spec.misfire,
-            },
-        )
-    return Fire(
-        config_id,
-        score_,
-        plan=the_plan,
-        next_score=str(to_ms(the_plan.next_due)) if the_plan.next_due is not None else "",
-        body=body,
-        queue=queue,
-        fired_event=fired,
-        overlap_event=overlap,
-        misfire_event=misfire,
-        is_date=spec.kind is SchedulerType.DATE,
-    )
+        error = event(Event.ERROR, now.at, {"reason": "unreadable schedule"})
+        return Fire(config_id, score, self.registrations.keys_of(config_id, ""), event=error)

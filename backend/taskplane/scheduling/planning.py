@@ -137,3 +137,32 @@ def plan(
             first_missed_at=due_at if before else None,
         )
     return Plan(fire_at=None, next_due=next_due, missed=before + 1, first_missed_at=due_at)
+
+
+def plan_every(
+    step_ms: int,
+    due_ms: int,
+    now_ms: int,
+    now_us: int,
+    *,
+    on_time_seconds: float = ON_TIME_SECONDS,
+    misfire_grace_seconds: int | None = None,
+) -> tuple[int | None, int, int]:
+    """``plan`` of an interval schedule (step ``step_ms`` > 0) in whole numbers: the due
+    time stored ``due_ms``, the time now in ms (``to_ms``) and in µs since the epoch.
+    ``misfire_grace_seconds``: the grace of ``misfire: once`` (None under ``skip``).
+
+    Returns (the due ms to send or None, the next due ms, how many due instants are
+    dropped); the same answers as ``plan`` (tests hold them to it) without a datetime per
+    fire, which was most of an on-time fire's planning cost."""
+    if now_us <= due_ms * 1000:
+        latest, before = due_ms, 0
+    else:
+        k = (now_ms - due_ms) // step_ms
+        latest, before = due_ms + k * step_ms, k
+    lateness = (now_us - latest * 1000) / 1_000_000  # as timedelta.total_seconds() rounds
+    if lateness <= on_time_seconds or (
+        misfire_grace_seconds is not None and lateness <= misfire_grace_seconds
+    ):
+        return latest, latest + step_ms, before
+    return None, latest + step_ms, before + 1

@@ -1,0 +1,263 @@
+"""Fires: the pre-encoded message template and whole-ms interval planning give exactly what
+the per-fire path gave (``messages.compose`` of a TaskiqMessage, ``planning.plan``), and the
+fire script's events are the state service's."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+from taskiq import ScheduledTask
+
+from taskplane import messages
+from taskplane.enums import Event, SchedulerType, Trigger
+from taskplane.epoch import from_ms, to_ms
+from taskplane.scheduling import specs
+from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.scheduling.engine import Engine
+from taskplane.scheduling.fires import Registrations, event
+from taskplane.scheduling.planning import plan, plan_every
+from taskplane.state.keys import Keys
+from tests.scheduling.registrations import Config, interval
+
+T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TaskType:
+    name: str
+    queue: str = "default"
+    timeout_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueRegistry:
+    queue: str
+
+    def get(self, name: str) -> TaskType:
+        return TaskType(name, queue=self.queue)
+
+
+def old_body(config_id: int, raw: str, fire_at: datetime) -> str:
+    """The message as the engine built it per fire before templates (a TaskiqMessage
+    through ``messages.compose``)."""
+    task = ScheduledTask.model_validate_json(raw)
+    labels = messages.RunLabels.parse(task.labels, task.task_name)
+    run = messages.RunLabels(
+        config_id=config_id,
+        task_type=labels.task_type,
+        trigger=Trigger.SCHEDULED,
+        queue=labels.queue or messages.DEFAULT_QUEUE,
+        max_retries=labels.max_retries or 0,
+        timeout_seconds=labels.timeout_seconds,
+        priority=labels.priority,
+        due_at=fire_at,
+    )
+    return messages.compose(run, dict(task.kwargs), f"{config_id}-{to_ms(fire_at)}").body.decode()
+
+
+SPECS = {
+    "interval": interval(10),
+    "cron": specs.Spec(kind=SchedulerType.CRON, cron="*/5 * * * *", timezone="Europe/Berlin"),
+    "date": specs.Spec(kind=SchedulerType.DATE, run_at=T0 + timedelta(hours=1)),
+}
+
+PARAMETERS: list[dict[str, Any]] = [
+    {},
+    {"message": "hi"},
+    {"text": 'quote " backslash \\ slash / newline \n tab \t nul \x00 bell \x07'},
+    {"unicode": "héllo wörld ✓ 日本 \U0001f600", "emoji key \U0001f680": [1, 2.5, None]},
+    {"nested": {"a": [True, False, {"b": "c"}], "n": -12345678901234567890}},
+    {"looks like a hole": "\x01task-id\x01", "due": "0001-02-03T04:05:06.789012+00:00"},
+    {"html": "<script>alert('x')</script> & </", "ctrl": "\u2028\u2029\x1f"},
+]
+
+
+@pytest.mark.parametrize("kind", sorted(SPECS))
+@pytest.mark.parametrize("parameters", PARAMETERS, ids=range(len(PARAMETERS)))
+@pytest.mark.parametrize(
+    ("timeout", "queue", "retries", "priority"),
+    [(30, "default", 2, 3), (None, "emails", 0, 0)],
+)
+async def test_the_template_writes_the_message_compose_wrote(
+    redis: Redis,
+    keys: Keys,
+    kind: str,
+    parameters: dict[str, Any],
+    timeout: int | None,
+    queue: str,
+    retries: int,
+    priority: int,
+) -> None:
+    core = SchedulerCoreService(redis, keys, QueueRegistry(queue))
+    config = Config(
+        id=41,
+        scheduler_type=str(SPECS[kind].kind),
+        parameters=parameters,
+        max_retries=retries,
+        timeout_seconds=timeout,
+        priority=priority,
+    )
+    await core.add(config, SPECS[kind], due_at=T0, now=T0 - timedelta(seconds=1))
+    [raw] = await core.raw_many([41])
+    template = Registrations().read(41, raw)
+    for fire_at in (T0, T0 + timedelta(milliseconds=7), T0 + timedelta(days=400, seconds=1)):
+        ms = to_ms(fire_at)
+        body = template.body(f"41-{ms}", from_ms(ms).isoformat(), ms)
+        assert body == old_body(41, raw, fire_at)
+        message = messages.decode(body)
+        assert message.kwargs == parameters
+        labels = messages.RunLabels.of(message)
+        assert (labels.config_id, labels.queue, labels.trigger) == (41, queue, Trigger.SCHEDULED)
+        assert (labels.max_retries, labels.priority, labels.due_at) == (retries, priority, fire_at)
+        assert labels.timeout_seconds == (float(timeout) if timeout else None)
+    # a parameter holding a hole's mark: that template composes each fire instead
+    assert (template.parts is None) is ("looks like a hole" in parameters)
+
+
+@dataclass
+class FakeClock:
+    at: datetime = T0
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def history(redis: Redis, keys: Keys, config_id: int) -> list[str]:
+    return [str(e) for e in await redis.lrange(keys.history(config_id), 0, -1)]
+
+
+async def test_the_scripts_events_are_the_state_services(redis: Redis, keys: Keys) -> None:
+    """The fire script builds the fired / overlap-skipped events: byte for byte what the
+    state service's format (``fires.event``) gives, catch-up included."""
+    core = SchedulerCoreService(redis, keys, QueueRegistry("default"))
+    for cid, spec in ((1, interval(10)), (2, interval(10, overlap="skip"))):
+        config = Config(id=cid, parameters={"message": f"hi {cid}"})
+        await core.add(config, spec, due_at=T0, now=T0 - timedelta(seconds=1))
+    clock = FakeClock(T0 + timedelta(seconds=25, microseconds=250))  # two dues missed
+    await redis.sadd(keys.running(2), "x")
+    await Engine(redis, keys, clock=clock, history_max=50).tick()
+    now, due = clock.at, T0 + timedelta(seconds=20)
+    details = {"due_at": due.isoformat(), "trigger": "scheduled", "task_id": f"1-{to_ms(due)}"}
+    missed = {"reason": "misfire", "missed": 2, "due_at": T0.isoformat(), "policy": "once"}
+    assert await history(redis, keys, 1) == [
+        event(Event.FIRED, now, {**details, "catch_up": True}),
+        event(Event.SKIPPED, now, missed),
+    ]
+    details["task_id"] = f"2-{to_ms(due)}"
+    assert await history(redis, keys, 2) == [
+        event(Event.SKIPPED, now, {**details, "catch_up": True, "reason": "overlap"}),
+        event(Event.SKIPPED, now, missed),
+    ]
+    # on time: no catch-up
+    clock.at = due + timedelta(seconds=10, milliseconds=3)
+    await redis.delete(keys.running(2))
+    await Engine(redis, keys, clock=clock, history_max=50).tick()
+    due += timedelta(seconds=10)
+    [latest, *_] = await history(redis, keys, 1)
+    assert latest == event(
+        Event.FIRED,
+        clock.at,
+        {"due_at": due.isoformat(), "trigger": "scheduled", "task_id": f"1-{to_ms(due)}"},
+    )
+    assert json.loads((await history(redis, keys, 2))[0])["event"] == "fired"
+
+
+BASE_MS = to_ms(T0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    step_s=st.integers(min_value=1, max_value=3 * 86400),
+    due_off_ms=st.integers(min_value=-(10**9), max_value=10**9),
+    now_off_us=st.integers(min_value=-(10**9), max_value=10**13),
+    on_time=st.sampled_from([0.0, 0.5, 2.0, 2.5]),
+    misfire=st.sampled_from(["once", "skip"]),
+    grace=st.integers(min_value=0, max_value=7200),
+)
+def test_whole_ms_interval_planning_is_plan(
+    step_s: int, due_off_ms: int, now_off_us: int, on_time: float, misfire: str, grace: int
+) -> None:
+    spec = interval(step_s, misfire=misfire, misfire_grace_seconds=grace)
+    due_ms = BASE_MS + due_off_ms
+    now = from_ms(due_ms) + timedelta(microseconds=now_off_us)
+    now_us = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    expected = plan(spec, from_ms(due_ms), now, on_time_seconds=on_time)
+    got = plan_every(
+        step_s * 1000,
+        due_ms,
+        to_ms(now),
+        now_us,
+        on_time_seconds=on_time,
+        misfire_grace_seconds=grace if misfire == "once" else None,
+    )
+    fire_at = to_ms(expected.fire_at) if expected.fire_at is not None else None
+    assert expected.next_due is not None
+    assert got == (fire_at, to_ms(expected.next_due), expected.missed)
+
+
+def test_pack_writes_what_redis_py_packs() -> None:
+    from redis.asyncio.connection import Connection
+
+    from taskplane.scheduling.scripts import pack
+
+    args: list[str | int | bytes] = [
+        "EVALSHA",
+        "a" * 40,
+        2,
+        "k:1",
+        "héllo ✓ \r\n $*",
+        "x" * 7000,  # past redis-py's buffer cut-off
+        b"\x00\xffraw",
+        -17,
+        "",
+        1764600000000,
+    ]
+    assert pack(args) == b"".join(Connection().pack_command(*args))
+    with pytest.raises(TypeError):
+        pack([True])
+
+
+async def test_a_redis_without_the_script_gets_it_loaded(redis: Redis, keys: Keys) -> None:
+    """A Redis that lacks the fire script (restarted, flushed): it is loaded and the batch
+    sent, once; the next calls run it by EVALSHA."""
+    import uuid
+
+    from taskplane.scheduling.scripts import FIRE, PackedScript
+
+    core = SchedulerCoreService(redis, keys, QueueRegistry("default"))
+    await core.add(Config(id=3), interval(10), due_at=T0, now=T0 - timedelta(seconds=1))
+    clock = FakeClock(T0)
+    engine = Engine(redis, keys, clock=clock, history_max=50)
+    unknown = PackedScript(redis, f"{FIRE}\n-- {uuid.uuid4().hex}")  # a script Redis lacks
+    assert await redis.script_exists(unknown.sha) == [False]
+    engine._fire = unknown
+    assert (await engine.tick()).sent == 1
+    assert await redis.script_exists(unknown.sha) == [True]
+    clock.at += timedelta(seconds=10)
+    assert (await engine.tick()).sent == 1
+    assert await redis.xlen(keys.broker_stream("default")) == 2
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"inf": float("inf"), "nan": float("nan"), "-inf": float("-inf")},
+        {"tuple": (1, 2), "when": T0, "bytes": b"xy", "set": {3}, "none": None},
+        {"text": 'a "b" \\ \n ✓ \U0001f600', "n": 2**70, "f": 0.1},
+    ],
+)
+def test_body_of_writes_what_compose_writes(parameters: dict[str, Any]) -> None:
+    labels = messages.RunLabels(
+        config_id=3, task_type="echo", trigger=Trigger.MANUAL, timeout_seconds=9, due_at=T0
+    )
+    assert (
+        messages.body_of("tid", labels, parameters)
+        == messages.compose(labels, parameters, "tid").body.decode()
+    )
