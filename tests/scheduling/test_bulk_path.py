@@ -20,8 +20,10 @@ from taskplane.scheduling import bulk, bulk_script, specs
 from taskplane.scheduling.bulk import Refused
 from taskplane.scheduling.core import schedule_id
 from taskplane.scheduling.service import SchedulerService
+from taskplane.settings import Settings
 from taskplane.state import events as live_events
 from taskplane.state.keys import Keys
+from taskplane.tasks.registry import TaskRegistry
 
 ACTIVE, PAUSED, INACTIVE, ERROR = (
     ScheduleStatus.ACTIVE,
@@ -353,3 +355,26 @@ async def test_a_script_the_server_does_not_know_is_loaded_and_run(
     assert await script.begin([config.id], "token") == [(True, None, None)]
     assert (await redis.script_exists(script._begin.sha))[0]
     await svc.locks.release_many({config.id: "token"})
+
+
+async def test_a_client_that_does_not_decode_replies_gets_the_same_outcomes(
+    svc: SchedulerService, settings: Settings, registry: TaskRegistry, keys: Keys
+) -> None:
+    raw = Redis.from_url(settings.redis_url.get_secret_value(), decode_responses=False)
+    try:
+        plain = SchedulerService(raw, keys, registry)
+        configs = [Cfg(next(_ids)) for _ in range(2)]
+        await svc.on_created_many(configs)
+        started = await plain.start_many(configs)
+        assert [(r.status, r.message) for r in started.results] == [(ACTIVE, "started")] * 2
+        again = await plain.start_many(configs)
+        assert [r.message for r in again.results] == ["already active"] * 2
+        rows = {c.id: c for c in configs}
+        paused = await plain.act_many(Action.PAUSE, list(rows), rows)
+        assert [(r.status, r.message) for r in paused.results] == [(PAUSED, "paused")] * 2
+        refused = await plain.act_many(Action.PAUSE, list(rows), rows)
+        assert [e.detail for e in refused.errors] == [
+            f"config {c.id} is paused; only an active schedule can be paused" for c in configs
+        ]
+    finally:
+        await raw.aclose()

@@ -172,6 +172,11 @@ return out
 )
 
 
+def _text(value: Any) -> str | None:
+    """A reply as text, whether the client decodes replies or not."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 @dataclass
 class Ops:
     """The per-config part of one ``APPLY``: its ops' arguments and keys, in order."""
@@ -221,7 +226,10 @@ class BulkScript:
         for cid in config_ids:
             keys += (self.locks.key(cid), self.state.status_key(cid), self.core.data_key(cid))
         reply = await self._run(self._begin, keys, [token, self.locks.lease_ms])
-        return [(bool(reply[i]), reply[i + 1], reply[i + 2]) for i in range(0, len(reply), 3)]
+        return [
+            (bool(reply[i]), _text(reply[i + 1]), _text(reply[i + 2]))
+            for i in range(0, len(reply), 3)
+        ]
 
     def activate(
         self,
@@ -322,7 +330,7 @@ class BulkScript:
         assert len(keys) - len(ops.keys) == _GLOBAL_KEYS
         assert len(args) - len(ops.args) == _GLOBAL_ARGS
         reply = await self._run(self._apply, keys, args)
-        return [(int(reply[i]), str(reply[i + 1])) for i in range(0, len(reply), 2)]
+        return [(int(reply[i]), _text(reply[i + 1]) or "") for i in range(0, len(reply), 2)]
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA packed by hiredis on one pooled connection; on NOSCRIPT the script is
