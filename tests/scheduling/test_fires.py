@@ -25,6 +25,7 @@ from taskplane.scheduling.fires import Registrations, event
 from taskplane.scheduling.planning import plan, plan_every
 from taskplane.state.keys import Keys
 from tests.scheduling.registrations import Config, interval
+from tests.support import stream_entries
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -119,6 +120,7 @@ async def test_the_template_writes_the_message_compose_wrote(
         assert labels.timeout_seconds == (float(timeout) if timeout else None)
     # a parameter holding a hole's mark: that template composes each fire instead
     assert (template.parts is None) is ("looks like a hole" in parameters)
+    assert (template.composed is None) is (template.parts is not None)
 
 
 @dataclass
@@ -261,3 +263,30 @@ def test_body_of_writes_what_compose_writes(parameters: dict[str, Any]) -> None:
         messages.body_of("tid", labels, parameters)
         == messages.compose(labels, parameters, "tid").body.decode()
     )
+
+
+async def test_a_kept_template_is_not_used_once_the_stored_text_changed(
+    redis: Redis, keys: Keys
+) -> None:
+    """A fire planned from a kept template is sent only while the stored registration is
+    the text it was made from (the script checks its SHA1): a text changed under the same
+    due score is read again and fired from the new text, once."""
+    core = SchedulerCoreService(redis, keys, QueueRegistry("default"))
+    await core.add(
+        Config(id=5, parameters={"v": "old"}), interval(10), due_at=T0, now=T0 - timedelta(1)
+    )
+    clock = FakeClock(T0)
+    engine = Engine(redis, keys, clock=clock, history_max=50)
+    assert (await engine.tick()).sent == 1
+    [raw] = await core.raw_many([5])
+    await redis.set(core.data_key(5), raw.replace('"old"', '"new"'))  # score left alone
+    clock.at += timedelta(seconds=10)
+    first = await engine.tick()
+    assert (first.sent, first.lost) == (0, 1)  # planned from the kept text: not sent
+    assert (await engine.tick()).sent == 1  # read again, fired from the new text
+    entries = [
+        messages.decode(fields["data"])
+        for _, fields in await stream_entries(redis, keys.broker_stream("default"))
+    ]
+    assert [m.kwargs for m in entries] == [{"v": "old"}, {"v": "new"}]
+    assert len({m.task_id for m in entries}) == 2

@@ -6,9 +6,10 @@ per instance. Here the state that decides a fire lives in Redis:
 
 - ``Keys.due`` (zset, member = config id, score = next due epoch ms) is the index written by
   ``SchedulerCoreService`` on add / replace / remove. A tick reads only what is due
-  (``core.due_until``), loads those ``ScheduledTask``s with one MGET (``core.raw_many``) and
-  prepares each fire with pure planning (``fires.prepare``, ``planning.plan``). A tick costs
-  O(due), never O(registered): the source's ``get_schedules`` is not called here.
+  (``core.due_until``), loads the ``ScheduledTask``s it has no template for with one MGET
+  (``core.raw_many``; each is parsed once into a ``fires.Template``) and prepares each fire
+  with pure planning (``fires.Preparer``, ``planning``). A tick costs O(due), never
+  O(registered): the source's ``get_schedules`` is not called here.
 - One Lua script per batch (``scripts.FIRE``) does, for each fire, a compare-and-set on the
   due score (unchanged since it was read: not paused, removed or replaced meanwhile),
   advances or removes the score, XADDs the message and pushes the history event (the state
@@ -19,7 +20,9 @@ per instance. Here the state that decides a fire lives in Redis:
   and the fire script re-checks the lease (fencing), so a deposed leader that still believes
   it leads cannot send. With the CAS on the score even two leaders could not send a fire twice.
 - A pause / stop / update is seen by the next tick (``scheduler_tick_ms``): it removes or
-  rewrites the due score, which fails the CAS of a fire planned from the old one.
+  rewrites the due score, which fails the CAS of a fire planned from the old one. A fire
+  planned from a kept template is sent only while the stored text has the SHA1 the template
+  was made from (checked in the script); else it is read again by the next tick.
 
 History: one ``fired`` event per sent fire (and one ``skipped`` event per overlap skip or
 run of misfires), written inside the fire script, so it costs no extra round trip; the
@@ -41,7 +44,15 @@ from taskplane.enums import Event, Trigger
 from taskplane.outage import Outages
 from taskplane.scheduling import loop, scripts
 from taskplane.scheduling.core import DueBatch, SchedulerCoreService
-from taskplane.scheduling.fires import Fire, Keys3, Now, Preparer, Registrations, event_head
+from taskplane.scheduling.fires import (
+    KEPT,
+    Fire,
+    FireKeys,
+    Now,
+    Preparer,
+    Registrations,
+    event_head,
+)
 from taskplane.scheduling.planning import ON_TIME_SECONDS, Clock, SystemClock
 from taskplane.settings import Settings
 from taskplane.state import heartbeats, running
@@ -54,7 +65,7 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 500
 """Schedules planned and fired per Lua call; a full batch is followed at once by the next."""
 
-SENT, OVERLAP_SKIPPED, NOTHING_SENT, LOST = 1, 2, 3, 0
+SENT, OVERLAP_SKIPPED, NOTHING_SENT, LOST, CHANGED = 1, 2, 3, 0, 4
 
 
 class Completer(Protocol):
@@ -208,8 +219,14 @@ class Engine:
         return DueBatch(max(0, ahead.read - due.read), entries[: self.batch_size])
 
     async def _load(self, due: DueBatch) -> list[Any]:
-        """The registrations of a batch's entries (one MGET)."""
-        return await self.core.raw_many([cid for cid, _ in due.entries])
+        """The registrations of a batch's entries: one MGET of those without a kept
+        template (``fires.KEPT`` for the others: the fire script checks their text)."""
+        kept = self.registrations.get
+        unread = [cid for cid, _ in due.entries if kept(cid) is None]
+        if not unread:
+            return [KEPT] * len(due.entries)
+        read = dict(zip(unread, await self.core.raw_many(unread), strict=True))
+        return [read.get(cid, KEPT) for cid, _ in due.entries]
 
     def _plan(self, due: DueBatch, raws: Sequence[Any], now: Now) -> Batch:
         prepare = self._preparer.prepare
@@ -243,6 +260,7 @@ class Engine:
                 it.due_iso,
                 it.flags,
                 it.event,
+                it.sha,
             )
         return await self._fire.send(keys, args)
 
@@ -264,6 +282,10 @@ class Engine:
         observe = metrics.DISPATCH_LAG.observe
         for it, status in zip(items, statuses, strict=True):
             if status == LOST:
+                lost += 1
+                continue
+            if status == CHANGED:
+                self.registrations.forget(it.config_id)  # read again by the next tick
                 lost += 1
                 continue
             missed += it.missed
@@ -289,12 +311,13 @@ class Engine:
             job.add_done_callback(self._completions.discard)
         return TickResult(read=batch.read, sent=sent, skipped=missed + overlapped, lost=lost)
 
-    def _keys_of(self, config_id: int, queue: str) -> Keys3:
+    def _keys_of(self, config_id: int, queue: str) -> FireKeys:
         """The keys of a config's fires, from their owners (cached with its template)."""
-        return Keys3(
+        return FireKeys(
             messages.stream(self.keys, queue),
             self.state.event_log(config_id),
             running.key(self.keys, config_id),
+            self.core.data_key(config_id),
         )
 
     # --- date completions ----------------------------------------------------------------

@@ -15,12 +15,13 @@ service's format.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 from taskiq import ScheduledTask
@@ -33,6 +34,7 @@ from taskplane.scheduling.planning import ON_TIME_SECONDS, plan, plan_every
 from taskplane.state.schedule_state import HistoryEvent
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -48,28 +50,32 @@ FLAG_CATCH_UP = "c"
 """Fire flag: the fire is a misfire catch-up (its events say ``catch_up``)."""
 
 
-class Keys3(NamedTuple):
-    """The keys a fire touches besides the due index: broker stream, history, running set."""
+class FireKeys(NamedTuple):
+    """The keys a fire touches besides the due index: broker stream, history, running set,
+    the stored registration (its text is checked against the one planned from)."""
 
     stream: str
     history: str
     running: str
+    registration: str
 
 
-KeysOf = Callable[[int, str], Keys3]
+KeysOf = Callable[[int, str], FireKeys]
 """(config id, queue) -> the keys of its fires (the engine asks their owners)."""
 
 
 class Template(NamedTuple):
     """A registration, parsed and ready to fire. ``parts``: the run message cut at its two
-    holes (None: a parameter holds a mark, so each fire composes its message)."""
+    holes; ``composed``: its labels and parameters, kept only when a parameter holds a
+    mark (``parts`` None), so each fire composes its message."""
 
     spec: specs.Spec
     config_id: int
-    labels: messages.RunLabels
-    kwargs: dict[str, Any]
-    keys: Keys3
+    sha: str
+    """SHA1 of the registration's text: the fire script checks the stored one against it."""
+    keys: FireKeys
     parts: tuple[str, str, str] | None
+    composed: tuple[messages.RunLabels, dict[str, Any]] | None
     step_ms: int
     """An interval's step in ms (whole-ms planning); 0 for every other kind."""
 
@@ -78,8 +84,10 @@ class Template(NamedTuple):
         if self.parts is not None:
             head, middle, tail = self.parts
             return f"{head}{task_id}{middle}{due_iso}{tail}"
-        run = dataclasses.replace(self.labels, due_at=from_ms(fire_at_ms))
-        return messages.compose(run, self.kwargs, task_id).body.decode()
+        assert self.composed is not None
+        labels, kwargs = self.composed
+        run = dataclasses.replace(labels, due_at=from_ms(fire_at_ms))
+        return messages.compose(run, kwargs, task_id).body.decode()
 
 
 def run_labels(config_id: int, registered: messages.RunLabels) -> messages.RunLabels:
@@ -113,8 +121,8 @@ def cut(labels: messages.RunLabels, kwargs: dict[str, Any]) -> tuple[str, str, s
     return head, middle, tail
 
 
-def _keyless(config_id: int, queue: str) -> Keys3:
-    return Keys3("", "", "")  # a cache that only parses (tests of the parsing)
+def _keyless(config_id: int, queue: str) -> FireKeys:
+    return FireKeys("", "", "", "")  # a cache that only parses (tests of the parsing)
 
 
 class Registrations:
@@ -127,6 +135,7 @@ class Registrations:
         self.keys_of: KeysOf = keys_of or _keyless
         self.max_entries = max_entries
         self._parsed: dict[int, tuple[tuple[int, int], Template]] = {}
+        self._shared: dict[Any, Any] = {}  # equal specs and stream keys: one object each
 
     def read(self, config_id: int, raw: str | bytes) -> Template:
         """The template of a registration; ValidationError / ValueError / KeyError /
@@ -138,12 +147,23 @@ class Registrations:
         template = self._parse(config_id, raw)
         if len(self._parsed) >= self.max_entries:
             self._parsed.clear()  # rare: more registrations than the bound; start afresh
+            self._shared.clear()
         self._parsed[config_id] = (same_text, template)
         return template
 
+    def get(self, config_id: int) -> Template | None:
+        """The template kept for a config, if any (the fire script checks that the stored
+        text is still the one it was made from: no need to read it again)."""
+        kept = self._parsed.get(config_id)
+        return kept[1] if kept is not None else None
+
+    def forget(self, config_id: int) -> None:
+        """The stored text changed: read and parse it again next time."""
+        self._parsed.pop(config_id, None)
+
     def _parse(self, config_id: int, raw: str | bytes) -> Template:
         task = ScheduledTask.model_validate_json(raw)
-        spec = specs.from_labels(task.labels)
+        spec = self._share(specs.from_labels(task.labels))
         registered = messages.RunLabels.parse(task.labels, task.task_name)
         if not registered.task_type:
             raise ValueError("registered schedule without a task type")
@@ -153,15 +173,22 @@ class Registrations:
         if spec.kind is SchedulerType.INTERVAL and spec.interval_seconds:
             step_ms = max(0, int(spec.interval_seconds) * 1000)
         queue = labels.queue or messages.DEFAULT_QUEUE
+        stream, history, running, registration = self.keys_of(config_id, queue)
+        parts = cut(labels, kwargs)
+        text = raw.encode() if isinstance(raw, str) else raw
         return Template(
             spec=spec,
             config_id=config_id,
-            labels=labels,
-            kwargs=kwargs,
-            keys=self.keys_of(config_id, queue),
-            parts=cut(labels, kwargs),
+            sha=hashlib.sha1(text, usedforsecurity=False).hexdigest(),
+            keys=FireKeys(self._share(stream), history, running, registration),
+            parts=parts,
+            composed=(labels, kwargs) if parts is None else None,
             step_ms=step_ms,
         )
+
+    def _share(self, value: _T) -> _T:
+        shared: _T = self._shared.setdefault(value, value)
+        return shared
 
 
 class Fire(NamedTuple):
@@ -174,7 +201,7 @@ class Fire(NamedTuple):
 
     config_id: int
     score: str
-    keys: Keys3
+    keys: FireKeys
     next_score: str = ""
     body: str = ""
     fire_ms: int = 0
@@ -183,6 +210,7 @@ class Fire(NamedTuple):
     event: str = ""
     missed: int = 0
     is_date: bool = False
+    sha: str = ""
 
     @property
     def is_finished(self) -> bool:
@@ -223,6 +251,10 @@ class Now(NamedTuple):
         return cls(at, to_ms(at), (at - EPOCH) // _MICROSECOND)
 
 
+KEPT: Any = object()
+"""``Preparer.prepare``'s ``raw`` for an entry whose registration was not read (kept)."""
+
+
 class Preparer:
     """Turns due entries into fires, from the cached templates of ``registrations``."""
 
@@ -233,16 +265,25 @@ class Preparer:
         self.on_time_seconds = on_time_seconds
 
     def prepare(self, config_id: int, score: float, raw: Any, now: Now) -> Fire:
-        """The fire of one due entry (score ``score``) whose registration reads ``raw``."""
+        """The fire of one due entry (score ``score``) whose registration reads ``raw``
+        (``KEPT``: not read; the template kept for it is used, and the fire script checks
+        that the stored text is still the one it was made from)."""
         score_ = score_text(score)
-        if raw is None:
+        checked = raw is KEPT
+        if checked:
+            kept = self.registrations.get(config_id)
+            if kept is None:
+                raise KeyError(config_id)  # the engine reads what it has no template for
+            template = kept
+        elif raw is None:
             # Removed between our two reads (its score is gone too, so the CAS fails), or an
             # index entry without data: drop it, once, through the same CAS.
             return Fire(config_id, score_, self.registrations.keys_of(config_id, ""))
-        try:
-            template = self.registrations.read(config_id, raw)
-        except (ValidationError, ValueError, KeyError, TypeError):
-            return self._unreadable(config_id, score_, now)
+        else:
+            try:
+                template = self.registrations.read(config_id, raw)
+            except (ValidationError, ValueError, KeyError, TypeError):
+                return self._unreadable(config_id, score_, now)
         spec = template.spec
         if template.step_ms and score_.isdigit():
             # an interval, planned in whole ms (planning.plan_every: the same answers)
@@ -304,6 +345,7 @@ class Preparer:
             misfire,
             missed,
             is_date,
+            template.sha if checked else "",
         )
 
     def _unreadable(self, config_id: int, score: str, now: Now) -> Fire:

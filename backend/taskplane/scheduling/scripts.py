@@ -24,16 +24,19 @@ from taskplane.enums import Trigger
 from taskplane.state.scripts import PUSH_EVENT
 
 BATCH_ARGS = 5
-ARGS_PER_FIRE = 8
-KEYS_PER_FIRE = 3
+ARGS_PER_FIRE = 9
+KEYS_PER_FIRE = 4
 
-# KEYS: due, leader lease, then per fire: broker stream, history list, running set.
+# KEYS: due, leader lease, then per fire: broker stream, history list, running set, the
+#   stored registration.
 # ARGV: instance id ('' = no fencing), history_max, history_ttl_seconds, the head of a
 #   `fired` event, the head of a `skipped` event, then per fire: config id, expected score,
 #   next score ('' = remove), body ('' = send nothing), due ms, due ISO, flags ('o' = overlap
-#   check, 'c' = catch-up), one more event recorded first ('' = none).
+#   check, 'c' = catch-up), one more event recorded first ('' = none), the SHA1 of the
+#   registration's text the fire was planned from ('' = no check: read just now).
 # Returns per fire: 0 = score changed (not ours any more), 1 = sent, 2 = skipped by overlap,
-# 3 = nothing to send (misfire skip, dropped). {-1} alone: this instance does not lead.
+# 3 = nothing to send (misfire skip, dropped), 4 = the registration's text is not the one
+# planned from (nothing done: plan it again). {-1} alone: this instance does not lead.
 FIRE = (
     PUSH_EVENT
     + """
@@ -47,14 +50,17 @@ local ttl = ARGV[3]
 local fired_head = ARGV[4]
 local skipped_head = ARGV[5]
 local out = {}
-local n = (#ARGV - 5) / 8
+local n = (#ARGV - 5) / 9
 for i = 0, n - 1 do
-  local a = 5 + i * 8
-  local k = 2 + i * 3
+  local a = 5 + i * 9
+  local k = 2 + i * 4
   local cid = ARGV[a + 1]
   local cur = redis.call('ZSCORE', due, cid)
   if (not cur) or tonumber(cur) ~= tonumber(ARGV[a + 2]) then
     out[#out + 1] = 0
+  elseif ARGV[a + 9] ~= ''
+      and redis.sha1hex(redis.call('GET', KEYS[k + 4]) or '') ~= ARGV[a + 9] then
+    out[#out + 1] = 4
   else
     if ARGV[a + 3] == '' then
       redis.call('ZREM', due, cid)
