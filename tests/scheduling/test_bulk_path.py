@@ -168,18 +168,19 @@ async def test_each_action_from_each_status_leaves_what_the_single_call_leaves(
 
 async def test_live_events_are_the_single_paths(svc: SchedulerService, redis: Redis) -> None:
     configs = [Cfg(next(_ids)) for _ in range(3)]
-    await svc.on_created_many(configs)
     async with redis.pubsub() as sub:
         await sub.subscribe(svc.state.live_event(ACTIVE, None)[0])
         await sub.get_message(timeout=1)  # the subscription's confirmation
+        await svc.on_created_many(configs)
         await svc.start_many(configs)
         await svc.act_many(Action.PAUSE, [configs[0].id], {configs[0].id: configs[0]})
         got: list[str] = []
-        while len(got) < 4:
+        while len(got) < 7:
             message = await sub.get_message(ignore_subscribe_messages=True, timeout=2)
             assert message is not None, got
             got.append(message["data"])
     assert got == [
+        *(live_events.schedule_event(c.id, "inactive", "created") for c in configs),
         *(live_events.schedule_event(c.id, "active", "started") for c in configs),
         live_events.schedule_event(configs[0].id, "paused", "paused"),
     ]
@@ -192,7 +193,12 @@ async def test_on_created_many_is_on_created_for_each(
     await svc.on_created(one)
     await svc.on_created_many([other])
     assert await snapshot(svc, redis, keys, other.id) == await snapshot(svc, redis, keys, one.id)
-    assert await svc.state.create_many([(other.id, {})]) == [False]  # state exists: unchanged
+    await svc.start(other)
+    await svc.on_created_many([other])  # state exists: left alone
+    await svc.stop(other)
+    await svc.on_created_many([other])
+    await svc.start(one)
+    await svc.stop(one)
     assert await snapshot(svc, redis, keys, other.id) == await snapshot(svc, redis, keys, one.id)
 
 

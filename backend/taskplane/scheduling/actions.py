@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -165,12 +165,6 @@ class Actions:
         """Every config has state from creation: ``inactive`` with a ``created`` event."""
         spec = spec_or_none(config)
         await self.state.create(config.id, metadata_of(config, spec, None))
-
-    async def on_created_many(self, configs: Sequence[ConfigLike]) -> None:
-        """``on_created`` for many configs, in one pipeline."""
-        await self.state.create_many(
-            [(c.id, metadata_of(c, spec_or_none(c), None)) for c in configs]
-        )
 
     async def on_updated(
         self,

@@ -34,7 +34,13 @@ from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
 from taskplane.errors import Conflict, InvalidInput, NotFound, TaskplaneError
 from taskplane.scheduling import specs
-from taskplane.scheduling.actions import ActionResult, decide, kind_of, metadata_of
+from taskplane.scheduling.actions import (
+    ActionResult,
+    decide,
+    kind_of,
+    metadata_of,
+    spec_or_none,
+)
 from taskplane.scheduling.bulk_script import APPLIED, BUSY, NOT_ALLOWED, Common, Ops
 from taskplane.scheduling.core import ConfigLike, first_due
 from taskplane.scheduling.specs import Spec
@@ -460,3 +466,15 @@ async def act_many(
         results=[o for o in done if isinstance(o, ActionResult)],
         errors=[o for o in done if isinstance(o, Refused)],
     )
+
+
+async def create_many(scheduler: SchedulerService, configs: Sequence[ConfigLike]) -> None:
+    """``on_created`` for many configs: their state ``inactive`` with a ``created`` event,
+    one script per chunk (``bulk_script.CREATE``); state that exists is left alone."""
+    at = datetime.now(UTC)
+    for start in range(0, len(configs), CHUNK):
+        items = [
+            (c.id, json.dumps(metadata_of(c, spec_or_none(c), None), separators=(",", ":")))
+            for c in configs[start : start + CHUNK]
+        ]
+        await scheduler.bulk_script.create(items, at)

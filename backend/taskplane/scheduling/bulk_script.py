@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import hiredis
@@ -40,7 +41,7 @@ from taskplane.scheduling import locking
 from taskplane.scheduling.core import SCHEDULE_ID_PREFIX, SchedulerCoreService
 from taskplane.scheduling.locking import ScheduleLocks
 from taskplane.state import schedule_state
-from taskplane.state.schedule_state import ScheduleStateService
+from taskplane.state.schedule_state import ScheduleStateService, format_instant
 
 # KEYS: per config: lock, state hash, registration. ARGV: 1 lock token, 2 lease ms.
 # Returns per config three values: 1 if its lock was taken (else 0, and two nils), its status
@@ -59,6 +60,28 @@ for i = 1, #KEYS, 3 do
     out[#out + 1] = false
     out[#out + 1] = false
   end
+end
+return out
+"""
+)
+
+# KEYS: 1 all-schedules set, 2..5 by-status sets (STATUS_ORDER), then per config: state
+# hash, history. ARGV: 1 status_at, 2 history max, 3 history TTL, 4 live-event channel,
+# 5 and 6 its head and tail, 7 the ``created`` event JSON, then per config: its id, its
+# metadata JSON. Creates each config's state as ``scripts.CREATE`` does (state that exists
+# is left alone). Returns per config 1 created, 0 not.
+CREATE = (
+    schedule_state.LUA
+    + """
+local g = {all = KEYS[1], sets = {}, hmax = ARGV[2], ttl = ARGV[3],
+           channel = ARGV[4], head = ARGV[5], tail = ARGV[6]}
+for i, status in ipairs(STATUSES) do g.sets[status] = KEYS[1 + i] end
+local out = {}
+local k = 5
+for a = 8, #ARGV, 2 do
+  local made = create_state(g, KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[1], ARGV[7], ARGV[a + 1])
+  out[#out + 1] = made and 1 or 0
+  k = k + 2
 end
 return out
 """
@@ -215,6 +238,29 @@ class BulkScript:
         self.core = core
         self._begin = redis.register_script(BEGIN)
         self._apply = redis.register_script(APPLY)
+        self._create = redis.register_script(CREATE)
+
+    async def create(self, items: Sequence[tuple[int, str]], at: datetime) -> list[bool]:
+        """Create the state of configs (config id, metadata JSON): ``inactive`` with a
+        ``created`` event, as ``ScheduleStateService.create``; per config: created (False:
+        it had state, left alone)."""
+        if not items:
+            return []
+        channel, head, tail = self.state.live_event(ScheduleStatus.INACTIVE, Event.CREATED)
+        keys = list(self.state.index_keys())
+        args: list[Any] = [
+            format_instant(at),
+            self.state.history_max,
+            self.state.history_ttl_seconds,
+            channel,
+            head,
+            tail,
+            self.state.history_json(Event.CREATED, at, None, {}),
+        ]
+        for config_id, metadata in items:
+            keys += (self.state.status_key(config_id), self.state.event_log(config_id))
+            args += (config_id, metadata)
+        return [bool(made) for made in await self._run(self._create, keys, args)]
 
     async def begin(
         self, config_ids: Sequence[int], token: str

@@ -95,8 +95,8 @@ class SchedulerService:
 
     async def on_created_many(self, configs: Sequence[ConfigLike]) -> None:
         """``on_created`` for many configs (state ``inactive`` and a ``created`` event each;
-        one pipeline of the same script, one publish)."""
-        await self.actions.on_created_many(configs)
+        one script per chunk: ``bulk.create_many``)."""
+        await bulk.create_many(self, configs)
 
     async def on_updated(
         self,

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 #   current_status(hash) -> status ('inactive' without state)
 #   allows(allowed, status) -> may the status change from it ('*' any, else comma-separated)
 #   set_status(g, hash, history, cid, to, note, at, event JSON or '', metadata JSON or '')
+#   create_state(g, hash, history, cid, at, event JSON, metadata JSON) -> created (the
+#     ``CREATE`` script: state ``inactive`` with its event; existing state is left alone)
 LUA = (
     PUSH_EVENT
     + "local STATUSES = {"
@@ -56,19 +58,31 @@ end
 local function allows(allowed, status)
   return allowed == '*' or string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) ~= nil
 end
+local function index_status(g, cid, to)
+  for _, status in ipairs(STATUSES) do
+    if status ~= to then redis.call('SREM', g.sets[status], cid) end
+  end
+  redis.call('SADD', g.sets[to], cid)
+  redis.call('SADD', g.all, cid)
+end
 local function set_status(g, hash, history, cid, to, note, at, event, metadata)
   if metadata ~= '' then
     redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at, 'metadata', metadata)
   else
     redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at)
   end
-  for _, status in ipairs(STATUSES) do
-    if status ~= to then redis.call('SREM', g.sets[status], cid) end
-  end
-  redis.call('SADD', g.sets[to], cid)
-  redis.call('SADD', g.all, cid)
+  index_status(g, cid, to)
   push_event(history, event, g.hmax, g.ttl)
   redis.call('PUBLISH', g.channel, g.head .. cid .. g.tail)
+end
+local function create_state(g, hash, history, cid, at, event, metadata)
+  if redis.call('HGET', hash, 'status') then return false end
+  redis.call('HSET', hash, 'status', 'inactive', 'note', '', 'status_at', at, 'metadata', metadata,
+    'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0)
+  index_status(g, cid, 'inactive')
+  push_event(history, event, g.hmax, g.ttl)
+  redis.call('PUBLISH', g.channel, g.head .. cid .. g.tail)
+  return true
 end
 """
 )
@@ -303,41 +317,6 @@ class ScheduleStateService:
                     )
                 ],
             )
-        return created
-
-    async def create_many(self, items: Sequence[tuple[int, Mapping[str, Any]]]) -> list[bool]:
-        """``create`` for many configs (config id, metadata): one pipeline of the same
-        script (each atomic on its own), then one publish of those created."""
-        if not items:
-            return []
-        at = datetime.now(UTC)
-        event = HistoryEvent(str(Event.CREATED), at, None, {}).to_json()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for config_id, metadata in items:
-                await self.scripts.create(
-                    keys=self._status_keys(config_id),
-                    args=[
-                        config_id,
-                        "",
-                        format_instant(at),
-                        event,
-                        self.history_max,
-                        self.history_ttl_seconds,
-                        json.dumps(dict(metadata), separators=(",", ":"), default=str),
-                    ],
-                    client=pipe,
-                )
-            replies = await pipe.execute()
-        created = [bool(int(r[0])) for r in replies]
-        await live_events.publish(
-            self.redis,
-            self.keys.events,
-            [
-                live_events.schedule_event(cid, str(ScheduleStatus.INACTIVE), str(Event.CREATED))
-                for (cid, _), made in zip(items, created, strict=True)
-                if made
-            ],
-        )
         return created
 
     async def transition(
