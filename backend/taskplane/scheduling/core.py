@@ -561,10 +561,11 @@ class SchedulerCoreService:
         removes a score: the one writer of ``due`` besides this service)."""
         return self.keys.due
 
-    async def due_until(self, until: datetime, limit: int) -> DueBatch:
-        """The earliest ``limit`` entries of the due index due at ``until`` or before."""
+    async def due_until(self, until: datetime, limit: int, offset: int = 0) -> DueBatch:
+        """The earliest ``limit`` entries of the due index due at ``until`` or before (after
+        the first ``offset`` of them: the engine reads its next batch ahead)."""
         rows: list[Any] = await self.redis.zrangebyscore(
-            self.keys.due, "-inf", to_ms(until), start=0, num=limit, withscores=True
+            self.keys.due, "-inf", to_ms(until), start=offset, num=limit, withscores=True
         )
         entries: list[tuple[int, float]] = []
         for member, score in rows:

@@ -212,11 +212,13 @@ class Engine:
             batch = upcoming
 
     async def _after(self, due: DueBatch, now: Now) -> DueBatch:
-        """The batch due at ``now`` that follows ``due`` (not yet fired) in the index."""
-        ahead = await self.core.due_until(now.at, due.read + self.batch_size)
+        """The batch due at ``now`` that follows ``due`` (not yet fired, so still at the
+        head of the index) in the index. An index changed meanwhile can make it skip an
+        entry (the next tick reads it) or repeat one of ``due`` (dropped here; were it not,
+        its compare-and-set would fail)."""
+        ahead = await self.core.due_until(now.at, self.batch_size, offset=due.read)
         current = {cid for cid, _ in due.entries}
-        entries = [entry for entry in ahead.entries if entry[0] not in current]
-        return DueBatch(max(0, ahead.read - due.read), entries[: self.batch_size])
+        return DueBatch(ahead.read, [entry for entry in ahead.entries if entry[0] not in current])
 
     async def _load(self, due: DueBatch) -> list[Any]:
         """The registrations of a batch's entries: one MGET of those without a kept
