@@ -3,6 +3,9 @@ for the page and its count, one Redis pipeline for every state, whatever the pag
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -10,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
 from taskplane.enums import SchedulerType
+from taskplane.state import read_script
 from tests.api.costs import measured
 
 
@@ -76,3 +80,23 @@ async def test_filtered_page_and_schedule_list_are_constant_too(
         assert len(seen) == 1, (path, seen)
         sql, redis_trips = seen.pop()
         assert sql <= 1 and redis_trips <= 2, (path, sql, redis_trips)
+
+
+async def test_a_page_reads_its_states_even_when_redis_lost_the_script(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis restarted or flushed answers the state script's EVALSHA with NOSCRIPT: the
+    read model loads it and reads again (a script text Redis never saw stands for that)."""
+    await seed(app, sessions, 6)
+    text = f"{read_script.TEXT}-- {uuid.uuid4().hex}\n"
+    monkeypatch.setattr(read_script, "TEXT", text)
+    monkeypatch.setattr(read_script, "SHA", hashlib.sha1(text.encode()).hexdigest())
+    for _ in range(2):  # loaded by the first, used as is by the second
+        response = await client.get("/configs", params={"limit": 6})
+        assert response.status_code == 200
+        items = response.json()["items"]
+        assert sum(c["schedule_status"] == "active" for c in items) == 2
+        assert all(c["schedule_status"] in ("active", "inactive") for c in items)

@@ -2,8 +2,8 @@
 ``ScheduleInfo``, with the consistency check (state says active <=> really registered).
 
 Many configs are read in ONE pipeline: each owner queues its own reads on it (the state
-service its hash and history, core the registration and due score) and decodes its own
-replies, so the read model names no key.
+service one script reading every hash and history, core the registrations and due scores)
+and decodes its own replies, so the read model names no key.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.scheduling import specs
@@ -62,19 +64,28 @@ class ReadModel:
         """
         if not configs:
             return {}
+        ids = [config.id for config in configs]
+        try:
+            raw = await self._read(ids, history)
+        except NoScriptError:  # a restarted or flushed Redis: load the script, read again
+            await self.state.load_read_script()
+            raw = await self._read(ids, history)
+        states = self.state.states_of(ids, raw[0], history=history)
+        registrations = self.core.registered_many_of(raw[1:])
+        return {
+            config.id: compose(config, state, events, registered, next_runs)
+            for config, (state, events), registered in zip(
+                configs, states, registrations, strict=True
+            )
+        }
+
+    async def _read(self, ids: Sequence[int], history: int) -> list[Any]:
+        """One round trip: every state (one script reply), registration and due score."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for config in configs:
-                self.state.read_into(pipe, config.id, history=history)
-            self.core.read_many_into(pipe, [config.id for config in configs])
-            raw = await pipe.execute()
-        width = 2 if history > 0 else 1
-        registrations = self.core.registered_many_of(raw[-2:])
-        out: dict[int, ScheduleInfo] = {}
-        for i, config in enumerate(configs):
-            replies = raw[width * i : width * (i + 1)]
-            state, events = self.state.state_of(config.id, replies, history=history)
-            out[config.id] = compose(config, state, events, registrations[i], next_runs)
-        return out
+            self.state.read_many_into(pipe, ids, history=history)
+            self.core.read_many_into(pipe, ids)
+            raw: list[Any] = await pipe.execute()
+        return raw
 
 
 def compose(
@@ -113,6 +124,33 @@ def compose(
         schedule=(
             specs.describe(spec)
             if spec is not None
-            else specs.describe_config(config.scheduler_type, config.schedule_config)
+            else _described(config.scheduler_type, config.schedule_config)
         ),
     )
+
+
+DESCRIBED_REMEMBERED = 4096
+_described_by_config: dict[tuple[Any, ...], str | None] = {}
+
+
+def _described(scheduler_type: SchedulerType | str, schedule_config: Any) -> str | None:
+    """``specs.describe_config``, remembered per config text (pure: a stored config is
+    parsed without the clock), so a page of stopped configs does not parse each spec on
+    every read. Values key by type too (``1`` and ``True`` describe differently); a config
+    that is not a flat object is described afresh each time."""
+    try:
+        key = (
+            str(scheduler_type),
+            *((k, type(v), v) for k, v in schedule_config.items()),
+        )
+        hash(key)
+    except (AttributeError, TypeError):
+        return specs.describe_config(scheduler_type, schedule_config)
+    try:
+        return _described_by_config[key]
+    except KeyError:
+        pass
+    while len(_described_by_config) >= DESCRIBED_REMEMBERED:
+        del _described_by_config[next(iter(_described_by_config))]
+    text = _described_by_config[key] = specs.describe_config(scheduler_type, schedule_config)
+    return text

@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 
 from taskplane.enums import Event, ScheduleStatus, Trigger
 from taskplane.state import events as live_events
+from taskplane.state import read_script
 from taskplane.state.keys import Keys
 from taskplane.state.scripts import PUSH_EVENT, STATUS_ORDER, Scripts
 
@@ -532,6 +533,35 @@ class ScheduleStateService:
             except ValueError:
                 continue
         return state, events[: max(history, 0)]
+
+    def read_many_into(self, pipe: Any, config_ids: Sequence[int], *, history: int = 0) -> None:
+        """``read_into`` for many configs as ONE command (``read_script``: one reply for
+        the page, decoded by ``states_of``). Redis without the script answers NOSCRIPT:
+        ``load_read_script``, then read again."""
+        keys: list[str] = []
+        for config_id in config_ids:
+            keys.append(self.keys.schedule(config_id))
+            if history > 0:
+                keys.append(self.keys.history(config_id))
+        pipe.evalsha(read_script.SHA, len(keys), *keys, max(history, 0))
+
+    @staticmethod
+    def states_of(
+        config_ids: Sequence[int], reply: Sequence[Any], *, history: int = 0
+    ) -> list[tuple[ScheduleState | None, list[HistoryEvent]]]:
+        """The reply of ``read_many_into``, one (state, events) per config, in order."""
+        width = 2 if history > 0 else 1
+        out = []
+        for i, config_id in enumerate(config_ids):
+            flat = iter(reply[width * i])
+            replies: list[Any] = [dict(zip(flat, flat, strict=True))]
+            if history > 0:
+                replies.append(reply[width * i + 1])
+            out.append(ScheduleStateService.state_of(config_id, replies, history=history))
+        return out
+
+    async def load_read_script(self) -> None:
+        await self.redis.script_load(read_script.TEXT)
 
     # --- reads ------------------------------------------------------------------------
 
