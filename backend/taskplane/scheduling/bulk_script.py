@@ -15,7 +15,7 @@ it); the others are reported back (busy, not allowed, registered) and take the w
 the single path.
 
 The scripts are composed of the owners' Lua parts (``locking.LUA``, ``core.LUA``,
-``schedule_state.LUA``) over the keys the owners hand out: this module names no key.
+``state.scripts.LUA``) over the keys the owners hand out: this module names no key.
 
 A chunk's command has tens of thousands of arguments: redis-py packs each in Python (about
 a microsecond apiece, the largest cost of the path), so ``_run`` packs the command with
@@ -40,7 +40,7 @@ from taskplane.scheduling import core as core_lua
 from taskplane.scheduling import locking
 from taskplane.scheduling.core import SCHEDULE_ID_PREFIX, SchedulerCoreService
 from taskplane.scheduling.locking import ScheduleLocks
-from taskplane.state import schedule_state
+from taskplane.state import scripts as state_lua
 from taskplane.state.schedule_state import ScheduleStateService, format_instant
 
 # KEYS: per config: lock, state hash, registration. ARGV: 1 lock token, 2 lease ms.
@@ -71,15 +71,14 @@ return out
 # metadata JSON. Creates each config's state as ``scripts.CREATE`` does (state that exists
 # is left alone). Returns per config 1 created, 0 not.
 CREATE = (
-    schedule_state.LUA
+    state_lua.LUA
     + """
-local g = {all = KEYS[1], sets = {}, hmax = ARGV[2], ttl = ARGV[3],
-           channel = ARGV[4], head = ARGV[5], tail = ARGV[6]}
-for i, status in ipairs(STATUSES) do g.sets[status] = KEYS[1 + i] end
+local g = state_keys(KEYS, 1, ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 local out = {}
 local k = 5
 for a = 8, #ARGV, 2 do
-  local made = create_state(g, KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[1], ARGV[7], ARGV[a + 1])
+  local made = create_state(g, KEYS[k + 1], KEYS[k + 2], ARGV[a], '', ARGV[1], ARGV[7],
+    ARGV[a + 1])
   out[#out + 1] = made and 1 or 0
   k = k + 2
 end
@@ -114,13 +113,11 @@ _GLOBAL_ARGS = 13
 APPLY = (
     locking.LUA
     + core_lua.LUA
-    + schedule_state.LUA
+    + state_lua.LUA
     + """
 local token, sid_prefix, now_ms = ARGV[1], ARGV[2], ARGV[3]
 local allowed, to, note, at, off_event = ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13]
-local g = {all = KEYS[2], sets = {}, hmax = ARGV[4], ttl = ARGV[5],
-           channel = ARGV[6], head = ARGV[7], tail = ARGV[8]}
-for i, status in ipairs(STATUSES) do g.sets[status] = KEYS[2 + i] end
+local g = state_keys(KEYS, 2, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 local due = KEYS[1]
 local out = {}
 local a, k = 13, 6

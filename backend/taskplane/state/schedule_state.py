@@ -16,7 +16,8 @@ Duties:
 For a script that changes many configs together with other owners' data (the bulk path,
 ``scheduling/bulk_script.py``), the service hands out its keys (``status_key``,
 ``event_log``, ``index_keys``), the live-event channel and payload (``live_event``) and its
-Lua part (``LUA``): the ``TRANSITION`` script's check and change as functions.
+Lua part (``scripts.LUA``): the functions its ``TRANSITION`` and ``CREATE`` scripts are
+built from.
 """
 
 from __future__ import annotations
@@ -33,60 +34,12 @@ from taskplane.enums import Event, ScheduleStatus, Trigger
 from taskplane.state import events as live_events
 from taskplane.state import read_script
 from taskplane.state.keys import Keys
-from taskplane.state.scripts import PUSH_EVENT, STATUS_ORDER, Scripts
+from taskplane.state.scripts import STATUS_ORDER, Scripts
 
 if TYPE_CHECKING:
     from taskplane.settings import Settings
 
 
-# The state's part of a composed script: ``scripts.TRANSITION`` as functions over explicit
-# keys. ``g`` holds the chunk's common parts: ``all`` and ``sets`` (status -> key: the index
-# sets), ``hmax``, ``ttl``, and the live event's ``channel``, ``head`` and ``tail`` (the
-# payload is head .. config id .. tail: ``live_event``).
-#   current_status(hash) -> status ('inactive' without state)
-#   allows(allowed, status) -> may the status change from it ('*' any, else comma-separated)
-#   set_status(g, hash, history, cid, to, note, at, event JSON or '', metadata JSON or '')
-#   create_state(g, hash, history, cid, at, event JSON, metadata JSON) -> created (the
-#     ``CREATE`` script: state ``inactive`` with its event; existing state is left alone)
-LUA = (
-    PUSH_EVENT
-    + "local STATUSES = {"
-    + ", ".join(f"'{s}'" for s in STATUS_ORDER)
-    + """}
-local function current_status(hash)
-  return redis.call('HGET', hash, 'status') or 'inactive'
-end
-local function allows(allowed, status)
-  return allowed == '*' or string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) ~= nil
-end
-local function index_status(g, cid, to)
-  for _, status in ipairs(STATUSES) do
-    if status ~= to then redis.call('SREM', g.sets[status], cid) end
-  end
-  redis.call('SADD', g.sets[to], cid)
-  redis.call('SADD', g.all, cid)
-end
-local function set_status(g, hash, history, cid, to, note, at, event, metadata)
-  if metadata ~= '' then
-    redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at, 'metadata', metadata)
-  else
-    redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at)
-  end
-  index_status(g, cid, to)
-  push_event(history, event, g.hmax, g.ttl)
-  redis.call('PUBLISH', g.channel, g.head .. cid .. g.tail)
-end
-local function create_state(g, hash, history, cid, at, event, metadata)
-  if redis.call('HGET', hash, 'status') then return false end
-  redis.call('HSET', hash, 'status', 'inactive', 'note', '', 'status_at', at, 'metadata', metadata,
-    'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0)
-  index_status(g, cid, 'inactive')
-  push_event(history, event, g.hmax, g.ttl)
-  redis.call('PUBLISH', g.channel, g.head .. cid .. g.tail)
-  return true
-end
-"""
-)
 _CID = 8_642_097_531_864_209_753
 """A config id no config has: where ``live_event`` cuts a payload in two."""
 
@@ -487,11 +440,11 @@ class ScheduleStateService:
     # --- for the scripts and pipelines of others --------------------------------------
 
     def status_key(self, config_id: int) -> str:
-        """A config's state hash, for a composing script (``LUA``)."""
+        """A config's state hash, for a composing script (``scripts.LUA``)."""
         return self.keys.schedule(config_id)
 
     def index_keys(self) -> list[str]:
-        """The all-schedules set, then the by-status sets in ``STATUS_ORDER`` (``LUA``)."""
+        """The all-schedules set, then the by-status sets in ``STATUS_ORDER`` (``scripts.LUA``)."""
         return [self.keys.all_schedules, *(self.keys.by_status(s) for s in STATUS_ORDER)]
 
     def live_event(self, to: ScheduleStatus, event: Event | None) -> tuple[str, str, str]:

@@ -37,25 +37,70 @@ end
 renewed): a Lua function every script that records events composes, the engine's fire
 script included. ``event`` '' records nothing."""
 
-_COMMON = (
+LUA = (
     PUSH_EVENT
-    + """
-local function index_of(status)
-  if status == 'active' then return 4 end
-  if status == 'paused' then return 5 end
-  if status == 'inactive' then return 6 end
-  if status == 'error' then return 7 end
-  return nil
+    + "local STATUSES = {"
+    + ", ".join(f"'{s}'" for s in STATUS_ORDER)
+    + """}
+local function state_keys(keys, first, hmax, ttl, channel, head, tail)
+  local g = {all = keys[first], sets = {}, hmax = hmax, ttl = ttl,
+             channel = channel, head = head, tail = tail}
+  for i, status in ipairs(STATUSES) do g.sets[status] = keys[first + i] end
+  return g
 end
-local function set_status(cid, cur, to)
-  for i = 4, 7 do
-    if i ~= index_of(to) then redis.call('SREM', KEYS[i], cid) end
+local function current_status(hash)
+  return redis.call('HGET', hash, 'status') or 'inactive'
+end
+local function allows(allowed, status)
+  return allowed == '*' or string.find(',' .. allowed .. ',', ',' .. status .. ',', 1, true) ~= nil
+end
+local function index_status(g, cid, to)
+  for _, status in ipairs(STATUSES) do
+    if status ~= to then redis.call('SREM', g.sets[status], cid) end
   end
-  redis.call('SADD', KEYS[index_of(to)], cid)
-  redis.call('SADD', KEYS[3], cid)
+  redis.call('SADD', g.sets[to], cid)
+  redis.call('SADD', g.all, cid)
+end
+local function publish_change(g, cid)
+  if g.channel then redis.call('PUBLISH', g.channel, g.head .. cid .. g.tail) end
+end
+local function set_status(g, hash, history, cid, to, note, at, event, metadata)
+  if metadata ~= '' then
+    redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at, 'metadata', metadata)
+  else
+    redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at)
+  end
+  index_status(g, cid, to)
+  push_event(history, event, g.hmax, g.ttl)
+  publish_change(g, cid)
+end
+local function create_state(g, hash, history, cid, note, at, event, metadata)
+  local cur = redis.call('HGET', hash, 'status')
+  if cur then return false, cur end
+  redis.call('HSET', hash, 'status', 'inactive', 'note', note, 'status_at', at,
+    'metadata', metadata, 'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0)
+  index_status(g, cid, 'inactive')
+  push_event(history, event, g.hmax, g.ttl)
+  publish_change(g, cid)
+  return true, 'inactive'
 end
 """
 )
+"""The transition logic of the state, as Lua functions: the ``TRANSITION`` and ``CREATE``
+scripts below are built from them, and so is every script that changes many configs'
+state together with other owners' data (``scheduling/bulk_script.py``). ``g`` holds a
+script's common parts (``state_keys`` builds it): ``all`` and ``sets`` (status -> key: the
+index sets), ``hmax``, ``ttl``, and, when the script publishes the live event itself, its
+``channel``, ``head`` and ``tail`` (the payload is head .. config id .. tail; without
+``channel`` nothing is published: the caller does).
+  state_keys(keys, first, hmax, ttl[, channel, head, tail]) -> g (keys[first] is the
+    all-schedules set, the next four the by-status sets in STATUS_ORDER)
+  current_status(hash) -> status ('inactive' without state)
+  allows(allowed, status) -> may the status change from it ('*' any, else comma-separated)
+  set_status(g, hash, history, cid, to, note, at, event JSON or '', metadata JSON or '')
+  create_state(g, hash, history, cid, note, at, event JSON, metadata JSON) -> created, the
+    status (state ``inactive`` with its event; existing state is left alone)
+"""
 
 # ARGV: 1 config id, 2 allowed from statuses (comma-separated, '*' = any), 3 new status,
 # 4 note, 5 status_at, 6 event JSON ('' = none), 7 history max, 8 history TTL,
@@ -64,20 +109,12 @@ end
 # Returns {1, previous status} when applied, {0, current status} when `from` did not match
 # (then nothing changed).
 TRANSITION = (
-    _COMMON
+    LUA
     + """
-local cur = redis.call('HGET', KEYS[1], 'status')
-if not cur then cur = 'inactive' end
-local allowed = ARGV[2]
-if allowed ~= '*' and not string.find(',' .. allowed .. ',', ',' .. cur .. ',', 1, true) then
-  return {0, cur}
-end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'note', ARGV[4], 'status_at', ARGV[5])
-if ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[1], 'metadata', ARGV[9])
-end
-set_status(ARGV[1], cur, ARGV[3])
-push_event(KEYS[2], ARGV[6], ARGV[7], ARGV[8])
+local cur = current_status(KEYS[1])
+if not allows(ARGV[2], cur) then return {0, cur} end
+set_status(state_keys(KEYS, 3, ARGV[7], ARGV[8]), KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[4],
+  ARGV[5], ARGV[6], ARGV[9])
 return {1, cur}
 """
 )
@@ -86,15 +123,11 @@ return {1, cur}
 # 7 metadata JSON. Creates state 'inactive' with the event; existing state is left alone.
 # Returns {1, 'inactive'} when created, {0, current status} when it existed.
 CREATE = (
-    _COMMON
+    LUA
     + """
-local cur = redis.call('HGET', KEYS[1], 'status')
-if cur then return {0, cur} end
-redis.call('HSET', KEYS[1], 'status', 'inactive', 'note', ARGV[2], 'status_at', ARGV[3],
-  'metadata', ARGV[7], 'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0)
-set_status(ARGV[1], 'inactive', 'inactive')
-push_event(KEYS[2], ARGV[4], ARGV[5], ARGV[6])
-return {1, 'inactive'}
+local made, cur = create_state(state_keys(KEYS, 3, ARGV[5], ARGV[6]), KEYS[1], KEYS[2],
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[7])
+return {made and 1 or 0, cur}
 """
 )
 
