@@ -104,6 +104,9 @@ class ReadModel:
         return raw[carried:]
 
 
+_STATE_FIELDS = tuple(f.name for f in fields(ScheduleState))
+
+
 def compose(
     config: ConfigLike,
     state: ScheduleState | None,
@@ -128,7 +131,7 @@ def compose(
         if with_next_runs and spec.kind is not SchedulerType.DATE:
             next_runs += specs.next_n(spec, next_run_at, NEXT_RUNS - 1)
     return ScheduleInfo(
-        **{f.name: getattr(stored, f.name) for f in fields(ScheduleState)},
+        **{name: getattr(stored, name) for name in _STATE_FIELDS},
         recent_history=events,
         is_scheduled=is_scheduled,
         is_actually_scheduled=registered.is_registered,

@@ -199,6 +199,27 @@ def decode_state(config_id: int, raw: Mapping[str, str]) -> ScheduleState | None
     )
 
 
+STATES_REMEMBERED = 8192
+_states_by_hash: dict[tuple[Any, ...], ScheduleState | None] = {}
+
+
+def _remembered_state(config_id: int, flat: Sequence[str]) -> ScheduleState | None:
+    """``decode_state`` of a hash read as HGETALL's flat field / value list, remembered
+    while the hash reads the same (pages are read again and again; a stopped config's hash
+    does not change). The state is shared: read it only (its metadata too)."""
+    key = (config_id, *flat)
+    try:
+        return _states_by_hash[key]
+    except KeyError:
+        pass
+    items = iter(flat)
+    state = decode_state(config_id, dict(zip(items, items, strict=True)))
+    while len(_states_by_hash) >= STATES_REMEMBERED:
+        del _states_by_hash[next(iter(_states_by_hash))]
+    _states_by_hash[key] = state
+    return state
+
+
 class ScheduleStateService:
     """Status, note, metadata, history and counters of every config, in Redis."""
 
@@ -502,15 +523,18 @@ class ScheduleStateService:
     def states_of(
         config_ids: Sequence[int], reply: Sequence[Any], *, history: int = 0
     ) -> list[tuple[ScheduleState | None, list[HistoryEvent]]]:
-        """The reply of ``read_many_into``, one (state, events) per config, in order."""
+        """The reply of ``read_many_into``, one (state, events) per config, in order. A
+        state is decoded once while its hash reads the same (``_remembered_state``)."""
         width = 2 if history > 0 else 1
         out = []
         for i, config_id in enumerate(config_ids):
-            flat = iter(reply[width * i])
-            replies: list[Any] = [dict(zip(flat, flat, strict=True))]
+            state = _remembered_state(config_id, reply[width * i])
+            events: list[HistoryEvent] = []
             if history > 0:
-                replies.append(reply[width * i + 1])
-            out.append(ScheduleStateService.state_of(config_id, replies, history=history))
+                events = ScheduleStateService.state_of(
+                    config_id, [{}, reply[width * i + 1]], history=history
+                )[1]
+            out.append((state, events))
         return out
 
     async def load_read_script(self) -> None:
