@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from taskiq import ScheduledTask
 
 from taskplane.db import configs as config_rows
 from taskplane.enums import Event, SchedulerType, ScheduleStatus
@@ -79,7 +78,7 @@ class Reconciler:
                 info = infos[config.id]
                 if info.status_consistent and not (
                     info.status is ACTIVE
-                    and (info.next_run_at is None or self._is_stale(config, self.core.decode(raw)))
+                    and (info.next_run_at is None or self._is_stale(config, raw))
                 ):
                     continue
                 async with self.locks.held(config.id):
@@ -134,17 +133,27 @@ class Reconciler:
         )
         return report
 
-    def _is_stale(self, config: ConfigLike, stored: ScheduledTask | None) -> bool:
-        """The registered task differs from the one the config builds now."""
-        if stored is None:
+    def _is_stale(self, config: ConfigLike, raw: Any) -> bool:
+        """The stored registration (its JSON, None if absent) differs from the one the
+        config builds now (an absent or unreadable one is not stale). The stored text is
+        first compared with what ``core.encode`` writes (byte for byte the model's dump):
+        the same text is the same task, without decoding it; other text is compared as
+        the models' dumps."""
+        if raw is None:
             return False
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
         spec = spec_or_none(config)
         if spec is None or not spec.is_scheduled:
-            return True
+            return self.core.decode(text) is not None
         try:
+            if self.core.encode(config, spec) == text:
+                return False
             wanted = self.core.build(config, spec)
         except TaskplaneError:
-            return True
+            return self.core.decode(text) is not None
+        stored = self.core.decode(text)
+        if stored is None:
+            return False
         return bool(wanted.model_dump(mode="json") != stored.model_dump(mode="json"))
 
     async def _repair(self, config: ConfigLike) -> Repair | None:
@@ -183,7 +192,7 @@ class Reconciler:
             if spec is None or spec.run_at is None or spec.run_at <= now:
                 await self.core.remove(cid)
                 return await self._repair_to(cid, INACTIVE, "date passed", completed=True)
-        stale = registered and self._is_stale(config, await self.core.get(cid))
+        stale = registered and self._is_stale(config, await self.core.get_raw(cid))
         if registered and not stale and due is not None:
             return None
         if not registered:

@@ -1,0 +1,64 @@
+"""Reconcile compares a stored registration's text with what ``core.encode`` writes and
+decodes it only when the texts differ: the same task in other text is not stale, other task
+is, and unreadable text is left as before (not stale)."""
+
+from __future__ import annotations
+
+import json
+
+from redis.asyncio import Redis
+
+from taskplane.enums import ScheduleStatus
+from taskplane.scheduling.core import schedule_id
+from taskplane.scheduling.service import SchedulerService
+from taskplane.state.keys import Keys
+from tests.scheduling.configs import MakeConfig
+
+
+async def test_same_task_in_other_text_is_not_repaired(
+    svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
+) -> None:
+    config = await make_config()
+    await svc.start(config)
+    data = keys.source_data(schedule_id(config.id))
+    text = await redis.get(data)
+    assert text is not None
+    stored = json.loads(text)
+    reordered = json.dumps(dict(reversed(list(stored.items()))), indent=1)
+    await redis.set(data, reordered)
+
+    report = await svc.reconcile([config], remove_orphans=False)
+
+    assert report.repairs == []
+    assert await redis.get(data) == reordered
+
+
+async def test_other_parameters_are_repaired(
+    svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
+) -> None:
+    config = await make_config()
+    await svc.start(config)
+    config.parameters = {"message": "changed behind the service's back"}
+
+    report = await svc.reconcile([config], remove_orphans=False)
+
+    assert [(r.config_id, r.reason, r.status) for r in report.repairs] == [
+        (config.id, "schedule differs from config", ScheduleStatus.ACTIVE)
+    ]
+    task = await svc.core.get(config.id)
+    assert task is not None and task.kwargs == config.parameters
+    assert (await svc.reconcile([config], remove_orphans=False)).repairs == []
+
+
+async def test_unreadable_text_is_left_alone(
+    svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
+) -> None:
+    config = await make_config()
+    await svc.start(config)
+    data = keys.source_data(schedule_id(config.id))
+    await redis.set(data, "{not json")
+
+    report = await svc.reconcile([config], remove_orphans=False)
+
+    assert report.repairs == []
+    assert await redis.get(data) == "{not json"
