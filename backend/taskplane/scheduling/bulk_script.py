@@ -120,6 +120,10 @@ local allowed, to, note, at, off_event = ARGV[9], ARGV[10], ARGV[11], ARGV[12], 
 local g = state_keys(KEYS, 2, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 local due = KEYS[1]
 local out = {}
+local function answer(code, cur)
+  out[#out + 1] = code
+  out[#out + 1] = cur
+end
 local a, k = 13, 6
 while a < #ARGV do
   local op, cid = ARGV[a + 1], ARGV[a + 2]
@@ -129,18 +133,18 @@ while a < #ARGV do
   if op == 'F' then
     local hash, history, data, list = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
     local cur = current_status(hash)
+    local code = 1
     if not lock_free(lock) then
-      out[#out + 1] = 2
+      code = 2
     elseif not allows(allowed, cur) then
-      out[#out + 1] = 0
+      code = 0
     elseif registered(data) then
-      out[#out + 1] = 3
+      code = 3
     else
       register(data, ARGV[a + 3], sid, list, false, due, cid, ARGV[a + 4], '0', now_ms)
       set_status(g, hash, history, cid, to, note, at, ARGV[a + 6], ARGV[a + 5])
-      out[#out + 1] = 1
     end
-    out[#out + 1] = cur
+    answer(code, cur)
     a = a + 6
     k = k + 5
   elseif op == 'A' then
@@ -148,15 +152,13 @@ while a < #ARGV do
     local old_list = false
     if ARGV[a + 6] == '1' then old_list = KEYS[k + 6] end
     local cur = current_status(hash)
-    if mine and allows(allowed, cur) then
+    local ok = mine and allows(allowed, cur)
+    if ok then
       register(data, ARGV[a + 3], sid, list, old_list, due, cid, ARGV[a + 4], ARGV[a + 5],
         now_ms)
       set_status(g, hash, history, cid, to, note, at, ARGV[a + 8], ARGV[a + 7])
-      out[#out + 1] = 1
-    else
-      out[#out + 1] = 0
     end
-    out[#out + 1] = cur
+    answer(ok and 1 or 0, cur)
     a = a + 8
     k = k + 5
     if old_list then k = k + 1 end
@@ -164,14 +166,12 @@ while a < #ARGV do
     local hash, history, data = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
     local n = tonumber(ARGV[a + 3])
     local cur = current_status(hash)
-    if mine and allows(allowed, cur) then
+    local ok = mine and allows(allowed, cur)
+    if ok then
       set_status(g, hash, history, cid, to, note, at, off_event, '')
       unregister(data, sid, {unpack(KEYS, k + 5, k + 4 + n)}, due, cid)
-      out[#out + 1] = 1
-    else
-      out[#out + 1] = 0
     end
-    out[#out + 1] = cur
+    answer(ok and 1 or 0, cur)
     a = a + 3
     k = k + 4 + n
   elseif op == 'U' then
