@@ -72,14 +72,12 @@ class Reconciler:
         repairs: list[Repair] = []
         for chunk_start in range(0, len(configs), RECONCILE_CHUNK):
             chunk = configs[chunk_start : chunk_start + RECONCILE_CHUNK]
-            infos = await self.read_model.infos(chunk, history=0, next_runs=False)
-            stored = await self.core.raw_many([c.id for c in chunk])
-            for config, raw in zip(chunk, stored, strict=True):
-                info = infos[config.id]
-                if info.status_consistent and not (
-                    info.status is ACTIVE
-                    and (info.next_run_at is None or self._is_stale(config, raw))
-                ):
+            ids = [c.id for c in chunk]
+            statuses = await self.state.statuses(ids)
+            stored = await self.core.raw_many(ids)
+            dues = await self.core.next_due_many(ids)
+            for config, status, raw in zip(chunk, statuses, stored, strict=True):
+                if self._in_order(config, status, raw, dues[config.id]):
                     continue
                 async with self.locks.held(config.id):
                     repair = await self._repair(config)
@@ -132,6 +130,17 @@ class Reconciler:
             },
         )
         return report
+
+    def _in_order(
+        self, config: ConfigLike, status: ScheduleStatus | None, raw: Any, due: datetime | None
+    ) -> bool:
+        """Nothing to repair: the config has state; active, it is registered with a due time
+        and not stale; otherwise nothing is registered."""
+        if status is None:
+            return False
+        if status is not ACTIVE:
+            return raw is None
+        return raw is not None and due is not None and not self._is_stale(config, raw)
 
     def _is_stale(self, config: ConfigLike, raw: Any) -> bool:
         """The stored registration (its JSON, None if absent) differs from the one the

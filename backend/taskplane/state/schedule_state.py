@@ -169,15 +169,20 @@ def _int(value: str | None) -> int:
         return 0
 
 
+def _status(value: str) -> ScheduleStatus:
+    """A stored status; one this version does not know reads as ``error``."""
+    try:
+        return ScheduleStatus(value)
+    except ValueError:
+        return ScheduleStatus.ERROR
+
+
 def decode_state(config_id: int, raw: Mapping[str, str]) -> ScheduleState | None:
     """A state hash as read (the pools decode replies: ``resources.make_redis``); None
     without status."""
     if "status" not in raw:
         return None
-    try:
-        status = ScheduleStatus(raw["status"])
-    except ValueError:
-        status = ScheduleStatus.ERROR
+    status = _status(raw["status"])
     try:
         metadata = json.loads(raw.get("metadata") or "{}")
     except ValueError:
@@ -565,6 +570,16 @@ class ScheduleStateService:
     async def status(self, config_id: int) -> ScheduleStatus | None:
         raw: Any = await self.redis.hget(self.keys.schedule(config_id), "status")
         return ScheduleStatus(raw) if raw else None
+
+    async def statuses(self, config_ids: Sequence[int]) -> list[ScheduleStatus | None]:
+        """The status of each config (None without state; an unknown one reads as
+        ``error``, as in ``get``), in order: one script call, no hash decoded."""
+        if not config_ids:
+            return []
+        raws: list[Any] = await self.scripts.statuses(
+            keys=[self.keys.schedule(c) for c in config_ids]
+        )
+        return [None if r is None else _status(r) for r in raws]
 
     async def history(
         self, config_id: int, *, limit: int = 50, offset: int = 0

@@ -176,11 +176,18 @@ end
 return 1
 """
 
+# KEYS: schedule hashes. Returns each one's status (nil without state), in order.
+STATUSES = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, 'status') or false end
+return out
+"""
+
 
 class Scripts:
     """The registered scripts of one Redis client."""
 
-    __slots__ = ("create", "event", "metadata", "record_execution", "transition")
+    __slots__ = ("create", "event", "metadata", "record_execution", "statuses", "transition")
 
     def __init__(self, redis: Redis) -> None:
         self.transition: AsyncScript = redis.register_script(TRANSITION)
@@ -188,3 +195,4 @@ class Scripts:
         self.event: AsyncScript = redis.register_script(EVENT)
         self.metadata: AsyncScript = redis.register_script(METADATA)
         self.record_execution: AsyncScript = redis.register_script(RECORD_EXECUTION)
+        self.statuses: AsyncScript = redis.register_script(STATUSES)
