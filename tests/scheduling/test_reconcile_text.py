@@ -8,6 +8,7 @@ import json
 
 from redis.asyncio import Redis
 
+from taskplane.db.models import TaskConfig
 from taskplane.enums import ScheduleStatus
 from taskplane.scheduling.core import schedule_id
 from taskplane.scheduling.service import SchedulerService
@@ -15,11 +16,16 @@ from taskplane.state.keys import Keys
 from tests.scheduling.configs import MakeConfig
 
 
+async def started(svc: SchedulerService, make_config: MakeConfig) -> TaskConfig:
+    config = await make_config()
+    await svc.start(config)
+    return config
+
+
 async def test_same_task_in_other_text_is_not_repaired(
     svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
 ) -> None:
-    config = await make_config()
-    await svc.start(config)
+    config = await started(svc, make_config)
     data = keys.source_data(schedule_id(config.id))
     text = await redis.get(data)
     assert text is not None
@@ -36,8 +42,7 @@ async def test_same_task_in_other_text_is_not_repaired(
 async def test_other_parameters_are_repaired(
     svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
 ) -> None:
-    config = await make_config()
-    await svc.start(config)
+    config = await started(svc, make_config)
     config.parameters = {"message": "changed behind the service's back"}
 
     report = await svc.reconcile([config], remove_orphans=False)
@@ -53,8 +58,7 @@ async def test_other_parameters_are_repaired(
 async def test_unreadable_text_is_left_alone(
     svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
 ) -> None:
-    config = await make_config()
-    await svc.start(config)
+    config = await started(svc, make_config)
     data = keys.source_data(schedule_id(config.id))
     await redis.set(data, "{not json")
 

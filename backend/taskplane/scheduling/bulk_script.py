@@ -296,26 +296,23 @@ class BulkScript:
             metadata,
             event,
         )
-        ops.keys += (
-            self.locks.key(config_id),
-            self.state.status_key(config_id),
-            self.state.event_log(config_id),
-            self.core.data_key(config_id),
-            list_key,
-        )
+        ops.keys += (*self._config_keys(config_id), list_key)
         if old_list is not None:
             ops.keys.append(old_list)
         ops.results += 1
 
-    def deactivate(self, ops: Ops, config_id: int, lists: Sequence[str]) -> None:
-        ops.args += ("D", config_id, len(lists))
-        ops.keys += (
+    def _config_keys(self, config_id: int) -> tuple[str, str, str, str]:
+        """The keys an A, D or F op names first: lock, state hash, history, data."""
+        return (
             self.locks.key(config_id),
             self.state.status_key(config_id),
             self.state.event_log(config_id),
             self.core.data_key(config_id),
-            *lists,
         )
+
+    def deactivate(self, ops: Ops, config_id: int, lists: Sequence[str]) -> None:
+        ops.args += ("D", config_id, len(lists))
+        ops.keys += (*self._config_keys(config_id), *lists)
         ops.results += 1
 
     def unregister(self, ops: Ops, config_id: int, lists: Sequence[str]) -> None:
@@ -333,13 +330,7 @@ class BulkScript:
         event: str,
     ) -> None:
         ops.args += ("F", config_id, body, score, metadata, event)
-        ops.keys += (
-            self.locks.key(config_id),
-            self.state.status_key(config_id),
-            self.state.event_log(config_id),
-            self.core.data_key(config_id),
-            list_key,
-        )
+        ops.keys += (*self._config_keys(config_id), list_key)
         ops.results += 1
 
     def release(self, ops: Ops, config_id: int) -> None:
