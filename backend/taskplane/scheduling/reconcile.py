@@ -23,7 +23,6 @@ from taskplane.errors import TaskplaneError
 from taskplane.scheduling import specs
 from taskplane.scheduling.actions import ACTIVE, ERROR, INACTIVE, kind_of, metadata_of, spec_or_none
 from taskplane.scheduling.core import ConfigLike, SchedulerCoreService
-from taskplane.scheduling.info import ReadModel
 from taskplane.scheduling.locking import ScheduleLocks
 from taskplane.state.schedule_state import ScheduleStateService
 
@@ -54,12 +53,10 @@ class Reconciler:
         state: ScheduleStateService,
         core: SchedulerCoreService,
         locks: ScheduleLocks,
-        read_model: ReadModel,
     ) -> None:
         self.state = state
         self.core = core
         self.locks = locks
-        self.read_model = read_model
 
     async def reconcile(
         self, configs: Sequence[ConfigLike], *, remove_orphans: bool = True

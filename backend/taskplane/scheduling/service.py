@@ -71,7 +71,7 @@ class SchedulerService:
         self.dispatcher = Dispatcher(redis, keys, self.state, self.core)
         self.read_model = ReadModel(redis, self.state, self.core)
         self.actions = Actions(redis, keys, self.state, self.core, self.locks, self.dispatcher)
-        self.reconciler = Reconciler(self.state, self.core, self.locks, self.read_model)
+        self.reconciler = Reconciler(self.state, self.core, self.locks)
         self.bulk_script = BulkScript(redis, self.locks, self.state, self.core)
 
     @classmethod
