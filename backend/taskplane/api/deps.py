@@ -8,10 +8,9 @@ viewer calling a write method -> 403. ``AdminOnly`` additionally refuses viewers
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from taskplane.api.token_cache import TokenCache
 from taskplane.auth import ADMIN, Principal, authenticate, hash_token, is_admin_token, may
 from taskplane.resources import Resources
-from taskplane.scheduling.info import Rider
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -122,19 +120,9 @@ async def authorize(
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    return await _authorize(request, resources, credentials, defer=_defers(request))
-
-
-async def _authorize(
-    request: Request,
-    resources: Resources,
-    credentials: HTTPAuthorizationCredentials | None,
-    *,
-    defer: bool = False,
-) -> Principal:
     if credentials is None or not credentials.credentials:
         raise _unauthorized("missing bearer token")
-    principal = await _principal(request, resources, credentials.credentials, defer=defer)
+    principal = await _principal(request, resources, credentials.credentials)
     if principal is None:
         raise _unauthorized("unknown or revoked token")
     if not may(principal.role, request.method) and not _is_read_only(request):
@@ -143,123 +131,22 @@ async def _authorize(
     return principal
 
 
-async def _principal(
-    request: Request, resources: Resources, token: str, *, defer: bool = False
-) -> Principal | None:
+async def _principal(request: Request, resources: Resources, token: str) -> Principal | None:
     """The settings' admin token needs no lookup; a stored token's lookup is remembered
-    under the token generation (``token_cache``): read first, then looked up if need be.
-    ``defer``: a remembered lookup is used at once, its generation confirmed later on the
-    route's own Redis round trip (``TokenCheck``)."""
+    under the token generation (``token_cache``): read first, then looked up if need be."""
     if is_admin_token(resources.settings, token):
         return ADMIN
     cache: TokenCache = request.app.state.token_cache
     digest = hash_token(token)
-    if defer:
-        remembered = cache.peek(digest)
-        if remembered is not None:
-            request.state.token_check = TokenCheck(
-                request, resources, cache, token, digest, remembered[1]
-            )
-            return remembered[0]
     generation = await cache.generation()
     principal = cache.get(digest, generation)
     if principal is not None:
         return principal
-    return await _looked_up(resources, cache, token, digest, generation)
-
-
-async def _looked_up(
-    resources: Resources, cache: TokenCache, token: str, digest: str, generation: str | None
-) -> Principal | None:
     async with request_session(resources) as session:
         principal = await authenticate(session, resources.settings, token)
     if principal is not None:
         cache.put(digest, principal, generation)
     return principal
-
-
-_DEFERRED_MARK = "_taskplane_defers_token_check"
-
-E = TypeVar("E", bound=Callable[..., Any])
-
-
-def defers_token_check(endpoint: E) -> E:
-    """Mark a GET route that confirms a remembered token lookup itself (one Redis round
-    trip fewer): it takes ``TokenCheckDep``, runs its work inside ``check.settled()`` and
-    hands ``check.rider`` to the read model, whose pipeline then carries the token
-    generation's GET. Nothing is answered before the generation is confirmed (a revoked
-    token gets its 401, never the route's answer or error)."""
-    setattr(endpoint, _DEFERRED_MARK, True)
-    return endpoint
-
-
-def _defers(request: Request) -> bool:
-    route = request.scope.get("route")
-    endpoint = getattr(route, "endpoint", None)
-    return request.method == "GET" and bool(getattr(endpoint, _DEFERRED_MARK, False))
-
-
-class TokenCheck:
-    """A remembered lookup used before its token generation was read: ``rider`` queues
-    that GET on a pipeline the route sends anyway; ``settled`` confirms it (reading the
-    generation itself if no pipeline carried it), or looks the token up afresh, and
-    answers 401 if it is no longer valid."""
-
-    def __init__(
-        self,
-        request: Request,
-        resources: Resources,
-        cache: TokenCache,
-        token: str,
-        digest: str,
-        generation: str,
-    ) -> None:
-        self.request = request
-        self.resources = resources
-        self.cache = cache
-        self.token = token
-        self.digest = digest
-        self.generation = generation
-        self.carried: str | None = None
-        self.rider: Rider | None = self
-
-    def queue(self, pipe: Any) -> int:
-        pipe.get(self.cache.key)
-        return 1
-
-    def take(self, replies: Sequence[Any]) -> None:
-        self.carried = None if replies[0] is None else str(replies[0])
-
-    async def confirm(self) -> None:
-        current = self.carried if self.carried is not None else await self.cache.generation()
-        if current is not None and hmac.compare_digest(current.encode(), self.generation.encode()):
-            return
-        principal = await _looked_up(self.resources, self.cache, self.token, self.digest, current)
-        if principal is None:
-            raise _unauthorized("unknown or revoked token")
-
-    @contextlib.asynccontextmanager
-    async def settled(self) -> AsyncIterator[None]:
-        try:
-            yield
-        except Exception:
-            await self.confirm()  # a revoked token's 401 comes before the route's error
-            raise
-        await self.confirm()
-
-
-class _Confirmed:
-    """Nothing to confirm: the admin token, or a lookup made under a generation read
-    first."""
-
-    rider: Rider | None = None
-
-    @contextlib.asynccontextmanager
-    async def settled(self) -> AsyncIterator[None]:
-        yield
-
-
-_CONFIRMED = _Confirmed()
 
 
 READ_ONLY = "x-read-only"
@@ -274,16 +161,6 @@ def _is_read_only(request: Request) -> bool:
 
 Caller = Annotated[Principal, Depends(authorize)]
 
-
-async def get_token_check(request: Request, principal: Caller) -> TokenCheck | _Confirmed:
-    check: TokenCheck | None = getattr(request.state, "token_check", None)
-    return _CONFIRMED if check is None else check
-
-
-TokenCheckDep = Annotated[TokenCheck | _Confirmed, Depends(get_token_check)]
-"""A route marked ``defers_token_check`` takes this (after ``authorize``, which it depends
-on): what it must confirm before answering."""
-
 OPEN_PATHS = frozenset({"/api/v1/system/health"})
 
 
@@ -297,7 +174,7 @@ async def refusal(request: Request) -> HTTPException | None:
         return None
     credentials = await bearer(request)
     try:
-        await _authorize(request, request.app.state.resources, credentials)
+        await authorize(request, request.app.state.resources, credentials)
     except HTTPException as exc:
         return exc
     return None

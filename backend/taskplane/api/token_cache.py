@@ -8,9 +8,7 @@ replaces, after its commit (``revoked``). Each request reads the generation (one
 a remembered lookup only if it was made under that same value, so a token revoked through the
 API or ``taskplane token revoke`` is refused by every replica from the next request on
 (API.md). The generation is read BEFORE a lookup, so a revocation that commits while a lookup
-runs leaves that lookup under the old generation. A hot read route may carry that GET on its
-own Redis round trip instead (``deps.defers_token_check``): the remembered lookup is used
-tentatively and confirmed against the generation before anything is answered.
+runs leaves that lookup under the old generation.
 
 Fail-safe: when Redis cannot answer, nothing remembered is used (every request looks its
 token up, as without the cache). A revocation written straight into the database (SQL)
@@ -89,14 +87,6 @@ class TokenCache:
             del self._entries[digest]
             return None
         return entry.principal
-
-    def peek(self, digest: str) -> tuple[Principal, str] | None:
-        """A remembered lookup not yet past its age and the generation it was made under,
-        to be used only once that generation is confirmed (``deps.TokenCheck``)."""
-        entry = self._entries.get(digest)
-        if entry is None or entry.expires <= time.monotonic():
-            return None
-        return entry.principal, entry.generation
 
     def put(self, digest: str, principal: Principal, generation: str | None) -> None:
         if generation is None or principal.token_id is None:

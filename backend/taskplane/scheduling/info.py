@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
@@ -40,16 +40,6 @@ class ScheduleInfo(ScheduleState):
     schedule: str | None = None
 
 
-class Rider(Protocol):
-    """Commands a caller adds to the read model's pipeline (one round trip for both)."""
-
-    def queue(self, pipe: Any) -> int:
-        """Queue them; how many."""
-
-    def take(self, replies: Sequence[Any]) -> None:
-        """Their replies, in order."""
-
-
 class ReadModel:
     """Composes ``ScheduleInfo``s from the state service and core."""
 
@@ -66,23 +56,20 @@ class ReadModel:
         *,
         history: int = RECENT_HISTORY,
         next_runs: bool = True,
-        rider: Rider | None = None,
     ) -> dict[int, ScheduleInfo]:
         """Full info of many configs from one pipeline (state, registration, due, history).
 
         ``next_runs=False`` leaves ``next_runs`` empty (``next_run_at`` still comes from the
         due index): computing future cron times costs far more than the rest of a page.
-        ``rider``: the caller's own commands, sent first on the same pipeline (no configs:
-        no pipeline, nothing taken).
         """
         if not configs:
             return {}
         ids = [config.id for config in configs]
         try:
-            raw = await self._read(ids, history, rider)
+            raw = await self._read(ids, history)
         except NoScriptError:  # a restarted or flushed Redis: load the script, read again
             await self.state.load_read_script()
-            raw = await self._read(ids, history, rider)
+            raw = await self._read(ids, history)
         states = self.state.states_of(ids, raw[0], history=history)
         registrations = self.core.registered_many_of(raw[1:])
         return {
@@ -92,16 +79,13 @@ class ReadModel:
             )
         }
 
-    async def _read(self, ids: Sequence[int], history: int, rider: Rider | None) -> list[Any]:
+    async def _read(self, ids: Sequence[int], history: int) -> list[Any]:
         """One round trip: every state (one script reply), registration and due score."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            carried = rider.queue(pipe) if rider is not None else 0
             self.state.read_many_into(pipe, ids, history=history)
             self.core.read_many_into(pipe, ids)
             raw: list[Any] = await pipe.execute()
-        if rider is not None:
-            rider.take(raw[:carried])
-        return raw[carried:]
+        return raw
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(ScheduleState))

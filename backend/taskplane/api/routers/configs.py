@@ -31,8 +31,6 @@ from taskplane.api.deps import (
     ResourcesDep,
     SchedulerDep,
     SessionDep,
-    TokenCheckDep,
-    defers_token_check,
     request_session,
 )
 from taskplane.api.routers.compose import config_fields, config_out, event_fields, json_response
@@ -142,11 +140,9 @@ async def _undo_create(session: Any, scheduler: Any, config_id: int) -> None:
 
 
 @router.get("", response_model=Page[ConfigOut])
-@defers_token_check
 async def list_configs(
     resources: ResourcesDep,
     scheduler: SchedulerDep,
-    check: TokenCheckDep,
     task_type: FilterText = None,
     scheduler_type: SchedulerType | None = None,
     status: ScheduleStatus | None = None,
@@ -154,25 +150,21 @@ async def list_configs(
     limit: LimitQuery = 50,
     offset: OffsetQuery = 0,
 ) -> Response:
-    """One SQL query (page + count) and one Redis pipeline (every state, and the token
-    generation: ``defers_token_check``), whatever the page size; ``status`` first reads the
-    id set of that status (one more round trip). Rows, not ORM objects, on a connection
-    without a transaction (db/reads.py)."""
-    async with check.settled():
-        ids = await scheduler.state.ids_with_status(status) if status is not None else None
-        async with read_connection(resources.engine) as conn:
-            page = await configs.list_rows(
-                conn,
-                task_type=task_type,
-                scheduler_type=scheduler_type,
-                q=q,
-                ids=ids,
-                limit=limit,
-                offset=offset,
-            )
-        infos = await scheduler.read_model.infos(
-            page.items, history=0, next_runs=False, rider=check.rider
+    """One SQL query (page + count) and one Redis pipeline (every state), whatever the page
+    size; ``status`` first reads the id set of that status (one more round trip). Rows, not
+    ORM objects, on a connection without a transaction (db/reads.py)."""
+    ids = await scheduler.state.ids_with_status(status) if status is not None else None
+    async with read_connection(resources.engine) as conn:
+        page = await configs.list_rows(
+            conn,
+            task_type=task_type,
+            scheduler_type=scheduler_type,
+            q=q,
+            ids=ids,
+            limit=limit,
+            offset=offset,
         )
+    infos = await scheduler.infos(page.items, history=0, next_runs=False)
     return json_response(
         {
             "items": [config_fields(row, infos[row.id]) for row in page.items],
@@ -184,28 +176,21 @@ async def list_configs(
 
 
 @router.get("/{config_id}", response_model=ConfigDetail, responses=documented(404))
-@defers_token_check
 async def get_config(
     config_id: ConfigId,
     resources: ResourcesDep,
     scheduler: SchedulerDep,
-    check: TokenCheckDep,
     include_stats: bool = False,
 ) -> Response:
-    async with check.settled():
-        async with read_connection(resources.engine) as conn:
-            row = await configs.get_row(conn, config_id)
-        info = (
-            await scheduler.read_model.infos(
-                [row], history=DETAIL_HISTORY, next_runs=False, rider=check.rider
+    async with read_connection(resources.engine) as conn:
+        row = await configs.get_row(conn, config_id)
+    info = await scheduler.info(row, history=DETAIL_HISTORY, next_runs=False)
+    stats = None
+    if include_stats:
+        async with request_session(resources) as session:
+            stats = ExecutionStatsOut.model_validate(
+                await executions.stats(session, config_id=config_id)
             )
-        )[config_id]
-        stats = None
-        if include_stats:
-            async with request_session(resources) as session:
-                stats = ExecutionStatsOut.model_validate(
-                    await executions.stats(session, config_id=config_id)
-                )
     body = config_fields(row, info)
     body["recent_history"] = [event_fields(e) for e in info.recent_history]
     body["stats"] = stats
