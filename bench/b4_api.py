@@ -104,19 +104,7 @@ async def seed(env: BenchEnv, n: int, active: int) -> tuple[int, int]:
     try:
         sessions = make_session_factory(engine)
         async with sessions() as session, session.begin():
-            rows = [
-                {
-                    "name": f"bench-config-{i:05d}",
-                    "description": f"benchmark config {i}",
-                    "task_type": "echo",
-                    "scheduler_type": "interval",
-                    "schedule_config": {"seconds": 86_400, "run_immediately": False},
-                    "parameters": {"message": f"config {i}"},
-                    "max_retries": 0,
-                    "priority": 0,
-                }
-                for i in range(n)
-            ]
+            rows = stack.config_rows(0, n)
             for i in range(0, n, 2000):
                 await session.execute(insert(TaskConfig), rows[i : i + 2000])
         async with sessions() as session:

@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bench import procs, stack, stats
 from bench.env import ADMIN_TOKEN, BenchEnv, bench_env
@@ -160,22 +160,6 @@ async def measure_ticks(redis: Redis, sizes: Sequence[int], ticks: int) -> list[
 # --- list latency ----------------------------------------------------------------------------
 
 
-def _rows(first: int, count: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": f"bench-config-{i:06d}",
-            "description": f"benchmark config {i}",
-            "task_type": "echo",
-            "scheduler_type": "interval",
-            "schedule_config": {"seconds": 86_400, "run_immediately": False},
-            "parameters": {"message": f"config {i}"},
-            "max_retries": 0,
-            "priority": 0,
-        }
-        for i in range(first, first + count)
-    ]
-
-
 async def grow(env: BenchEnv, redis: Redis, have: int, n: int) -> None:
     """From ``have`` to ``n`` config rows, with their schedule state; one in STARTED_EVERY of
     the new ones started."""
@@ -183,7 +167,7 @@ async def grow(env: BenchEnv, redis: Redis, have: int, n: int) -> None:
 
     from taskplane.db.session import make_engine
 
-    ids = (await stack.insert_configs(env, _rows(have, n - have)))[have:]
+    ids = (await stack.insert_configs(env, stack.config_rows(have, n - have)))[have:]
     configs = [
         stack.BenchConfig(
             id=cid,

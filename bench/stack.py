@@ -56,6 +56,23 @@ def interval_configs(n: int, seconds: int, *, first_id: int = 1) -> list[BenchCo
     ]
 
 
+def config_rows(first: int, count: int) -> list[dict[str, Any]]:
+    """Rows of ``echo`` interval configs (daily, not started) for ``insert_configs``."""
+    return [
+        {
+            "name": f"bench-config-{i:06d}",
+            "description": f"benchmark config {i}",
+            "task_type": "echo",
+            "scheduler_type": "interval",
+            "schedule_config": {"seconds": 86_400, "run_immediately": False},
+            "parameters": {"message": f"config {i}"},
+            "max_retries": 0,
+            "priority": 0,
+        }
+        for i in range(first, first + count)
+    ]
+
+
 async def insert_configs(env: BenchEnv, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Bulk-insert config rows (not timed anywhere); returns their ids in order."""
     from sqlalchemy import insert, select
