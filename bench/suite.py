@@ -60,7 +60,8 @@ gets less than one here, so these are pessimistic; the stock baselines ran under
 conditions, in the same run.
 
 **B1, scheduler at 100,000 (10,000 fires per second).** Met in the run above: every fire
-sent once, p99 under a second, on 2 loaded cores. The engine parses each registration once
+sent once, p99 265 ms (in an earlier run this session, at a load of 3 to 4 from other test
+suites, p99 was 677 ms). The engine parses each registration once
 into a template (`scheduling/fires.py`): its spec, its keys and the run message pre-encoded
 with two holes, task id and `due_at`, so a fire costs no pydantic and no JSON encoding; the
 fire script checks the stored text's SHA1 against the template's (a changed registration is
@@ -69,10 +70,10 @@ re-read on the next tick), builds the `fired` event itself, and the EVALSHA is p
 batch is read and planned while Redis runs the current script. In the profiled pass at
 100,000 (Profiles above) the shares are about: 25 % building the first round's 100,000
 templates in the first 10 s, 15 % packing the script call (13 arguments per fire), 14 %
-planning, 8 % JSON encoding while building templates, 8 % socket writes. The scheduler used
-less than a third of a core yet lagged at times: py-spy counted more time runnable than it got
-CPU, so on 2 shared cores it waits for the CPU, and one batch in flight waits for each 500-fire
-script in the shared Redis. What would move it: build templates ahead of the first round (at
+planning, 8 % JSON encoding while building templates, 8 % socket writes. Under load the
+scheduler waits for the CPU rather than using it (py-spy counted more time runnable than it got
+CPU), and one batch in flight waits for each 500-fire script in the shared Redis. What would
+move it further: build templates ahead of the first round (at
 start, or for what is due in the next seconds), pre-pack each template's fixed arguments
 (6 of 13), keep two batches in flight when there is a backlog, and fold the due-index read
 into the fire script's reply. The stock scheduler at 100,000 does far worse: it starts one
@@ -87,11 +88,15 @@ every second. Most of what is left is fixed per tick, not per fire: socket sends
 the samples (each round trip that wakes Redis costs 0.3 to 0.7 ms of CPU on this VM, two per
 tick at 10 ticks a second, plus the lease), the loop with nothing due costs about 0.6 CPU-s
 per minute, planning 17 % (half of it the one-time parse of each registration). Redis CPU per
-fire is printed next to it. It is the redis-server's CPU over the window, and that server was
-shared with everything else that ran meanwhile (test suites included), so it is an upper
-bound: measured in-process against a private redis-server (10,000 schedules, 100 fires per
-tick), Redis spent 17 to 27 µs per fire, as before this round (24 to 29 µs): the scheduler's
-cost was cut, not moved into Redis.
+fire is printed next to it: the redis-server's CPU over the window (the machine's one Redis,
+quiet but for the bench in the run above; in a run beside other test suites it read 131 µs,
+so treat it as an upper bound). In the run above Redis spent 33 µs per fire for taskplane and
+24 µs for stock: taskplane's fire script does more per fire (lease fencing, the CAS on the due
+score, the overlap check, the `fired` event), about 9 µs more of Redis for about 420 µs less of
+scheduler; scheduler and Redis together cost about 72 µs per fire against stock's 482 µs. An
+in-process measurement against a private redis-server (10,000 schedules, 100 fires per tick)
+gave 17 to 27 µs per fire, as before this round (24 to 29 µs): the scheduler's cost was cut,
+not moved into Redis.
 
 **B1, registration.** `SchedulerService.start_many` (the path of `POST /schedules/bulk/start`,
 `POST /runs` and reconcile) runs one Lua script per chunk of 500 configs for the common case
@@ -103,9 +108,9 @@ without pydantic (byte for byte what pydantic wrote, tested), commands are packe
 hiredis, and two chunks are in flight. CPU per config fell from about 260 µs to about 50 µs
 (18 µs in the service, 31 µs in Redis over 16 commands: about 7 µs the registration, 6 µs the
 status sets, 5 µs the history, 2 µs the live event, all part of the data model). At 100,000
-Redis is the bottleneck: 3.1 s of its CPU and 1.8 s of the service's, overlapped, on 2 cores
-shared with the idle scheduler, PostgreSQL and the bench; the run above took 5.5 s at a load
-above 3. What would move it: fewer writes per config (one history push per chunk, the live
+Redis does most of the work (about 2.3 s of its CPU and 1.3 s of the service's, overlapped):
+the run above took 3.6 s; an earlier run this session, at a load above 3 from other test
+suites, took 5.5 s. What would move it further: fewer writes per config (one history push per chunk, the live
 events of a chunk in one message) or Redis on its own core. Reconcile reads statuses,
 registrations and due scores per chunk of 1,000 and compares registrations as text first:
 21 to 27 µs of CPU per config (was 111 to 146 µs).
