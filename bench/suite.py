@@ -110,10 +110,10 @@ hiredis, and two chunks are in flight. CPU per config fell from about 260 µs to
 status sets, 5 µs the history, 2 µs the live event, all part of the data model). At 100,000
 Redis does most of the work (about 2.3 s of its CPU and 1.3 s of the service's, overlapped):
 the run above took 3.6 s; an earlier run this session, at a load above 3 from other test
-suites, took 5.5 s. What would move it further: fewer writes per config (one history push per chunk, the live
-events of a chunk in one message) or Redis on its own core. Reconcile reads statuses,
-registrations and due scores per chunk of 1,000 and compares registrations as text first:
-21 to 27 µs of CPU per config (was 111 to 146 µs).
+suites, took 5.5 s. What would move it further: fewer writes per config (one history push
+per chunk, the live events of a chunk in one message) or Redis on its own core. Reconcile
+reads statuses, registrations and due scores per chunk of 1,000 and compares registrations
+as text first: 21 to 27 µs of CPU per config (was 111 to 146 µs).
 
 **B2.** Met. A pause or stop removes the due score in the call's own MULTI, so no fire can be
 sent once the call has returned (every pause latency is 0); a start, resume or reload writes
