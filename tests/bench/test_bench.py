@@ -88,7 +88,8 @@ async def test_b3_drains_every_task_with_one_and_two_workers() -> None:
 def test_b4_uses_its_python_load_generator_where_wrk_is_not_installed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # no project file installs wrk: a machine without it must still run B4
+    # `make test` installs no wrk (only `make bench` tries to): a machine without it must
+    # still run B4
     monkeypatch.setattr("bench.b4_api.shutil.which", lambda name: None)
     assert b4_api.load_tool("auto") == "python"
     assert b4_api.load_tool(None) == "python"
