@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, delete, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskplane.db import migrations
-from taskplane.db.models import Base
+from taskplane.db.models import Base, TaskConfig, TaskConfigCount
 from taskplane.db.session import make_engine
 from taskplane.settings import Settings
 from tests import services as test_services
@@ -66,3 +67,72 @@ async def test_upgrade_then_downgrade_base_is_clean(fresh: tuple[AsyncEngine, Se
     await migrations.upgrade(engine, settings)  # and it goes back up again
     async with engine.connect() as conn:
         assert await conn.run_sync(_diff) == []
+
+
+_COUNTER_TRIGGERS = {
+    "task_config_count_insert",
+    "task_config_count_delete",
+    "task_config_count_restore",
+}
+
+
+async def _triggers(engine: AsyncEngine) -> dict[str, str]:
+    """The database's triggers: name -> how often it fires (PostgreSQL: ROW or STATEMENT)."""
+    async with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            rows = await conn.execute(
+                text(
+                    "SELECT tgname, CASE WHEN tgtype & 1 = 1 THEN 'ROW' ELSE 'STATEMENT' END"
+                    " FROM pg_trigger WHERE NOT tgisinternal"
+                )
+            )
+        else:
+            rows = await conn.execute(
+                text("SELECT name, 'ROW' FROM sqlite_master WHERE type = 'trigger'")
+            )
+        return {str(name): str(level) for name, level in rows}
+
+
+async def test_upgrade_counts_existing_configs_and_downgrade_removes_the_counter(
+    fresh: tuple[AsyncEngine, Settings],
+) -> None:
+    engine, settings = fresh
+    await migrations.upgrade(engine, settings, "0001")
+    rows = [
+        {
+            "name": f"old-{i}",
+            "task_type": "echo",
+            "scheduler_type": "manual",
+            "schedule_config": {},
+            "parameters": {},
+            "max_retries": 0,
+            "priority": 0,
+            "created_at": datetime.now(UTC),
+            "updated_at": datetime.now(UTC),
+        }
+        for i in range(37)
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(insert(TaskConfig), rows)
+    await migrations.upgrade(engine, settings)
+    async with engine.begin() as conn:
+        assert (await conn.execute(select(TaskConfigCount.total))).scalars().all() == [37]
+        await conn.execute(delete(TaskConfig).where(TaskConfig.name.in_(["old-1", "old-2"])))
+        assert (await conn.execute(select(TaskConfigCount.total))).scalar_one() == 35
+    triggers = await _triggers(engine)
+    if engine.dialect.name == "postgresql":  # one update per statement, and on TRUNCATE
+        pg_triggers = _COUNTER_TRIGGERS | {"task_config_count_truncate"}
+        assert triggers == dict.fromkeys(pg_triggers, "STATEMENT")
+    else:
+        assert triggers == dict.fromkeys(_COUNTER_TRIGGERS, "ROW")
+
+    await migrations.downgrade(engine, settings, "0001")
+    async with engine.begin() as conn:
+        assert "task_config_count" not in await conn.run_sync(_tables)
+        await conn.execute(delete(TaskConfig))  # no trigger left to touch a missing table
+        if engine.dialect.name == "postgresql":
+            functions = await conn.execute(
+                text("SELECT proname FROM pg_proc WHERE proname LIKE 'task_config_count%'")
+            )
+            assert functions.all() == []
+    assert await _triggers(engine) == {}

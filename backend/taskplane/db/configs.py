@@ -10,8 +10,8 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from taskplane.db.models import TaskConfig, utcnow
-from taskplane.db.pagination import fetch_page, fetch_rows
+from taskplane.db.models import TaskConfig, TaskConfigCount, utcnow
+from taskplane.db.pagination import count_of, fetch_page, fetch_rows
 from taskplane.enums import SchedulerType
 from taskplane.errors import Conflict, NotFound
 from taskplane.pages import Page
@@ -76,14 +76,17 @@ async def list_page(
     scheduler_type: SchedulerType | None = None,
     q: str | None = None,
     ids: Collection[int] | None = None,
+    after: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> Page[TaskConfig]:
-    """Filtered page, newest first. ``ids`` restricts to a set (e.g. configs with a status)."""
+    """Filtered page, newest first. ``ids`` restricts to a set (e.g. configs with a status);
+    ``after`` (a config id, keyset cursor) starts the page below that id, ``offset`` then
+    counting past it; the total is of every matching config, cursor or not."""
     if ids is not None and not ids:
         return Page(items=[], total=0, limit=limit, offset=offset)
-    stmt = _filtered(select(TaskConfig), task_type, scheduler_type, q, ids)
-    return await fetch_page(session, stmt, limit=limit, offset=offset)
+    stmt, total_of = _page(select(TaskConfig), task_type, scheduler_type, q, ids, after)
+    return await fetch_page(session, stmt, limit=limit, offset=offset, total_of=total_of)
 
 
 # --- reads on a plain connection (db/reads.py): rows, not ORM objects ----------------------
@@ -107,14 +110,41 @@ async def list_rows(
     scheduler_type: SchedulerType | None = None,
     q: str | None = None,
     ids: Collection[int] | None = None,
+    after: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> Page[Row[Any]]:
     """``list_page`` as rows, in one statement (page and total)."""
     if ids is not None and not ids:
         return Page(items=[], total=0, limit=limit, offset=offset)
-    stmt = _filtered(select(_TABLE), task_type, scheduler_type, q, ids)
-    return await fetch_rows(conn, stmt, limit=limit, offset=offset)
+    stmt, total_of = _page(select(_TABLE), task_type, scheduler_type, q, ids, after)
+    return await fetch_rows(conn, stmt, limit=limit, offset=offset, total_of=total_of)
+
+
+# The kept number of configs (migration 0002: triggers keep it exact, in the transaction).
+_COUNTER = select(TaskConfigCount.total).where(TaskConfigCount.id == 1)
+
+
+def _page(
+    stmt: Select[Any],
+    task_type: str | None,
+    scheduler_type: SchedulerType | None,
+    q: str | None,
+    ids: Collection[int] | None,
+    after: int | None,
+) -> tuple[Select[Any], Select[Any] | None]:
+    """The page's statement and its total's (None: the statement's own count). Unfiltered,
+    the total is the counter (O(1), where ``count(*)`` reads every row); past a cursor it is
+    still the count of every matching config, not of those below the cursor. The cursor is
+    a range on the primary key: the page is read from the index at that id, however deep."""
+    filtered = _filtered(stmt, task_type, scheduler_type, q, ids)
+    unfiltered = task_type is None and scheduler_type is None and not q and ids is None
+    total_of = _COUNTER if unfiltered else None
+    if after is None:
+        return filtered, total_of
+    if total_of is None:
+        total_of = count_of(filtered)
+    return filtered.where(TaskConfig.id < after), total_of
 
 
 def _filtered(
@@ -146,7 +176,8 @@ async def all_ids(session: AsyncSession) -> list[int]:
 
 
 async def count(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(TaskConfig)) or 0)
+    """The number of configs, from the kept counter: O(1), exact in this transaction too."""
+    return int(await session.scalar(_COUNTER) or 0)
 
 
 async def update(

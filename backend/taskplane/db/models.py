@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Enum,
     Float,
@@ -98,6 +99,18 @@ class TaskConfig(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TaskConfigCount(Base):
+    """The number of task_config rows, one row (id 1) kept exact by triggers (migration
+    0002) in the transaction of every insert, delete and truncate: the unfiltered config
+    list reads its total here in O(1) instead of counting every row."""
+
+    __tablename__ = "task_config_count"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    total: Mapped[int] = mapped_column(BigInteger)
 
 
 class TaskExecution(Base):

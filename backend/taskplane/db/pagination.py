@@ -13,18 +13,35 @@ from taskplane.pages import Page
 
 
 async def fetch_page(
-    session: AsyncSession, stmt: Select[Any], *, limit: int, offset: int
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    limit: int,
+    offset: int,
+    total_of: Select[Any] | None = None,
 ) -> Page[Any]:
-    """A page of the statement's first entity (ORM objects) and the total."""
-    return await _fetch(session, stmt, limit, offset, lambda row: row[0])
+    """A page of the statement's first entity (ORM objects) and the total: by default the
+    count of the statement's rows, else ``total_of`` (a one-value select: a kept counter,
+    or the count of a wider statement when ``stmt`` starts past a keyset cursor)."""
+    return await _fetch(session, stmt, limit, offset, total_of, lambda row: row[0])
 
 
 async def fetch_rows(
-    conn: AsyncConnection, stmt: Select[Any], *, limit: int, offset: int
+    conn: AsyncConnection,
+    stmt: Select[Any],
+    *,
+    limit: int,
+    offset: int,
+    total_of: Select[Any] | None = None,
 ) -> Page[Any]:
     """``fetch_page`` on a plain connection: the items are the rows (columns by name; the
     total rides along as ``_total``)."""
-    return await _fetch(conn, stmt, limit, offset, lambda row: row)
+    return await _fetch(conn, stmt, limit, offset, total_of, lambda row: row)
+
+
+def count_of(stmt: Select[Any]) -> Select[Any]:
+    """The number of rows the statement yields (its order dropped)."""
+    return select(func.count()).select_from(stmt.order_by(None).subquery())
 
 
 async def _fetch(
@@ -32,21 +49,26 @@ async def _fetch(
     stmt: Select[Any],
     limit: int,
     offset: int,
+    total_of: Select[Any] | None,
     item: Callable[[Row[Any]], Any],
 ) -> Page[Any]:
     """One statement for the rows and their total, the total as a scalar subquery rather
     than a window: ``count(*) over ()`` makes PostgreSQL read every matching row in full
     before the limit, while a separate ``count(*)`` needs no column (an index-only scan) and
-    the page is read through the index, a page's rows only. Only when the offset lies past
-    the end (no row carries the total) is the count run on its own."""
-    total_of = select(func.count()).select_from(stmt.order_by(None).subquery())
+    the page is read through the index, a page's rows only. Only when no row came back (no
+    row carries the total) is the total read on its own - unless the page was the
+    statement's first (offset 0, total its own count): then it is 0."""
+    own_count = total_of is None
+    total_stmt = count_of(stmt) if total_of is None else total_of
     counted = (
-        stmt.add_columns(total_of.scalar_subquery().label("_total")).limit(limit).offset(offset)
+        stmt.add_columns(total_stmt.scalar_subquery().label("_total")).limit(limit).offset(offset)
     )
     rows = (await runner.execute(counted)).all()
     if rows:
         return Page(
             items=[item(row) for row in rows], total=int(rows[0][-1]), limit=limit, offset=offset
         )
-    total = int((await runner.execute(total_of)).scalar_one()) if offset > 0 else 0
+    total = 0
+    if offset > 0 or not own_count:
+        total = int((await runner.execute(total_stmt)).scalar_one() or 0)
     return Page(items=[], total=total, limit=limit, offset=offset)

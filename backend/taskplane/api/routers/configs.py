@@ -34,7 +34,7 @@ from taskplane.api.deps import (
     request_session,
 )
 from taskplane.api.routers.compose import config_fields, config_out, event_fields, json_response
-from taskplane.api.routers.paging import LimitQuery, OffsetQuery
+from taskplane.api.routers.paging import AfterQuery, LimitQuery, OffsetQuery
 from taskplane.api.schemas.configs import ConfigCreate, ConfigDetail, ConfigOut, ConfigUpdate
 from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.executions import ExecutionStatsOut
@@ -149,10 +149,12 @@ async def list_configs(
     q: FilterText = None,
     limit: LimitQuery = 50,
     offset: OffsetQuery = 0,
+    after: AfterQuery = None,
 ) -> Response:
     """One SQL query (page + count) and one Redis pipeline (every state), whatever the page
     size; ``status`` first reads the id set of that status (one more round trip). Rows, not
-    ORM objects, on a connection without a transaction (db/reads.py)."""
+    ORM objects, on a connection without a transaction (db/reads.py). ``after`` pages by
+    id (keyset: as cheap deep as on the first page); ``total`` counts every match."""
     ids = await scheduler.state.ids_with_status(status) if status is not None else None
     async with read_connection(resources.engine) as conn:
         page = await configs.list_rows(
@@ -161,6 +163,7 @@ async def list_configs(
             scheduler_type=scheduler_type,
             q=q,
             ids=ids,
+            after=after,
             limit=limit,
             offset=offset,
         )
