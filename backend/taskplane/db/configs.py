@@ -86,7 +86,9 @@ async def list_page(
     if ids is not None and not ids:
         return Page(items=[], total=0, limit=limit, offset=offset)
     stmt, total_of = _page(select(TaskConfig), task_type, scheduler_type, q, ids, after)
-    return await fetch_page(session, stmt, limit=limit, offset=offset, total_of=total_of)
+    return await fetch_page(
+        session, stmt, limit=limit, offset=offset, total_of=total_of, cursor=after is not None
+    )
 
 
 # --- reads on a plain connection (db/reads.py): rows, not ORM objects ----------------------
@@ -118,7 +120,9 @@ async def list_rows(
     if ids is not None and not ids:
         return Page(items=[], total=0, limit=limit, offset=offset)
     stmt, total_of = _page(select(_TABLE), task_type, scheduler_type, q, ids, after)
-    return await fetch_rows(conn, stmt, limit=limit, offset=offset, total_of=total_of)
+    return await fetch_rows(
+        conn, stmt, limit=limit, offset=offset, total_of=total_of, cursor=after is not None
+    )
 
 
 # The kept number of configs (migration 0002: triggers keep it exact, in the transaction).

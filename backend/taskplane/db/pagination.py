@@ -19,11 +19,13 @@ async def fetch_page(
     limit: int,
     offset: int,
     total_of: Select[Any] | None = None,
+    cursor: bool = False,
 ) -> Page[Any]:
     """A page of the statement's first entity (ORM objects) and the total: by default the
     count of the statement's rows, else ``total_of`` (a one-value select: a kept counter,
-    or the count of a wider statement when ``stmt`` starts past a keyset cursor)."""
-    return await _fetch(session, stmt, limit, offset, total_of, lambda row: row[0])
+    or the count of a wider statement when ``stmt`` starts past a keyset cursor, which
+    ``cursor`` says: an empty page at offset 0 then does not mean a total of 0)."""
+    return await _fetch(session, stmt, limit, offset, total_of, cursor, lambda row: row[0])
 
 
 async def fetch_rows(
@@ -33,10 +35,11 @@ async def fetch_rows(
     limit: int,
     offset: int,
     total_of: Select[Any] | None = None,
+    cursor: bool = False,
 ) -> Page[Any]:
     """``fetch_page`` on a plain connection: the items are the rows (columns by name; the
     total rides along as ``_total``)."""
-    return await _fetch(conn, stmt, limit, offset, total_of, lambda row: row)
+    return await _fetch(conn, stmt, limit, offset, total_of, cursor, lambda row: row)
 
 
 def count_of(stmt: Select[Any]) -> Select[Any]:
@@ -50,15 +53,15 @@ async def _fetch(
     limit: int,
     offset: int,
     total_of: Select[Any] | None,
+    cursor: bool,
     item: Callable[[Row[Any]], Any],
 ) -> Page[Any]:
     """One statement for the rows and their total, the total as a scalar subquery rather
     than a window: ``count(*) over ()`` makes PostgreSQL read every matching row in full
     before the limit, while a separate ``count(*)`` needs no column (an index-only scan) and
     the page is read through the index, a page's rows only. Only when no row came back (no
-    row carries the total) is the total read on its own - unless the page was the
-    statement's first (offset 0, total its own count): then it is 0."""
-    own_count = total_of is None
+    row carries the total) is the total read on its own - unless the page was the first
+    (offset 0, no cursor): then it is 0."""
     total_stmt = count_of(stmt) if total_of is None else total_of
     counted = (
         stmt.add_columns(total_stmt.scalar_subquery().label("_total")).limit(limit).offset(offset)
@@ -69,6 +72,6 @@ async def _fetch(
             items=[item(row) for row in rows], total=int(rows[0][-1]), limit=limit, offset=offset
         )
     total = 0
-    if offset > 0 or not own_count:
+    if offset > 0 or cursor:
         total = int((await runner.execute(total_stmt)).scalar_one() or 0)
     return Page(items=[], total=total, limit=limit, offset=offset)
