@@ -9,6 +9,8 @@ them all: 2x the first page's latency at 100,000 configs). ``task_config_count``
 that number in one row, changed by triggers in the transaction of each change, so it is
 exact and commits or rolls back with it. PostgreSQL: one UPDATE per statement (transition
 tables: a 100,000-row insert is one update), TRUNCATE sets 0. SQLite: row triggers.
+An executemany is one statement per row (one update each): bulk loads use multi-row
+statements.
 
 The counter heals itself: deleting (or truncating) its row puts it back, counted from
 ``task_config`` (the test suite wipes every table of the models, this one too).

@@ -219,3 +219,22 @@ async def test_the_rows_variant_takes_the_cursor_and_an_offset_past_it(
         assert past.items == [] and past.total == 10
         empty = await configs.list_rows(conn, task_type="nope", after=5)
         assert empty.items == [] and empty.total == 0
+
+
+async def test_one_counter_update_per_statement(sessions: Sessions) -> None:
+    """PostgreSQL: a multi-row statement is one UPDATE of the counter (transition tables);
+    a statement that changed no row none. (An executemany is a statement per row.)"""
+    updates = text(
+        "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'task_config_count'"
+    )
+    async with sessions() as s, s.begin():
+        if s.get_bind().dialect.name != "postgresql":
+            pytest.fail("this test needs the run's PostgreSQL (statement-level triggers)")
+        before = int((await s.execute(updates)).scalar_one())
+        await s.execute(insert(TaskConfig).values([_row(i) for i in range(400)]))
+        assert int((await s.execute(updates)).scalar_one()) == before + 1
+        await s.execute(delete(TaskConfig).where(TaskConfig.task_type == "sleep"))
+        await s.execute(delete(TaskConfig).where(TaskConfig.task_type == "nope"))
+        assert int((await s.execute(updates)).scalar_one()) == before + 2
+        assert await configs.count(s) == await _exact(s) == 400 - 134
+    await _assert_exact(sessions, 266)
