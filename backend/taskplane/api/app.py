@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskplane import __version__
+from taskplane import __version__, heap
 from taskplane.api import errors, security
 from taskplane.api.deps import authorize
 from taskplane.api.docs import mount_docs
@@ -75,6 +75,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.started_at = time.monotonic()
         app.state.events = Hub(resources.redis, resources.keys.events)
         await _reconcile_at_start(app.state.scheduler, resources)
+        if getattr(app.state, "settle_heap", False):
+            heap.settle()  # the api process only (``app_from_environment``), not tests
         try:
             yield
         finally:

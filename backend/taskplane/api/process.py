@@ -32,7 +32,9 @@ def app_from_environment() -> FastAPI:
 
     settings = load_settings()
     _setup_logging(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    app.state.settle_heap = True  # taskplane.heap: applied when the start-up is done
+    return app
 
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
