@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     log_format: LogFormat = Field(default=LogFormat.TEXT, description="text or json")
     redis_pool_size: int = Field(default=50, ge=2, le=10_000)
     db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="connections opened past db_pool_size under a burst, each closed again "
+        "on return (a PostgreSQL connect per checkout); by default a burst waits for a pooled "
+        "connection instead (up to 10 s, then 503)",
+    )
     broker_idle_timeout_ms: int = Field(
         default=300_000,
         ge=1000,
