@@ -30,6 +30,7 @@ WARMUP_REQUESTS = 20
 PAGE = 50
 STARTED_EVERY = 20  # one config in 20 is started (its page shows a live schedule)
 FLAT = 1.5  # "flat": the cost at the largest size within this factor of the smallest's
+PAGES = ("first", "last", "last by cursor")
 PLOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "b6-growth.png"
 
 DESCRIPTION = f"""
@@ -50,8 +51,10 @@ How the cost of one unit of work grows with the amount of registered state, for 
   shows live schedules; grown in place from one N to the next: the same database and API
   process), `taskplane api` on them (one uvicorn process), and {REQUESTS}
   sequential requests per page after {WARMUP_REQUESTS} warm-up ones, on one keep-alive
-  connection, the two pages taking turns: the first page (`GET /api/v1/configs?limit={PAGE}`)
-  and the last one (`&offset=N-{PAGE}`; the API pages by offset). Latency is measured by the
+  connection, the pages taking turns: the first page (`GET /api/v1/configs?limit={PAGE}`),
+  and the last one twice: by offset (`&offset=N-{PAGE}`) and by keyset cursor (`&after=` the
+  id of the item before it, as a client paging with `after` reaches it). The bench asks the
+  API for that id once per N. Latency is measured by the
   client; API CPU per request is the server process's CPU (its /proc counters, 10 ms ticks,
   summed per page) over the requests. The tables are ANALYZEd after each growth.
 
@@ -74,7 +77,7 @@ class TickFigures:
 @dataclass
 class PageFigures:
     n: int
-    page: str  # "first" or "last"
+    page: str  # PAGES: "first", "last" (by offset) or "last by cursor"
     requests: int
     p50: float
     p99: float
@@ -226,6 +229,18 @@ async def measure_page_set(
     ]
 
 
+async def cursor_before_last_page(base: str, n: int) -> int:
+    """The ``after`` cursor that reaches the last page: the id of the item just before it
+    (what a client paging with ``after`` holds when it asks for that page)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+        r = await client.get("/configs", params={"limit": 1, "offset": max(0, n - PAGE - 1)})
+        r.raise_for_status()
+        return int(r.json()["items"][0]["id"])
+
+
 async def measure_pages(
     env: BenchEnv, redis: Redis, sizes: Sequence[int], requests: int
 ) -> list[PageFigures]:
@@ -242,9 +257,11 @@ async def measure_pages(
                 api = stack.api_proc(env, "b6-api", port, log_level="INFO").start()
                 await stack.wait_http(f"http://127.0.0.1:{port}/api/v1/system/health", api)
             base = f"http://127.0.0.1:{port}/api/v1"
+            after = await cursor_before_last_page(base, n)
             pages = [
                 ("first", f"/configs?limit={PAGE}"),
                 ("last", f"/configs?limit={PAGE}&offset={max(0, n - PAGE)}"),
+                ("last by cursor", f"/configs?limit={PAGE}&after={after}"),
             ]
             print(f"  B6 {n:,} configs, first and last page ...", flush=True)
             out += await measure_page_set(api, base, n, pages, requests)
@@ -274,7 +291,8 @@ def plot(path: Path, ticks: Sequence[TickFigures], pages: Sequence[PageFigures])
     left.plot(tick_ns, [t.wall_p50 * 1000 for t in ticks], "s--", label="wall / tick (p50)")
     left.set_title(f"Tick cost, {DUE_PER_TICK} due per tick")
     left.set_xlabel("registered schedules")
-    for page, marker, color in [("first", "o", "tab:blue"), ("last", "s", "tab:green")]:
+    styles = zip(PAGES, "os^", ("tab:blue", "tab:green", "tab:orange"), strict=True)
+    for page, marker, color in styles:
         rows = [p for p in pages if p.page == page]
         xs = [p.n for p in rows]
         right.plot(
@@ -313,6 +331,14 @@ def plot(path: Path, ticks: Sequence[TickFigures], pages: Sequence[PageFigures])
 
 
 # --- the run ---------------------------------------------------------------------------------
+
+
+def _page_label(g: PageFigures) -> str:
+    if g.page == "first":
+        return "first (offset 0)"
+    if g.page == "last":
+        return f"last (offset {max(0, g.n - PAGE):,})"
+    return "last (after=, keyset)"
 
 
 def _cpu_ms(seconds: float | None) -> str:
@@ -357,10 +383,9 @@ async def run(result: Result, args: argparse.Namespace) -> None:
         ["configs", "page", "p50", "p99", "API CPU / request"],
     )
     for g in pages:
-        offset = "offset 0" if g.page == "first" else f"offset {max(0, g.n - PAGE):,}"
         p.add(
             stats.count(g.n),
-            f"{g.page} ({offset})",
+            _page_label(g),
             stats.ms(g.p50),
             stats.ms(g.p99),
             _cpu_ms(g.cpu_per_request),
@@ -375,7 +400,7 @@ async def run(result: Result, args: argparse.Namespace) -> None:
         if ratio is None
         else f"{ratio:.2f}x (" + " / ".join(_cpu_ms(f.cpu_median) for f in ticks) + ")",
     )
-    for page in ("first", "last"):
+    for page in PAGES:
         rows = [g for g in pages if g.page == page]
         ratio, met = flat([(g.n, g.p50) for g in rows])
         result.goal(
