@@ -105,8 +105,8 @@ async def seed(env: BenchEnv, n: int, active: int) -> tuple[int, int]:
         sessions = make_session_factory(engine)
         async with sessions() as session, session.begin():
             rows = stack.config_rows(0, n)
-            for i in range(0, n, 2000):
-                await session.execute(insert(TaskConfig), rows[i : i + 2000])
+            for i in range(0, n, 2000):  # multi-row INSERTs, as in stack.insert_configs
+                await session.execute(insert(TaskConfig).values(rows[i : i + 2000]))
         async with sessions() as session:
             configs = list(await session.scalars(select(TaskConfig).order_by(TaskConfig.id)))
         redis = make_redis(settings)

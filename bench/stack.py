@@ -84,8 +84,10 @@ async def insert_configs(env: BenchEnv, rows: Sequence[dict[str, Any]]) -> list[
     try:
         sessions = make_session_factory(engine)
         async with sessions() as session, session.begin():
+            # one multi-row INSERT per chunk: the config counter's trigger runs per statement
+            # (an executemany would be a statement, and a counter update, per row)
             for i in range(0, len(rows), 2000):
-                await session.execute(insert(TaskConfig), list(rows[i : i + 2000]))
+                await session.execute(insert(TaskConfig).values(list(rows[i : i + 2000])))
         async with sessions() as session:
             return list(await session.scalars(select(TaskConfig.id).order_by(TaskConfig.id)))
     finally:
