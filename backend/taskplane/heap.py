@@ -16,8 +16,11 @@ in flight waited for it. That was B4's tail: p99 227 ms against a p50 of 38 ms
   Cycles are still collected, in batches; memory stays bounded by the same rule.
 
 Measured with B4's `GET /configs/{id}` on one process: p99 227 ms -> 42-57 ms and CPU per
-request 1.47 ms -> 1.04-1.13 ms (several runs each). Tests do not call it: a test process
-starts many apps, and freezing each one's survivors would keep them for the whole run.
+request 1.47 ms -> 1.04-1.13 ms (several runs each). The scheduler and worker processes
+settle too, once started (``serve_scheduler``, ``serve_worker``): the scheduler holds a
+template per registered schedule, 100,000 and more, which every full collection walked.
+Tests do not call it: a test process starts many apps and services, and freezing each one's
+survivors would keep them for the whole run.
 """
 
 from __future__ import annotations

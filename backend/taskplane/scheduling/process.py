@@ -15,6 +15,7 @@ import signal
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from taskplane import heap
 from taskplane.logs import setup_logging
 from taskplane.metrics import start_metrics_server
 from taskplane.outage import DATABASE, REDIS, Backoff, Outages, store_of
@@ -67,8 +68,11 @@ async def _reconcile_periodically(
             await _reconcile(resources, guard)
 
 
-async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+async def run_scheduler(
+    settings: Settings, *, stop: asyncio.Event | None = None, settle_heap: bool = False
+) -> None:
     """Run one scheduler instance until ``stop`` is set or the process gets SIGTERM/SIGINT.
+    ``settle_heap``: the scheduler process's own (``taskplane.heap``), once started.
 
     On a clean stop the instance releases its lease, so another instance takes over at
     once; after a crash the lease runs out (``scheduler_lease_ms``) and another takes over.
@@ -92,6 +96,8 @@ async def run_scheduler(settings: Settings, *, stop: asyncio.Event | None = None
             log.info("scheduler starting", extra={"instance": engine.presence.id})
             if settings.scheduler_reconcile_at_start:
                 await _reconcile(resources, guard)
+            if settle_heap:
+                heap.settle()
             period = settings.scheduler_reconcile_interval_seconds
             repairer = (
                 asyncio.create_task(_reconcile_periodically(resources, engine, period, stop, guard))
@@ -117,4 +123,4 @@ def serve_scheduler(settings: Settings, *, metrics_port: int | None = None) -> N
     setup_logging(settings.log_level, settings.log_format.value)
     port = settings.scheduler_metrics_port if metrics_port is None else metrics_port
     start_metrics_server(port, "scheduler", settings.metrics_host)
-    asyncio.run(run_scheduler(settings))
+    asyncio.run(run_scheduler(settings, settle_heap=True))

@@ -21,6 +21,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
+from taskplane import heap
 from taskplane.db.executions import ExecutionRecord
 from taskplane.logs import setup_logging
 from taskplane.metrics import start_metrics_server
@@ -117,8 +118,10 @@ async def run_worker(
     stop: asyncio.Event | None = None,
     registry: TaskRegistry | None = None,
     shutdown_timeout_seconds: float = 30.0,
+    settle_heap: bool = False,
 ) -> None:
-    """Run a worker until a signal or ``stop``; ``queues`` default to every type's queue."""
+    """Run a worker until a signal or ``stop``; ``queues`` default to every type's queue.
+    ``settle_heap``: the worker process's own (``taskplane.heap``), once started."""
     # TaskIQ logs every message at INFO; our recorder is the record of executions
     logging.getLogger("taskiq.receiver.receiver").setLevel(logging.WARNING)
     registry = registry or load_registry(settings)
@@ -201,6 +204,8 @@ async def run_worker(
         exit_reason = "stopped"
         try:
             await broker.startup()
+            if settle_heap:
+                heap.settle()
             await consumer.run(finish)
         except BaseException as exc:
             exit_reason = f"failed: {describe(exc)}"
@@ -232,4 +237,4 @@ def serve_worker(
     setup_logging(settings.log_level, settings.log_format.value)
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
     start_metrics_server(port, "worker", settings.metrics_host)
-    asyncio.run(run_worker(settings, queues, concurrency))
+    asyncio.run(run_worker(settings, queues, concurrency, settle_heap=True))
