@@ -129,49 +129,55 @@ the buffered records reach PostgreSQL as one cached executemany INSERT. With 2 w
 processes on 2 cores shared with PostgreSQL, Redis and the bench, both systems are bound by
 the machine rather than the worker.
 
-**B4.** Not met, though this round cut the API's CPU per request about 3.5x (`GET
-/configs/{id}` from 4.15 to about 1.2 ms, `GET /configs?limit=50` from 16.4 to about 4 ms;
-the bare endpoint costs 0.17 ms). What changed: every dependency is `async def` (they ran in
-the thread pool), the pool's pre-ping is gone (three round trips per checkout: BEGIN, ping,
-ROLLBACK; a dead connection is dropped at checkout without a round trip), config reads use a
-connection without the ORM or a transaction (one PostgreSQL round trip), the two hot routes
-build plain values and encode them with `pydantic_core.to_json` (identical JSON, tested
-field for field), a page's Redis state comes from one read-only script in one reply instead
-of one HGETALL per config, registrations and decoded states are parsed once per distinct
-text, the total is a scalar-subquery count, and a stored token's lookup is remembered for at
-most 10 s under a token generation in Redis that every revocation replaces (so revocation
-still holds from the next request on, on every replica; tested with two api processes).
-What limits it now, from cProfile of the app called in-process: on `GET /configs/{id}`
-FastAPI's routing and dependency resolution 25 %, SQLAlchemy 16 %, the event loop 10 %,
-redis-py 10 %, socket sends 6 %, taskplane's own code 7 %; on the list, building the items
-15 %, socket sends 14 %, SQLAlchemy (rows and JSONB decoding) 14 %, FastAPI 13 %, redis-py
-9 % (its pure-Python packer, about 150 arguments). A request that must read live state from
-PostgreSQL and Redis and check its token makes two or three network round trips, each about
-0.3 to 0.5 ms of CPU through Python's async drivers here, so the 2x bound (0.34 ms) is below
-the cost of the round trips alone. With `--workers 2` the bare endpoint reaches 9,500 req/s,
-but a config read is held back by PostgreSQL, Redis and wrk on the same 2 cores, and the
-connections were not spread evenly: for `GET /configs/{id}` the two workers together used
-one core (one accepted most of wrk's 32 keep-alive connections; the shared listening socket
-leaves that to whichever worker wakes first). What would move it: raw asyncpg for the two hot
-queries on PostgreSQL (SQLite keeps the SQLAlchemy path), hiredis packing of the read
-pipeline (as the scheduler's fire script does), remembered list items per (row, state,
-registration) text, a socket per worker with `SO_REUSEPORT` so the kernel spreads
-connections, and cores that PostgreSQL and Redis do not share with the api.
+**B4.** Not met. `GET /configs/{id}` costs 1.40 ms of API CPU per request, 7.1x the bare
+endpoint's 0.20 ms in the same run; a page of 50 costs 3.39 ms (17.2x; it was 23.7x). With
+`--workers 2`: 1,291 req/s at p99 61 ms for a config (goal: 1,000 at 50 ms; it was p99
+161 ms) and 459 req/s at p99 147 ms for a page. The earlier round made every dependency
+async, removed the pool's pre-ping, read configs on a plain connection, encoded responses
+with `pydantic_core.to_json`, read a page's states in one script and remembered token
+lookups under a token generation (revocation still holds from the next request on).
+This round, from profiles and A/B runs of the api on the same seeded data:
+- **The tail was the garbage collector.** An api process holds about 150,000 objects from
+  start-up and a request allocates thousands, so a full collection (100 ms and more here)
+  came every few seconds, and every request in flight waited for it. `taskplane.heap`
+  settles each server process once it has started: one collection, `gc.freeze()` of the
+  survivors, and a young threshold of 20,000. Trial runs of `GET /configs/{id}` on one
+  process: p99 227 ms -> 42 to 57 ms, CPU per request 1.47 -> 1.04 to 1.13 ms. The scheduler
+  and the worker settle too.
+- **The pool's overflow.** With 32 requests in flight and a pool of 10, each checkout past
+  the pool opened a PostgreSQL connection and closed it on return: asyncpg's connect was 8 %
+  of the api's CPU, and each was a new PostgreSQL backend. `db_max_overflow` now defaults
+  to 0: a burst waits for a pooled connection (10 s at most, then 503).
+- **The list** takes its unfiltered total from a counter row (see B6) and reads a row's
+  fields by key.
+What limits it now, measured by elimination on one process (each part replaced by a
+remembered answer, same run): the PostgreSQL read through SQLAlchemy about 0.44 ms, the
+Redis read model about 0.24 ms, the token generation's GET nothing measurable; with all three
+gone a request still cost 0.65 ms, 3.3x the bare endpoint: FastAPI's dependency resolution
+(about 10 % of the samples), the extra event-loop turns of a request that awaits, and the
+response. Read one after another in-process, a config row costs 218 µs of CPU through
+SQLAlchemy's async connection and 73 µs through asyncpg's own pool. What would move it:
+asyncpg directly for the two hot reads on PostgreSQL (it needs its own error translation to
+503 and the same column processing as SQLAlchemy's types, so it was not done this round),
+fewer dependencies on the hot routes, hiredis packing of the read pipeline, and a
+remembered JSON fragment per row version for the list. The 2x bound is below what a request
+that reads PostgreSQL and Redis and checks its token costs in CPython on this machine; with
+`--workers 2` the rest of the gap is the 2 cores shared with PostgreSQL, Redis and wrk.
 
 **B6.** The tick is flat: it reads only what is due (ZRANGEBYSCORE with a limit on the due
 index, O(log N + due)) and one script for those (a registration is read only when the
-engine holds no template of its text), so with 100 due per tick the
-engine's CPU per tick is the same at 1,000 and at 100,000 registered schedules. The config
-list's pages are not flat: from 1,000 to 100,000 configs the first page's p50 doubles and
-the last page's grows over 3x (see the table), and the growth is in PostgreSQL: the API
-process's CPU per request stays about the same at every N. A page used to ask
-for its total as `count(*) over ()`, a window that makes PostgreSQL read every matching row
-before it returns the first 50 (on a 100,000-row table: 31 ms, against 0.06 ms for the page
-alone, EXPLAIN ANALYZE on this machine; the first page's p50 grew 8x from 1,000 to 100,000 in a
-run before the change). `db/pagination` now counts in a scalar subquery, which reads no row's
-columns (about 8 ms at 100,000, still O(N)), and the OFFSET of a deep page still walks every
-row it skips (another 12 ms at offset 99,950). What would move it: keyset pagination (`WHERE
-id > :after ORDER BY id LIMIT 50`, the cursor in the response), so any page reads 50 index
-entries whatever N is, and the total only when asked for, or an estimate from
-`pg_class.reltuples` for an unfiltered list.
+engine holds no template of its text), so with 100 due per tick the engine's CPU per tick is
+the same at 1,000 and at 100,000 registered schedules. The config list is flat for the first
+page and for any page reached by the keyset cursor, not for a deep page reached by offset:
+- **The total.** The unfiltered list's total is read from `task_config_count`, one row that
+  triggers keep exact in the transaction of each insert, delete and truncate (migration
+  0002; PostgreSQL: one update per statement through transition tables; SQLite: row
+  triggers). The first page at 100,000 configs costs about what it costs at 1,000 (p50
+  1.19x; it was 1.97x, when PostgreSQL's exact `count(*)` read the whole index, about 8 ms
+  at 100,000). A filtered list (status, task type, text) still counts its matches exactly.
+  Concurrent config creates queue on the counter row until they commit (one short UPDATE).
+- **Deep pages.** `?after=<id>` (the last item's id) pages by keyset: `id < after` on the
+  primary key's index, so the last page of 100,000 costs what the first does (1.22x).
+  OFFSET still walks every row it skips (26 ms at offset 99,950, 3.5x); it stays, as
+  API.md's contract, and deep pages should use `after`.
 """
