@@ -60,8 +60,9 @@ gets less than one here, so these are pessimistic; the stock baselines ran under
 conditions, in the same run.
 
 **B1, scheduler at 100,000 (10,000 fires per second).** Met in the run above: every fire
-sent once, p99 265 ms (in an earlier run this session, at a load of 3 to 4 from other test
-suites, p99 was 677 ms). The engine parses each registration once
+sent once, p99 157 ms (265 ms in the previous round's last run, before the scheduler settled
+its heap: `taskplane.heap`, see B4; 677 ms in a run at a load of 3 to 4 from other test
+suites). The engine parses each registration once
 into a template (`scheduling/fires.py`): its spec, its keys and the run message pre-encoded
 with two holes, task id and `due_at`, so a fire costs no pydantic and no JSON encoding; the
 fire script checks the stored text's SHA1 against the template's (a changed registration is
@@ -83,17 +84,19 @@ waiting for a connection (`SendTaskError`, one logged error each; in the run abo
 message reached the broker in 70 s) and its memory grows to gigabytes.
 
 **B1, CPU at 10,000.** Met: about 40 µs of scheduler CPU per fire (it was about 100 µs), so
-the scheduler costs over ten times less CPU than the stock one, which checks every schedule
-every second. Most of what is left is fixed per tick, not per fire: socket sends are 30 % of
+the scheduler costs ten times less CPU than the stock one, which checks every schedule every
+second (10.2x in the run above, 11.8x in the previous round's: the ratio moves with the
+machine's noise by about as much as its margin over 10x). Most of what is left is fixed per
+tick, not per fire: socket sends are 30 % of
 the samples (each round trip that wakes Redis costs 0.3 to 0.7 ms of CPU on this VM, two per
 tick at 10 ticks a second, plus the lease), the loop with nothing due costs about 0.6 CPU-s
 per minute, planning 17 % (half of it the one-time parse of each registration). Redis CPU per
 fire is printed next to it: the redis-server's CPU over the window (the machine's one Redis,
 quiet but for the bench in the run above; in a run beside other test suites it read 131 µs,
 so treat it as an upper bound). In the run above Redis spent 33 µs per fire for taskplane and
-24 µs for stock: taskplane's fire script does more per fire (lease fencing, the CAS on the due
+23 µs for stock: taskplane's fire script does more per fire (lease fencing, the CAS on the due
 score, the overlap check, the `fired` event), about 9 µs more of Redis for about 420 µs less of
-scheduler; scheduler and Redis together cost about 72 µs per fire against stock's 482 µs. An
+scheduler; scheduler and Redis together cost about 75 µs per fire against stock's 446 µs. An
 in-process measurement against a private redis-server (10,000 schedules, 100 fires per tick)
 gave 17 to 27 µs per fire, as before this round (24 to 29 µs): the scheduler's cost was cut,
 not moved into Redis.
@@ -109,8 +112,8 @@ hiredis, and two chunks are in flight. CPU per config fell from about 260 µs to
 (18 µs in the service, 31 µs in Redis over 16 commands: about 7 µs the registration, 6 µs the
 status sets, 5 µs the history, 2 µs the live event, all part of the data model). At 100,000
 Redis does most of the work (about 2.3 s of its CPU and 1.3 s of the service's, overlapped):
-the run above took 3.6 s; an earlier run this session, at a load above 3 from other test
-suites, took 5.5 s. What would move it further: fewer writes per config (one history push
+the run above took 3.3 s (3.6 s in the previous round's; 5.5 s in a run at a load above 3
+from other test suites). What would move it further: fewer writes per config (one history push
 per chunk, the live events of a chunk in one message) or Redis on its own core. Reconcile
 reads statuses, registrations and due scores per chunk of 1,000 and compares registrations
 as text first: 21 to 27 µs of CPU per config (was 111 to 146 µs).
@@ -121,7 +124,9 @@ the new due score, which the next tick (every 100 ms) reads. The stock scheduler
 source once a minute, so a change takes up to a minute to be honoured (uniform over the
 refresh interval, p50 around half of it).
 
-**B3.** Met: one recording worker keeps pace with a plain taskiq worker in the same run.
+**B3.** Met: one recording worker keeps pace with a plain taskiq worker in the same run
+(3,342/s against 2,505/s in the run above; 3,078/s against 3,165/s in the previous round's:
+plain taskiq's own figure moves by a quarter from run to run on this machine).
 The worker has its own receive loop (`worker/consumer.py`): a whole XREADGROUP
 batch starts in one event-loop turn, the recorder's claim and finish (record + ack + delete)
 are one Lua call per batch each, a concurrency slot ends when the task function returns, and
