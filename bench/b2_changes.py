@@ -158,7 +158,7 @@ class Change:
 
 
 async def run_taskplane(changes: int = CHANGES, registered: int = REGISTERED) -> Outcome:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
     import httpx
 
     from taskplane.resources import make_redis

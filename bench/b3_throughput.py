@@ -157,7 +157,7 @@ async def run_plain(workers: int, tasks: int = TASKS) -> Outcome:
 
 
 async def run_taskplane(workers: int, tasks: int = TASKS) -> Outcome:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     from taskplane.resources import make_redis
 

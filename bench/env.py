@@ -76,7 +76,7 @@ class BenchEnv:
 
 
 async def _pg(sql: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
     try:

@@ -53,7 +53,7 @@ def _reachable(url: str, default_port: int) -> bool:
 
 
 async def _pg_admin(url: str, sql: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"), timeout=5)
     try:

@@ -36,6 +36,7 @@ from taskplane.api.routers import (
 from taskplane.api.schemas.errors import documented
 from taskplane.api.token_cache import TokenCache
 from taskplane.dashboard.routes import mount_dashboard
+from taskplane.db.rows import RowReader
 from taskplane.observability import mount_observability
 from taskplane.resources import Resources, open_resources
 from taskplane.scheduling.service import SchedulerService
@@ -72,6 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             resources.redis, resources.keys, registry, state=state
         )
         app.state.token_cache = TokenCache(resources.redis, resources.keys)
+        app.state.rows = RowReader(resources.engine, max_size=max(2, settings.db_pool_size // 2))
         app.state.started_at = time.monotonic()
         app.state.events = Hub(resources.redis, resources.keys.events)
         await _reconcile_at_start(app.state.scheduler, resources)
@@ -81,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
         finally:
             await app.state.events.close()  # every open event stream ends
+            await app.state.rows.close()
 
 
 async def _reconcile_at_start(scheduler: SchedulerService, resources: Resources) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskplane.api.token_cache import TokenCache
 from taskplane.auth import ADMIN, Principal, authenticate, hash_token, is_admin_token, may
+from taskplane.db.rows import RowReader
 from taskplane.resources import Resources
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
@@ -98,6 +99,11 @@ async def get_state(request: Request) -> ScheduleStateService:
     return state
 
 
+async def get_rows(request: Request) -> RowReader:
+    rows: RowReader = request.app.state.rows
+    return rows
+
+
 async def get_scheduler(request: Request) -> SchedulerService:
     scheduler: SchedulerService = request.app.state.scheduler
     return scheduler
@@ -107,6 +113,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SchedulerDep = Annotated[SchedulerService, Depends(get_scheduler)]
 RegistryDep = Annotated[TaskRegistry, Depends(get_registry)]
 StateDep = Annotated[ScheduleStateService, Depends(get_state)]
+RowsDep = Annotated[RowReader, Depends(get_rows)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
 

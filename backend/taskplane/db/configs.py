@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from taskplane.db.models import TaskConfig, TaskConfigCount, utcnow
 from taskplane.db.pagination import count_of, fetch_page, fetch_rows
+from taskplane.db.rows import RowReader
 from taskplane.enums import SchedulerType
 from taskplane.errors import Conflict, NotFound
 from taskplane.pages import Page
@@ -97,9 +98,10 @@ _TABLE = TaskConfig.__table__
 _BY_ID = select(_TABLE).where(_TABLE.c.id == bindparam("config_id"))  # built once
 
 
-async def get_row(conn: AsyncConnection, config_id: int) -> Row[Any]:
-    """A config as a row (its columns by name, as on the ORM object); NotFound if missing."""
-    row = (await conn.execute(_BY_ID, {"config_id": config_id})).first()
+async def get_row(rows: RowReader, config_id: int) -> Any:
+    """A config as a row (its columns by name, as on the ORM object); NotFound if missing.
+    Read by the API's ``RowReader`` (asyncpg directly on PostgreSQL: db/rows.py)."""
+    row = await rows.one(_BY_ID, config_id=config_id)
     if row is None:
         raise NotFound("config", config_id)
     return row

@@ -29,6 +29,7 @@ from sqlalchemy import update as sql_update
 from taskplane.api.deps import (
     RegistryDep,
     ResourcesDep,
+    RowsDep,
     SchedulerDep,
     SessionDep,
     request_session,
@@ -182,11 +183,11 @@ async def list_configs(
 async def get_config(
     config_id: ConfigId,
     resources: ResourcesDep,
+    rows: RowsDep,
     scheduler: SchedulerDep,
     include_stats: bool = False,
 ) -> Response:
-    async with read_connection(resources.engine) as conn:
-        row = await configs.get_row(conn, config_id)
+    row = await configs.get_row(rows, config_id)
     info = await scheduler.info(row, history=DETAIL_HISTORY, next_runs=False)
     stats = None
     if include_stats:

@@ -1,0 +1,147 @@
+"""The API's one-row reader (db/rows.py): on PostgreSQL through asyncpg directly, the same row
+as SQLAlchemy's, value for value and type for type; on SQLite through SQLAlchemy; PostgreSQL
+unreachable or a connection it closed is a BackendUnavailable (503), and the next read works."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from taskplane.db import configs
+from taskplane.db.reads import read_connection
+from taskplane.db.rows import APPLICATION_NAME, RowReader
+from taskplane.db.session import make_engine
+from taskplane.enums import SchedulerType
+from taskplane.errors import BackendUnavailable, NotFound
+from tests import services as test_services
+from tests.conftest import make_test_settings
+
+Sessions = async_sessionmaker[AsyncSession]
+FIELDS = configs._TABLE.columns.keys()
+
+
+@pytest.fixture
+async def reader(any_sessions: Sessions) -> AsyncIterator[RowReader]:
+    engine = any_sessions.kw["bind"]
+    rows = RowReader(engine, max_size=2)
+    yield rows
+    await rows.close()
+
+
+async def _create(sessions: Sessions, **over: Any) -> int:
+    fields: dict[str, Any] = {
+        "name": "reader-1",
+        "description": None,
+        "task_type": "echo",
+        "scheduler_type": SchedulerType.CRON,
+        "schedule_config": {"expression": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
+        "parameters": {"message": 'ü \u2028 "q"', "n": [1, 2.5, None, {"deep": True}]},
+        "timeout_seconds": None,
+        **over,
+    }
+    async with sessions() as s, s.begin():
+        return (await configs.create(s, **fields)).id
+
+
+async def _through_sqlalchemy(engine: AsyncEngine, config_id: int) -> Any:
+    async with read_connection(engine) as conn:
+        return (await conn.execute(configs._BY_ID, {"config_id": config_id})).first()
+
+
+async def test_the_row_is_sqlalchemys_value_for_value(
+    any_sessions: Sessions, reader: RowReader
+) -> None:
+    engine = any_sessions.kw["bind"]
+    assert reader.direct is (engine.dialect.name == "postgresql")
+    for over in ({}, {"name": "reader-2", "description": "d", "timeout_seconds": 30}):
+        config_id = await _create(any_sessions, **over)
+        row = await configs.get_row(reader, config_id)
+        expected = await _through_sqlalchemy(engine, config_id)
+        for name in FIELDS:
+            got, want = getattr(row, name), getattr(expected, name)
+            assert got == want, name
+            assert type(got) is type(want), name
+        assert row.scheduler_type is SchedulerType.CRON
+        assert row.created_at.tzinfo is UTC
+
+
+async def test_a_missing_row_is_not_found(any_sessions: Sessions, reader: RowReader) -> None:
+    assert await reader.one(configs._BY_ID, config_id=987_654) is None
+    with pytest.raises(NotFound):
+        await configs.get_row(reader, 987_654)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_postgresql_unreachable_is_a_503(services: test_services.TestServices) -> None:
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{_free_port()}/nothing"
+    engine = make_engine(make_test_settings(services, database_url=url))
+    rows = RowReader(engine, max_size=2)
+    try:
+        with pytest.raises(BackendUnavailable) as caught:
+            await rows.one(configs._BY_ID, config_id=1)
+        assert caught.value.component == "PostgreSQL"
+    finally:
+        await rows.close()
+        await engine.dispose()
+
+
+async def _terminate_readers(engine: AsyncEngine) -> int:
+    """What a PostgreSQL restart does to the reader's connections; how many it ended."""
+    async with read_connection(engine) as conn:
+        ended = await conn.execute(
+            text(
+                "select pg_terminate_backend(pid) from pg_stat_activity"
+                " where datname = current_database() and application_name = :name"
+            ),
+            {"name": APPLICATION_NAME},
+        )
+        return len(ended.all())
+
+
+async def test_a_connection_postgresql_closed_is_replaced_by_the_pool(
+    sessions: Sessions, engine: AsyncEngine
+) -> None:
+    config_id = await _create(sessions)
+    rows = RowReader(engine, max_size=1)
+    try:
+        assert (await configs.get_row(rows, config_id)).id == config_id
+        assert await _terminate_readers(engine) == 1
+        # at once, the read may race PostgreSQL's goodbye (a 503, never another error);
+        # the read after it is on a new connection
+        with contextlib.suppress(BackendUnavailable):
+            await configs.get_row(rows, config_id)
+        assert (await configs.get_row(rows, config_id)).id == config_id
+    finally:
+        await rows.close()
+
+
+async def test_a_read_cut_off_by_postgresql_is_a_503_and_the_next_one_works(
+    sessions: Sessions, engine: AsyncEngine
+) -> None:
+    config_id = await _create(sessions)
+    rows = RowReader(engine, max_size=1)
+    try:
+        slow = asyncio.create_task(rows.one(select(func.pg_sleep(30))))
+        for _ in range(100):  # until the sleep runs on the reader's one connection
+            await asyncio.sleep(0.05)
+            if await _terminate_readers(engine):
+                break
+        with pytest.raises(BackendUnavailable) as caught:
+            await slow
+        assert caught.value.component == "PostgreSQL"
+        assert (await configs.get_row(rows, config_id)).id == config_id
+    finally:
+        await rows.close()
