@@ -42,6 +42,7 @@ UNREACHABLE = (
     asyncpg.exceptions.InternalClientError,
 )
 APPLICATION_NAME = "taskplane-rows"
+COMPILED_KEPT = 64  # statements compiled and kept (they are module constants: a handful)
 # what SQLAlchemy's asyncpg dialect adds to asyncpg.connect's arguments, not asyncpg's own
 _SQLALCHEMY_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
 
@@ -86,6 +87,8 @@ class RowReader:
                 return (await conn.execute(stmt, params)).first()
         held = self._compiled.get(id(stmt))
         if held is None:
+            while len(self._compiled) >= COMPILED_KEPT:  # meant for constant statements
+                del self._compiled[next(iter(self._compiled))]
             held = self._compiled[id(stmt)] = (stmt, _Compiled(stmt, self.engine))
         compiled = held[1]
         args = [params.get(name, compiled.values.get(name)) for name in compiled.params]
