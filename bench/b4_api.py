@@ -21,6 +21,8 @@ CONFIGS = 10_000
 ACTIVE = 2_000  # schedules started, for pause + resume
 CONNECTIONS = 32
 DURATION_SECONDS = 15
+WARMUP_SECONDS = 3  # each read endpoint's load first runs this long, not counted
+WRITES_SCRIPT = "pause_resume.lua"
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
 
 DESCRIPTION = f"""
@@ -33,7 +35,10 @@ missing, a Python load generator with the same connections and requests, and the
 so), run on the same 2 cores as the server: `GET /api/v1/configs/{{id}}` (a random id per
 request), `GET /api/v1/configs?limit=50` and `POST /api/v1/schedules/{{id}}/pause` + `resume`
 (round-robin over the {ACTIVE:,} active schedules, each paused then resumed, so every answer is
-a 200). The scripts are in `bench/wrk/`. The reference is a bare endpoint in the same run:
+a 200). The scripts are in `bench/wrk/`. Each read endpoint (the bare one too) first gets the
+same load for {WARMUP_SECONDS} s, not counted: the figures are the steady state, not the first
+connections, statement preparations and caches filling; the writes run last, on a warm
+process. The reference is a bare endpoint in the same run:
 `bench/bare_app.py` serves the same app (same factory, settings, middleware and uvicorn
 options) plus one bench-only route that returns a constant without the auth dependency. API
 CPU is the server's CPU (all its uvicorn processes) over the run, as a share of one core;
@@ -176,7 +181,7 @@ def _plan(base: str, first: int, last: int, active: int, *, writes: bool) -> lis
             Step(
                 "POST /schedules/{id}/pause + resume",
                 base,
-                "pause_resume.lua",
+                WRITES_SCRIPT,
                 {"B4_FIRST_ID": str(first), "B4_ID_COUNT": str(active)},
             )
         )
@@ -331,10 +336,10 @@ async def _measure(
             print(f"  B4 {step.endpoint} (workers {workers}) ...", flush=True)
             proc = ref if step.endpoint == BARE else api
             params = {"B4_TOKEN": token, **step.params}
-            if use_wrk:
-                o = await run_wrk(proc, step.url, step.script, step.endpoint, duration, params)
-            else:
-                o = await run_python(proc, step.url, step.script, step.endpoint, duration, params)
+            load = run_wrk if use_wrk else run_python
+            if step.script != WRITES_SCRIPT:  # writes run last, on a warm process
+                await load(proc, step.url, step.script, step.endpoint, WARMUP_SECONDS, params)
+            o = await load(proc, step.url, step.script, step.endpoint, duration, params)
             outcomes.append(o)
             if o.socket_errors:
                 result.note(
