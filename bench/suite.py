@@ -134,10 +134,11 @@ the buffered records reach PostgreSQL as one cached executemany INSERT. With 2 w
 processes on 2 cores shared with PostgreSQL, Redis and the bench, both systems are bound by
 the machine rather than the worker.
 
-**B4.** Not met. `GET /configs/{id}` costs 1.40 ms of API CPU per request, 7.1x the bare
-endpoint's 0.20 ms in the same run; a page of 50 costs 3.39 ms (17.2x; it was 23.7x). With
-`--workers 2`: 1,291 req/s at p99 61 ms for a config (goal: 1,000 at 50 ms; it was p99
-161 ms) and 459 req/s at p99 147 ms for a page. The earlier round made every dependency
+**B4.** Not met. `GET /configs/{id}` costs 0.76 ms of API CPU per request, 3.6x the bare
+endpoint's 0.21 ms in the same run (it was 6.9x, and 20x before the previous round); one
+process answers 1,306 req/s at p99 47 ms. A page of 50 costs 3.49 ms (16.6x; it was 23.7x).
+With `--workers 2`: 1,728 req/s at p99 79 ms for a config (goal: 1,000 at 50 ms; it was p99
+161 ms) and 378 req/s at p99 135 ms for a page. The earlier round made every dependency
 async, removed the pool's pre-ping, read configs on a plain connection, encoded responses
 with `pydantic_core.to_json`, read a page's states in one script and remembered token
 lookups under a token generation (revocation still holds from the next request on).
@@ -153,21 +154,32 @@ This round, from profiles and A/B runs of the api on the same seeded data:
   the pool opened a PostgreSQL connection and closed it on return: asyncpg's connect was 8 %
   of the api's CPU, and each was a new PostgreSQL backend. `db_max_overflow` now defaults
   to 0: a burst waits for a pooled connection (10 s at most, then 503).
+- **The config read goes to asyncpg directly** (`db/rows.py`): SQLAlchemy's statement,
+  compiled once, run on a small asyncpg pool of the api's own, each value through its
+  column type's result processing (the row is SQLAlchemy's, tested value for value). One
+  read after another in-process it costs 73 µs of CPU against 218 µs through SQLAlchemy's
+  async connection; under wrk's 32 connections the saving was larger (trial runs: 0.9 to
+  1.2 -> 0.63 to 0.69 ms per request), the greenlet hops and pool waits of the async layer
+  growing with concurrency.
 - **The list** takes its unfiltered total from a counter row (see B6) and reads a row's
   fields by key.
-What limits it now, measured by elimination on one process (each part replaced by a
-remembered answer, same run): the PostgreSQL read through SQLAlchemy about 0.44 ms, the
-Redis read model about 0.24 ms, the token generation's GET nothing measurable; with all three
-gone a request still cost 0.65 ms, 3.3x the bare endpoint: FastAPI's dependency resolution
-(about 10 % of the samples), the extra event-loop turns of a request that awaits, and the
-response. Read one after another in-process, a config row costs 218 µs of CPU through
-SQLAlchemy's async connection and 73 µs through asyncpg's own pool. What would move it:
-asyncpg directly for the two hot reads on PostgreSQL (it needs its own error translation to
-503 and the same column processing as SQLAlchemy's types, so it was not done this round),
-fewer dependencies on the hot routes, hiredis packing of the read pipeline, and a
-remembered JSON fragment per row version for the list. The 2x bound is below what a request
-that reads PostgreSQL and Redis and checks its token costs in CPython on this machine; with
-`--workers 2` the rest of the gap is the 2 cores shared with PostgreSQL, Redis and wrk.
+- **Warm-up.** Each read endpoint, the bare one too, now gets 3 s of the same load before
+  it is measured (the steady state; the first connections and statement preparations used
+  to fall into the p99).
+What limits it now: on `GET /configs/{id}`, measured by elimination before the asyncpg read
+(each part replaced by a remembered answer, same run), the Redis read model cost about
+0.24 ms and the token generation's GET nothing measurable; with the database, Redis and the
+token read all gone a request still cost 0.65 ms then, 3.3x the bare endpoint: FastAPI's
+dependency resolution (about 10 % of the samples), the event-loop turns of a request that
+awaits, the detail's 20 history events. The list's 3.5 ms is its 50 items: the rows through
+SQLAlchemy (JSONB decoding, result rows), 50 states and registrations from Redis, composing
+and encoding them. What would move it: the list's rows through the same asyncpg reader (its
+statement changes with the filters, so it needs SQLAlchemy's compiled-statement cache), a
+remembered JSON fragment per row version, hiredis packing of the read pipeline, fewer
+dependencies on the hot routes. With `--workers 2` the rest of the gap is the 2 cores that
+the two api processes share with PostgreSQL, Redis and wrk: one process alone answered
+`GET /configs/{id}` at p99 47 ms, two at 79 ms. The 2x bound is below what a request that
+reads PostgreSQL and Redis and checks its token costs in CPython on this machine.
 
 **B6.** The tick is flat: it reads only what is due (ZRANGEBYSCORE with a limit on the due
 index, O(log N + due)) and one script for those (a registration is read only when the
