@@ -1,4 +1,5 @@
-"""What a request costs: SQL statements and Redis round trips, counted while it runs."""
+"""What a request costs: SQL statements (through the engine or the row reader) and Redis
+round trips, counted while it runs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import pytest
 from fastapi import FastAPI
 from redis.asyncio.connection import AbstractConnection
@@ -32,9 +34,18 @@ def measured(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cost]:
         cost.redis += 1  # one write to the socket per command or per pipeline
         await original(self, *args, **kwargs)
 
+    def counting(method: Any) -> Any:
+        async def counted(self: asyncpg.Pool, *args: Any, **kwargs: Any) -> Any:
+            cost.sql += 1  # a statement of the row reader (db/rows.py), past the engine
+            return await method(self, *args, **kwargs)
+
+        return counted
+
     event.listen(engine, "before_cursor_execute", on_statement)
     with monkeypatch.context() as patch:
         patch.setattr(AbstractConnection, "send_packed_command", send)
+        for name in ("fetch", "fetchrow"):
+            patch.setattr(asyncpg.Pool, name, counting(getattr(asyncpg.Pool, name)))
         try:
             yield cost
         finally:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
 from taskplane.db.models import TaskConfig, TaskConfigCount
-from taskplane.db.reads import read_connection
+from taskplane.db.rows import RowReader
 from taskplane.enums import SchedulerType
 from taskplane.pages import Page
 
@@ -206,7 +206,8 @@ async def test_the_rows_variant_takes_the_cursor_and_an_offset_past_it(
         newest_first = [c.id for c in (await configs.list_page(s, limit=100)).items]
         engine = s.bind
     assert isinstance(engine, AsyncEngine)
-    async with read_connection(engine) as conn:
+    conn = RowReader(engine, max_size=2)  # asyncpg directly on PostgreSQL (db/rows.py)
+    try:
         page = await configs.list_rows(conn, after=newest_first[9], offset=2, limit=4)
         assert [r.id for r in page.items] == newest_first[12:16] and page.total == 30
         page = await configs.list_rows(conn, task_type="sleep", after=newest_first[9], limit=2)
@@ -219,6 +220,8 @@ async def test_the_rows_variant_takes_the_cursor_and_an_offset_past_it(
         assert past.items == [] and past.total == 10
         empty = await configs.list_rows(conn, task_type="nope", after=5)
         assert empty.items == [] and empty.total == 0
+    finally:
+        await conn.close()
 
 
 async def test_one_counter_update_per_statement(sessions: Sessions) -> None:

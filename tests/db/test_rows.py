@@ -145,3 +145,25 @@ async def test_a_read_cut_off_by_postgresql_is_a_503_and_the_next_one_works(
         assert (await configs.get_row(rows, config_id)).id == config_id
     finally:
         await rows.close()
+
+
+async def test_a_filtered_page_is_sqlalchemys_row_for_row(
+    any_sessions: Sessions, reader: RowReader
+) -> None:
+    engine = any_sessions.kw["bind"]
+    ids = [
+        await _create(any_sessions, name=f"page-{i}", task_type=t)
+        for i, t in enumerate(["echo", "sleep", "echo", "echo", "sleep"])
+    ]
+    shapes = [
+        select(configs._TABLE).where(configs._TABLE.c.task_type == "echo").order_by("id").limit(2),
+        select(configs._TABLE).where(configs._TABLE.c.task_type == "sleep").order_by("id"),
+        select(configs._TABLE).where(configs._TABLE.c.id.in_(ids[:3])),  # SQLAlchemy's IN
+        select(configs._TABLE, func.count().over().label("_n")).order_by(configs._TABLE.c.id),
+    ]
+    for stmt in shapes * 2:  # the second time from the kept shapes
+        async with read_connection(engine) as conn:
+            expected = (await conn.execute(stmt)).all()
+        got = await reader.all(stmt)
+        assert [tuple(r) for r in got] == [tuple(r) for r in expected]
+        assert [type(v) for r in got for v in r] == [type(v) for r in expected for v in r]

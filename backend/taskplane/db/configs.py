@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskplane.db.models import TaskConfig, TaskConfigCount, utcnow
 from taskplane.db.pagination import count_of, fetch_page, fetch_rows
@@ -108,7 +108,7 @@ async def get_row(rows: RowReader, config_id: int) -> Any:
 
 
 async def list_rows(
-    conn: AsyncConnection,
+    rows: RowReader,
     *,
     task_type: str | None = None,
     scheduler_type: SchedulerType | None = None,
@@ -117,13 +117,14 @@ async def list_rows(
     after: int | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> Page[Row[Any]]:
-    """``list_page`` as rows, in one statement (page and total)."""
+) -> Page[Any]:
+    """``list_page`` as rows, in one statement (page and total), read by the API's
+    ``RowReader`` (asyncpg directly on PostgreSQL: db/rows.py)."""
     if ids is not None and not ids:
         return Page(items=[], total=0, limit=limit, offset=offset)
     stmt, total_of = _page(select(_TABLE), task_type, scheduler_type, q, ids, after)
     return await fetch_rows(
-        conn, stmt, limit=limit, offset=offset, total_of=total_of, cursor=after is not None
+        rows, stmt, limit=limit, offset=offset, total_of=total_of, cursor=after is not None
     )
 
 

@@ -1,14 +1,15 @@
 """One page of rows and their total from one query: ``fetch_page`` (ORM objects on a
-session) and ``fetch_rows`` (rows on a plain connection)."""
+session) and ``fetch_rows`` (rows through a ``RowReader``: asyncpg directly on PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Row, Select, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from taskplane.db.rows import RowReader
 from taskplane.pages import Page
 
 
@@ -25,11 +26,16 @@ async def fetch_page(
     count of the statement's rows, else ``total_of`` (a one-value select: a kept counter,
     or the count of a wider statement when ``stmt`` starts past a keyset cursor, which
     ``cursor`` says: an empty page at offset 0 then does not mean a total of 0)."""
-    return await _fetch(session, stmt, limit, offset, total_of, cursor, lambda row: row[0])
+
+    async def run(statement: Select[Any]) -> Sequence[Any]:
+        found: Sequence[Any] = (await session.execute(statement)).all()
+        return found
+
+    return await _fetch(run, stmt, limit, offset, total_of, cursor, lambda row: row[0])
 
 
 async def fetch_rows(
-    conn: AsyncConnection,
+    rows: RowReader,
     stmt: Select[Any],
     *,
     limit: int,
@@ -37,9 +43,9 @@ async def fetch_rows(
     total_of: Select[Any] | None = None,
     cursor: bool = False,
 ) -> Page[Any]:
-    """``fetch_page`` on a plain connection: the items are the rows (columns by name; the
-    total rides along as ``_total``)."""
-    return await _fetch(conn, stmt, limit, offset, total_of, cursor, lambda row: row)
+    """``fetch_page`` through a ``RowReader`` (db/rows.py): the items are the rows (columns
+    by name; the total rides along, last)."""
+    return await _fetch(rows.all, stmt, limit, offset, total_of, cursor, lambda row: row)
 
 
 def count_of(stmt: Select[Any]) -> Select[Any]:
@@ -48,7 +54,7 @@ def count_of(stmt: Select[Any]) -> Select[Any]:
 
 
 async def _fetch(
-    runner: AsyncSession | AsyncConnection,
+    run: Callable[[Select[Any]], Awaitable[Sequence[Any]]],
     stmt: Select[Any],
     limit: int,
     offset: int,
@@ -66,12 +72,12 @@ async def _fetch(
     counted = (
         stmt.add_columns(total_stmt.scalar_subquery().label("_total")).limit(limit).offset(offset)
     )
-    rows = (await runner.execute(counted)).all()
+    rows = await run(counted)
     if rows:
         return Page(
             items=[item(row) for row in rows], total=int(rows[0][-1]), limit=limit, offset=offset
         )
     total = 0
     if offset > 0 or cursor:
-        total = int((await runner.execute(total_stmt)).scalar_one() or 0)
+        total = int((await run(total_stmt))[0][0] or 0)
     return Page(items=[], total=total, limit=limit, offset=offset)

@@ -42,7 +42,6 @@ from taskplane.api.schemas.executions import ExecutionStatsOut
 from taskplane.api.schemas.inputs import MAX_ID, JsonValueError, SafeStr, check_json
 from taskplane.db import configs, executions
 from taskplane.db.models import TaskConfig
-from taskplane.db.reads import read_connection
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.errors import FieldError, InvalidInput
 from taskplane.pages import Page
@@ -142,7 +141,7 @@ async def _undo_create(session: Any, scheduler: Any, config_id: int) -> None:
 
 @router.get("", response_model=Page[ConfigOut])
 async def list_configs(
-    resources: ResourcesDep,
+    rows: RowsDep,
     scheduler: SchedulerDep,
     task_type: FilterText = None,
     scheduler_type: SchedulerType | None = None,
@@ -154,20 +153,20 @@ async def list_configs(
 ) -> Response:
     """One SQL query (page + count) and one Redis pipeline (every state), whatever the page
     size; ``status`` first reads the id set of that status (one more round trip). Rows, not
-    ORM objects, on a connection without a transaction (db/reads.py). ``after`` pages by
+    ORM objects, through the row reader (db/rows.py: asyncpg directly on PostgreSQL, no
+    transaction). ``after`` pages by
     id (keyset: as cheap deep as on the first page); ``total`` counts every match."""
     ids = await scheduler.state.ids_with_status(status) if status is not None else None
-    async with read_connection(resources.engine) as conn:
-        page = await configs.list_rows(
-            conn,
-            task_type=task_type,
-            scheduler_type=scheduler_type,
-            q=q,
-            ids=ids,
-            after=after,
-            limit=limit,
-            offset=offset,
-        )
+    page = await configs.list_rows(
+        rows,
+        task_type=task_type,
+        scheduler_type=scheduler_type,
+        q=q,
+        ids=ids,
+        after=after,
+        limit=limit,
+        offset=offset,
+    )
     infos = await scheduler.infos(page.items, history=0, next_runs=False)
     return json_response(
         {
