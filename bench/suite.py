@@ -134,14 +134,17 @@ the buffered records reach PostgreSQL as one cached executemany INSERT. With 2 w
 processes on 2 cores shared with PostgreSQL, Redis and the bench, both systems are bound by
 the machine rather than the worker.
 
-**B4.** Not met. `GET /configs/{id}` costs 0.76 ms of API CPU per request, 3.6x the bare
-endpoint's 0.21 ms in the same run (it was 6.9x, and 20x before the previous round); one
-process answers 1,306 req/s at p99 47 ms. A page of 50 costs 3.49 ms (16.6x; it was 23.7x).
-With `--workers 2`: 1,728 req/s at p99 79 ms for a config (goal: 1,000 at 50 ms; it was p99
-161 ms) and 378 req/s at p99 135 ms for a page. The earlier round made every dependency
-async, removed the pool's pre-ping, read configs on a plain connection, encoded responses
-with `pydantic_core.to_json`, read a page's states in one script and remembered token
-lookups under a token generation (revocation still holds from the next request on).
+**B4.** Not met, but half of the throughput goal is: with `--workers 2`, `GET
+/configs/{id}` answers 1,820 req/s at p99 35 ms (goal: 1,000 at 50 ms; it was p99 161 ms at
+the start of this round), while a page of 50 answers 552 req/s at p99 102 ms. On one
+process, `GET /configs/{id}` costs 0.73 ms of API CPU per request, 4.6x the bare endpoint's
+0.16 ms in the same run (3.6x against 0.21 ms in the run before: the bare figure moves by a
+quarter between runs; the config read was 6.9x at the start of this round and 20x before
+the previous one), and a page of 50 costs 2.58 ms (16.1x; it was 23.7x). The earlier round
+made every dependency async, removed the pool's pre-ping, read configs on a plain
+connection, encoded responses with `pydantic_core.to_json`, read a page's states in one
+script and remembered token lookups under a token generation (revocation still holds from
+the next request on).
 This round, from profiles and A/B runs of the api on the same seeded data:
 - **The tail was the garbage collector.** An api process holds about 150,000 objects from
   start-up and a request allocates thousands, so a full collection (100 ms and more here)
@@ -154,13 +157,14 @@ This round, from profiles and A/B runs of the api on the same seeded data:
   the pool opened a PostgreSQL connection and closed it on return: asyncpg's connect was 8 %
   of the api's CPU, and each was a new PostgreSQL backend. `db_max_overflow` now defaults
   to 0: a burst waits for a pooled connection (10 s at most, then 503).
-- **The config read goes to asyncpg directly** (`db/rows.py`): SQLAlchemy's statement,
-  compiled once, run on a small asyncpg pool of the api's own, each value through its
-  column type's result processing (the row is SQLAlchemy's, tested value for value). One
-  read after another in-process it costs 73 µs of CPU against 218 µs through SQLAlchemy's
-  async connection; under wrk's 32 connections the saving was larger (trial runs: 0.9 to
-  1.2 -> 0.63 to 0.69 ms per request), the greenlet hops and pool waits of the async layer
-  growing with concurrency.
+- **The config reads go to asyncpg directly** (`db/rows.py`): SQLAlchemy's statements,
+  each shape compiled once (kept by SQLAlchemy's cache key), run on a small asyncpg pool of
+  the api's own, each parameter and value through its column type's processing (the rows
+  are SQLAlchemy's, tested value for value and type for type). One read after another
+  in-process a config row costs 73 µs of CPU against 218 µs through SQLAlchemy's async
+  connection; under wrk's 32 connections the saving was larger (trial runs of the config
+  read: 0.9 to 1.2 -> 0.63 to 0.69 ms per request; the list: 3.49 -> 2.58 ms in the runs
+  above), the greenlet hops and pool waits of the async layer growing with concurrency.
 - **The list** takes its unfiltered total from a counter row (see B6) and reads a row's
   fields by key.
 - **Warm-up.** Each read endpoint, the bare one too, now gets 3 s of the same load before
@@ -171,15 +175,14 @@ What limits it now: on `GET /configs/{id}`, measured by elimination before the a
 0.24 ms and the token generation's GET nothing measurable; with the database, Redis and the
 token read all gone a request still cost 0.65 ms then, 3.3x the bare endpoint: FastAPI's
 dependency resolution (about 10 % of the samples), the event-loop turns of a request that
-awaits, the detail's 20 history events. The list's 3.5 ms is its 50 items: the rows through
-SQLAlchemy (JSONB decoding, result rows), 50 states and registrations from Redis, composing
-and encoding them. What would move it: the list's rows through the same asyncpg reader (its
-statement changes with the filters, so it needs SQLAlchemy's compiled-statement cache), a
-remembered JSON fragment per row version, hiredis packing of the read pipeline, fewer
-dependencies on the hot routes. With `--workers 2` the rest of the gap is the 2 cores that
-the two api processes share with PostgreSQL, Redis and wrk: one process alone answered
-`GET /configs/{id}` at p99 47 ms, two at 79 ms. The 2x bound is below what a request that
-reads PostgreSQL and Redis and checks its token costs in CPython on this machine.
+awaits, the detail's 20 history events. The list's 2.6 ms is its 50 items: 50 states and
+registrations from Redis (redis-py's pure-Python packing of about 150 arguments), composing
+each item's read model, encoding the page, and the rows' JSON columns. What would move it:
+a remembered JSON fragment per (row version, state) for list items, hiredis packing of the
+read pipeline, fewer dependencies on the hot routes. With `--workers 2` the rest of the gap
+is the 2 cores that the two api processes share with PostgreSQL, Redis and wrk. The 2x bound
+is below what a request that reads PostgreSQL and Redis and checks its token costs in
+CPython on this machine.
 
 **B6.** The tick is flat: it reads only what is due (ZRANGEBYSCORE with a limit on the due
 index, O(log N + due)) and one script for those (a registration is read only when the
@@ -189,12 +192,13 @@ page and for any page reached by the keyset cursor, not for a deep page reached 
 - **The total.** The unfiltered list's total is read from `task_config_count`, one row that
   triggers keep exact in the transaction of each insert, delete and truncate (migration
   0002; PostgreSQL: one update per statement through transition tables; SQLite: row
-  triggers). The first page at 100,000 configs costs about what it costs at 1,000 (p50
-  1.19x; it was 1.97x, when PostgreSQL's exact `count(*)` read the whole index, about 8 ms
-  at 100,000). A filtered list (status, task type, text) still counts its matches exactly.
-  Concurrent config creates queue on the counter row until they commit (one short UPDATE).
+  triggers). The first page at 100,000 configs costs no more than at 1,000 (p50 0.77x in
+  the run above, 1.19x in the one before; it was 1.97x, when PostgreSQL's exact `count(*)`
+  read the whole index, about 8 ms at 100,000). A filtered list (status, task type, text)
+  still counts its matches exactly. Concurrent config creates queue on the counter row
+  until they commit (one short UPDATE).
 - **Deep pages.** `?after=<id>` (the last item's id) pages by keyset: `id < after` on the
-  primary key's index, so the last page of 100,000 costs what the first does (1.22x).
-  OFFSET still walks every row it skips (26 ms at offset 99,950, 3.5x); it stays, as
+  primary key's index, so the last page of 100,000 costs what the first does (0.85x).
+  OFFSET still walks every row it skips (19 ms at offset 99,950, 2.4x); it stays, as
   API.md's contract, and deep pages should use `after`.
 """
