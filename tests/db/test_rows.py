@@ -111,40 +111,40 @@ async def _terminate_readers(engine: AsyncEngine) -> int:
         return len(ended.all())
 
 
+@pytest.fixture
+async def one_connection(engine: AsyncEngine) -> AsyncIterator[RowReader]:
+    """A reader on the run's PostgreSQL with a pool of one connection."""
+    rows = RowReader(engine, max_size=1)
+    yield rows
+    await rows.close()
+
+
 async def test_a_connection_postgresql_closed_is_replaced_by_the_pool(
-    sessions: Sessions, engine: AsyncEngine
+    sessions: Sessions, engine: AsyncEngine, one_connection: RowReader
 ) -> None:
     config_id = await _create(sessions)
-    rows = RowReader(engine, max_size=1)
-    try:
-        assert (await configs.get_row(rows, config_id)).id == config_id
-        assert await _terminate_readers(engine) == 1
-        # at once, the read may race PostgreSQL's goodbye (a 503, never another error);
-        # the read after it is on a new connection
-        with contextlib.suppress(BackendUnavailable):
-            await configs.get_row(rows, config_id)
-        assert (await configs.get_row(rows, config_id)).id == config_id
-    finally:
-        await rows.close()
+    assert (await configs.get_row(one_connection, config_id)).id == config_id
+    assert await _terminate_readers(engine) == 1
+    # at once, the read may race PostgreSQL's goodbye (a 503, never another error);
+    # the read after it is on a new connection
+    with contextlib.suppress(BackendUnavailable):
+        await configs.get_row(one_connection, config_id)
+    assert (await configs.get_row(one_connection, config_id)).id == config_id
 
 
 async def test_a_read_cut_off_by_postgresql_is_a_503_and_the_next_one_works(
-    sessions: Sessions, engine: AsyncEngine
+    sessions: Sessions, engine: AsyncEngine, one_connection: RowReader
 ) -> None:
     config_id = await _create(sessions)
-    rows = RowReader(engine, max_size=1)
-    try:
-        slow = asyncio.create_task(rows.one(select(func.pg_sleep(30))))
-        for _ in range(100):  # until the sleep runs on the reader's one connection
-            await asyncio.sleep(0.05)
-            if await _terminate_readers(engine):
-                break
-        with pytest.raises(BackendUnavailable) as caught:
-            await slow
-        assert caught.value.component == "PostgreSQL"
-        assert (await configs.get_row(rows, config_id)).id == config_id
-    finally:
-        await rows.close()
+    slow = asyncio.create_task(one_connection.one(select(func.pg_sleep(30))))
+    for _ in range(100):  # until the sleep runs on the reader's one connection
+        await asyncio.sleep(0.05)
+        if await _terminate_readers(engine):
+            break
+    with pytest.raises(BackendUnavailable) as caught:
+        await slow
+    assert caught.value.component == "PostgreSQL"
+    assert (await configs.get_row(one_connection, config_id)).id == config_id
 
 
 async def test_a_filtered_page_is_sqlalchemys_row_for_row(
