@@ -20,7 +20,7 @@ from bench.env import BenchEnv
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from taskplane.scheduling.core import ConfigLike
+    from taskplane.scheduling.registration import ConfigLike
     from taskplane.scheduling.service import SchedulerService
 
 CONCURRENCY = 64  # calls in flight when the service has no bulk path
@@ -169,7 +169,7 @@ async def load_directly(
     keys core writes (data, interval list, due score), pipelined, no state. Only used so the
     scheduler still runs at full size; never counted as registration time."""
     from taskplane.scheduling import specs
-    from taskplane.scheduling.core import schedule_id
+    from taskplane.scheduling.registration import schedule_id
 
     for i in range(0, len(configs), 2000):
         async with redis.pipeline(transaction=False) as pipe:

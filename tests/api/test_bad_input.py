@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.api.schemas.inputs import MAX_JSON_DEPTH
 from taskplane.db import configs
-from taskplane.scheduling.core import schedule_id
+from taskplane.scheduling.registration import schedule_id
 from taskplane.state.keys import Keys
 from tests.api.configs import config, create
 

@@ -34,7 +34,8 @@ import taskplane
 from taskplane import auth, messages
 from taskplane.api.app import create_app
 from taskplane.db.models import Base
-from taskplane.scheduling.core import SchedulerCoreService, schedule_id
+from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.scheduling.registration import schedule_id
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import HistoryEvent, decode_state

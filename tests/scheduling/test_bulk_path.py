@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from taskplane.enums import Action, ScheduleStatus
 from taskplane.scheduling import bulk, bulk_script, specs
 from taskplane.scheduling.bulk import Refused
-from taskplane.scheduling.core import schedule_id
+from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state import events as live_events

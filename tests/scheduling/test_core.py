@@ -17,7 +17,8 @@ from taskplane.enums import SchedulerType
 from taskplane.epoch import from_ms, to_ms
 from taskplane.errors import NotFound
 from taskplane.scheduling import specs
-from taskplane.scheduling.core import SchedulerCoreService, schedule_id
+from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.scheduling.registration import schedule_id
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
@@ -157,6 +158,42 @@ async def test_concurrent_replaces_leave_exactly_one_entry(
     )
     assert entries == [schedule_id(6)]
     assert await redis.zcard(keys.due) == 1
+
+
+async def test_a_write_planned_from_a_stale_read_is_refused_and_done_again(
+    core: SchedulerCoreService, redis: Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Core's one writer (its WRITE / UNWRITE scripts) writes a registration only while its
+    stored text is the one read: a change in between (here: a replace by another process
+    right after the read) makes it read and write again, so the old list entry removed is
+    the one stored."""
+    cron = Cfg(8, SchedulerType.CRON, {"cron_expression": "0 * * * *"})
+    interval = Cfg(8, SchedulerType.INTERVAL, {"seconds": 5})
+    await core.add(cron, spec_of(cron), now=NOW)
+    other = SchedulerCoreService(redis, keys, core.registry)
+    reads = 0
+    real_raw_many = core.raw_many
+
+    async def read_then_changed(ids: Any) -> list[Any]:
+        nonlocal reads
+        reads += 1
+        found = await real_raw_many(ids)
+        if reads == 1:  # another writer moves it to the interval list after our read
+            await other.replace(interval, spec_of(interval), now=NOW)
+        return found
+
+    monkeypatch.setattr(core, "raw_many", read_then_changed)
+    date = Cfg(8, SchedulerType.DATE, {"run_date": "2030-03-01T00:00:00Z"})
+    await core.replace(date, spec_of(date), now=NOW)
+    assert reads == 2
+    assert await redis.lrange(keys.source_cron, 0, -1) == []
+    assert await redis.lrange(keys.source_interval, 0, -1) == []
+    assert await redis.lrange(keys.source_time("2030-03-01T00:00"), 0, -1) == [schedule_id(8)]
+    reads = 0
+    assert await core.remove(8) is True
+    assert reads == 2  # the replace after the first read: removed from the list it is in
+    assert await redis.lrange(keys.source_interval, 0, -1) == []
+    assert await redis.exists(keys.source_data(schedule_id(8))) == 0
 
 
 async def test_remove_clears_everything_and_is_idempotent(

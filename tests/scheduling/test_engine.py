@@ -15,8 +15,9 @@ from taskplane import messages
 from taskplane.enums import SchedulerType
 from taskplane.epoch import to_ms
 from taskplane.scheduling import specs
-from taskplane.scheduling.core import SchedulerCoreService, schedule_id
+from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.engine import Engine
+from taskplane.scheduling.registration import schedule_id
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys
 from tests.scheduling.registrations import Config, Registry, interval, register

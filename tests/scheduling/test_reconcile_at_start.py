@@ -13,8 +13,8 @@ from taskplane.api.app import create_app
 from taskplane.db import configs
 from taskplane.db.models import TaskConfig
 from taskplane.enums import ScheduleStatus
-from taskplane.scheduling.core import schedule_id
 from taskplane.scheduling.process import run_scheduler
+from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys

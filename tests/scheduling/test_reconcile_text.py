@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from taskplane.db.models import TaskConfig
 from taskplane.enums import ScheduleStatus
-from taskplane.scheduling.core import schedule_id
+from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state.keys import Keys
 from tests.scheduling.configs import MakeConfig

@@ -20,7 +20,7 @@ from taskplane.enums import Action, SchedulerType, ScheduleStatus, Trigger
 from taskplane.errors import Conflict
 from taskplane.resources import make_redis
 from taskplane.scheduling import specs
-from taskplane.scheduling.core import schedule_id
+from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys

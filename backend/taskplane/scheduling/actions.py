@@ -40,9 +40,10 @@ from taskplane.db.configs import SCHEDULE_FIELDS
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.errors import Conflict, InvalidInput, TaskplaneError
 from taskplane.scheduling import specs
-from taskplane.scheduling.core import ConfigLike, SchedulerCoreService
+from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.dispatch import Dispatcher
 from taskplane.scheduling.locking import ScheduleLocks
+from taskplane.scheduling.registration import ConfigLike
 from taskplane.scheduling.specs import Spec
 from taskplane.state import running
 from taskplane.state.keys import Keys

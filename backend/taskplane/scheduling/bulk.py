@@ -42,7 +42,7 @@ from taskplane.scheduling.actions import (
     spec_or_none,
 )
 from taskplane.scheduling.bulk_script import APPLIED, BUSY, NOT_ALLOWED, Common, Ops
-from taskplane.scheduling.core import ConfigLike, first_due
+from taskplane.scheduling.registration import ConfigLike, first_due
 from taskplane.scheduling.specs import Spec
 from taskplane.state.schedule_state import format_instant
 

@@ -36,10 +36,11 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from taskplane.enums import Event, ScheduleStatus
-from taskplane.scheduling import core as core_lua
+from taskplane.scheduling import registration_lua as core_lua
 from taskplane.scheduling import locking
-from taskplane.scheduling.core import SCHEDULE_ID_PREFIX, SchedulerCoreService
+from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.locking import ScheduleLocks
+from taskplane.scheduling.registration import SCHEDULE_ID_PREFIX
 from taskplane.state import scripts as state_lua
 from taskplane.state.schedule_state import ScheduleStateService, format_instant
 

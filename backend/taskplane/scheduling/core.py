@@ -1,4 +1,5 @@
-"""SchedulerCoreService: a config becomes a TaskIQ ``ScheduledTask`` in Redis.
+"""SchedulerCoreService: a config's registration (``registration.py`` builds and encodes it)
+stored in Redis, and the due index the engine reads.
 
 Layout (the taskiq-redis ``ListRedisScheduleSource`` layout with the JSON serializer, under
 ``Keys.schedule_source_prefix``, so the stock source can read it):
@@ -6,157 +7,46 @@ Layout (the taskiq-redis ``ListRedisScheduleSource`` layout with the JSON serial
     '{p}source:cron' / ':interval'    lists of schedule ids
     '{p}source:time:{YYYY-MM-DDTHH:MM}'  list of date schedule ids of that minute
 plus the due index ``Keys.due`` (zset, member = config id, score = next due epoch ms) that
-the engine reads. One deterministic schedule id per config: ``taskplane-config-{id}``.
+the engine reads.
 
-Duties: add / replace / remove write the data key, the list membership and the due score in
-ONE MULTI (WATCH on the data key, so the old list entry removed is the one stored), so a
-replace has no moment in which the schedule is absent or doubled. Core knows nothing of
-status: that is the state service's.
-
-The stored JSON is ``encode``'s: byte for byte what the ScheduledTask's pydantic dump gives
-(``build``), made without building the model (a tenth of the cost; tests hold the two
-equal). For a script that changes registrations together with other owners' data (the bulk
-path, ``bulk_script.py``), core hands out its keys (``data_key``, ``list_key``,
-``removal_lists``, ``due_key``) and its Lua part (``LUA``: the same writes as ``add`` and
-``remove``).
+One writer per key family: every write of a registration (data key, list membership, due
+score) is core's Lua (``registration_lua``), run by its ``WRITE`` / ``UNWRITE`` scripts and
+composed into the bulk path's (``bulk/lua.py``); the engine's fire script only advances or
+removes a due score. A write reads the stored registrations first (one MGET: the list a registration
+leaves is decided from its stored JSON), then runs the script, which writes a config only if
+its stored text is still the one read (its SHA1) and reports the others, read and written
+again: a replace has no moment in which the schedule is absent or doubled. Core knows nothing
+of status: that is the state service's.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pydantic_core import to_jsonable_python
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 from taskiq import ScheduledTask
-from taskiq.scheduler.scheduled_task.validators import validate_interval_value
-from taskiq.serializers import JSONSerializer
 
-from taskplane import messages
-from taskplane.enums import SchedulerType, Trigger
+from taskplane.enums import SchedulerType
 from taskplane.epoch import from_ms, to_ms
-from taskplane.scheduling import specs
+from taskplane.scheduling import registration
+from taskplane.scheduling.registration import (
+    ConfigLike,
+    Registration,
+    TaskTypeLike,
+    config_id_of,
+    first_due,
+    schedule_id,
+)
+from taskplane.scheduling.registration_lua import UNWRITE, WRITE
 from taskplane.scheduling.specs import Spec
 from taskplane.state.keys import Keys
 
 log = logging.getLogger(__name__)
-
-SCHEDULE_ID_PREFIX = "taskplane-config-"
-_SERIALIZER = JSONSerializer()
-_TASK_FIELDS = tuple(ScheduledTask.model_fields)
-"""The ScheduledTask's fields in the order its dump writes them (``encode`` follows it)."""
-_ID = 7_531_864_209_753_108_642
-"""A config id no config has: where ``encode`` cuts a shape's JSON."""
-_KWARGS = "\x00kwargs\x00"
-_JSON = json.JSONEncoder(allow_nan=False).encode
-"""``json.dumps(value, allow_nan=False)`` without making an encoder per call."""
-
-# KEYS: 1 due zset. ARGV: 1 config id, 2 new score, 3 keep overdue ('1'/'0'), 4 now ms.
-# Sets the due score, except that with keep-overdue an existing score that is already due
-# (an unclaimed fire) is kept, so a replace never drops a fire the engine has not sent yet.
-_SET_DUE = """
-local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if ARGV[3] == '1' and cur and tonumber(cur) <= tonumber(ARGV[4]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-return 1
-"""
-
-
-# Core's part of a composed script (the bulk path): the writes of ``_queue_write`` and
-# ``_queue_removal``, as Lua functions the composing script calls with core's keys.
-#   register(data, body, sid, list, old_list or false, due, cid, score, keep_overdue, now_ms)
-#   registered(data) -> is a registration stored
-#   unregister(data, sid, lists, due, cid)
-LUA = """
-local function set_due(due, cid, score, keep_overdue, now_ms)
-  if keep_overdue == '1' then
-    local cur = redis.call('ZSCORE', due, cid)
-    if cur and tonumber(cur) <= tonumber(now_ms) then return end
-  end
-  redis.call('ZADD', due, score, cid)
-end
-local function register(data, body, sid, list, old_list, due, cid, score, keep_overdue, now_ms)
-  redis.call('SET', data, body)
-  if old_list then
-    redis.call('LREM', old_list, 0, sid)
-    if list ~= old_list then redis.call('LREM', list, 0, sid) end
-  end
-  redis.call('RPUSH', list, sid)
-  set_due(due, cid, score, keep_overdue, now_ms)
-end
-local function registered(data)
-  return redis.call('EXISTS', data) == 1
-end
-local function unregister(data, sid, lists, due, cid)
-  redis.call('DEL', data)
-  for _, list in ipairs(lists) do redis.call('LREM', list, 0, sid) end
-  redis.call('ZREM', due, cid)
-end
-"""
-
-
-def schedule_id(config_id: int) -> str:
-    return f"{SCHEDULE_ID_PREFIX}{config_id}"
-
-
-def config_id_of(schedule_id_: str) -> int | None:
-    if not schedule_id_.startswith(SCHEDULE_ID_PREFIX):
-        return None
-    rest = schedule_id_[len(SCHEDULE_ID_PREFIX) :]
-    return int(rest) if rest.isdigit() else None
-
-
-class ConfigLike(Protocol):
-    """What core reads of a config (``db.models.TaskConfig`` has it)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def task_type(self) -> str: ...
-    @property
-    def scheduler_type(self) -> SchedulerType | str: ...
-    @property
-    def schedule_config(self) -> Mapping[str, Any]: ...
-    @property
-    def parameters(self) -> Mapping[str, Any]: ...
-    @property
-    def max_retries(self) -> int: ...
-    @property
-    def timeout_seconds(self) -> int | None: ...
-    @property
-    def priority(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    """A config of one shape with the id ``_ID`` (what ``encode`` cuts)."""
-
-    id: int
-    task_type: str
-    max_retries: int
-    timeout_seconds: int | None
-    priority: int
-    scheduler_type: str = ""
-    schedule_config: Mapping[str, Any] = field(default_factory=dict)
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-
-
-class TaskTypeLike(Protocol):
-    """What core reads of a task type (``tasks.registry.TaskType`` has it)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def queue(self) -> str: ...
-    @property
-    def timeout_seconds(self) -> int | None: ...
 
 
 class TaskTypeLookup(Protocol):
@@ -174,7 +64,12 @@ class DueBatch:
     entries: list[tuple[int, float]]
 
 
-READ_REMEMBERED = 4096  # registration texts whose parsed form the read model keeps
+def _sha(raw: str | bytes | None) -> str:
+    """The SHA1 a script compares a stored registration with ('' for none)."""
+    if raw is None:
+        return ""
+    text = raw.encode() if isinstance(raw, str) else raw
+    return hashlib.sha1(text, usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,38 +85,6 @@ class Registered:
     spec: Spec | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Registration:
-    config_id: int
-    schedule_id: str
-    spec: Spec
-    first_due: datetime
-
-
-def first_due(spec: Spec, now: datetime) -> datetime | None:
-    """When a schedule registered at ``now`` is first due: the next cron time, now +
-    interval (an immediate run, if any, is sent by the service), or the date itself."""
-    if spec.kind is SchedulerType.DATE:
-        return spec.run_at if spec.run_at is not None and spec.run_at > now else None
-    return specs.next_after(spec, now)
-
-
-def run_labels(
-    config: ConfigLike, task_type: TaskTypeLike, trigger: Trigger, due_at: datetime | None = None
-) -> messages.RunLabels:
-    """The broker message labels of a run of a config (``messages.RunLabels``)."""
-    return messages.RunLabels(
-        config_id=config.id,
-        task_type=config.task_type,
-        trigger=trigger,
-        queue=task_type.queue,
-        max_retries=config.max_retries,
-        timeout_seconds=config.timeout_seconds or task_type.timeout_seconds,
-        priority=config.priority,
-        due_at=due_at,
-    )
-
-
 class SchedulerCoreService:
     """Registered schedules: build, add, replace, remove, and "is it registered"."""
 
@@ -231,12 +94,10 @@ class SchedulerCoreService:
         self.redis = redis
         self.keys = keys
         self.registry = registry
-        self._set_due = redis.register_script(_SET_DUE)
-        self._cuts: dict[tuple[Any, ...], tuple[list[str], list[str]] | None] = {}
-        # registration text -> its task and spec, for the read model (see registered_many_of)
-        self._read: dict[str, tuple[ScheduledTask | None, Spec | None]] = {}
+        self._write = redis.register_script(WRITE)
+        self._unwrite = redis.register_script(UNWRITE)
 
-    # --- building ---------------------------------------------------------------------
+    # --- building (registration.py) ---------------------------------------------------
 
     def task_type(self, config: ConfigLike) -> TaskTypeLike:
         if self.registry is None:
@@ -244,77 +105,17 @@ class SchedulerCoreService:
         found: TaskTypeLike = self.registry.get(config.task_type)
         return found
 
-    def _fields(self, config: ConfigLike, spec: Spec) -> dict[str, Any]:
-        """The ScheduledTask's fields of a config (see ``build``)."""
-        if not spec.is_scheduled:
-            raise ValueError("a manual schedule is never registered")
-        labels = {
-            **run_labels(config, self.task_type(config), Trigger.SCHEDULED).to_dict(),
-            **specs.to_labels(spec),
-        }
-        fields: dict[str, Any] = {
-            "task_name": messages.task_name(config.task_type),
-            "labels": labels,
-            "args": [],
-            "kwargs": dict(config.parameters),
-            "schedule_id": schedule_id(config.id),
-        }
-        if spec.kind is SchedulerType.CRON:
-            fields.update(cron=spec.cron, cron_offset=spec.timezone)
-        elif spec.kind is SchedulerType.INTERVAL:
-            fields["interval"] = spec.interval_seconds
-        else:
-            fields["time"] = spec.run_at
-        return fields
-
     def build(self, config: ConfigLike, spec: Spec) -> ScheduledTask:
-        """The ScheduledTask of a config: its parameters as kwargs, the message labels
-        (trigger ``scheduled``) and the spec's labels. NotFound for an unknown task type."""
-        return ScheduledTask(**self._fields(config, spec))
+        """``registration.build`` with the config's task type (NotFound if unknown)."""
+        return registration.build(config, spec, self.task_type(config))
 
     def encode(self, config: ConfigLike, spec: Spec) -> str:
-        """The stored JSON of ``build(config, spec)``: byte for byte its pydantic dump
-        through taskiq's JSON serializer, written without building the model. Parameters
-        are JSON values (they come from a JSON column): anything else (a NaN, a date)
-        takes the model's way, which converts it as it always did.
+        """``registration.encode`` with the config's task type (NotFound if unknown)."""
+        return registration.encode(config, spec, self.task_type(config))
 
-        Configs of one shape (task type, retries, timeout, priority, spec) differ only by
-        id and parameters: the shape's JSON is made once, cut where those go (``_cut``)."""
-        key = (config.task_type, config.max_retries, config.timeout_seconds, config.priority, spec)
-        cut = self._cuts.get(key)
-        if cut is None:
-            if len(self._cuts) >= 1024:
-                self._cuts.clear()
-            cut = self._cuts[key] = self._cut(config, spec)
-        try:
-            kwargs = _JSON(dict(config.parameters))
-        except (TypeError, ValueError):
-            return self._dump(config, spec)
-        if cut is None:
-            return self._dump(config, spec)
-        before, after = cut
-        cid = str(config.id)
-        return cid.join(before) + kwargs + cid.join(after)
+    decode = staticmethod(registration.decode)
 
-    def _cut(self, config: ConfigLike, spec: Spec) -> tuple[list[str], list[str]] | None:
-        """The JSON of the config's shape, cut where the id goes (in the labels and the
-        schedule id) before and after the parameters; None if it cannot be cut so."""
-        shape = _Shape(
-            _ID, config.task_type, config.max_retries, config.timeout_seconds, config.priority
-        )
-        fields = self._fields(shape, spec)
-        validate_interval_value(fields.get("interval"))  # the model's one other check
-        if fields.get("time") is not None:
-            fields["time"] = to_jsonable_python(fields["time"])
-        fields["kwargs"] = _KWARGS
-        text = json.dumps({name: fields.get(name) for name in _TASK_FIELDS})
-        halves = text.split(json.dumps(_KWARGS))
-        if len(halves) != 2 or text.count(str(_ID)) != 2:
-            return None
-        return halves[0].split(str(_ID)), halves[1].split(str(_ID))
-
-    def _dump(self, config: ConfigLike, spec: Spec) -> str:
-        return _SERIALIZER.dumpb(self.build(config, spec).model_dump(mode="json")).decode()
+    # --- keys -------------------------------------------------------------------------
 
     def data_key(self, config_id: int) -> str:
         """The key of a config's stored registration (for a composing script)."""
@@ -336,12 +137,12 @@ class SchedulerCoreService:
 
     def stored_list(self, raw: Any) -> str | None:
         """The list a stored registration (its JSON, None if absent) is in: None when it is
-        absent or unreadable, as ``_queue_write`` reads it."""
+        absent or unreadable."""
         old = self.decode(raw)
         return self._list_key(old) if old is not None else None
 
     def removal_lists(self, raw: Any) -> list[str]:
-        """The lists ``remove`` takes a registration (its JSON, None if absent) out of: its
+        """The lists a removal takes a registration (its JSON, None if absent) out of: its
         own, or both cron and interval when it is absent or unreadable."""
         old = self.decode(raw)
         if old is None:
@@ -358,60 +159,7 @@ class SchedulerCoreService:
             return self.keys.source_interval
         return None
 
-    @staticmethod
-    def decode(raw: Any) -> ScheduledTask | None:
-        if raw is None:
-            return None
-        try:
-            return ScheduledTask.model_validate(json.loads(raw))
-        except ValueError:
-            return None
-
-    # --- writes -----------------------------------------------------------------------
-
-    async def _queue_write(
-        self,
-        pipe: Any,
-        config_id: int,
-        sid: str,
-        new_list: str,
-        body: str,
-        old: ScheduledTask | None,
-        due: datetime,
-        keep_overdue: bool,
-        now: datetime,
-    ) -> None:
-        """Queue one registration's writes on ``pipe`` (inside its MULTI): the data, its
-        list entry (moved from the old list), its due score."""
-        old_list = self._list_key(old) if old is not None else None
-        pipe.set(self.keys.source_data(sid), body)
-        if old_list is not None:
-            pipe.lrem(old_list, 0, sid)
-        # LREM is O(length of the list): only when a registration existed (a first
-        # registration has no entry; remove() clears strays).
-        if old is not None and new_list != old_list:
-            pipe.lrem(new_list, 0, sid)
-        pipe.rpush(new_list, sid)
-        await self._set_due(
-            keys=[self.keys.due],
-            args=[config_id, to_ms(due), "1" if keep_overdue else "0", to_ms(now)],
-            client=pipe,
-        )
-
-    def _queue_removal(
-        self, pipe: Any, config_id: int, sid: str, old: ScheduledTask | None
-    ) -> None:
-        """Queue one registration's removal on ``pipe``: data, list entry, due score."""
-        pipe.delete(self.keys.source_data(sid))
-        lists = (
-            [self._list_key(old)]
-            if old is not None
-            else [self.keys.source_cron, self.keys.source_interval]
-        )
-        for key in lists:
-            if key is not None:
-                pipe.lrem(key, 0, sid)
-        pipe.zrem(self.keys.due, config_id)
+    # --- writes (core's Lua: WRITE, UNWRITE) -------------------------------------------
 
     async def add(
         self,
@@ -422,33 +170,14 @@ class SchedulerCoreService:
         now: datetime | None = None,
         keep_overdue: bool = False,
     ) -> Registration:
-        """Register (or replace) the config's schedule in one MULTI.
+        """Register (or replace) the config's schedule: data, list entry and due score in
+        one script.
 
         ``due_at`` defaults to ``first_due(spec, now)``; ValueError if nothing is due (a
         date in the past). ``keep_overdue``: keep an existing due score that is already due
         (used by replace, so an unsent fire is not dropped)."""
-        now = now or datetime.now(UTC)
-        due = due_at or first_due(spec, now)
-        if due is None:
-            raise ValueError("the schedule has no fire time to come")
-        body = self.encode(config, spec)
-        sid = schedule_id(config.id)
-        data_key = self.keys.source_data(sid)
-        new_list = self.list_key(spec)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(data_key)
-                    old = self.decode(await pipe.get(data_key))
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    await self._queue_write(
-                        pipe, config.id, sid, new_list, body, old, due, keep_overdue, now
-                    )
-                    await pipe.execute()
-                    break
-                except WatchError:
-                    continue
-        return Registration(config.id, sid, spec, due)
+        [done] = await self.add_many([(config, spec, due_at, keep_overdue)], now=now)
+        return done
 
     async def add_many(
         self,
@@ -456,58 +185,41 @@ class SchedulerCoreService:
         *,
         now: datetime | None = None,
     ) -> list[Registration]:
-        """``add`` for many configs (``(config, spec, due_at, keep_overdue)`` each) in two
-        round trips: one read of their registrations, one MULTI writing them all.
-
-        The caller holds every config's lock, so nobody else writes these registrations
-        meanwhile (no WATCH needed). Every item is built before anything is written: a
-        ValueError (nothing due) or NotFound (unknown task type) writes nothing."""
+        """``add`` for many configs (``(config, spec, due_at, keep_overdue)`` each): one MGET
+        of their registrations, one ``WRITE`` (again for any whose registration changed
+        meanwhile). Every item is built before anything is written: a ValueError (nothing
+        due) or NotFound (unknown task type) writes nothing."""
         now = now or datetime.now(UTC)
-        prepared: list[tuple[ConfigLike, Spec, datetime, bool, str]] = []
+        made: list[tuple[Registration, str, bool]] = []
         for config, spec, due_at, keep_overdue in items:
             due = due_at or first_due(spec, now)
             if due is None:
                 raise ValueError(f"config {config.id}: the schedule has no fire time to come")
-            prepared.append((config, spec, due, keep_overdue, self.encode(config, spec)))
-        if not prepared:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for config, *_ in prepared:
-                pipe.get(self.data_key(config.id))
-            olds = await pipe.execute()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for (config, spec, due, keep_overdue, body), raw in zip(prepared, olds, strict=True):
-                await self._queue_write(
-                    pipe,
-                    config.id,
-                    schedule_id(config.id),
-                    self.list_key(spec),
+            body = self.encode(config, spec)
+            made.append(
+                (Registration(config.id, schedule_id(config.id), spec, due), body, keep_overdue)
+            )
+        pending = made
+        while pending:
+            olds = await self.raw_many([r.config_id for r, _, _ in pending])
+            keys = [self.keys.due]
+            args: list[Any] = [to_ms(now)]
+            for (reg, body, keep), raw in zip(pending, olds, strict=True):
+                new_list = self.list_key(reg.spec)
+                old_list = self.stored_list(raw)
+                keys += (self.data_key(reg.config_id), new_list, old_list or new_list)
+                args += (
+                    reg.config_id,
+                    reg.schedule_id,
                     body,
-                    self.decode(raw),
-                    due,
-                    keep_overdue,
-                    now,
+                    to_ms(reg.first_due),
+                    "1" if keep else "0",
+                    "0" if old_list is None else "1",
+                    _sha(raw),
                 )
-            await pipe.execute()
-        return [
-            Registration(config.id, schedule_id(config.id), spec, due)
-            for config, spec, due, _, _ in prepared
-        ]
-
-    async def remove_many(self, config_ids: Iterable[int]) -> None:
-        """``remove`` for many configs in two round trips (the caller holds their locks)."""
-        ids = list(dict.fromkeys(config_ids))
-        if not ids:
-            return
-        sids = [schedule_id(cid) for cid in ids]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for sid in sids:
-                pipe.get(self.keys.source_data(sid))
-            olds = await pipe.execute()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for cid, sid, raw in zip(ids, sids, olds, strict=True):
-                self._queue_removal(pipe, cid, sid, self.decode(raw))
-            await pipe.execute()
+            written = await self._write(keys=keys, args=args)
+            pending = [item for item, ok in zip(pending, written, strict=True) if not ok]
+        return [reg for reg, _, _ in made]
 
     async def replace(
         self,
@@ -517,27 +229,36 @@ class SchedulerCoreService:
         due_at: datetime | None = None,
         now: datetime | None = None,
     ) -> Registration:
-        """Swap the registered schedule for the config's current one in one MULTI; a fire
+        """Swap the registered schedule for the config's current one in one script; a fire
         already due and not yet sent keeps its due time."""
         return await self.add(config, spec, due_at=due_at, now=now, keep_overdue=due_at is None)
 
     async def remove(self, config_id: int) -> bool:
-        """Unregister (data key, list entry, due score) in one MULTI; False if absent."""
-        sid = schedule_id(config_id)
-        data_key = self.keys.source_data(sid)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(data_key)
-                    raw = await pipe.get(data_key)
-                    old = self.decode(raw)
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    self._queue_removal(pipe, config_id, sid, old)
-                    results = await pipe.execute()
-                    break
-                except WatchError:
-                    continue
-        return bool(raw is not None or results[-1])
+        """Unregister (data key, list entry, due score) in one script; False if absent."""
+        return (await self._remove([config_id]))[0]
+
+    async def remove_many(self, config_ids: Iterable[int]) -> None:
+        """``remove`` for many configs: one MGET, one ``UNWRITE``."""
+        await self._remove(list(dict.fromkeys(config_ids)))
+
+    async def _remove(self, ids: list[int]) -> list[bool]:
+        """Per config: had it a registration or a due score."""
+        found: dict[int, bool] = {}
+        pending = ids
+        while pending:
+            olds = await self.raw_many(pending)
+            keys = [self.keys.due]
+            args: list[Any] = []
+            for cid, raw in zip(pending, olds, strict=True):
+                lists = self.removal_lists(raw)
+                keys += (self.data_key(cid), *lists)
+                args += (cid, schedule_id(cid), len(lists), _sha(raw))
+            removed = await self._unwrite(keys=keys, args=args)
+            for cid, raw, code in zip(pending, olds, removed, strict=True):
+                if code != -1:
+                    found[cid] = raw is not None or code == 1
+            pending = [cid for cid in pending if cid not in found]
+        return [found[cid] for cid in ids]
 
     async def take_due(self, config_id: int) -> float | None:
         """Remove the config's due score (it fires no more) and return it, in one MULTI;
@@ -615,43 +336,22 @@ class SchedulerCoreService:
         pipe.zmscore(self.keys.due, [str(c) for c in config_ids])
 
     def registered_many_of(self, replies: Sequence[Any]) -> list[Registered]:
-        """The replies of ``read_many_into``. A registration's task and spec are parsed once
-        while its text is the same (pages are read again and again; at most
-        ``READ_REMEMBERED`` texts are kept): the task object is shared, read it only."""
+        """The replies of ``read_many_into`` (tasks and specs by ``registration.parsed``: the
+        task object is shared, read it only)."""
         data, scores = replies
         out = []
         for raw, score in zip(data, scores, strict=True):
-            task, spec = self._parsed(raw) if raw is not None else (None, None)
+            task, spec = registration.parsed(raw) if raw is not None else (None, None)
             next_due = from_ms(score) if score is not None else None
             out.append(Registered(raw is not None, task, next_due, spec))
         return out
-
-    def _parsed(self, raw: str) -> tuple[ScheduledTask | None, Spec | None]:
-        hit = self._read.get(raw)
-        if hit is None:
-            task = self.decode(raw)
-            spec = None
-            if task is not None:
-                try:
-                    spec = specs.from_labels(task.labels)
-                except (KeyError, ValueError):
-                    spec = None
-            while len(self._read) >= READ_REMEMBERED:
-                del self._read[next(iter(self._read))]
-            hit = self._read[raw] = (task, spec)
-        return hit
 
     async def get(self, config_id: int) -> ScheduledTask | None:
         return self.decode(await self.redis.get(self.keys.source_data(schedule_id(config_id))))
 
     async def get_spec(self, config_id: int) -> Spec | None:
-        task = await self.get(config_id)
-        if task is None:
-            return None
-        try:
-            return specs.from_labels(task.labels)
-        except (KeyError, ValueError):
-            return None
+        raw = await self.get_raw(config_id)
+        return registration.parsed(raw)[1] if raw is not None else None
 
     async def is_registered(self, config_id: int) -> bool:
         return bool(await self.redis.exists(self.keys.source_data(schedule_id(config_id))))

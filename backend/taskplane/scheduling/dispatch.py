@@ -16,7 +16,8 @@ from redis.asyncio import Redis
 from taskplane import messages
 from taskplane.enums import Event, Trigger
 from taskplane.errors import NotFound
-from taskplane.scheduling.core import ConfigLike, SchedulerCoreService, run_labels
+from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.scheduling.registration import ConfigLike, run_labels
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
 

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from taskplane.enums import Event, SchedulerType, ScheduleStatus
 from taskplane.errors import InvalidInput
 from taskplane.scheduling import specs
-from taskplane.scheduling.core import ConfigLike
+from taskplane.scheduling.registration import ConfigLike
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state import heartbeats
 from taskplane.state.keys import Keys

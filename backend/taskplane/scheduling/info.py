@@ -18,7 +18,8 @@ from redis.exceptions import NoScriptError
 
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.scheduling import specs
-from taskplane.scheduling.core import ConfigLike, Registered, SchedulerCoreService
+from taskplane.scheduling.core import Registered, SchedulerCoreService
+from taskplane.scheduling.registration import ConfigLike
 from taskplane.scheduling.specs import Spec
 from taskplane.state.schedule_state import HistoryEvent, ScheduleState, ScheduleStateService
 

@@ -22,8 +22,9 @@ from taskplane.enums import Event, SchedulerType, ScheduleStatus
 from taskplane.errors import TaskplaneError
 from taskplane.scheduling import specs
 from taskplane.scheduling.actions import ACTIVE, ERROR, INACTIVE, kind_of, metadata_of, spec_or_none
-from taskplane.scheduling.core import ConfigLike, SchedulerCoreService
+from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.locking import ScheduleLocks
+from taskplane.scheduling.registration import ConfigLike
 from taskplane.state.schedule_state import ScheduleStateService
 
 log = logging.getLogger(__name__)

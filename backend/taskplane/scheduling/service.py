@@ -28,16 +28,12 @@ from taskplane.enums import Action, Trigger
 from taskplane.scheduling import bulk
 from taskplane.scheduling.actions import ActionResult, Actions
 from taskplane.scheduling.bulk_script import BulkScript
-from taskplane.scheduling.core import (
-    ConfigLike,
-    SchedulerCoreService,
-    TaskTypeLookup,
-    config_id_of,
-)
+from taskplane.scheduling.core import SchedulerCoreService, TaskTypeLookup
 from taskplane.scheduling.dispatch import BatchReport, Dispatcher
 from taskplane.scheduling.info import NEXT_RUNS, RECENT_HISTORY, ReadModel, ScheduleInfo
 from taskplane.scheduling.locking import ScheduleBusy, ScheduleLocks
 from taskplane.scheduling.reconcile import Reconciler, ReconcileReport, Repair
+from taskplane.scheduling.registration import ConfigLike, config_id_of
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
 

@@ -1,0 +1,200 @@
+"""A config's registration: the TaskIQ ``ScheduledTask`` core stores for it, built and encoded
+(pure: no Redis; ``core.SchedulerCoreService`` writes what is made here).
+
+One deterministic schedule id per config: ``taskplane-config-{id}``. The stored JSON is
+``encode``'s: byte for byte what the ScheduledTask's pydantic dump through taskiq's JSON
+serializer gives (``build``; tests hold the two equal), made without building the model. Configs
+of one shape (task type, retries, timeout, priority, spec) differ only by id and parameters:
+the shape's ``json_template.Template`` is made once (``_template``) and filled per config.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic_core import to_jsonable_python
+from taskiq import ScheduledTask
+from taskiq.scheduler.scheduled_task.validators import validate_interval_value
+from taskiq.serializers import JSONSerializer
+
+from taskplane import messages
+from taskplane.enums import SchedulerType, Trigger
+from taskplane.json_template import Hole, Template
+from taskplane.scheduling import specs
+from taskplane.scheduling.specs import Spec
+
+SCHEDULE_ID_PREFIX = "taskplane-config-"
+_SERIALIZER = JSONSerializer()
+_TASK_FIELDS = tuple(ScheduledTask.model_fields)
+"""The ScheduledTask's fields in the order its dump writes them (``encode`` follows it)."""
+SHAPES_REMEMBERED = 1024  # registration templates kept (one per shape)
+READ_REMEMBERED = 4096  # registration texts whose parsed form the read model keeps
+
+
+def schedule_id(config_id: int) -> str:
+    return f"{SCHEDULE_ID_PREFIX}{config_id}"
+
+
+def config_id_of(schedule_id_: str) -> int | None:
+    if not schedule_id_.startswith(SCHEDULE_ID_PREFIX):
+        return None
+    rest = schedule_id_[len(SCHEDULE_ID_PREFIX) :]
+    return int(rest) if rest.isdigit() else None
+
+
+class ConfigLike(Protocol):
+    """What core reads of a config (``db.models.TaskConfig`` has it)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def task_type(self) -> str: ...
+    @property
+    def scheduler_type(self) -> SchedulerType | str: ...
+    @property
+    def schedule_config(self) -> Mapping[str, Any]: ...
+    @property
+    def parameters(self) -> Mapping[str, Any]: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def timeout_seconds(self) -> int | None: ...
+    @property
+    def priority(self) -> int: ...
+
+
+class TaskTypeLike(Protocol):
+    """What core reads of a task type (``tasks.registry.TaskType`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
+    @property
+    def timeout_seconds(self) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    config_id: int
+    schedule_id: str
+    spec: Spec
+    first_due: datetime
+
+
+def first_due(spec: Spec, now: datetime) -> datetime | None:
+    """When a schedule registered at ``now`` is first due: the next cron time, now +
+    interval (an immediate run, if any, is sent by the service), or the date itself."""
+    if spec.kind is SchedulerType.DATE:
+        return spec.run_at if spec.run_at is not None and spec.run_at > now else None
+    return specs.next_after(spec, now)
+
+
+def run_labels(
+    config: ConfigLike,
+    task_type: TaskTypeLike,
+    trigger: Trigger,
+    due_at: datetime | None = None,
+    *,
+    config_id: int | None = None,
+) -> messages.RunLabels:
+    """The broker message labels of a run of a config (``messages.RunLabels``; ``config_id``
+    instead of the config's own: the shape of configs that differ only by id)."""
+    return messages.RunLabels(
+        config_id=config.id if config_id is None else config_id,
+        task_type=config.task_type,
+        trigger=trigger,
+        queue=task_type.queue,
+        max_retries=config.max_retries,
+        timeout_seconds=config.timeout_seconds or task_type.timeout_seconds,
+        priority=config.priority,
+        due_at=due_at,
+    )
+
+
+def _fields(labels: messages.RunLabels, spec: Spec) -> dict[str, Any]:
+    """The ScheduledTask's fields of a run's ``labels`` and ``spec``, but for ``kwargs``."""
+    if not spec.is_scheduled:
+        raise ValueError("a manual schedule is never registered")
+    fields: dict[str, Any] = {
+        "task_name": messages.task_name(labels.task_type),
+        "labels": {**labels.to_dict(), **specs.to_labels(spec)},
+        "args": [],
+        "schedule_id": schedule_id(labels.config_id),
+    }
+    if spec.kind is SchedulerType.CRON:
+        fields.update(cron=spec.cron, cron_offset=spec.timezone)
+    elif spec.kind is SchedulerType.INTERVAL:
+        fields["interval"] = spec.interval_seconds
+    else:
+        fields["time"] = spec.run_at
+    return fields
+
+
+def build(config: ConfigLike, spec: Spec, task_type: TaskTypeLike) -> ScheduledTask:
+    """The ScheduledTask of a config: its parameters as kwargs, the message labels
+    (trigger ``scheduled``) and the spec's labels. ValueError for a manual spec."""
+    fields = _fields(run_labels(config, task_type, Trigger.SCHEDULED), spec)
+    return ScheduledTask(**fields, kwargs=dict(config.parameters))
+
+
+@functools.lru_cache(maxsize=SHAPES_REMEMBERED)
+def _template(labels: messages.RunLabels, spec: Spec) -> Template:
+    """The stored JSON of a shape (``labels`` of config id 0): holes for the config id (in
+    the labels and the schedule id) and the parameters."""
+    fields = _fields(labels, spec)
+    validate_interval_value(fields.get("interval"))  # the model's one other check
+    if fields.get("time") is not None:
+        fields["time"] = to_jsonable_python(fields["time"])
+    fields["labels"]["config_id"] = Hole("config_id")
+    fields["schedule_id"] = Hole("schedule_id")
+    fields["kwargs"] = Hole("kwargs")
+    return Template.of({name: fields.get(name) for name in _TASK_FIELDS}, allow_nan=False)
+
+
+def encode(config: ConfigLike, spec: Spec, task_type: TaskTypeLike) -> str:
+    """The stored JSON of ``build(config, spec, task_type)``, byte for byte its dump through
+    taskiq's JSON serializer. Parameters are JSON values (they come from a JSON column):
+    anything else (a NaN, a date) takes the model's way, which converts it as it always did."""
+    shape = run_labels(config, task_type, Trigger.SCHEDULED, config_id=0)
+    try:
+        return _template(shape, spec).fill(
+            config_id=config.id, schedule_id=schedule_id(config.id), kwargs=dict(config.parameters)
+        )
+    except (TypeError, ValueError):
+        return dump(config, spec, task_type)
+
+
+def dump(config: ConfigLike, spec: Spec, task_type: TaskTypeLike) -> str:
+    """The model's way: ``build``'s pydantic dump through taskiq's JSON serializer."""
+    return _SERIALIZER.dumpb(build(config, spec, task_type).model_dump(mode="json")).decode()
+
+
+def decode(raw: Any) -> ScheduledTask | None:
+    """A stored registration (JSON text; None if absent); None if unreadable."""
+    if raw is None:
+        return None
+    try:
+        return ScheduledTask.model_validate(json.loads(raw))
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=READ_REMEMBERED)
+def parsed(raw: str) -> tuple[ScheduledTask | None, Spec | None]:
+    """A stored registration's task and spec (None each when unreadable), kept while the
+    text is asked again (the read model reads pages again and again): the task object is
+    shared, read it only."""
+    task = decode(raw)
+    spec = None
+    if task is not None:
+        try:
+            spec = specs.from_labels(task.labels)
+        except (KeyError, ValueError):
+            spec = None
+    return task, spec
