@@ -110,7 +110,7 @@ async def test_the_template_writes_the_message_compose_wrote(
     template = Registrations().read(41, raw)
     for fire_at in (T0, T0 + timedelta(milliseconds=7), T0 + timedelta(days=400, seconds=1)):
         ms = to_ms(fire_at)
-        body = template.body(f"41-{ms}", from_ms(ms).isoformat(), ms)
+        body = template.body(f"41-{ms}", from_ms(ms).isoformat())
         assert body == old_body(41, raw, fire_at)
         message = messages.decode(body)
         assert message.kwargs == parameters
@@ -118,9 +118,6 @@ async def test_the_template_writes_the_message_compose_wrote(
         assert (labels.config_id, labels.queue, labels.trigger) == (41, queue, Trigger.SCHEDULED)
         assert (labels.max_retries, labels.priority, labels.due_at) == (retries, priority, fire_at)
         assert labels.timeout_seconds == (float(timeout) if timeout else None)
-    # a parameter holding a hole's mark: that template composes each fire instead
-    assert (template.parts is None) is ("looks like a hole" in parameters)
-    assert (template.composed is None) is (template.parts is not None)
 
 
 @dataclass
@@ -131,13 +128,17 @@ class FakeClock:
         return self.at
 
 
-async def history(redis: Redis, keys: Keys, config_id: int) -> list[str]:
-    return [str(e) for e in await redis.lrange(keys.history(config_id), 0, -1)]
+async def history(redis: Redis, keys: Keys, config_id: int) -> list[Any]:
+    return [json.loads(e) for e in await redis.lrange(keys.history(config_id), 0, -1)]
+
+
+def event_json(kind: Event, at: datetime, details: dict[str, Any]) -> Any:
+    return json.loads(event(kind, at, details))
 
 
 async def test_the_scripts_events_are_the_state_services(redis: Redis, keys: Keys) -> None:
-    """The fire script builds the fired / overlap-skipped events: byte for byte what the
-    state service's format (``fires.event``) gives, catch-up included."""
+    """The fire script builds the fired / overlap-skipped events with cjson: the same JSON
+    object as the state service's format (``fires.event``) gives, catch-up included."""
     core = SchedulerCoreService(redis, keys, QueueRegistry("default"))
     for cid, spec in ((1, interval(10)), (2, interval(10, overlap="skip"))):
         config = Config(id=cid, parameters={"message": f"hi {cid}"})
@@ -149,13 +150,13 @@ async def test_the_scripts_events_are_the_state_services(redis: Redis, keys: Key
     details = {"due_at": due.isoformat(), "trigger": "scheduled", "task_id": f"1-{to_ms(due)}"}
     missed = {"reason": "misfire", "missed": 2, "due_at": T0.isoformat(), "policy": "once"}
     assert await history(redis, keys, 1) == [
-        event(Event.FIRED, now, {**details, "catch_up": True}),
-        event(Event.SKIPPED, now, missed),
+        event_json(Event.FIRED, now, {**details, "catch_up": True}),
+        event_json(Event.SKIPPED, now, missed),
     ]
     details["task_id"] = f"2-{to_ms(due)}"
     assert await history(redis, keys, 2) == [
-        event(Event.SKIPPED, now, {**details, "catch_up": True, "reason": "overlap"}),
-        event(Event.SKIPPED, now, missed),
+        event_json(Event.SKIPPED, now, {**details, "catch_up": True, "reason": "overlap"}),
+        event_json(Event.SKIPPED, now, missed),
     ]
     # on time: no catch-up
     clock.at = due + timedelta(seconds=10, milliseconds=3)
@@ -163,12 +164,12 @@ async def test_the_scripts_events_are_the_state_services(redis: Redis, keys: Key
     await Engine(redis, keys, clock=clock, history_max=50).tick()
     due += timedelta(seconds=10)
     [latest, *_] = await history(redis, keys, 1)
-    assert latest == event(
+    assert latest == event_json(
         Event.FIRED,
         clock.at,
         {"due_at": due.isoformat(), "trigger": "scheduled", "task_id": f"1-{to_ms(due)}"},
     )
-    assert json.loads((await history(redis, keys, 2))[0])["event"] == "fired"
+    assert (await history(redis, keys, 2))[0]["event"] == "fired"
 
 
 BASE_MS = to_ms(T0)
@@ -204,40 +205,19 @@ def test_whole_ms_interval_planning_is_plan(
     assert got == (fire_at, to_ms(expected.next_due), expected.missed)
 
 
-def test_pack_writes_what_redis_py_packs() -> None:
-    from redis.asyncio.connection import Connection
-
-    from taskplane.scheduling.scripts import pack
-
-    args: list[str | int | bytes] = [
-        "EVALSHA",
-        "a" * 40,
-        2,
-        "k:1",
-        "héllo ✓ \r\n $*",
-        "x" * 7000,  # past redis-py's buffer cut-off
-        b"\x00\xffraw",
-        -17,
-        "",
-        1764600000000,
-    ]
-    assert pack(args) == b"".join(Connection().pack_command(*args))
-    with pytest.raises(TypeError):
-        pack([True])
-
-
 async def test_a_redis_without_the_script_gets_it_loaded(redis: Redis, keys: Keys) -> None:
     """A Redis that lacks the fire script (restarted, flushed): it is loaded and the batch
     sent, once; the next calls run it by EVALSHA."""
     import uuid
 
-    from taskplane.scheduling.scripts import FIRE, PackedScript
+    from taskplane.scheduling.evalsha import RawScript
+    from taskplane.scheduling.scripts import FIRE
 
     core = SchedulerCoreService(redis, keys, QueueRegistry("default"))
     await core.add(Config(id=3), interval(10), due_at=T0, now=T0 - timedelta(seconds=1))
     clock = FakeClock(T0)
     engine = Engine(redis, keys, clock=clock, history_max=50)
-    unknown = PackedScript(redis, f"{FIRE}\n-- {uuid.uuid4().hex}")  # a script Redis lacks
+    unknown = RawScript(redis, f"{FIRE}\n-- {uuid.uuid4().hex}")  # a script Redis lacks
     assert await redis.script_exists(unknown.sha) == [False]
     engine._fire = unknown
     assert (await engine.tick()).sent == 1
@@ -255,12 +235,12 @@ async def test_a_redis_without_the_script_gets_it_loaded(redis: Redis, keys: Key
         {"text": 'a "b" \\ \n ✓ \U0001f600', "n": 2**70, "f": 0.1},
     ],
 )
-def test_body_of_writes_what_compose_writes(parameters: dict[str, Any]) -> None:
+def test_body_template_writes_what_compose_writes(parameters: dict[str, Any]) -> None:
     labels = messages.RunLabels(
         config_id=3, task_type="echo", trigger=Trigger.MANUAL, timeout_seconds=9, due_at=T0
     )
     assert (
-        messages.body_of("tid", labels, parameters)
+        messages.body_template(labels, parameters).fill(task_id="tid", due_at=T0.isoformat())
         == messages.compose(labels, parameters, "tid").body.decode()
     )
 

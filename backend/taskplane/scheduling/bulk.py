@@ -28,11 +28,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
 from taskplane.errors import Conflict, InvalidInput, NotFound, TaskplaneError
+from taskplane.json_template import Hole, Template
 from taskplane.scheduling import specs
 from taskplane.scheduling.actions import (
     ActionResult,
@@ -313,23 +314,6 @@ def _allowed(statuses: frozenset[ScheduleStatus] | set[ScheduleStatus]) -> str:
     return ",".join(str(s) for s in statuses)
 
 
-_NAME = "\x00name\x00"
-
-
-def _json_text(value: Any) -> str:
-    """``json.dumps(value, default=str)``; a printable ASCII text needing no escape is
-    quoted as is (a config's name, mostly)."""
-    if (
-        isinstance(value, str)
-        and value.isascii()
-        and value.isprintable()
-        and '"' not in value
-        and "\\" not in value
-    ):
-        return f'"{value}"'
-    return json.dumps(value, default=str)
-
-
 class _Preparer:
     """The registrations, metadata and events of one chunk's activations (as
     ``Actions._activate`` makes them), each shape's made once: configs of one chunk mostly
@@ -346,7 +330,7 @@ class _Preparer:
         # by id() of a spec of ``_specs`` (alive as long as this object): (due, its epoch
         # ms, immediate, source list), or None when nothing is due
         self._timing: dict[int, tuple[datetime, int, bool, str] | None] = {}
-        self._metadata: dict[tuple[str, int], tuple[str, str]] = {}
+        self._metadata: dict[tuple[str, int], Template] = {}
         self._events: dict[datetime, str] = {}
 
     def spec(self, config: ConfigLike) -> Spec:
@@ -387,13 +371,12 @@ class _Preparer:
         """``metadata_of(config, spec, now)`` as the state stores it (JSON); ``spec`` is
         one of ``spec``'s."""
         key = (config.task_type, id(spec))
-        cut = self._metadata.get(key)
-        if cut is None:
-            shape = {**metadata_of(config, spec, self.now), "name": _NAME}
-            text = json.dumps(shape, separators=(",", ":"), default=str)
-            head, tail = text.split(json.dumps(_NAME))
-            cut = self._metadata[key] = (head, tail)
-        return cut[0] + _json_text(getattr(config, "name", None)) + cut[1]
+        template = self._metadata.get(key)
+        if template is None:
+            shape = {**metadata_of(config, spec, self.now), "name": Hole("name")}
+            template = Template.of(shape, separators=(",", ":"), default=str)
+            self._metadata[key] = template
+        return template.fill(name=getattr(config, "name", None))
 
     def event(self, due: datetime) -> str:
         """The activation's history event (its details: the first due)."""

@@ -17,10 +17,8 @@ the single path.
 The scripts are composed of the owners' Lua parts (``locking.LUA``, ``core.LUA``,
 ``state.scripts.LUA``) over the keys the owners hand out: this module names no key.
 
-A chunk's command has tens of thousands of arguments: redis-py packs each in Python (about
-a microsecond apiece, the largest cost of the path), so ``_run`` packs the command with
-hiredis and sends it on a connection of the client's pool (EVALSHA, loading the script on
-NOSCRIPT as redis-py does).
+A chunk's command has tens of thousands of arguments: it is sent by ``evalsha.RawScript``
+(packed by hiredis in one call).
 """
 
 from __future__ import annotations
@@ -30,15 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import hiredis
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
 
 from taskplane.enums import Event, ScheduleStatus
-from taskplane.scheduling import registration_lua as core_lua
 from taskplane.scheduling import locking
+from taskplane.scheduling import registration_lua as core_lua
 from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.scheduling.evalsha import RawScript
 from taskplane.scheduling.locking import ScheduleLocks
 from taskplane.scheduling.registration import SCHEDULE_ID_PREFIX
 from taskplane.state import scripts as state_lua
@@ -68,17 +64,17 @@ return out
 
 # KEYS: 1 all-schedules set, 2..5 by-status sets (STATUS_ORDER), then per config: state
 # hash, history. ARGV: 1 status_at, 2 history max, 3 history TTL, 4 live-event channel,
-# 5 and 6 its head and tail, 7 the ``created`` event JSON, then per config: its id, its
+# 5 the live event's ``event``, 6 the ``created`` event JSON, then per config: its id, its
 # metadata JSON. Creates each config's state as ``scripts.CREATE`` does (state that exists
 # is left alone). Returns per config 1 created, 0 not.
 CREATE = (
     state_lua.LUA
     + """
-local g = state_keys(KEYS, 1, ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+local g = state_keys(KEYS, 1, ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 local out = {}
 local k = 5
-for a = 8, #ARGV, 2 do
-  local made = create_state(g, KEYS[k + 1], KEYS[k + 2], ARGV[a], '', ARGV[1], ARGV[7],
+for a = 7, #ARGV, 2 do
+  local made = create_state(g, KEYS[k + 1], KEYS[k + 2], ARGV[a], '', ARGV[1], ARGV[6],
     ARGV[a + 1])
   out[#out + 1] = made and 1 or 0
   k = k + 2
@@ -90,12 +86,12 @@ return out
 NOT_ALLOWED, APPLIED, BUSY, REGISTERED = 0, 1, 2, 3
 """The codes of an ``APPLY`` op (see the script)."""
 _GLOBAL_KEYS = 6
-_GLOBAL_ARGS = 13
+_GLOBAL_ARGS = 12
 
 # KEYS: 1 due, 2 all-schedules set, 3..6 by-status sets (STATUS_ORDER), then each op's keys.
 # ARGV: 1 lock token, 2 schedule id prefix, 3 now ms, 4 history max, 5 history TTL,
-#   6 live-event channel, 7 and 8 its head and tail, 9 allowed from ('*' any), 10 to,
-#   11 note, 12 status_at, 13 the event of a deactivation ('' none); then each op: its
+#   6 live-event channel, 7 the live event's ``event``, 8 allowed from ('*' any), 9 to,
+#   10 note, 11 status_at, 12 the event of a deactivation ('' none); then each op: its
 #   letter, the config id, and
 #   A activate:   body, due score, keep overdue ('1'/'0'), has an old list ('1'/'0'),
 #                 metadata JSON, event JSON;  KEYS lock, state, history, data, list[, old list]
@@ -117,15 +113,15 @@ APPLY = (
     + state_lua.LUA
     + """
 local token, sid_prefix, now_ms = ARGV[1], ARGV[2], ARGV[3]
-local allowed, to, note, at, off_event = ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13]
-local g = state_keys(KEYS, 2, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+local allowed, to, note, at, off_event = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+local g = state_keys(KEYS, 2, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 local due = KEYS[1]
 local out = {}
 local function answer(code, cur)
   out[#out + 1] = code
   out[#out + 1] = cur
 end
-local a, k = 13, 6
+local a, k = _GLOBAL_ARGS, _GLOBAL_KEYS
 while a < #ARGV do
   local op, cid = ARGV[a + 1], ARGV[a + 2]
   local lock = KEYS[k + 1]
@@ -189,7 +185,7 @@ while a < #ARGV do
   if mine then release_held(lock) end
 end
 return out
-"""
+""".replace("_GLOBAL_ARGS", str(_GLOBAL_ARGS)).replace("_GLOBAL_KEYS", str(_GLOBAL_KEYS))
 )
 
 
@@ -234,9 +230,9 @@ class BulkScript:
         self.locks = locks
         self.state = state
         self.core = core
-        self._begin = redis.register_script(BEGIN)
-        self._apply = redis.register_script(APPLY)
-        self._create = redis.register_script(CREATE)
+        self._begin = RawScript(redis, BEGIN)
+        self._apply = RawScript(redis, APPLY)
+        self._create = RawScript(redis, CREATE)
 
     async def create(self, items: Sequence[tuple[int, str]], at: datetime) -> list[bool]:
         """Create the state of configs (config id, metadata JSON): ``inactive`` with a
@@ -244,21 +240,20 @@ class BulkScript:
         it had state, left alone)."""
         if not items:
             return []
-        channel, head, tail = self.state.live_event(ScheduleStatus.INACTIVE, Event.CREATED)
+        channel, live = self.state.live_event(Event.CREATED)
         keys = list(self.state.index_keys())
         args: list[Any] = [
             format_instant(at),
             self.state.history_max,
             self.state.history_ttl_seconds,
             channel,
-            head,
-            tail,
+            live,
             self.state.history_json(Event.CREATED, at, None, {}),
         ]
         for config_id, metadata in items:
             keys += (self.state.status_key(config_id), self.state.event_log(config_id))
             args += (config_id, metadata)
-        return [bool(made) for made in await self._run(self._create, keys, args)]
+        return [bool(made) for made in await self._create(keys, args)]
 
     async def begin(
         self, config_ids: Sequence[int], token: str
@@ -269,7 +264,7 @@ class BulkScript:
         keys: list[str] = []
         for cid in config_ids:
             keys += (self.locks.key(cid), self.state.status_key(cid), self.core.data_key(cid))
-        reply = await self._run(self._begin, keys, [token, self.locks.lease_ms])
+        reply = await self._begin(keys, [token, self.locks.lease_ms])
         return [
             (bool(reply[i]), _text(reply[i + 1]), _text(reply[i + 2]))
             for i in range(0, len(reply), 3)
@@ -344,7 +339,7 @@ class BulkScript:
         when not applied)."""
         if not ops.args:
             return []
-        channel, head, tail = self.state.live_event(common.to, common.event)
+        channel, live = self.state.live_event(common.event)
         keys = [self.core.due_key, *self.state.index_keys(), *ops.keys]
         args = [
             token,
@@ -353,8 +348,7 @@ class BulkScript:
             self.state.history_max,
             self.state.history_ttl_seconds,
             channel,
-            head,
-            tail,
+            live,
             common.allowed,
             str(common.to),
             common.note or "",
@@ -364,24 +358,5 @@ class BulkScript:
         ]
         assert len(keys) - len(ops.keys) == _GLOBAL_KEYS
         assert len(args) - len(ops.args) == _GLOBAL_ARGS
-        reply = await self._run(self._apply, keys, args)
+        reply = await self._apply(keys, args)
         return [(int(reply[i]), _text(reply[i + 1]) or "") for i in range(0, len(reply), 2)]
-
-    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA packed by hiredis on one pooled connection; on NOSCRIPT the script is
-        loaded and the command sent again (as redis-py's ``Script`` does)."""
-        packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
-        try:
-            return await self._send(packed)
-        except NoScriptError:
-            await self.redis.script_load(script.script)
-            return await self._send(packed)
-
-    async def _send(self, packed: bytes) -> Any:
-        pool = self.redis.connection_pool
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await conn.send_packed_command(packed)
-            return await conn.read_response()
-        finally:
-            await pool.release(conn)

@@ -40,10 +40,11 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from taskplane import messages, metrics
-from taskplane.enums import Event, Trigger
+from taskplane.enums import Trigger
 from taskplane.outage import Outages
 from taskplane.scheduling import loop, scripts
 from taskplane.scheduling.core import DueBatch, SchedulerCoreService
+from taskplane.scheduling.evalsha import RawScript, Reply
 from taskplane.scheduling.fires import (
     KEPT,
     Fire,
@@ -51,14 +52,13 @@ from taskplane.scheduling.fires import (
     Now,
     Preparer,
     Registrations,
-    event_head,
 )
 from taskplane.scheduling.planning import ON_TIME_SECONDS, Clock, SystemClock
 from taskplane.settings import Settings
 from taskplane.state import heartbeats, running
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys
-from taskplane.state.schedule_state import ScheduleStateService
+from taskplane.state.schedule_state import ScheduleStateService, format_instant
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class Engine:
         self.core = SchedulerCoreService(redis, keys)
         self.batch_size = batch_size
         self.on_time_seconds = on_time_seconds
-        self._fire = scripts.PackedScript(redis, scripts.FIRE)
+        self._fire = RawScript(redis, scripts.FIRE)
         self._lease_key = heartbeats.lease_key(keys)
         self.registrations = Registrations(self._keys_of)
         self._preparer = Preparer(self.registrations, on_time_seconds=on_time_seconds)
@@ -238,7 +238,7 @@ class Engine:
         ]
         return Batch(due.read, now, fires)
 
-    async def _start(self, batch: Batch) -> scripts.Reply | None:
+    async def _start(self, batch: Batch) -> Reply | None:
         """Send the fire script of a batch (None: nothing to send)."""
         items = batch.fires
         if not items:
@@ -248,9 +248,9 @@ class Engine:
             self.presence.id if self.presence is not None else "",
             self.state.history_max,
             self.state.history_ttl_seconds,
-            event_head(Event.FIRED, batch.now.at),
-            event_head(Event.SKIPPED, batch.now.at),
+            format_instant(batch.now.at),
         ]
+        assert len(keys) == scripts.BATCH_KEYS and len(args) == scripts.BATCH_ARGS
         for it in items:
             keys += it.keys
             args += (
@@ -266,7 +266,7 @@ class Engine:
             )
         return await self._fire.send(keys, args)
 
-    async def _finish(self, batch: Batch, reply: scripts.Reply | None) -> TickResult:
+    async def _finish(self, batch: Batch, reply: Reply | None) -> TickResult:
         """Await the fire script of a batch and account for what it did."""
         if reply is None:
             return TickResult(read=batch.read)

@@ -1,22 +1,21 @@
 """Preparing fires: a due entry of the index becomes a ``Fire``, what the fire script needs.
 
 A registered ``ScheduledTask`` (as stored) is parsed once while its text is the same
-(``Registrations``) into a ``Template``: its spec, its keys, and its run message pre-encoded
-with two holes, the task id (``{config_id}-{due_ms}``) and the ``due_at`` label. A fire plans
-the entry (``planning.plan``; interval schedules in whole milliseconds, ``planning.plan_every``)
-and stamps the two values into the template: no pydantic model and no JSON encoding per
-fire. The message is byte for byte what ``messages.compose`` writes (the template is cut out of
-such a message). The ``fired`` / overlap ``skipped`` events are built by the fire script from
-the task id and due time (``scripts.FIRE``); the rare ``skipped`` (misfire) and ``error``
+(``Registrations``) into a ``Prepared``: its spec, its keys, and its run message as a
+``json_template.Template`` (``messages.body_template``) with two holes, the task id
+(``{config_id}-{due_ms}``) and the ``due_at`` label. A fire plans the entry
+(``planning.plan``; interval schedules in whole milliseconds, ``planning.plan_every``) and
+fills the two holes: no pydantic model and no JSON encoding of the rest per fire. The
+message is byte for byte what ``messages.compose`` writes. The ``fired`` / overlap
+``skipped`` events are built by the fire script from the task id and due time
+(``scripts.FIRE``, with Redis's ``cjson``); the rare ``skipped`` (misfire) and ``error``
 (unreadable registration, dropped from the index) events are built here, in the state
 service's format.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from taskiq import ScheduledTask
 from taskplane import messages
 from taskplane.enums import Event, SchedulerType, Trigger
 from taskplane.epoch import from_ms, to_ms
+from taskplane.json_template import Template
 from taskplane.scheduling import specs
 from taskplane.scheduling.planning import ON_TIME_SECONDS, plan, plan_every
 from taskplane.state.schedule_state import HistoryEvent
@@ -38,11 +38,6 @@ _T = TypeVar("_T")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-
-# The holes of a template: values no real message carries where they stand (a parameter
-# that holds one makes that template fall back on ``messages.compose`` per fire).
-_TASK_ID_MARK = "\x01task-id\x01"
-_DUE_MARK = datetime(1, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
 
 FLAG_OVERLAP = "o"
 """Fire flag: check the running set first (overlap ``skip``)."""
@@ -64,30 +59,21 @@ KeysOf = Callable[[int, str], FireKeys]
 """(config id, queue) -> the keys of its fires (the engine asks their owners)."""
 
 
-class Template(NamedTuple):
-    """A registration, parsed and ready to fire. ``parts``: the run message cut at its two
-    holes; ``composed``: its labels and parameters, kept only when a parameter holds a
-    mark (``parts`` None), so each fire composes its message."""
+class Prepared(NamedTuple):
+    """A registration, parsed and ready to fire (``body`` writes a fire's run message)."""
 
     spec: specs.Spec
     config_id: int
     sha: str
     """SHA1 of the registration's text: the fire script checks the stored one against it."""
     keys: FireKeys
-    parts: tuple[str, str, str] | None
-    composed: tuple[messages.RunLabels, dict[str, Any]] | None
+    message: Template
     step_ms: int
     """An interval's step in ms (whole-ms planning); 0 for every other kind."""
 
-    def body(self, task_id: str, due_iso: str, fire_at_ms: int) -> str:
-        """The run message of the fire due at ``fire_at_ms`` (ISO ``due_iso``)."""
-        if self.parts is not None:
-            head, middle, tail = self.parts
-            return f"{head}{task_id}{middle}{due_iso}{tail}"
-        assert self.composed is not None
-        labels, kwargs = self.composed
-        run = dataclasses.replace(labels, due_at=from_ms(fire_at_ms))
-        return messages.compose(run, kwargs, task_id).body.decode()
+    def body(self, task_id: str, due_iso: str) -> str:
+        """The run message of the fire with ``task_id``, due at ``due_iso``."""
+        return self.message.fill(task_id=task_id, due_at=due_iso)
 
 
 def run_labels(config_id: int, registered: messages.RunLabels) -> messages.RunLabels:
@@ -103,30 +89,12 @@ def run_labels(config_id: int, registered: messages.RunLabels) -> messages.RunLa
     )
 
 
-def cut(labels: messages.RunLabels, kwargs: dict[str, Any]) -> tuple[str, str, str] | None:
-    """The message of ``labels`` / ``kwargs`` cut at its task id and ``due_at``: encoded
-    once (``messages.body_of``, what ``messages.compose`` writes) with marks in the holes.
-    None if a mark shows up anywhere else (a parameter holding one): then each fire
-    composes its message."""
-    marked = dataclasses.replace(labels, due_at=_DUE_MARK)
-    text = messages.body_of(_TASK_ID_MARK, marked, kwargs)
-    task_id_mark = json.dumps(_TASK_ID_MARK)[1:-1]
-    due_mark = _DUE_MARK.isoformat()
-    if text.count(task_id_mark) != 1 or text.count(due_mark) != 1:
-        return None
-    head, rest = text.split(task_id_mark)
-    if due_mark not in rest:
-        return None
-    middle, tail = rest.split(due_mark)
-    return head, middle, tail
-
-
 def _keyless(config_id: int, queue: str) -> FireKeys:
     return FireKeys("", "", "", "")  # a cache that only parses (tests of the parsing)
 
 
 class Registrations:
-    """The ``Template`` of each config's registration, kept while its stored text is the
+    """The ``Prepared`` of each config's registration, kept while its stored text is the
     same: a fire re-validates and re-encodes nothing it did on an earlier tick (pydantic
     parsing and JSON encoding were most of a fire's CPU). Keyed by config id with the text's
     length and hash, so a replaced registration is parsed again; bounded (``max_entries``)."""
@@ -134,10 +102,10 @@ class Registrations:
     def __init__(self, keys_of: KeysOf | None = None, max_entries: int = 200_000) -> None:
         self.keys_of: KeysOf = keys_of or _keyless
         self.max_entries = max_entries
-        self._parsed: dict[int, tuple[tuple[int, int], Template]] = {}
+        self._parsed: dict[int, tuple[tuple[int, int], Prepared]] = {}
         self._shared: dict[Any, Any] = {}  # equal specs and stream keys: one object each
 
-    def read(self, config_id: int, raw: str | bytes) -> Template:
+    def read(self, config_id: int, raw: str | bytes) -> Prepared:
         """The template of a registration; ValidationError / ValueError / KeyError /
         TypeError when it is unreadable (nothing is kept then)."""
         same_text = (len(raw), hash(raw))
@@ -151,7 +119,7 @@ class Registrations:
         self._parsed[config_id] = (same_text, template)
         return template
 
-    def get(self, config_id: int) -> Template | None:
+    def get(self, config_id: int) -> Prepared | None:
         """The template kept for a config, if any (the fire script checks that the stored
         text is still the one it was made from: no need to read it again)."""
         kept = self._parsed.get(config_id)
@@ -161,7 +129,7 @@ class Registrations:
         """The stored text changed: read and parse it again next time."""
         self._parsed.pop(config_id, None)
 
-    def _parse(self, config_id: int, raw: str | bytes) -> Template:
+    def _parse(self, config_id: int, raw: str | bytes) -> Prepared:
         task = ScheduledTask.model_validate_json(raw)
         spec = self._share(specs.from_labels(task.labels))
         registered = messages.RunLabels.parse(task.labels, task.task_name)
@@ -174,15 +142,13 @@ class Registrations:
             step_ms = max(0, int(spec.interval_seconds) * 1000)
         queue = labels.queue or messages.DEFAULT_QUEUE
         stream, history, running, registration = self.keys_of(config_id, queue)
-        parts = cut(labels, kwargs)
         text = raw.encode() if isinstance(raw, str) else raw
-        return Template(
+        return Prepared(
             spec=spec,
             config_id=config_id,
             sha=hashlib.sha1(text, usedforsecurity=False).hexdigest(),
             keys=FireKeys(self._share(stream), history, running, registration),
-            parts=parts,
-            composed=(labels, kwargs) if parts is None else None,
+            message=messages.body_template(labels, kwargs),
             step_ms=step_ms,
         )
 
@@ -225,14 +191,6 @@ class Fire(NamedTuple):
 def event(kind: Event, at: datetime, details: dict[str, Any]) -> str:
     """A history event in the state service's format (docs/internals.md)."""
     return HistoryEvent(event=str(kind), timestamp=at, note=None, details=details).to_json()
-
-
-def event_head(kind: Event, at: datetime) -> str:
-    """An event of ``kind`` at ``at`` up to its details (the fire script appends them and
-    the closing brace): the state service's format, encoded once per batch."""
-    whole = event(kind, at, {})
-    assert whole.endswith('"details":{}}')
-    return whole[: -len("{}}")]
 
 
 def score_text(score: float) -> str:
@@ -315,7 +273,7 @@ class Preparer:
         body = due_iso = flags = ""
         if fire_ms is not None:
             due_iso = from_ms(fire_ms).isoformat()
-            body = template.body(f"{config_id}-{fire_ms}", due_iso, fire_ms)
+            body = template.body(f"{config_id}-{fire_ms}", due_iso)
             if spec.overlap == "skip":
                 flags = FLAG_OVERLAP
             if missed:

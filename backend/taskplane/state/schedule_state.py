@@ -40,10 +40,6 @@ if TYPE_CHECKING:
     from taskplane.settings import Settings
 
 
-_CID = 8_642_097_531_864_209_753
-"""A config id no config has: where ``live_event`` cuts a payload in two."""
-
-
 def format_instant(moment: datetime) -> str:
     """Fixed-width ISO UTC (always microseconds): such strings compare as the times do."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
@@ -473,13 +469,10 @@ class ScheduleStateService:
         """The all-schedules set, then the by-status sets in ``STATUS_ORDER`` (``scripts.LUA``)."""
         return [self.keys.all_schedules, *(self.keys.by_status(s) for s in STATUS_ORDER)]
 
-    def live_event(self, to: ScheduleStatus, event: Event | None) -> tuple[str, str, str]:
-        """The channel, and the head and tail of the live event a change to ``to`` with
-        ``event`` publishes (``transition``'s payload is head + config id + tail)."""
-        head, tail = live_events.schedule_event(_CID, str(to), str(event) if event else None).split(
-            str(_CID)
-        )
-        return self.keys.events, head, tail
+    def live_event(self, event: Event | None) -> tuple[str, str]:
+        """The channel and the ``event`` of the live events a composing script publishes
+        (``scripts.LUA``'s ``state_keys``; '' for none)."""
+        return self.keys.events, str(event) if event else ""
 
     def history_json(
         self, event: Event, at: datetime, note: str | None, details: Mapping[str, Any]

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from taskplane.enums import ScheduleStatus
+from taskplane.state import events as live_events
 
 STATUS_ORDER = (
     ScheduleStatus.ACTIVE,
@@ -42,9 +43,9 @@ LUA = (
     + "local STATUSES = {"
     + ", ".join(f"'{s}'" for s in STATUS_ORDER)
     + """}
-local function state_keys(keys, first, hmax, ttl, channel, head, tail)
-  local g = {all = keys[first], sets = {}, hmax = hmax, ttl = ttl,
-             channel = channel, head = head, tail = tail}
+local function state_keys(keys, first, hmax, ttl, channel, event)
+  local g = {all = keys[first], sets = {}, hmax = hmax, ttl = ttl, channel = channel,
+             event = (event == nil or event == '') and cjson.null or event}
   for i, status in ipairs(STATUSES) do g.sets[status] = keys[first + i] end
   return g
 end
@@ -61,8 +62,11 @@ local function index_status(g, cid, to)
   redis.call('SADD', g.sets[to], cid)
   redis.call('SADD', g.all, cid)
 end
-local function publish_change(g, cid)
-  if g.channel then redis.call('PUBLISH', g.channel, g.head .. cid .. g.tail) end
+local function publish_change(g, cid, status)
+  if g.channel then
+    redis.call('PUBLISH', g.channel, cjson.encode(
+      {type = 'SCHEDULE_KIND', config_id = tonumber(cid), status = status, event = g.event}))
+  end
 end
 local function set_status(g, hash, history, cid, to, note, at, event, metadata)
   if metadata ~= '' then
@@ -72,7 +76,7 @@ local function set_status(g, hash, history, cid, to, note, at, event, metadata)
   end
   index_status(g, cid, to)
   push_event(history, event, g.hmax, g.ttl)
-  publish_change(g, cid)
+  publish_change(g, cid, to)
 end
 local function create_state(g, hash, history, cid, note, at, event, metadata)
   local cur = redis.call('HGET', hash, 'status')
@@ -81,19 +85,19 @@ local function create_state(g, hash, history, cid, note, at, event, metadata)
     'metadata', metadata, 'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0)
   index_status(g, cid, 'inactive')
   push_event(history, event, g.hmax, g.ttl)
-  publish_change(g, cid)
+  publish_change(g, cid, 'inactive')
   return true, 'inactive'
 end
-"""
+""".replace("SCHEDULE_KIND", live_events.SCHEDULE)
 )
 """The transition logic of the state, as Lua functions: the ``TRANSITION`` and ``CREATE``
 scripts below are built from them, and so is every script that changes many configs'
 state together with other owners' data (``scheduling/bulk_script.py``). ``g`` holds a
 script's common parts (``state_keys`` builds it): ``all`` and ``sets`` (status -> key: the
 index sets), ``hmax``, ``ttl``, and, when the script publishes the live event itself, its
-``channel``, ``head`` and ``tail`` (the payload is head .. config id .. tail; without
-``channel`` nothing is published: the caller does).
-  state_keys(keys, first, hmax, ttl[, channel, head, tail]) -> g (keys[first] is the
+``channel`` and ``event`` (the payload is ``events.schedule_event``'s object, encoded by
+``cjson``; without ``channel`` nothing is published: the caller does).
+  state_keys(keys, first, hmax, ttl[, channel, event]) -> g (keys[first] is the
     all-schedules set, the next four the by-status sets in STATUS_ORDER)
   current_status(hash) -> status ('inactive' without state)
   allows(allowed, status) -> may the status change from it ('*' any, else comma-separated)

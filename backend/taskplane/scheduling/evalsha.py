@@ -1,0 +1,70 @@
+"""``RawScript``: the one sender of the scheduler's large Lua calls (the engine's fire script,
+the bulk path's scripts), by EVALSHA on a connection of the client's pool.
+
+A batch or a chunk is one command of thousands of arguments, which redis-py packs one at a
+time in Python (about a microsecond apiece: the largest cost of those paths). Here the whole
+command is packed by ``hiredis.pack_command`` in one C call (str, bytes, int and float
+arguments; anything else is a TypeError before anything is sent).
+
+Redis without the script (restarted, flushed) answers NOSCRIPT: the script is loaded and
+the call sent again, once.
+
+A lost or cancelled call has ONE behaviour: the connection it was on is disconnected (its
+reply may still be on its way: a connection is never reused with a half-read reply; the
+pool connects it again when it is next used), goes back to the pool, and the error
+propagates. The disconnecting is redis-py's ``Connection``'s own (any exception while it
+sends or reads a command disconnects it; tests/scheduling/test_evalsha.py pins it); this
+sender gives the connection back exactly once, whatever happened. A call Redis answered
+with an error (a script error) leaves the connection fine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import hiredis
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+Arg = str | int | float | bytes
+Reply = Callable[[], Awaitable[Any]]
+"""The reply of a call sent with ``RawScript.send``: await it once (it gives the connection
+back; a caller that gives up on a call still awaits it, or cancels it)."""
+
+
+class RawScript:
+    """A Lua script of one client, called by EVALSHA packed by hiredis."""
+
+    def __init__(self, redis: Redis, text: str) -> None:
+        self.redis = redis
+        self.text = text
+        self.sha: str = redis.register_script(text).sha
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        return await (await self.send(keys, args))()
+
+    async def send(self, keys: Sequence[str], args: Sequence[Arg]) -> Reply:
+        """Send the call; returns once it is written, with the function that awaits its
+        reply (the caller works meanwhile: Redis runs the script)."""
+        command: Any = ("EVALSHA", self.sha, len(keys), *keys, *args)  # its stub: 1-tuples
+        packed = hiredis.pack_command(command)
+        pool = self.redis.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await connection.send_packed_command(packed)  # disconnects it on any error
+        except BaseException:
+            await pool.release(connection)
+            raise
+
+        async def reply() -> Any:
+            try:
+                return await connection.read_response()  # disconnects it on any error
+            except NoScriptError:
+                pass  # the whole reply was read: the connection is fine
+            finally:
+                await pool.release(connection)
+            await self.redis.script_load(self.text)
+            return await self(keys, args)
+
+        return reply

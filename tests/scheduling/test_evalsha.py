@@ -1,0 +1,75 @@
+"""``evalsha.RawScript``: the one sender of the fire and bulk scripts, against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from redis.asyncio import ConnectionPool, Redis
+from redis.exceptions import ResponseError
+
+from taskplane.scheduling.evalsha import RawScript
+from taskplane.settings import Settings
+from taskplane.state.keys import Keys
+
+ECHO = "return {KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]}"
+# about 30 ms of Redis time: the reply of a call cancelled while it runs comes after
+SLOW = "local n = 0 for i = 1, 3000000 do n = n + i end return 'slow'"
+
+
+@pytest.fixture
+async def one_connection(settings: Settings) -> Any:
+    """A client of ONE pooled connection: a call reuses the connection the last one had."""
+    pool = ConnectionPool.from_url(
+        settings.redis_url.get_secret_value(), decode_responses=True, max_connections=1
+    )
+    client = Redis(connection_pool=pool)
+    yield client
+    await client.aclose()
+    await pool.disconnect()
+
+
+async def test_the_command_is_packed_by_hiredis_as_redis_receives_it(
+    redis: Redis, keys: Keys
+) -> None:
+    echo = RawScript(redis, ECHO)
+    args: list[str | int | float | bytes] = ["héllo ✓ \r\n $*", -17, 1764600000000, "x" * 7000]
+    assert await echo([keys.due], args) == [keys.due, *(str(a) for a in args[:3]), "x" * 7000]
+    with pytest.raises(TypeError):
+        await echo([keys.due], [True])  # never sent: the pool still has its connection
+    assert await echo([keys.due], ["a", "b", "c", "d"]) == [keys.due, "a", "b", "c", "d"]
+
+
+async def test_a_cancelled_call_discards_its_connection(one_connection: Redis) -> None:
+    """A call cancelled while Redis runs it: its connection is disconnected, never read
+    again, so the next call on the pool gets its own reply, not the cancelled one's."""
+    slow, echo = RawScript(one_connection, SLOW), RawScript(one_connection, ECHO)
+    await slow([], [])  # loaded
+    reply = await slow.send([], [])
+    waiting = asyncio.ensure_future(reply())
+    await asyncio.sleep(0.005)  # it waits for the reply now
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    [connection] = one_connection.connection_pool._available_connections  # type: ignore[attr-defined]
+    assert not connection.is_connected  # released, and disconnected
+    assert await echo(["k"], ["1", "2", "3", "4"]) == ["k", "1", "2", "3", "4"]
+
+
+async def test_a_script_error_leaves_the_connection_in_use(one_connection: Redis) -> None:
+    failing = RawScript(one_connection, "return redis.error_reply('no thanks')")
+    await one_connection.ping()
+    [connection] = one_connection.connection_pool._available_connections  # type: ignore[attr-defined]
+    with pytest.raises(ResponseError, match="no thanks"):
+        await failing([], [])
+    assert connection.is_connected
+    assert await one_connection.ping()
+
+
+async def test_noscript_loads_the_script_and_calls_again(redis: Redis) -> None:
+    fresh = RawScript(redis, f"return ARGV[1] -- {uuid.uuid4().hex}")
+    assert await redis.script_exists(fresh.sha) == [False]
+    assert await fresh([], ["once"]) == "once"
+    assert await redis.script_exists(fresh.sha) == [True]
