@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from taskplane.enums import Action, ScheduleStatus
 from taskplane.scheduling import bulk, bulk_script, specs
 from taskplane.scheduling.bulk import Refused
+from taskplane.scheduling.evalsha import RawScript
 from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
@@ -355,7 +356,7 @@ async def test_a_script_the_server_does_not_know_is_loaded_and_run(
     svc: SchedulerService, redis: Redis
 ) -> None:
     script = bulk_script.BulkScript(redis, svc.locks, svc.state, svc.core)
-    script._begin = redis.register_script(bulk_script.BEGIN + f"-- {uuid.uuid4().hex}\n")
+    script._begin = RawScript(redis, bulk_script.BEGIN + f"-- {uuid.uuid4().hex}\n")
     assert not (await redis.script_exists(script._begin.sha))[0]
     config = Cfg(next(_ids))
     assert await script.begin([config.id], "token") == [(True, None, None)]

@@ -53,7 +53,7 @@ async def test_a_cancelled_call_discards_its_connection(one_connection: Redis) -
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    [connection] = one_connection.connection_pool._available_connections  # type: ignore[attr-defined]
+    [connection] = one_connection.connection_pool._available_connections
     assert not connection.is_connected  # released, and disconnected
     assert await echo(["k"], ["1", "2", "3", "4"]) == ["k", "1", "2", "3", "4"]
 
@@ -61,7 +61,7 @@ async def test_a_cancelled_call_discards_its_connection(one_connection: Redis) -
 async def test_a_script_error_leaves_the_connection_in_use(one_connection: Redis) -> None:
     failing = RawScript(one_connection, "return redis.error_reply('no thanks')")
     await one_connection.ping()
-    [connection] = one_connection.connection_pool._available_connections  # type: ignore[attr-defined]
+    [connection] = one_connection.connection_pool._available_connections
     with pytest.raises(ResponseError, match="no thanks"):
         await failing([], [])
     assert connection.is_connected
