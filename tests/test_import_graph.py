@@ -100,7 +100,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read_from_the_sources() -> None:
     graph = import_graph()
-    assert "taskplane.messages" in graph["taskplane.scheduling.core"]
+    assert "taskplane.messages" in graph["taskplane.scheduling.registration"]
     assert "taskplane.scheduling.core" in graph["taskplane.scheduling.service"]
     assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
 

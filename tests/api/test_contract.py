@@ -22,7 +22,8 @@ from taskplane.db.executions import ExecutionRecord
 from taskplane.enums import Trigger
 from taskplane.pages import Page
 from taskplane.state.keys import Keys
-from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
+from taskplane.state.schedule_records import ExecutionOutcome
+from taskplane.state.schedule_state import ScheduleStateService
 from tests.api.configs import config, create
 from tests.support import stream_entries
 

@@ -37,8 +37,9 @@ from taskplane.db.models import Base
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.registration import schedule_id
 from taskplane.settings import Settings
+from taskplane.state.history import HistoryEvent
 from taskplane.state.keys import Keys
-from taskplane.state.schedule_state import HistoryEvent, decode_state
+from taskplane.state.schedule_records import decode_state
 from taskplane.worker.broker import TaskplaneBroker
 from tests.api.configs import create
 from tests.api.conftest import make_client

@@ -18,7 +18,8 @@ from taskplane.resources import Resources
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
-from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
+from taskplane.state.schedule_records import ExecutionOutcome
+from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.worker import recorder
 from tests.cli.runner import cli
 from tests.worker.buffered import buffer_records

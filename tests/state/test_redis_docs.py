@@ -17,7 +17,7 @@ from taskplane.resources import Resources
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
-from taskplane.state.schedule_state import ExecutionOutcome
+from taskplane.state.schedule_records import ExecutionOutcome
 from taskplane.tasks.registry import load_registry
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "redis.md"

@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 from taskplane.enums import Event, ScheduleStatus, Trigger
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
-from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
+from taskplane.state.schedule_records import ExecutionOutcome
+from taskplane.state.schedule_state import ScheduleStateService
 
 ACTIVE, PAUSED, INACTIVE, ERROR = (
     ScheduleStatus.ACTIVE,

@@ -46,8 +46,9 @@ from taskplane.scheduling.locking import ScheduleLocks
 from taskplane.scheduling.registration import ConfigLike
 from taskplane.scheduling.specs import Spec
 from taskplane.state import running
+from taskplane.state.history import format_instant
 from taskplane.state.keys import Keys
-from taskplane.state.schedule_state import ScheduleStateService, format_instant
+from taskplane.state.schedule_state import ScheduleStateService
 
 log = logging.getLogger(__name__)
 

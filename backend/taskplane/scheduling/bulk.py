@@ -45,7 +45,7 @@ from taskplane.scheduling.actions import (
 from taskplane.scheduling.bulk_script import APPLIED, BUSY, NOT_ALLOWED, Common, Ops
 from taskplane.scheduling.registration import ConfigLike, first_due
 from taskplane.scheduling.specs import Spec
-from taskplane.state.schedule_state import format_instant
+from taskplane.state.history import format_instant
 
 if TYPE_CHECKING:
     from taskplane.scheduling.service import SchedulerService

@@ -38,7 +38,8 @@ from taskplane.scheduling.evalsha import RawScript
 from taskplane.scheduling.locking import ScheduleLocks
 from taskplane.scheduling.registration import SCHEDULE_ID_PREFIX
 from taskplane.state import scripts as state_lua
-from taskplane.state.schedule_state import ScheduleStateService, format_instant
+from taskplane.state.history import format_instant
+from taskplane.state.schedule_state import ScheduleStateService
 
 # KEYS: per config: lock, state hash, registration. ARGV: 1 lock token, 2 lease ms.
 # Returns per config three values: 1 if its lock was taken (else 0, and two nils), its status

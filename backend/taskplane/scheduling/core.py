@@ -313,25 +313,10 @@ class SchedulerCoreService:
         """The stored registration of a config as text (None if absent): inspection."""
         return await self.redis.get(self.keys.source_data(schedule_id(config_id)))
 
-    def read_into(self, pipe: Any, config_id: int) -> None:
-        """Queue the reads of one config's registration on ``pipe`` (two replies, turned
-        into a ``Registered`` by ``registered_of``): the read model asks several owners in
-        one round trip."""
-        pipe.get(self.keys.source_data(schedule_id(config_id)))
-        pipe.zscore(self.keys.due, config_id)
-
-    def registered_of(self, replies: Sequence[Any]) -> Registered:
-        data, score = replies
-        return Registered(
-            is_registered=data is not None,
-            task=self.decode(data) if data is not None else None,
-            next_due=from_ms(score) if score is not None else None,
-        )
-
     def read_many_into(self, pipe: Any, config_ids: Sequence[int]) -> None:
-        """``read_into`` for many configs in two commands (two replies, turned into one
-        ``Registered`` per config by ``registered_many_of``): a page of configs costs two
-        commands on the read model's pipeline, not two per config."""
+        """Queue the reads of configs' registrations on ``pipe`` in two commands (two replies,
+        turned into one ``Registered`` per config by ``registered_many_of``): the read model
+        asks several owners in one round trip, and a page of configs costs two commands."""
         pipe.mget([self.keys.source_data(schedule_id(c)) for c in config_ids])
         pipe.zmscore(self.keys.due, [str(c) for c in config_ids])
 

@@ -57,8 +57,9 @@ from taskplane.scheduling.planning import ON_TIME_SECONDS, Clock, SystemClock
 from taskplane.settings import Settings
 from taskplane.state import heartbeats, running
 from taskplane.state.heartbeats import SchedulerPresence
+from taskplane.state.history import format_instant
 from taskplane.state.keys import Keys
-from taskplane.state.schedule_state import ScheduleStateService, format_instant
+from taskplane.state.schedule_state import ScheduleStateService
 
 log = logging.getLogger(__name__)
 

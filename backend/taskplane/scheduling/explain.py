@@ -27,8 +27,8 @@ from taskplane.scheduling import specs
 from taskplane.scheduling.registration import ConfigLike
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state import heartbeats
+from taskplane.state.history import HistoryEvent
 from taskplane.state.keys import Keys
-from taskplane.state.schedule_state import HistoryEvent
 
 DECISIONS_SHOWN = 20
 """Newest decisions returned (the history keeps up to ``history_max`` events)."""

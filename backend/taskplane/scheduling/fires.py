@@ -31,7 +31,7 @@ from taskplane.epoch import from_ms, to_ms
 from taskplane.json_template import Template
 from taskplane.scheduling import specs
 from taskplane.scheduling.planning import ON_TIME_SECONDS, plan, plan_every
-from taskplane.state.schedule_state import HistoryEvent
+from taskplane.state.history import HistoryEvent
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

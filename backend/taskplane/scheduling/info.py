@@ -21,7 +21,9 @@ from taskplane.scheduling import specs
 from taskplane.scheduling.core import Registered, SchedulerCoreService
 from taskplane.scheduling.registration import ConfigLike
 from taskplane.scheduling.specs import Spec
-from taskplane.state.schedule_state import HistoryEvent, ScheduleState, ScheduleStateService
+from taskplane.state.history import HistoryEvent
+from taskplane.state.schedule_records import ScheduleState
+from taskplane.state.schedule_state import ScheduleStateService
 
 NEXT_RUNS = 5
 RECENT_HISTORY = 10

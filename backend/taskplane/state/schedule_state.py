@@ -24,201 +24,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
-from taskplane.enums import Event, ScheduleStatus, Trigger
-from taskplane.state import events as live_events
+from taskplane.enums import Event, ScheduleStatus
 from taskplane.state import read_script
+from taskplane.state.history import HistoryEvent, format_instant, read_events
 from taskplane.state.keys import Keys
+from taskplane.state.schedule_records import (
+    ExecutionOutcome,
+    ScheduleState,
+    Summary,
+    Transition,
+    TransitionResult,
+    decode_state,
+    remembered_state,
+    status_of,
+)
 from taskplane.state.scripts import STATUS_ORDER, Scripts
 
 if TYPE_CHECKING:
     from taskplane.settings import Settings
-
-
-def format_instant(moment: datetime) -> str:
-    """Fixed-width ISO UTC (always microseconds): such strings compare as the times do."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _parse_instant(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEvent:
-    event: str
-    timestamp: datetime
-    note: str | None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "event": self.event,
-                "timestamp": format_instant(self.timestamp),
-                "note": self.note,
-                "details": self.details,
-            },
-            separators=(",", ":"),
-            default=str,
-        )
-
-    @classmethod
-    def from_json(cls, raw: str) -> HistoryEvent:
-        data = json.loads(raw)
-        details = data.get("details")
-        return cls(
-            event=str(data.get("event", "")),
-            timestamp=_parse_instant(data.get("timestamp")) or datetime.fromtimestamp(0, UTC),
-            note=data.get("note"),
-            details=details if isinstance(details, dict) else {},
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleState:
-    """One config's state as stored."""
-
-    config_id: int
-    status: ScheduleStatus
-    note: str | None
-    status_at: datetime | None
-    metadata: dict[str, Any]
-    runs: int = 0
-    successes: int = 0
-    failures: int = 0
-    consecutive_failures: int = 0
-    last_run_at: datetime | None = None
-    last_success: bool | None = None
-    last_task_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One status change: to ``to`` if the status is in ``allowed_from`` (None: any), with
-    ``event`` (and its note / details) and, optionally, new metadata."""
-
-    config_id: int
-    to: ScheduleStatus
-    allowed_from: Collection[ScheduleStatus] | None
-    event: Event | None
-    note: str | None = None
-    details: Mapping[str, Any] | None = None
-    metadata: Mapping[str, Any] | None = None
-    at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TransitionResult:
-    """``changed``: the script applied; ``previous``: the status before (or the current
-    status, unchanged, when ``changed`` is false)."""
-
-    changed: bool
-    previous: ScheduleStatus
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionOutcome:
-    """One finished execution, as the worker's recorder reports it."""
-
-    config_id: int
-    task_id: str
-    is_success: bool
-    finished_at: datetime
-    attempt: int = 1
-    trigger: Trigger = Trigger.SCHEDULED
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    total: int
-    active: int
-    paused: int
-    inactive: int
-    error: int
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "total": self.total,
-            "active": self.active,
-            "paused": self.paused,
-            "inactive": self.inactive,
-            "error": self.error,
-        }
-
-
-def _int(value: str | None) -> int:
-    try:
-        return int(value) if value else 0
-    except ValueError:
-        return 0
-
-
-def _status(value: str) -> ScheduleStatus:
-    """A stored status; one this version does not know reads as ``error``."""
-    try:
-        return ScheduleStatus(value)
-    except ValueError:
-        return ScheduleStatus.ERROR
-
-
-def decode_state(config_id: int, raw: Mapping[str, str]) -> ScheduleState | None:
-    """A state hash as read (the pools decode replies: ``resources.make_redis``); None
-    without status."""
-    if "status" not in raw:
-        return None
-    status = _status(raw["status"])
-    try:
-        metadata = json.loads(raw.get("metadata") or "{}")
-    except ValueError:
-        metadata = {}
-    last_success = raw.get("last_success")
-    return ScheduleState(
-        config_id=config_id,
-        status=status,
-        note=raw.get("note") or None,
-        status_at=_parse_instant(raw.get("status_at")),
-        metadata=metadata if isinstance(metadata, dict) else {},
-        runs=_int(raw.get("runs")),
-        successes=_int(raw.get("successes")),
-        failures=_int(raw.get("failures")),
-        consecutive_failures=_int(raw.get("consecutive_failures")),
-        last_run_at=_parse_instant(raw.get("last_run_at")),
-        last_success=None if last_success in (None, "") else last_success == "1",
-        last_task_id=raw.get("last_task_id") or None,
-    )
-
-
-STATES_REMEMBERED = 8192
-_states_by_hash: dict[tuple[Any, ...], ScheduleState | None] = {}
-
-
-def _remembered_state(config_id: int, flat: Sequence[str]) -> ScheduleState | None:
-    """``decode_state`` of a hash read as HGETALL's flat field / value list, remembered
-    while the hash reads the same (pages are read again and again; a stopped config's hash
-    does not change). The state is shared: read it only (its metadata too)."""
-    key = (config_id, *flat)
-    try:
-        return _states_by_hash[key]
-    except KeyError:
-        pass
-    items = iter(flat)
-    state = decode_state(config_id, dict(zip(items, items, strict=True)))
-    while len(_states_by_hash) >= STATES_REMEMBERED:
-        del _states_by_hash[next(iter(_states_by_hash))]
-    _states_by_hash[key] = state
-    return state
 
 
 class ScheduleStateService:
@@ -280,20 +108,10 @@ class ScheduleStateService:
                 self.history_max,
                 self.history_ttl_seconds,
                 json.dumps(dict(metadata), separators=(",", ":"), default=str),
+                *self.live_event(Event.CREATED),
             ],
         )
-        created = bool(int(result[0]))
-        if created:
-            await live_events.publish(
-                self.redis,
-                self.keys.events,
-                [
-                    live_events.schedule_event(
-                        config_id, str(ScheduleStatus.INACTIVE), str(Event.CREATED)
-                    )
-                ],
-            )
-        return created
+        return bool(int(result[0]))
 
     async def transition(
         self,
@@ -313,18 +131,11 @@ class ScheduleStateService:
         result = await self.scripts.transition(
             keys=self._status_keys(config_id), args=self._transition_args(change)
         )
-        changed = TransitionResult(changed=bool(int(result[0])), previous=ScheduleStatus(result[1]))
-        if changed.changed:
-            await live_events.publish(
-                self.redis,
-                self.keys.events,
-                [live_events.schedule_event(config_id, str(to), str(event) if event else None)],
-            )
-        return changed
+        return TransitionResult(changed=bool(int(result[0])), previous=ScheduleStatus(result[1]))
 
     async def transition_many(self, changes: Sequence[Transition]) -> list[TransitionResult]:
         """``transition`` for many configs: one pipeline of the same script (each change
-        atomic on its own), then one publish of the changes made."""
+        atomic on its own, with its live event)."""
         if not changes:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -335,22 +146,10 @@ class ScheduleStateService:
                     client=pipe,
                 )
             replies = await pipe.execute()
-        results = [
+        return [
             TransitionResult(changed=bool(int(r[0])), previous=ScheduleStatus(r[1]))
             for r in replies
         ]
-        await live_events.publish(
-            self.redis,
-            self.keys.events,
-            [
-                live_events.schedule_event(
-                    c.config_id, str(c.to), str(c.event) if c.event else None
-                )
-                for c, r in zip(changes, results, strict=True)
-                if r.changed
-            ],
-        )
-        return results
 
     def _transition_args(self, c: Transition) -> list[Any]:
         at = c.at or datetime.now(UTC)
@@ -371,6 +170,7 @@ class ScheduleStateService:
             ""
             if c.metadata is None
             else json.dumps(dict(c.metadata), separators=(",", ":"), default=str),
+            *self.live_event(c.event),
         ]
 
     async def record_event(
@@ -470,8 +270,9 @@ class ScheduleStateService:
         return [self.keys.all_schedules, *(self.keys.by_status(s) for s in STATUS_ORDER)]
 
     def live_event(self, event: Event | None) -> tuple[str, str]:
-        """The channel and the ``event`` of the live events a composing script publishes
-        (``scripts.LUA``'s ``state_keys``; '' for none)."""
+        """The channel and the ``event`` of the live events a script publishes (``scripts.LUA``'s
+        ``state_keys``: every schedule live event is published by the script of its change;
+        '' for none)."""
         return self.keys.events, str(event) if event else ""
 
     def history_json(
@@ -485,31 +286,11 @@ class ScheduleStateService:
         engine's fire script) with ``history_max`` and ``history_ttl_seconds``."""
         return self.keys.history(config_id)
 
-    def read_into(self, pipe: Any, config_id: int, *, history: int = 0) -> None:
-        """Queue the reads of one config's state (and its ``history`` newest events) on
-        ``pipe`` (one reply, two with history; ``state_of`` decodes them): the read model
-        asks several owners in one round trip."""
-        pipe.hgetall(self.keys.schedule(config_id))
-        if history > 0:
-            pipe.lrange(self.keys.history(config_id), 0, history - 1)
-
-    @staticmethod
-    def state_of(
-        config_id: int, replies: Sequence[Any], *, history: int = 0
-    ) -> tuple[ScheduleState | None, list[HistoryEvent]]:
-        state = decode_state(config_id, replies[0])
-        events: list[HistoryEvent] = []
-        for raw in replies[1] if history > 0 else []:
-            try:
-                events.append(HistoryEvent.from_json(raw))
-            except ValueError:
-                continue
-        return state, events[: max(history, 0)]
-
     def read_many_into(self, pipe: Any, config_ids: Sequence[int], *, history: int = 0) -> None:
-        """``read_into`` for many configs as ONE command (``read_script``: one reply for
-        the page, decoded by ``states_of``). Redis without the script answers NOSCRIPT:
-        ``load_read_script``, then read again."""
+        """Queue the reads of configs' states (and their ``history`` newest events) on
+        ``pipe`` as ONE command (``read_script``: one reply for the page, decoded by
+        ``states_of``): the read model asks several owners in one round trip. Redis without
+        the script answers NOSCRIPT: ``load_read_script``, then read again."""
         keys: list[str] = []
         for config_id in config_ids:
             keys.append(self.keys.schedule(config_id))
@@ -521,19 +302,16 @@ class ScheduleStateService:
     def states_of(
         config_ids: Sequence[int], reply: Sequence[Any], *, history: int = 0
     ) -> list[tuple[ScheduleState | None, list[HistoryEvent]]]:
-        """The reply of ``read_many_into``, one (state, events) per config, in order. A
-        state is decoded once while its hash reads the same (``_remembered_state``)."""
+        """The reply of ``read_many_into``, one (state, events) per config, in order (a state
+        decoded once while its hash reads the same: ``remembered_state``)."""
         width = 2 if history > 0 else 1
-        out = []
-        for i, config_id in enumerate(config_ids):
-            state = _remembered_state(config_id, reply[width * i])
-            events: list[HistoryEvent] = []
-            if history > 0:
-                events = ScheduleStateService.state_of(
-                    config_id, [{}, reply[width * i + 1]], history=history
-                )[1]
-            out.append((state, events))
-        return out
+        return [
+            (
+                remembered_state(config_id, tuple(reply[width * i])),
+                read_events(reply[width * i + 1])[:history] if history > 0 else [],
+            )
+            for i, config_id in enumerate(config_ids)
+        ]
 
     async def load_read_script(self) -> None:
         await self.redis.script_load(read_script.TEXT)
@@ -572,7 +350,7 @@ class ScheduleStateService:
         raws: list[Any] = await self.scripts.statuses(
             keys=[self.keys.schedule(c) for c in config_ids]
         )
-        return [None if r is None else _status(r) for r in raws]
+        return [None if r is None else status_of(r) for r in raws]
 
     async def history(
         self, config_id: int, *, limit: int = 50, offset: int = 0
@@ -582,28 +360,7 @@ class ScheduleStateService:
             pipe.lrange(self.keys.history(config_id), offset, offset + max(limit, 1) - 1)
             pipe.llen(self.keys.history(config_id))
             raws, total = await pipe.execute()
-        events: list[HistoryEvent] = []
-        for raw in raws if limit > 0 else []:
-            try:
-                events.append(HistoryEvent.from_json(raw))
-            except ValueError:
-                continue
-        return events, int(total)
-
-    async def recent_history_many(
-        self, config_ids: Iterable[int], limit: int = 10
-    ) -> dict[int, list[HistoryEvent]]:
-        ids = list(dict.fromkeys(config_ids))
-        if not ids:
-            return {}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for cid in ids:
-                pipe.lrange(self.keys.history(cid), 0, max(limit, 1) - 1)
-            raws = await pipe.execute()
-        return {
-            cid: [HistoryEvent.from_json(r) for r in rows]
-            for cid, rows in zip(ids, raws, strict=True)
-        }
+        return read_events(raws) if limit > 0 else [], int(total)
 
     async def summary(self) -> Summary:
         """Counts by status from the index sets (SCARD each; no scan)."""

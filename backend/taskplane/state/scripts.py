@@ -108,7 +108,8 @@ index sets), ``hmax``, ``ttl``, and, when the script publishes the live event it
 
 # ARGV: 1 config id, 2 allowed from statuses (comma-separated, '*' = any), 3 new status,
 # 4 note, 5 status_at, 6 event JSON ('' = none), 7 history max, 8 history TTL,
-# 9 metadata JSON ('' = keep).
+# 9 metadata JSON ('' = keep), 10 live-event channel, 11 the live event's ``event`` ('' =
+# none): the change's live event is published by the script (``publish_change``).
 # A config without state counts as 'inactive' (its state was lost: nothing runs for it).
 # Returns {1, previous status} when applied, {0, current status} when `from` did not match
 # (then nothing changed).
@@ -117,19 +118,21 @@ TRANSITION = (
     + """
 local cur = current_status(KEYS[1])
 if not allows(ARGV[2], cur) then return {0, cur} end
-set_status(state_keys(KEYS, 3, ARGV[7], ARGV[8]), KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[4],
-  ARGV[5], ARGV[6], ARGV[9])
+set_status(state_keys(KEYS, 3, ARGV[7], ARGV[8], ARGV[10], ARGV[11]), KEYS[1], KEYS[2],
+  ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[9])
 return {1, cur}
 """
 )
 
 # ARGV: 1 config id, 2 note, 3 status_at, 4 event JSON, 5 history max, 6 history TTL,
-# 7 metadata JSON. Creates state 'inactive' with the event; existing state is left alone.
+# 7 metadata JSON, 8 live-event channel, 9 the live event's ``event``. Creates state
+# 'inactive' with the event and its live event; existing state is left alone.
 # Returns {1, 'inactive'} when created, {0, current status} when it existed.
 CREATE = (
     LUA
     + """
-local made, cur = create_state(state_keys(KEYS, 3, ARGV[5], ARGV[6]), KEYS[1], KEYS[2],
+local made, cur = create_state(state_keys(KEYS, 3, ARGV[5], ARGV[6], ARGV[8], ARGV[9]),
+  KEYS[1], KEYS[2],
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[7])
 return {made and 1 or 0, cur}
 """

@@ -29,7 +29,8 @@ from taskplane.outage import REDIS, Outages, describe
 from taskplane.resources import Resources, open_resources
 from taskplane.settings import Settings
 from taskplane.state.heartbeats import new_instance_id
-from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
+from taskplane.state.schedule_records import ExecutionOutcome
+from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.tasks.registry import TaskRegistry, load_registry
 from taskplane.worker.broker import TaskplaneBroker
 from taskplane.worker.consumer import Consumer, backlog_floor

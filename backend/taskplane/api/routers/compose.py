@@ -13,7 +13,7 @@ from taskplane.api.schemas.configs import ConfigOut, ConfigScheduleOut, StoredCo
 from taskplane.api.schemas.schedules import HistoryEventOut, ScheduleDetail
 from taskplane.db.models import TaskConfig
 from taskplane.scheduling.service import ScheduleInfo
-from taskplane.state.schedule_state import HistoryEvent
+from taskplane.state.history import HistoryEvent
 
 
 def config_out(row: TaskConfig, info: ScheduleInfo) -> ConfigOut:

@@ -1,0 +1,67 @@
+"""A history event as a config's history list holds it (``Keys.history(cid)``: JSON, newest
+first), and the fixed-width instants the state stores (``format_instant``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def format_instant(moment: datetime) -> str:
+    """Fixed-width ISO UTC (always microseconds): such strings compare as the times do."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_instant(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    event: str
+    timestamp: datetime
+    note: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "event": self.event,
+                "timestamp": format_instant(self.timestamp),
+                "note": self.note,
+                "details": self.details,
+            },
+            separators=(",", ":"),
+            default=str,
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> HistoryEvent:
+        data = json.loads(raw)
+        details = data.get("details")
+        return cls(
+            event=str(data.get("event", "")),
+            timestamp=parse_instant(data.get("timestamp")) or datetime.fromtimestamp(0, UTC),
+            note=data.get("note"),
+            details=details if isinstance(details, dict) else {},
+        )
+
+
+def read_events(raws: Iterable[str]) -> list[HistoryEvent]:
+    """Events as a history list holds them, in order; an unreadable one is left out."""
+    events: list[HistoryEvent] = []
+    for raw in raws:
+        try:
+            events.append(HistoryEvent.from_json(raw))
+        except ValueError:
+            continue
+    return events

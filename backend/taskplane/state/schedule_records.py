@@ -1,0 +1,142 @@
+"""What the schedule state service stores and reports, as values: one config's state
+(``ScheduleState``, decoded from its hash by ``decode_state``), a status change
+(``Transition`` / ``TransitionResult``), a finished execution (``ExecutionOutcome``) and the
+counts by status (``Summary``)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from taskplane.enums import Event, ScheduleStatus, Trigger
+from taskplane.state.history import parse_instant
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleState:
+    """One config's state as stored."""
+
+    config_id: int
+    status: ScheduleStatus
+    note: str | None
+    status_at: datetime | None
+    metadata: dict[str, Any]
+    runs: int = 0
+    successes: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    last_run_at: datetime | None = None
+    last_success: bool | None = None
+    last_task_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One status change: to ``to`` if the status is in ``allowed_from`` (None: any), with
+    ``event`` (and its note / details) and, optionally, new metadata."""
+
+    config_id: int
+    to: ScheduleStatus
+    allowed_from: Collection[ScheduleStatus] | None
+    event: Event | None
+    note: str | None = None
+    details: Mapping[str, Any] | None = None
+    metadata: Mapping[str, Any] | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionResult:
+    """``changed``: the script applied; ``previous``: the status before (or the current
+    status, unchanged, when ``changed`` is false)."""
+
+    changed: bool
+    previous: ScheduleStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionOutcome:
+    """One finished execution, as the worker's recorder reports it."""
+
+    config_id: int
+    task_id: str
+    is_success: bool
+    finished_at: datetime
+    attempt: int = 1
+    trigger: Trigger = Trigger.SCHEDULED
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    total: int
+    active: int
+    paused: int
+    inactive: int
+    error: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "total": self.total,
+            "active": self.active,
+            "paused": self.paused,
+            "inactive": self.inactive,
+            "error": self.error,
+        }
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        return 0
+
+
+def status_of(value: str) -> ScheduleStatus:
+    """A stored status; one this version does not know reads as ``error``."""
+    try:
+        return ScheduleStatus(value)
+    except ValueError:
+        return ScheduleStatus.ERROR
+
+
+def decode_state(config_id: int, raw: Mapping[str, str]) -> ScheduleState | None:
+    """A state hash as read (the pools decode replies: ``resources.make_redis``); None
+    without status."""
+    if "status" not in raw:
+        return None
+    status = status_of(raw["status"])
+    try:
+        metadata = json.loads(raw.get("metadata") or "{}")
+    except ValueError:
+        metadata = {}
+    last_success = raw.get("last_success")
+    return ScheduleState(
+        config_id=config_id,
+        status=status,
+        note=raw.get("note") or None,
+        status_at=parse_instant(raw.get("status_at")),
+        metadata=metadata if isinstance(metadata, dict) else {},
+        runs=_int(raw.get("runs")),
+        successes=_int(raw.get("successes")),
+        failures=_int(raw.get("failures")),
+        consecutive_failures=_int(raw.get("consecutive_failures")),
+        last_run_at=parse_instant(raw.get("last_run_at")),
+        last_success=None if last_success in (None, "") else last_success == "1",
+        last_task_id=raw.get("last_task_id") or None,
+    )
+
+
+STATES_REMEMBERED = 8192
+
+
+@functools.lru_cache(maxsize=STATES_REMEMBERED)
+def remembered_state(config_id: int, flat: tuple[str, ...]) -> ScheduleState | None:
+    """``decode_state`` of a hash read as HGETALL's flat field / value list, remembered
+    while the hash reads the same (pages are read again and again; a stopped config's hash
+    does not change). The state is shared: read it only (its metadata too)."""
+    items = iter(flat)
+    return decode_state(config_id, dict(zip(items, items, strict=True)))
