@@ -242,3 +242,14 @@ async def test_a_busy_config_and_one_that_cannot_register_go_the_single_way(
     assert by_id[broken.id]["message"].startswith("registration failed: ")
     history = (await client.get(f"/schedules/{broken.id}/history")).json()["items"]
     assert history[0]["event"] == "error"
+
+
+def test_a_refusals_code_comes_from_the_one_mapping_of_api_errors() -> None:
+    """The bulk report carries the domain error; its code is ``api.errors.status_of``'s,
+    the mapping the single routes' handlers use."""
+    from taskplane.api.errors import status_of
+    from taskplane.errors import Conflict, InvalidInput, NotFound
+
+    assert status_of(NotFound("config", 1)) == 404
+    assert status_of(Conflict("config 1 is paused")) == 409
+    assert status_of(InvalidInput.field("schedule_config", msg="bad")) == 422

@@ -1,4 +1,4 @@
-"""The bulk path (``bulk.py`` over ``bulk_script.py``) against the single path, in Redis:
+"""The bulk path (``scheduling/bulk/``) against the single path, in Redis:
 every action from every status leaves the same state, history, registration, due score and
 live event as the single call; locks are respected; a failed chunk changes nothing."""
 
@@ -15,9 +15,15 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from taskplane.api.errors import status_of
 from taskplane.enums import Action, ScheduleStatus
-from taskplane.scheduling import bulk, bulk_script, specs
+from taskplane.errors import TaskplaneError
+from taskplane.scheduling import specs
 from taskplane.scheduling.bulk import Refused
+from taskplane.scheduling.bulk import lua as bulk_lua
+from taskplane.scheduling.bulk import run as bulk_run
+from taskplane.scheduling.bulk.report import refusal
+from taskplane.scheduling.bulk.script import BulkScript
 from taskplane.scheduling.evalsha import RawScript
 from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
@@ -127,7 +133,7 @@ async def snapshot(svc: SchedulerService, redis: Redis, keys: Keys, cid: int) ->
 
 def outcome_of(outcome: Any, cid: int) -> dict[str, Any]:
     if isinstance(outcome, Refused):
-        return {"code": outcome.status_code, "detail": outcome.detail.replace(str(cid), "ID")}
+        return {"code": status_of(outcome.error), "detail": outcome.detail.replace(str(cid), "ID")}
     return {
         "status": outcome.status,
         "message": outcome.message,
@@ -159,8 +165,8 @@ async def test_each_action_from_each_status_leaves_what_the_single_call_leaves(
         await bring_to(svc, config, start)
     try:
         single: Any = await svc.act(action, one, note="why")
-    except Exception as exc:  # the refusal, as the bulk path reports it
-        single = bulk._refusal(one.id, exc)
+    except TaskplaneError as exc:  # the refusal, as the bulk path reports it
+        single = refusal(one.id, exc)
     report = await svc.act_many(action, [other.id], {other.id: other}, note="why")
     [bulked] = [*report.results, *report.errors]  # type: ignore[misc]
     assert outcome_of(bulked, other.id) == outcome_of(single, one.id)
@@ -222,7 +228,7 @@ async def test_a_lock_lost_before_the_change_changes_nothing_for_that_config(
 
     monkeypatch.setattr(svc.bulk_script, "begin", and_lose_one)
     report = await svc.act_many(Action.PAUSE, [lost.id, kept.id], {lost.id: lost, kept.id: kept})
-    assert [(e.config_id, e.status_code) for e in report.errors] == [(lost.id, 409)]
+    assert [(e.config_id, status_of(e.error)) for e in report.errors] == [(lost.id, 409)]
     assert report.errors[0].detail == f"config {lost.id} is active; it changed meanwhile"
     assert [(r.config_id, r.status) for r in report.results] == [(kept.id, PAUSED)]
     assert await redis.get(svc.locks.key(lost.id)) == "another-holder"
@@ -321,7 +327,7 @@ async def test_a_stop_of_an_inactive_config_removes_a_stray_registration(
 async def test_many_chunks_two_in_flight_keep_each_ids_outcome_in_order(
     svc: SchedulerService, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bulk, "CHUNK", 3)
+    monkeypatch.setattr(bulk_run, "CHUNK", 3)
     configs = [Cfg(next(_ids)) for _ in range(10)]
     paused, manual, busy = configs[4], Cfg(next(_ids), **SHAPES["manual"]), configs[7]
     await svc.on_created_many([*configs, manual])
@@ -339,7 +345,7 @@ async def test_many_chunks_two_in_flight_keep_each_ids_outcome_in_order(
     await asyncio.sleep(0.02)
     report = await svc.act_many(Action.START, ids, rows)
     await holder
-    assert [(e.config_id, e.status_code) for e in report.errors] == [
+    assert [(e.config_id, status_of(e.error)) for e in report.errors] == [
         (manual.id, 409),
         (99_999_999, 404),
         (paused.id, 409),
@@ -355,8 +361,8 @@ async def test_many_chunks_two_in_flight_keep_each_ids_outcome_in_order(
 async def test_a_script_the_server_does_not_know_is_loaded_and_run(
     svc: SchedulerService, redis: Redis
 ) -> None:
-    script = bulk_script.BulkScript(redis, svc.locks, svc.state, svc.core)
-    script._begin = RawScript(redis, bulk_script.BEGIN + f"-- {uuid.uuid4().hex}\n")
+    script = BulkScript(redis, svc.locks, svc.state, svc.core)
+    script._begin = RawScript(redis, bulk_lua.BEGIN + f"-- {uuid.uuid4().hex}\n")
     assert not (await redis.script_exists(script._begin.sha))[0]
     config = Cfg(next(_ids))
     assert await script.begin([config.id], "token") == [(True, None, None)]

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskplane.api.deps import refusal
 from taskplane.api.schemas.inputs import JsonValueError
-from taskplane.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
+from taskplane.errors import BackendUnavailable, Conflict, InvalidInput, NotFound, TaskplaneError
 from taskplane.outage import database_refuses
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,21 @@ def backend_of(exc: BaseException) -> str | None:
     return None
 
 
+def status_of(exc: TaskplaneError) -> int:
+    """The HTTP status of a refusal: 404 ``NotFound``, 409 ``Conflict``, 422 otherwise
+    (``InvalidInput``); the handlers below and the bulk reports (``scheduling.bulk``) ask
+    it."""
+    return 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 422
+
+
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(status_code=404, content={"detail": safe_text(exc)})
+    assert isinstance(exc, NotFound)
+    return JSONResponse(status_code=status_of(exc), content={"detail": safe_text(exc)})
 
 
 async def _conflict(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(status_code=409, content={"detail": safe_text(exc)})
+    assert isinstance(exc, Conflict)
+    return JSONResponse(status_code=status_of(exc), content={"detail": safe_text(exc)})
 
 
 async def _invalid_input(request: Request, exc: Exception) -> JSONResponse:

@@ -45,6 +45,8 @@ def _command(action: Action) -> Any:
             raise CliError("config ids are positive integers")
         if len(config_ids) > 1000:
             raise CliError("at most 1,000 config ids at once")
+        from taskplane.api.errors import status_of
+
         report = run_async(_act(settings_for_command(), action, config_ids, note))
         results = [
             {"config_id": r.config_id, "action": str(action), "success": r.success,
@@ -52,7 +54,7 @@ def _command(action: Action) -> Any:
             for r in report.results
         ]  # fmt: skip
         errors = [
-            {"config_id": e.config_id, "status_code": e.status_code, "detail": e.detail}
+            {"config_id": e.config_id, "status_code": status_of(e.error), "detail": e.detail}
             for e in report.errors
         ]
         if as_json:

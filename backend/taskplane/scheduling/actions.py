@@ -108,7 +108,7 @@ def decide(
 ) -> ActionResult | Conflict | None:
     """The state machine (module doc) before anything is written: a no-op's result, the
     refusal (not raised), or None when ``action`` changes ``config`` from ``current``. The
-    single actions and the bulk path (``bulk.py``) both ask it."""
+    single actions and the bulk path (``bulk/``) both ask it."""
     cid = config.id
     if kind_of(config) is SchedulerType.MANUAL and action is not Action.STOP:
         return Conflict(

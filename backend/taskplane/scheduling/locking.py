@@ -6,7 +6,7 @@ one config from any number of API processes are serialized, and a holder whose l
 out never deletes the next holder's lock. A lock not obtained within ``wait_seconds``
 raises ``ScheduleBusy`` (a ``Conflict``).
 
-For a script that works on many configs at once (the bulk path, ``bulk_script.py``), this
+For a script that works on many configs at once (the bulk path, ``bulk/lua.py``), this
 module hands out the lock's key (``key``) and its Lua part (``LUA``): the same lease taken,
 checked and released inside the script, so the locks of a whole chunk cost no round trip of
 their own.

@@ -5,7 +5,7 @@ of per-config locks:
 
     actions.py    the state machine (start / stop / pause / resume / reload / complete) and
                   the lifecycle hooks (created, updated, deleted)
-    bulk.py       an action on many configs at once (two scripts per chunk: bulk_script.py)
+    bulk/         an action on many configs at once (two scripts per chunk: bulk/lua.py)
     dispatch.py   runs on demand (run now, batch) and the immediate run of an interval
     info.py       the read model (``ScheduleInfo``, many configs in one pipeline)
     reconcile.py  repairs drift between state, registrations and configs
@@ -27,7 +27,7 @@ from taskplane.db.configs import SCHEDULE_FIELDS
 from taskplane.enums import Action, Trigger
 from taskplane.scheduling import bulk
 from taskplane.scheduling.actions import ActionResult, Actions
-from taskplane.scheduling.bulk_script import BulkScript
+from taskplane.scheduling.bulk.script import BulkScript
 from taskplane.scheduling.core import SchedulerCoreService, TaskTypeLookup
 from taskplane.scheduling.dispatch import BatchReport, Dispatcher
 from taskplane.scheduling.info import NEXT_RUNS, RECENT_HISTORY, ReadModel, ScheduleInfo
@@ -140,7 +140,7 @@ class SchedulerService:
         note: str | None = None,
     ) -> bulk.BulkReport:
         """``act`` on each id of ``config_ids`` (``configs`` holds the rows that exist), in
-        chunks of a constant number of round trips (``bulk.py``)."""
+        chunks of a constant number of round trips (``bulk/``)."""
         return await bulk.act_many(self, Action(action), config_ids, configs, note)
 
     async def start_many(

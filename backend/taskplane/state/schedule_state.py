@@ -14,7 +14,7 @@ Duties:
 - counters and late events never create state for a config that has none (deleted).
 
 For a script that changes many configs together with other owners' data (the bulk path,
-``scheduling/bulk_script.py``), the service hands out its keys (``status_key``,
+``scheduling/bulk/lua.py``), the service hands out its keys (``status_key``,
 ``event_log``, ``index_keys``), the live-event channel and payload (``live_event``) and its
 Lua part (``scripts.LUA``): the functions its ``TRANSITION`` and ``CREATE`` scripts are
 built from.

@@ -92,7 +92,7 @@ end
 )
 """The transition logic of the state, as Lua functions: the ``TRANSITION`` and ``CREATE``
 scripts below are built from them, and so is every script that changes many configs'
-state together with other owners' data (``scheduling/bulk_script.py``). ``g`` holds a
+state together with other owners' data (``scheduling/bulk/lua.py``). ``g`` holds a
 script's common parts (``state_keys`` builds it): ``all`` and ``sets`` (status -> key: the
 index sets), ``hmax``, ``ttl``, and, when the script publishes the live event itself, its
 ``channel`` and ``event`` (the payload is ``events.schedule_event``'s object, encoded by

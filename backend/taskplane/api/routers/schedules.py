@@ -18,6 +18,7 @@ from taskplane.api.deps import (
     SessionDep,
     StateDep,
 )
+from taskplane.api.errors import status_of
 from taskplane.api.routers.compose import event_out, schedule_detail
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
 from taskplane.api.schemas.errors import documented
@@ -169,7 +170,7 @@ async def bulk_control(
             for r in report.results
         ],
         errors=[
-            BulkErrorOut(config_id=e.config_id, status_code=e.status_code, detail=e.detail)
+            BulkErrorOut(config_id=e.config_id, status_code=status_of(e.error), detail=e.detail)
             for e in report.errors
         ],
     )

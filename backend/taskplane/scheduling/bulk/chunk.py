@@ -1,0 +1,243 @@
+"""One chunk of a bulk action: ``fresh`` (a start or resume of configs nobody holds, one
+script) or ``locked`` (under the chunk's locks: ``BEGIN``, decide, ``APPLY``)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
+from taskplane.epoch import to_ms
+from taskplane.errors import Conflict
+from taskplane.scheduling.actions import (
+    ActionResult,
+    decide,
+    kind_of,
+)
+from taskplane.scheduling.bulk.lua import APPLIED, BUSY, NOT_ALLOWED
+from taskplane.scheduling.bulk.prepare import (
+    ACTIVATION,
+    ACTIVE,
+    ERROR,
+    INACTIVE,
+    PAUSED,
+    Activation,
+    Preparer,
+)
+from taskplane.scheduling.bulk.report import Outcome, Refused, refusal
+from taskplane.scheduling.bulk.script import Common, Ops
+from taskplane.scheduling.registration import ConfigLike
+from taskplane.state.history import format_instant
+
+if TYPE_CHECKING:
+    from taskplane.scheduling.service import SchedulerService
+
+log = logging.getLogger(__name__)
+
+
+def decide_one(action: Action, config: ConfigLike, current: ScheduleStatus) -> Outcome | None:
+    """The single call's refusal or no-op (``actions.decide``); None: it changes."""
+    decided = decide(action, config, current)
+    if isinstance(decided, Conflict):
+        return refusal(config.id, decided)
+    return decided
+
+
+def read_status(raw: str | None) -> ScheduleStatus:
+    """A status as the state hash holds it (none: inactive; unreadable: error)."""
+    if raw is None:
+        return INACTIVE
+    try:
+        return ScheduleStatus(raw)
+    except ValueError:
+        return ERROR
+
+
+async def run_chunk(
+    scheduler: SchedulerService,
+    action: Action,
+    configs: Sequence[ConfigLike],
+    note: str | None,
+) -> tuple[dict[int, Outcome], list[ConfigLike]]:
+    """One chunk (distinct configs): the outcomes decided here, and the configs left for the
+    single path (busy lock, cannot be registered). A start or resume tries each config
+    ``_fresh`` first (one round trip); the others, and every other action, go ``_locked``."""
+    if action not in (Action.START, Action.RESUME):
+        return await locked(scheduler, action, configs, note)
+    outcomes, left, rest = await fresh(scheduler, action, configs, note)
+    if rest:
+        more, more_left = await locked(scheduler, action, rest, note)
+        outcomes.update(more)
+        left += more_left
+    return outcomes, left
+
+
+async def fresh(
+    scheduler: SchedulerService,
+    action: Action,
+    configs: Sequence[ConfigLike],
+    note: str | None,
+) -> tuple[dict[int, Outcome], list[ConfigLike], list[ConfigLike]]:
+    """A start or resume of configs that nobody holds and that have no registration (the
+    usual case), in one script: each config's lock checked free, its status checked, its
+    registration and status change made (``APPLY``'s F ops). Returns the outcomes, the
+    configs left for the single path (busy), and the rest for ``_locked``: a manual config,
+    one that cannot be registered (its error comes after ``decide``), one with a stored
+    registration (moved from its list under the lock)."""
+    now = datetime.now(UTC)
+    script = scheduler.bulk_script
+    preparer = Preparer(scheduler, action, note, now)
+    ops = Ops()
+    tried: list[Activation] = []
+    rest: list[ConfigLike] = []
+    for config in configs:
+        prepared = None if kind_of(config) is SchedulerType.MANUAL else preparer.activation(config)
+        if prepared is None:
+            rest.append(config)
+            continue
+        script.activate_fresh(
+            ops,
+            config.id,
+            prepared.body,
+            prepared.score,
+            prepared.list_key,
+            preparer.metadata(config, prepared.spec),
+            preparer.event(prepared.due),
+        )
+        tried.append(prepared)
+    results = await script.apply(ops, "", common(scheduler, action, note, now))
+    outcomes: dict[int, Outcome] = {}
+    left: list[ConfigLike] = []
+    sent: list[ConfigLike] = []
+    event = str(ACTIVATION[action][0])
+    for prepared, (code, status) in zip(tried, results, strict=True):
+        config = prepared.config
+        if code == APPLIED:
+            outcomes[config.id] = ActionResult(config.id, str(action), True, ACTIVE, event)
+            if prepared.immediate:
+                sent.append(config)
+        elif code == BUSY:
+            left.append(config)
+        elif code == NOT_ALLOWED and (decided := decide_one(action, config, read_status(status))):
+            outcomes[config.id] = decided  # the no-op or the refusal
+        else:
+            rest.append(config)
+    if sent:
+        await scheduler.dispatcher.send_immediate_many(sent, now)
+    changed = sum(1 for code, _ in results if code == APPLIED)
+    extra = {"action": str(action), "changed": changed, "configs": len(tried)}
+    log.info("bulk action", extra=extra)
+    return outcomes, left, rest
+
+
+async def locked(
+    scheduler: SchedulerService,
+    action: Action,
+    configs: Sequence[ConfigLike],
+    note: str | None,
+) -> tuple[dict[int, Outcome], list[ConfigLike]]:
+    """A chunk under its locks (``BEGIN``, decide, ``APPLY``): the outcomes decided here,
+    and the configs left for the single path (busy lock, cannot be registered)."""
+    script = scheduler.bulk_script
+    token = uuid.uuid4().hex
+    read = await script.begin([c.id for c in configs], token)
+    taken = [c for c, (ok, _, _) in zip(configs, read, strict=True) if ok]
+    left = [c for c, (ok, _, _) in zip(configs, read, strict=True) if not ok]
+    outcomes: dict[int, Outcome] = {}
+    applied = False
+    try:
+        now = datetime.now(UTC)
+        ops = Ops()
+        changing: list[ConfigLike] = []  # the configs of the A and D ops, in order
+        activations: dict[int, Activation] = {}
+        preparer = Preparer(scheduler, action, note, now)
+        activating = action in ACTIVATION
+        for config, (ok, status, raw) in zip(configs, read, strict=True):
+            if not ok:
+                continue
+            cid = config.id
+            decided = decide_one(action, config, read_status(status))
+            if decided is not None:
+                outcomes[cid] = decided
+                if action is Action.STOP:  # "already inactive": make sure nothing stays
+                    script.unregister(ops, cid, scheduler.core.removal_lists(raw))
+                else:
+                    script.release(ops, cid)
+                continue
+            if not activating:
+                script.deactivate(ops, cid, scheduler.core.removal_lists(raw))
+                changing.append(config)
+                continue
+            prepared = preparer.activation(config)
+            if prepared is None:
+                left.append(config)  # its error status comes from the single path
+                script.release(ops, cid)
+                continue
+            script.activate(
+                ops,
+                cid,
+                prepared.body,
+                prepared.score,
+                prepared.keep_overdue,
+                prepared.list_key,
+                scheduler.core.stored_list(raw),
+                preparer.metadata(config, prepared.spec),
+                preparer.event(prepared.due),
+            )
+            activations[cid] = prepared
+            changing.append(config)
+        results = await script.apply(ops, token, common(scheduler, action, note, now))
+        applied = True
+    finally:
+        if not applied:  # whatever failed before the script ran: let the locks go
+            await scheduler.locks.release_many({c.id: token for c in taken})
+    to = ACTIVE if activating else PAUSED if action is Action.PAUSE else INACTIVE
+    sent: list[ConfigLike] = []
+    for config, (changed, previous) in zip(changing, results, strict=True):
+        cid = config.id
+        if not changed:  # only if a lock lease ran out under us; nothing was written for it
+            outcomes[cid] = Refused(
+                cid, Conflict(f"config {cid} is {read_status(previous)}; it changed meanwhile")
+            )
+        elif activating:
+            outcomes[cid] = ActionResult(cid, str(action), True, ACTIVE, str(ACTIVATION[action][0]))
+            if activations[cid].immediate:
+                sent.append(config)
+        else:
+            message = "paused" if to is PAUSED else "stopped"
+            outcomes[cid] = ActionResult(cid, str(action), True, to, message)
+    if sent:
+        await scheduler.dispatcher.send_immediate_many(sent, now)
+    changed_count = sum(1 for o in outcomes.values() if isinstance(o, ActionResult) and o.changed)
+    log.info(
+        "bulk action",
+        extra={"action": str(action), "changed": changed_count, "configs": len(taken)},
+    )
+    return outcomes, left
+
+
+def common(scheduler: SchedulerService, action: Action, note: str | None, now: datetime) -> Common:
+    """What every change of the chunk shares: from which statuses, to which, the event."""
+    if action in ACTIVATION:
+        event, allowed = ACTIVATION[action]
+        return Common(statuses_text(allowed), ACTIVE, event, note, format_instant(now), to_ms(now))
+    if action is Action.PAUSE:
+        to, event, allowed_from = PAUSED, Event.PAUSED, statuses_text({ACTIVE})
+    else:
+        to, event, allowed_from = INACTIVE, Event.STOPPED, "*"
+    return Common(
+        allowed_from,
+        to,
+        event,
+        note,
+        format_instant(now),
+        to_ms(now),
+        scheduler.state.history_json(event, now, note, {}),
+    )
+
+
+def statuses_text(statuses: frozenset[ScheduleStatus] | set[ScheduleStatus]) -> str:
+    return ",".join(str(s) for s in statuses)

@@ -1,0 +1,125 @@
+"""The registrations, metadata and events of one chunk's activations (``Preparer``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
+from taskplane.epoch import to_ms
+from taskplane.errors import TaskplaneError
+from taskplane.json_template import Hole, Template
+from taskplane.scheduling import specs
+from taskplane.scheduling.actions import (
+    metadata_of,
+)
+from taskplane.scheduling.registration import ConfigLike, first_due
+from taskplane.scheduling.specs import Spec
+
+if TYPE_CHECKING:
+    from taskplane.scheduling.service import SchedulerService
+
+log = logging.getLogger(__name__)
+
+ACTIVE, PAUSED, INACTIVE, ERROR = (
+    ScheduleStatus.ACTIVE,
+    ScheduleStatus.PAUSED,
+    ScheduleStatus.INACTIVE,
+    ScheduleStatus.ERROR,
+)
+ACTIVATION = {
+    Action.START: (Event.STARTED, frozenset({INACTIVE, ERROR})),
+    Action.RESUME: (Event.RESUMED, frozenset({PAUSED})),
+    Action.RELOAD: (Event.RELOADED, frozenset({ACTIVE})),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    config: ConfigLike
+    spec: Spec
+    due: datetime
+    keep_overdue: bool
+    immediate: bool
+    body: str
+    score: int  # the due time in epoch ms
+    list_key: str  # the source list the registration joins
+
+
+class Preparer:
+    """The registrations, metadata and events of one chunk's activations (as
+    ``Actions._activate`` makes them), each shape's made once: configs of one chunk mostly
+    share their schedule, task type and first due."""
+
+    def __init__(
+        self, scheduler: SchedulerService, action: Action, note: str | None, now: datetime
+    ) -> None:
+        self.scheduler = scheduler
+        self.action = action
+        self.note = note
+        self.now = now
+        self._specs: dict[tuple[str, str], Spec] = {}
+        # by id() of a spec of ``_specs`` (alive as long as this object): (due, its epoch
+        # ms, immediate, source list), or None when nothing is due
+        self._timing: dict[int, tuple[datetime, int, bool, str] | None] = {}
+        self._metadata: dict[tuple[str, int], Template] = {}
+        self._events: dict[datetime, str] = {}
+
+    def spec(self, config: ConfigLike) -> Spec:
+        """``specs.parse`` of the config's schedule at ``now`` (InvalidInput if invalid)."""
+        # repr tells JSON values apart (1, 1.0 and True are equal keys of a dict, not here)
+        key = (str(config.scheduler_type), repr(config.schedule_config))
+        found = self._specs.get(key)
+        if found is None:
+            found = specs.parse(config.scheduler_type, config.schedule_config, now=self.now)
+            self._specs[key] = found
+        return found
+
+    def activation(self, config: ConfigLike) -> Activation | None:
+        """The registration an activation makes, or None when it cannot be made (the
+        single path then records the ``error``)."""
+        try:
+            spec = self.spec(config)
+            body = self.scheduler.core.encode(config, spec)  # NotFound: unknown task type
+        except (TaskplaneError, ValueError):
+            return None
+        if id(spec) not in self._timing:
+            now = self.now
+            immediate = spec.kind is SchedulerType.INTERVAL and spec.run_immediately
+            due = (specs.next_after(spec, now) if immediate else None) or first_due(spec, now)
+            self._timing[id(spec)] = (
+                None
+                if due is None
+                else (due, to_ms(due), immediate, self.scheduler.core.list_key(spec))
+            )
+        timing = self._timing[id(spec)]
+        if timing is None:
+            return None
+        due, score, immediate, list_key = timing
+        keep_overdue = self.action is Action.RELOAD and not immediate
+        return Activation(config, spec, due, keep_overdue, immediate, body, score, list_key)
+
+    def metadata(self, config: ConfigLike, spec: Spec) -> str:
+        """``metadata_of(config, spec, now)`` as the state stores it (JSON); ``spec`` is
+        one of ``spec``'s."""
+        key = (config.task_type, id(spec))
+        template = self._metadata.get(key)
+        if template is None:
+            shape = {**metadata_of(config, spec, self.now), "name": Hole("name")}
+            template = Template.of(shape, separators=(",", ":"), default=str)
+            self._metadata[key] = template
+        return template.fill(name=getattr(config, "name", None))
+
+    def event(self, due: datetime) -> str:
+        """The activation's history event (its details: the first due)."""
+        found = self._events.get(due)
+        if found is None:
+            found = self._events[due] = self.scheduler.state.history_json(
+                ACTIVATION[self.action][0],
+                self.now,
+                self.note,
+                {"next_run_at": due.isoformat()},
+            )
+        return found

@@ -1,0 +1,107 @@
+"""``act_many`` and ``create_many``: a bulk action over chunks of ``CHUNK`` configs, the rare
+cases by the single path, the outcomes in the order given."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from taskplane.enums import Action
+from taskplane.errors import Conflict, InvalidInput, NotFound
+from taskplane.scheduling.actions import (
+    ActionResult,
+    metadata_of,
+    spec_or_none,
+)
+from taskplane.scheduling.bulk.chunk import run_chunk
+from taskplane.scheduling.bulk.report import BulkReport, Outcome, Refused, refusal
+from taskplane.scheduling.registration import ConfigLike
+
+if TYPE_CHECKING:
+    from taskplane.scheduling.service import SchedulerService
+
+log = logging.getLogger(__name__)
+
+MAX_IDS = 1000
+CHUNK = 500
+"""Configs per batch: enough to amortize the round trips, small enough that a chunk's script
+holds Redis for milliseconds only."""
+IN_FLIGHT = 2
+"""Chunks under way at once: one's Python runs while Redis runs the other's script."""
+
+
+async def single(
+    scheduler: SchedulerService, action: Action, config: ConfigLike, note: str | None
+) -> Outcome:
+    try:
+        return await scheduler.act(action, config, note)
+    except (NotFound, Conflict, InvalidInput) as exc:
+        return refusal(config.id, exc)
+
+
+async def act_many(
+    scheduler: SchedulerService,
+    action: Action,
+    config_ids: Sequence[int],
+    configs: Mapping[int, ConfigLike],
+    note: str | None = None,
+) -> BulkReport:
+    """Run ``action`` on each id of ``config_ids`` (``configs`` holds the rows that exist)."""
+    action = Action(action)
+    outcomes: list[Outcome | None] = [None] * len(config_ids)
+    first: dict[int, int] = {}
+    for index, cid in enumerate(config_ids):
+        first.setdefault(cid, index)
+    distinct = [cid for cid in first if cid in configs]
+    by_id: dict[int, Outcome] = {}
+
+    async def one(chunk: list[ConfigLike]) -> None:
+        decided, left = await run_chunk(scheduler, action, chunk, note)
+        by_id.update(decided)
+        for config in left:
+            by_id[config.id] = await single(scheduler, action, config, note)
+
+    inflight: list[asyncio.Task[None]] = []
+    try:
+        for start in range(0, len(distinct), CHUNK):
+            chunk = [configs[cid] for cid in distinct[start : start + CHUNK]]
+            inflight.append(asyncio.create_task(one(chunk)))
+            if len(inflight) >= IN_FLIGHT:
+                await inflight.pop(0)
+        while inflight:
+            await inflight.pop(0)
+    except BaseException:  # a store outage ends the request: stop the chunk still running
+        for pending in inflight:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        raise
+    for index, cid in enumerate(config_ids):
+        if cid not in configs:
+            outcomes[index] = Refused(cid, NotFound("config", cid))
+        elif first[cid] == index:
+            outcomes[index] = by_id[cid]
+        else:  # a repeated id: the single call again, in order
+            outcomes[index] = await single(scheduler, action, configs[cid], note)
+    done = [o for o in outcomes if o is not None]
+    return BulkReport(
+        results=[o for o in done if isinstance(o, ActionResult)],
+        errors=[o for o in done if isinstance(o, Refused)],
+    )
+
+
+async def create_many(scheduler: SchedulerService, configs: Sequence[ConfigLike]) -> None:
+    """``on_created`` for many configs: their state ``inactive`` with a ``created`` event,
+    one script per chunk (``bulk.lua.CREATE``); state that exists is left alone."""
+    at = datetime.now(UTC)
+    for start in range(0, len(configs), CHUNK):
+        items = [
+            (c.id, json.dumps(metadata_of(c, spec_or_none(c), None), separators=(",", ":")))
+            for c in configs[start : start + CHUNK]
+        ]
+        await scheduler.bulk_script.create(items, at)

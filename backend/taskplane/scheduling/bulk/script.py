@@ -1,0 +1,193 @@
+"""``BulkScript``: the scripts of ``lua.py`` over the owners' keys, sent by
+``evalsha.RawScript``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from taskplane.enums import Event, ScheduleStatus
+from taskplane.scheduling.bulk.lua import APPLY, BEGIN, CREATE, GLOBAL_ARGS, GLOBAL_KEYS
+from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.scheduling.evalsha import RawScript
+from taskplane.scheduling.locking import ScheduleLocks
+from taskplane.scheduling.registration import SCHEDULE_ID_PREFIX
+from taskplane.state.history import format_instant
+from taskplane.state.schedule_state import ScheduleStateService
+
+
+def _text(value: Any) -> str | None:
+    """A reply as text, whether the client decodes replies or not."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass
+class Ops:
+    """The per-config part of one ``APPLY``: its ops' arguments and keys, in order."""
+
+    args: list[Any] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    results: int = 0  # ops that answer (A and D)
+
+
+@dataclass(frozen=True, slots=True)
+class Common:
+    """What every op of one ``APPLY`` shares."""
+
+    allowed: str  # '*' or comma-separated statuses
+    to: ScheduleStatus
+    event: Event | None
+    note: str | None
+    at: str  # status_at (format_instant)
+    now_ms: int
+    off_event: str = ""  # the event JSON of a deactivation
+
+
+class BulkScript:
+    """``BEGIN`` and ``APPLY`` of one client, over the owners' keys."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        locks: ScheduleLocks,
+        state: ScheduleStateService,
+        core: SchedulerCoreService,
+    ) -> None:
+        self.redis = redis
+        self.locks = locks
+        self.state = state
+        self.core = core
+        self._begin = RawScript(redis, BEGIN)
+        self._apply = RawScript(redis, APPLY)
+        self._create = RawScript(redis, CREATE)
+
+    async def create(self, items: Sequence[tuple[int, str]], at: datetime) -> list[bool]:
+        """Create the state of configs (config id, metadata JSON): ``inactive`` with a
+        ``created`` event, as ``ScheduleStateService.create``; per config: created (False:
+        it had state, left alone)."""
+        if not items:
+            return []
+        channel, live = self.state.live_event(Event.CREATED)
+        keys = list(self.state.index_keys())
+        args: list[Any] = [
+            format_instant(at),
+            self.state.history_max,
+            self.state.history_ttl_seconds,
+            channel,
+            live,
+            self.state.history_json(Event.CREATED, at, None, {}),
+        ]
+        for config_id, metadata in items:
+            keys += (self.state.status_key(config_id), self.state.event_log(config_id))
+            args += (config_id, metadata)
+        return [bool(made) for made in await self._create(keys, args)]
+
+    async def begin(
+        self, config_ids: Sequence[int], token: str
+    ) -> list[tuple[bool, str | None, str | None]]:
+        """Take the free locks of ``config_ids`` with ``token``; per config: taken, its
+        status (None without state) and its stored registration (None if none), both read
+        only if taken."""
+        keys: list[str] = []
+        for cid in config_ids:
+            keys += (self.locks.key(cid), self.state.status_key(cid), self.core.data_key(cid))
+        reply = await self._begin(keys, [token, self.locks.lease_ms])
+        return [
+            (bool(reply[i]), _text(reply[i + 1]), _text(reply[i + 2]))
+            for i in range(0, len(reply), 3)
+        ]
+
+    def activate(
+        self,
+        ops: Ops,
+        config_id: int,
+        body: str,
+        score: int,
+        keep_overdue: bool,
+        list_key: str,
+        old_list: str | None,
+        metadata: str,
+        event: str,
+    ) -> None:
+        ops.args += (
+            "A",
+            config_id,
+            body,
+            score,
+            "1" if keep_overdue else "0",
+            "0" if old_list is None else "1",
+            metadata,
+            event,
+        )
+        ops.keys += (*self._config_keys(config_id), list_key)
+        if old_list is not None:
+            ops.keys.append(old_list)
+        ops.results += 1
+
+    def _config_keys(self, config_id: int) -> tuple[str, str, str, str]:
+        """The keys an A, D or F op names first: lock, state hash, history, data."""
+        return (
+            self.locks.key(config_id),
+            self.state.status_key(config_id),
+            self.state.event_log(config_id),
+            self.core.data_key(config_id),
+        )
+
+    def deactivate(self, ops: Ops, config_id: int, lists: Sequence[str]) -> None:
+        ops.args += ("D", config_id, len(lists))
+        ops.keys += (*self._config_keys(config_id), *lists)
+        ops.results += 1
+
+    def unregister(self, ops: Ops, config_id: int, lists: Sequence[str]) -> None:
+        ops.args += ("U", config_id, len(lists))
+        ops.keys += (self.locks.key(config_id), self.core.data_key(config_id), *lists)
+
+    def activate_fresh(
+        self,
+        ops: Ops,
+        config_id: int,
+        body: str,
+        score: int,
+        list_key: str,
+        metadata: str,
+        event: str,
+    ) -> None:
+        ops.args += ("F", config_id, body, score, metadata, event)
+        ops.keys += (*self._config_keys(config_id), list_key)
+        ops.results += 1
+
+    def release(self, ops: Ops, config_id: int) -> None:
+        ops.args += ("R", config_id)
+        ops.keys.append(self.locks.key(config_id))
+
+    async def apply(self, ops: Ops, token: str, common: Common) -> list[tuple[int, str]]:
+        """Run ``ops``; per A, D and F op, in order: its code (``APPLIED``, ``NOT_ALLOWED``,
+        ``BUSY``, ``REGISTERED``) and the status before (or the current one, unchanged,
+        when not applied)."""
+        if not ops.args:
+            return []
+        channel, live = self.state.live_event(common.event)
+        keys = [self.core.due_key, *self.state.index_keys(), *ops.keys]
+        args = [
+            token,
+            SCHEDULE_ID_PREFIX,
+            common.now_ms,
+            self.state.history_max,
+            self.state.history_ttl_seconds,
+            channel,
+            live,
+            common.allowed,
+            str(common.to),
+            common.note or "",
+            common.at,
+            common.off_event,
+            *ops.args,
+        ]
+        assert len(keys) - len(ops.keys) == GLOBAL_KEYS
+        assert len(args) - len(ops.args) == GLOBAL_ARGS
+        reply = await self._apply(keys, args)
+        return [(int(reply[i]), _text(reply[i + 1]) or "") for i in range(0, len(reply), 2)]
