@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -89,16 +90,18 @@ async def wait_readers(redis: Redis, n: int, proc: procs.Proc, within: float = 9
 
 
 def plain_bodies(n: int) -> list[bytes]:
+    """Stock taskiq messages, as its JSON serializer writes a TaskiqMessage's dump."""
     return [
-        messages.encode(
+        json.dumps(
             TaskiqMessage(
                 task_id=messages.new_task_id(),
                 task_name=stock_app.ECHO_TASK,
                 labels={},
                 args=[],
                 kwargs={"message": f"b3-{i}"},
-            )
-        )
+            ).model_dump(mode="json"),
+            separators=(",", ":"),
+        ).encode()
         for i in range(n)
     ]
 

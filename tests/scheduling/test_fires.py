@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 from taskiq import ScheduledTask
+from taskiq.message import TaskiqMessage
 
 from taskplane import messages
 from taskplane.enums import Event, SchedulerType, Trigger
@@ -235,14 +236,25 @@ async def test_a_redis_without_the_script_gets_it_loaded(redis: Redis, keys: Key
         {"text": 'a "b" \\ \n ✓ \U0001f600', "n": 2**70, "f": 0.1},
     ],
 )
-def test_body_template_writes_what_compose_writes(parameters: dict[str, Any]) -> None:
+def test_compose_and_body_template_write_the_taskiq_messages_dump(
+    parameters: dict[str, Any],
+) -> None:
+    """The run message is written without the TaskiqMessage model, byte for byte what the
+    model's JSON dump gives (what taskiq-redis's broker writes and the worker parses)."""
     labels = messages.RunLabels(
         config_id=3, task_type="echo", trigger=Trigger.MANUAL, timeout_seconds=9, due_at=T0
     )
-    assert (
-        messages.body_template(labels, parameters).fill(task_id="tid", due_at=T0.isoformat())
-        == messages.compose(labels, parameters, "tid").body.decode()
+    model = TaskiqMessage(
+        task_id="tid",
+        task_name=messages.task_name("echo"),
+        labels=labels.to_dict(),
+        args=[],
+        kwargs=parameters,
     )
+    by_model = json.dumps(model.model_dump(mode="json"), separators=(",", ":"))
+    assert messages.compose(labels, parameters, "tid").body.decode() == by_model
+    template = messages.body_template(labels, parameters)
+    assert template.fill(task_id="tid", due_at=T0.isoformat()) == by_model
 
 
 async def test_a_kept_template_is_not_used_once_the_stored_text_changed(

@@ -7,7 +7,7 @@ per instance. Here the state that decides a fire lives in Redis:
 - ``Keys.due`` (zset, member = config id, score = next due epoch ms) is the index written by
   ``SchedulerCoreService`` on add / replace / remove. A tick reads only what is due
   (``core.due_until``), loads the ``ScheduledTask``s it has no template for with one MGET
-  (``core.raw_many``; each is parsed once into a ``fires.Template``) and prepares each fire
+  (``core.raw_many``; each is parsed once into a ``fires.Prepared``) and prepares each fire
   with pure planning (``fires.Preparer``, ``planning``). A tick costs O(due), never
   O(registered): the source's ``get_schedules`` is not called here.
 - One Lua script per batch (``scripts.FIRE``) does, for each fire, a compare-and-set on the
