@@ -252,3 +252,29 @@ async def test_delete_removes_row_schedule_state_and_history(
     assert not await redis.exists(keys.schedule(cid), keys.history(cid))
     assert await redis.zscore(keys.due, str(cid)) is None
     assert (await client.delete(f"/configs/{cid}")).status_code == 404
+
+
+async def test_a_misspelled_parameter_is_a_422_naming_it_and_nothing_is_saved(
+    client: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    before = await rows(sessions)
+    response = await client.post(
+        "/configs", json=config(parameters={"message": "hello", "mesage": "typo"})
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "parameters", "mesage"]
+    assert await rows(sessions) == before
+
+
+async def test_the_create_response_says_where_each_run_setting_came_from(
+    client: httpx.AsyncClient,
+) -> None:
+    # echo declares timeout_seconds=60 and no retries
+    body = await create(client, "explicit", max_retries=3)
+    assert (body["max_retries"], body["timeout_seconds"], body["priority"]) == (3, 60, 0)
+    assert body["run_settings_source"] == {
+        "max_retries": "config",
+        "timeout_seconds": "task_type",
+        "priority": "default",
+    }

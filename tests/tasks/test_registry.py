@@ -12,7 +12,9 @@ from taskplane.tasks.registry import (
     DEFAULT_QUEUE,
     TaskRegistry,
     load_registry,
+    TaskType,
     registry_from_modules,
+    resolve_run_settings,
     task_type,
     types_in,
 )
@@ -45,6 +47,8 @@ def test_task_modules_setting_adds_types_from_env(monkeypatch: pytest.MonkeyPatc
         "test_refuse",
         "test_flaky",
         "test_mark",
+        "test_fail_twice_retried",
+        "test_loose",
     }
     add = registry.get("test_add")
     assert add.max_retries == 1
@@ -140,3 +144,84 @@ def test_same_function_added_twice_is_not_a_duplicate() -> None:
     t = types_in(extra_types)[0]
     registry = TaskRegistry([t, t])
     assert len(registry) == 1
+
+
+def test_an_unknown_parameter_key_is_refused_by_name_for_every_type() -> None:
+    registry = load_registry(_settings(task_modules=EXTRA))
+    for name, parameters in (
+        ("echo", {"message": "hi", "mesage": "typo"}),
+        ("http_request", {"url": "https://example.com", "jsn": {}}),
+        ("test_add", {"a": 1, "bb": 2}),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            registry.validate(name, parameters)
+        [error] = caught.value.errors
+        typo = next(k for k in parameters if k not in ("message", "url", "a"))
+        assert error.loc == ("parameters", typo), name
+        assert error.type == "extra_forbidden"
+
+
+def test_unknown_keys_and_bad_values_are_reported_together_and_aliases_are_known() -> None:
+    registry = load_registry(_settings(task_modules=EXTRA))
+    with pytest.raises(InvalidInput) as caught:
+        registry.validate("test_add", {"a": "x", "shuot": True})
+    assert {e.loc for e in caught.value.errors} == {("parameters", "shuot"), ("parameters", "a")}
+    # http_request's body field is named json_body with the alias "json": both are keys
+    assert registry.validate("http_request", {"url": "https://example.com", "json": {"k": 1}})[
+        "json"
+    ] == {"k": 1}
+
+
+def test_a_model_that_forbids_extras_is_named_once_and_one_that_allows_them_still_refuses() -> None:
+    from pydantic import ConfigDict
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        x: int = 0
+
+    class Lax(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        x: int = 0
+
+    async def strict(params: BaseModel) -> None:
+        return None
+
+    async def lax(params: BaseModel) -> None:
+        return None
+
+    registry = TaskRegistry(
+        [
+            _marked(task_type("strict", params=Strict)(strict)),
+            _marked(task_type("lax", params=Lax)(lax)),
+        ]
+    )
+    for name in ("strict", "lax"):
+        with pytest.raises(InvalidInput) as caught:
+            registry.validate(name, {"y": 1})
+        assert [e.loc for e in caught.value.errors] == [("parameters", "y")], name
+
+
+def test_a_type_that_declares_extra_parameters_takes_unknown_keys() -> None:
+    registry = load_registry(_settings(task_modules=EXTRA))
+    assert registry.validate("test_loose", {"known": 1, "anything": 2})["known"] == 1
+
+
+def test_run_settings_come_from_the_config_else_the_task_type_else_the_default() -> None:
+    registry = load_registry(_settings(task_modules=EXTRA))
+    failing = registry.get("test_fail_twice_retried")
+    values, sources = resolve_run_settings(failing, {"max_retries": None, "priority": 3})
+    assert values == {"max_retries": 2, "timeout_seconds": 40, "priority": 3}
+    assert sources == {
+        "max_retries": "task_type",
+        "timeout_seconds": "task_type",
+        "priority": "config",
+    }
+    values, sources = resolve_run_settings(registry.get("test_refuse"), {"max_retries": 0})
+    assert values == {"max_retries": 0, "timeout_seconds": None, "priority": 0}
+    assert sources == {"max_retries": "config", "timeout_seconds": "default", "priority": "default"}
+    assert resolve_run_settings(None, {})[1]["max_retries"] == "default"
+
+
+def _marked(fn: object) -> TaskType:
+    [marked] = [v for k, v in vars(fn).items() if isinstance(v, TaskType)]
+    return marked

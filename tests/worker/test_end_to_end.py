@@ -85,3 +85,41 @@ async def test_module_task_type_is_listed_validated_and_runs(
     assert execution["task_id"] == task_id and execution["task_type"] == "test_add"
     assert execution["is_success"] is True and execution["trigger"] == "manual"
     assert execution["result"]["data"] == 42
+
+
+async def test_a_config_without_max_retries_gets_the_task_types_and_is_retried(
+    api: httpx.AsyncClient, settings: Settings, redis: Redis, keys: Keys, spawn: Any, tmp_path: Any
+) -> None:
+    attempts = tmp_path / "attempts"
+    body = {
+        "name": "always-fails",
+        "task_type": "test_fail_twice_retried",
+        "scheduler_type": "manual",
+        "parameters": {"path": str(attempts)},
+    }
+    created = await api.post("/configs", json=body)
+    assert created.status_code == 201, created.text
+    config = created.json()
+    assert (config["max_retries"], config["timeout_seconds"], config["priority"]) == (2, 40, 0)
+    assert config["run_settings_source"] == {
+        "max_retries": "task_type",
+        "timeout_seconds": "task_type",
+        "priority": "default",
+    }
+    stored = (await api.get(f"/configs/{config['id']}")).json()
+    assert stored["max_retries"] == 2 and stored["timeout_seconds"] == 40
+
+    worker = await spawn(settings)
+    await worker.wait_ready(redis, keys)
+    assert (await api.post(f"/configs/{config['id']}/run")).status_code == 202
+
+    async def three_attempts_recorded() -> bool:
+        page = (await api.get("/executions", params={"config_id": config["id"]})).json()
+        return attempts.exists() and len(page["items"]) >= 1 and _lines(attempts) == 3
+
+    await eventually(three_attempts_recorded, within=60)
+    assert _lines(attempts) == 3  # the first attempt and max_retries=2 retries, no more
+
+
+def _lines(path: Any) -> int:
+    return len(path.read_text().splitlines())

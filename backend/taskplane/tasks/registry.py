@@ -85,6 +85,8 @@ class TaskType:
     description: str = ""
     module: str = ""
     wants_context: bool = False
+    priority: int = 0
+    extra_parameters: bool = False
 
     @property
     def parameters_schema(self) -> dict[str, Any]:
@@ -95,15 +97,69 @@ class TaskType:
         """The parameters as the model; InvalidInput with loc ("parameters", field, ...)."""
         if not isinstance(parameters, dict):
             raise InvalidInput.field("parameters", msg="must be an object", type="dict_type")
+        errors = [] if self.extra_parameters else _unknown_keys(self.params_model, parameters)
         try:
-            return self.params_model.model_validate(parameters)
+            model = self.params_model.model_validate(parameters)
         except ValidationError as exc:
-            raise InvalidInput(
-                [
-                    FieldError(("parameters", *err["loc"]), err["msg"], err["type"])
-                    for err in exc.errors()
-                ]
-            ) from exc
+            errors += [
+                FieldError(("parameters", *err["loc"]), err["msg"], err["type"])
+                for err in exc.errors()
+                if err["type"] != "extra_forbidden"  # named once, by _unknown_keys
+            ]
+        if errors:
+            raise InvalidInput(errors)
+        return model
+
+
+def _unknown_keys(model: type[BaseModel], parameters: dict[str, Any]) -> list[FieldError]:
+    """A key that names no field of ``model`` (by name or alias), whatever the model's own
+    ``extra`` setting: a misspelled parameter is refused, never silently dropped."""
+    known = _field_keys(model)
+    return [
+        FieldError(
+            ("parameters", str(key)),
+            f"unknown parameter; expected one of: {', '.join(sorted(known)) or 'none'}",
+            "extra_forbidden",
+        )
+        for key in parameters
+        if key not in known
+    ]
+
+
+@cache
+def _field_keys(model: type[BaseModel]) -> frozenset[str]:
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        keys.add(name)
+        if field.alias:
+            keys.add(field.alias)
+        if isinstance(field.validation_alias, str):
+            keys.add(field.validation_alias)
+    return frozenset(keys)
+
+
+RUN_SETTINGS = ("max_retries", "timeout_seconds", "priority")
+"""A config's run settings that fall back on its task type's when the config leaves them
+out."""
+
+
+def resolve_run_settings(
+    task: TaskType | None, given: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The effective ``max_retries`` / ``timeout_seconds`` / ``priority`` of a config and
+    where each came from: ``config`` (given, not None), ``task_type`` (the type declares
+    one) or ``default`` (neither: 0, no timeout, 0)."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name in RUN_SETTINGS:
+        declared = getattr(task, name) if task is not None else None
+        if given.get(name) is not None:
+            values[name], sources[name] = given[name], "config"
+        elif declared:
+            values[name], sources[name] = declared, "task_type"
+        else:
+            values[name], sources[name] = (None if name == "timeout_seconds" else 0), "default"
+    return values, sources
 
 
 def task_type(
@@ -114,12 +170,16 @@ def task_type(
     timeout_seconds: int | None = None,
     max_retries: int = 0,
     description: str | None = None,
+    priority: int = 0,
+    extra_parameters: bool = False,
 ) -> Callable[[F], F]:
     """Mark ``fn`` as the task type ``name``; returns ``fn`` unchanged.
 
     ``fn(params)`` or ``fn(params, context)``, async (or sync: run in a thread). It returns
     an ``ExecutionResult`` or any JSON-compatible value (a success with it as data), or
-    raises (a failure).
+    raises (a failure). ``max_retries``, ``timeout_seconds`` and ``priority`` are what a
+    config of this type gets when it leaves them out. A parameter key that names no field of
+    ``params`` is refused (422) unless ``extra_parameters=True``.
     """
     if not name or len(name) > 128 or any(ch.isspace() for ch in name):
         raise ValueError(f"task type name {name!r} must be 1..128 characters, no spaces")
@@ -129,6 +189,8 @@ def task_type(
         raise ValueError(f"task type {name!r}: timeout_seconds must be > 0")
     if max_retries < 0:
         raise ValueError(f"task type {name!r}: max_retries must be >= 0")
+    if not 0 <= priority <= 9:
+        raise ValueError(f"task type {name!r}: priority must be 0..9")
 
     def decorate(fn: F) -> F:
         positional = [
@@ -152,6 +214,8 @@ def task_type(
                 description=description if description is not None else doc.split("\n\n")[0],
                 module=fn.__module__,
                 wants_context=len(positional) == 2,
+                priority=priority,
+                extra_parameters=extra_parameters,
             ),
         )
         return fn

@@ -36,7 +36,13 @@ from taskplane.api.deps import (
 )
 from taskplane.api.routers.compose import config_fields, config_out, event_fields, json_response
 from taskplane.api.routers.paging import AfterQuery, LimitQuery, OffsetQuery
-from taskplane.api.schemas.configs import ConfigCreate, ConfigDetail, ConfigOut, ConfigUpdate
+from taskplane.api.schemas.configs import (
+    ConfigCreate,
+    ConfigCreated,
+    ConfigDetail,
+    ConfigOut,
+    ConfigUpdate,
+)
 from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.executions import ExecutionStatsOut
 from taskplane.api.schemas.inputs import MAX_ID, JsonValueError, SafeStr, check_json
@@ -46,7 +52,7 @@ from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.errors import FieldError, InvalidInput
 from taskplane.pages import Page
 from taskplane.scheduling import specs
-from taskplane.tasks.registry import TaskRegistry
+from taskplane.tasks.registry import TaskRegistry, resolve_run_settings
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +105,17 @@ def validate_config(
     return normalized
 
 
-@router.post("", status_code=201, response_model=ConfigOut, responses=documented(409))
+@router.post("", status_code=201, response_model=ConfigCreated, responses=documented(409))
 async def create_config(
     body: ConfigCreate,
     session: SessionDep,
     registry: RegistryDep,
     scheduler: SchedulerDep,
     auto_start: bool = False,
-) -> ConfigOut:
+) -> ConfigCreated:
     fields = body.model_dump()
+    run_settings, sources = resolve_run_settings(registry.find(body.task_type), fields)
+    fields.update(run_settings)
     fields["parameters"] = validate_config(
         registry,
         task_type=body.task_type,
@@ -127,7 +135,7 @@ async def create_config(
         await asyncio.shield(_undo_create(session, scheduler, row.id))
         raise
     info = await scheduler.info(row, history=0, next_runs=False)
-    return config_out(row, info)
+    return ConfigCreated(**dict(config_out(row, info)), run_settings_source=sources)
 
 
 async def _undo_create(session: Any, scheduler: Any, config_id: int) -> None:

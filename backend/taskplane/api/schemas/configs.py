@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
@@ -27,9 +27,10 @@ class ConfigCreate(RequestModel):
     scheduler_type: SchedulerType
     schedule_config: JsonObject = Field(default_factory=dict)
     parameters: JsonObject = Field(default_factory=dict)
-    max_retries: MaxRetries = 0
+    # left out (or null): the task type's own (``@task_type(max_retries=...)``), else 0 / none
+    max_retries: MaxRetries | None = None
     timeout_seconds: Timeout | None = None
-    priority: Priority = 0
+    priority: Priority | None = None
 
 
 NULLABLE = frozenset({"description", "timeout_seconds"})
@@ -97,6 +98,17 @@ class ConfigScheduleOut(BaseModel):
 class ConfigOut(ConfigScheduleOut, StoredConfigOut):
     # the stored row's fields, then the schedule's: pydantic puts the last base's first
     pass
+
+
+RunSettingSource = Literal["config", "task_type", "default"]
+
+
+class ConfigCreated(ConfigOut):
+    # the create response: where each effective run setting came from
+    run_settings_source: dict[str, RunSettingSource] = Field(
+        description="per run setting (max_retries, timeout_seconds, priority): 'config' (in "
+        "the request), 'task_type' (the type's declared default) or 'default'"
+    )
 
 
 class ConfigDetail(ConfigOut):
