@@ -11,8 +11,8 @@ from taskplane.settings import Settings
 from taskplane.tasks.registry import (
     DEFAULT_QUEUE,
     TaskRegistry,
-    load_registry,
     TaskType,
+    load_registry,
     registry_from_modules,
     resolve_run_settings,
     task_type,
