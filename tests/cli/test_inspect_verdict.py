@@ -57,7 +57,8 @@ async def test_inspect_id_prints_the_verdict_first(
 
     shown = await cli(monkeypatch, settings, "inspect", str(row.id))
     assert shown.returncode == 0, shown.stderr
-    lines = shown.stdout.splitlines()
+    stack, *lines = shown.stdout.splitlines()
+    assert stack.startswith("stack: redis ") and stack.endswith("(configured)")
     assert lines[0].startswith(f"config {row.id} (hourly-report)")
     assert lines[1].startswith("verdict: paused since ")
     assert "'mail server migration'; nothing fires until it is resumed" in lines[1]

@@ -30,6 +30,14 @@ import typer
 from pydantic import SecretStr
 
 from taskplane.cli.output import CliError, console, err_console, reporter, settings_for_command
+from taskplane.cli.stack import (
+    STACK_FILE,
+    DevStack,
+    is_running,
+    read_stack,
+    remove_stack,
+    write_stack,
+)
 from taskplane.cli.supervisor import Supervisor, child_command, stop_on_signals
 from taskplane.logs import redact
 from taskplane.settings import Settings
@@ -60,11 +68,14 @@ def dev(
     Uses SQLite and an embedded Redis unless TASKPLANE_DATABASE_URL / TASKPLANE_REDIS_URL
     are set. Ctrl-C stops all.
     """
-    settings = settings_for_command()
+    settings = settings_for_command(stack="none")
     api_port = port or settings.api_port
+    _check_no_other_dev()
     _check_port_free(settings.api_host, api_port)
     database_url = _absolute_database_url(settings)
     redis = _open_redis(settings)
+    base_url = f"http://{_display_host(settings.api_host)}:{api_port}"
+    write_stack(DevStack(os.getpid(), redis.url, database_url, base_url))
     try:
         _prepare_stores(
             settings.model_copy(
@@ -82,13 +93,23 @@ def dev(
                 "TASKPLANE_ADMIN_TOKEN": token,
             }
         )
-        base_url = f"http://{_display_host(settings.api_host)}:{api_port}"
         banner = Banner(base_url, token_label, redact(database_url), redis.label)
         _supervise(env, api_port, banner, token if example else None, redis.embedded)
     finally:
+        remove_stack(os.getpid())
         if redis.embedded is not None:
             redis.embedded.stop()
     console.print("stopped")
+
+
+def _check_no_other_dev() -> None:
+    """One `taskplane dev` per folder: the CLI here talks to the one in ``stack.json``."""
+    other = read_stack()
+    if other is not None and other.pid != os.getpid() and is_running(other.pid):
+        raise CliError(
+            f"a taskplane dev already runs in this folder (pid {other.pid}, {other.api_url}); "
+            "stop it first, or run this one in another folder"
+        )
 
 
 # --- the stores -------------------------------------------------------------------------
@@ -274,7 +295,11 @@ class Banner:
         console.print(f"  redis        {self.redis}")
         console.print(f"  admin token  {self.token_label}")
         console.print()
-        console.print(f'  try: curl -H "Authorization: Bearer $TOKEN" {base_url}/api/v1/task-types')
+        console.print(
+            '  try: curl -H "Authorization: Bearer $TASKPLANE_ADMIN_TOKEN" '
+            f"{base_url}/api/v1/task-types"
+        )
+        console.print(f"  the taskplane CLI in this folder uses this stack ({STACK_FILE})")
         console.print("  Ctrl-C stops everything.")
         sys.stdout.flush()
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from taskplane.cli import verdict
 from taskplane.cli.output import CliError, console, err_console, settings_for_command
+from taskplane.cli.stack import describe_stack
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 
@@ -319,7 +320,9 @@ def inspect(
         data["explain"] = _explained(settings, config_id)
     if as_json:
         console.print_json(json.dumps(data, default=str))
-    elif config_id is None:
+        return
+    console.print(describe_stack(settings), markup=False)
+    if config_id is None:
         _render_overview(data)
     else:
         _render_detail(data)

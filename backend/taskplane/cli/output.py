@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
@@ -39,9 +39,18 @@ def reporter(name: str) -> Callable[[str], None]:
     return report
 
 
-def settings_for_command(**overrides: object) -> Settings:
-    """The settings of this process (environment, then .env); bad values raise one line."""
-    return load_settings(**overrides)
+def settings_for_command(stack: Literal["required", "optional", "none"] = "required") -> Settings:
+    """The settings of this process (environment, then .env); bad values raise one line.
+
+    With no Redis or database URL set, the `taskplane dev` of this folder (``cli/stack.py``):
+    ``required`` refuses when there is none, ``optional`` keeps the defaults then, ``none``
+    never looks (`taskplane dev` itself)."""
+    settings = load_settings()
+    if stack == "none":
+        return settings
+    from taskplane.cli.stack import with_stack
+
+    return with_stack(settings, required=stack == "required")
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -37,7 +37,7 @@ def migrate() -> None:
     """Create or upgrade the database schema to the latest revision."""
     from taskplane.cli.services import migrate_database
 
-    settings = settings_for_command()
+    settings = settings_for_command(stack="optional")
     label = redact(settings.database_url.get_secret_value())
     with err_console.status(f"migrating {label} ..."):
         asyncio.run(migrate_database(settings))
@@ -56,7 +56,7 @@ def api(
     """Run the REST API, the dashboard and /metrics (uvicorn)."""
     from taskplane.api.process import serve_api
 
-    settings = settings_for_command()
+    settings = settings_for_command(stack="optional")
     watch_parent(parent_pid)
     serve_api(settings, host=host, port=port, workers=workers)
 
@@ -77,7 +77,7 @@ def worker(
     parent_pid: ParentPid = None,
 ) -> None:
     """Run task executions from the broker (TaskIQ worker)."""
-    settings = settings_for_command()
+    settings = settings_for_command(stack="optional")
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
     if processes > 1:
         _supervise_workers(queue or [], concurrency, processes, port)
@@ -118,7 +118,7 @@ def scheduler(
     """Run the scheduler engine (safe to run several: no duplicate and no lost fires)."""
     from taskplane.scheduling.process import serve_scheduler
 
-    settings = settings_for_command()
+    settings = settings_for_command(stack="optional")
     watch_parent(parent_pid)
     serve_scheduler(settings, metrics_port=metrics_port)
 
