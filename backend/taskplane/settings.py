@@ -6,11 +6,16 @@ optional ``.env`` file. A bad value fails at start with a message naming the set
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -190,10 +195,39 @@ def load_settings(**overrides: object) -> Settings:
     from pydantic import ValidationError
 
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
             f"TASKPLANE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
             for err in exc.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from exc
+    env_file = overrides.get("_env_file", ".env")
+    for line in unknown_settings(os.environ, Path(env_file) if isinstance(env_file, str) else None):
+        logging.getLogger(__name__).warning(line)
+    return settings
+
+
+UNCHECKED_PREFIX = "TASKPLANE_TEST_"
+"""The test suite's own variables (tests/services.py), not settings of a process."""
+
+
+def unknown_settings(environ: Mapping[str, str], env_file: Path | None) -> list[str]:
+    """One line per ``TASKPLANE_*`` name in the environment or ``env_file`` that names no
+    setting (a typo, or a setting that does not exist), with the closest real one: such a
+    name is otherwise ignored without a word and its default used."""
+    known = [f"TASKPLANE_{name.upper()}" for name in Settings.model_fields]
+    found = {name.upper(): "environment" for name in environ}
+    if env_file is not None and env_file.is_file():
+        for name in dotenv_values(env_file):
+            found.setdefault(name.upper(), str(env_file))
+    lines = []
+    for name, where in sorted(found.items()):
+        if not name.startswith("TASKPLANE_") or name.startswith(UNCHECKED_PREFIX) or name in known:
+            continue
+        closest = difflib.get_close_matches(name, known, n=1, cutoff=0.0)
+        lines.append(
+            f"{name} (in the {where}) is not a taskplane setting and is ignored; "
+            f"did you mean {closest[0]}?"
+        )
+    return lines
