@@ -8,6 +8,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from taskplane.db.migrations import migration_connection
 from taskplane.db.models import Base
 from taskplane.db.session import make_engine
 from taskplane.settings import load_settings
@@ -34,9 +35,8 @@ async def _run_async() -> None:
     settings = config.attributes.get("settings") or load_settings()
     engine = make_engine(settings)
     try:
-        async with engine.connect() as connection:
+        async with migration_connection(engine) as connection:
             await connection.run_sync(_configure)
-            await connection.commit()
     finally:
         await engine.dispose()
 

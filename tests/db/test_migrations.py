@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskplane.db import migrations
-from taskplane.db.models import Base, TaskConfig, TaskConfigCount
+from taskplane.db.models import Base, TaskConfig, TaskConfigCount, TaskExecution
 from taskplane.db.session import make_engine
 from taskplane.settings import Settings
 from tests import services as test_services
@@ -136,3 +136,86 @@ async def test_upgrade_counts_existing_configs_and_downgrade_removes_the_counter
             )
             assert functions.all() == []
     assert await _triggers(engine) == {}
+
+
+def _config_row(name: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "task_type": "echo",
+        "scheduler_type": "manual",
+        "schedule_config": {},
+        "parameters": {},
+        "max_retries": 0,
+        "priority": 0,
+        "created_at": datetime.now(UTC),
+        "updated_at": datetime.now(UTC),
+    }
+
+
+async def _create_then_delete_newest(
+    engine: AsyncEngine, first: str, second: str
+) -> tuple[int, int]:
+    async with engine.begin() as conn:
+        old = (
+            await conn.execute(insert(TaskConfig).returning(TaskConfig.id), [_config_row(first)])
+        ).scalar_one()
+        await conn.execute(delete(TaskConfig).where(TaskConfig.id == old))
+        new = (
+            await conn.execute(insert(TaskConfig).returning(TaskConfig.id), [_config_row(second)])
+        ).scalar_one()
+    return int(old), int(new)
+
+
+async def test_an_id_is_never_handed_out_twice(fresh: tuple[AsyncEngine, Settings]) -> None:
+    engine, settings = fresh
+    await migrations.upgrade(engine, settings)
+    old, new = await _create_then_delete_newest(engine, "a", "b")
+    assert new > old  # SQLite without AUTOINCREMENT gave "b" the id of deleted "a"
+
+
+async def test_0003_keeps_every_row_trigger_and_reference_of_an_existing_sqlite_database(
+    fresh: tuple[AsyncEngine, Settings],
+) -> None:
+    engine, settings = fresh
+    await migrations.upgrade(engine, settings, "0002")
+    async with engine.begin() as conn:
+        ids = (
+            (
+                await conn.execute(
+                    insert(TaskConfig).returning(TaskConfig.id),
+                    [_config_row(f"c{i}") for i in range(3)],
+                )
+            )
+            .scalars()
+            .all()
+        )
+        await conn.execute(
+            insert(TaskExecution),
+            [
+                {
+                    "config_id": ids[0],
+                    "task_id": f"t{i}",
+                    "task_type": "echo",
+                    "trigger": "manual",
+                    "is_success": True,
+                    "attempt": 1,
+                    "started_at": datetime.now(UTC),
+                    "completed_at": datetime.now(UTC),
+                    "duration_seconds": 0.1,
+                }
+                for i in range(4)
+            ],
+        )
+    before = await _triggers(engine)
+    await migrations.upgrade(engine, settings)
+    assert await _triggers(engine) == before
+    async with engine.begin() as conn:
+        assert (await conn.execute(select(TaskConfig.id))).scalars().all() == list(ids)
+        assert len((await conn.execute(select(TaskExecution.id))).all()) == 4  # not cascaded
+        assert (await conn.execute(select(TaskConfigCount.total))).scalar_one() == 3
+        assert await conn.run_sync(_diff) == []
+        # the reference and its cascade still hold
+        await conn.execute(delete(TaskConfig).where(TaskConfig.id == ids[0]))
+        assert (await conn.execute(select(TaskExecution.id))).all() == []
+    old, new = await _create_then_delete_newest(engine, "x", "y")
+    assert new > old

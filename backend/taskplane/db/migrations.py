@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from taskplane.settings import Settings
 
@@ -41,5 +43,26 @@ async def _run(engine: AsyncEngine, settings: Settings, action: object) -> None:
         cfg.attributes["connection"] = connection
         action(cfg)  # type: ignore[operator]
 
-    async with engine.begin() as connection:
+    async with migration_connection(engine) as connection:
         await connection.run_sync(_sync)
+
+
+@asynccontextmanager
+async def migration_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for migrations, committed at the end. On SQLite foreign keys are off
+    while it runs (a pragma that only takes effect outside a transaction): a migration that
+    rebuilds a table (0003) drops the old one, which would otherwise cascade to the rows
+    that reference it."""
+    sqlite = engine.dialect.name == "sqlite"
+    async with engine.connect() as connection:
+        if sqlite:
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await connection.commit()
+        try:
+            yield connection
+            await connection.commit()
+        finally:
+            if sqlite:
+                await connection.rollback()
+                await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await connection.commit()

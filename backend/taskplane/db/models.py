@@ -84,6 +84,7 @@ class TaskConfig(Base):
     """A task's static configuration: what to run, with what, on which schedule."""
 
     __tablename__ = "task_config"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused (migration 0003)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -123,6 +124,7 @@ class TaskExecution(Base):
         Index("ix_task_execution_started", "started_at"),
         Index("ix_task_execution_success_started", "is_success", "started_at"),
         Index("ix_task_execution_completed", "completed_at"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -145,6 +147,7 @@ class ApiToken(Base):
     """An API token: only its SHA-256 hash is stored, never the token."""
 
     __tablename__ = "api_token"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128))
