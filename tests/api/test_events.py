@@ -24,7 +24,7 @@ from taskplane.embedded_redis import free_port
 from taskplane.settings import Settings
 from taskplane.state import events as live_events
 from taskplane.state.keys import Keys
-from taskplane.worker.recorder import RecordFlusher
+from taskplane.worker.flusher import RecordFlusher
 from tests.worker.buffered import buffer_records
 
 ADMIN = {"Authorization": "Bearer admin-test-token"}

@@ -22,12 +22,8 @@ from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from taskplane.tasks.result import ExecutionResult
 from taskplane.worker.execution import REDELIVERED_LABEL, SKIP_LABEL, Attempt
-from taskplane.worker.recorder import (
-    ExecutionRecorder,
-    RecordFlusher,
-    decode_record,
-    encode_record,
-)
+from taskplane.worker.flusher import RecordFlusher
+from taskplane.worker.recorder import ExecutionRecorder, decode_record, encode_record
 from tests.support import stream_entries
 from tests.worker.conftest import new_config, rows
 

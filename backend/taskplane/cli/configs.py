@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from taskplane.cli.output import CliError, console, settings_for_command
+from taskplane.cli.output import CliError, console
+from taskplane.cli.stack import settings_for_command
 from taskplane.settings import Settings
 
 app = typer.Typer(help="List and show task configs.", no_args_is_help=True)

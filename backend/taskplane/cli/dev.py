@@ -29,13 +29,14 @@ import httpx
 import typer
 from pydantic import SecretStr
 
-from taskplane.cli.output import CliError, console, err_console, reporter, settings_for_command
+from taskplane.cli.output import CliError, console, err_console, reporter
 from taskplane.cli.stack import (
     STACK_FILE,
     DevStack,
     is_running,
     read_stack,
     remove_stack,
+    settings_for_command,
     write_stack,
 )
 from taskplane.cli.supervisor import Supervisor, child_command, stop_on_signals

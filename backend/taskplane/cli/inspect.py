@@ -19,8 +19,8 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskplane.cli import verdict
-from taskplane.cli.output import CliError, console, err_console, settings_for_command
-from taskplane.cli.stack import describe_stack
+from taskplane.cli.output import CliError, console, err_console
+from taskplane.cli.stack import describe_stack, settings_for_command
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 

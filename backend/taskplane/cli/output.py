@@ -1,16 +1,14 @@
-"""What every command shares: the consoles, the one-line error, settings and the asyncio
-entry of a command."""
+"""What every command shares: the consoles, the one-line error and the asyncio entry of a
+command (its settings: ``stack.settings_for_command``)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
-
-from taskplane.settings import Settings, load_settings
 
 T = TypeVar("T")
 
@@ -37,20 +35,6 @@ def reporter(name: str) -> Callable[[str], None]:
         err_console.print(f"[yellow]{name}:[/] {escape(message)}", markup=True)
 
     return report
-
-
-def settings_for_command(stack: Literal["required", "optional", "none"] = "required") -> Settings:
-    """The settings of this process (environment, then .env); bad values raise one line.
-
-    With no Redis or database URL set, the `taskplane dev` of this folder (``cli/stack.py``):
-    ``required`` refuses when there is none, ``optional`` keeps the defaults then, ``none``
-    never looks (`taskplane dev` itself)."""
-    settings = load_settings()
-    if stack == "none":
-        return settings
-    from taskplane.cli.stack import with_stack
-
-    return with_stack(settings, required=stack == "required")
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from taskplane.cli.output import console, err_console, reporter, settings_for_command
+from taskplane.cli.output import console, err_console, reporter
+from taskplane.cli.stack import settings_for_command
 from taskplane.cli.supervisor import Supervisor, child_command, stop_on_signals, watch_parent
 from taskplane.logs import redact
 

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from taskplane.cli.output import CliError, console, run_async, settings_for_command
+from taskplane.cli.output import CliError, console, run_async
+from taskplane.cli.stack import settings_for_command
 from taskplane.enums import Action
 from taskplane.settings import Settings
 

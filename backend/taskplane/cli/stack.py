@@ -15,12 +15,13 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 
 from taskplane.cli.output import CliError
 from taskplane.logs import redact
-from taskplane.settings import Settings
+from taskplane.settings import Settings, load_settings
 
 STACK_FILE = Path(".taskplane") / "stack.json"
 """Relative to the folder `taskplane dev` runs in."""
@@ -130,3 +131,15 @@ def describe_stack(settings: Settings) -> str:
             f"redis {redis_url}, database {database_url}"
         )
     return f"stack: redis {redis_url}, database {database_url} (configured)"
+
+
+def settings_for_command(stack: Literal["required", "optional", "none"] = "required") -> Settings:
+    """The settings of this process (environment, then .env); bad values raise one line.
+
+    With no Redis or database URL set, the `taskplane dev` of this folder (``cli/stack.py``):
+    ``required`` refuses when there is none, ``optional`` keeps the defaults then, ``none``
+    never looks (`taskplane dev` itself)."""
+    settings = load_settings()
+    if stack == "none":
+        return settings
+    return with_stack(settings, required=stack == "required")

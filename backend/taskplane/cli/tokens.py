@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from taskplane.cli.output import console, settings_for_command
+from taskplane.cli.output import console
+from taskplane.cli.stack import settings_for_command
 from taskplane.enums import Role
 from taskplane.settings import Settings
 

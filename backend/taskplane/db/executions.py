@@ -6,6 +6,7 @@ retention task purges them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,8 @@ from taskplane.errors import NotFound
 from taskplane.pages import Page
 
 INSERT_CHUNK = 500  # rows per INSERT statement (SQLite bound-parameter limits)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +86,9 @@ async def insert_new_with_ids(
     """Insert records, skipping any (task_id, attempt) already there; returns the row id of
     each (task_id, attempt) this call inserted.
 
-    Records whose config no longer exists are dropped (a config deleted while its task ran
-    takes its history with it), so one orphan never blocks a batch.
+    Records whose config no longer exists are dropped with one log line per config (a config
+    deleted while its task ran takes its history with it), so one orphan never blocks a
+    batch.
     """
     if not records:
         return {}
@@ -93,6 +97,11 @@ async def insert_new_with_ids(
         await session.scalars(select(TaskConfig.id).where(TaskConfig.id.in_(config_ids)))
     )
     # a shallow dict per record: dataclasses.asdict would deep-copy every result
+    for late in sorted(config_ids - existing):
+        log.info(
+            "execution records of a deleted config dropped",
+            extra={"config_id": late, "records": sum(r.config_id == late for r in records)},
+        )
     rows = [{f: getattr(r, f) for f in _RECORD_FIELDS} for r in records if r.config_id in existing]
     inserted: dict[tuple[str, int], int] = {}
     stmt = _insert_ignoring_duplicates(session)

@@ -23,6 +23,7 @@ built from.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,9 @@ from taskplane.state.scripts import STATUS_ORDER, Scripts
 
 if TYPE_CHECKING:
     from taskplane.settings import Settings
+
+
+log = logging.getLogger(__name__)
 
 
 class ScheduleStateService:
@@ -257,6 +261,8 @@ class ScheduleStateService:
                     client=pipe,
                 )
             results = await pipe.execute()
+        for late in sorted({o.config_id for o, r in zip(outcomes, results, strict=True) if not r}):
+            log.info("counter update of a deleted config dropped", extra={"config_id": late})
         return sum(int(r) for r in results)
 
     # --- for the scripts and pipelines of others --------------------------------------

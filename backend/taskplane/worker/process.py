@@ -35,9 +35,10 @@ from taskplane.tasks.registry import TaskRegistry, load_registry
 from taskplane.worker.broker import TaskplaneBroker
 from taskplane.worker.consumer import Consumer, backlog_floor
 from taskplane.worker.execution import Executor
+from taskplane.worker.flusher import RecordFlusher
 from taskplane.worker.heartbeat import WorkerPresence
 from taskplane.worker.limits import RetryPump
-from taskplane.worker.recorder import ExecutionRecorder, RecordFlusher
+from taskplane.worker.recorder import ExecutionRecorder
 
 log = logging.getLogger(__name__)
 
