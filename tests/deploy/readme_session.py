@@ -77,7 +77,9 @@ def with_sample(text: str, output: str) -> str:
     return text[:start] + output + text[text.index("```", start) :]
 
 
-SAMPLE_TAIL = "...                                  (then the state, registration and history tables)\n"
+SAMPLE_TAIL = (
+    "...                                  (then the state, registration and history tables)\n"
+)
 
 
 def normalized(output: str, folder: Path, api_port: int) -> str:
