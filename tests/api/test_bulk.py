@@ -4,6 +4,7 @@ refusals (404 / 409) as errors that stop nothing."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import httpx
@@ -253,3 +254,16 @@ def test_a_refusals_code_comes_from_the_one_mapping_of_api_errors() -> None:
     assert status_of(NotFound("config", 1)) == 404
     assert status_of(Conflict("config 1 is paused")) == 409
     assert status_of(InvalidInput.field("schedule_config", msg="bad")) == 422
+
+
+@pytest.mark.parametrize(("action", "changes"), [("start", "inactive"), ("pause", "active")])
+async def test_the_bulk_log_line_names_the_configs_it_changed(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, action: str, changes: str
+) -> None:
+    inactive, active, *_ = ids = await make_set(client, f"log-{action}")
+    with caplog.at_level(logging.INFO, logger="taskplane.scheduling.bulk"):
+        response = await client.post(f"/schedules/bulk/{action}", json={"config_ids": ids})
+    assert response.status_code == 200, response.text
+    lines = [r for r in caplog.records if r.getMessage() == "bulk action"]
+    named = [cid for line in lines for cid in line.config_ids]  # type: ignore[attr-defined]
+    assert lines and named == [{"inactive": inactive, "active": active}[changes]]

@@ -127,9 +127,9 @@ async def fresh(
             rest.append(config)
     if sent:
         await scheduler.dispatcher.send_immediate_many(sent, now)
-    changed = sum(1 for code, _ in results if code == APPLIED)
-    extra = {"action": str(action), "changed": changed, "configs": len(tried)}
-    log.info("bulk action", extra=extra)
+    changed = [p.config.id for p, (code, _) in zip(tried, results, strict=True) if code == APPLIED]
+    extra = {"action": str(action), "changed": len(changed), "configs": len(tried)}
+    log.info("bulk action", extra={**extra, "config_ids": changed})
     return outcomes, left, rest
 
 
@@ -211,10 +211,15 @@ async def locked(
             outcomes[cid] = ActionResult(cid, str(action), True, to, message)
     if sent:
         await scheduler.dispatcher.send_immediate_many(sent, now)
-    changed_count = sum(1 for o in outcomes.values() if isinstance(o, ActionResult) and o.changed)
+    changed_ids = [c for c, o in outcomes.items() if isinstance(o, ActionResult) and o.changed]
     log.info(
         "bulk action",
-        extra={"action": str(action), "changed": changed_count, "configs": len(taken)},
+        extra={
+            "action": str(action),
+            "changed": len(changed_ids),
+            "configs": len(taken),
+            "config_ids": sorted(changed_ids),
+        },
     )
     return outcomes, left
 
