@@ -49,7 +49,8 @@ export async function renderConfigForm(root, id) {
   const byName = new Map(types.items.map((t) => [t.name, t]));
   const fields = new FieldSet();
   const c = existing || { name: "", description: "", task_type: types.items[0] && types.items[0].name, scheduler_type: "interval",
-    schedule_config: null, parameters: {}, max_retries: 0, timeout_seconds: null, priority: 0 };
+    // empty run settings: the task type's own (the API fills them in and says so)
+    schedule_config: null, parameters: {}, max_retries: null, timeout_seconds: null, priority: null };
 
   const name = text(c.name, { maxlength: "128" });
   const description = el("textarea", { rows: "2", maxlength: "2000" });
@@ -168,9 +169,9 @@ export async function renderConfigForm(root, id) {
     paramsBox,
     el("fieldset", {}, el("legend", {}, "Execution"),
       el("div", { class: "row" },
-        fields.add("max_retries", "Max retries", maxRetries, { hint: "0..20", read: readNumber(maxRetries) }),
+        fields.add("max_retries", "Max retries", maxRetries, { hint: "0..20; empty: the task type's default", read: readNumber(maxRetries) }),
         fields.add("timeout_seconds", "Timeout (seconds)", timeout, { hint: "empty: the task type's default", read: () => (timeout.value.trim() === "" ? null : Number(timeout.value)) }),
-        fields.add("priority", "Priority", priority, { hint: "0..9", read: readNumber(priority) }))),
+        fields.add("priority", "Priority", priority, { hint: "0..9; empty: the task type's default", read: readNumber(priority) }))),
     existing ? null : fields.add("auto_start", "Start the schedule once created", autoStart, { read: () => undefined }),
     el("div", { class: "form-actions" },
       el("button", { type: "submit", class: "write" }, existing ? "Save" : "Create"),
