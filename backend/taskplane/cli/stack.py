@@ -11,6 +11,7 @@ with no stack file and no URL set (a default Redis on 127.0.0.1 would be someone
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -125,7 +126,8 @@ def describe_stack(settings: Settings) -> str:
     redis_url = redact(settings.redis_url.get_secret_value())
     database_url = redact(settings.database_url.get_secret_value())
     stack = read_stack()
-    if stack is not None and stack.redis_url == settings.redis_url.get_secret_value():
+    in_use = settings.redis_url.get_secret_value().encode()
+    if stack is not None and hmac.compare_digest(stack.redis_url.encode(), in_use):
         return (
             f"stack: taskplane dev in {Path.cwd()} (pid {stack.pid}, {stack.api_url}): "
             f"redis {redis_url}, database {database_url}"
