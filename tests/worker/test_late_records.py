@@ -16,7 +16,8 @@ from taskplane.db.models import TaskExecution
 from taskplane.enums import Trigger
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
-from taskplane.state.schedule_state import ExecutionOutcome, ScheduleStateService
+from taskplane.state.schedule_records import ExecutionOutcome
+from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.worker.flusher import RecordFlusher
 from tests.worker.buffered import buffer_records
 from tests.worker.conftest import Sessions, new_config
