@@ -113,15 +113,17 @@ AWKWARD = [
 def test_awkward_values_fill_as_json_dumps_writes_them(
     hole_value: Any, options: dict[str, Any]
 ) -> None:
-    shape = {"task_id": Hole("id"), "labels": {"a": 1, "due_at": Hole("due")}, "x": [Hole("id")]}
+    shape = {"task_id": Hole("id"), "labels": {"a": 1, "due_at": Hole("due")}, "x": [Hole("x")]}
     template = Template.of(shape, **options)
-    text = template.fill(id=hole_value, due="2030-01-01T00:00:00+00:00")
+    assert template.holes == ("id", "due", "x")
+    text = template.fill(id=hole_value, due="2030-01-01T00:00:00+00:00", x=hole_value)
     expected = {
         "task_id": hole_value,
         "labels": {"a": 1, "due_at": "2030-01-01T00:00:00+00:00"},
         "x": [hole_value],
     }
     assert text == json.dumps(expected, **options)
+    assert template.fill_in(hole_value, "2030-01-01T00:00:00+00:00", hole_value) == text
 
 
 def test_a_lone_surrogate_is_escaped_in_ascii_and_refused_by_utf8() -> None:
@@ -144,6 +146,10 @@ def test_a_hole_must_be_named_right_and_values_must_be_json() -> None:
         template.fill(a=1, b=2)
     with pytest.raises(TypeError):
         template.fill(b=2)
+    with pytest.raises(TypeError):
+        template.fill_in(1, 2)
+    with pytest.raises(ValueError):
+        Template.of([Hole("a"), Hole("a")])  # a name stands once: fill_in's order is clear
     with pytest.raises(ValueError):
         template.fill(a=float("nan"))
     with pytest.raises(TypeError):

@@ -10,8 +10,9 @@ once and fills its holes per text::
 The text is exactly what ``json.dumps(value, **options)`` writes with each hole's value in
 its place (tests hold the two equal on generated values). Holes are found by position, never
 by searching the text for a marker: a subtree without a hole is encoded by one ``json.dumps``
-call, a dict or list holding a hole item by item with the same separators. ``fill`` encodes
-each value as ``json.dumps`` with the template's options would (a ``str`` by the encoder
+call, a dict or list holding a hole item by item with the same separators. ``fill`` (by
+name) and ``fill_in`` (in ``holes`` order) encode each value as ``json.dumps`` with the
+template's options would (a ``str`` by the encoder
 ``json.dumps`` itself uses, an ``int`` by its repr); a value it cannot encode raises
 ``TypeError`` / ``ValueError`` as ``json.dumps`` does.
 
@@ -22,8 +23,9 @@ string keys.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
@@ -49,18 +51,37 @@ def _has_hole(value: Any) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=64)
+def _dumps(
+    separators: tuple[str, str], default: Callable[[Any], Any] | None, allow_nan: bool, ascii_: bool
+) -> Callable[[Any], str]:
+    """One encoder per set of options, shared by every template made with them."""
+    return json.JSONEncoder(
+        separators=separators, default=default, allow_nan=allow_nan, ensure_ascii=ascii_
+    ).encode
+
+
+@functools.lru_cache(maxsize=256)
+def _holes(names: tuple[str, ...]) -> tuple[str, ...]:
+    return names  # equal hole lists: one tuple
+
+
 class Template:
     """A JSON text cut at its holes: ``parts[0]``, then per hole its value and the next
-    part. Make one with ``of``."""
+    part. Make one with ``of``; fill it by name (``fill``) or in ``holes`` order
+    (``fill_in``, the engine's per-fire path)."""
 
-    __slots__ = ("_dumps", "_first", "_names", "_rest", "_string")
+    __slots__ = ("_dumps", "_first", "_rest", "_string", "holes")
 
     def __init__(
         self, parts: list[str], names: list[str], dumps: Callable[[Any], str], ensure_ascii: bool
     ) -> None:
+        if len(set(names)) != len(names):
+            raise ValueError(f"a hole's name stands once in a template: {names}")
         self._first = parts[0]
-        self._rest = tuple(zip(names, parts[1:], strict=True))
-        self._names = frozenset(names)
+        self._rest = tuple(parts[1:])
+        self.holes = _holes(tuple(names))
+        """The names of the holes, in the order they stand in the text."""
         self._dumps = dumps
         self._string = encode_basestring_ascii if ensure_ascii else encode_basestring
 
@@ -75,10 +96,9 @@ class Template:
         ensure_ascii: bool = True,
     ) -> Template:
         """The template of ``value``: ``json.dumps(value, separators=..., default=...,
-        allow_nan=..., ensure_ascii=...)`` with a hole wherever ``value`` holds a ``Hole``."""
-        encoder = json.JSONEncoder(
-            separators=separators, default=default, allow_nan=allow_nan, ensure_ascii=ensure_ascii
-        )
+        allow_nan=..., ensure_ascii=...)`` with a hole wherever ``value`` holds a ``Hole``
+        (each name once)."""
+        dumps = _dumps(separators, default, allow_nan, ensure_ascii)
         item_sep, key_sep = separators
         string = encode_basestring_ascii if ensure_ascii else encode_basestring
         parts: list[str] = [""]
@@ -89,7 +109,7 @@ class Template:
                 names.append(node.name)
                 parts.append("")
             elif not _has_hole(node):
-                parts[-1] += encoder.encode(node)
+                parts[-1] += dumps(node)
             elif isinstance(node, dict):
                 parts[-1] += "{"
                 for i, (key, item) in enumerate(node.items()):
@@ -106,12 +126,7 @@ class Template:
                 parts[-1] += "]"
 
         walk(value)
-        return cls(parts, names, encoder.encode, ensure_ascii)
-
-    @property
-    def holes(self) -> frozenset[str]:
-        """The names of the holes (a name may stand in several places)."""
-        return self._names
+        return cls(parts, names, dumps, ensure_ascii)
 
     def encode(self, value: Any) -> str:
         """One value as this template writes it into a hole."""
@@ -126,15 +141,24 @@ class Template:
     def fill(self, **values: Any) -> str:
         """The text with every hole's value (by name) in place; TypeError for a missing or
         unknown name."""
-        if values.keys() != self._names:
-            raise TypeError(f"holes {sorted(self._names)}, given {sorted(values)}")
-        return self.fill_from(values)
+        if len(values) != len(self.holes) or not all(n in values for n in self.holes):
+            raise TypeError(f"holes {list(self.holes)}, given {sorted(values)}")
+        return self.fill_in(*(values[name] for name in self.holes))
 
-    def fill_from(self, values: Mapping[str, Any]) -> str:
-        """``fill`` from a mapping that holds (at least) every hole's value."""
-        encode = self.encode
+    def fill_in(self, *values: Any) -> str:
+        """The text with the holes' values in ``holes`` order; TypeError for a wrong count."""
+        rest = self._rest
+        if len(values) != len(rest):
+            raise TypeError(f"{len(rest)} holes {list(self.holes)}, given {len(values)}")
+        string, dumps = self._string, self._dumps
         out = [self._first]
-        for name, part in self._rest:
-            out.append(encode(values[name]))
+        for value, part in zip(values, rest):  # noqa: B905 (the lengths are equal)
+            kind = type(value)  # ``encode``, inlined: this is the engine's per-fire path
+            if kind is str:
+                out.append(string(value))
+            elif kind is int:
+                out.append(int.__repr__(value))
+            else:
+                out.append(dumps(value))
             out.append(part)
         return "".join(out)

@@ -197,11 +197,13 @@ def compose(
 
 def body_template(labels: RunLabels, parameters: Mapping[str, Any]) -> Template:
     """``compose``'s body for ``labels`` and ``parameters`` as a template with two holes,
-    ``task_id`` and the ``due_at`` label (``labels.due_at`` is not read): for a producer
-    that sends many messages of one schedule, like the engine's templates."""
+    ``task_id`` and the ``due_at`` label, in this order (``labels.due_at`` is not read): for
+    a producer that sends many messages of one schedule, like the engine's templates."""
     labels_json = labels.to_dict()
     labels_json["due_at"] = Hole("due_at")
-    return Template.of(_body(Hole("task_id"), labels_json, parameters), separators=_SEPARATORS)
+    template = Template.of(_body(Hole("task_id"), labels_json, parameters), separators=_SEPARATORS)
+    assert template.holes == ("task_id", "due_at")  # what fill_in is given, in this order
+    return template
 
 
 _SEPARATORS = (",", ":")

@@ -73,7 +73,7 @@ class Prepared(NamedTuple):
 
     def body(self, task_id: str, due_iso: str) -> str:
         """The run message of the fire with ``task_id``, due at ``due_iso``."""
-        return self.message.fill(task_id=task_id, due_at=due_iso)
+        return self.message.fill_in(task_id, due_iso)  # messages.body_template's holes
 
 
 def run_labels(config_id: int, registered: messages.RunLabels) -> messages.RunLabels:

@@ -154,7 +154,9 @@ def _template(labels: messages.RunLabels, spec: Spec) -> Template:
     fields["labels"]["config_id"] = Hole("config_id")
     fields["schedule_id"] = Hole("schedule_id")
     fields["kwargs"] = Hole("kwargs")
-    return Template.of({name: fields.get(name) for name in _TASK_FIELDS}, allow_nan=False)
+    template = Template.of({name: fields.get(name) for name in _TASK_FIELDS}, allow_nan=False)
+    assert template.holes == ("config_id", "kwargs", "schedule_id")  # as ``encode`` fills
+    return template
 
 
 def encode(config: ConfigLike, spec: Spec, task_type: TaskTypeLike) -> str:
@@ -163,8 +165,8 @@ def encode(config: ConfigLike, spec: Spec, task_type: TaskTypeLike) -> str:
     anything else (a NaN, a date) takes the model's way, which converts it as it always did."""
     shape = run_labels(config, task_type, Trigger.SCHEDULED, config_id=0)
     try:
-        return _template(shape, spec).fill(
-            config_id=config.id, schedule_id=schedule_id(config.id), kwargs=dict(config.parameters)
+        return _template(shape, spec).fill_in(
+            config.id, dict(config.parameters), schedule_id(config.id)
         )
     except (TypeError, ValueError):
         return dump(config, spec, task_type)
