@@ -38,9 +38,9 @@ OWNERS: dict[str, set[str]] = {
     # broker streams: the run-message contract
     "broker_stream": {"messages.py"},
     "broker_stream_prefix": {"messages.py"},
-    # the recorder's buffer, its flush lease and the per-attempt claims
-    "recorder_buffer": {"worker/recorder.py"},
-    "recorder_flush_lock": {"worker/recorder.py"},
+    # the recorder's buffer (the flusher drains it under its lease) and the per-attempt claims
+    "recorder_buffer": {"worker/recorder.py", "worker/flusher.py"},
+    "recorder_flush_lock": {"worker/flusher.py"},
     "execution_claim": {"worker/recorder.py"},
     # delayed retries: the recorder adds one in the script that records the attempt
     "retry_delayed": {"worker/limits.py", "worker/recorder.py"},
@@ -58,6 +58,7 @@ OWNERS: dict[str, set[str]] = {
         "state/events.py",
         "state/schedule_state.py",
         "worker/recorder.py",
+        "worker/flusher.py",
         "api/app.py",
     },
 }
