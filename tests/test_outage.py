@@ -6,11 +6,15 @@ from __future__ import annotations
 import logging
 import random
 
+import asyncpg
 import pytest
+from redis import exceptions as redis_errors
 from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import exc as sa_errors
 from sqlalchemy.exc import OperationalError
 
 from taskplane import outage
+from taskplane.errors import BackendUnavailable
 from taskplane.outage import DATABASE, REDIS, Outages, delay_seconds, store_of
 
 
@@ -148,3 +152,51 @@ def test_a_database_that_refuses_sessions_is_an_outage_not_a_bug() -> None:
     assert not outage.database_refuses(broken)
     assert outage.store_of(broken) is None
     assert backend_of(broken) is None
+
+
+def _raised_from(exc: Exception, cause: BaseException) -> Exception:
+    exc.__cause__ = cause
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "stores", "expected"),
+    [
+        (RedisConnectionError("closed"), (), REDIS),
+        (redis_errors.TimeoutError("slow"), (DATABASE,), REDIS),
+        (redis_errors.BusyLoadingError("loading"), (), REDIS),
+        (redis_errors.ResponseError("WRONGTYPE"), (REDIS,), None),
+        (OperationalError("SELECT 1", {}, OSError("refused")), (), DATABASE),
+        (sa_errors.TimeoutError("QueuePool limit"), (), DATABASE),
+        (sa_errors.IntegrityError("INSERT", {}, ValueError("dup")), (DATABASE,), None),
+        # asyncpg used directly (the row reader): its own errors, by SQLSTATE or by kind
+        (asyncpg.exceptions.CannotConnectNowError("starting up"), (), DATABASE),
+        (asyncpg.exceptions.AdminShutdownError("shutting down"), (), DATABASE),
+        (asyncpg.exceptions.TooManyConnectionsError("too many"), (), DATABASE),
+        (asyncpg.exceptions.OutOfMemoryError("oom"), (), DATABASE),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("gone"), (), DATABASE),
+        (asyncpg.exceptions.InterfaceError("connection is closed"), (), DATABASE),
+        (asyncpg.exceptions.InternalClientError("protocol state"), (), DATABASE),
+        (asyncpg.exceptions.QueryCanceledError("statement timeout"), (DATABASE,), None),
+        (asyncpg.exceptions.UniqueViolationError("duplicate"), (DATABASE,), None),
+        # a bare socket error or timeout is the database's when the caller uses one
+        (OSError("refused"), (), None),
+        (OSError("refused"), (REDIS,), REDIS),
+        (ConnectionRefusedError("refused"), (REDIS, DATABASE), DATABASE),
+        (TimeoutError(), (DATABASE,), DATABASE),
+        (_raised_from(RuntimeError("lost"), OSError("reset")), (DATABASE,), DATABASE),
+        (_raised_from(RuntimeError("bug"), ValueError("x")), (DATABASE,), None),
+        (BackendUnavailable("PostgreSQL"), (), DATABASE),
+        (BackendUnavailable("Redis"), (), REDIS),
+        (ValueError("bug"), (REDIS, DATABASE), None),
+    ],
+)
+def test_store_of_is_the_one_answer_to_is_a_store_down(
+    exc: BaseException, stores: tuple[str, ...], expected: str | None
+) -> None:
+    from taskplane.api.errors import backend_of
+
+    assert store_of(exc, stores) == expected
+    # the api's 503 asks the same question (a bare socket error is the database driver's)
+    named = {REDIS: "Redis", DATABASE: "PostgreSQL", None: None}
+    assert backend_of(exc) == named[store_of(exc, (DATABASE,))]

@@ -1,5 +1,7 @@
 """The closed sets of the product, spelled exactly as API.md spells them."""
 
+from __future__ import annotations
+
 from enum import StrEnum
 
 
@@ -15,6 +17,14 @@ class ScheduleStatus(StrEnum):
     PAUSED = "paused"
     INACTIVE = "inactive"
     ERROR = "error"
+
+    @classmethod
+    def stored(cls, value: str) -> ScheduleStatus:
+        """A status as Redis holds it; one this version does not know reads as ``error``."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.ERROR
 
 
 class Action(StrEnum):

@@ -35,6 +35,7 @@ from redis.asyncio import Redis
 from taskiq.message import TaskiqMessage
 
 from taskplane.enums import Trigger
+from taskplane.instants import read_instant
 from taskplane.json_template import Hole, Template
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import DEFAULT_QUEUE
@@ -99,15 +100,6 @@ def _seconds(value: Any) -> float | None:
     return seconds if seconds > 0 else None
 
 
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 def _trigger(value: Any) -> Trigger:
     try:
         return Trigger(str(value))
@@ -166,7 +158,7 @@ class RunLabels:
             max_retries=None if raw_retries in (None, "") else _int(raw_retries, 0),
             timeout_seconds=_seconds(labels.get("timeout_seconds")),
             priority=_int(labels.get("priority"), 0),
-            due_at=_instant(labels.get("due_at")),
+            due_at=read_instant(labels.get("due_at")),
         )
 
     @classmethod

@@ -40,8 +40,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import asyncpg
 from redis import exceptions as redis_errors
 from sqlalchemy import exc as sa_errors
+
+from taskplane.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +57,20 @@ FLAP_SECONDS = 2.0
 _RNG = random.Random()
 
 
-_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53")
 """SQLSTATEs of a database that cannot serve now: connection exceptions (class 08), an
-admin or crash shutdown, "the database system is starting up / shutting down" (57P03), too
-many connections. asyncpg raises them as plain errors, not as connection losses."""
+admin or crash shutdown, "the database system is starting up / shutting down" (57P03),
+insufficient resources (class 53: too many connections, out of memory, disk full). asyncpg
+raises them as plain errors, not as connection losses. A cancelled statement (57014) is no
+outage."""
+
+
+_ASYNCPG_LOST = (
+    asyncpg.InterfaceError,  # the connection is closed, or was never made
+    # a connection PostgreSQL ended while the next query was being sent: the client
+    # protocol's state is broken (the pool replaces the connection on release)
+    asyncpg.exceptions.InternalClientError,
+)
 
 
 def database_refuses(exc: BaseException) -> bool:
@@ -69,12 +82,20 @@ def database_refuses(exc: BaseException) -> bool:
 
 def store_of(exc: BaseException, stores: tuple[str, ...] = ()) -> str | None:
     """The store whose loss ``exc`` shows, or None (not a lost store: a bug or a refusal).
+    The one answer to "is a store down?": the loops' back-off and the api's 503 ask it, and
+    it reads the errors of asyncpg used directly (the row reader) too.
 
     redis-py wraps its socket errors in its own ``ConnectionError`` / ``TimeoutError`` (a
-    Redis still loading its append-only file answers ``BusyLoadingError``, one of them); a
-    bare ``OSError`` / ``TimeoutError`` comes from the database driver or a timeout around
-    a transaction, so it counts against the database when the loop uses one (``stores``).
+    Redis still loading its append-only file answers ``BusyLoadingError``, one of them);
+    SQLAlchemy wraps the driver's (``DBAPIError``), asyncpg used directly raises its own (a
+    broken protocol state, or a SQLSTATE of a database that cannot serve now); a bare
+    ``OSError`` / ``TimeoutError`` comes from the database driver or a timeout around a
+    transaction, so it counts against the database when the caller uses one (``stores``:
+    the stores it uses, the database first if any). An error raised from a lost connection
+    (its ``__cause__`` an ``OSError``) counts as that loss.
     """
+    if isinstance(exc, BackendUnavailable):
+        return DATABASE if exc.component == "PostgreSQL" else REDIS
     if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
         return REDIS
     if isinstance(exc, sa_errors.DBAPIError):
@@ -87,10 +108,15 @@ def store_of(exc: BaseException, stores: tuple[str, ...] = ()) -> str | None:
         return None
     if isinstance(exc, sa_errors.TimeoutError):  # no pooled connection came free
         return DATABASE
+    if isinstance(exc, _ASYNCPG_LOST) or database_refuses(exc):
+        return DATABASE
     if isinstance(exc, OSError | TimeoutError):
         if DATABASE in stores:
             return DATABASE
         return stores[0] if stores else None
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause is not exc:
+        return store_of(cause, stores)
     return None
 
 

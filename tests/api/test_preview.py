@@ -28,7 +28,7 @@ async def test_a_cron_preview_says_it_in_words_and_lists_the_next_fires(
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["description"] == "at 09:00 on weekdays (Europe/Berlin)"
+    assert body["description"] == "at 09:00, Monday through Friday (Europe/Berlin)"
     runs = [datetime.fromisoformat(t) for t in body["next_runs"]]
     assert len(runs) == 7
     assert runs == sorted(runs) and runs[0] > datetime.now(UTC)

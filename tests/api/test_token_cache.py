@@ -4,7 +4,9 @@ and whenever the shared token generation cannot vouch for what a replica remembe
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
 import httpx
 import pytest
@@ -15,8 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.api.app import create_app
-from taskplane.api.token_cache import TokenCache
-from taskplane.auth import hash_token
+from taskplane.api.token_cache import MAX_AGE_SECONDS, TokenCache
+from taskplane.auth import Principal, hash_token
 from taskplane.cli.tokens import _revoke
 from taskplane.enums import Role
 from taskplane.settings import Settings
@@ -143,7 +145,22 @@ async def test_an_unannounced_revocation_holds_once_the_remembered_lookup_expire
         await _warm([viewer])
         await _revoke_in_sql(sessions, await _token_id(sessions, token))
         assert (await viewer.get("/configs")).status_code == 200  # still remembered
-        cache.max_age = 0.0  # the bound has passed for every lookup remembered from now on
-        for digest, entry in list(cache._entries.items()):
-            cache._entries[digest] = type(entry)(entry.principal, entry.generation, 0.0)
+        later = time.monotonic() + MAX_AGE_SECONDS + 1
+        cache.clock = lambda: later  # the bound has passed for what is remembered
         assert (await viewer.get("/configs")).status_code == 401
+
+
+def test_remembered_lookups_are_bounded_in_number_and_age() -> None:
+    now = [100.0]
+    cache = TokenCache(
+        cast(Redis, None), Keys("t:"), max_age=10.0, max_entries=2, clock=lambda: now[0]
+    )
+    principal = Principal(role=Role.VIEWER, token_id=1, name="a")
+    for digest in ("a", "b", "c"):
+        cache.put(digest, principal, "g1")
+    assert len(cache) == 2 and cache.get("a", "g1") is None  # the oldest went out
+    assert cache.get("c", "g1") == principal
+    assert cache.get("c", "g2") is None  # another generation: not used
+    assert cache.get("c", None) is None  # Redis cannot say: not used
+    now[0] += 10.0
+    assert cache.get("c", "g1") is None and len(cache) == 0

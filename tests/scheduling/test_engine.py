@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from taskplane import messages
 from taskplane.enums import SchedulerType
 from taskplane.epoch import to_ms
-from taskplane.scheduling import specs
+from taskplane.scheduling import fire_times, specs
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.engine import Engine
 from taskplane.scheduling.registration import schedule_id
@@ -259,7 +259,7 @@ async def test_cron_in_a_timezone_fires_at_the_right_instants_across_dst(
     clock = FakeClock(start)
     engine = make_engine(redis, keys, clock)
     spec = specs.Spec(kind=SchedulerType.CRON, cron="0,30 * * * *", timezone="Europe/Berlin")
-    first = specs.next_after(spec, start)
+    first = fire_times.next_after(spec, start)
     assert first is not None
     await register(redis, keys, 1, spec, first)
     for _ in range(12 * 10):  # two hours in 60 s steps

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from taskplane.enums import SchedulerType
-from taskplane.scheduling import specs
+from taskplane.scheduling import fire_times, specs
 from taskplane.scheduling.planning import Plan, latest_due, plan
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -111,7 +111,7 @@ def test_cron_catch_up_after_a_very_long_outage_finds_the_latest_fire() -> None:
 
 def _fire_sequence(spec: specs.Spec, start: datetime, end: datetime, step_s: float) -> list[str]:
     """Drive `plan` like the engine does, on a fake clock stepping `step_s` seconds."""
-    due = specs.next_after(spec, start)
+    due = fire_times.next_after(spec, start)
     fired: list[str] = []
     now = start
     while now < end and due is not None:

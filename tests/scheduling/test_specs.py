@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -173,99 +172,6 @@ def test_date_in_the_past_message_says_so() -> None:
         specs.parse("date", {"run_date": "2020-01-01T00:00:00Z"})
 
 
-BERLIN_DAILY_0230 = Spec(SchedulerType.CRON, cron="30 2 * * *", timezone="Europe/Berlin")
-BERLIN_HOURLY_30 = Spec(SchedulerType.CRON, cron="30 * * * *", timezone="Europe/Berlin")
-NY_DAILY_0900 = Spec(SchedulerType.CRON, cron="0 9 * * *", timezone="America/New_York")
-
-
-@pytest.mark.parametrize(
-    ("spec", "after", "expected"),
-    [
-        # Europe/Berlin spring forward 2026-03-29 02:00 CET -> 03:00 CEST: 02:30 does not
-        # exist that day; on_missing_time "shift" (the default) fires it once, at the first
-        # instant after the gap (03:00 CEST = 01:00 UTC).
-        (
-            BERLIN_DAILY_0230,
-            utc(2026, 3, 27, 0, 0),
-            [
-                utc(2026, 3, 27, 1, 30),
-                utc(2026, 3, 28, 1, 30),
-                utc(2026, 3, 29, 1, 0),
-                utc(2026, 3, 30, 0, 30),
-            ],
-        ),
-        # hourly at :30 across the gap: 01:30 CET, then 02:30 shifted to 03:00 CEST, 03:30
-        (
-            BERLIN_HOURLY_30,
-            utc(2026, 3, 28, 23, 0),
-            [
-                utc(2026, 3, 28, 23, 30),
-                utc(2026, 3, 29, 0, 30),
-                utc(2026, 3, 29, 1, 0),
-                utc(2026, 3, 29, 1, 30),
-            ],
-        ),
-        # fall back 2026-10-25 03:00 CEST -> 02:00 CET: 02:30 occurs twice, fires once
-        # (first occurrence, 02:30 CEST = 00:30 UTC); the day after is back to 01:30 UTC.
-        (
-            BERLIN_DAILY_0230,
-            utc(2026, 10, 24, 0, 0),
-            [utc(2026, 10, 24, 0, 30), utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)],
-        ),
-        (
-            BERLIN_HOURLY_30,
-            utc(2026, 10, 24, 23, 0),
-            [utc(2026, 10, 24, 23, 30), utc(2026, 10, 25, 0, 30), utc(2026, 10, 25, 2, 30)],
-        ),
-        # after is inside the repeated hour (second pass): no fire goes back in time
-        (BERLIN_HOURLY_30, utc(2026, 10, 25, 1, 10), [utc(2026, 10, 25, 2, 30)]),
-        # America/New_York 2026-03-08 spring forward: 09:00 moves from 14:00 to 13:00 UTC
-        (
-            NY_DAILY_0900,
-            utc(2026, 3, 7, 0, 0),
-            [utc(2026, 3, 7, 14, 0), utc(2026, 3, 8, 13, 0), utc(2026, 3, 9, 13, 0)],
-        ),
-        (
-            Spec(SchedulerType.CRON, cron="*/15 * * * *"),
-            utc(2026, 1, 1, 10, 0),
-            [utc(2026, 1, 1, 10, 15), utc(2026, 1, 1, 10, 30)],
-        ),
-        (
-            Spec(SchedulerType.CRON, cron="0 10 * * *"),
-            datetime(2026, 1, 1, 9, 59, 59, 500_000, tzinfo=UTC),
-            [utc(2026, 1, 1, 10, 0)],
-        ),
-        (
-            Spec(SchedulerType.INTERVAL, interval_seconds=90),
-            utc(2026, 1, 1, 0, 0),
-            [utc(2026, 1, 1, 0, 1, 30), utc(2026, 1, 1, 0, 3, 0), utc(2026, 1, 1, 0, 4, 30)],
-        ),
-        (Spec(SchedulerType.DATE, run_at=utc(2026, 12, 1)), utc(2026, 1, 1), [utc(2026, 12, 1)]),
-        (Spec(SchedulerType.DATE, run_at=utc(2026, 12, 1)), utc(2026, 12, 1), []),
-        (Spec(SchedulerType.MANUAL), utc(2026, 1, 1), []),
-    ],
-)
-def test_next_n(spec: Spec, after: datetime, expected: list[datetime]) -> None:
-    got = specs.next_n(spec, after, len(expected) or 3)
-    assert got == expected
-    assert all(t.tzinfo is not None and t.utcoffset() == timedelta(0) for t in got)
-
-
-def test_next_after_is_strictly_after() -> None:
-    spec = Spec(SchedulerType.CRON, cron="0 10 * * *")
-    assert specs.next_after(spec, utc(2026, 1, 1, 10, 0)) == utc(2026, 1, 2, 10, 0)
-    interval = Spec(SchedulerType.INTERVAL, interval_seconds=5)
-    assert specs.next_after(interval, utc(2026, 1, 1)) == utc(2026, 1, 1, 0, 0, 5)
-
-
-def test_next_after_accepts_other_offsets_and_refuses_naive() -> None:
-    spec = Spec(SchedulerType.CRON, cron="0 * * * *")
-    berlin = datetime(2026, 1, 1, 10, 30, tzinfo=ZoneInfo("Europe/Berlin"))
-    assert specs.next_after(spec, berlin) == utc(2026, 1, 1, 10, 0)
-    with pytest.raises(ValueError, match="aware"):
-        specs.next_after(spec, datetime(2026, 1, 1))
-
-
 @pytest.mark.parametrize(
     "spec",
     [
@@ -287,76 +193,22 @@ def test_from_labels_keeps_a_past_date() -> None:
     assert specs.from_labels(specs.to_labels(spec)) == spec
 
 
-def test_describe() -> None:
-    assert specs.describe(specs.parse("interval", {"minutes": 1})) == "every 60s"
-    assert specs.describe(specs.parse("cron", {"hour": "3"})) == "cron * 3 * * * (UTC)"
-
-
 @pytest.mark.parametrize(
-    ("kind", "config", "words"),
+    ("kind", "config", "expected"),
     [
+        # read back: a date that has passed is still that date (a completed schedule)
         (
-            "cron",
-            {"cron_expression": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
-            "cron 0 9 * * 1-5 (Europe/Berlin)",
+            "date",
+            {"run_date": "2020-01-01T00:00:00Z"},
+            Spec(SchedulerType.DATE, run_at=utc(2020, 1, 1)),
         ),
-        ("cron", {"minute": "30", "hour": 2}, "cron 30 2 * * * (UTC)"),
-        ("interval", {"minutes": 1, "seconds": 30}, "every 90s"),
-        # a stored date that has passed still reads as its time (a completed schedule)
-        ("date", {"run_date": "2020-01-01T00:00:00Z"}, "at 2020-01-01T00:00:00+00:00"),
-        ("manual", {}, "manual"),
-        ("interval", {"seconds": 0}, None),  # no longer a schedule: nothing to say
+        ("interval", {"seconds": 5}, Spec(SchedulerType.INTERVAL, interval_seconds=5)),
+        ("interval", {"seconds": 0}, None),  # no longer a schedule
+        ("cron", {"minute": "*/5", "extra": 1}, None),
         ("hourly", {}, None),
     ],
 )
-def test_describe_config_words_a_stored_schedule(
-    kind: str, config: dict[str, Any], words: str | None
+def test_stored_reads_a_config_back_or_says_none(
+    kind: str, config: dict[str, Any], expected: Spec | None
 ) -> None:
-    assert specs.describe_config(kind, config) == words
-
-
-@pytest.mark.parametrize(
-    ("kind", "config", "words"),
-    [
-        (
-            "cron",
-            {"cron_expression": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
-            "at 09:00 on weekdays (Europe/Berlin)",
-        ),
-        ("cron", {"cron_expression": "*/15 * * * *"}, "every 15 minutes (UTC)"),
-        ("cron", {"cron_expression": "* * * * *"}, "every minute (UTC)"),
-        ("cron", {"cron_expression": "30 * * * *"}, "every hour at minute 30 (UTC)"),
-        ("cron", {"cron_expression": "0 */6 * * *"}, "every 6 hours at minute 0 (UTC)"),
-        ("cron", {"cron_expression": "0 2 1 * *"}, "at 02:00 on day 1 of the month (UTC)"),
-        ("cron", {"cron_expression": "0 0 * * 0,6"}, "at 00:00 on weekends (UTC)"),
-        (
-            "cron",
-            {"cron_expression": "0 9,18 * * 1,3,5"},
-            "at 09:00 and 18:00 on Mondays, Wednesdays and Fridays (UTC)",
-        ),
-        (
-            "cron",
-            {"cron_expression": "0 0 1 1 *"},
-            "at 00:00 on day 1 of the month in January (UTC)",
-        ),
-        ("cron", {"cron_expression": "5-10 * * * *"}, "cron 5-10 * * * * (UTC)"),
-        (
-            "cron",
-            {
-                "cron_expression": "30 2 * * *",
-                "timezone": "Europe/Berlin",
-                "on_missing_time": "skip",
-            },
-            "at 02:30 (Europe/Berlin); a time a DST change skips does not fire",
-        ),
-        ("interval", {"seconds": 30}, "every 30 s"),
-        ("interval", {"seconds": 90}, "every 90 s"),
-        ("interval", {"minutes": 5}, "every 5 minutes"),
-        ("interval", {"hours": 1}, "every hour"),
-        ("interval", {"days": 2}, "every 2 days"),
-        ("date", {"run_date": "2099-01-01T10:00:00Z"}, "once at 2099-01-01 10:00:00 UTC"),
-        ("manual", {}, "manual"),
-    ],
-)
-def test_describe_in_words(kind: str, config: dict[str, object], words: str) -> None:
-    assert specs.describe_in_words(specs.parse(kind, config)) == words
+    assert specs.stored(kind, config) == expected

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from taskplane.enums import SchedulerType
 from taskplane.errors import InvalidInput
-from taskplane.scheduling import specs
+from taskplane.scheduling import fire_times, specs, words
 from taskplane.scheduling.specs import Spec
 from tests.scheduling.strategies import cron_expressions
 
@@ -114,8 +114,10 @@ def check_spec(spec: Spec, config: Any, kind: str) -> None:
     labels = json.loads(json.dumps(specs.to_labels(spec)))
     assert specs.from_labels(labels) == spec
     assert specs.parse(kind, config, is_stored=True) == spec
-    assert specs.describe(spec)
-    times = specs.next_n(spec, NOW, 4)
+    assert words.describe(spec)
+    said = words.describe_in_words(spec)  # every valid spec can be said, never raises
+    assert said and not said.startswith("cron "), said
+    times = fire_times.next_n(spec, NOW, 4)
     assert all(t.tzinfo is not None for t in times)
     assert times == sorted(set(times)) and all(t > NOW for t in times)
     if spec.is_scheduled and spec.kind is not SchedulerType.DATE:
@@ -178,12 +180,12 @@ def offset_is_constant(zone: ZoneInfo, start: datetime, end: datetime) -> bool:
 def check_fire_times(expr: str, zone_name: str, after: datetime) -> list[bool]:
     spec = specs.parse("cron", {"cron_expression": expr, "timezone": zone_name})
     zone = ZoneInfo(zone_name)
-    times = specs.next_n(spec, after, 3)
+    times = fire_times.next_n(spec, after, 3)
     assert len(times) == 3
     assert all(a < b for a, b in zip([after, *times], times, strict=False)), times
     compared = []
     for start, got in zip([after, *times], times, strict=False):
-        assert specs.next_after(spec, start) == got
+        assert fire_times.next_after(spec, start) == got
         expected = croniter_next(expr, zone, start)
         if offset_is_constant(zone, start, max(expected, got)):
             assert got == expected, (expr, zone_name, start)
@@ -224,7 +226,7 @@ def test_interval_fires_are_evenly_spaced_whatever_the_offset_of_the_start(
 ) -> None:
     spec = specs.parse("interval", {"seconds": seconds})
     start = after.astimezone(timezone(timedelta(minutes=offset_minutes)))
-    times = specs.next_n(spec, start, 3)
+    times = fire_times.next_n(spec, start, 3)
     step = timedelta(seconds=seconds)
     assert times == [after + step, after + 2 * step, after + 3 * step]
     assert all(t.utcoffset() == timedelta(0) for t in times)

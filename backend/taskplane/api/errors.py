@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from taskplane.api.deps import refusal
 from taskplane.api.schemas.inputs import JsonValueError
 from taskplane.errors import BackendUnavailable, Conflict, InvalidInput, NotFound, TaskplaneError
-from taskplane.outage import database_refuses
+from taskplane.outage import DATABASE, REDIS, store_of
 
 log = logging.getLogger(__name__)
 
@@ -82,30 +82,15 @@ def unavailable(component: str) -> JSONResponse:
     )
 
 
+_COMPONENTS = {REDIS: "Redis", DATABASE: "PostgreSQL"}
+
+
 def backend_of(exc: BaseException) -> str | None:
-    """'Redis' / 'PostgreSQL' when ``exc`` says a backing store cannot be reached."""
-    if isinstance(exc, BackendUnavailable):
-        return exc.component
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-        return "Redis"
-    if isinstance(
-        exc,
-        sqlalchemy.exc.OperationalError
-        | sqlalchemy.exc.InterfaceError
-        | sqlalchemy.exc.TimeoutError,
-    ):
-        return "PostgreSQL"
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and (
-        exc.connection_invalidated or database_refuses(exc)
-    ):
-        return "PostgreSQL"
-    if isinstance(exc, OSError | asyncio.TimeoutError):
-        # redis-py wraps its socket errors; a raw one comes from the database driver.
-        return "PostgreSQL"
-    cause = exc.__cause__ or exc.__context__
-    if cause is not None and cause is not exc:
-        return backend_of(cause) if isinstance(cause, OSError) else None
-    return None
+    """'Redis' / 'PostgreSQL' when ``exc`` says a backing store cannot be reached
+    (``outage.store_of``; a bare socket error is the database driver's: redis-py wraps its
+    own)."""
+    store = store_of(exc, (DATABASE,))
+    return None if store is None else _COMPONENTS[store]
 
 
 def status_of(exc: TaskplaneError) -> int:

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from cachetools import TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -41,7 +42,6 @@ T = TypeVar("T")
 class _Entry:
     principal: Principal
     generation: str
-    expires: float  # time.monotonic()
 
 
 def _fresh() -> str:
@@ -49,7 +49,9 @@ def _fresh() -> str:
 
 
 class TokenCache:
-    """One api process's remembered lookups (bounded: ``MAX_ENTRIES``, oldest out first)."""
+    """One api process's remembered lookups: a ``cachetools.TTLCache`` (at most
+    ``max_entries``, least recently used out first, each for ``max_age`` seconds of
+    ``clock``)."""
 
     def __init__(
         self,
@@ -58,12 +60,14 @@ class TokenCache:
         *,
         max_age: float = MAX_AGE_SECONDS,
         max_entries: int = MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis
         self.key = keys.token_generation
-        self.max_age = max_age
-        self.max_entries = max_entries
-        self._entries: dict[str, _Entry] = {}
+        self.clock = clock
+        self._entries: TTLCache[str, _Entry] = TTLCache(
+            max_entries, max_age, timer=lambda: self.clock()
+        )
 
     async def generation(self) -> str | None:
         """The current token generation; None when Redis cannot say (then nothing
@@ -81,20 +85,14 @@ class TokenCache:
         if generation is None:
             return None
         entry = self._entries.get(digest)
-        if entry is None:
-            return None
-        if entry.generation != generation or entry.expires <= time.monotonic():
-            del self._entries[digest]
+        if entry is None or entry.generation != generation:
             return None
         return entry.principal
 
     def put(self, digest: str, principal: Principal, generation: str | None) -> None:
         if generation is None or principal.token_id is None:
             return
-        self._entries.pop(digest, None)
-        while len(self._entries) >= self.max_entries:
-            del self._entries[next(iter(self._entries))]
-        self._entries[digest] = _Entry(principal, generation, time.monotonic() + self.max_age)
+        self._entries[digest] = _Entry(principal, generation)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -1,13 +1,5 @@
-"""The control actions on a schedule: the state machine of API.md, each under the config's lock.
-
-    action  from              to        otherwise
-    start   inactive, error   active    active: no-op; paused: Conflict (use resume)
-    stop    any               inactive  (idempotent; inactive: no-op)
-    pause   active            paused    Conflict
-    resume  paused            active    Conflict
-    reload  active            active    Conflict  (re-registered from the current config)
-
-A manual config: Conflict for start / pause / resume / reload; stop is allowed.
+"""The control actions on a schedule, each under the config's lock: the state machine of
+API.md (``decisions.py``) carried out.
 
 Duties:
 - Every action on one config runs under its lock (``locking.ScheduleLocks``), so the status
@@ -29,9 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -39,104 +29,29 @@ from redis.exceptions import RedisError
 from taskplane.db.configs import SCHEDULE_FIELDS
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.errors import Conflict, InvalidInput, TaskplaneError
-from taskplane.scheduling import specs
+from taskplane.scheduling import fire_times, specs
 from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.scheduling.decisions import (
+    ACTIVE,
+    ERROR,
+    INACTIVE,
+    NOOP,
+    PAUSED,
+    ActionResult,
+    decide,
+    kind_of,
+    metadata_of,
+    settled,
+    spec_or_none,
+)
 from taskplane.scheduling.dispatch import Dispatcher
 from taskplane.scheduling.locking import ScheduleLocks
 from taskplane.scheduling.registration import ConfigLike
-from taskplane.scheduling.specs import Spec
 from taskplane.state import running
-from taskplane.state.history import format_instant
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
 
 log = logging.getLogger(__name__)
-
-ACTIVE, PAUSED, INACTIVE, ERROR = (
-    ScheduleStatus.ACTIVE,
-    ScheduleStatus.PAUSED,
-    ScheduleStatus.INACTIVE,
-    ScheduleStatus.ERROR,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ActionResult:
-    config_id: int
-    action: str
-    success: bool
-    status: ScheduleStatus
-    message: str
-    changed: bool = True  # False for a no-op (then no event was recorded)
-
-
-def kind_of(config: ConfigLike) -> SchedulerType:
-    return SchedulerType(config.scheduler_type)
-
-
-def metadata_of(
-    config: ConfigLike, spec: Spec | None, registered_at: datetime | None
-) -> dict[str, Any]:
-    """The metadata the state keeps of a config (what the dashboard shows without it)."""
-    return {
-        "name": getattr(config, "name", None),
-        "task_type": config.task_type,
-        "scheduler_type": str(kind_of(config)),
-        "schedule": specs.describe(spec) if spec is not None else None,
-        "registered_at": format_instant(registered_at) if registered_at else None,
-    }
-
-
-def spec_or_none(config: ConfigLike) -> Spec | None:
-    """The config's spec as stored (no past-date rule), or None if it no longer parses."""
-    try:
-        return specs.parse(
-            config.scheduler_type, config.schedule_config, now=datetime.fromtimestamp(0, UTC)
-        )
-    except InvalidInput:
-        return None
-
-
-NOOP = {Action.START: "already active", Action.STOP: "already inactive"}
-_ONLY_FROM = {Action.RESUME: PAUSED, Action.RELOAD: ACTIVE, Action.PAUSE: ACTIVE}
-_ONLY_WORDS = {Action.RESUME: "a paused", Action.RELOAD: "an active", Action.PAUSE: "an active"}
-_PAST = {Action.RESUME: "resumed", Action.RELOAD: "reloaded", Action.PAUSE: "paused"}
-
-
-def decide(
-    action: Action, config: ConfigLike, current: ScheduleStatus
-) -> ActionResult | Conflict | None:
-    """The state machine (module doc) before anything is written: a no-op's result, the
-    refusal (not raised), or None when ``action`` changes ``config`` from ``current``. The
-    single actions and the bulk path (``bulk/``) both ask it."""
-    cid = config.id
-    if kind_of(config) is SchedulerType.MANUAL and action is not Action.STOP:
-        return Conflict(
-            f"config {cid} is a manual config (status {current}): {action} does not apply, "
-            "it only runs on demand"
-        )
-    if action is Action.START:
-        if current is ACTIVE:
-            return ActionResult(cid, "start", True, ACTIVE, NOOP[action], changed=False)
-        if current is PAUSED:
-            return Conflict(f"config {cid} is paused; use resume")
-        return None
-    if action is Action.STOP:
-        if current is INACTIVE:
-            return ActionResult(cid, "stop", True, INACTIVE, NOOP[action], changed=False)
-        return None
-    if current is not _ONLY_FROM[action]:
-        return Conflict(
-            f"config {cid} is {current}; only {_ONLY_WORDS[action]} schedule can be {_PAST[action]}"
-        )
-    return None
-
-
-def settled(decision: ActionResult | Conflict | None) -> ActionResult | None:
-    """Raise a refusal; return a no-op's result, or None to go on."""
-    if isinstance(decision, Conflict):
-        raise decision
-    return decision
 
 
 class Actions:
@@ -379,7 +294,7 @@ class Actions:
         try:
             spec = specs.parse(config.scheduler_type, config.schedule_config, now=now)
             immediate = spec.kind is SchedulerType.INTERVAL and spec.run_immediately
-            due_at = specs.next_after(spec, now) if immediate else None
+            due_at = fire_times.next_after(spec, now) if immediate else None
             if replace and not immediate:
                 registration = await self.core.replace(config, spec, now=now)
             else:

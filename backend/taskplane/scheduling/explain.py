@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from redis.asyncio import Redis
 
 from taskplane.enums import Event, SchedulerType, ScheduleStatus
-from taskplane.errors import InvalidInput
-from taskplane.scheduling import specs
+from taskplane.instants import read_instant
+from taskplane.scheduling import fire_times, specs
 from taskplane.scheduling.registration import ConfigLike
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state import heartbeats
@@ -160,27 +160,18 @@ def verdict(f: Facts) -> str:
 # --- decisions from the history ----------------------------------------------------------
 
 
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return specs.parse_instant(value)
-    except ValueError:
-        return None
-
-
 def decisions_of(events: Sequence[HistoryEvent]) -> list[Decision]:
     """The scheduler's decisions in a config's history (newest first)."""
     out: list[Decision] = []
     for e in events:
         if e.event == str(Event.FIRED):
-            out.append(Decision(e.timestamp, _instant(e.details.get("due_at")), "fired", None))
+            out.append(Decision(e.timestamp, read_instant(e.details.get("due_at")), "fired", None))
         elif e.event == str(Event.SKIPPED):
             reason = e.details.get("reason")
             out.append(
                 Decision(
                     e.timestamp,
-                    _instant(e.details.get("due_at")),
+                    read_instant(e.details.get("due_at")),
                     "skipped",
                     str(reason) if reason is not None else None,
                 )
@@ -207,7 +198,7 @@ def held_back(
         assert spec.interval_seconds is not None
         steps = int((since - anchor).total_seconds() // spec.interval_seconds)
         start = anchor + timedelta(seconds=steps * spec.interval_seconds)
-    due = [t for t in specs.next_n(spec, start, _DERIVED_MAX) if since < t <= now]
+    due = [t for t in fire_times.next_n(spec, start, _DERIVED_MAX) if since < t <= now]
     return [Decision(t, t, "skipped", reason) for t in reversed(due)]
 
 
@@ -216,7 +207,7 @@ def last_fire(events: Sequence[HistoryEvent]) -> LastFire | None:
         if e.event == str(Event.FIRED):
             task_id = e.details.get("task_id")
             return LastFire(
-                _instant(e.details.get("due_at")),
+                read_instant(e.details.get("due_at")),
                 e.timestamp,
                 str(task_id) if task_id is not None else None,
             )
@@ -267,13 +258,6 @@ class Explanation:
     next_runs: list[datetime]
     last_fire: LastFire | None
     decisions: list[Decision]
-
-
-def spec_of(kind: SchedulerType | str, schedule_config: Any) -> specs.Spec | None:
-    try:
-        return specs.parse(kind, schedule_config, is_stored=True)
-    except InvalidInput:
-        return None
 
 
 def build(
@@ -342,7 +326,7 @@ async def explain_config(
     return build(
         config_id=config.id,
         kind=SchedulerType(config.scheduler_type),
-        spec=spec_of(config.scheduler_type, config.schedule_config),
+        spec=specs.stored(config.scheduler_type, config.schedule_config),
         status=info.status,
         note=info.note,
         status_at=info.status_at,

@@ -8,6 +8,7 @@ and decodes its own replies, so the read model names no key.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -17,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from taskplane.enums import SchedulerType, ScheduleStatus
-from taskplane.scheduling import specs
+from taskplane.scheduling import fire_times, specs, words
 from taskplane.scheduling.core import Registered, SchedulerCoreService
 from taskplane.scheduling.registration import ConfigLike
 from taskplane.scheduling.specs import Spec
@@ -116,7 +117,7 @@ def compose(
     if next_run_at is not None and spec is not None:
         next_runs = [next_run_at]
         if with_next_runs and spec.kind is not SchedulerType.DATE:
-            next_runs += specs.next_n(spec, next_run_at, NEXT_RUNS - 1)
+            next_runs += fire_times.next_n(spec, next_run_at, NEXT_RUNS - 1)
     return ScheduleInfo(
         **{name: getattr(stored, name) for name in _STATE_FIELDS},
         recent_history=events,
@@ -128,7 +129,7 @@ def compose(
         # the registered spec while registered; else the configured one, so a paused or
         # stopped schedule still says what it will do when it runs again
         schedule=(
-            specs.describe(spec)
+            words.describe(spec)
             if spec is not None
             else _described(config.scheduler_type, config.schedule_config)
         ),
@@ -136,27 +137,22 @@ def compose(
 
 
 DESCRIBED_REMEMBERED = 4096
-_described_by_config: dict[tuple[Any, ...], str | None] = {}
 
 
 def _described(scheduler_type: SchedulerType | str, schedule_config: Any) -> str | None:
-    """``specs.describe_config``, remembered per config text (pure: a stored config is
+    """``words.describe_config``, remembered per config text (pure: a stored config is
     parsed without the clock), so a page of stopped configs does not parse each spec on
     every read. Values key by type too (``1`` and ``True`` describe differently); a config
     that is not a flat object is described afresh each time."""
     try:
-        key = (
-            str(scheduler_type),
-            *((k, type(v), v) for k, v in schedule_config.items()),
-        )
+        key = (str(scheduler_type), *((k, type(v), v) for k, v in schedule_config.items()))
         hash(key)
     except (AttributeError, TypeError):
-        return specs.describe_config(scheduler_type, schedule_config)
-    try:
-        return _described_by_config[key]
-    except KeyError:
-        pass
-    while len(_described_by_config) >= DESCRIBED_REMEMBERED:
-        del _described_by_config[next(iter(_described_by_config))]
-    text = _described_by_config[key] = specs.describe_config(scheduler_type, schedule_config)
-    return text
+        return words.describe_config(scheduler_type, schedule_config)
+    return _described_key(key)
+
+
+@functools.lru_cache(maxsize=DESCRIBED_REMEMBERED)
+def _described_key(key: tuple[Any, ...]) -> str | None:
+    scheduler_type, *items = key
+    return words.describe_config(scheduler_type, {k: v for k, _, v in items})

@@ -9,7 +9,6 @@ next due stays on the schedule's own cadence. The engine reads the time from a `
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -17,6 +16,7 @@ from typing import Protocol
 from taskplane.enums import SchedulerType
 from taskplane.epoch import from_ms, to_ms
 from taskplane.scheduling import specs
+from taskplane.scheduling.fire_times import next_after
 
 ON_TIME_SECONDS = 2.0
 """A fire sent at most this late is on time, whatever the misfire policy; later is a miss."""
@@ -49,20 +49,6 @@ class Plan:
     next_due: datetime | None
     missed: int = 0
     first_missed_at: datetime | None = None
-
-
-@functools.lru_cache(maxsize=4096)
-def _next_cron(spec: specs.Spec, after: datetime) -> datetime | None:
-    # Cron maths costs ~0.4 ms a call; schedules sharing an expression and a due time (all
-    # the "every minute" ones) share one computation per tick.
-    return specs.next_after(spec, after)
-
-
-def next_after(spec: specs.Spec, after: datetime) -> datetime | None:
-    """``specs.next_after``, memoized for cron."""
-    if spec.kind is SchedulerType.CRON:
-        return _next_cron(spec, after)
-    return specs.next_after(spec, after)
 
 
 def next_due_after(spec: specs.Spec, at: datetime) -> datetime | None:

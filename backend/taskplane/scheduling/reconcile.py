@@ -21,10 +21,18 @@ from taskplane.db import configs as config_rows
 from taskplane.enums import Event, SchedulerType, ScheduleStatus
 from taskplane.errors import TaskplaneError
 from taskplane.scheduling import specs
-from taskplane.scheduling.actions import ACTIVE, ERROR, INACTIVE, kind_of, metadata_of, spec_or_none
 from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.scheduling.decisions import (
+    ACTIVE,
+    ERROR,
+    INACTIVE,
+    kind_of,
+    metadata_of,
+    spec_or_none,
+)
 from taskplane.scheduling.locking import ScheduleLocks
 from taskplane.scheduling.registration import ConfigLike
+from taskplane.state.replies import text
 from taskplane.state.schedule_state import ScheduleStateService
 
 log = logging.getLogger(__name__)
@@ -148,17 +156,17 @@ class Reconciler:
         the models' dumps."""
         if raw is None:
             return False
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        written = text(raw)
         spec = spec_or_none(config)
         if spec is None or not spec.is_scheduled:
-            return self.core.decode(text) is not None
+            return self.core.decode(written) is not None
         try:
-            if self.core.encode(config, spec) == text:
+            if self.core.encode(config, spec) == written:
                 return False
             wanted = self.core.build(config, spec)
         except TaskplaneError:
-            return self.core.decode(text) is not None
-        stored = self.core.decode(text)
+            return self.core.decode(written) is not None
+        stored = self.core.decode(written)
         if stored is None:
             return False
         return bool(wanted.model_dump(mode="json") != stored.model_dump(mode="json"))

@@ -25,7 +25,7 @@ from taskiq.serializers import JSONSerializer
 from taskplane import messages
 from taskplane.enums import SchedulerType, Trigger
 from taskplane.json_template import Hole, Template
-from taskplane.scheduling import specs
+from taskplane.scheduling import fire_times, specs
 from taskplane.scheduling.specs import Spec
 
 SCHEDULE_ID_PREFIX = "taskplane-config-"
@@ -92,7 +92,7 @@ def first_due(spec: Spec, now: datetime) -> datetime | None:
     interval (an immediate run, if any, is sent by the service), or the date itself."""
     if spec.kind is SchedulerType.DATE:
         return spec.run_at if spec.run_at is not None and spec.run_at > now else None
-    return specs.next_after(spec, now)
+    return fire_times.next_after(spec, now)
 
 
 def run_labels(

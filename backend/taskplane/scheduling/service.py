@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskplane.db.configs import SCHEDULE_FIELDS
 from taskplane.enums import Action, Trigger
 from taskplane.scheduling import bulk
-from taskplane.scheduling.actions import ActionResult, Actions
+from taskplane.scheduling.actions import Actions
 from taskplane.scheduling.bulk.script import BulkScript
 from taskplane.scheduling.core import SchedulerCoreService, TaskTypeLookup
+from taskplane.scheduling.decisions import ActionResult
 from taskplane.scheduling.dispatch import BatchReport, Dispatcher
 from taskplane.scheduling.info import NEXT_RUNS, RECENT_HISTORY, ReadModel, ScheduleInfo
 from taskplane.scheduling.locking import ScheduleBusy, ScheduleLocks

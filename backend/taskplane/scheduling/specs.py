@@ -1,20 +1,10 @@
-"""Schedule specs: parse and validate a config's ``schedule_config``, compute fire times.
+"""Schedule specs: parse and validate a config's ``schedule_config`` into a ``Spec``, and
+the spec's round trip through a registration's labels.
 
 Pure: no I/O, no clock unless one is passed (``now`` defaults to the current time only in
 ``parse``, for the "date not in the past" rule). Every error is ``InvalidInput`` whose loc is
-``("schedule_config", field)``, so the API answers 422 naming the field.
-
-Cron and DST. A cron expression is evaluated on the wall clock of its timezone, then mapped
-to UTC instants by the schedule's DST policy (API.md, "DST policy"):
-- a wall time that does not exist (spring forward: 02:30 in Europe/Berlin on the last Sunday
-  of March) fires once at the first instant after the gap (03:00 CEST) with
-  ``on_missing_time: shift`` (the default), and not at all that day with ``skip``;
-- a wall time that occurs twice (fall back) fires once, at its first occurrence, with
-  ``on_repeated_time: first`` (the default), and at each occurrence with ``both``.
-An instant is never fired twice: several missing wall times that shift to the same instant
-fire once.
-
-Interval cadence is anchored: the next due is the previous due + interval (no drift).
+``("schedule_config", field)``, so the API answers 422 naming the field. A spec's fire times
+are ``fire_times``' (cron with the DST policy), its words ``words``'.
 """
 
 from __future__ import annotations
@@ -22,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +20,7 @@ from croniter import croniter
 
 from taskplane.enums import SchedulerType
 from taskplane.errors import FieldError, InvalidInput
+from taskplane.instants import parse_instant
 
 Misfire = Literal["once", "skip"]
 Overlap = Literal["allow", "skip"]
@@ -41,6 +32,12 @@ CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 INTERVAL_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 POLICY_KEYS = frozenset({"misfire", "misfire_grace_seconds", "overlap"})
 DST_KEYS = frozenset({"on_missing_time", "on_repeated_time"})
+CHOICES: dict[str, tuple[str, str]] = {  # each field's two values, the default first
+    "misfire": ("once", "skip"),
+    "overlap": ("allow", "skip"),
+    "on_missing_time": ("shift", "skip"),
+    "on_repeated_time": ("first", "both"),
+}
 ALLOWED_KEYS: dict[SchedulerType, frozenset[str]] = {
     SchedulerType.CRON: frozenset({"cron_expression", *CRON_FIELDS, "timezone"})
     | POLICY_KEYS
@@ -61,9 +58,6 @@ MAX_TEXT_LENGTHS: dict[str, int] = {
 MAX_INTERVAL_SECONDS = 10 * 366 * 86400  # ten years: far enough, and no datetime overflow
 MAX_GRACE_SECONDS = 86400
 DEFAULT_GRACE_SECONDS = 60
-_MAX_CRON_STEPS = 10_000  # candidates examined per next_after; DST skips need only a few
-_ONE_SECOND = timedelta(seconds=1)
-_MAX_FOLD = timedelta(hours=3)  # longer than any DST shift in the tz database
 
 LABEL_PREFIX = "schedule_"
 
@@ -154,6 +148,14 @@ def parse(
     return spec
 
 
+def stored(scheduler_type: SchedulerType | str, schedule_config: Any) -> Spec | None:
+    """``parse`` of a config read back (``is_stored``); None when it no longer reads."""
+    try:
+        return parse(scheduler_type, schedule_config, is_stored=True)
+    except InvalidInput:
+        return None
+
+
 def _err(errors: list[FieldError], field: str, msg: str, type: str = "value_error") -> None:
     errors.append(FieldError((ROOT, field), msg, type))
 
@@ -162,18 +164,23 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _parse_policies(config: Mapping[str, Any], errors: list[FieldError]) -> dict[str, Any]:
+def _parse_choices(
+    config: Mapping[str, Any], errors: list[FieldError], keys: frozenset[str]
+) -> dict[str, Any]:
+    """The ``CHOICES`` fields among ``keys`` that ``config`` gives."""
     out: dict[str, Any] = {}
-    if "misfire" in config:
-        if config["misfire"] in ("once", "skip"):
-            out["misfire"] = config["misfire"]
+    for key, allowed in CHOICES.items():
+        if key not in keys or key not in config:
+            continue
+        if config[key] in allowed:
+            out[key] = config[key]
         else:
-            _err(errors, "misfire", "must be 'once' or 'skip'", "literal_error")
-    if "overlap" in config:
-        if config["overlap"] in ("allow", "skip"):
-            out["overlap"] = config["overlap"]
-        else:
-            _err(errors, "overlap", "must be 'allow' or 'skip'", "literal_error")
+            _err(errors, key, f"must be {allowed[0]!r} or {allowed[1]!r}", "literal_error")
+    return out
+
+
+def _parse_policies(config: Mapping[str, Any], errors: list[FieldError]) -> dict[str, Any]:
+    out = _parse_choices(config, errors, POLICY_KEYS)
     if "misfire_grace_seconds" in config:
         grace = config["misfire_grace_seconds"]
         if not _is_int(grace):
@@ -264,25 +271,10 @@ def _parse_cron(
                 expr = candidate
             else:  # each field fine alone but never fires together, e.g. 31 February
                 _err(errors, "day", f"the fields never match a date: {candidate!r}")
-    dst = _parse_dst_policy(config, errors)
+    dst = _parse_choices(config, errors, DST_KEYS)
     if expr is None:
         return None
     return Spec(kind=SchedulerType.CRON, cron=expr, timezone=timezone, **policies, **dst)
-
-
-def _parse_dst_policy(config: Mapping[str, Any], errors: list[FieldError]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, allowed in (
-        ("on_missing_time", ("shift", "skip")),
-        ("on_repeated_time", ("first", "both")),
-    ):
-        if key not in config:
-            continue
-        if config[key] in allowed:
-            out[key] = config[key]
-        else:
-            _err(errors, key, f"must be {allowed[0]!r} or {allowed[1]!r}", "literal_error")
-    return out
 
 
 def _parse_interval(
@@ -335,17 +327,6 @@ def _parse_interval(
     )
 
 
-def parse_instant(value: str) -> datetime:
-    """An ISO 8601 time as aware UTC; a naive time is UTC. ValueError if unreadable."""
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
 def _parse_date(
     config: Mapping[str, Any],
     errors: list[FieldError],
@@ -371,123 +352,6 @@ def _parse_date(
         _err(errors, "run_date", f"{run_at.isoformat()} is in the past")
         return None
     return Spec(kind=SchedulerType.DATE, run_at=run_at, **policies)
-
-
-# --- fire times ------------------------------------------------------------------------
-
-
-def next_after(spec: Spec, after: datetime) -> datetime | None:
-    """The first fire time strictly after ``after`` (aware), as aware UTC; None if none."""
-    after = _aware(after)
-    if spec.kind is SchedulerType.INTERVAL:
-        assert spec.interval_seconds is not None
-        return datetime.fromtimestamp(after.timestamp() + spec.interval_seconds, UTC)
-    if spec.kind is SchedulerType.DATE:
-        return spec.run_at if spec.run_at is not None and spec.run_at > after else None
-    if spec.kind is SchedulerType.CRON:
-        assert spec.cron is not None
-        return _next_cron(
-            spec.cron, ZoneInfo(spec.timezone), after, spec.on_missing_time, spec.on_repeated_time
-        )
-    return None
-
-
-def next_n(spec: Spec, after: datetime, n: int) -> list[datetime]:
-    """The next ``n`` fire times strictly after ``after`` (fewer when the schedule ends)."""
-    out: list[datetime] = []
-    current = _aware(after)
-    for _ in range(max(n, 0)):
-        nxt = next_after(spec, current)
-        if nxt is None:
-            break
-        out.append(nxt)
-        current = nxt
-    return out
-
-
-def first_runs(spec: Spec, now: datetime, n: int) -> list[datetime]:
-    """The first ``n`` fires of a schedule started at ``now``: an interval that runs
-    immediately fires at ``now`` first (as a start does), everything else from its next
-    fire time on; ``[]`` for manual."""
-    if spec.kind is SchedulerType.INTERVAL and spec.run_immediately and n > 0:
-        start = _aware(now)
-        return [start, *next_n(spec, start, n - 1)]
-    return next_n(spec, now, n)
-
-
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("an aware datetime is required")
-    return moment.astimezone(UTC)
-
-
-def _next_cron(
-    expr: str,
-    tz: ZoneInfo,
-    after: datetime,
-    on_missing: OnMissingTime = "shift",
-    on_repeated: OnRepeatedTime = "first",
-) -> datetime | None:
-    # Walk the wall clock (naive local times) with croniter and map each candidate to its
-    # instants by the DST policy (``_instants``); keep the first instant strictly after
-    # `after`. Filtering on instants makes the result independent of croniter's own DST
-    # handling. With "first" the instants rise with the wall clock, so the first one past
-    # `after` is the answer. With "both" a repeated hour's second pass comes after later
-    # wall times' first pass: near a fall-back the walk starts one fold earlier and keeps
-    # the smallest instant of a fold's worth of candidates.
-    near_fold = (
-        on_repeated == "both"
-        and after.astimezone(tz).utcoffset() != (after + _MAX_FOLD).astimezone(tz).utcoffset()
-    )
-    local = after.astimezone(tz).replace(tzinfo=None, microsecond=0, fold=0)
-    start = local - _MAX_FOLD if near_fold else local
-    it = croniter(expr, start - _ONE_SECOND)
-    best: datetime | None = None
-    best_wall: datetime | None = None
-    for _ in range(_MAX_CRON_STEPS):
-        try:
-            wall = it.get_next(datetime)
-        except Exception:  # croniter gives up on expressions that stop matching
-            return best
-        if best_wall is not None and wall > best_wall + _MAX_FOLD:
-            return best
-        for instant in _instants(wall, tz, on_missing, on_repeated):
-            if instant > after and (best is None or instant < best):
-                best, best_wall = instant, best_wall or wall
-        if best is not None and not near_fold:
-            return best
-    return best
-
-
-def _instants(
-    wall: datetime, tz: ZoneInfo, on_missing: OnMissingTime, on_repeated: OnRepeatedTime
-) -> list[datetime]:
-    """The UTC instants at which the naive local ``wall`` fires under the DST policy."""
-    first = wall.replace(tzinfo=tz, fold=0)
-    second = wall.replace(tzinfo=tz, fold=1)
-    if first.utcoffset() == second.utcoffset():  # an ordinary wall time
-        return [first.astimezone(UTC)]
-    early, late = sorted((first.astimezone(UTC), second.astimezone(UTC)))
-    if early.astimezone(tz).replace(tzinfo=None) == wall:  # repeated: both read back
-        return [early, late] if on_repeated == "both" else [early]
-    # missing (a gap): zoneinfo reads it with the offset before (fold=0, the later
-    # instant) or after (fold=1, the earlier) the change; the gap's end lies between
-    if on_missing == "skip":
-        return []
-    return [_transition(early, late, tz)]
-
-
-def _transition(early: datetime, late: datetime, tz: ZoneInfo) -> datetime:
-    """The first instant in (early, late] whose offset is the one after the change."""
-    after_offset = late.astimezone(tz).utcoffset()
-    lo, hi = early, late
-    while hi - lo > _ONE_SECOND:
-        mid = lo + (hi - lo) / 2
-        if mid.astimezone(tz).utcoffset() == after_offset:
-            hi = mid
-        else:
-            lo = mid
-    return hi.replace(microsecond=0)
 
 
 # --- labels ----------------------------------------------------------------------------
@@ -521,16 +385,8 @@ def from_labels(labels: Mapping[str, Any]) -> Spec:
     p = LABEL_PREFIX
     run_at = labels.get(f"{p}run_at")
     interval = labels.get(f"{p}interval_seconds")
-    misfire = labels.get("misfire", "once")
-    overlap = labels.get("overlap", "allow")
-    on_missing = labels.get("on_missing_time", "shift")
-    on_repeated = labels.get("on_repeated_time", "first")
-    if (
-        misfire not in ("once", "skip")
-        or overlap not in ("allow", "skip")
-        or on_missing not in ("shift", "skip")
-        or on_repeated not in ("first", "both")
-    ):
+    choices = {key: labels.get(key, allowed[0]) for key, allowed in CHOICES.items()}
+    if any(value not in CHOICES[key] for key, value in choices.items()):
         raise ValueError("bad schedule policy labels")
     return Spec(
         kind=SchedulerType(labels[f"{p}kind"]),
@@ -539,128 +395,6 @@ def from_labels(labels: Mapping[str, Any]) -> Spec:
         interval_seconds=int(interval) if interval is not None else None,
         run_at=parse_instant(run_at) if run_at is not None else None,
         run_immediately=bool(labels.get(f"{p}run_immediately", True)),
-        misfire=misfire,
         misfire_grace_seconds=int(labels.get("misfire_grace_seconds", DEFAULT_GRACE_SECONDS)),
-        overlap=overlap,
-        on_missing_time=on_missing,
-        on_repeated_time=on_repeated,
+        **choices,
     )
-
-
-def describe(spec: Spec) -> str:
-    """A short human form: 'cron */5 * * * * (Europe/Berlin)', 'every 90s', 'at <iso>'."""
-    if spec.kind is SchedulerType.CRON:
-        return f"cron {spec.cron} ({spec.timezone})"
-    if spec.kind is SchedulerType.INTERVAL:
-        return f"every {spec.interval_seconds}s"
-    if spec.kind is SchedulerType.DATE:
-        assert spec.run_at is not None
-        return f"at {spec.run_at.isoformat()}"
-    return "manual"
-
-
-_DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-_MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-_PLAIN = re.compile(r"^\d+$")
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _every(n: int, unit: str) -> str:
-    return f"every {unit}" if n == 1 else f"every {n} {unit}s"
-
-
-def _interval_words(seconds: int) -> str:
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds % size == 0:
-            return _every(seconds // size, unit)
-    return f"every {seconds} s"
-
-
-def _numbers(field: str) -> list[int] | None:
-    """A cron field that lists plain numbers ("9", "9,12,18"), else None."""
-    parts = field.split(",")
-    return [int(p) for p in parts] if all(_PLAIN.match(p) for p in parts) else None
-
-
-def _days_of_week(field: str) -> str | None:
-    if field == "*":
-        return ""
-    if field in ("1-5", "MON-FRI", "mon-fri"):
-        return "on weekdays"
-    if field in ("0,6", "6,0", "6-7", "SAT,SUN", "sat,sun"):
-        return "on weekends"
-    days = _numbers(field)
-    if days is None or any(d > 7 for d in days):
-        return None
-    return "on " + _and([_DAY_NAMES[d % 7] + "s" for d in days])
-
-
-def _cron_words(expr: str) -> str | None:
-    """Common cron shapes in words ("at 09:00 on weekdays"); None for the rest."""
-    minute, hour, dom, month, dow = expr.split()
-    minutes, hours = _numbers(minute), _numbers(hour)
-    if minutes is not None and hours is not None:
-        when = "at " + _and([f"{h:02d}:{m:02d}" for h in hours for m in minutes])
-    elif minutes is not None and len(minutes) == 1 and hour == "*":
-        when = f"every hour at minute {minutes[0]}"
-    elif minutes is not None and len(minutes) == 1 and hour.startswith("*/"):
-        when = f"{_every(int(hour[2:]), 'hour')} at minute {minutes[0]}"
-    elif minute == "*" and hour == "*":
-        when = "every minute"
-    elif minute.startswith("*/") and _PLAIN.match(minute[2:]) and hour == "*":
-        when = _every(int(minute[2:]), "minute")
-    else:
-        return None
-    parts = [when]
-    days = _days_of_week(dow)
-    if days is None:
-        return None
-    if dom != "*":
-        dates = _numbers(dom)
-        if dates is None:
-            return None
-        parts.append("on day " + _and([str(d) for d in dates]) + " of the month")
-    if days:
-        parts.append(("or " if dom != "*" else "") + days)
-    if month != "*":
-        months = _numbers(month)
-        if months is None or any(not 1 <= m <= 12 for m in months):
-            return None
-        parts.append("in " + _and([_MONTH_NAMES[m - 1] for m in months]))
-    return " ".join(parts)
-
-
-def describe_in_words(spec: Spec) -> str:
-    """What a person reads: "every 30 s", "at 09:00 on weekdays (Europe/Berlin)", "once at
-    2026-12-01 10:00:00 UTC", "manual" (a cron shape without words stays "cron <expr>")."""
-    if spec.kind is SchedulerType.INTERVAL:
-        assert spec.interval_seconds is not None
-        return _interval_words(spec.interval_seconds)
-    if spec.kind is SchedulerType.DATE:
-        assert spec.run_at is not None
-        return f"once at {spec.run_at.strftime('%Y-%m-%d %H:%M:%S')} UTC"
-    if spec.kind is SchedulerType.CRON:
-        assert spec.cron is not None
-        words = f"{_cron_words(spec.cron) or 'cron ' + spec.cron} ({spec.timezone})"
-        if spec.on_missing_time == "skip":
-            words += "; a time a DST change skips does not fire"
-        if spec.on_repeated_time == "both":
-            words += "; a time a DST change repeats fires twice"
-        return words
-    return "manual"
-
-
-def describe_config(scheduler_type: SchedulerType | str, schedule_config: Any) -> str | None:
-    """A stored config's schedule in words, whatever its status: what a paused or stopped
-    schedule will do once it runs again (``manual`` for a manual one). None when the stored
-    config no longer reads as a schedule (its status is then ``error``)."""
-    try:
-        return describe(parse(scheduler_type, schedule_config, is_stored=True))
-    except InvalidInput:
-        return None

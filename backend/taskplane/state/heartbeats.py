@@ -26,6 +26,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
+from taskplane.instants import read_instant
 from taskplane.state import leases
 from taskplane.state.keys import Keys
 from taskplane.state.replies import text
@@ -33,16 +34,6 @@ from taskplane.state.replies import text
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _parse_instant(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def new_instance_id(kind: str = "scheduler") -> str:
@@ -104,7 +95,7 @@ def parse_exit(raw: Any) -> Exit | None:
         data = json.loads(raw)
     except (ValueError, TypeError):
         return None
-    at = _parse_instant(data.get("exited_at")) if isinstance(data, dict) else None
+    at = read_instant(data.get("exited_at")) if isinstance(data, dict) else None
     if at is None:
         return None
     return Exit(id=str(data.get("id") or ""), exited_at=at, reason=str(data.get("reason") or ""))
@@ -134,7 +125,7 @@ def _parse_beat(raw: str) -> tuple[dict[str, Any], datetime] | None:
         return None
     if not isinstance(data, dict):
         return None
-    at = _parse_instant(data.get("heartbeat_at"))
+    at = read_instant(data.get("heartbeat_at"))
     return None if at is None else (data, at)
 
 

@@ -9,20 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from taskplane.instants import read_instant
+
 
 def format_instant(moment: datetime) -> str:
     """Fixed-width ISO UTC (always microseconds): such strings compare as the times do."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def parse_instant(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +42,7 @@ class HistoryEvent:
         details = data.get("details")
         return cls(
             event=str(data.get("event", "")),
-            timestamp=parse_instant(data.get("timestamp")) or datetime.fromtimestamp(0, UTC),
+            timestamp=read_instant(data.get("timestamp")) or datetime.fromtimestamp(0, UTC),
             note=data.get("note"),
             details=details if isinstance(details, dict) else {},
         )

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from taskplane.enums import Event, ScheduleStatus, Trigger
-from taskplane.state.history import parse_instant
+from taskplane.instants import read_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +95,12 @@ def _int(value: str | None) -> int:
         return 0
 
 
-def status_of(value: str) -> ScheduleStatus:
-    """A stored status; one this version does not know reads as ``error``."""
-    try:
-        return ScheduleStatus(value)
-    except ValueError:
-        return ScheduleStatus.ERROR
-
-
 def decode_state(config_id: int, raw: Mapping[str, str]) -> ScheduleState | None:
     """A state hash as read (the pools decode replies: ``resources.make_redis``); None
     without status."""
     if "status" not in raw:
         return None
-    status = status_of(raw["status"])
+    status = ScheduleStatus.stored(raw["status"])
     try:
         metadata = json.loads(raw.get("metadata") or "{}")
     except ValueError:
@@ -118,13 +110,13 @@ def decode_state(config_id: int, raw: Mapping[str, str]) -> ScheduleState | None
         config_id=config_id,
         status=status,
         note=raw.get("note") or None,
-        status_at=parse_instant(raw.get("status_at")),
+        status_at=read_instant(raw.get("status_at")),
         metadata=metadata if isinstance(metadata, dict) else {},
         runs=_int(raw.get("runs")),
         successes=_int(raw.get("successes")),
         failures=_int(raw.get("failures")),
         consecutive_failures=_int(raw.get("consecutive_failures")),
-        last_run_at=parse_instant(raw.get("last_run_at")),
+        last_run_at=read_instant(raw.get("last_run_at")),
         last_success=None if last_success in (None, "") else last_success == "1",
         last_task_id=raw.get("last_task_id") or None,
     )

@@ -42,7 +42,6 @@ from taskplane.state.schedule_records import (
     TransitionResult,
     decode_state,
     remembered_state,
-    status_of,
 )
 from taskplane.state.scripts import STATUS_ORDER, Scripts
 
@@ -346,7 +345,7 @@ class ScheduleStateService:
 
     async def status(self, config_id: int) -> ScheduleStatus | None:
         raw: Any = await self.redis.hget(self.keys.schedule(config_id), "status")
-        return ScheduleStatus(raw) if raw else None
+        return ScheduleStatus.stored(raw) if raw else None
 
     async def statuses(self, config_ids: Sequence[int]) -> list[ScheduleStatus | None]:
         """The status of each config (None without state; an unknown one reads as
@@ -356,7 +355,7 @@ class ScheduleStateService:
         raws: list[Any] = await self.scripts.statuses(
             keys=[self.keys.schedule(c) for c in config_ids]
         )
-        return [None if r is None else status_of(r) for r in raws]
+        return [None if r is None else ScheduleStatus.stored(r) for r in raws]
 
     async def history(
         self, config_id: int, *, limit: int = 50, offset: int = 0

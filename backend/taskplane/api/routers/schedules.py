@@ -4,6 +4,7 @@ on one config and records each change in history."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -43,7 +44,7 @@ from taskplane.api.schemas.schedules import (
 from taskplane.db import configs, executions
 from taskplane.enums import Action, ScheduleStatus
 from taskplane.pages import Page
-from taskplane.scheduling import bulk, explain, specs
+from taskplane.scheduling import bulk, explain, fire_times, specs, words
 from taskplane.tasks.registry import DEFAULT_QUEUE
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
@@ -91,8 +92,8 @@ async def preview_schedule(body: PreviewIn) -> PreviewOut:
     create (the same 422s, ``loc`` under ``["body", "schedule_config", ...]``)."""
     spec = specs.parse(body.scheduler_type, body.schedule_config)
     return PreviewOut(
-        description=specs.describe_in_words(spec),
-        next_runs=specs.first_runs(spec, datetime.now(UTC), body.count),
+        description=await asyncio.to_thread(words.describe_in_words, spec),  # reads a file
+        next_runs=fire_times.first_runs(spec, datetime.now(UTC), body.count),
     )
 
 

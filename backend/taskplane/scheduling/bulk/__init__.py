@@ -8,7 +8,7 @@ chunk's size: take every lock (one pipeline), read every status (one), register 
 becomes active (two: read the old registrations, one MULTI), change every status (one
 pipeline of the transition script, plus one publish), unregister what stops (two), send the
 immediate runs of intervals (two), release the locks (one). Each config's change is the
-single action's, under its own lock, decided by the same state machine (``actions.py``),
+single action's, under its own lock, decided by the same state machine (``decisions.py``),
 with the same messages.
 
 The rare cases take the single path, after the batch: a config whose lock is busy (the

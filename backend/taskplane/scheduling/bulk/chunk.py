@@ -12,16 +12,10 @@ from typing import TYPE_CHECKING
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
 from taskplane.errors import Conflict
-from taskplane.scheduling.actions import (
-    ActionResult,
-    decide,
-    kind_of,
-)
 from taskplane.scheduling.bulk.lua import APPLIED, BUSY, NOT_ALLOWED
 from taskplane.scheduling.bulk.prepare import (
     ACTIVATION,
     ACTIVE,
-    ERROR,
     INACTIVE,
     PAUSED,
     Activation,
@@ -29,6 +23,11 @@ from taskplane.scheduling.bulk.prepare import (
 )
 from taskplane.scheduling.bulk.report import Outcome, Refused, refusal
 from taskplane.scheduling.bulk.script import Common, Ops
+from taskplane.scheduling.decisions import (
+    ActionResult,
+    decide,
+    kind_of,
+)
 from taskplane.scheduling.registration import ConfigLike
 from taskplane.state.history import format_instant
 
@@ -39,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 def decide_one(action: Action, config: ConfigLike, current: ScheduleStatus) -> Outcome | None:
-    """The single call's refusal or no-op (``actions.decide``); None: it changes."""
+    """The single call's refusal or no-op (``decisions.decide``); None: it changes."""
     decided = decide(action, config, current)
     if isinstance(decided, Conflict):
         return refusal(config.id, decided)
@@ -48,12 +47,7 @@ def decide_one(action: Action, config: ConfigLike, current: ScheduleStatus) -> O
 
 def read_status(raw: str | None) -> ScheduleStatus:
     """A status as the state hash holds it (none: inactive; unreadable: error)."""
-    if raw is None:
-        return INACTIVE
-    try:
-        return ScheduleStatus(raw)
-    except ValueError:
-        return ERROR
+    return INACTIVE if raw is None else ScheduleStatus.stored(raw)
 
 
 async def run_chunk(

@@ -2,7 +2,7 @@
 or two round trips, whatever its size.
 
 ``BEGIN`` takes the chunk's free locks and reads, for each config locked, its status and its
-stored registration. Python then decides each config's change (``actions.decide``, the
+stored registration. Python then decides each config's change (``decisions.decide``, the
 single path's state machine) and prepares its registration. ``APPLY`` makes every change:
 per config, while its lock is still this chunk's, the status change with its event, metadata
 and live event (only from an allowed status) and the registration written or removed, then

@@ -11,8 +11,8 @@ from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
 from taskplane.errors import TaskplaneError
 from taskplane.json_template import Hole, Template
-from taskplane.scheduling import specs
-from taskplane.scheduling.actions import (
+from taskplane.scheduling import fire_times, specs
+from taskplane.scheduling.decisions import (
     metadata_of,
 )
 from taskplane.scheduling.registration import ConfigLike, first_due
@@ -88,7 +88,7 @@ class Preparer:
         if id(spec) not in self._timing:
             now = self.now
             immediate = spec.kind is SchedulerType.INTERVAL and spec.run_immediately
-            due = (specs.next_after(spec, now) if immediate else None) or first_due(spec, now)
+            due = (fire_times.next_after(spec, now) if immediate else None) or first_due(spec, now)
             self._timing[id(spec)] = (
                 None
                 if due is None

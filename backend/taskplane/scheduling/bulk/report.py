@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from taskplane.errors import TaskplaneError
-from taskplane.scheduling.actions import (
+from taskplane.scheduling.decisions import (
     ActionResult,
 )
 

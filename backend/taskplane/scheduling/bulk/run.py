@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 from taskplane.enums import Action
 from taskplane.errors import Conflict, InvalidInput, NotFound
-from taskplane.scheduling.actions import (
+from taskplane.scheduling.bulk.chunk import run_chunk
+from taskplane.scheduling.bulk.report import BulkReport, Outcome, Refused, refusal
+from taskplane.scheduling.decisions import (
     ActionResult,
     metadata_of,
     spec_or_none,
 )
-from taskplane.scheduling.bulk.chunk import run_chunk
-from taskplane.scheduling.bulk.report import BulkReport, Outcome, Refused, refusal
 from taskplane.scheduling.registration import ConfigLike
 
 if TYPE_CHECKING:

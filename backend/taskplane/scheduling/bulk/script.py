@@ -17,12 +17,8 @@ from taskplane.scheduling.evalsha import RawScript
 from taskplane.scheduling.locking import ScheduleLocks
 from taskplane.scheduling.registration import SCHEDULE_ID_PREFIX
 from taskplane.state.history import format_instant
+from taskplane.state.replies import text
 from taskplane.state.schedule_state import ScheduleStateService
-
-
-def _text(value: Any) -> str | None:
-    """A reply as text, whether the client decodes replies or not."""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass
@@ -97,7 +93,7 @@ class BulkScript:
             keys += (self.locks.key(cid), self.state.status_key(cid), self.core.data_key(cid))
         reply = await self._begin(keys, [token, self.locks.lease_ms])
         return [
-            (bool(reply[i]), _text(reply[i + 1]), _text(reply[i + 2]))
+            (bool(reply[i]), text(reply[i + 1]), text(reply[i + 2]))
             for i in range(0, len(reply), 3)
         ]
 
@@ -190,4 +186,4 @@ class BulkScript:
         assert len(keys) - len(ops.keys) == GLOBAL_KEYS
         assert len(args) - len(ops.args) == GLOBAL_ARGS
         reply = await self._apply(keys, args)
-        return [(int(reply[i]), _text(reply[i + 1]) or "") for i in range(0, len(reply), 2)]
+        return [(int(reply[i]), text(reply[i + 1]) or "") for i in range(0, len(reply), 2)]
