@@ -1,9 +1,12 @@
 """Where the test run's PostgreSQL and Redis live, decided once per run.
 
 Defaults are this machine's servers; TASKPLANE_TEST_DATABASE_URL / TASKPLANE_TEST_REDIS_URL
-point elsewhere. If one is unreachable the run falls back to SQLite / a private real Redis
-(the embedded ``redis-server`` of `taskplane dev`, nothing on disk) and says so in its header,
-unless TASKPLANE_TEST_REQUIRE_SERVICES=1, in which case the run fails.
+point elsewhere. If one is unreachable the run starts its own: a private PostgreSQL cluster
+(``initdb`` + ``pg_ctl`` into a temp dir on a free port, as the fault suite does; removed at
+the end of the run) / a private real Redis (the embedded ``redis-server`` of `taskplane dev`,
+nothing on disk), and says so in its header, unless TASKPLANE_TEST_REQUIRE_SERVICES=1, in
+which case the run fails. A test that claims PostgreSQL runs on PostgreSQL: the run's
+database is never SQLite (the SQLite cases use their own engine, ``sqlite_engine``).
 """
 
 from __future__ import annotations
@@ -11,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import tempfile
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from taskplane.embedded_redis import EmbeddedRedis
+from tests.faults.postgres import PrivatePostgres
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -27,13 +29,13 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 class TestServices:
     run_id: str
     database_url: str
-    database_kind: str  # "postgresql" or "sqlite"
+    database_kind: str  # "postgresql" (the machine's, or a private cluster: see notes)
     redis_url: str
     redis_kind: str  # "redis" or "embedded redis"
     notes: list[str] = field(default_factory=list)
     admin_pg_url: str | None = None
     database_name: str | None = None
-    sqlite_dir: Path | None = None
+    _private_postgres: PrivatePostgres | None = None
     _embedded_redis: EmbeddedRedis | None = None
 
 
@@ -71,18 +73,21 @@ def decide() -> TestServices:
 
     services = TestServices(run_id, "", "", "", "", notes)
     if _reachable(pg, 5432):
+        services.database_kind = "postgresql"
+    else:
+        problems.append(f"PostgreSQL unreachable at {urlsplit(pg).netloc}")
+        if not require_services():
+            services._private_postgres = _start_private_postgres()
+            pg = services._private_postgres.url
+            services.database_kind = "postgresql"
+
+    if services.database_kind:
         name = f"taskplane_test_{run_id}"
         asyncio.run(_pg_admin(pg, f'CREATE DATABASE "{name}"'))
         base = pg.rsplit("/", 1)[0]
         services.database_url = f"{base}/{name}"
-        services.database_kind = "postgresql"
         services.admin_pg_url = pg
         services.database_name = name
-    else:
-        problems.append(f"PostgreSQL unreachable at {urlsplit(pg).netloc}")
-        services.sqlite_dir = Path(tempfile.mkdtemp(prefix="taskplane-test-"))
-        services.database_url = f"sqlite+aiosqlite:///{services.sqlite_dir / 'test.db'}"
-        services.database_kind = "sqlite"
 
     if _reachable(redis_url, 6379):
         services.redis_url = redis_url
@@ -97,8 +102,26 @@ def decide() -> TestServices:
         services.notes = problems
         teardown(services)
         raise RuntimeError("TASKPLANE_TEST_REQUIRE_SERVICES=1 but " + "; ".join(problems))
-    notes.extend(f"{p}: falling back" for p in problems)
+    notes.extend(f"{p}: started a private one ({_where(services, p)})" for p in problems)
     return services
+
+
+def _start_private_postgres() -> PrivatePostgres:
+    server = PrivatePostgres()
+    try:
+        server.init()
+        server.start()
+    except BaseException:
+        server.remove()
+        raise
+    return server
+
+
+def _where(services: TestServices, problem: str) -> str:
+    server = services._private_postgres
+    if problem.startswith("PostgreSQL") and server is not None:
+        return f"initdb cluster in {server.dir}, port {server.port}"
+    return services.redis_url
 
 
 def teardown(services: TestServices) -> None:
@@ -109,9 +132,7 @@ def teardown(services: TestServices) -> None:
                 f'DROP DATABASE IF EXISTS "{services.database_name}" WITH (FORCE)',
             )
         )
-    if services.sqlite_dir is not None:
-        for path in services.sqlite_dir.glob("*"):
-            path.unlink()
-        services.sqlite_dir.rmdir()
+    if services._private_postgres is not None:
+        services._private_postgres.remove()
     if services._embedded_redis is not None:
         services._embedded_redis.stop()

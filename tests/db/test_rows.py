@@ -1,6 +1,11 @@
 """The API's one-row reader (db/rows.py): on PostgreSQL through asyncpg directly, the same row
-as SQLAlchemy's, value for value and type for type; on SQLite through SQLAlchemy; PostgreSQL
-unreachable or a connection it closed is a BackendUnavailable (503), and the next read works."""
+as SQLAlchemy's on the same PostgreSQL, value for value and type for type; on SQLite through
+SQLAlchemy, the values written; PostgreSQL unreachable or a connection it closed is a
+BackendUnavailable (503), and the next read works.
+
+The comparisons with SQLAlchemy run on the run's database, which is always PostgreSQL (the
+machine's or a private cluster, tests/services.py): comparing SQLAlchemy with itself on SQLite
+would prove nothing about the asyncpg path."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -26,14 +31,29 @@ from tests.conftest import make_test_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 FIELDS = configs._TABLE.columns.keys()
+PARAMETERS = {"message": 'ü \u2028 "q"', "n": [1, 2.5, None, {"deep": True}]}
+SCHEDULE = {"expression": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
+
+
+async def _reader(engine: AsyncEngine) -> AsyncIterator[RowReader]:
+    rows = RowReader(engine, max_size=2)
+    yield rows
+    await rows.close()
+
+
+@pytest.fixture
+async def direct(sessions: Sessions, engine: AsyncEngine) -> AsyncIterator[RowReader]:
+    """The reader on the run's PostgreSQL: asyncpg directly."""
+    assert engine.dialect.name == "postgresql", "the run's database is PostgreSQL"
+    async for rows in _reader(engine):
+        assert rows.direct
+        yield rows
 
 
 @pytest.fixture
 async def reader(any_sessions: Sessions) -> AsyncIterator[RowReader]:
-    engine = any_sessions.kw["bind"]
-    rows = RowReader(engine, max_size=2)
-    yield rows
-    await rows.close()
+    async for rows in _reader(any_sessions.kw["bind"]):
+        yield rows
 
 
 async def _create(sessions: Sessions, **over: Any) -> int:
@@ -42,8 +62,8 @@ async def _create(sessions: Sessions, **over: Any) -> int:
         "description": None,
         "task_type": "echo",
         "scheduler_type": SchedulerType.CRON,
-        "schedule_config": {"expression": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
-        "parameters": {"message": 'ü \u2028 "q"', "n": [1, 2.5, None, {"deep": True}]},
+        "schedule_config": SCHEDULE,
+        "parameters": PARAMETERS,
         "timeout_seconds": None,
         **over,
     }
@@ -56,14 +76,12 @@ async def _through_sqlalchemy(engine: AsyncEngine, config_id: int) -> Any:
         return (await conn.execute(configs._BY_ID, {"config_id": config_id})).first()
 
 
-async def test_the_row_is_sqlalchemys_value_for_value(
-    any_sessions: Sessions, reader: RowReader
+async def test_on_postgresql_the_row_is_sqlalchemys_value_for_value(
+    sessions: Sessions, engine: AsyncEngine, direct: RowReader
 ) -> None:
-    engine = any_sessions.kw["bind"]
-    assert reader.direct is (engine.dialect.name == "postgresql")
     for over in ({}, {"name": "reader-2", "description": "d", "timeout_seconds": 30}):
-        config_id = await _create(any_sessions, **over)
-        row = await configs.get_row(reader, config_id)
+        config_id = await _create(sessions, **over)
+        row = await configs.get_row(direct, config_id)
         expected = await _through_sqlalchemy(engine, config_id)
         for name in FIELDS:
             got, want = getattr(row, name), getattr(expected, name)
@@ -71,6 +89,24 @@ async def test_the_row_is_sqlalchemys_value_for_value(
             assert type(got) is type(want), name
         assert row.scheduler_type is SchedulerType.CRON
         assert row.created_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize("any_sessions", ["sqlite"], indirect=True)
+async def test_on_sqlite_the_reader_goes_through_sqlalchemy_and_reads_what_was_written(
+    any_sessions: Sessions, reader: RowReader
+) -> None:
+    assert any_sessions.kw["bind"].dialect.name == "sqlite" and not reader.direct
+    config_id = await _create(any_sessions, name="sqlite-1", timeout_seconds=30)
+    row = await configs.get_row(reader, config_id)
+    assert (row.id, row.name, row.task_type, row.timeout_seconds) == (
+        config_id,
+        "sqlite-1",
+        "echo",
+        30,
+    )
+    assert row.scheduler_type is SchedulerType.CRON
+    assert (row.parameters, row.schedule_config) == (PARAMETERS, SCHEDULE)
+    assert isinstance(row.created_at, datetime) and row.created_at.tzinfo is UTC
 
 
 async def test_a_missing_row_is_not_found(any_sessions: Sessions, reader: RowReader) -> None:
@@ -147,12 +183,12 @@ async def test_a_read_cut_off_by_postgresql_is_a_503_and_the_next_one_works(
     assert (await configs.get_row(one_connection, config_id)).id == config_id
 
 
-async def test_a_filtered_page_is_sqlalchemys_row_for_row(
-    any_sessions: Sessions, reader: RowReader
+async def test_on_postgresql_a_filtered_page_is_sqlalchemys_row_for_row(
+    sessions: Sessions, engine: AsyncEngine, direct: RowReader
 ) -> None:
-    engine = any_sessions.kw["bind"]
+    reader = direct
     ids = [
-        await _create(any_sessions, name=f"page-{i}", task_type=t)
+        await _create(sessions, name=f"page-{i}", task_type=t)
         for i, t in enumerate(["echo", "sleep", "echo", "echo", "sleep"])
     ]
     shapes = [
