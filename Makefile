@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: dev test lint format bench bench-profile install migrate
+.PHONY: dev test lint format bench bench-profile bench-report install migrate
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -33,10 +33,15 @@ migrate: install
 	@$(UV) run taskplane migrate
 
 # every benchmark measured unprofiled, then a short profiled pass of each (flame graphs in
-# docs/img/profiles/); docs/benchmarks.md is regenerated from both
+# docs/img/profiles/); each result is stored in bench/stored/<name>.json (commit them) and
+# docs/benchmarks.md is regenerated from the stored results alone
 bench: install
 	@scripts/ensure-wrk
 	@$(UV) run python -m bench --profile $(ARGS)
 
 bench-profile: install
 	@$(UV) run python -m bench --profile-only $(ARGS)
+
+# no run: docs/benchmarks.md again from bench/stored/ (tests/bench/test_report.py checks it)
+bench-report: install
+	@$(UV) run python -m bench --report-only

@@ -1,5 +1,6 @@
 """``python -m bench [b1 b2 b3 b4 b6] [--n N ...]``: run benchmarks, print their tables, store
-their results in bench/results/ and regenerate docs/benchmarks.md from all stored results."""
+their results in bench/stored/ (one JSON per benchmark, committed) and regenerate
+docs/benchmarks.md from the stored results alone (``--report-only``: only that)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 
 from bench import machine, procs, profiled, report
 from bench.results import Result
-from bench.suite import ANALYSIS, BENCHMARKS, PROFILE_PASS, descriptions
+from bench.suite import BENCHMARKS, PROFILE_PASS
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -60,12 +61,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--report-only",
         action="store_true",
-        help="run nothing: rewrite docs/benchmarks.md from the results it already holds",
+        help="run nothing: rewrite docs/benchmarks.md from the results in bench/stored/",
     )
     p.add_argument(
         "--no-report",
         action="store_true",
-        help="print only: store no result, leave docs/benchmarks.md alone",
+        help="print only: store no result, leave bench/stored/ and docs/benchmarks.md alone",
     )
     args = p.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
@@ -75,9 +76,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def run_one(name: str, args: argparse.Namespace, command: str) -> Result:
-    result = Result(name=name, title=BENCHMARKS[name].TITLE, command=command)
+    bench = BENCHMARKS[name]
+    result = Result(name, bench.TITLE, command, description=bench.DESCRIPTION.strip())
     result.load_at_start = machine.load()
-    result.commit = machine.describe()["versions"]["taskplane (git)"]
+    result.machine = machine.describe()
+    result.commit = result.machine["versions"]["taskplane (git)"]
     await BENCHMARKS[name].run(result, args)
     result.load_at_end = machine.load()
     result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -121,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
     if args.report_only:
-        print(f"wrote {report.write([], descriptions(), ANALYSIS)}")
+        print(f"wrote {report.write([])}")
         return 0
     names = args.names or list(BENCHMARKS)
     failed = False
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile or args.profile_only:
         failed = not profile_passes(names, args, done) or failed
     if not args.no_report and done:
-        path = report.write(done, descriptions(), ANALYSIS)
+        path = report.write(done)
         print(f"\nwrote {path}")
     return 1 if failed else 0
 

@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ def describe() -> dict[str, Any]:
     if dirty:
         commit += " (plus uncommitted changes under backend/ in the shared tree)"
     return {
+        "described_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
         "cores": os.cpu_count(),
         "ram": f"{mem_kb / 2**20:.1f} GiB",
         "cpu": _first("/proc/cpuinfo", "model name"),

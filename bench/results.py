@@ -1,6 +1,7 @@
-"""A benchmark's result: tables of preformatted cells, notes and goals. Printed to the
-terminal and rendered into docs/benchmarks.md, which also keeps each result as JSON (in an
-HTML comment), so running one benchmark rewrites the page without losing the others."""
+"""A benchmark's result: tables of preformatted cells, notes and goals, with what the run
+said it measured (its description) and the machine it ran on. Printed to the terminal and
+stored as JSON in bench/stored/<name>.json (committed: one file per benchmark, the last run
+of it); docs/benchmarks.md is rendered from the stored files alone (``bench.report``)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,8 @@ class Result:
     notes: list[str] = field(default_factory=list)
     images: list[Image] = field(default_factory=list)
     profiles: list[Profile] = field(default_factory=list)
+    description: str = ""  # the benchmark's DESCRIPTION when it ran: the page's text for it
+    machine: dict[str, Any] = field(default_factory=dict)  # bench.machine.describe(), + at
 
     def table(self, title: str, columns: list[str]) -> Table:
         t = Table(title, columns)
@@ -109,15 +112,16 @@ class Result:
         return "\n\n".join(parts)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        """The stored form: one field per line at the top, diffs readable in review."""
+        return json.dumps(asdict(self), ensure_ascii=False, indent=1) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Result:
         raw: dict[str, Any] = json.loads(text)
         tables = [Table(**t) for t in raw.pop("tables")]
         goals = [Goal(**g) for g in raw.pop("goals")]
-        images = [Image(**i) for i in raw.pop("images", [])]  # older pages stored none
-        profiles = [Profile(**p) for p in raw.pop("profiles", [])]
+        images = [Image(**i) for i in raw.pop("images")]
+        profiles = [Profile(**p) for p in raw.pop("profiles")]
         return cls(tables=tables, goals=goals, images=images, profiles=profiles, **raw)
 
 

@@ -7,13 +7,12 @@ loaded machine, so the checks are on counts that hold whatever the speed.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 import pytest
 from bench.results import Result, Table
 
-from bench import b1_scheduler, b2_changes, b3_throughput, b4_api, report
+from bench import b1_scheduler, b2_changes, b3_throughput, b4_api
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -144,20 +143,3 @@ def test_wrk_output_is_read_to_the_figures_it_prints() -> None:
     o = b4_api.parse_wrk(WRK_OUTPUT, "GET /configs?limit=50")
     assert (o.requests, o.rps, o.non_2xx) == (19200, 1279.15, 3)
     assert (o.p50, o.p99, o.max) == pytest.approx((0.024, 0.0485, 0.1124))
-
-
-def test_report_keeps_earlier_results_and_prints_every_cell(tmp_path: Path) -> None:
-    doc = tmp_path / "benchmarks.md"
-    first = Result("b1", "scheduler", "python -m bench b1 --n 10")
-    first.table("t1", ["a", "b"]).add("1,234 ms", "x|y")
-    first.goal("goal one", True, "fine")
-    report.write([first], {"b1": "about b1"}, "why", path=doc)
-    second = Result("b3", "throughput", "python -m bench b3")
-    second.table("t3", ["c"]).add("2,600/s")
-    second.note("contended -->")
-    report.write([second], {}, "", path=doc)
-    text = doc.read_text()
-    assert "| 1,234 ms | x\\|y |" in text and "| 2,600/s |" in text
-    assert "python -m bench b1 --n 10" in text and "not run yet" in text  # b2, b4
-    kept = report.stored(doc)
-    assert set(kept) == {"b1", "b3"} and kept["b3"].notes == ["contended -->"]

@@ -59,9 +59,9 @@ def test_the_pass_takes_the_command_line_options_else_its_shorter_defaults() -> 
 
 
 def test_the_page_links_each_flame_graph_with_its_top_functions(tmp_path: Path) -> None:
-    doc = tmp_path / "benchmarks.md"
+    store, doc = tmp_path / "stored", tmp_path / "benchmarks.md"
     b4 = Result("b4", "API latency", "python -m bench b4")
-    report.write([b4], {}, "", path=doc)
+    report.write([b4], store, doc)
     assert "No profile stored yet" in doc.read_text()
     b4.profiles = [
         Profile(
@@ -73,10 +73,10 @@ def test_the_page_links_each_flame_graph_with_its_top_functions(tmp_path: Path) 
             own=[" 30.0%  execute asyncpg.py"],
         )
     ]
-    report.write([b4], {}, "", path=doc)
+    report.write([b4], store, doc)
     text = doc.read_text()
     assert "## Profiles" in text and "No profile stored yet" not in text
     assert "**`b4-api`**: 1,234 samples, [flame graph](img/profiles/b4-api.svg)" in text
     assert "| `run uvicorn.py` | 80.0% | `execute asyncpg.py` | 30.0% |" in text
     assert "| `a\\|b x.py` | 10.0% |  |  |" in text
-    assert report.stored(doc)["b4"].profiles[0].samples == 1234
+    assert report.stored(store)["b4"].profiles[0].samples == 1234
