@@ -4,7 +4,7 @@ dropped), one unique Redis key prefix per test (its keys deleted after)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from taskplane.resources import Resources, make_redis
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from tests import services as test_services
+from tests.faults import figures, reliability
 
 _SERVICES: test_services.TestServices | None = None
 _counter = itertools.count(1)
@@ -52,6 +53,16 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
     lines += [f"taskplane: NOTE {note}" for note in s.notes]
     return lines
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """How each test docs/reliability.md cites ended, next to its figures (figures.py)."""
+    report = yield
+    figures.outcome(item, report, reliability.cited())
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,40 @@
 """The figures of a fault test (lost, duplicated, recovery time ...): printed, attached to the
 test's report (``user_properties``, so junit XML carries them) and merged into
-``fault-figures.json`` in pytest's base temp dir. docs/reliability.md quotes the last ones."""
+``fault-figures.json`` in pytest's base temp dir, with when and at which commit they were
+taken and, for the tests docs/reliability.md cites, how the test ended (``outcome``).
+
+``python -m tests.faults.reliability --store <that file>`` keeps them (tests/faults/stored/)
+and regenerates docs/reliability.md from what is kept."""
 
 from __future__ import annotations
 
+import functools
 import json
+import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 FILE_NAME = "fault-figures.json"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@functools.cache
+def commit() -> str:
+    """The checkout's commit, and whether the code differed from it."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "backend", "tests"]).returncode
+    return head.stdout.strip() + (" (plus uncommitted changes)" if dirty else "")
+
+
+def _update(path: Path, nodeid: str, **fields: Any) -> None:
+    found = json.loads(path.read_text()) if path.exists() else {}
+    entry = found.setdefault(nodeid, {})
+    entry.update(fields, at=datetime.now(UTC).isoformat(timespec="seconds"), commit=commit())
+    path.write_text(json.dumps(found, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def record(request: pytest.FixtureRequest, **figures: float | int | str) -> Path:
@@ -17,9 +42,20 @@ def record(request: pytest.FixtureRequest, **figures: float | int | str) -> Path
     rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in figures.items()}
     factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
     path = factory.getbasetemp() / FILE_NAME
-    found = json.loads(path.read_text()) if path.exists() else {}
-    found[request.node.nodeid] = rounded
-    path.write_text(json.dumps(found, indent=2, sort_keys=True) + "\n")
+    _update(path, request.node.nodeid, figures=rounded)
     request.node.user_properties.append(("figures", json.dumps(rounded, sort_keys=True)))
     print(f"FAULT FIGURES {request.node.nodeid}: {json.dumps(rounded, sort_keys=True)}")
     return path
+
+
+def outcome(item: pytest.Item, report: pytest.TestReport, cited: frozenset[str]) -> None:
+    """Keep how a test ended, for the tests the page cites (``cited``) and any that recorded
+    figures: passed / failed / skipped from its call, or its setup's failure."""
+    recorded = any(name == "figures" for name, _ in item.user_properties)
+    if item.nodeid not in cited and not recorded:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        # where pytest keeps the run's tmp_path_factory (as its legacypath plugin reads it)
+        factory: pytest.TempPathFactory = item.config._tmp_path_factory  # type: ignore[attr-defined]
+        how = report.outcome if report.when == "call" else f"{report.outcome} in setup"
+        _update(factory.getbasetemp() / FILE_NAME, item.nodeid, outcome=how)

@@ -264,6 +264,7 @@ async def test_stack_rides_out_a_redis_restart_and_a_10s_redis_outage(
         outage_seconds=OUTAGE_SECONDS,
         replies_during_outage=len(replies),
         replies_watched=len(watched),
+        answers=len(watched) + len(replies),
         answers_500=sum(1 for r in [*watched, *(r for r, _ in replies)] if r.status == 500),
         secret_leaks=len(leaked),
     )
@@ -339,6 +340,7 @@ async def test_stack_rides_out_a_10s_postgresql_outage(
         outage_seconds=OUTAGE_SECONDS,
         replies_during_outage=len(replies),
         replies_watched=len(watched),
+        answers=len(watched) + len(replies),
         answers_500=sum(1 for r in [*watched, *(r for r, _ in replies)] if r.status == 500),
         secret_leaks=len(leaked),
     )

@@ -1,0 +1,103 @@
+"""docs/reliability.md is what the stored figures files make: the committed page equals the
+generated one; a run's entries replace their tests' stored ones, section by section; a
+promise's last stored outcome decides whether it is listed as a known defect."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tests.faults import figures, promises, reliability
+
+FAULTS = reliability.SECTIONS[0]
+
+
+def test_the_committed_page_is_what_the_stored_figures_make() -> None:
+    # after `--store` of a run, or an edit of tests/faults/promises.py:
+    # `python -m tests.faults.reliability`
+    assert reliability.DOC.read_text() == reliability.page()
+
+
+def test_every_cited_test_exists() -> None:
+    for nodeid in reliability.cited():
+        path, _, name = nodeid.partition("::")
+        assert f"def {name}(" in (reliability.ROOT / path).read_text(), nodeid
+
+
+def _run(store: Path, entries: dict[str, dict[str, Any]]) -> str:
+    reliability.keep(entries, store)
+    return reliability.page(store)
+
+
+def test_a_run_replaces_its_tests_entries_and_a_passing_run_clears_the_defect(
+    tmp_path: Path,
+) -> None:
+    failed = {"at": "2026-12-02T10:00:00+00:00", "commit": "aaa1111", "outcome": "failed"}
+    text = _run(tmp_path, {promises.PG_SHUTTING_DOWN: failed, "tests/x.py::uncited": failed})
+    assert sorted(json.loads((tmp_path / FAULTS.file).read_text())) == [promises.PG_SHUTTING_DOWN]
+    defects = text[text.index("## Known defects") :]
+    assert "**4c: PostgreSQL shutting down" in defects
+    assert "failed (2026-12-02 10:00:00 UTC at aaa1111)" in defects
+    assert "| 1 | `kill -9` of a worker mid-task |" in text and "| no stored run |" in text
+
+    figures_of_6 = {"lost": 0, "duplicated": 0, "stopped_after_sigterm_seconds": 3.25}
+    passed = {"at": "2026-12-06T20:40:00+00:00", "commit": "bbb2222", "outcome": "passed"}
+    text = _run(
+        tmp_path,
+        {
+            promises.PG_SHUTTING_DOWN: passed,
+            promises.SIGTERM_WORKER: {**passed, "figures": figures_of_6},
+        },
+    )
+    assert "failed (" not in text and "aaa1111" not in text  # replaced, not kept beside
+    assert "None: no test cited above failed in its last stored run." in text
+    assert (
+        "| 6 | 0 | 0 | worker exited 3.2 s after SIGTERM (the task had 3 s left) | — | "
+        "2026-12-06 20:40:00 UTC at bbb2222 |" in text
+    )
+    assert "| 4 | | | | no stored run | |" in text
+
+
+def test_the_page_takes_sections_from_several_figures_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def bad_clients(entries: dict[str, dict[str, Any]]) -> list[str]:
+        rows = [f"| {e['figures']['p99_ms']} ms |" for e in entries.values()]
+        return ["## Bad clients", "", "| /health p99 |", "| --- |", *rows, ""]
+
+    other = reliability.Section("bad-clients.json", frozenset({"tests/b.py::t"}), bad_clients)
+    monkeypatch.setattr(reliability, "SECTIONS", [FAULTS, other])
+    entry = {"at": "2026-12-06", "commit": "c", "outcome": "passed", "figures": {"p99_ms": 12}}
+    text = _run(tmp_path, {"tests/b.py::t": entry})
+    assert json.loads((tmp_path / "bad-clients.json").read_text()) == {"tests/b.py::t": entry}
+    assert not (tmp_path / FAULTS.file).exists()
+    assert text.index("## Known defects") < text.index("## Bad clients\n\n| /health p99 |")
+    assert "| 12 ms |" in text
+    assert "tests/b.py::t" in reliability.cited()
+
+
+def test_a_cited_tests_outcome_is_kept_beside_its_figures(tmp_path: Path) -> None:
+    factory = SimpleNamespace(getbasetemp=lambda: tmp_path)
+    item = SimpleNamespace(
+        nodeid="tests/a.py::t",
+        user_properties=[],
+        config=SimpleNamespace(_tmp_path_factory=factory),
+    )
+
+    def report(when: str, outcome: str) -> Any:
+        return SimpleNamespace(when=when, outcome=outcome, passed=outcome == "passed")
+
+    cited = frozenset({"tests/a.py::t"})
+    figures.outcome(item, report("setup", "passed"), cited)  # type: ignore[arg-type]
+    assert not (tmp_path / figures.FILE_NAME).exists()  # a setup that passed says nothing yet
+    figures.outcome(item, report("call", "failed"), cited)  # type: ignore[arg-type]
+    found = json.loads((tmp_path / figures.FILE_NAME).read_text())
+    assert found["tests/a.py::t"]["outcome"] == "failed"
+    assert found["tests/a.py::t"]["commit"] == figures.commit() and found["tests/a.py::t"]["at"]
+    item.nodeid = "tests/a.py::not_cited"  # neither cited nor with figures: not kept
+    figures.outcome(item, report("call", "passed"), cited)  # type: ignore[arg-type]
+    assert list(json.loads((tmp_path / figures.FILE_NAME).read_text())) == ["tests/a.py::t"]
