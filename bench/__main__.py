@@ -76,8 +76,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def run_one(name: str, args: argparse.Namespace, command: str) -> Result:
-    bench = BENCHMARKS[name]
-    result = Result(name, bench.TITLE, command, description=bench.DESCRIPTION.strip())
+    benchmark = BENCHMARKS[name]
+    result = Result(name, benchmark.TITLE, command, description=benchmark.DESCRIPTION.strip())
     result.load_at_start = machine.load()
     result.machine = machine.describe()
     result.commit = result.machine["versions"]["taskplane (git)"]

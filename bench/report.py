@@ -25,17 +25,19 @@ ORDER = ["b1", "b2", "b3", "b4", "b6"]
 MACHINE_ONLY = ("described_at", "taskplane (git)")  # differ from run to run by nature
 
 
-def stored(store: Path = STORE) -> dict[str, Result]:
+def stored(store_dir: Path | None = None) -> dict[str, Result]:
     """The stored results, by name."""
-    found = [Result.from_json(f.read_text()) for f in sorted(store.glob("*.json"))]
+    files = sorted((store_dir or STORE).glob("*.json"))
+    found = [Result.from_json(f.read_text()) for f in files]
     return {r.name: r for r in found}
 
 
-def store(results: list[Result], store: Path = STORE) -> None:
+def store(results: list[Result], store_dir: Path | None = None) -> None:
     """Keep each result as its benchmark's stored result (replacing the one before)."""
-    store.mkdir(parents=True, exist_ok=True)
+    where = store_dir or STORE
+    where.mkdir(parents=True, exist_ok=True)
     for r in results:
-        (store / f"{r.name}.json").write_text(r.to_json())
+        (where / f"{r.name}.json").write_text(r.to_json())
 
 
 @dataclass
@@ -264,15 +266,17 @@ SECTIONS: dict[str, Callable[[Result, dict[str, Result]], list[str]]] = {}
 other stored result is drawn by ``section``."""
 
 
-def page(store_dir: Path = STORE) -> str:
+def page(store_dir: Path | None = None) -> str:
     """The page the stored results make."""
-    return render(stored(store_dir), Analysis.load(store_dir / ANALYSIS))
+    where = store_dir or STORE
+    return render(stored(where), Analysis.load(where / ANALYSIS))
 
 
-def write(new: list[Result], store_dir: Path = STORE, doc: Path = DOC) -> Path:
+def write(new: list[Result], store_dir: Path | None = None, doc: Path | None = None) -> Path:
     """Store ``new`` (each replacing its benchmark's stored result), then rewrite the page from
     the stored results alone."""
     store(new, store_dir)
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(page(store_dir))
-    return doc
+    where = doc or DOC
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.write_text(page(store_dir))
+    return where

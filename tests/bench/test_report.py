@@ -5,6 +5,7 @@ and the README's performance figures are figures the stored results hold."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 from bench.results import Result
 
-from bench import report
+from bench import __main__ as bench_main
+from bench import report, suite
 
 README = report.ROOT / "README.md"
 # a figure: a number, with its unit when it has one ("157 ms", "10.2x", "2,505/s", "33 µs")
@@ -159,3 +161,34 @@ def test_the_readme_performance_figures_are_in_the_stored_results() -> None:
     )
     assert len(claimed) > 30
     assert not missing, f"README figures no stored result holds: {missing}"
+
+
+class _Fake:
+    TITLE = "a fake benchmark"
+    DESCRIPTION = "\nWhat the fake measures.\n"
+
+    @staticmethod
+    async def run(result: Result, args: argparse.Namespace) -> None:
+        result.table("fake: figures", ["n", "took"]).add("1,000", "12.5 ms")
+        result.goal("fast", True, "12.5 ms")
+
+
+def test_a_run_stores_its_figures_description_machine_and_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(suite.BENCHMARKS, "fake", _Fake)
+    monkeypatch.setattr(report, "STORE", tmp_path / "stored")
+    monkeypatch.setattr(report, "DOC", tmp_path / "benchmarks.md")
+    assert bench_main.main(["fake"]) == 0
+    (kept,) = report.stored().values()
+    assert (kept.name, kept.description) == ("fake", "What the fake measures.")
+    assert kept.tables[0].rows == [["1,000", "12.5 ms"]]
+    assert kept.commit and kept.commit == kept.machine["versions"]["taskplane (git)"]
+    assert kept.machine["described_at"] and kept.finished_at >= kept.started_at
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert f"taskplane at {kept.commit}" in page and "| 1,000 | 12.5 ms |" in page
+    assert page == report.page()
+    # --report-only runs nothing and writes the same page from what is stored
+    (tmp_path / "benchmarks.md").write_text("stale")
+    assert bench_main.main(["--report-only"]) == 0
+    assert (tmp_path / "benchmarks.md").read_text() == page
