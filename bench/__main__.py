@@ -103,7 +103,7 @@ def profile_passes(names: list[str], args: argparse.Namespace, done: list[Result
         print(f"\n>>> profiled pass: {command}   (load {machine.load()})", flush=True)
         try:
             with profiled.profiling() as raw:
-                asyncio.run(run_one(name, pass_args, command))
+                taken = asyncio.run(run_one(name, pass_args, command))
         except Exception as exc:
             ok = False
             print(f"!!! profiled pass of {name} failed: {exc!r}", flush=True)
@@ -113,6 +113,7 @@ def profile_passes(names: list[str], args: argparse.Namespace, done: list[Result
         else:
             found = profiled.collect(name, command, raw, profiled.SVG_DIR, report.DOC.parent)
         for prof in found:
+            prof.taken_at, prof.commit = taken.started_at, taken.commit
             print(f"  {prof.process}: {prof.samples:,} samples -> {prof.svg}", flush=True)
         target.profiles = found
         if target not in done:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.results import Result, verdict
+from bench.results import Profile, Result, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -201,6 +201,12 @@ def _split(line: str) -> tuple[str, str]:
     return share, name.strip()
 
 
+def when(prof: Profile) -> str:
+    if not prof.taken_at:
+        return " (its time and commit were not stored with it)"
+    return f", run at {prof.taken_at}, taskplane at {prof.commit}"
+
+
 def profiles(results: dict[str, Result]) -> list[str]:
     out = ["## Profiles", "", PROFILES.strip(), ""]
     profiled = [(name, r) for name in names(results) if (r := results[name]).profiles]
@@ -210,7 +216,7 @@ def profiles(results: dict[str, Result]) -> list[str]:
         out += [
             f"### {name.upper()} — {r.title}",
             "",
-            f"Profiled pass: `{r.profiles[0].command}`.",
+            f"Profiled pass: `{r.profiles[0].command}`{when(r.profiles[0])}.",
             "",
         ]
         for prof in r.profiles:

@@ -66,6 +66,8 @@ class Profile:
     command: str
     inclusive: list[str] = field(default_factory=list)  # "share  function file", best first
     own: list[str] = field(default_factory=list)
+    taken_at: str = ""  # when the profiled pass started, and at which commit
+    commit: str = ""
 
 
 @dataclass

@@ -71,11 +71,17 @@ def test_the_page_links_each_flame_graph_with_its_top_functions(tmp_path: Path) 
             command="BENCH_PROFILE=1 python -m bench b4 --duration 5 --no-report",
             inclusive=[" 80.0%  run uvicorn.py", " 10.0%  a|b x.py"],
             own=[" 30.0%  execute asyncpg.py"],
+            taken_at="2026-12-02T07:28:00+00:00",
+            commit="abc1234",
         )
     ]
     report.write([b4], store, doc)
     text = doc.read_text()
     assert "## Profiles" in text and "No profile stored yet" not in text
+    assert (
+        "Profiled pass: `BENCH_PROFILE=1 python -m bench b4 --duration 5 --no-report`, run at "
+        "2026-12-02T07:28:00+00:00, taskplane at abc1234." in text
+    )
     assert "**`b4-api`**: 1,234 samples, [flame graph](img/profiles/b4-api.svg)" in text
     assert "| `run uvicorn.py` | 80.0% | `execute asyncpg.py` | 30.0% |" in text
     assert "| `a\\|b x.py` | 10.0% |  |  |" in text
