@@ -77,12 +77,6 @@ def render(results: dict[str, Result], analysis: Analysis | None) -> str:
     ]
     out += machine(results)
     out += [
-        "**Contention.** This machine's 2 cores were shared with the measured processes' own "
-        "Redis and PostgreSQL servers, the load generator / stream reader, and — while these "
-        "figures were taken — with other engineers running test suites. The load average "
-        "(1 / 5 / 15 min) at the start and end of each benchmark is printed with it; figures "
-        "taken under a load above 2 are pessimistic.",
-        "",
         "## Commands",
         "",
         "```bash",
@@ -131,6 +125,15 @@ def machine(results: dict[str, Result]) -> list[str]:
         f"Python {info['python']}",
     ]
     out += [f"- {name}: {value}" for name, value in info["versions"].items()]
+    cores = info["cores"]
+    out += [
+        "",
+        f"**Contention.** This machine's {cores} cores were shared with the measured processes' "
+        "own Redis and PostgreSQL servers, the load generator / stream reader, and — while "
+        "these figures were taken — with other engineers running test suites. The load average "
+        "(1 / 5 / 15 min) at the start and end of each benchmark is printed with it; figures "
+        f"taken under a load above {cores} are pessimistic.",
+    ]
     return [*out, ""]
 
 
@@ -186,7 +189,7 @@ profiled pass of each (`python -m bench --profile`; the passes alone: `make benc
 the same benchmark again, taskplane's side only and shorter (its command is under its heading),
 with py-spy sampling every process the bench starts at 50 Hz without pausing it
 (`--nonblocking`; B6's engine ticks, which run in the bench process, are sampled there). A
-pass's own figures are thrown away, since py-spy takes CPU on the same 2 cores, so no figure
+pass's own figures are thrown away, since py-spy takes CPU on the same cores, so no figure
 on this page was measured under a profiler. Each flame graph (SVG: open it, hover a box for
 its share) is one process's stacks, start-up imports left out; under it, the functions of
 taskplane (and the bench) with the most samples on the stack, callees included, and the
