@@ -134,8 +134,10 @@ def test_the_analysis_is_dated_names_what_it_read_and_says_when_that_is_gone(
 def test_the_committed_analysis_read_the_stored_runs_and_points_at_no_section() -> None:
     analysis = report.Analysis.load(report.STORE / report.ANALYSIS)
     assert analysis is not None
-    results = report.stored()
-    assert {n: results[n].started_at for n in analysis.read} == analysis.read
+    # it names runs by benchmark and start time; once one is run again the page marks the
+    # analysis stale (tested above) rather than failing here: a new run may be committed alone
+    assert analysis.read and set(analysis.read) <= set(report.stored())
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:]{8}\+00:00", t) for t in analysis.read.values())
     assert not re.search(r"\b(runs? above|the one above)\b", analysis.text)
 
 
