@@ -279,7 +279,7 @@ def render(entries: dict[str, dict[str, Any]]) -> list[str]:
         "",
         "## Last figures",
         "",
-        "Each row is the last stored run of its promise's test, taken on the 2-core development "
+        "Each row is the last stored run of its promise's test, taken on the development "
         "machine while other test runs shared it, so recovery times are pessimistic.",
         "",
         "| # | lost | duplicated | recovery | other | taken |",
