@@ -77,7 +77,7 @@ def decide() -> TestServices:
     else:
         problems.append(f"PostgreSQL unreachable at {urlsplit(pg).netloc}")
         if not require_services():
-            services._private_postgres = _start_private_postgres()
+            services._private_postgres = _start_private_postgres(problems[-1])
             pg = services._private_postgres.url
             services.database_kind = "postgresql"
 
@@ -106,14 +106,17 @@ def decide() -> TestServices:
     return services
 
 
-def _start_private_postgres() -> PrivatePostgres:
-    server = PrivatePostgres()
+def _start_private_postgres(problem: str) -> PrivatePostgres:
+    try:
+        server = PrivatePostgres()
+    except AssertionError as exc:  # no initdb on this machine
+        raise RuntimeError(f"{problem}, and no private cluster can start: {exc}") from exc
     try:
         server.init()
         server.start()
-    except BaseException:
+    except AssertionError as exc:
         server.remove()
-        raise
+        raise RuntimeError(f"{problem}, and the private cluster failed: {exc}") from exc
     return server
 
 

@@ -55,3 +55,15 @@ def test_required_services_fail_the_run_instead_of_starting_a_cluster(
     monkeypatch.setenv("TASKPLANE_TEST_REQUIRE_SERVICES", "1")
     with pytest.raises(RuntimeError, match="PostgreSQL unreachable"):
         test_services.decide()
+
+
+def test_no_initdb_fails_the_run_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    _unreachable(monkeypatch)
+    monkeypatch.delenv("TASKPLANE_TEST_REQUIRE_SERVICES", raising=False)
+
+    def no_initdb() -> None:
+        raise AssertionError("no initdb: install PostgreSQL's server binaries")
+
+    monkeypatch.setattr("tests.faults.postgres.bin_dir", no_initdb)
+    with pytest.raises(RuntimeError, match="no private cluster can start: no initdb"):
+        test_services.decide()
