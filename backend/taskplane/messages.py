@@ -168,6 +168,21 @@ class RunLabels:
     def next_attempt(self) -> RunLabels:
         return dataclasses.replace(self, attempt=self.attempt + 1)
 
+    def scheduled_fire(self, config_id: int) -> RunLabels:
+        """The labels of a scheduled fire of a registration whose labels these are (read
+        back by ``parse``): the config's id, the absent ones at the values sent, no
+        ``due_at`` (each fire fills its own). Labels made from a config are
+        ``scheduling.registration.run_labels``; this is the one way back from a stored one."""
+        return dataclasses.replace(
+            self,
+            config_id=config_id,
+            trigger=Trigger.SCHEDULED,
+            queue=self.queue or DEFAULT_QUEUE,
+            attempt=1,
+            max_retries=self.max_retries or 0,
+            due_at=None,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:

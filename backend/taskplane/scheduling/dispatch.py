@@ -2,7 +2,7 @@
 ``immediate`` run of an interval schedule that becomes active), each recorded as an event.
 
 The message is the one contract (``messages``): labels from the config and its task type
-(``core.run_labels``), a new task id, one pipelined MULTI per batch.
+(``registration.run_labels``), a new task id, one pipelined MULTI per batch.
 """
 
 from __future__ import annotations
