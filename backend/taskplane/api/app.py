@@ -8,6 +8,7 @@ package; no ReDoc). Outside the API: the dashboard at ``/`` and ``/metrics`` (op
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -34,6 +35,7 @@ from taskplane.api.routers import (
     tokens,
 )
 from taskplane.api.schemas.errors import documented
+from taskplane.api.streams import OpenStreams
 from taskplane.api.token_cache import TokenCache
 from taskplane.dashboard.routes import mount_dashboard
 from taskplane.db.rows import RowReader
@@ -76,12 +78,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.rows = RowReader(resources.engine, max_size=max(2, settings.db_pool_size // 2))
         app.state.started_at = time.monotonic()
         app.state.events = Hub(resources.redis, resources.keys.events)
+        app.state.streams = OpenStreams(
+            app.state.events,
+            per_token=settings.events_streams_per_token,
+            total=settings.events_streams_total,
+        )
+        revocations = asyncio.create_task(
+            app.state.streams.watch_revocations(app.state.token_cache, resources.sessions),
+            name="events-revocations",
+        )
         await _reconcile_at_start(app.state.scheduler, resources)
         if getattr(app.state, "settle_heap", False):
             heap.settle()  # the api process only (``app_from_environment``), not tests
         try:
             yield
         finally:
+            revocations.cancel()
+            await asyncio.gather(revocations, return_exceptions=True)
             await app.state.events.close()  # every open event stream ends
             await app.state.rows.close()
 
