@@ -20,6 +20,9 @@ closed after uvicorn's ``timeout_keep_alive``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import struct
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -141,9 +144,16 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._head_timer = self._write_timer = None
 
     def _close(self, reason: str) -> None:
-        if not self.transport.is_closing():
-            self.logger.debug("connection closed: %s", reason)
-            self.transport.abort()  # a full buffer would never drain: drop it
+        """Reset the connection: with SO_LINGER 0 the kernel drops what the client never
+        read at once (a plain close would keep the full send buffer until it times out)."""
+        if self.transport.is_closing():
+            return
+        self.logger.debug("connection reset: %s", reason)
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
 
     def _refuse_head(self) -> None:
         self._cancel_timers()
