@@ -117,6 +117,9 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_tags=TAGS,
         docs_url=None,  # served by mount_docs, from the package instead of a CDN
         redoc_url=None,  # not among API.md's open paths
+        # a trailing-slash redirect's Location was built from the request's Host header
+        # (any client could point it elsewhere): a path with a slash too many is a 404
+        redirect_slashes=False,
     )
     app.state.settings = settings
     errors.install(app)
