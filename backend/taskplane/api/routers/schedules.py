@@ -154,11 +154,12 @@ async def bulk_control(
 ) -> BulkOut:
     """The action on up to 1,000 configs: each id gets exactly what the single call gives
     (``results``), or the code it would refuse with (``errors``), in the order given."""
-    rows = await configs.get_many(session, set(body.config_ids))
+    ids = body.unique_ids
+    rows = await configs.get_many(session, set(ids))
     for row in rows.values():
         session.expunge(row)
     await session.rollback()  # no connection held while the actions run
-    report = await bulk.act_many(scheduler, action, body.config_ids, rows, body.note)
+    report = await bulk.act_many(scheduler, action, ids, rows, body.note)
     return BulkOut(
         results=[
             ActionOut(
@@ -174,6 +175,7 @@ async def bulk_control(
             BulkErrorOut(config_id=e.config_id, status_code=status_of(e.error), detail=e.detail)
             for e in report.errors
         ],
+        duplicates=body.duplicate_ids,
     )
 
 
