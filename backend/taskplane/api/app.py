@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from taskplane import __version__, heap
 from taskplane.api import errors, security
+from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import authorize
 from taskplane.api.docs import mount_docs
 from taskplane.api.limits import BodyLimitMiddleware
@@ -95,6 +96,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         finally:
             revocations.cancel()
             await asyncio.gather(revocations, return_exceptions=True)
+            app.state.cpu.close()
             await app.state.events.close()  # every open event stream ends
             await app.state.rows.close()
 
@@ -122,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.settings = settings
+    app.state.cpu = CpuBound()  # previews' fire-time maths, in a child process
     errors.install(app)
 
     api = APIRouter(prefix=API_PREFIX)

@@ -9,8 +9,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
+from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import (
     READ_ONLY,
     RegistryDep,
@@ -87,13 +88,15 @@ async def schedule_summary(state: StateDep) -> ScheduleSummary:
     response_model=PreviewOut,
     openapi_extra={READ_ONLY: True},  # changes nothing: a viewer may call it
 )
-async def preview_schedule(body: PreviewIn) -> PreviewOut:
+async def preview_schedule(body: PreviewIn, request: Request) -> PreviewOut:
     """What a config with this schedule would do if started now: validated exactly as on
-    create (the same 422s, ``loc`` under ``["body", "schedule_config", ...]``)."""
+    create (the same 422s, ``loc`` under ``["body", "schedule_config", ...]``). The fire
+    times are computed in a child process, off the event loop (``api/cpu_bound.py``)."""
     spec = specs.parse(body.scheduler_type, body.schedule_config)
+    cpu: CpuBound = request.app.state.cpu
     return PreviewOut(
         description=await asyncio.to_thread(words.describe_in_words, spec),  # reads a file
-        next_runs=fire_times.first_runs(spec, datetime.now(UTC), body.count),
+        next_runs=await cpu.run(fire_times.first_runs, spec, datetime.now(UTC), body.count),
     )
 
 
