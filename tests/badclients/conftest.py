@@ -81,7 +81,7 @@ def api(
 @dataclass
 class HealthWatch:
     """/health latencies while an attack runs, measured by a process of its own
-    (``health_probe``)."""
+    (``bench/health_probe.py``)."""
 
     api: Api
     latencies_ms: list[float] = field(default_factory=list)
@@ -91,7 +91,7 @@ class HealthWatch:
     async def during(self) -> AsyncIterator[None]:
         out = self.api.log.with_name("health.txt")
         probe = subprocess.Popen(
-            [sys.executable, "-m", "tests.badclients.health_probe", self.api.base + HEALTH, out],
+            [sys.executable, "-m", "bench.health_probe", self.api.base + HEALTH, out],
             cwd=ROOT,
         )
         try:

@@ -4,7 +4,8 @@ process, never on the event loop: a thread would still hold the interpreter lock
 computes, and the loop would wait for it at every turn.
 
 One child per api process, started on first use (``spawn``: nothing of the api's state, open
-sockets or threads is copied into it) and stopped by ``close`` at shutdown; at most
+sockets or threads is copied into it; niceness +10: the api's own work comes first when the
+cores are busy) and stopped by ``close`` at shutdown; at most
 ``MAX_QUEUED`` calls wait for it at once, further ones wait their turn here, on the loop, at
 no cost to other requests. ``fn`` and its arguments must pickle (module-level functions, plain
 values and frozen dataclasses do).
@@ -14,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 MAX_QUEUED = 4
+CHILD_NICENESS = 10
 
 T = TypeVar("T")
 
@@ -34,7 +37,10 @@ class CpuBound:
         async with self._slots:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=os.nice,  # the api's own requests come first for the CPU
+                    initargs=(CHILD_NICENESS,),
                 )
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, fn, *args)
