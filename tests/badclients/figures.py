@@ -16,6 +16,8 @@ FILE_NAME = "bad-client-figures.json"
 COLUMNS = (
     ("attack", "attack"),
     ("answer", "what the api does"),
+    ("health_calls", "/health calls"),
+    ("health_failures", "failed"),
     ("health_p50_ms", "/health p50 (ms)"),
     ("health_max_ms", "/health max (ms)"),
 )
@@ -44,3 +46,9 @@ def table(figures: dict[str, dict[str, Any]]) -> str:
         row = figures[node_id]
         lines.append("| " + " | ".join(str(row.get(key, "")) for key, _ in COLUMNS) + " |")
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m tests.badclients.figures PATH/bad-client-figures.json
+    import sys
+
+    print(table(json.loads(Path(sys.argv[1]).read_text())), end="")
