@@ -14,7 +14,13 @@ _SECRET_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",\s]+"),
     re.compile(r"(?i)(token['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"),
+    # a URL's password: user:PASSWORD@ or :PASSWORD@ (no user), up to the authority's last @
+    re.compile(r"(://[^:/@\s?#]*:)[^\s/?#]*(@)"),
+    # a URL's query parameter that carries a secret: ?password=..., &token=..., ...
+    re.compile(
+        r"(?i)([?&;](?:password|passwd|pwd|pass|secret|token|access_token|api_key|apikey|key"
+        r"|auth|sig|signature)=)[^&#;\s]*"
+    ),
 ]
 _SECRET_FIELDS = {"token", "authorization", "password", "admin_token", "parameters"}
 

@@ -92,6 +92,24 @@ class Settings(BaseSettings):
     events_keepalive_seconds: float = Field(
         default=15.0, gt=0, le=300, description="GET /events: a comment line at least this often"
     )
+    events_streams_per_token: int = Field(
+        default=5, ge=1, le=10_000, description="GET /events: open streams one token may hold"
+    )
+    events_streams_total: int = Field(
+        default=200, ge=1, le=100_000, description="GET /events: open streams per api process"
+    )
+    api_head_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="a connection must send a complete request head within this long",
+    )
+    api_write_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="a client that reads nothing of a response for this long is disconnected",
+    )
     api_host: str = Field(default="127.0.0.1")
     api_port: int = Field(default=8000, ge=1, le=65535)
     metrics_host: str = Field(

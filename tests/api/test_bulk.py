@@ -98,19 +98,15 @@ async def test_each_id_gets_exactly_what_the_single_call_gives(
         )
 
 
-async def test_results_keep_the_order_given_and_a_repeated_id_runs_twice(
+async def test_results_keep_the_order_given_and_a_repeated_id_runs_once(
     client: httpx.AsyncClient,
 ) -> None:
     ids = await make_set(client, "order")
     inactive, active, paused, manual = ids
     order = [active, 999_003, inactive, manual, inactive, paused]
     body = (await client.post("/schedules/bulk/start", json={"config_ids": order})).json()
-    assert [r["config_id"] for r in body["results"]] == [active, inactive, inactive]
-    assert [r["message"] for r in body["results"]] == [
-        "already active",
-        body["results"][1]["message"],
-        "already active",
-    ]
+    assert [r["config_id"] for r in body["results"]] == [active, inactive]
+    assert body["results"][0]["message"] == "already active"
     assert (
         body["results"][1]["status"] == "active"
         and body["results"][1]["message"] != "already active"
@@ -120,6 +116,7 @@ async def test_results_keep_the_order_given_and_a_repeated_id_runs_twice(
         (manual, 409),
         (paused, 409),
     ]
+    assert body["duplicates"] == [inactive]
 
 
 async def test_a_bulk_pause_keeps_the_note_for_each(client: httpx.AsyncClient) -> None:

@@ -24,9 +24,9 @@ async def _expected(app: FastAPI, sessions: Sessions, config_id: int, history: i
         row = await configs.get(s, config_id)
     info = await app.state.scheduler.info(row, history=history, next_runs=False)
     if not history:
-        return json.loads(config_out(row, info).model_dump_json())
+        return json.loads(config_out(row, info, app.state.registry).model_dump_json())
     detail = ConfigDetail(
-        **config_out(row, info).model_dump(),
+        **config_out(row, info, app.state.registry).model_dump(),
         recent_history=[event_out(e) for e in info.recent_history],
         stats=None,
     )

@@ -58,3 +58,11 @@ async def test_token_body_is_validated(client: httpx.AsyncClient) -> None:
 async def test_viewer_cannot_read_or_create_tokens(viewer: httpx.AsyncClient) -> None:
     assert (await viewer.get("/tokens")).status_code == 403
     assert (await viewer.post("/tokens", json={"name": "x", "role": "admin"})).status_code == 403
+
+
+async def test_the_answer_that_shows_a_new_token_may_not_be_cached(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post("/tokens", json={"name": "ci", "role": "viewer"})
+    assert created.status_code == 201
+    assert created.headers["cache-control"] == "no-store"

@@ -8,6 +8,7 @@ package; no ReDoc). Outside the API: the dashboard at ``/`` and ``/metrics`` (op
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from taskplane import __version__, heap
 from taskplane.api import errors, security
+from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import authorize
 from taskplane.api.docs import mount_docs
 from taskplane.api.limits import BodyLimitMiddleware
@@ -34,6 +36,7 @@ from taskplane.api.routers import (
     tokens,
 )
 from taskplane.api.schemas.errors import documented
+from taskplane.api.streams import OpenStreams
 from taskplane.api.token_cache import TokenCache
 from taskplane.dashboard.routes import mount_dashboard
 from taskplane.db.rows import RowReader
@@ -76,12 +79,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.rows = RowReader(resources.engine, max_size=max(2, settings.db_pool_size // 2))
         app.state.started_at = time.monotonic()
         app.state.events = Hub(resources.redis, resources.keys.events)
+        app.state.streams = OpenStreams(
+            app.state.events,
+            per_token=settings.events_streams_per_token,
+            total=settings.events_streams_total,
+        )
+        revocations = asyncio.create_task(
+            app.state.streams.watch_revocations(app.state.token_cache, resources.sessions),
+            name="events-revocations",
+        )
         await _reconcile_at_start(app.state.scheduler, resources)
         if getattr(app.state, "settle_heap", False):
             heap.settle()  # the api process only (``app_from_environment``), not tests
         try:
             yield
         finally:
+            revocations.cancel()
+            await asyncio.gather(revocations, return_exceptions=True)
+            app.state.cpu.close()
             await app.state.events.close()  # every open event stream ends
             await app.state.rows.close()
 
@@ -104,8 +119,12 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_tags=TAGS,
         docs_url=None,  # served by mount_docs, from the package instead of a CDN
         redoc_url=None,  # not among API.md's open paths
+        # a trailing-slash redirect's Location was built from the request's Host header
+        # (any client could point it elsewhere): a path with a slash too many is a 404
+        redirect_slashes=False,
     )
     app.state.settings = settings
+    app.state.cpu = CpuBound()  # previews' fire-time maths, in a child process
     errors.install(app)
 
     api = APIRouter(prefix=API_PREFIX)

@@ -28,10 +28,15 @@ def _setup_logging(settings: Settings) -> None:
 
 def app_from_environment() -> FastAPI:
     """uvicorn factory: the API app, settings from the environment (TASKPLANE_*)."""
+    from taskplane.api import connections
     from taskplane.api.app import create_app
 
     settings = load_settings()
     _setup_logging(settings)
+    connections.configure(
+        head_timeout_seconds=settings.api_head_timeout_seconds,
+        write_timeout_seconds=settings.api_write_timeout_seconds,
+    )
     app = create_app(settings)
     app.state.settle_heap = True  # taskplane.heap: applied when the start-up is done
     return app
@@ -52,6 +57,8 @@ def serve_api(
     ``factory`` is for the benchmarks only (their reference app, served the same way)."""
     import uvicorn
 
+    from taskplane.api.connections import KEEP_ALIVE_SECONDS, BoundedHttpProtocol
+
     _setup_logging(settings)
     uvicorn.run(
         factory,
@@ -62,6 +69,8 @@ def serve_api(
         log_config=None,
         access_log=False,
         server_header=False,
+        http=BoundedHttpProtocol,  # bounded heads, head and write timeouts (see there)
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # open GET /events streams never end by themselves: after this long they are cut,
         # so a stop never hangs on a dashboard left open
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

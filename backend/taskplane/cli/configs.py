@@ -13,13 +13,17 @@ from rich.table import Table
 from taskplane.cli.output import CliError, console
 from taskplane.cli.stack import settings_for_command
 from taskplane.settings import Settings
+from taskplane.tasks import secrets
+from taskplane.tasks.registry import TaskRegistry, load_registry
 
 app = typer.Typer(help="List and show task configs.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 
 
-def _config_dict(config: Any) -> dict[str, Any]:
+def _config_dict(config: Any, registry: TaskRegistry) -> dict[str, Any]:
+    """A config as the commands print it: secret parameters as "***", as the API shows them."""
+    fields = secrets.fields_of(registry, config.task_type)
     return {
         "id": config.id,
         "name": config.name,
@@ -27,7 +31,7 @@ def _config_dict(config: Any) -> dict[str, Any]:
         "task_type": config.task_type,
         "scheduler_type": str(config.scheduler_type),
         "schedule_config": config.schedule_config,
-        "parameters": config.parameters,
+        "parameters": secrets.masked(config.parameters, fields),
         "max_retries": config.max_retries,
         "timeout_seconds": config.timeout_seconds,
         "priority": config.priority,
@@ -59,7 +63,10 @@ async def list_configs(
         async with resources.sessions() as session:
             page = await configs.list_page(session, task_type=task_type, q=q, limit=limit)
         states = await state.get_many([c.id for c in page.items])
-        return [{**_config_dict(c), **_state_fields(states.get(c.id))} for c in page.items]
+        registry = load_registry(settings)
+        return [
+            {**_config_dict(c, registry), **_state_fields(states.get(c.id))} for c in page.items
+        ]
 
 
 async def show_config(settings: Settings, config_id: int) -> dict[str, Any]:
@@ -71,7 +78,7 @@ async def show_config(settings: Settings, config_id: int) -> dict[str, Any]:
             config = await configs.get(session, config_id)
         events, _ = await state.history(config_id, limit=10)
         return {
-            **_config_dict(config),
+            **_config_dict(config, load_registry(settings)),
             **_state_fields(await state.get(config_id)),
             "recent_history": [
                 {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,3 +46,14 @@ async def revoke(session: AsyncSession, token_id: int) -> ApiToken:
         token.revoked_at = utcnow()
         await session.flush()
     return token
+
+
+async def active_ids(session: AsyncSession, token_ids: Iterable[int]) -> set[int]:
+    """Those of ``token_ids`` that are not revoked (nor deleted)."""
+    wanted = list(token_ids)
+    if not wanted:
+        return set()
+    found = await session.scalars(
+        select(ApiToken.id).where(ApiToken.id.in_(wanted), ApiToken.revoked_at.is_(None))
+    )
+    return set(found)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from taskplane.errors import DuplicateTaskType, FieldError, InvalidInput, NotFound
+from taskplane.tasks import secrets
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -272,9 +273,7 @@ class TaskRegistry:
 
         NotFound for an unknown type; InvalidInput with loc ("parameters", field, ...).
         """
-        model = self.get(name).parse(parameters)
-        dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
-        return dumped
+        return secrets.dumped(self.get(name).parse(parameters))  # secret values in full
 
     def __contains__(self, name: object) -> bool:
         return name in self._types

@@ -7,11 +7,12 @@ a failure with the error and a bounded traceback (``from_exception``).
 
 from __future__ import annotations
 
-import traceback as tb
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic_core import to_jsonable_python
+
+from taskplane.tasks.tracebacks import format_frames
 
 MAX_ERROR_CHARS = 2000
 MAX_TRACEBACK_CHARS = 8000
@@ -87,7 +88,7 @@ class ExecutionResult:
         error = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         # frames, then the (already bounded) error line: a huge message cannot push the
         # frames out of the bounded traceback
-        frames = "".join(tb.format_tb(exc.__traceback__))
+        frames = format_frames(exc.__traceback__)  # no absolute install paths
         trace = f"Traceback (most recent call last):\n{frames}{bounded(error, MAX_ERROR_CHARS)}\n"
         return cls(
             success=False,

@@ -14,19 +14,26 @@ from taskplane.api.schemas.schedules import HistoryEventOut, ScheduleDetail
 from taskplane.db.models import TaskConfig
 from taskplane.scheduling.service import ScheduleInfo
 from taskplane.state.history import HistoryEvent
+from taskplane.tasks import secrets
+from taskplane.tasks.registry import TaskRegistry
 
 
-def config_out(row: TaskConfig, info: ScheduleInfo) -> ConfigOut:
-    return ConfigOut(
-        **dict(StoredConfigOut.model_validate(row)),
-        **dict(ConfigScheduleOut.model_validate(info)),
-    )
+def config_out(row: TaskConfig, info: ScheduleInfo, registry: TaskRegistry) -> ConfigOut:
+    stored = dict(StoredConfigOut.model_validate(row))
+    stored["parameters"] = shown_parameters(row.parameters, row.task_type, registry)
+    return ConfigOut(**stored, **dict(ConfigScheduleOut.model_validate(info)))
+
+
+def shown_parameters(parameters: Any, task_type: str, registry: TaskRegistry) -> dict[str, Any]:
+    """A config's parameters as every response shows them: secret ones as "***", to every
+    role (tasks/secrets.py)."""
+    return secrets.masked(parameters, secrets.fields_of(registry, task_type))
 
 
 STORED_FIELDS = tuple(StoredConfigOut.model_fields)
 
 
-def config_fields(row: Any, info: ScheduleInfo) -> dict[str, Any]:
+def config_fields(row: Any, info: ScheduleInfo, registry: TaskRegistry) -> dict[str, Any]:
     """``config_out`` as plain values, for reads answered with ``json_response``: a row (ORM
     object or Core row) and its read model, without building and re-validating models.
     Same fields, same order, same JSON (tests/api/test_fast_responses.py holds it to that)."""
@@ -35,6 +42,7 @@ def config_fields(row: Any, info: ScheduleInfo) -> dict[str, Any]:
         out = {name: mapping[name] for name in STORED_FIELDS}
     else:
         out = {name: getattr(row, name) for name in STORED_FIELDS}
+    out["parameters"] = shown_parameters(out["parameters"], out["task_type"], registry)
     out["schedule_status"] = info.status
     out["is_scheduled"] = info.is_scheduled
     out["status_consistent"] = info.status_consistent

@@ -52,6 +52,7 @@ from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.errors import FieldError, InvalidInput
 from taskplane.pages import Page
 from taskplane.scheduling import specs
+from taskplane.tasks import secrets
 from taskplane.tasks.registry import TaskRegistry, resolve_run_settings
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ async def create_config(
         await asyncio.shield(_undo_create(session, scheduler, row.id))
         raise
     info = await scheduler.info(row, history=0, next_runs=False)
-    return ConfigCreated(**dict(config_out(row, info)), run_settings_source=sources)
+    return ConfigCreated(**dict(config_out(row, info, registry)), run_settings_source=sources)
 
 
 async def _undo_create(session: Any, scheduler: Any, config_id: int) -> None:
@@ -151,6 +152,7 @@ async def _undo_create(session: Any, scheduler: Any, config_id: int) -> None:
 async def list_configs(
     rows: RowsDep,
     scheduler: SchedulerDep,
+    registry: RegistryDep,
     task_type: FilterText = None,
     scheduler_type: SchedulerType | None = None,
     status: ScheduleStatus | None = None,
@@ -178,7 +180,7 @@ async def list_configs(
     infos = await scheduler.infos(page.items, history=0, next_runs=False)
     return json_response(
         {
-            "items": [config_fields(row, infos[row.id]) for row in page.items],
+            "items": [config_fields(row, infos[row.id], registry) for row in page.items],
             "total": page.total,
             "limit": page.limit,
             "offset": page.offset,
@@ -192,6 +194,7 @@ async def get_config(
     resources: ResourcesDep,
     rows: RowsDep,
     scheduler: SchedulerDep,
+    registry: RegistryDep,
     include_stats: bool = False,
 ) -> Response:
     row = await configs.get_row(rows, config_id)
@@ -202,7 +205,7 @@ async def get_config(
             stats = ExecutionStatsOut.model_validate(
                 await executions.stats(session, config_id=config_id)
             )
-    body = config_fields(row, info)
+    body = config_fields(row, info, registry)
     body["recent_history"] = [event_fields(e) for e in info.recent_history]
     body["stats"] = stats
     return json_response(body)
@@ -219,6 +222,12 @@ async def update_config(
     changes = body.changes()
     async with session.begin():
         row = await configs.get(session, config_id)
+        if "parameters" in changes:  # a secret sent back as "***" keeps its stored value
+            changes["parameters"] = secrets.restored(
+                changes["parameters"],
+                row.parameters,
+                secrets.fields_of(registry, changes.get("task_type", row.task_type)),
+            )
         merged = _merged(row, changes)
         touches_params = bool({"task_type", "parameters"} & changes.keys())
         touches_spec = bool({"scheduler_type", "schedule_config"} & changes.keys())
@@ -252,7 +261,7 @@ async def update_config(
             await asyncio.shield(_undo_update(session, config_id, previous, previous_at, row))
             raise
     info = await scheduler.info(row, history=0, next_runs=False)
-    return config_out(row, info)
+    return config_out(row, info, registry)
 
 
 async def _undo_update(

@@ -33,8 +33,9 @@ async def run_config(config_id: ConfigId, session: SessionDep, scheduler: Schedu
 async def batch_run(
     body: BatchRunBody, session: SessionDep, scheduler: SchedulerDep
 ) -> BatchRunOut:
-    report = await batch.run_configs(scheduler, session, body.config_ids)
+    report = await batch.run_configs(scheduler, session, body.unique_ids)
     return BatchRunOut(
         dispatched=[Dispatched(config_id=cid, task_id=tid) for cid, tid in report.dispatched],
         errors=[BatchError(config_id=cid, detail=detail) for cid, detail in report.errors],
+        duplicates=body.duplicate_ids,
     )

@@ -9,8 +9,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
+from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import (
     READ_ONLY,
     RegistryDep,
@@ -87,13 +88,15 @@ async def schedule_summary(state: StateDep) -> ScheduleSummary:
     response_model=PreviewOut,
     openapi_extra={READ_ONLY: True},  # changes nothing: a viewer may call it
 )
-async def preview_schedule(body: PreviewIn) -> PreviewOut:
+async def preview_schedule(body: PreviewIn, request: Request) -> PreviewOut:
     """What a config with this schedule would do if started now: validated exactly as on
-    create (the same 422s, ``loc`` under ``["body", "schedule_config", ...]``)."""
+    create (the same 422s, ``loc`` under ``["body", "schedule_config", ...]``). The fire
+    times are computed in a child process, off the event loop (``api/cpu_bound.py``)."""
     spec = specs.parse(body.scheduler_type, body.schedule_config)
+    cpu: CpuBound = request.app.state.cpu
     return PreviewOut(
         description=await asyncio.to_thread(words.describe_in_words, spec),  # reads a file
-        next_runs=fire_times.first_runs(spec, datetime.now(UTC), body.count),
+        next_runs=await cpu.run(fire_times.first_runs, spec, datetime.now(UTC), body.count),
     )
 
 
@@ -154,11 +157,12 @@ async def bulk_control(
 ) -> BulkOut:
     """The action on up to 1,000 configs: each id gets exactly what the single call gives
     (``results``), or the code it would refuse with (``errors``), in the order given."""
-    rows = await configs.get_many(session, set(body.config_ids))
+    ids = body.unique_ids
+    rows = await configs.get_many(session, set(ids))
     for row in rows.values():
         session.expunge(row)
     await session.rollback()  # no connection held while the actions run
-    report = await bulk.act_many(scheduler, action, body.config_ids, rows, body.note)
+    report = await bulk.act_many(scheduler, action, ids, rows, body.note)
     return BulkOut(
         results=[
             ActionOut(
@@ -174,6 +178,7 @@ async def bulk_control(
             BulkErrorOut(config_id=e.config_id, status_code=status_of(e.error), detail=e.detail)
             for e in report.errors
         ],
+        duplicates=body.duplicate_ids,
     )
 
 

@@ -1,10 +1,11 @@
-"""API tokens (admin only): create (the secret is shown once), list, revoke."""
+"""API tokens (admin only): create (the secret is shown once, in an answer no cache may keep),
+list, revoke (the token's open event streams end with it)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from taskplane import auth
 from taskplane.api import token_cache
@@ -22,7 +23,8 @@ TokenId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post("", status_code=201, response_model=TokenCreated)
-async def create_token(body: TokenCreate, session: SessionDep) -> TokenCreated:
+async def create_token(body: TokenCreate, session: SessionDep, response: Response) -> TokenCreated:
+    response.headers["Cache-Control"] = "no-store"  # the only answer that shows the token
     async with session.begin():
         row, plaintext = await auth.create_token(session, body.name, body.role)
     return TokenCreated(id=row.id, name=row.name, role=row.role, token=plaintext)
@@ -36,7 +38,7 @@ async def list_tokens(session: SessionDep, limit: LimitQuery = 50, offset: Offse
 
 @router.delete("/{token_id}", status_code=204, response_class=Response, responses=documented(404))
 async def revoke_token(
-    token_id: TokenId, session: SessionDep, redis: RedisDep, keys: KeysDep
+    token_id: TokenId, session: SessionDep, redis: RedisDep, keys: KeysDep, request: Request
 ) -> Response:
     async def revoke() -> None:
         async with session.begin():
@@ -44,4 +46,5 @@ async def revoke_token(
 
     # between two new token generations: every replica's remembered lookup is void
     await token_cache.revoked(redis, keys, revoke)
+    request.app.state.streams.end_token(token_id)  # other replicas: streams.watch_revocations
     return Response(status_code=204)

@@ -19,6 +19,7 @@ def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "unknown id",
         409: "name taken, or the action is not valid in the current status",
         413: "request body too large",
+        429: "too many open event streams (of this token, or of the api)",
         503: "PostgreSQL or Redis is unavailable",
     }
     return {code: {"model": ErrorOut, "description": descriptions[code]} for code in codes}

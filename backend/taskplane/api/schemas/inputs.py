@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
 MAX_OFFSET = 2**31 - 1
@@ -68,3 +68,32 @@ class RequestModel(BaseModel):
     """Base of request bodies: unknown fields are refused, numbers must be finite."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+ConfigId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class ConfigIdsBody(RequestModel):
+    """A body naming up to 1,000 configs. An id given more than once is acted on once (1,000
+    copies of one id are one action, not 1,000) and reported in the answer's ``duplicates``."""
+
+    config_ids: list[ConfigId] = Field(min_length=1, max_length=1000)
+
+    @property
+    def unique_ids(self) -> list[int]:
+        """The ids in the order given, each once."""
+        return list(dict.fromkeys(self.config_ids))
+
+    @property
+    def duplicate_ids(self) -> list[int]:
+        """The ids given more than once, each once, in the order first repeated."""
+        seen: set[int] = set()
+        repeated: dict[int, None] = {}
+        for config_id in self.config_ids:
+            if config_id in seen:
+                repeated[config_id] = None
+            seen.add(config_id)
+        return list(repeated)
+
+
+DUPLICATES_DESCRIPTION = "ids given more than once: each was acted on once"

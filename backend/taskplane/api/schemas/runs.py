@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import BaseModel, Field
 
-from taskplane.api.schemas.inputs import MAX_ID, RequestModel
+from taskplane.api.schemas.inputs import DUPLICATES_DESCRIPTION, ConfigIdsBody
 from taskplane.enums import Trigger
-
-ConfigId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class RunOut(BaseModel):
@@ -18,8 +14,8 @@ class RunOut(BaseModel):
     trigger: Trigger
 
 
-class BatchRunBody(RequestModel):
-    config_ids: list[ConfigId] = Field(min_length=1, max_length=1000)
+class BatchRunBody(ConfigIdsBody):
+    pass
 
 
 class Dispatched(BaseModel):
@@ -35,3 +31,4 @@ class BatchError(BaseModel):
 class BatchRunOut(BaseModel):
     dispatched: list[Dispatched]
     errors: list[BatchError]
+    duplicates: list[int] = Field(default_factory=list, description=DUPLICATES_DESCRIPTION)

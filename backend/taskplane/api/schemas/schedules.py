@@ -10,8 +10,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, create_model
 
 from taskplane.api.schemas.executions import ExecutionOut
-from taskplane.api.schemas.inputs import JsonObject, RequestModel, SafeStr
-from taskplane.api.schemas.runs import ConfigId
+from taskplane.api.schemas.inputs import (
+    DUPLICATES_DESCRIPTION,
+    ConfigIdsBody,
+    JsonObject,
+    RequestModel,
+    SafeStr,
+)
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.scheduling.info import ScheduleInfo
 
@@ -128,8 +133,7 @@ class ExplainOut(BaseModel):
     decisions: list[DecisionOut] = Field(description="newest first")
 
 
-class BulkBody(RequestModel):
-    config_ids: list[ConfigId] = Field(min_length=1, max_length=1000)
+class BulkBody(ConfigIdsBody):
     note: Annotated[SafeStr, Field(max_length=2000)] | None = None
 
 
@@ -142,3 +146,4 @@ class BulkErrorOut(BaseModel):
 class BulkOut(BaseModel):
     results: list[ActionOut] = Field(description="the ids that got an answer 200, in order")
     errors: list[BulkErrorOut] = Field(description="the ids the single call would refuse")
+    duplicates: list[int] = Field(default_factory=list, description=DUPLICATES_DESCRIPTION)

@@ -11,6 +11,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from taskplane.tasks.registry import task_type
 from taskplane.tasks.result import ExecutionResult
+from taskplane.tasks.secrets import SECRET
 
 EXCERPT_CHARS = 2000
 EXCERPT_BYTES = 4 * EXCERPT_CHARS  # read no more of a body than the excerpt needs
@@ -23,7 +24,11 @@ class HttpRequestParams(BaseModel):
 
     method: Method = "GET"
     url: AnyHttpUrl
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        json_schema_extra=SECRET,
+        description="request headers; secret: stored and sent, shown as ***",
+    )
     json_body: Any = Field(default=None, alias="json", description="JSON body (not with body)")
     body: str | None = Field(default=None, description="text body (not with json)")
     expected_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(

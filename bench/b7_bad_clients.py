@@ -1,0 +1,187 @@
+"""B7 - /health while one bad client attacks: ``python -m bench.b7_bad_clients``.
+
+One ``taskplane api`` process (production defaults) on PostgreSQL and Redis. For each attack
+of the outside probe (issue 24) in turn, ``DURATION_SECONDS`` of it while ``bench.health_probe``
+(a process of its own, one keep-alive client, 20 calls/s at most) calls
+``GET /api/v1/system/health``; first a quiet baseline. The attacks: a 64 MiB header (again and
+again, no token), one viewer opening 1,000 ``/events`` streams at once (held, reopened),
+waves of 50 previews of a rare cron (``0 0 29 2 sun#5``, count 50) from one viewer, and 300
+slow-loris connections (a header line every 2 s, reopened when closed). Goal: /health p99
+<= 100 ms under each. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import procs, stack
+from bench.env import BenchEnv, bench_env
+
+DURATION_SECONDS = 10.0
+Attack = Callable[["Base"], Coroutine[Any, Any, None]]
+HEALTH = "/api/v1/system/health"
+MIB = 1024 * 1024
+
+
+async def huge_headers(base: Base) -> None:
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(base.host, base.port)
+            writer.write(f"GET {HEALTH} HTTP/1.1\r\nHost: x\r\nX-Big: ".encode())
+            for _ in range(64):
+                writer.write(b"a" * MIB)
+                await writer.drain()
+            writer.close()
+        except ConnectionError:
+            pass
+
+
+async def streams(base: Base) -> None:
+    limits = httpx.Limits(max_connections=1001)
+    headers = {"Authorization": f"Bearer {base.viewer}"}
+    async with httpx.AsyncClient(base_url=base.url, timeout=60, limits=limits) as client:
+        while True:
+            requests = [client.build_request("GET", "/api/v1/events", headers=headers)] * 1000
+            responses = await asyncio.gather(
+                *(client.send(r, stream=True) for r in requests), return_exceptions=True
+            )
+            await asyncio.sleep(2)
+            for r in responses:
+                if isinstance(r, httpx.Response):
+                    await r.aclose()
+
+
+async def previews(base: Base) -> None:
+    body = {
+        "scheduler_type": "cron",
+        "schedule_config": {"cron_expression": "0 0 29 2 sun#5"},
+        "count": 50,
+    }
+    headers = {"Authorization": f"Bearer {base.viewer}"}
+    async with httpx.AsyncClient(base_url=base.url, headers=headers, timeout=300) as client:
+        while True:
+            await asyncio.gather(
+                *(client.post("/api/v1/schedules/preview", json=body) for _ in range(50))
+            )
+
+
+async def slow_loris(base: Base) -> None:
+    async def one() -> None:
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection(base.host, base.port)
+                writer.write(f"GET {HEALTH} HTTP/1.1\r\nHost: x\r\n".encode())
+                for line in range(10_000):
+                    writer.write(f"X-Slow-{line}: a\r\n".encode())
+                    await writer.drain()
+                    with contextlib.suppress(TimeoutError):
+                        if await asyncio.wait_for(reader.read(1), 2) == b"":
+                            break
+                writer.close()
+            except ConnectionError:
+                pass
+
+    await asyncio.gather(*(one() for _ in range(300)))
+
+
+async def quiet(base: Base) -> None:
+    await asyncio.Event().wait()
+
+
+ATTACKS: list[tuple[str, Attack]] = [
+    ("none (baseline)", quiet),
+    ("64 MiB header, repeated", huge_headers),
+    ("1,000 /events streams of one viewer", streams),
+    ("50 rare-cron previews at once, repeated", previews),
+    ("300 slow-loris connections", slow_loris),
+]
+
+
+class Base:
+    def __init__(self, port: int, viewer: str) -> None:
+        self.host = "127.0.0.1"
+        self.port = port
+        self.viewer = viewer
+        self.url = f"http://{self.host}:{port}"
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def measure(
+    base: Base, attack: Callable[[Base], Coroutine[Any, Any, None]], seconds: float
+) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "health.txt"
+        task = asyncio.create_task(attack(base))
+        probe = subprocess.Popen(
+            [sys.executable, "-m", "bench.health_probe", base.url + HEALTH, str(out)],
+            cwd=procs.ROOT,
+        )
+        await asyncio.sleep(seconds)
+        probe.terminate()
+        probe.wait(30)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        lines = out.read_text().split() if out.exists() else []
+    ms = [float(x) for x in lines if x != "fail"]
+    fails = lines.count("fail")
+    return (
+        f"{len(ms)} | {fails} | {quantile(ms, 0.5):.1f} | {quantile(ms, 0.99):.1f} | "
+        f"{max(ms, default=float('nan')):.1f}"
+    )
+
+
+async def viewer_token(env: BenchEnv) -> str:
+    from taskplane import auth
+    from taskplane.db.session import make_engine, make_session_factory
+    from taskplane.enums import Role
+
+    engine = make_engine(env.settings())
+    try:
+        async with make_session_factory(engine)() as s, s.begin():
+            _, plaintext = await auth.create_token(s, "b7-viewer", Role.VIEWER)
+    finally:
+        await engine.dispose()
+    return plaintext
+
+
+async def run(seconds: float) -> None:
+    async with bench_env("b7", database=True) as env:
+        port = stack.free_port()
+        api = stack.api_proc(env, "b7-api", port, log_level="WARNING").start()
+        try:
+            await stack.wait_http(f"http://127.0.0.1:{port}{HEALTH}", api)
+            base = Base(port, await viewer_token(env))
+            print("| attack | /health calls | failed | p50 ms | p99 ms | max ms |")
+            print("| --- | --- | --- | --- | --- | --- |")
+            for name, attack in ATTACKS:
+                started = time.monotonic()
+                row = await measure(base, attack, seconds)
+                print(f"| {name} | {row} |", flush=True)
+                await asyncio.sleep(max(0.0, 3 - (time.monotonic() - started)))
+        finally:
+            api.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.b7_bad_clients", description=__doc__)
+    p.add_argument("--duration", type=float, default=DURATION_SECONDS, help="seconds per attack")
+    asyncio.run(run(p.parse_args().duration))
+
+
+if __name__ == "__main__":
+    main()
