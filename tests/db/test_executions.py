@@ -169,3 +169,38 @@ async def test_insert_new_returns_exactly_the_rows_it_inserted(any_sessions: Ses
         inserted = await executions.insert_new(s, batch)
     # the old row, the in-batch copy and the orphan are not reported
     assert inserted == {(f"task-{cid}-2", 1), (f"task-{cid}-2", 2)}
+
+
+async def test_histogram_counts_each_bucket_and_outcome_and_lists_empty_buckets(
+    any_sessions: Sessions,
+) -> None:
+    cid = await _config(any_sessions)
+    other = await _config(any_sessions, "other")
+    async with any_sessions() as s, s.begin():
+        await executions.insert_many(
+            s,
+            [
+                _rec(cid, 0),  # T0: the first bucket's first instant
+                _rec(cid, 59, ok=False),  # still the first hour
+                _rec(cid, 60),  # the second hour's first instant
+                _rec(cid, 61, ok=False),
+                _rec(cid, 62, ok=False),
+                _rec(cid, 180),  # == until: outside
+                _rec(cid, -1),  # before since: outside
+                _rec(other, 30),
+            ],
+        )
+    async with any_sessions() as s:
+        found = await executions.histogram(
+            s, since=T0, until=T0 + timedelta(hours=3), bucket_seconds=3600
+        )
+        one = await executions.histogram(
+            s, since=T0, until=T0 + timedelta(hours=3), bucket_seconds=3600, config_id=other
+        )
+    assert [(b.start, b.ok, b.failed) for b in found.buckets] == [
+        (T0, 2, 1),
+        (T0 + timedelta(hours=1), 1, 2),
+        (T0 + timedelta(hours=2), 0, 0),
+    ]
+    assert (found.total, found.failed) == (6, 3)
+    assert [(b.ok, b.failed) for b in one.buckets] == [(1, 0), (0, 0), (0, 0)]

@@ -12,7 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, cast, delete, func, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    cast,
+    delete,
+    extract,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -221,6 +234,88 @@ async def stats(
         avg_duration_seconds=float(agg[2]),
         p95_duration_seconds=float(p95) if p95 is not None else None,
         last_run_at=last_run_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    start: datetime
+    ok: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """Executions started in ``[since, until)`` counted per bucket and outcome: one entry per
+    bucket, empty ones too, so its size depends on the span, never on the rows."""
+
+    since: datetime
+    until: datetime
+    bucket_seconds: int
+    buckets: list[Bucket]
+
+    @property
+    def total(self) -> int:
+        return sum(b.ok + b.failed for b in self.buckets)
+
+    @property
+    def failed(self) -> int:
+        return sum(b.failed for b in self.buckets)
+
+
+def _epoch_ms(session: AsyncSession) -> ColumnElement[Any]:
+    """Milliseconds since 1970 of ``started_at``, in SQL on either backend."""
+    if session.get_bind().dialect.name == "postgresql":
+        return extract("epoch", TaskExecution.started_at) * 1000
+    # SQLite keeps the UTC instant as text; julianday reads it as a float day number (to
+    # ~50 us), rounded to whole milliseconds so a bucket's first instant stays in it
+    return func.round((func.julianday(TaskExecution.started_at) - 2440587.5) * 86_400_000.0)
+
+
+def histogram_statement(
+    session: AsyncSession,
+    *,
+    since: datetime,
+    until: datetime,
+    bucket_seconds: int,
+    config_id: int | None = None,
+) -> Select[Any]:
+    """(bucket number, is_success, count) for executions started in ``[since, until)``."""
+    since_ms = literal(round(since.timestamp() * 1000), BigInteger)
+    index = func.floor((_epoch_ms(session) - since_ms) / (bucket_seconds * 1000.0))
+    return (
+        _filtered(config_id=config_id, since=since, until=until)
+        .with_only_columns(index.label("n"), TaskExecution.is_success, func.count())
+        .group_by(literal_column("n"), TaskExecution.is_success)
+    )
+
+
+async def histogram(
+    session: AsyncSession,
+    *,
+    since: datetime,
+    until: datetime,
+    bucket_seconds: int,
+    config_id: int | None = None,
+) -> Histogram:
+    """Counts per bucket and outcome, grouped in the database: a range scan of the
+    (started_at, is_success) index (config_id, started_at with a config), no row leaves it."""
+    span = (until - since).total_seconds()
+    count = max(1, -(-int(span) // bucket_seconds))
+    stmt = histogram_statement(
+        session, since=since, until=until, bucket_seconds=bucket_seconds, config_id=config_id
+    )
+    ok = [0] * count
+    failed = [0] * count
+    for n, is_success, total in (await session.execute(stmt)).all():
+        slot = min(max(int(n), 0), count - 1)
+        (ok if is_success else failed)[slot] += int(total)
+    step = timedelta(seconds=bucket_seconds)
+    return Histogram(
+        since=since,
+        until=until,
+        bucket_seconds=bucket_seconds,
+        buckets=[Bucket(since + i * step, ok[i], failed[i]) for i in range(count)],
     )
 
 

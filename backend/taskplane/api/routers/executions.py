@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -10,9 +10,15 @@ from fastapi import APIRouter, Depends, Path, Query
 from taskplane.api.deps import ResourcesDep, SessionDep, require_admin
 from taskplane.api.routers.paging import LimitQuery, OffsetQuery
 from taskplane.api.schemas.errors import documented
-from taskplane.api.schemas.executions import CleanupOut, ExecutionOut, ExecutionStatsOut
+from taskplane.api.schemas.executions import (
+    CleanupOut,
+    ExecutionOut,
+    ExecutionStatsOut,
+    HistogramOut,
+)
 from taskplane.api.schemas.inputs import MAX_ID
 from taskplane.db import executions
+from taskplane.db.models import utcnow
 from taskplane.enums import Trigger
 from taskplane.errors import InvalidInput
 from taskplane.pages import Page
@@ -22,6 +28,7 @@ router = APIRouter(prefix="/executions", tags=["executions"])
 ConfigIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 ExecutionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 MAX_DAYS = 36_500
+MAX_BUCKETS = 1000
 
 
 def aware(instant: datetime | None, name: str) -> datetime | None:
@@ -82,6 +89,31 @@ async def execution_stats(
 ) -> Any:
     stats = await executions.stats(session, config_id=config_id, since=aware(since, "since"))
     return ExecutionStatsOut.model_validate(stats)
+
+
+@router.get("/histogram", response_model=HistogramOut)
+async def execution_histogram(
+    session: SessionDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bucket: Annotated[int, Query(ge=60, le=86_400, description="bucket width in seconds")] = 3600,
+    config_id: ConfigIdQuery = None,
+) -> Any:
+    """Executions started in ``[since, until)`` (default: the last 24 hours) counted per
+    bucket and outcome, in the database; at most 1000 buckets, so the answer has the same
+    size however many executions are stored."""
+    end = aware(until, "until") or utcnow()
+    start = aware(since, "since") or end - timedelta(hours=24)
+    if start >= end:
+        raise InvalidInput.field("since", msg="must be before until", root="query")
+    if (end - start).total_seconds() > MAX_BUCKETS * bucket:
+        raise InvalidInput.field(
+            "bucket", msg=f"more than {MAX_BUCKETS} buckets: widen the bucket", root="query"
+        )
+    found = await executions.histogram(
+        session, since=start, until=end, bucket_seconds=bucket, config_id=config_id
+    )
+    return HistogramOut.model_validate(found)
 
 
 @router.get("/{execution_id}", response_model=ExecutionOut, responses=documented(404))

@@ -43,3 +43,24 @@ class ExecutionStatsOut(BaseModel):
 
 class CleanupOut(BaseModel):
     deleted: int
+
+
+class BucketOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    start: datetime
+    ok: int
+    failed: int
+
+
+class HistogramOut(BaseModel):
+    """Executions started in ``[since, until)`` per bucket and outcome, every bucket listed."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    since: datetime
+    until: datetime
+    bucket_seconds: int
+    total: int
+    failed: int
+    buckets: list[BucketOut]
