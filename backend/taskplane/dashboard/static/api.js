@@ -1,6 +1,8 @@
 // The public API with the signed-in token. Every URL is relative to the page, so the
 // dashboard works wherever the api is mounted (a proxy's sub-path included).
 
+import { plain } from "./fields.js";
+
 export const API = "api/v1";
 const TOKEN_KEY = "taskplane-token";
 
@@ -19,7 +21,7 @@ export class ApiError extends Error {
 
 function describe(status, detail) {
   if (Array.isArray(detail)) {
-    return detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+    return detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${plain(d.msg)}`).join("; ");
   }
   if (typeof detail === "string") return detail;
   return `request failed (${status})`;
@@ -73,16 +75,4 @@ export async function detectRole() {
     if (error instanceof ApiError && error.status === 403) return "viewer";
     throw error;
   }
-}
-
-// every item of a paged list (bounded: at most `max` items)
-export async function everything(path, max = 5000) {
-  const items = [];
-  const join = path.includes("?") ? "&" : "?";
-  for (let offset = 0; offset < max; offset += 500) {
-    const page = await api(`${path}${join}limit=500&offset=${offset}`);
-    items.push(...page.items);
-    if (items.length >= page.total || page.items.length === 0) break;
-  }
-  return items;
 }

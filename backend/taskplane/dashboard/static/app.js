@@ -2,17 +2,20 @@
 // any sub-path), the live event stream, and the views. Calls only the public API.
 
 import { ApiError, canWrite, detectRole, session } from "./api.js";
-import { $, clear, el } from "./dom.js";
+import { MODES, clock, modeLabel } from "./clock.js";
+import { $, clear, el, keepToastOf, put } from "./dom.js";
 import { listen } from "./events.js";
 import { renderOverview } from "./overview.js";
 import { renderConfigs } from "./configs.js";
 import { renderConfig } from "./config_page.js";
 import { renderConfigForm } from "./config_form.js";
+import { renderExecutions } from "./executions.js";
 
 const ROUTES = [
   [/^\/?$/, (root, m, q) => renderOverview(root)],
   [/^\/configs$/, (root, m, q) => renderConfigs(root, q)],
-  [/^\/configs\/new$/, (root) => renderConfigForm(root, null)],
+  [/^\/configs\/new$/, (root, m, q) => renderConfigForm(root, null, q)],
+  [/^\/executions$/, (root, m, q) => renderExecutions(root, q)],
   [/^\/configs\/(\d+)\/edit$/, (root, m) => renderConfigForm(root, Number(m[1]))],
   [/^\/configs\/(\d+)$/, (root, m, q) => renderConfig(root, Number(m[1]), q)],
 ];
@@ -36,13 +39,14 @@ async function route() {
   if (current && current.dispose) current.dispose();
   current = null;
   markNav(path);
+  keepToastOf(path);
   for (const [pattern, render] of ROUTES) {
     const match = path.match(pattern);
     if (!match) continue;
     if (path.endsWith("/edit") || path.endsWith("/new")) {
       if (!canWrite()) return notFound(view, "Viewers cannot edit configs.");
     }
-    clear(view).append(el("p", { class: "muted", role: "status" }, "loading…"));
+    put(view, el("p", { class: "muted", role: "status" }, "loading…"));
     // each view renders into its own host, swapped in only if no newer route started meanwhile
     const host = el("div", { class: "view-host" });
     try {
@@ -58,7 +62,7 @@ async function route() {
       if (error instanceof ApiError && error.status === 401) return;
       // the api went away while this view loaded: render it again once the live stream is back
       viewNeedsApi = error instanceof ApiError && error.status === 0;
-      clear(view).append(el("div", { class: "card error-box", role: "alert" },
+      put(view, el("div", { class: "card error-box", role: "alert" },
         el("h1", {}, error.status === 404 ? "Not found" : "Something went wrong"), el("p", {}, error.message)));
     }
     const heading = view.querySelector("h1");
@@ -69,7 +73,7 @@ async function route() {
 }
 
 function notFound(view, text) {
-  clear(view).append(el("div", { class: "card" }, el("h1", {}, "Not found"), el("p", {}, text),
+  put(view, el("div", { class: "card" }, el("h1", {}, "Not found"), el("p", {}, text),
     el("a", { href: "#/" }, "back to the overview")));
 }
 
@@ -84,14 +88,18 @@ function markNav(path) {
 
 function buildShell() {
   const nav = $("#nav");
-  clear(nav).append(
+  put(nav,
     el("a", { href: "#/" }, "Overview"),
     el("a", { href: "#/configs" }, "Configs"),
+    el("a", { href: "#/executions" }, "Executions"),
     canWrite() ? el("a", { href: "#/configs/new", class: "write" }, "New config") : null,
   );
   $("#role").textContent = session.role === "admin" ? "admin" : "viewer · read-only";
   $("#role").className = `role role-${session.role}`;
-  for (const id of ["#nav", "#sign-out", "#role", "#live"]) $(id).hidden = false;
+  const zone = $("#zone");
+  put(zone, MODES.map((mode) => el("option", { value: mode }, modeLabel(mode))));
+  zone.value = clock.mode;
+  for (const id of ["#nav", "#sign-out", "#role", "#live", "#zone-picker"]) $(id).hidden = false;
   $("#sign-in").hidden = true;
   $("#view").hidden = false;
 }
@@ -135,7 +143,7 @@ function showSignIn(message = "") {
   if (current && current.dispose) current.dispose();
   current = null;
   session.role = null;
-  for (const id of ["#nav", "#sign-out", "#role", "#live", "#banner"]) $(id).hidden = true;
+  for (const id of ["#nav", "#sign-out", "#role", "#live", "#banner", "#zone-picker"]) $(id).hidden = true;
   clear($("#view")).hidden = true;
   $("#sign-in").hidden = false;
   $("#sign-in-error").textContent = message;
@@ -181,6 +189,10 @@ $("#sign-in").addEventListener("submit", async (event) => {
   if (await signIn(token)) $("#main").focus();
 });
 $("#sign-out").addEventListener("click", signOut);
+$("#zone").addEventListener("change", (event) => {
+  clock.mode = event.target.value;
+  route();
+});
 window.addEventListener("hashchange", () => {
   route().then(() => $("#main").focus({ preventScroll: true }));
 });

@@ -2,7 +2,8 @@
 // and bars of execution durations coloured by outcome. Sizes are in viewBox units, so the
 // charts scale with their container; colours come from style.css classes.
 
-import { el, svg, seconds, when } from "./dom.js";
+import { hourLabel, when } from "./clock.js";
+import { el, svg, seconds } from "./dom.js";
 
 const W = 720;
 const H = 170;
@@ -30,28 +31,20 @@ function yTicks(max, format) {
   return ticks;
 }
 
-// executions: [{completed_at, is_success}], bucketed into the 24 hours ending now
-export function runsPerHour(executions, now = Date.now()) {
-  const hourMs = 3600 * 1000;
-  const end = Math.ceil(now / hourMs) * hourMs;
-  const buckets = Array.from({ length: 24 }, (_, i) => ({ start: end - (24 - i) * hourMs, ok: 0, failed: 0 }));
-  for (const e of executions) {
-    const at = new Date(e.completed_at || e.started_at).getTime();
-    const index = Math.floor((at - (end - 24 * hourMs)) / hourMs);
-    if (index < 0 || index >= 24) continue;
-    buckets[index][e.is_success ? "ok" : "failed"] += 1;
-  }
+// a histogram of GET /executions/histogram: {total, buckets: [{start, ok, failed}]}
+export function runsPerHour(histogram) {
+  const buckets = histogram.buckets;
   const highest = Math.max(...buckets.map((b) => b.ok + b.failed));
   const max = Math.max(2, highest + (highest % 2)); // even, so the middle tick is a whole run
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
-  const step = plotW / 24;
+  const step = plotW / buckets.length;
   const bars = buckets.map((b, i) => {
     const x = PAD.left + i * step + 1;
     const okH = (b.ok / max) * plotH;
     const failedH = (b.failed / max) * plotH;
-    const hour = new Date(b.start).getHours();
-    const label = `${String(hour).padStart(2, "0")}:00 — ${b.ok} ok, ${b.failed} failed`;
+    const hour = hourLabel(new Date(b.start).getTime());
+    const label = `${when(b.start)} — ${b.ok} ok, ${b.failed} failed`;
     return svg(
       "g",
       { class: "bar", dataset: { ok: b.ok, failed: b.failed } },
@@ -59,15 +52,15 @@ export function runsPerHour(executions, now = Date.now()) {
       svg("rect", { class: "ok-fill", x, y: H - PAD.bottom - okH, width: step - 2, height: okH }),
       svg("rect", { class: "failed-fill", x, y: H - PAD.bottom - okH - failedH, width: step - 2, height: failedH }),
       i % 3 === 0
-        ? svg("text", { class: "tick", x: x + step / 2, y: H - 8, "text-anchor": "middle" }, `${String(hour).padStart(2, "0")}h`)
+        ? svg("text", { class: "tick", x: x + step / 2, y: H - 8, "text-anchor": "middle" }, hour)
         : null,
     );
   });
-  const total = buckets.reduce((n, b) => n + b.ok + b.failed, 0);
+  const total = histogram.total;
   return el(
     "figure",
     { class: "figure" },
-    frame(`runs per hour over the last 24 hours: ${total} in all`, [yTicks(max, (v) => String(Math.round(v))), bars]),
+    frame(`runs per hour over the last 24 hours: ${total} in all (${when(histogram.since)} to ${when(histogram.until)})`, [yTicks(max, (v) => String(Math.round(v))), bars]),
     legend(),
   );
 }

@@ -3,7 +3,8 @@
 // shown beside the field its `loc` names.
 
 import { ApiError, api } from "./api.js";
-import { announce, clear, debounce, el, time } from "./dom.js";
+import { browserZone, time } from "./clock.js";
+import { announce, debounce, el, put } from "./dom.js";
 import { FieldSet, collect, schemaFields } from "./fields.js";
 
 const SCHEDULER_TYPES = ["interval", "cron", "date", "manual"];
@@ -41,21 +42,48 @@ function cronExpression(sc) {
   return ["minute", "hour", "day", "month", "day_of_week"].map((k) => sc[k] ?? "*").join(" ");
 }
 
-export async function renderConfigForm(root, id) {
-  const [types, existing] = await Promise.all([
+// an ISO instant as a datetime-local value in this browser's zone ("2030-12-01T11:00:00")
+function localInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+const equal = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+// edit: only what changed (a fired date config is renamed without resending its past date)
+function changes(body, existing) {
+  const out = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (value !== undefined && !equal(value, existing[key])) out[key] = value;
+  }
+  // a schedule is sent whole, with its kind, so the API validates them together
+  if ("schedule_config" in out || "scheduler_type" in out) {
+    out.scheduler_type = body.scheduler_type;
+    out.schedule_config = body.schedule_config;
+  }
+  return out;
+}
+
+export async function renderConfigForm(root, id, query = new URLSearchParams()) {
+  const from = Number(query.get("from")) || null;
+  const [types, existing, source] = await Promise.all([
     api("/task-types?limit=500"),
     id ? api(`/configs/${id}`) : Promise.resolve(null),
+    from ? api(`/configs/${from}`) : Promise.resolve(null),
   ]);
   const byName = new Map(types.items.map((t) => [t.name, t]));
   const fields = new FieldSet();
-  const c = existing || { name: "", description: "", task_type: types.items[0] && types.items[0].name, scheduler_type: "interval",
-    // empty run settings: the task type's own (the API fills them in and says so)
-    schedule_config: null, parameters: {}, max_retries: null, timeout_seconds: null, priority: null };
+  // a new config starts empty: no task type chosen, not started, empty run settings (the
+  // task type's own: the API fills them in and says so); a clone copies its source
+  const c = existing || (source ? { ...source, name: `${source.name} (copy)` } : { name: "", description: "", task_type: "", scheduler_type: "interval",
+    schedule_config: null, parameters: {}, max_retries: null, timeout_seconds: null, priority: null });
 
   const name = text(c.name, { maxlength: "128" });
   const description = el("textarea", { rows: "2", maxlength: "2000" });
   description.value = c.description || "";
-  const taskType = el("select", {}, types.items.map((t) => el("option", { value: t.name }, t.name)));
+  const taskType = el("select", {}, el("option", { value: "" }, "choose a task type…"), types.items.map((t) => el("option", { value: t.name }, t.name)));
   taskType.value = c.task_type;
   const schedulerType = el("select", {}, SCHEDULER_TYPES.map((t) => el("option", { value: t }, t)));
   schedulerType.value = c.scheduler_type;
@@ -63,7 +91,7 @@ export async function renderConfigForm(root, id) {
   const timeout = num(c.timeout_seconds);
   const priority = num(c.priority);
   const autoStart = el("input", { type: "checkbox" });
-  autoStart.checked = true;
+  autoStart.checked = false;
 
   const typeHelp = el("p", { class: "hint", id: "task-type-help" });
   const paramsBox = el("fieldset", { class: "params" }, el("legend", {}, "Parameters"));
@@ -78,11 +106,12 @@ export async function renderConfigForm(root, id) {
     const type = byName.get(taskType.value);
     if (type && paramsBox.dataset.type) lastParams = { ...lastParams, ...collect(fields, "parameters").values };
     fields.drop("parameters.");
-    paramsBox.replaceChildren(el("legend", {}, `Parameters of ${taskType.value}`));
+    paramsBox.replaceChildren(el("legend", {}, taskType.value ? `Parameters of ${taskType.value}` : "Parameters"));
     paramsBox.dataset.type = taskType.value;
     typeHelp.textContent = type ? `${type.description || ""} (queue ${type.queue}, timeout ${type.default_timeout_seconds} s, retries ${type.default_max_retries})` : "";
     const nodes = type ? schemaFields(fields, type.parameters_schema, lastParams) : [];
-    paramsBox.append(...(nodes.length ? nodes : [el("p", { class: "muted" }, "This task type takes no parameters.")]));
+    const empty = type ? "This task type takes no parameters." : "Choose a task type first.";
+    paramsBox.append(...(nodes.length ? nodes : [el("p", { class: "muted" }, empty)]));
   }
 
   function buildSchedule(sc) {
@@ -109,8 +138,10 @@ export async function renderConfigForm(root, id) {
       const repeated = choice(["first", "both"], same && same.on_repeated_time, "default (first)");
       parts.push(fields.add("schedule_config.on_repeated_time", "When clocks fall back", repeated, { read: readText(repeated) }));
     } else if (kind === "date") {
-      const at = text(same && same.run_date, { placeholder: "2030-12-01T10:00:00+00:00", spellcheck: "false" });
-      parts.push(fields.add("schedule_config.run_date", "Run at", at, { required: true, hint: "ISO time; without an offset it is UTC", read: readText(at) }));
+      const at = el("input", { type: "datetime-local", step: "1" });
+      at.value = localInput(same && same.run_date);
+      parts.push(fields.add("schedule_config.run_date", "Run at", at, { required: true, hint: `in this browser's zone (${browserZone()})`,
+        read: () => (at.value ? new Date(at.value).toISOString() : undefined) }));
     }
     if (kind !== "manual") {
       const misfire = choice(["once", "skip"], same && same.misfire, "default (once)");
@@ -138,7 +169,8 @@ export async function renderConfigForm(root, id) {
       if (mine !== previewSeq) return;
       previewDescription.textContent = out.description;
       previewDescription.className = "preview-description";
-      previewRuns.replaceChildren(...out.next_runs.map((at) => el("li", {}, time(at))));
+      const zone = schedulerType.value === "cron" ? values.timezone || "UTC" : null;
+      previewRuns.replaceChildren(...out.next_runs.map((at) => el("li", {}, time(at, zone))));
       if (!out.next_runs.length) previewRuns.append(el("li", { class: "muted" }, "no fires"));
     } catch (error) {
       if (mine !== previewSeq) return;
@@ -155,7 +187,7 @@ export async function renderConfigForm(root, id) {
   }, 250);
 
   const form = el("form", { class: "config-form", novalidate: true, "aria-labelledby": "h-form" },
-    el("h1", { id: "h-form" }, existing ? `Edit ${existing.name}` : "New config"),
+    el("h1", { id: "h-form" }, existing ? `Edit ${existing.name}` : source ? `Clone ${source.name}` : "New config"),
     fields.general,
     el("fieldset", {}, el("legend", {}, "Config"),
       fields.add("name", "Name", name, { required: true }),
@@ -202,13 +234,18 @@ export async function renderConfigForm(root, id) {
       const value = fields.fields.get(key).read();
       if (value !== undefined) body[key] = value;
     }
+    if (!taskType.value) {
+      fields.error("task_type", "choose a task type");
+      taskType.focus();
+      return;
+    }
     const submit = form.querySelector("button[type=submit]");
     submit.disabled = true;
     try {
       const saved = existing
-        ? await api(`/configs/${existing.id}`, { method: "PATCH", body })
+        ? await api(`/configs/${existing.id}`, { method: "PATCH", body: changes(body, existing) })
         : await api(`/configs?auto_start=${autoStart.checked && schedulerType.value !== "manual"}`, { method: "POST", body });
-      announce(existing ? `Saved ${saved.name}.` : `Created ${saved.name}.`);
+      announce(existing ? `Saved ${saved.name}.` : `Created ${saved.name}.`, false, `/configs/${saved.id}`);
       location.hash = `#/configs/${saved.id}`;
     } catch (error) {
       if (error instanceof ApiError && error.status === 422 && error.fieldErrors.length) {
@@ -233,7 +270,7 @@ export async function renderConfigForm(root, id) {
 
   buildParams();
   buildSchedule(c.schedule_config);
-  clear(root).append(
+  put(root,
     el("p", { class: "crumbs" }, el("a", { href: "#/configs" }, "Configs"), " / ", existing ? existing.name : "new"),
     form,
   );

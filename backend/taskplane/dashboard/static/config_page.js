@@ -1,17 +1,31 @@
-// A config's page: why it did (not) run, its controls, the timeline of its history with the
-// fires to come, its executions (filtered, paged, expandable) and a chart of them.
+// A config's page, built for diagnosis: the verdict (why it did or did not run, its last
+// execution, a failure streak), the controls its status and kind allow, the timeline (fires
+// as a strip of ticks, the notable events listed), its executions (filtered, paged,
+// expandable) and a chart of them. Live refreshes update it in place.
 
+import { ACTIONS, actionButton, allowed, confirmed } from "./actions.js";
 import { api, canWrite } from "./api.js";
 import { durations } from "./chart.js";
-import { ago, announce, badge, clear, el, json, outcome, percent, seconds, time } from "./dom.js";
+import { time } from "./clock.js";
+import { announce, badge, el, json, keeping, outcome, patch, percent, put, seconds } from "./dom.js";
+import { rename } from "./names.js";
+import { timelineItems } from "./timeline.js";
 
-const ACTIONS = [
-  ["start", "Start"], ["pause", "Pause"], ["resume", "Resume"], ["stop", "Stop"], ["reload", "Reload"],
-];
 const EXEC_PAGE = 20;
+const RECENT = 100; // executions read for the streak and the chart
 
 function kv(pairs) {
   return el("dl", { class: "kv" }, pairs.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+}
+
+// "failed the last 41 runs: ConnectionRefused…" (null when the last run succeeded)
+export function streak(recent) {
+  let n = 0;
+  while (n < recent.length && !recent[n].is_success) n += 1;
+  if (!n) return null;
+  const error = recent[0].error_message || "no error message";
+  const runs = n === recent.length && n === RECENT ? `at least ${n} runs` : n === 1 ? "run" : `${n} runs`;
+  return `Failed the last ${runs}: ${error}`;
 }
 
 export async function renderConfig(root, id, query) {
@@ -22,72 +36,137 @@ export async function renderConfig(root, id, query) {
     controls: el("div"), timeline: el("section", { id: "timeline", "aria-labelledby": "h-timeline" }),
     chart: el("section", { id: "chart", "aria-labelledby": "h-chart" }), executions: el("section", { id: "executions", "aria-labelledby": "h-executions" }),
   };
+  const crumb = el("span", { id: "crumb-name" });
   const note = el("input", { id: "action-note", type: "text", maxlength: "2000", placeholder: "why (kept with the status)", autocomplete: "off" });
+  const buttons = el("span", { class: "actions" });
   const expanded = new Set();
   const execBody = el("tbody");
   const execRange = el("span", { class: "range", role: "status" });
   const prev = el("button", { type: "button", class: "secondary", onclick: () => { filter.offset = Math.max(0, filter.offset - EXEC_PAGE); loadExecutions(); } }, "Newer");
   const next = el("button", { type: "button", class: "secondary", onclick: () => { filter.offset += EXEC_PAGE; loadExecutions(); } }, "Older");
+  let config = null;
+  let zone = null; // the schedule's own zone (cron with a timezone)
 
   async function loadHead() {
-    const [config, explain, history] = await Promise.all([
+    const [fresh, explain, history, recent] = await Promise.all([
       api(`/configs/${id}?include_stats=true`),
       api(`/schedules/${id}/explain`),
-      api(`/schedules/${id}/history?limit=50`),
+      api(`/schedules/${id}/history?limit=100`),
+      api(`/executions?config_id=${id}&limit=${RECENT}`),
     ]);
+    config = fresh;
+    rename(id, config.name);
+    zone = (config.scheduler_type === "cron" && config.schedule_config.timezone) || null;
     const stats = config.stats || {};
-    clear(parts.head).append(
+    const runDate = config.scheduler_type === "date" ? config.schedule_config.run_date : null;
+    crumb.textContent = config.name;
+    put(parts.head,
       el("div", { class: "title-row" },
         el("h1", {}, config.name), badge(config.schedule_status),
-        writable ? el("a", { href: `#/configs/${id}/edit`, class: "button secondary write" }, "Edit") : null),
-      config.description ? el("p", {}, config.description) : null,
+        writable ? [
+          el("a", { href: `#/configs/${id}/edit`, class: "button secondary write", dataset: { keep: "edit" } }, "Edit"),
+          el("a", { href: `#/configs/new?from=${id}`, class: "button secondary write", dataset: { keep: "clone" } }, "Clone"),
+          actionButton("delete", "Delete", remove, { dataset: { keep: "delete", action: "delete" } }),
+        ] : null),
+      config.description ? el("p", { class: "description" }, config.description) : null,
       kv([
         ["task type", config.task_type],
-        ["schedule", config.schedule || config.scheduler_type],
-        ["next run", config.next_run_at ? [time(config.next_run_at), ` (${ago(config.next_run_at)})`] : "—"],
+        ["schedule", runDate ? ["once, at ", time(runDate, zone)] : [config.schedule || config.scheduler_type, zone ? ` (${zone})` : null]],
+        ["next run", time(config.next_run_at, zone)],
         ["runs", stats.total != null ? `${stats.total} (${stats.failed} failed, success ${percent(stats.success_rate)})` : "—"],
         ["duration", stats.total ? `avg ${seconds(stats.avg_duration_seconds)}, p95 ${seconds(stats.p95_duration_seconds)}` : "—"],
         ["retries / timeout / priority", `${config.max_retries} / ${config.timeout_seconds ?? "default"} / ${config.priority}`],
       ]),
-      el("details", {}, el("summary", {}, "parameters and schedule"), json({ schedule_config: config.schedule_config, parameters: config.parameters })),
+      el("details", { dataset: { keep: "parameters" } }, el("summary", {}, "parameters and schedule"),
+        json({ schedule_config: config.schedule_config, parameters: config.parameters })),
     );
-    clear(parts.verdict).append(
+    const last = recent.items[0] || explain.last_execution;
+    const failing = streak(recent.items);
+    put(parts.verdict,
       el("h2", { id: "h-verdict" }, "Why did it (not) run?"),
       el("p", { class: "verdict-text", id: "verdict-text" }, explain.verdict),
-      explain.note ? el("p", { class: "note" }, "Note: ", el("q", { id: "status-note" }, explain.note), explain.status_at ? [" — ", time(explain.status_at)] : null) : null,
-      explain.decisions.length ? el("details", {}, el("summary", {}, "latest scheduler decisions"),
-        el("ul", { class: "list" }, explain.decisions.map((d) => el("li", {}, time(d.at), ` ${d.decision}`,
-          d.reason ? ` (${d.reason})` : "", d.due_at ? [" — due ", time(d.due_at)] : null)))) : null,
+      failing ? el("p", { class: "failed streak", id: "failure-streak" }, failing) : null,
+      el("p", { id: "last-execution" }, "Last execution: ", last
+        ? [outcome(last.is_success), " ", time(last.completed_at, zone), ` (${last.trigger}, ${seconds(last.duration_seconds)})`,
+          last.error_message ? [" — ", el("span", { class: "failed" }, last.error_message)] : null]
+        : el("span", { class: "muted" }, "none yet")),
+      explain.note ? el("p", { class: "note" }, "Note: ", el("q", { id: "status-note" }, explain.note), explain.status_at ? [" — ", time(explain.status_at, zone)] : null) : null,
+      explain.decisions.length ? el("details", { dataset: { keep: "decisions" } }, el("summary", {}, "latest scheduler decisions"),
+        el("ul", { class: "list" }, explain.decisions.map((d) => el("li", {}, time(d.at, zone), ` ${d.decision}`,
+          d.reason ? ` (${d.reason})` : null, d.due_at ? [" — due ", time(d.due_at, zone)] : null)))) : null,
     );
-    const upcoming = explain.next_runs || [];
-    clear(parts.timeline).append(
+    if (writable) {
+      const can = allowed(config);
+      put(buttons,
+        ACTIONS.filter(([action]) => can.has(action)).map(([action, label]) =>
+          actionButton(action, label, () => act(action, label), { dataset: { keep: `action-${action}`, action } })),
+        actionButton("run", "Run now", () => act("run", "Run now"), { dataset: { keep: "action-run", action: "run" } }));
+    }
+    const outcomes = new Map(recent.items.map((x) => [x.task_id, x.is_success]));
+    put(parts.timeline,
       el("h2", { id: "h-timeline" }, "Timeline"),
       el("ol", { class: "timeline" },
-        [...upcoming].reverse().map((at) => el("li", { class: "event upcoming", dataset: { event: "upcoming" } },
-          el("span", { class: "event-name" }, "upcoming fire"), " ", time(at), el("span", { class: "muted" }, ` (${ago(at)})`))),
+        [...(explain.next_runs || [])].reverse().map((at) => el("li", { class: "event upcoming", dataset: { event: "upcoming" } },
+          el("span", { class: "event-name" }, "upcoming fire"), " ", time(at, zone))),
         el("li", { class: "now", "aria-label": "now" }, "now"),
-        history.items.map((h) => el("li", { class: `event event-${h.event}`, dataset: { event: h.event } },
-          el("span", { class: "event-name" }, h.event), " ", time(h.timestamp),
-          h.note ? el("span", { class: "note" }, " — note: ", el("q", {}, h.note)) : null,
-          Object.keys(h.details || {}).length ? el("span", { class: "muted details" }, ` ${Object.entries(h.details).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ")}`) : null))),
+        timelineItems(history.items, outcomes, zone)),
     );
   }
 
   async function act(action, label) {
+    if (!confirmed(action, config.name)) return;
     const body = note.value.trim() ? { note: note.value.trim() } : undefined;
     try {
       if (action === "run") {
         const out = await api(`/configs/${id}/run`, { method: "POST" });
-        announce(`Run requested (task ${out.task_id}).`);
+        announce(`Run of ${config.name} requested (task ${out.task_id}).`);
       } else {
         const out = await api(`/schedules/${id}/${action}`, { method: "POST", body });
-        announce(`${label}: ${out.message} (now ${out.status}).`);
+        announce(`${label} ${config.name}: ${out.message} (now ${out.status}).`);
         note.value = "";
       }
     } catch (error) {
       announce(`${label} refused: ${error.message}`, true);
     }
-    await refresh();
+    await keeping(root, refresh);
+  }
+
+  async function remove() {
+    if (!confirmed("delete", config.name)) return;
+    try {
+      await api(`/configs/${id}`, { method: "DELETE" });
+    } catch (error) {
+      announce(`Delete refused: ${error.message}`, true);
+      return;
+    }
+    announce(`Deleted ${config.name}.`, false, "/configs");
+    location.hash = "#/configs";
+  }
+
+  function execRow(x) {
+    const open = expanded.has(x.id);
+    return el("tr", { class: "exec", dataset: { id: x.id } },
+      el("td", {}, el("button", { type: "button", class: "link", "aria-expanded": open ? "true" : "false",
+        "aria-controls": `exec-${x.id}`, dataset: { keep: `exec-${x.id}` }, onclick: (event) => {
+          if (expanded.has(x.id)) expanded.delete(x.id);
+          else expanded.add(x.id);
+          const now = expanded.has(x.id);
+          event.currentTarget.setAttribute("aria-expanded", now ? "true" : "false");
+          document.getElementById(`exec-${x.id}`).hidden = !now;
+        } }, `#${x.id}`)),
+      el("td", {}, outcome(x.is_success)), el("td", {}, x.trigger),
+      el("td", {}, time(x.completed_at, zone)), el("td", {}, seconds(x.duration_seconds)),
+      el("td", { class: "muted clip" }, x.error_message || ""));
+  }
+
+  function execDetail(x) {
+    const detail = el("tr", { id: `exec-${x.id}`, class: "exec-detail" }, el("td", { colspan: "6" },
+      kv([["task id", x.task_id], ["worker", x.worker || "—"], ["started", time(x.started_at, zone)], ["attempt", String(x.attempt)]]),
+      el("h3", {}, "result"), x.result ? json(x.result) : el("p", { class: "muted" }, "none"),
+      x.error_message ? [el("h3", {}, "error"), el("pre", { class: "error" }, x.error_message)] : null,
+      x.traceback ? [el("h3", {}, "traceback"), el("pre", { class: "traceback" }, x.traceback)] : null));
+    detail.hidden = !expanded.has(x.id);
+    return detail;
   }
 
   async function loadExecutions() {
@@ -96,59 +175,40 @@ export async function renderConfig(root, id, query) {
     if (filter.trigger) params.set("trigger", filter.trigger);
     const [page, recent] = await Promise.all([
       api(`/executions?${params}`),
-      api(`/executions?config_id=${id}&limit=100`),
+      api(`/executions?config_id=${id}&limit=${RECENT}`),
     ]);
-    clear(execBody);
-    for (const x of page.items) {
-      const open = expanded.has(x.id);
-      const button = el("button", { type: "button", class: "link", "aria-expanded": open ? "true" : "false",
-        "aria-controls": `exec-${x.id}`, onclick: () => {
-          if (expanded.has(x.id)) expanded.delete(x.id);
-          else expanded.add(x.id);
-          const now = expanded.has(x.id);
-          button.setAttribute("aria-expanded", now ? "true" : "false");
-          detail.hidden = !now;
-        } }, `#${x.id}`);
-      const detail = el("tr", { id: `exec-${x.id}`, class: "exec-detail" }, el("td", { colspan: "6" },
-        kv([["task id", x.task_id], ["worker", x.worker || "—"], ["started", time(x.started_at)], ["attempt", String(x.attempt)]]),
-        el("h3", {}, "result"), x.result ? json(x.result) : el("p", { class: "muted" }, "none"),
-        x.error_message ? [el("h3", {}, "error"), el("pre", { class: "error" }, x.error_message)] : null,
-        x.traceback ? [el("h3", {}, "traceback"), el("pre", { class: "traceback" }, x.traceback)] : null));
-      detail.hidden = !open;
-      execBody.append(
-        el("tr", { class: "exec", dataset: { id: x.id } },
-          el("td", {}, button), el("td", {}, outcome(x.is_success)), el("td", {}, x.trigger),
-          el("td", {}, time(x.completed_at)), el("td", {}, seconds(x.duration_seconds)),
-          el("td", { class: "muted clip" }, x.error_message || "")),
-        detail);
-    }
-    if (!page.items.length) execBody.append(el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No executions.")));
+    const stamp = Math.floor(Date.now() / 60000); // "5 min ago" moves on once a minute
+    patch(execBody, page.items.length
+      ? page.items.flatMap((x) => [
+        [x.id, `${stamp}|${zone}`, () => execRow(x)],
+        [`d${x.id}`, String(zone), () => execDetail(x)],
+      ])
+      : [["none", "none", () => el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No executions."))]]);
     const first = page.total ? filter.offset + 1 : 0;
     execRange.textContent = `${first}–${filter.offset + page.items.length} of ${page.total}`;
     prev.disabled = filter.offset <= 0;
     next.disabled = filter.offset + page.items.length >= page.total;
-    clear(parts.chart).append(el("h2", { id: "h-chart" }, "Durations and outcomes"),
+    put(parts.chart, el("h2", { id: "h-chart" }, "Durations and outcomes"),
       recent.items.length ? durations(recent.items) : el("p", { class: "muted" }, "No executions yet."));
   }
 
-  function refresh() {
-    return Promise.all([loadHead(), loadExecutions()]);
+  async function refresh() {
+    await loadHead(); // the zone of the executions' times comes with the config
+    await loadExecutions();
   }
 
   const outcomeFilter = el("select", { id: "exec-outcome", onchange: (e) => { filter.is_success = e.target.value; filter.offset = 0; loadExecutions(); } },
     el("option", { value: "" }, "any"), el("option", { value: "true" }, "ok"), el("option", { value: "false" }, "failed"));
   outcomeFilter.value = filter.is_success;
   const triggerFilter = el("select", { id: "exec-trigger", onchange: (e) => { filter.trigger = e.target.value; filter.offset = 0; loadExecutions(); } },
-    el("option", { value: "" }, "any"), ["scheduled", "manual", "batch", "immediate"].map((t) => el("option", { value: t }, t)));
+    el("option", { value: "" }, "any"), ["scheduled", "manual", "batch", "immediate", "backfill"].map((t) => el("option", { value: t }, t)));
   triggerFilter.value = filter.trigger;
 
   if (writable) {
-    parts.controls.append(el("div", { class: "controls card", role: "group", "aria-label": "schedule controls" },
-      el("label", { for: "action-note" }, "Note"), note,
-      ACTIONS.map(([action, label]) => el("button", { type: "button", class: "write", dataset: { action }, onclick: () => act(action, label) }, label)),
-      el("button", { type: "button", class: "write", dataset: { action: "run" }, onclick: () => act("run", "Run now") }, "Run now")));
+    put(parts.controls, el("div", { class: "controls card", role: "group", "aria-label": "schedule controls" },
+      el("label", { for: "action-note" }, "Note"), note, buttons));
   }
-  parts.executions.append(
+  put(parts.executions,
     el("h2", { id: "h-executions" }, "Executions"),
     el("div", { class: "filters" },
       el("div", { class: "filter" }, el("label", { for: "exec-outcome" }, "Outcome"), outcomeFilter),
@@ -159,15 +219,16 @@ export async function renderConfig(root, id, query) {
     el("div", { class: "pager" }, prev, execRange, next),
   );
   await refresh();
-  clear(root).append(
-    el("p", { class: "crumbs" }, el("a", { href: "#/configs" }, "Configs"), " / ", `config ${id}`),
+  put(root,
+    el("p", { class: "crumbs" }, el("a", { href: "#/configs" }, "Configs"), " / ", crumb),
     parts.head, parts.verdict, parts.controls,
     el("div", { class: "columns" }, parts.timeline, parts.chart),
     parts.executions,
   );
   return {
     onEvents: (batch) => {
-      if (batch.some(([, p]) => p && p.config_id === id)) refresh();
+      if (batch.some(([, p]) => p && p.config_id === id)) keeping(root, refresh);
     },
   };
 }
+

@@ -1,12 +1,15 @@
 // The configs table: filters, search, pagination, and bulk actions on the selected rows.
 
+import { allowed, confirmed } from "./actions.js";
 import { api, canWrite } from "./api.js";
-import { announce, badge, clear, debounce, el, outcome, time } from "./dom.js";
+import { time } from "./clock.js";
+import { announce, badge, debounce, el, keeping, outcome, patch, put } from "./dom.js";
 
 const PAGE_SIZES = [10, 20, 50, 100];
 const BULK = [
   ["start", "Start"], ["pause", "Pause"], ["resume", "Resume"], ["stop", "Stop"], ["run", "Run now"],
 ];
+const COLUMNS = ["Name", "Task type", "Schedule", "Status", "Next run", "Last outcome"];
 
 let enumsCache = null;
 async function enums() {
@@ -31,7 +34,7 @@ export async function renderConfigs(root, query) {
     limit: Number(query.get("limit")) || 20,
     offset: Number(query.get("offset")) || 0,
   };
-  const selected = new Set();
+  const selected = new Map(); // id -> the config as last listed (its status and kind)
   const known = await enums();
   const writable = canWrite();
 
@@ -43,16 +46,29 @@ export async function renderConfigs(root, query) {
   const selectAll = writable ? el("input", { type: "checkbox", "aria-label": "select every config on this page", onchange: () => {
     for (const box of tbody.querySelectorAll("input[type=checkbox]")) {
       box.checked = selectAll.checked;
-      toggle(Number(box.value), box.checked);
+      toggle(listed.get(Number(box.value)), box.checked);
     }
   } }) : null;
   const count = el("span", { class: "muted", id: "selected-count" }, "none selected");
   const note = el("input", { id: "bulk-note", type: "text", maxlength: "2000", placeholder: "why (kept with the status)", autocomplete: "off" });
 
-  function toggle(id, on) {
-    if (on) selected.add(id);
-    else selected.delete(id);
+  const listed = new Map(); // id -> config, of the page shown
+  const bulkButtons = new Map();
+
+  function toggle(config, on) {
+    if (on) selected.set(config.id, config);
+    else selected.delete(config.id);
     count.textContent = selected.size ? `${selected.size} selected` : "none selected";
+    showBulk();
+  }
+
+  // each bulk button says how many of the selection it applies to, and is off for none
+  function showBulk() {
+    for (const [action, button] of bulkButtons) {
+      const n = [...selected.values()].filter((c) => allowed(c).has(action)).length;
+      button.disabled = n === 0;
+      button.textContent = n ? `${button.dataset.label} (${n})` : button.dataset.label;
+    }
   }
 
   function updateHash() {
@@ -72,23 +88,30 @@ export async function renderConfigs(root, query) {
       state.offset = Math.max(0, Math.floor((page.total - 1) / state.limit) * state.limit);
       return load();
     }
-    clear(tbody);
+    listed.clear();
     for (const c of page.items) {
+      listed.set(c.id, c);
+      if (selected.has(c.id)) selected.set(c.id, c);
+    }
+    const row = (c) => {
       const box = writable ? el("input", { type: "checkbox", value: String(c.id), "aria-label": `select ${c.name}`,
-        onchange: (event) => toggle(c.id, event.target.checked) }) : null;
+        dataset: { keep: `pick-${c.id}` }, onchange: (event) => toggle(listed.get(c.id), event.target.checked) }) : null;
       if (box) box.checked = selected.has(c.id);
-      tbody.append(el("tr", { dataset: { id: c.id } },
+      const cells = [
+        el("a", { href: `#/configs/${c.id}` }, c.name), c.task_type, c.schedule || c.scheduler_type,
+        badge(c.schedule_status), time(c.next_run_at, c.schedule_config && c.schedule_config.timezone),
+        [outcome(c.last_success), c.last_run_at ? [" ", time(c.last_run_at)] : null],
+      ];
+      return el("tr", { dataset: { id: c.id } },
         writable ? el("td", { class: "pick" }, box) : null,
-        el("td", {}, el("a", { href: `#/configs/${c.id}` }, c.name)),
-        el("td", {}, c.task_type),
-        el("td", {}, c.schedule || c.scheduler_type),
-        el("td", { class: "status" }, badge(c.schedule_status)),
-        el("td", {}, time(c.next_run_at)),
-        el("td", {}, outcome(c.last_success), c.last_run_at ? [" ", time(c.last_run_at)] : null)));
-    }
-    if (page.items.length === 0) {
-      tbody.append(el("tr", {}, el("td", { colspan: writable ? "7" : "6", class: "muted" }, "No configs match.")));
-    }
+        cells.map((cell, i) => el("td", { dataset: { label: COLUMNS[i] }, class: i === 3 ? "status" : i === 0 ? "name" : undefined }, cell)));
+    };
+    // rows stay in place while nothing they show changed (the minute of "in 6 min" included)
+    const stamp = Math.floor(Date.now() / 60000);
+    patch(tbody, page.items.length
+      ? page.items.map((c) => [c.id, JSON.stringify([c, selected.has(c.id), stamp]), () => row(c)])
+      : [["none", "none", () => el("tr", {}, el("td", { colspan: writable ? "7" : "6", class: "muted" }, "No configs match."))]]);
+    showBulk();
     const first = page.total ? state.offset + 1 : 0;
     range.textContent = `${first}–${state.offset + page.items.length} of ${page.total}`;
     prev.disabled = state.offset <= 0;
@@ -112,12 +135,14 @@ export async function renderConfigs(root, query) {
   }
 
   async function bulk(action, label) {
-    const ids = [...selected];
+    const chosen = [...selected.values()].filter((c) => allowed(c).has(action));
+    const ids = chosen.map((c) => c.id);
     if (!ids.length) {
       announce("Select one or more configs first.", true);
       return;
     }
-    const names = new Map([...tbody.querySelectorAll("tr[data-id]")].map((tr) => [Number(tr.dataset.id), tr.querySelector("a").textContent]));
+    if (!confirmed(action, ids.length === 1 ? chosen[0].name : `${ids.length} configs`)) return;
+    const names = new Map(chosen.map((c) => [c.id, c.name]));
     const noteText = note.value.trim();
     let rows;
     try {
@@ -141,7 +166,7 @@ export async function renderConfigs(root, query) {
       return;
     }
     const failed = rows.filter((r) => !r.ok).length;
-    clear(results).append(
+    put(results,
       el("h2", {}, `${label}: ${rows.length - failed} done, ${failed} refused`),
       el("ul", { class: "list" }, rows.map((r) => el("li", { class: r.ok ? "ok" : "failed", dataset: { id: r.id } },
         el("a", { href: `#/configs/${r.id}` }, names.get(r.id) || `config ${r.id}`), ` — ${r.ok ? "ok" : "refused"}: ${r.text}`))),
@@ -166,23 +191,27 @@ export async function renderConfigs(root, query) {
     filters.querySelector(`#filter-${name}`).addEventListener("change", filter(name));
   }
 
-  clear(root).append(
+  put(root,
     el("div", { class: "title-row" }, el("h1", {}, "Configs"),
       writable ? el("a", { href: "#/configs/new", class: "button write" }, "New config") : null),
     filters,
     writable ? el("div", { class: "bulk card", role: "group", "aria-label": "bulk actions on the selected configs" },
       count,
       el("label", { for: "bulk-note" }, "Note"), note,
-      BULK.map(([action, label]) => el("button", { type: "button", class: "write", dataset: { bulk: action }, onclick: () => bulk(action, label) }, label))) : null,
+      BULK.map(([action, label]) => {
+        const button = el("button", { type: "button", class: action === "stop" ? "write danger" : "write",
+          dataset: { bulk: action, label }, disabled: true, onclick: () => bulk(action, label) }, label);
+        bulkButtons.set(action, button);
+        return button;
+      })) : null,
     results,
     el("div", { class: "table-wrap" }, el("table", { id: "configs-table" },
       el("thead", {}, el("tr", {},
         writable ? el("th", { class: "pick" }, selectAll) : null,
-        el("th", { scope: "col" }, "Name"), el("th", { scope: "col" }, "Task type"), el("th", { scope: "col" }, "Schedule"),
-        el("th", { scope: "col" }, "Status"), el("th", { scope: "col" }, "Next run"), el("th", { scope: "col" }, "Last outcome"))),
+        COLUMNS.map((h) => el("th", { scope: "col" }, h)))),
       tbody)),
     el("div", { class: "pager" }, prev, range, next),
   );
   await load();
-  return { onEvents: () => load() };
+  return { onEvents: () => keeping(root, load) };
 }

@@ -35,35 +35,19 @@ export function clear(node) {
   return node;
 }
 
+// the node's children become `children`; null, undefined and false are left out (the DOM's own
+// append would print them as "null")
+export function put(node, ...children) {
+  node.replaceChildren();
+  return fill(node, {}, children);
+}
+
+// `children` appended, with the same rule as put
+export function add(node, ...children) {
+  return fill(node, {}, children);
+}
+
 export const $ = (selector, root = document) => root.querySelector(selector);
-
-export function when(iso) {
-  if (!iso) return "—";
-  const date = new Date(iso);
-  return date.toLocaleString(undefined, {
-    year: "numeric", month: "short", day: "numeric",
-    hour: "2-digit", minute: "2-digit", second: "2-digit",
-  });
-}
-
-export function ago(iso) {
-  if (!iso) return "—";
-  const seconds = (Date.now() - new Date(iso).getTime()) / 1000;
-  const future = seconds < 0;
-  const s = Math.abs(seconds);
-  let text;
-  if (s < 60) text = `${Math.round(s)} s`;
-  else if (s < 3600) text = `${Math.round(s / 60)} min`;
-  else if (s < 86400) text = `${Math.round(s / 3600)} h`;
-  else text = `${Math.round(s / 86400)} d`;
-  return future ? `in ${text}` : `${text} ago`;
-}
-
-export function time(iso) {
-  // a <time> element: the local time as text, the exact instant in its attribute and title
-  if (!iso) return el("span", { class: "muted" }, "—");
-  return el("time", { datetime: iso, title: iso }, when(iso));
-}
 
 export function seconds(value) {
   if (value === null || value === undefined) return "—";
@@ -99,11 +83,71 @@ export function debounce(fn, ms) {
 }
 
 let announceTimer = null;
-export function announce(text, bad = false) {
-  // a polite status line for the outcome of an action
+let toastPage = null;
+const pagePath = () => (location.hash.replace(/^#/, "") || "/").split("?")[0];
+
+// a polite status line for the outcome of an action; it belongs to the page that raised it
+// (or to `page`, where the action leads) and goes when another page opens
+export function announce(text, bad = false, page = pagePath()) {
   const box = document.getElementById("toast");
   box.textContent = text;
   box.className = bad ? "toast bad" : "toast";
+  toastPage = page;
   clearTimeout(announceTimer);
-  announceTimer = setTimeout(() => { box.textContent = ""; box.className = "toast"; }, 6000);
+  announceTimer = setTimeout(dropToast, 6000);
+}
+
+function dropToast() {
+  const box = document.getElementById("toast");
+  box.textContent = "";
+  box.className = "toast";
+  toastPage = null;
+}
+
+// called on every navigation: a toast raised on another page goes
+export function keepToastOf(path) {
+  if (toastPage !== null && toastPage !== path) dropToast();
+}
+
+// rebuild part of a page without losing the operator's place: open <details> (by
+// data-keep), the focused control (by id or data-keep) and the scroll position survive
+export async function keeping(root, rebuild) {
+  const open = new Set([...root.querySelectorAll("details[data-keep][open]")].map((d) => d.dataset.keep));
+  const active = document.activeElement;
+  let focusKey = null;
+  if (active && active !== document.body && root.contains(active)) {
+    if (active.id) focusKey = `#${CSS.escape(active.id)}`;
+    else if (active.dataset.keep) focusKey = `[data-keep="${CSS.escape(active.dataset.keep)}"]`;
+  }
+  const x = window.scrollX;
+  const y = window.scrollY;
+  await rebuild();
+  for (const details of root.querySelectorAll("details[data-keep]")) details.open = open.has(details.dataset.keep);
+  if (focusKey && !root.contains(document.activeElement)) {
+    const again = root.querySelector(focusKey);
+    if (again) again.focus({ preventScroll: true });
+  }
+  window.scrollTo(x, y);
+}
+
+// a list's items updated in place: `items` are [key, signature, build()]; an item whose key
+// and signature did not change keeps its node (and the focus, selection, open state in it)
+export function patch(parent, items) {
+  const old = new Map([...parent.children].map((node) => [node.dataset.key, node]));
+  const nodes = items.map(([key, signature, build]) => {
+    const same = old.get(String(key));
+    if (same && same.dataset.sig === signature) return same;
+    const node = build();
+    node.dataset.key = String(key);
+    node.dataset.sig = signature;
+    return node;
+  });
+  const unchangedOrder = nodes.length === parent.children.length && nodes.every((n, i) => parent.children[i] === n);
+  if (unchangedOrder) return;
+  // replace node by node where the order holds, so untouched nodes are never detached
+  if (nodes.length === parent.children.length && nodes.every((n, i) => n.dataset.key === parent.children[i].dataset.key)) {
+    nodes.forEach((n, i) => { if (parent.children[i] !== n) parent.children[i].replaceWith(n); });
+    return;
+  }
+  parent.replaceChildren(...nodes);
 }

@@ -61,14 +61,15 @@ export class FieldSet {
         field = this.fields.get([...prefix, ...loc.slice(0, n)].join("."))
           || this.fields.get(loc.slice(0, n).join("."));
       }
+      const msg = plain(detail.msg);
       if (field) {
         field.error.textContent = field.error.textContent
-          ? `${field.error.textContent}; ${detail.msg}`
-          : detail.msg;
+          ? `${field.error.textContent}; ${msg}`
+          : msg;
         field.input.setAttribute("aria-invalid", "true");
         first = first || field.input;
       } else {
-        this.general.append(el("li", {}, loc.length ? `${loc.join(".")}: ${detail.msg}` : detail.msg));
+        this.general.append(el("li", {}, loc.length ? `${loc.join(".")}: ${msg}` : msg));
       }
     }
     return first;
@@ -77,6 +78,31 @@ export class FieldSet {
   error(key, message) {
     this.showErrors([{ loc: key.split("."), msg: message }]);
   }
+}
+
+// pydantic's wording in plain words: "Input should be greater than or equal to 1" -> "must be
+// at least 1", "Field required" -> "required"; a message it does not know is kept as it is
+const PLAIN = [
+  [/^Value error, /, ""],
+  [/^Field required$/, "required"],
+  [/^Input should be greater than or equal to (.+)$/, "must be at least $1"],
+  [/^Input should be less than or equal to (.+)$/, "must be at most $1"],
+  [/^Input should be greater than (.+)$/, "must be more than $1"],
+  [/^Input should be less than (.+)$/, "must be less than $1"],
+  [/^Input should be a valid integer.*$/, "must be a whole number"],
+  [/^Input should be a valid number.*$/, "must be a number"],
+  [/^Input should be a valid boolean.*$/, "must be yes or no"],
+  [/^Input should be a valid (string|dictionary|list|array).*$/, "has the wrong kind of value"],
+  [/^Input should be (.+)$/, "must be $1"],
+  [/^String should have at least (\d+) characters?$/, "needs at least $1 characters"],
+  [/^String should have at most (\d+) characters?$/, "takes at most $1 characters"],
+  [/^Extra inputs are not permitted$/, "is not a known setting"],
+];
+
+export function plain(msg) {
+  let text = String(msg || "");
+  for (const [pattern, replacement] of PLAIN) text = text.replace(pattern, replacement);
+  return text;
 }
 
 function resolve(schema, root) {

@@ -1,9 +1,13 @@
 // The overview: schedules by status, executions in the last 24 h, runs per hour, recent
 // failures, next fires, and the health of every component.
 
-import { API, api, everything } from "./api.js";
+import { API, api } from "./api.js";
 import { runsPerHour } from "./chart.js";
-import { ago, clear, el, percent, seconds, time } from "./dom.js";
+import { time } from "./clock.js";
+import { el, keeping, percent, put, seconds } from "./dom.js";
+import { namesOf } from "./names.js";
+
+const REFRESH_MS = 1000; // live events refresh the overview at most once a second
 
 function tile(label, value, key, extra) {
   return el("div", { class: `tile tile-${key}`, dataset: { tile: key } },
@@ -21,23 +25,25 @@ function component(name, part, extra) {
   return el("li", { class: "health", dataset: { component: name } },
     el("strong", {}, name), " ", el("span", { class: ok ? "ok" : "failed" }, ok ? "up" : "down"),
     part && part.error ? el("span", { class: "muted" }, ` — ${part.error}`) : null,
-    part && part.down_since ? el("span", { class: "muted" }, ` since ${ago(part.down_since)}`) : null,
+    part && part.down_since ? [" since ", time(part.down_since)] : null,
     extra ? [" — ", extra] : null);
 }
 
-export async function renderOverview(root) {
-  const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
-  const [board, status, healthy, runs] = await Promise.all([
+// one refresh: four small constant-size answers; the chart and the execution tiles come from
+// one server-side aggregate (GET /executions/histogram), never from execution records
+async function draw(root) {
+  const [board, status, healthy, day] = await Promise.all([
     api("/system/dashboard"),
     api("/system/status"),
     health(),
-    everything(`/executions?since=${encodeURIComponent(since)}`),
+    api("/executions/histogram?bucket=3600"),
   ]);
+  const name = await namesOf(board.recent_failures.map((x) => x.config_id));
   const s = board.schedules;
-  const e = board.executions_24h;
+  const e = { total: day.total, failed: day.failed, success_rate: day.total ? (day.total - day.failed) / day.total : null };
   const leader = status.scheduler.leader;
   const queues = [...new Set(status.workers.flatMap((w) => w.queues))];
-  clear(root).append(
+  put(root,
     el("h1", {}, "Overview"),
     el("section", { "aria-labelledby": "h-schedules" },
       el("h2", { id: "h-schedules" }, "Schedules"),
@@ -49,22 +55,22 @@ export async function renderOverview(root) {
       el("div", { class: "tiles" },
         tile("executions", e.total, "executions"), tile("failed", e.failed, "failed"),
         tile("success rate", percent(e.success_rate), "success-rate")),
-      runsPerHour(runs)),
+      runsPerHour(day)),
     el("div", { class: "columns" },
       el("section", { "aria-labelledby": "h-failures" },
         el("h2", { id: "h-failures" }, "Recent failures"),
         board.recent_failures.length
           ? el("ul", { class: "list", id: "recent-failures" }, board.recent_failures.map((x) =>
-            el("li", {}, el("a", { href: `#/configs/${x.config_id}` }, `config ${x.config_id}`), " ",
+            el("li", {}, el("a", { href: `#/configs/${x.config_id}` }, name(x.config_id)), " ",
               time(x.completed_at), " ", el("span", { class: "failed" }, x.error_message || "failed"),
               el("span", { class: "muted" }, ` (${x.trigger}, ${seconds(x.duration_seconds)})`))))
-          : el("p", { class: "muted" }, "No failures.")),
+          : el("p", { class: "muted" }, "No failures."),
+        el("p", {}, el("a", { href: "#/executions?is_success=false", id: "all-failures", dataset: { keep: "all-failures" } }, "All failures →"))),
       el("section", { "aria-labelledby": "h-next" },
         el("h2", { id: "h-next" }, "Next fires"),
         board.next_fires.length
           ? el("ul", { class: "list", id: "next-fires" }, board.next_fires.map((x) =>
-            el("li", {}, el("a", { href: `#/configs/${x.config_id}` }, x.name), " ", time(x.next_run_at),
-              el("span", { class: "muted" }, ` (${ago(x.next_run_at)})`))))
+            el("li", {}, el("a", { href: `#/configs/${x.config_id}` }, x.name), " ", time(x.next_run_at))))
           : el("p", { class: "muted" }, "Nothing scheduled."))),
     el("section", { "aria-labelledby": "h-health" },
       el("h2", { id: "h-health" }, "Health ", el("span", { class: healthy.status === "ok" ? "badge badge-active" : "badge badge-error" }, healthy.status)),
@@ -78,18 +84,29 @@ export async function renderOverview(root) {
       el("p", { class: "muted" }, `taskplane ${status.version}, api up ${seconds(status.uptime_seconds)}; `,
         `${status.counts.configs} configs, ${status.counts.executions} executions stored.`)),
   );
+}
+
+export async function renderOverview(root) {
+  await draw(root);
+  let last = Date.now();
+  let timer = null;
   let busy = false;
+  async function refresh() {
+    timer = null;
+    if (busy) return;
+    busy = true;
+    last = Date.now();
+    try {
+      await keeping(root, () => draw(root));
+    } finally {
+      busy = false;
+    }
+  }
   return {
-    onEvents: async () => {
-      if (busy) return;
-      busy = true;
-      try {
-        const fresh = el("div");
-        await renderOverview(fresh);
-        root.replaceChildren(...fresh.childNodes);
-      } finally {
-        busy = false;
-      }
+    onEvents: () => {
+      if (timer) return;
+      timer = setTimeout(refresh, Math.max(0, last + REFRESH_MS - Date.now()));
     },
+    dispose: () => clearTimeout(timer),
   };
 }

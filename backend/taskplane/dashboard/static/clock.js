@@ -1,0 +1,85 @@
+// The one way a time is shown: in the zone the header's toggle picks (the schedule's own zone,
+// the browser's, or UTC), always labelled with that zone, with the distance from now beside
+// it, in the page's language (the UI's, not the browser's), never as raw ISO.
+
+import { el } from "./dom.js";
+
+const KEY = "taskplane-zone";
+export const MODES = ["schedule", "browser", "utc"];
+
+export function browserZone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
+export const clock = {
+  get mode() {
+    const mode = sessionStorage.getItem(KEY);
+    return MODES.includes(mode) ? mode : "schedule";
+  },
+  set mode(value) {
+    sessionStorage.setItem(KEY, value);
+  },
+};
+
+export function modeLabel(mode) {
+  if (mode === "utc") return "UTC";
+  if (mode === "browser") return `this browser (${browserZone()})`;
+  return "each schedule's zone";
+}
+
+// the zone a time is shown in: a schedule's own zone (cron with a timezone) only in
+// "schedule" mode; everything else in the browser's zone, or UTC
+export function zoneFor(scheduleZone) {
+  const mode = clock.mode;
+  if (mode === "utc") return "UTC";
+  if (mode === "schedule" && scheduleZone) return scheduleZone;
+  return browserZone();
+}
+
+const lang = () => document.documentElement.lang || "en";
+const formats = new Map();
+function format(zone, withDate) {
+  const key = `${zone}|${withDate}|${lang()}`;
+  if (!formats.has(key)) {
+    const options = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZone: zone };
+    if (withDate) Object.assign(options, { year: "numeric", month: "short", day: "numeric" });
+    formats.set(key, new Intl.DateTimeFormat(lang(), options));
+  }
+  return formats.get(key);
+}
+
+// "Dec 7, 2026, 02:30:00 Europe/Berlin"
+export function when(iso, scheduleZone) {
+  if (!iso) return "—";
+  const zone = zoneFor(scheduleZone);
+  return `${format(zone, true).format(new Date(iso))} ${zone}`;
+}
+
+// "02:30" in the zone: an hour label for charts
+export function hourLabel(ms, scheduleZone) {
+  return format(zoneFor(scheduleZone), false).format(new Date(ms)).slice(0, 5);
+}
+
+// "in 6 h" / "5 min ago"
+export function ago(iso) {
+  if (!iso) return "—";
+  const seconds = (Date.now() - new Date(iso).getTime()) / 1000;
+  const future = seconds < 0;
+  const s = Math.abs(seconds);
+  let text;
+  if (s < 60) text = `${Math.round(s)} s`;
+  else if (s < 3600) text = `${Math.round(s / 60)} min`;
+  else if (s < 86400) text = `${Math.round(s / 3600)} h`;
+  else text = `${Math.round(s / 86400)} d`;
+  return future ? `in ${text}` : `${text} ago`;
+}
+
+// a <time> (the instant in its attribute, the same time in UTC as its tooltip) and how far
+// from now, in a <span class="when">
+export function time(iso, scheduleZone) {
+  if (!iso) return el("span", { class: "muted" }, "—");
+  const shown = when(iso, scheduleZone);
+  const utc = `${format("UTC", true).format(new Date(iso))} UTC`;
+  return el("span", { class: "when" },
+    el("time", { datetime: iso, title: utc }, shown), " ", el("span", { class: "muted rel" }, `(${ago(iso)})`));
+}
