@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: dev test lint format bench bench-profile bench-report install migrate
+.PHONY: dev test lint format bench bench-profile bench-report install migrate screenshots
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -17,6 +17,11 @@ dev: install
 test: install
 	@scripts/ensure-chromium
 	@$(UV) run pytest $(ARGS)
+
+# the dashboard's images in docs/img, taken by its browser tests (never by a plain `make test`)
+screenshots: install
+	@scripts/ensure-chromium
+	@TASKPLANE_TEST_SCREENSHOTS=1 $(UV) run pytest tests/dashboard -q -m browser $(ARGS)
 
 # mypy: strict on the package (pyproject's `files`), then tests (typed, relaxed override) and bench
 lint: install

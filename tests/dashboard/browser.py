@@ -200,6 +200,10 @@ class Watch:
         )
 
 
-def ensure_screenshots_dir() -> Path:
+async def screenshot(page: Page, name: str) -> None:
+    """Refresh docs/img/<name> only when asked (`make screenshots`, or
+    TASKPLANE_TEST_SCREENSHOTS=1): a test run never rewrites tracked images on its own."""
+    if os.environ.get("TASKPLANE_TEST_SCREENSHOTS") != "1":
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+    await page.screenshot(path=str(SCREENSHOTS / name), full_page=True)

@@ -83,3 +83,16 @@ export function time(iso, scheduleZone) {
   return el("span", { class: "when" },
     el("time", { datetime: iso, title: utc }, shown), " ", el("span", { class: "muted rel" }, `(${ago(iso)})`));
 }
+
+// the zone a config's times are shown in by default: a cron's own timezone, else none
+export function scheduleZone(config) {
+  return (config.scheduler_type === "cron" && config.schedule_config && config.schedule_config.timezone) || null;
+}
+
+// a config's schedule in words; a date schedule's time shown as every other time is
+export function scheduleWords(config) {
+  if (config.scheduler_type === "date" && config.schedule_config && config.schedule_config.run_date) {
+    return ["once, at ", time(config.schedule_config.run_date)];
+  }
+  return config.schedule || config.scheduler_type;
+}

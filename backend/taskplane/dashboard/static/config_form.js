@@ -52,11 +52,12 @@ function localInput(iso) {
 
 const equal = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
-// edit: only what changed (a fired date config is renamed without resending its past date)
-function changes(body, existing) {
+// edit: only what changed since the form opened (a fired date config is renamed without
+// resending its past date)
+function changes(body, initial) {
   const out = {};
   for (const [key, value] of Object.entries(body)) {
-    if (value !== undefined && !equal(value, existing[key])) out[key] = value;
+    if (value !== undefined && !equal(value, initial[key])) out[key] = value;
   }
   // a schedule is sent whole, with its kind, so the API validates them together
   if ("schedule_config" in out || "scheduler_type" in out) {
@@ -139,9 +140,11 @@ export async function renderConfigForm(root, id, query = new URLSearchParams()) 
       parts.push(fields.add("schedule_config.on_repeated_time", "When clocks fall back", repeated, { read: readText(repeated) }));
     } else if (kind === "date") {
       const at = el("input", { type: "datetime-local", step: "1" });
-      at.value = localInput(same && same.run_date);
+      const stored = same && same.run_date;
+      at.value = localInput(stored);
+      const shown = at.value; // untouched, the stored instant is sent as it was (sub-second part too)
       parts.push(fields.add("schedule_config.run_date", "Run at", at, { required: true, hint: `in this browser's zone (${browserZone()})`,
-        read: () => (at.value ? new Date(at.value).toISOString() : undefined) }));
+        read: () => (!at.value ? undefined : at.value === shown && stored ? stored : new Date(at.value).toISOString()) }));
     }
     if (kind !== "manual") {
       const misfire = choice(["once", "skip"], same && same.misfire, "default (once)");
@@ -210,17 +213,10 @@ export async function renderConfigForm(root, id, query = new URLSearchParams()) 
       el("a", { href: existing ? `#/configs/${existing.id}` : "#/configs", class: "button secondary" }, "Cancel")),
   );
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    fields.clearErrors();
+  // what the form would send now; problems: fields that cannot be read (bad JSON)
+  function current() {
     const params = collect(fields, "parameters");
     const schedule = collect(fields, "schedule_config");
-    const problems = [...params.problems, ...schedule.problems];
-    if (problems.length) {
-      const first = fields.showErrors(problems);
-      if (first) first.focus();
-      return;
-    }
     const body = {
       name: name.value,
       // empty: omitted on create, cleared (null) on edit
@@ -234,6 +230,18 @@ export async function renderConfigForm(root, id, query = new URLSearchParams()) 
       const value = fields.fields.get(key).read();
       if (value !== undefined) body[key] = value;
     }
+    return { body, problems: [...params.problems, ...schedule.problems] };
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    fields.clearErrors();
+    const { body, problems } = current();
+    if (problems.length) {
+      const first = fields.showErrors(problems);
+      if (first) first.focus();
+      return;
+    }
     if (!taskType.value) {
       fields.error("task_type", "choose a task type");
       taskType.focus();
@@ -243,7 +251,7 @@ export async function renderConfigForm(root, id, query = new URLSearchParams()) 
     submit.disabled = true;
     try {
       const saved = existing
-        ? await api(`/configs/${existing.id}`, { method: "PATCH", body: changes(body, existing) })
+        ? await api(`/configs/${existing.id}`, { method: "PATCH", body: changes(body, initial) })
         : await api(`/configs?auto_start=${autoStart.checked && schedulerType.value !== "manual"}`, { method: "POST", body });
       announce(existing ? `Saved ${saved.name}.` : `Created ${saved.name}.`, false, `/configs/${saved.id}`);
       location.hash = `#/configs/${saved.id}`;
@@ -270,6 +278,7 @@ export async function renderConfigForm(root, id, query = new URLSearchParams()) 
 
   buildParams();
   buildSchedule(c.schedule_config);
+  const initial = current().body; // an edit sends only what differs from the form as opened
   put(root,
     el("p", { class: "crumbs" }, el("a", { href: "#/configs" }, "Configs"), " / ", existing ? existing.name : "new"),
     form,

@@ -6,7 +6,7 @@
 import { ACTIONS, actionButton, allowed, confirmed } from "./actions.js";
 import { api, canWrite } from "./api.js";
 import { durations } from "./chart.js";
-import { time } from "./clock.js";
+import { scheduleWords, scheduleZone, time } from "./clock.js";
 import { announce, badge, el, json, keeping, outcome, patch, percent, put, seconds } from "./dom.js";
 import { rename } from "./names.js";
 import { timelineItems } from "./timeline.js";
@@ -56,9 +56,8 @@ export async function renderConfig(root, id, query) {
     ]);
     config = fresh;
     rename(id, config.name);
-    zone = (config.scheduler_type === "cron" && config.schedule_config.timezone) || null;
+    zone = scheduleZone(config);
     const stats = config.stats || {};
-    const runDate = config.scheduler_type === "date" ? config.schedule_config.run_date : null;
     crumb.textContent = config.name;
     put(parts.head,
       el("div", { class: "title-row" },
@@ -71,7 +70,7 @@ export async function renderConfig(root, id, query) {
       config.description ? el("p", { class: "description" }, config.description) : null,
       kv([
         ["task type", config.task_type],
-        ["schedule", runDate ? ["once, at ", time(runDate, zone)] : [config.schedule || config.scheduler_type, zone ? ` (${zone})` : null]],
+        ["schedule", scheduleWords(config)],
         ["next run", time(config.next_run_at, zone)],
         ["runs", stats.total != null ? `${stats.total} (${stats.failed} failed, success ${percent(stats.success_rate)})` : "—"],
         ["duration", stats.total ? `avg ${seconds(stats.avg_duration_seconds)}, p95 ${seconds(stats.p95_duration_seconds)}` : "—"],
@@ -119,7 +118,7 @@ export async function renderConfig(root, id, query) {
     try {
       if (action === "run") {
         const out = await api(`/configs/${id}/run`, { method: "POST" });
-        announce(`Run of ${config.name} requested (task ${out.task_id}).`);
+        announce(`Run requested for ${config.name} (task ${out.task_id}).`);
       } else {
         const out = await api(`/schedules/${id}/${action}`, { method: "POST", body });
         announce(`${label} ${config.name}: ${out.message} (now ${out.status}).`);

@@ -2,7 +2,7 @@
 
 import { allowed, confirmed } from "./actions.js";
 import { api, canWrite } from "./api.js";
-import { time } from "./clock.js";
+import { scheduleWords, scheduleZone, time } from "./clock.js";
 import { announce, badge, debounce, el, keeping, outcome, patch, put } from "./dom.js";
 
 const PAGE_SIZES = [10, 20, 50, 100];
@@ -98,8 +98,8 @@ export async function renderConfigs(root, query) {
         dataset: { keep: `pick-${c.id}` }, onchange: (event) => toggle(listed.get(c.id), event.target.checked) }) : null;
       if (box) box.checked = selected.has(c.id);
       const cells = [
-        el("a", { href: `#/configs/${c.id}` }, c.name), c.task_type, c.schedule || c.scheduler_type,
-        badge(c.schedule_status), time(c.next_run_at, c.schedule_config && c.schedule_config.timezone),
+        el("a", { href: `#/configs/${c.id}` }, c.name), c.task_type, scheduleWords(c),
+        badge(c.schedule_status), time(c.next_run_at, scheduleZone(c)),
         [outcome(c.last_success), c.last_run_at ? [" ", time(c.last_run_at)] : null],
       ];
       return el("tr", { dataset: { id: c.id } },

@@ -1,6 +1,7 @@
 // Form fields with an error slot each, keyed by the API's `loc` (without "body"), so a 422
 // lands beside the field it names; and the parameters part generated from a JSON Schema.
 
+import { when } from "./clock.js";
 import { el } from "./dom.js";
 
 let counter = 0;
@@ -102,7 +103,8 @@ const PLAIN = [
 export function plain(msg) {
   let text = String(msg || "");
   for (const [pattern, replacement] of PLAIN) text = text.replace(pattern, replacement);
-  return text;
+  // a time the API quotes is shown as every other time is
+  return text.replace(/\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)?/g, (iso) => when(iso));
 }
 
 function resolve(schema, root) {
