@@ -29,6 +29,7 @@ TITLE = "the dashboard's overview: bytes and refreshes per second by executions 
 SIZES = [1_000, 1_000_000]
 DURATION = 10.0  # seconds of refreshes per size and way
 SEED_CHUNK = 2000  # rows per multi-row INSERT on SQLite (bound-parameter limits)
+PG_SEED_CHUNK = 100_000
 SPAN = timedelta(hours=24)  # seeded executions start within the last 24 hours: all in the chart
 # what one overview refresh asks for (overview.js), all four at once
 REFRESH = [
@@ -81,28 +82,31 @@ async def seed_executions(
     """Insert `count` executions of one config started in ``(until - span, until)``, every
     tenth failed: one statement on PostgreSQL (generate_series), multi-row INSERTs on SQLite."""
     span_ms = int(span.total_seconds() * 1000)
+    if engine.dialect.name == "postgresql":
+        # 100,000 rows a statement: each well within the engine's command timeout
+        for start in range(first, first + count, PG_SEED_CHUNK):
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO task_execution (config_id, task_id, task_type, trigger,"
+                        " is_success, attempt, started_at, completed_at, duration_seconds,"
+                        " error_message)"
+                        " SELECT :cid, 'seed-' || i, 'echo', 'scheduled', i % 10 <> 0, 1, at,"
+                        " at, 0.01, CASE WHEN i % 10 = 0 THEN 'seeded failure' END"
+                        " FROM generate_series(CAST(:first AS bigint), :last) AS i,"
+                        " LATERAL (SELECT CAST(:until AS timestamptz)"
+                        "  - make_interval(secs => ((i * 86399) % :span_ms + 1) / 1000.0) AS at) t"
+                    ),
+                    {
+                        "cid": config_id,
+                        "first": start,
+                        "last": min(start + PG_SEED_CHUNK, first + count) - 1,
+                        "until": until,
+                        "span_ms": span_ms,
+                    },
+                )
+        return
     async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            await conn.execute(
-                text(
-                    "INSERT INTO task_execution (config_id, task_id, task_type, trigger,"
-                    " is_success, attempt, started_at, completed_at, duration_seconds,"
-                    " error_message)"
-                    " SELECT :cid, 'seed-' || i, 'echo', 'scheduled', i % 10 <> 0, 1, at, at,"
-                    " 0.01, CASE WHEN i % 10 = 0 THEN 'seeded failure' END"
-                    " FROM generate_series(CAST(:first AS bigint), :last) AS i,"
-                    " LATERAL (SELECT CAST(:until AS timestamptz)"
-                    "  - make_interval(secs => ((i * 86399) % :span_ms + 1) / 1000.0) AS at) t"
-                ),
-                {
-                    "cid": config_id,
-                    "first": first,
-                    "last": first + count - 1,
-                    "until": until,
-                    "span_ms": span_ms,
-                },
-            )
-            return
         for start in range(first, first + count, SEED_CHUNK):
             rows = []
             for i in range(start, min(start + SEED_CHUNK, first + count)):
