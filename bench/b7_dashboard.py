@@ -55,6 +55,14 @@ three other requests.
 
 
 @dataclass
+class Share:
+    n: int
+    path: str
+    p50_ms: float
+    bytes: int
+
+
+@dataclass
 class Figures:
     n: int
     way: str  # "histogram" or "records (before)"
@@ -168,6 +176,22 @@ async def measure(base: str, n: int, way: str, duration: float) -> Figures:
     )
 
 
+async def shares(base: str, n: int, rounds: int = 5) -> list[Share]:
+    """Where a refresh's time goes: each of its requests alone, `rounds` times."""
+    out = []
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
+        for path in REFRESH:
+            times = []
+            size = 0
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                size = len((await client.get(path)).content)
+                times.append(time.perf_counter() - t0)
+            out.append(Share(n, path, statistics.median(times) * 1000, size))
+    return out
+
+
 async def _grow(env: BenchEnv, engine: AsyncEngine, config_id: int, have: int, n: int) -> None:
     import asyncpg
 
@@ -181,7 +205,9 @@ async def _grow(env: BenchEnv, engine: AsyncEngine, config_id: int, have: int, n
         await conn.close()
 
 
-async def measure_sizes(env: BenchEnv, sizes: Sequence[int], duration: float) -> list[Figures]:
+async def measure_sizes(
+    env: BenchEnv, sizes: Sequence[int], duration: float
+) -> tuple[list[Figures], list[Share]]:
     from taskplane.db import configs
     from taskplane.db.session import make_engine, make_session_factory
     from taskplane.enums import SchedulerType
@@ -190,6 +216,7 @@ async def measure_sizes(env: BenchEnv, sizes: Sequence[int], duration: float) ->
     port = stack.free_port()
     api = stack.api_proc(env, "b7-api", port).start()
     out: list[Figures] = []
+    parts: list[Share] = []
     try:
         await stack.wait_http(f"http://127.0.0.1:{port}/api/v1/system/health", api)
         async with make_session_factory(engine)() as s, s.begin():
@@ -208,20 +235,21 @@ async def measure_sizes(env: BenchEnv, sizes: Sequence[int], duration: float) ->
             await _grow(env, engine, config_id, have, n)
             have = n
             base = f"http://127.0.0.1:{port}/api/v1"
+            parts += await shares(base, n)
             for way in ("histogram", "records (before)"):
                 print(f"  B7 {n:,} executions, {way} ...", flush=True)
                 out.append(await measure(base, n, way, duration))
     finally:
         api.stop()
         await engine.dispose()
-    return out
+    return out, parts
 
 
 async def run(result: Result, args: argparse.Namespace) -> None:
     sizes = getattr(args, "n", None) or SIZES
     duration = getattr(args, "duration", None) or DURATION
     async with bench_env("b7", database=True) as env:
-        figures = await measure_sizes(env, sizes, duration)
+        figures, parts = await measure_sizes(env, sizes, duration)
     t = result.table(
         "B7: one overview refresh (4 requests at once), one client, back to back",
         ["executions stored", "overview", "refreshes", "refreshes/s", "p50", "p99", "bytes"],
@@ -236,6 +264,12 @@ async def run(result: Result, args: argparse.Namespace) -> None:
             f"{f.p99_ms:.1f} ms",
             f"{f.bytes_per_refresh:,}",
         )
+    w = result.table(
+        "B7: each request of a refresh alone (p50 of 5)",
+        ["executions stored", "request", "p50", "bytes"],
+    )
+    for part in parts:
+        w.add(f"{part.n:,}", part.path, f"{part.p50_ms:.1f} ms", f"{part.bytes:,}")
     now = [f for f in figures if f.way == "histogram"]
     if len(now) >= 2:
         small, large = now[0], now[-1]
