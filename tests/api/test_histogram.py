@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from bench.b7_dashboard import seed_executions
+from bench.b7_dashboard import SPAN, seed_executions
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -91,3 +91,16 @@ async def _plan(sessions: Sessions, engine: AsyncEngine, until: datetime) -> str
         await s.execute(text("ANALYZE task_execution" if pg else "ANALYZE"))
         rows = await s.execute(text(("EXPLAIN " if pg else "EXPLAIN QUERY PLAN ") + str(compiled)))
         return "\n".join(str(row[-1] if not pg else row[0]) for row in rows)
+
+
+async def test_the_dashboard_tiles_and_the_histogram_count_the_same_executions(
+    client: httpx.AsyncClient, sessions: Sessions, engine: AsyncEngine
+) -> None:
+    cid = await _config(sessions)
+    until = datetime.now(UTC)
+    await seed_executions(engine, cid, 250, until=until, span=timedelta(hours=23))
+    await seed_executions(engine, cid, 40, until=until - timedelta(hours=25), span=SPAN, first=250)
+    day = (await client.get("/system/dashboard")).json()["executions_24h"]
+    histogram = (await client.get("/executions/histogram")).json()
+    assert day == {"total": 250, "failed": 25, "success_rate": 0.9}
+    assert (histogram["total"], histogram["failed"]) == (250, 25)

@@ -204,3 +204,14 @@ async def test_histogram_counts_each_bucket_and_outcome_and_lists_empty_buckets(
     ]
     assert (found.total, found.failed) == (6, 3)
     assert [(b.ok, b.failed) for b in one.buckets] == [(1, 0), (0, 0), (0, 0)]
+
+
+async def test_outcome_counts_are_total_and_failed_since_a_time(any_sessions: Sessions) -> None:
+    cid = await _config(any_sessions)
+    async with any_sessions() as s, s.begin():
+        await executions.insert_many(
+            s, [_rec(cid, -5), _rec(cid, 0), _rec(cid, 1, ok=False), _rec(cid, 2, ok=False)]
+        )
+    async with any_sessions() as s:
+        assert await executions.outcome_counts(s, since=T0) == (3, 2)
+        assert await executions.outcome_counts(s, since=T0 + timedelta(hours=1)) == (0, 0)

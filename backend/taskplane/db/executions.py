@@ -197,6 +197,21 @@ async def count(session: AsyncSession, *, since: datetime | None = None) -> int:
     return int(await session.scalar(stmt) or 0)
 
 
+async def outcome_counts(session: AsyncSession, *, since: datetime) -> tuple[int, int]:
+    """(total, failed) of the executions started since ``since``: one aggregate, no sort
+    (``stats`` ranks every duration for its p95: 4.7 s at 1,000,000 rows in a day, B7)."""
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(cast(TaskExecution.is_success, Integer)), 0),
+            ).where(TaskExecution.started_at >= since)
+        )
+    ).one()
+    total = int(row[0])
+    return total, total - int(row[1])
+
+
 async def stats(
     session: AsyncSession, *, config_id: int | None = None, since: datetime | None = None
 ) -> ExecutionStats:
