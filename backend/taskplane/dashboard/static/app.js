@@ -126,7 +126,12 @@ function onEvent(type, payload) {
   liveTimer = setTimeout(() => {
     liveTimer = null;
     const batch = pending.splice(0);
-    if (current && current.onEvents) current.onEvents(batch);
+    if (!current || !current.onEvents) return;
+    // a background refresh that the api refuses (the config was just deleted, the api went
+    // away) changes nothing on the page: the next event, or the banner, says the rest
+    Promise.resolve(current.onEvents(batch)).catch((error) => {
+      if (!(error instanceof ApiError)) throw error;
+    });
   }, 250);
 }
 

@@ -224,10 +224,12 @@ export async function renderConfig(root, id, query) {
     el("div", { class: "columns" }, parts.timeline, parts.chart),
     parts.executions,
   );
+  let disposed = false;
   return {
-    onEvents: (batch) => {
-      if (batch.some(([, p]) => p && p.config_id === id)) keeping(root, refresh);
+    onEvents: async (batch) => {
+      if (!disposed && batch.some(([, p]) => p && p.config_id === id)) await keeping(root, refresh);
     },
+    dispose: () => { disposed = true; },
   };
 }
 
