@@ -199,7 +199,7 @@ async def count(session: AsyncSession, *, since: datetime | None = None) -> int:
 
 async def outcome_counts(session: AsyncSession, *, since: datetime) -> tuple[int, int]:
     """(total, failed) of the executions started since ``since``: one aggregate, no sort
-    (``stats`` ranks every duration for its p95: 4.7 s at 1,000,000 rows in a day, B7)."""
+    (``stats`` ranks every duration for its p95: 4.7 s at 1,000,000 rows in a day, B8)."""
     row = (
         await session.execute(
             select(

@@ -1,7 +1,7 @@
-"""B7 - the dashboard's overview: bytes per refresh and refreshes per second with 1,000 and
+"""B8 - the dashboard's overview: bytes per refresh and refreshes per second with 1,000 and
 1,000,000 executions stored.
 
-``python -m bench.b7_dashboard [--n 1000 --n 1000000] [--duration 10]`` prints its tables
+``python -m bench.b8_dashboard [--n 1000 --n 1000000] [--duration 10]`` prints its tables
 (it is not yet in the suite's list: docs/benchmarks.md is being restructured)."""
 
 from __future__ import annotations
@@ -231,13 +231,13 @@ async def measure_sizes(
             config_id = config.id
         have = 0
         for n in sorted(sizes):
-            print(f"  B7 seeding to {n:,} executions ...", flush=True)
+            print(f"  B8 seeding to {n:,} executions ...", flush=True)
             await _grow(env, engine, config_id, have, n)
             have = n
             base = f"http://127.0.0.1:{port}/api/v1"
             parts += await shares(base, n)
             for way in ("histogram", "records (before)"):
-                print(f"  B7 {n:,} executions, {way} ...", flush=True)
+                print(f"  B8 {n:,} executions, {way} ...", flush=True)
                 out.append(await measure(base, n, way, duration))
     finally:
         api.stop()
@@ -251,7 +251,7 @@ async def run(result: Result, args: argparse.Namespace) -> None:
     async with bench_env("b7", database=True) as env:
         figures, parts = await measure_sizes(env, sizes, duration)
     t = result.table(
-        "B7: one overview refresh (4 requests at once), one client, back to back",
+        "B8: one overview refresh (4 requests at once), one client, back to back",
         ["executions stored", "overview", "refreshes", "refreshes/s", "p50", "p99", "bytes"],
     )
     for f in figures:
@@ -265,7 +265,7 @@ async def run(result: Result, args: argparse.Namespace) -> None:
             f"{f.bytes_per_refresh:,}",
         )
     w = result.table(
-        "B7: each request of a refresh alone (p50 of 5)",
+        "B8: each request of a refresh alone (p50 of 5)",
         ["executions stored", "request", "p50", "bytes"],
     )
     for part in parts:
@@ -281,12 +281,12 @@ async def run(result: Result, args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.b7_dashboard", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench.b8_dashboard", description=__doc__)
     p.add_argument("--n", type=int, action="append", help="executions stored (repeatable)")
     p.add_argument("--duration", type=float, help=f"seconds per size and way ({DURATION:.0f})")
     argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)
-    result = Result("b7", TITLE, " ".join(["python -m bench.b7_dashboard", *argv]))
+    result = Result("b8", TITLE, " ".join(["python -m bench.b8_dashboard", *argv]))
     asyncio.run(run(result, args))
     print(result.text())
 
