@@ -155,8 +155,6 @@ async def bulk_control(
     """The action on up to 1,000 configs: each id gets exactly what the single call gives
     (``results``), or the code it would refuse with (``errors``), in the order given."""
     rows = await configs.get_many(session, set(body.config_ids))
-    for row in rows.values():
-        session.expunge(row)
     await session.rollback()  # no connection held while the actions run
     report = await bulk.act_many(scheduler, action, body.config_ids, rows, body.note)
     return BulkOut(
@@ -186,8 +184,7 @@ async def control_schedule(
     body: ActionBody | None = None,
 ) -> ActionOut:
     row = await configs.get(session, config_id)
-    session.expunge(row)  # keeps its loaded fields ...
-    await session.rollback()  # ... and no connection is held while the action runs
+    await session.rollback()  # no connection is held while the action runs
     result = await scheduler.act(action, row, note=body.note if body else None)
     return ActionOut(
         config_id=result.config_id,
