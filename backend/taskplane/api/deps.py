@@ -74,32 +74,31 @@ async def get_keys(resources: ResourcesDep) -> Keys:
     return resources.keys
 
 
-async def get_services(request: Request) -> Services:
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+# each reads the request's app directly (no dependency on a services dependency): every
+# dependency FastAPI resolves is work on every request of the hot reads
+async def get_registry(request: Request) -> TaskRegistry:
+    return _services(request).registry
 
 
-async def get_registry(services: ServicesDep) -> TaskRegistry:
-    return services.registry
+async def get_state(request: Request) -> ScheduleStateService:
+    return _services(request).state
 
 
-async def get_state(services: ServicesDep) -> ScheduleStateService:
-    return services.state
+async def get_rows(request: Request) -> RowReader:
+    return _services(request).rows
 
 
-async def get_rows(services: ServicesDep) -> RowReader:
-    return services.rows
+async def get_scheduler(request: Request) -> SchedulerService:
+    return _services(request).scheduler
 
 
-async def get_scheduler(services: ServicesDep) -> SchedulerService:
-    return services.scheduler
-
-
-async def get_config_service(services: ServicesDep) -> ConfigService:
-    return services.configs
+async def get_config_service(request: Request) -> ConfigService:
+    return _services(request).configs
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
