@@ -2,7 +2,7 @@
 
 Every read and write answers with a ``ConfigRow`` (one frozen value per config, whatever
 read it: a session here, or the API's ``RowReader``, asyncpg directly on PostgreSQL); the
-ORM class ``TaskConfig`` stays in this module and the migrations.
+ORM class ``TaskConfig`` stays in ``db/`` (and the migrations).
 """
 
 from __future__ import annotations

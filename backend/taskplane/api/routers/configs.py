@@ -69,8 +69,8 @@ async def list_configs(
     after: AfterQuery = None,
 ) -> Response:
     """One SQL query (page + count) and one Redis pipeline (every state), whatever the page
-    size; ``status`` first reads the id set of that status (one more round trip). Rows, not
-    ORM objects, through the row reader (db/rows.py: asyncpg directly on PostgreSQL, no
+    size; ``status`` first reads the id set of that status (one more round trip). ConfigRows
+    through the row reader (db/rows.py: asyncpg directly on PostgreSQL, no
     transaction). ``after`` pages by id (keyset: as cheap deep as on the first page);
     ``total`` counts every match."""
     ids = await scheduler.state.ids_with_status(status) if status is not None else None
