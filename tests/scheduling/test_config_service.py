@@ -46,7 +46,9 @@ async def unreachable(resources: Resources, registry: TaskRegistry) -> AsyncIter
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = resources.settings.model_copy(update={"redis_url": SecretStr(f"redis://127.0.0.1:{port}/0")})
+    settings = resources.settings.model_copy(
+        update={"redis_url": SecretStr(f"redis://127.0.0.1:{port}/0")}
+    )
     dead = make_redis(settings)
     yield open_services(dataclasses.replace(resources, redis=dead), registry)
     await dead.aclose()
@@ -91,9 +93,7 @@ async def test_create_stores_the_row_and_an_inactive_state(
     assert await built.core.get_spec(row.id) is None  # not started: not registered
 
 
-async def test_create_with_auto_start_registers_it(
-    service: ConfigService, built: Services
-) -> None:
+async def test_create_with_auto_start_registers_it(service: ConfigService, built: Services) -> None:
     row = await service.create(fields(), auto_start=True)
     assert (await built.scheduler.info(row)).status is ScheduleStatus.ACTIVE
     spec = await built.core.get_spec(row.id)
