@@ -69,6 +69,10 @@ def fields(name: str = "nightly", **over: Any) -> dict[str, Any]:
     }
 
 
+async def create(service: ConfigService, values: dict[str, Any], **options: Any) -> ConfigRow:
+    return (await service.create(values, **options)).row
+
+
 async def stored(sessions: Sessions, config_id: int) -> ConfigRow | None:
     async with sessions() as s:
         return await configs.find(s, config_id)
@@ -85,7 +89,7 @@ async def count(sessions: Sessions) -> int:
 async def test_create_stores_the_row_and_an_inactive_state(
     service: ConfigService, built: Services, sessions: Sessions
 ) -> None:
-    row = await service.create(fields())
+    row = await create(service, fields())
     assert isinstance(row, ConfigRow) and row.name == "nightly"
     assert await stored(sessions, row.id) == row
     state = await built.state.get(row.id)
@@ -93,8 +97,18 @@ async def test_create_stores_the_row_and_an_inactive_state(
     assert await built.core.get_spec(row.id) is None  # not started: not registered
 
 
+async def test_run_settings_left_out_are_the_task_types(service: ConfigService) -> None:
+    created = await service.create(fields(max_retries=None, timeout_seconds=None, priority=None))
+    assert created.row.timeout_seconds == 60  # echo declares 60 s
+    assert created.run_settings_source == {
+        "max_retries": "default",
+        "timeout_seconds": "task_type",
+        "priority": "default",
+    }
+
+
 async def test_create_with_auto_start_registers_it(service: ConfigService, built: Services) -> None:
-    row = await service.create(fields(), auto_start=True)
+    row = await create(service, fields(), auto_start=True)
     assert (await built.scheduler.info(row)).status is ScheduleStatus.ACTIVE
     spec = await built.core.get_spec(row.id)
     assert spec is not None and spec.interval_seconds == 3600
@@ -104,26 +118,27 @@ async def test_an_invalid_config_names_every_field_and_changes_nothing(
     service: ConfigService, built: Services, sessions: Sessions
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        await service.create(
+        await create(
+            service,
             fields(
                 scheduler_type=SchedulerType.CRON,
                 schedule_config={"cron_expression": "61 * * * *"},
                 parameters={"message": 5},
-            )
+            ),
         )
     locs = {e.loc[0] for e in caught.value.errors}
     assert locs == {"parameters", "schedule_config"}
     with pytest.raises(InvalidInput) as unknown:
-        await service.create(fields(task_type="no_such_type"))
+        await create(service, fields(task_type="no_such_type"))
     assert [e.loc for e in unknown.value.errors] == [("task_type",)]
     assert await count(sessions) == 0
     assert await built.state.all_ids() == set()
 
 
 async def test_a_taken_name_is_a_conflict(service: ConfigService, sessions: Sessions) -> None:
-    await service.create(fields("taken"))
+    await create(service, fields("taken"))
     with pytest.raises(Conflict, match="taken"):
-        await service.create(fields("taken"))
+        await create(service, fields("taken"))
     assert await count(sessions) == 1
 
 
@@ -132,7 +147,8 @@ async def test_a_date_in_the_past_is_refused_before_anything_is_stored(
 ) -> None:
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     with pytest.raises(InvalidInput) as caught:
-        await service.create(
+        await create(
+            service,
             fields(scheduler_type=SchedulerType.DATE, schedule_config={"run_date": past}),
             auto_start=True,
         )
@@ -155,7 +171,7 @@ async def test_a_create_whose_redis_side_fails_leaves_no_row(
 async def test_update_changes_the_row_and_reregisters_an_active_schedule(
     service: ConfigService, built: Services, sessions: Sessions
 ) -> None:
-    row = await service.create(fields(), auto_start=True)
+    row = await create(service, fields(), auto_start=True)
     updated = await service.update(row.id, {"schedule_config": {"seconds": 60}, "priority": 4})
     assert updated.schedule_config == {"seconds": 60} and updated.priority == 4
     assert updated.updated_at > row.updated_at
@@ -168,12 +184,12 @@ async def test_update_changes_the_row_and_reregisters_an_active_schedule(
 async def test_an_invalid_update_changes_nothing(
     service: ConfigService, sessions: Sessions
 ) -> None:
-    row = await service.create(fields())
+    row = await create(service, fields())
     with pytest.raises(InvalidInput) as caught:
         await service.update(row.id, {"parameters": {"message": 5}})
     assert caught.value.errors[0].loc[0] == "parameters"
     with pytest.raises(Conflict):
-        await service.update(row.id, {"name": (await service.create(fields("other"))).name})
+        await service.update(row.id, {"name": (await create(service, fields("other"))).name})
     with pytest.raises(NotFound):
         await service.update(987_654, {"priority": 1})
     assert await stored(sessions, row.id) == row
@@ -182,7 +198,7 @@ async def test_an_invalid_update_changes_nothing(
 async def test_an_update_whose_redis_side_fails_puts_the_row_back(
     service: ConfigService, unreachable: Services, sessions: Sessions
 ) -> None:
-    row = await service.create(fields(), auto_start=True)
+    row = await create(service, fields(), auto_start=True)
     with pytest.raises(RedisConnectionError):
         await unreachable.configs.update(row.id, {"schedule_config": {"seconds": 60}})
     assert await stored(sessions, row.id) == row  # every field, updated_at too
@@ -194,7 +210,7 @@ async def test_an_update_whose_redis_side_fails_puts_the_row_back(
 async def test_delete_removes_the_row_its_state_and_its_registration(
     service: ConfigService, built: Services, sessions: Sessions
 ) -> None:
-    row = await service.create(fields(), auto_start=True)
+    row = await create(service, fields(), auto_start=True)
     await service.delete(row.id)
     assert await stored(sessions, row.id) is None
     assert await built.state.get(row.id) is None
@@ -206,7 +222,7 @@ async def test_delete_removes_the_row_its_state_and_its_registration(
 async def test_a_delete_with_redis_unreachable_changes_nothing(
     service: ConfigService, unreachable: Services, sessions: Sessions
 ) -> None:
-    row = await service.create(fields())
+    row = await create(service, fields())
     with pytest.raises(RedisConnectionError):
         await unreachable.configs.delete(row.id)
     assert await stored(sessions, row.id) == row
