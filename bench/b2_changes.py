@@ -187,7 +187,7 @@ async def run_taskplane(changes: int = CHANGES, registered: int = REGISTERED) ->
         ]
         ids = await stack.insert_configs(env, rows)
         bg = [
-            stack.BenchConfig(
+            stack.bench_config(
                 id=cid,
                 name=r["name"],
                 schedule_config=r["schedule_config"],
@@ -203,7 +203,7 @@ async def run_taskplane(changes: int = CHANGES, registered: int = REGISTERED) ->
         svc = stack.service(env, redis)
         await stack.create_state(svc, bg)
         await stack.create_state(
-            svc, [stack.BenchConfig(id=cid, name=f"t{cid}") for cid in test_ids]
+            svc, [stack.bench_config(id=cid, name=f"t{cid}") for cid in test_ids]
         )
         await stack.start_all(svc, bg, cap_seconds=900)
         port = stack.free_port()

@@ -180,7 +180,7 @@ async def run_taskplane(workers: int, tasks: int = TASKS) -> Outcome:
             ],
         )
         configs = [
-            stack.BenchConfig(
+            stack.bench_config(
                 id=cid, name=f"b3-{i}", scheduler_type="manual", parameters={"message": f"b3-{i}"}
             )
             for i, cid in enumerate(ids)

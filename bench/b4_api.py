@@ -100,6 +100,7 @@ async def seed(env: BenchEnv, n: int, active: int) -> tuple[int, int]:
     Returns (first id, last id)."""
     from sqlalchemy import insert, select
 
+    from taskplane.db.configs import ConfigRow
     from taskplane.db.models import TaskConfig
     from taskplane.db.session import make_engine, make_session_factory
     from taskplane.resources import make_redis
@@ -113,7 +114,8 @@ async def seed(env: BenchEnv, n: int, active: int) -> tuple[int, int]:
             for i in range(0, n, 2000):  # multi-row INSERTs, as in stack.insert_configs
                 await session.execute(insert(TaskConfig).values(rows[i : i + 2000]))
         async with sessions() as session:
-            configs = list(await session.scalars(select(TaskConfig).order_by(TaskConfig.id)))
+            every = select(TaskConfig.__table__).order_by(TaskConfig.id)
+            configs = [ConfigRow(*row) for row in (await session.execute(every)).all()]
         redis = make_redis(settings)
         try:
             svc = stack.service(env, redis)

@@ -172,7 +172,7 @@ async def grow(env: BenchEnv, redis: Redis, have: int, n: int) -> None:
 
     ids = (await stack.insert_configs(env, stack.config_rows(have, n - have)))[have:]
     configs = [
-        stack.BenchConfig(
+        stack.bench_config(
             id=cid,
             name=f"bench-config-{have + k:06d}",
             schedule_config={"seconds": 86_400, "run_immediately": False},

@@ -11,7 +11,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bench import procs
@@ -20,33 +20,41 @@ from bench.env import BenchEnv
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from taskplane.scheduling.registration import ConfigLike
+    from taskplane.db.configs import ConfigRow
     from taskplane.scheduling.service import SchedulerService
 
 CONCURRENCY = 64  # calls in flight when the service has no bulk path
 BULK = 5000  # configs per call of a bulk path
 HOLD = "bench-holds-the-lease"  # the leader lease's value while the bench holds it
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-@dataclass
-class BenchConfig:
-    """What the service layer reads of a config (core.ConfigLike), without a database row."""
+def bench_config(id: int, name: str, **fields: Any) -> ConfigRow:
+    """A config as the service layer reads it, without a database row (or for one whose id
+    is known): an ``echo`` interval config unless ``fields`` say otherwise."""
+    from taskplane.db.configs import ConfigRow
+    from taskplane.enums import SchedulerType
 
-    id: int
-    name: str
-    task_type: str = "echo"
-    scheduler_type: str = "interval"
-    schedule_config: dict[str, Any] = field(default_factory=dict)
-    parameters: dict[str, Any] = field(default_factory=dict)
-    max_retries: int = 0
-    timeout_seconds: int | None = None
-    priority: int = 0
-    description: str | None = None
+    values: dict[str, Any] = {
+        "description": None,
+        "task_type": "echo",
+        "scheduler_type": SchedulerType.INTERVAL,
+        "schedule_config": {},
+        "parameters": {},
+        "max_retries": 0,
+        "timeout_seconds": None,
+        "priority": 0,
+        "created_at": _EPOCH,
+        "updated_at": _EPOCH,
+        **fields,
+    }
+    values["scheduler_type"] = SchedulerType(values["scheduler_type"])
+    return ConfigRow(id=id, name=name, **values)
 
 
-def interval_configs(n: int, seconds: int, *, first_id: int = 1) -> list[BenchConfig]:
+def interval_configs(n: int, seconds: int, *, first_id: int = 1) -> list[ConfigRow]:
     return [
-        BenchConfig(
+        bench_config(
             id=first_id + i,
             name=f"bench-{first_id + i}",
             schedule_config={"seconds": seconds, "run_immediately": False},
@@ -108,17 +116,17 @@ def service(env: BenchEnv, redis: Redis) -> SchedulerService:
     )
 
 
-async def _each(items: Sequence[ConfigLike], fn: Callable[[ConfigLike], Awaitable[object]]) -> None:
+async def _each(items: Sequence[ConfigRow], fn: Callable[[ConfigRow], Awaitable[object]]) -> None:
     sem = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(item: ConfigLike) -> None:
+    async def one(item: ConfigRow) -> None:
         async with sem:
             await fn(item)
 
     await asyncio.gather(*(one(i) for i in items))
 
 
-async def create_state(svc: SchedulerService, configs: Sequence[ConfigLike]) -> None:
+async def create_state(svc: SchedulerService, configs: Sequence[ConfigRow]) -> None:
     """The config-creation hook (state: inactive + `created`), bulk if the service has it."""
     bulk = getattr(svc, "on_created_many", None)
     if bulk is not None:
@@ -129,7 +137,7 @@ async def create_state(svc: SchedulerService, configs: Sequence[ConfigLike]) -> 
 
 
 async def start_all(
-    svc: SchedulerService, configs: Sequence[ConfigLike], cap_seconds: float
+    svc: SchedulerService, configs: Sequence[ConfigRow], cap_seconds: float
 ) -> tuple[int, str]:
     """Start configs through the service layer until done or ``cap_seconds``; returns how
     many were started and how."""
@@ -148,7 +156,7 @@ async def start_all(
     sem = asyncio.Semaphore(CONCURRENCY)
     stop = False
 
-    async def one(config: ConfigLike) -> None:
+    async def one(config: ConfigRow) -> None:
         nonlocal done, stop
         async with sem:
             if stop:
@@ -163,7 +171,7 @@ async def start_all(
 
 
 async def load_directly(
-    svc: SchedulerService, redis: Redis, env: BenchEnv, configs: Sequence[ConfigLike]
+    svc: SchedulerService, redis: Redis, env: BenchEnv, configs: Sequence[ConfigRow]
 ) -> None:
     """Bench-side bulk loader for what the service did not register within its cap: the same
     keys core writes (data, interval list, due score), pipelined, no state. Only used so the

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from taskplane.db import migrations
 from taskplane.db.models import Base
+from taskplane.db.rows import RowReader
 from taskplane.db.session import make_engine, make_session_factory
 from taskplane.resources import Resources, make_redis
 from taskplane.settings import Settings
@@ -175,8 +176,12 @@ async def resources(
     sessions: async_sessionmaker[AsyncSession],
     redis: Redis,
     keys: Keys,
-) -> Resources:
-    return Resources(settings=settings, engine=engine, sessions=sessions, redis=redis, keys=keys)
+) -> AsyncIterator[Resources]:
+    rows = RowReader(engine, max_size=2)
+    yield Resources(
+        settings=settings, engine=engine, sessions=sessions, redis=redis, keys=keys, rows=rows
+    )
+    await rows.close()
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
-"""Process-wide resources: one engine, one session factory, one Redis pool per process.
+"""Process-wide resources: one engine, one session factory, one Redis pool and one row
+reader pool per process, opened here and closed here, nowhere else.
 
 Opened at process start (API lifespan, worker startup, scheduler run, CLI) and handed down;
-importing this module opens nothing.
+importing this module opens nothing. The row reader (db/rows.py, the API's hot reads) opens
+its asyncpg pool at its first read, so a process that never reads through it holds no
+connection for it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from taskplane.db.rows import RowReader
 from taskplane.db.session import make_engine, make_session_factory
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -25,6 +29,7 @@ class Resources:
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
     keys: Keys
+    rows: RowReader
 
 
 def make_redis(settings: Settings, *, pool_size: int | None = None) -> Redis:
@@ -46,6 +51,7 @@ def make_redis(settings: Settings, *, pool_size: int | None = None) -> Redis:
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     engine = make_engine(settings)
     redis = make_redis(settings)
+    rows = RowReader(engine, max_size=max(2, settings.db_pool_size // 2))
     try:
         yield Resources(
             settings=settings,
@@ -53,8 +59,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             sessions=make_session_factory(engine),
             redis=redis,
             keys=Keys(settings.redis_prefix),
+            rows=rows,
         )
     finally:
+        await rows.close()
         await redis.aclose()
         await redis.connection_pool.disconnect()
         await engine.dispose()

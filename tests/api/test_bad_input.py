@@ -18,10 +18,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from taskplane.api.schemas.inputs import MAX_JSON_DEPTH
 from taskplane.db import configs
 from taskplane.scheduling.registration import schedule_id
 from taskplane.state.keys import Keys
+from taskplane.storable import MAX_JSON_DEPTH
 from tests.api.configs import config, create
 
 Sessions = async_sessionmaker[AsyncSession]

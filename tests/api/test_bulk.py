@@ -220,8 +220,8 @@ async def test_a_busy_config_and_one_that_cannot_register_go_the_single_way(
             schedule_config={"hours": 1},
             parameters={},
         )
-    await app.state.scheduler.on_created(broken)
-    scheduler = app.state.scheduler
+    await app.state.services.scheduler.on_created(broken)
+    scheduler = app.state.services.scheduler
 
     async def hold_busy() -> None:
         async with scheduler.locks.held(busy):

@@ -149,7 +149,7 @@ async def test_duplicate_name_is_409_also_when_racing(
 async def test_failed_registration_leaves_nothing(
     client: httpx.AsyncClient, sessions: Sessions, redis: Redis, keys: Keys, app: Any
 ) -> None:
-    scheduler = app.state.scheduler
+    scheduler = app.state.services.scheduler
 
     async def refused(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("spec refused by the schedule source")

@@ -178,7 +178,7 @@ async def test_config_response_carries_redis_state_fields(
     next_run = datetime.fromisoformat(active["next_run_at"])
     assert timedelta(seconds=500) < next_run - datetime.now(UTC) <= timedelta(seconds=600)
 
-    state: ScheduleStateService = app.state.schedule_state
+    state: ScheduleStateService = app.state.services.state
     finished = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     await state.record_executions([ExecutionOutcome(cid, "t1", False, finished)])
     after = (await client.get(f"/configs/{cid}")).json()
@@ -253,7 +253,7 @@ async def test_fired_date_schedule_is_inactive_completed_with_no_next_runs(
         )
     )["id"]
     await act(client, cid, "start")
-    await app.state.scheduler.complete(cid)  # what the engine calls after the fire
+    await app.state.services.scheduler.complete(cid)  # what the engine calls after the fire
     detail = (await client.get(f"/schedules/{cid}")).json()
     assert detail["status"] == "inactive" and detail["next_runs"] == []
     assert detail["recent_history"][0]["event"] == "completed"
@@ -551,8 +551,7 @@ async def test_error_status_from_a_failed_registration_and_recovery(
     )["id"]
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     async with sessions() as s, s.begin():  # the spec became invalid (time passed)
-        row = await configs.get(s, cid)
-        row.schedule_config = {"run_date": past}
+        await configs.update(s, cid, {"schedule_config": {"run_date": past}})
     started = await act(client, cid, "start", note="try")
     assert started.status_code == 200, started.text
     body = started.json()

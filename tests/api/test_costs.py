@@ -30,7 +30,7 @@ async def seed(app: FastAPI, sessions: async_sessionmaker[AsyncSession], n: int)
             )
             for i in range(n)
         ]
-    scheduler = app.state.scheduler
+    scheduler = app.state.services.scheduler
     for row in rows:
         await scheduler.on_created(row)
     for row in rows[::3]:

@@ -81,7 +81,7 @@ async def test_an_overlap_skip_is_the_verdict_after_the_engine_skipped(
 ) -> None:
     await alive(redis, keys)
     cid = await interval_config(client, overlap="skip")
-    due = await app.state.scheduler.core.next_due(cid)
+    due = await app.state.services.scheduler.core.next_due(cid)
     await redis.sadd(keys.running(cid), f"{cid}-1")  # a run of it is still going
     engine = Engine(redis, keys, clock=Clock(due + timedelta(milliseconds=100)), history_max=50)
     assert (await engine.tick()).skipped == 1
@@ -103,7 +103,7 @@ async def test_a_misfire_is_the_verdict_after_the_engine_dropped_it(
 ) -> None:
     await alive(redis, keys)
     cid = await interval_config(client, misfire="skip")
-    due = await app.state.scheduler.core.next_due(cid)
+    due = await app.state.services.scheduler.core.next_due(cid)
     engine = Engine(redis, keys, clock=Clock(due + timedelta(minutes=5)), history_max=50)
     assert (await engine.tick()).sent == 0
     body = await explained(client, cid)

@@ -22,11 +22,11 @@ Sessions = async_sessionmaker[AsyncSession]
 async def _expected(app: FastAPI, sessions: Sessions, config_id: int, history: int) -> Any:
     async with sessions() as s:
         row = await configs.get(s, config_id)
-    info = await app.state.scheduler.info(row, history=history, next_runs=False)
+    info = await app.state.services.scheduler.info(row, history=history, next_runs=False)
     if not history:
-        return json.loads(config_out(row, info, app.state.registry).model_dump_json())
+        return json.loads(config_out(row, info, app.state.services.registry).model_dump_json())
     detail = ConfigDetail(
-        **config_out(row, info, app.state.registry).model_dump(),
+        **config_out(row, info, app.state.services.registry).model_dump(),
         recent_history=[event_out(e) for e in info.recent_history],
         stats=None,
     )

@@ -84,7 +84,7 @@ async def test_patch_reaches_redis_only_after_the_row_is_committed(
     client: httpx.AsyncClient, app: FastAPI, sessions: Sessions
 ) -> None:
     cid = await active_interval(client)
-    scheduler = app.state.scheduler
+    scheduler = app.state.services.scheduler
     original = scheduler.on_updated
     seen: list[int] = []
 
@@ -127,7 +127,7 @@ async def test_patch_whose_redis_side_fails_puts_the_row_back(
     async def lost(*args: Any, **kwargs: Any) -> Any:
         raise redis_errors.ConnectionError("lost Redis")
 
-    app.state.scheduler.on_updated = lost
+    app.state.services.scheduler.on_updated = lost
     response = await client.patch(
         f"/configs/{cid}", json={"schedule_config": {"seconds": 60}, "name": "renamed"}
     )
@@ -144,7 +144,7 @@ async def test_concurrent_patches_end_registered_from_the_latest_row(
     """The Redis side of an earlier PATCH may run after a later PATCH committed: it must
     register the row as it is then, not as that earlier request saw it."""
     cid = await active_interval(client)
-    scheduler = app.state.scheduler
+    scheduler = app.state.services.scheduler
     original = scheduler.on_updated
     calls = 0
 
@@ -153,8 +153,7 @@ async def test_concurrent_patches_end_registered_from_the_latest_row(
         calls += 1
         if calls == 1:  # the first PATCH's Redis side runs after a second PATCH
             async with sessions() as s, s.begin():
-                row = await configs.get(s, cid)
-                await configs.update(s, row, {"schedule_config": {"seconds": 120}})
+                await configs.update(s, cid, {"schedule_config": {"seconds": 120}})
         return await original(config, changed, *args, **kwargs)
 
     scheduler.on_updated = late
@@ -177,7 +176,7 @@ async def test_delete_stops_the_schedule_before_the_row_and_removes_state_after_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cid = await active_interval(client)
-    scheduler = app.state.scheduler
+    scheduler = app.state.services.scheduler
     original_delete = configs.delete
     original_state_delete = scheduler.state.delete
     seen: list[str] = []
@@ -217,7 +216,7 @@ async def test_delete_whose_redis_side_fails_after_the_commit_is_done_and_cannot
     client: httpx.AsyncClient, app: FastAPI, sessions: Sessions, redis: Redis, keys: Keys
 ) -> None:
     cid = await active_interval(client)
-    scheduler = app.state.scheduler
+    scheduler = app.state.services.scheduler
     original = scheduler.core.remove
 
     async def lost(config_id: int) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from taskplane.api.routers.configs import validate_config
 from taskplane.api.schemas.configs import ConfigCreate
 from taskplane.cli.dev import load_examples
+from taskplane.scheduling.config_service import validate_config
 from taskplane.settings import Settings
 from taskplane.tasks.registry import load_registry
 

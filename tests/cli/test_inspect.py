@@ -15,7 +15,7 @@ from taskplane.cli import inspect as inspect_cli
 from taskplane.db import configs
 from taskplane.enums import Event, SchedulerType, ScheduleStatus, Trigger
 from taskplane.resources import Resources
-from taskplane.scheduling.service import SchedulerService
+from taskplane.services import open_services
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_records import ExecutionOutcome
@@ -123,7 +123,7 @@ async def test_detail_of_a_started_schedule_shows_its_registration_and_next_fire
             schedule_config={"cron_expression": "* * * * *"},
             parameters={"message": "tick"},
         )
-    service = SchedulerService.from_resources(resources)
+    service = open_services(resources).scheduler
     await service.on_created(config)
     await service.start(config, note="go")
     data = await inspect_cli.detail(settings, config.id)

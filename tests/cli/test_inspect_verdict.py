@@ -13,7 +13,7 @@ from taskplane.db import configs, executions
 from taskplane.db.executions import ExecutionRecord
 from taskplane.enums import SchedulerType, Trigger
 from taskplane.resources import Resources
-from taskplane.scheduling.service import SchedulerService
+from taskplane.services import open_services
 from taskplane.settings import Settings
 from tests.cli.runner import cli
 
@@ -50,7 +50,7 @@ async def test_inspect_id_prints_the_verdict_first(
                 )
             ],
         )
-    scheduler = SchedulerService.from_resources(resources)
+    scheduler = open_services(resources).scheduler
     await scheduler.on_created(row)
     await scheduler.start(row)
     await scheduler.pause(row, note="mail server migration")

@@ -94,16 +94,16 @@ async def test_update_changes_fields_and_updated_at(any_sessions: Sessions) -> N
         await configs.create(s, **_fields("taken"))
     before = c.updated_at
     async with any_sessions() as s, s.begin():
-        row = await configs.get(s, c.id)
-        await configs.update(s, row, {"priority": 5, "parameters": {"message": "x"}})
+        await configs.update(s, c.id, {"priority": 5, "parameters": {"message": "x"}})
     async with any_sessions() as s:
         row = await configs.get(s, c.id)
         assert row.priority == 5 and row.parameters == {"message": "x"}
         assert row.updated_at > before
     async with any_sessions() as s, s.begin():
-        row = await configs.get(s, c.id)
         with pytest.raises(Conflict):
-            await configs.update(s, row, {"name": "taken"})
+            await configs.update(s, c.id, {"name": "taken"})
+        with pytest.raises(NotFound):
+            await configs.update(s, 987_654, {"priority": 1})
 
 
 async def test_delete_cascades_to_executions(any_sessions: Sessions) -> None:

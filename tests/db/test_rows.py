@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
 from taskplane.db.reads import read_connection
-from taskplane.db.rows import APPLICATION_NAME, RowReader
+from taskplane.db.rows import APPLICATION_NAME, RowReader, plan
 from taskplane.db.session import make_engine
 from taskplane.enums import SchedulerType
 from taskplane.errors import BackendUnavailable, NotFound
@@ -203,3 +204,51 @@ async def test_on_postgresql_a_filtered_page_is_sqlalchemys_row_for_row(
         got = await reader.all(stmt)
         assert [tuple(r) for r in got] == [tuple(r) for r in expected]
         assert [type(v) for r in got for v in r] == [type(v) for r in expected for v in r]
+
+
+# --- what the reader takes of SQLAlchemy's internals (``rows.plan``), pinned ---------------
+
+PG = postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]
+
+
+def test_plan_compiles_a_shape_once_and_binds_each_executions_values() -> None:
+    """``plan`` leans on SQLAlchemy's cache key (values left out), the compiled statement's
+    ``positiontup`` / ``binds`` / post-compile parameters, and ``construct_params`` with
+    the key's extracted parameters. If any of them changes shape, this fails (and
+    pyproject's upper bound on SQLAlchemy keeps a minor release from doing it unseen)."""
+    kept: dict[Any, Any] = {}
+    planned = plan(configs._BY_ID, {"config_id": 7}, PG, kept)
+    assert planned is not None
+    shape, args = planned
+    columns = ", ".join(f"task_config.{name}" for name in FIELDS)
+    assert shape.sql == f"SELECT {columns} \nFROM task_config \nWHERE task_config.id = $1::BIGINT"
+    assert (shape.names, args) == (("config_id",), [7])
+    again = plan(configs._BY_ID, {"config_id": 8}, PG, kept)
+    assert again is not None and again[0] is shape and again[1] == [8]
+    # a literal in the statement is a parameter of the same shape, its value per execution
+    by_name = [
+        plan(select(configs._TABLE.c.id).where(configs._TABLE.c.name == name), {}, PG, kept)
+        for name in ("a", "b")
+    ]
+    assert by_name[0] is not None and by_name[1] is not None
+    assert by_name[0][0] is by_name[1][0] and [by_name[0][1], by_name[1][1]] == [["a"], ["b"]]
+    assert len(kept) == 2
+    # an expanding IN list is SQLAlchemy's to render, each time
+    ids_in = select(configs._TABLE.c.id).where(configs._TABLE.c.id.in_([1, 2]))
+    assert plan(ids_in, {}, PG, kept) is None
+
+
+def test_plans_rows_are_processed_as_sqlalchemys_result_types() -> None:
+    planned = plan(configs._BY_ID, {"config_id": 1}, PG, {})
+    assert planned is not None
+    naive = datetime(2026, 1, 2, 3, 4, 5)
+    record = [1, "n", None, "echo", "cron", {}, {}, 0, None, 0, naive, naive]
+    row = configs.ConfigRow(*planned[0].row(record))
+    assert row.scheduler_type is SchedulerType.CRON
+    assert row.created_at == naive.replace(tzinfo=UTC) and row.updated_at.tzinfo is UTC
+
+
+def test_a_config_row_is_the_tables_columns_in_order() -> None:
+    """Every reader makes ``ConfigRow(*values)`` from ``select(table)``: a column added to
+    the table and not to ``ConfigRow`` (or in another order) fails here."""
+    assert configs.ConfigRow._fields == tuple(FIELDS)

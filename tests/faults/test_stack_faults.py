@@ -392,7 +392,7 @@ async def test_api_answers_503_while_postgresql_refuses_sessions_shutting_down(
             await eventually(refusing, within=30)
             # the next request needs a session: the engine's pool and the row reader's
             await app.state.resources.engine.dispose()
-            await app.state.rows.close()
+            await app.state.resources.rows.close()
             replies = [await client.get("/configs"), await client.get("/system/health")]
         finally:
             await holder.close()

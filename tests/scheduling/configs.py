@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
-from taskplane.db.models import TaskConfig
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType
 from taskplane.scheduling.service import SchedulerService
 
 CRON = {"cron_expression": "*/5 * * * *", "timezone": "Europe/Berlin"}
 
-MakeConfig = Callable[..., Awaitable[TaskConfig]]
+MakeConfig = Callable[..., Awaitable[ConfigRow]]
 
 
 def config_maker(sessions: async_sessionmaker[AsyncSession], svc: SchedulerService) -> MakeConfig:
@@ -25,7 +25,7 @@ def config_maker(sessions: async_sessionmaker[AsyncSession], svc: SchedulerServi
         kind: SchedulerType = SchedulerType.CRON,
         schedule_config: dict[str, Any] | None = None,
         **fields: Any,
-    ) -> TaskConfig:
+    ) -> ConfigRow:
         values: dict[str, Any] = {
             "name": f"cfg-{next(counter)}",
             "task_type": "echo",

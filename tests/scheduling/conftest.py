@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.resources import Resources
 from taskplane.scheduling.service import SchedulerService
+from taskplane.services import open_services
 from taskplane.settings import Settings
 from taskplane.tasks.registry import TaskRegistry, load_registry
 from tests.scheduling.configs import MakeConfig, config_maker
@@ -19,7 +20,7 @@ def registry() -> TaskRegistry:
 
 @pytest.fixture
 def svc(resources: Resources, registry: TaskRegistry) -> SchedulerService:
-    return SchedulerService.from_resources(resources, registry=registry)
+    return open_services(resources, registry).scheduler
 
 
 @pytest.fixture

@@ -3,30 +3,40 @@ as core reads it, a registry that knows every task type, and ``register``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
 
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType
 from taskplane.scheduling import specs
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.state.keys import Keys
 
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
-@dataclass(frozen=True)
-class Config:
-    """What core reads of a config (the ConfigLike protocol)."""
 
-    id: int
-    task_type: str = "echo"
-    scheduler_type: str = "interval"
-    schedule_config: dict[str, Any] = field(default_factory=dict)
-    parameters: dict[str, Any] = field(default_factory=dict)
-    max_retries: int = 2
-    timeout_seconds: int | None = 30
-    priority: int = 3
+def Config(id: int, **fields: Any) -> ConfigRow:
+    """A config row as core reads it, with no database behind it (``fields`` over these
+    defaults; a ``scheduler_type`` may be given by its value)."""
+    values: dict[str, Any] = {
+        "name": f"config-{id}",
+        "description": None,
+        "task_type": "echo",
+        "scheduler_type": SchedulerType.INTERVAL,
+        "schedule_config": {},
+        "parameters": {},
+        "max_retries": 2,
+        "timeout_seconds": 30,
+        "priority": 3,
+        "created_at": EPOCH,
+        "updated_at": EPOCH,
+        **fields,
+    }
+    values["scheduler_type"] = SchedulerType(values["scheduler_type"])
+    return ConfigRow(id=id, **values)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from taskplane.db import configs
 from taskplane.enums import SchedulerType, Trigger
 from taskplane.resources import Resources
 from taskplane.scheduling import batch
-from taskplane.scheduling.service import SchedulerService
+from taskplane.services import open_services
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
@@ -39,7 +39,7 @@ async def test_sends_each_config_once_and_reports_the_ones_it_cannot_send(
     redis: Redis,
     keys: Keys,
 ) -> None:
-    scheduler = SchedulerService.from_resources(resources, registry=load_registry(settings))
+    scheduler = open_services(resources, load_registry(settings)).scheduler
     state = ScheduleStateService(redis, keys)
     first, second = await _config(sessions, "first"), await _config(sessions, "second")
     unknown = await _config(sessions, "gone-type", task_type="no_such_type")
@@ -71,7 +71,7 @@ async def test_the_trigger_is_the_callers(
     redis: Redis,
     keys: Keys,
 ) -> None:
-    scheduler = SchedulerService.from_resources(resources, registry=load_registry(settings))
+    scheduler = open_services(resources, load_registry(settings)).scheduler
     state = ScheduleStateService(redis, keys)
     cid = await _config(sessions, "by-hand")
     await state.create(cid, {})

@@ -3,7 +3,6 @@ ScheduledTask's dump gives (the engine and the stock source read it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from taskiq.serializers import JSONSerializer
 
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType
 from taskplane.errors import NotFound
 from taskplane.scheduling import specs
@@ -20,6 +20,7 @@ from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import load_registry
+from tests.scheduling.registrations import Config
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 CORE = SchedulerCoreService(
@@ -27,24 +28,28 @@ CORE = SchedulerCoreService(
 )  # never connects: encode and build only
 
 
-@dataclass
-class Cfg:
-    id: int
-    scheduler_type: SchedulerType
-    schedule_config: dict[str, Any]
-    task_type: str = "echo"
-    parameters: dict[str, Any] = field(default_factory=lambda: {"message": "hi"})
-    max_retries: int = 0
-    timeout_seconds: int | None = None
-    priority: int = 0
+def Cfg(
+    id: int,
+    scheduler_type: SchedulerType,
+    schedule_config: dict[str, Any],
+    **fields: Any,
+) -> ConfigRow:
+    values: dict[str, Any] = {
+        "parameters": {"message": "hi"},
+        "max_retries": 0,
+        "timeout_seconds": None,
+        "priority": 0,
+        **fields,
+    }
+    return Config(id, scheduler_type=scheduler_type, schedule_config=schedule_config, **values)
 
 
-def by_pydantic(cfg: Cfg) -> str:
+def by_pydantic(cfg: ConfigRow) -> str:
     spec = specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW)
     return JSONSerializer().dumpb(CORE.build(cfg, spec).model_dump(mode="json")).decode()
 
 
-def by_encode(cfg: Cfg) -> str:
+def by_encode(cfg: ConfigRow) -> str:
     return CORE.encode(cfg, specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW))
 
 

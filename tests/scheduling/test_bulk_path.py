@@ -8,7 +8,6 @@ import asyncio
 import json
 import re
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from taskplane.api.errors import status_of
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, ScheduleStatus
 from taskplane.errors import TaskplaneError
 from taskplane.scheduling import specs
@@ -31,6 +31,7 @@ from taskplane.settings import Settings
 from taskplane.state import events as live_events
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
+from tests.scheduling.registrations import Config
 
 ACTIVE, PAUSED, INACTIVE, ERROR = (
     ScheduleStatus.ACTIVE,
@@ -41,22 +42,15 @@ ACTIVE, PAUSED, INACTIVE, ERROR = (
 INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
 
-@dataclass
-class Cfg:
-    id: int
-    scheduler_type: str = "interval"
-    schedule_config: dict[str, Any] = field(
-        default_factory=lambda: {"hours": 1, "run_immediately": False}
-    )
-    task_type: str = "echo"
-    parameters: dict[str, Any] = field(default_factory=lambda: {"message": "hi"})
-    max_retries: int = 2
-    timeout_seconds: int | None = None
-    priority: int = 3
-
-    @property
-    def name(self) -> str:
-        return f"cfg-{self.id}"
+def Cfg(id: int, **fields: Any) -> ConfigRow:
+    values: dict[str, Any] = {
+        "name": f"cfg-{id}",
+        "schedule_config": {"hours": 1, "run_immediately": False},
+        "parameters": {"message": "hi"},
+        "timeout_seconds": None,
+        **fields,
+    }
+    return Config(id, **values)
 
 
 SHAPES: dict[str, dict[str, Any]] = {
@@ -76,17 +70,15 @@ SHAPES: dict[str, dict[str, Any]] = {
 _ids = iter(range(1000, 1_000_000))
 
 
-def twins(shape: str) -> tuple[Cfg, Cfg]:
+def twins(shape: str) -> tuple[ConfigRow, ConfigRow]:
     """Two configs alike but for their id (one for the single path, one for the bulk)."""
     return Cfg(next(_ids), **SHAPES[shape]), Cfg(next(_ids), **SHAPES[shape])
 
 
-async def bring_to(svc: SchedulerService, config: Cfg, status: ScheduleStatus) -> None:
+async def bring_to(svc: SchedulerService, config: ConfigRow, status: ScheduleStatus) -> None:
     await svc.on_created(config)
     if status is ERROR:
-        real, config.task_type = config.task_type, "no-such-type"
-        await svc.start(config)
-        config.task_type = real
+        await svc.start(config._replace(task_type="no-such-type"))
     elif status in (ACTIVE, PAUSED):
         await svc.start(config)
         if status is PAUSED:
@@ -304,7 +296,7 @@ async def test_a_stray_registration_is_moved_as_the_single_path_moves_it(
     assert after["lists"] == {"cron": 0, "interval": 1}
 
 
-def _spec(config: Cfg) -> specs.Spec:
+def _spec(config: ConfigRow) -> specs.Spec:
     return specs.parse(config.scheduler_type, config.schedule_config)
 
 

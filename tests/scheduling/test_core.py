@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from redis.asyncio import Redis
 from taskiq.serializers import JSONSerializer
 from taskiq_redis import ListRedisScheduleSource
 
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType
 from taskplane.epoch import from_ms, to_ms
 from taskplane.errors import NotFound
@@ -22,19 +22,17 @@ from taskplane.scheduling.registration import schedule_id
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
+from tests.scheduling.registrations import Config
 
 
-@dataclass
-class Cfg:
-    id: int
-    scheduler_type: SchedulerType
-    schedule_config: dict[str, Any]
-    task_type: str = "echo"
-    parameters: dict[str, Any] = field(default_factory=lambda: {"message": "hi"})
-    max_retries: int = 2
-    timeout_seconds: int | None = 30
-    priority: int = 4
-    name: str = "c"
+def Cfg(
+    id: int,
+    scheduler_type: SchedulerType,
+    schedule_config: dict[str, Any],
+    **fields: Any,
+) -> ConfigRow:
+    values: dict[str, Any] = {"parameters": {"message": "hi"}, "priority": 4, **fields}
+    return Config(id, scheduler_type=scheduler_type, schedule_config=schedule_config, **values)
 
 
 @pytest.fixture
@@ -45,7 +43,7 @@ def core(redis: Redis, keys: Keys, registry: TaskRegistry) -> SchedulerCoreServi
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def spec_of(cfg: Cfg) -> specs.Spec:
+def spec_of(cfg: ConfigRow) -> specs.Spec:
     return specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW)
 
 
@@ -117,8 +115,7 @@ async def test_replace_switches_list_and_score_in_one_step(
 ) -> None:
     cfg = Cfg(4, SchedulerType.CRON, {"cron_expression": "0 0 * * *"})
     await core.add(cfg, spec_of(cfg), now=NOW)
-    cfg.scheduler_type = SchedulerType.INTERVAL
-    cfg.schedule_config = {"seconds": 10}
+    cfg = cfg._replace(scheduler_type=SchedulerType.INTERVAL, schedule_config={"seconds": 10})
     reg = await core.replace(cfg, spec_of(cfg), now=NOW)
     assert reg.first_due == NOW + timedelta(seconds=10)
     assert await redis.lrange(keys.source_cron, 0, -1) == []

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, SchedulerType, ScheduleStatus
 from taskplane.errors import Conflict
 from taskplane.scheduling.decisions import ActionResult, decide, settled
+from tests.scheduling.registrations import Config as config_row
 
 ACTIVE, PAUSED, INACTIVE, ERROR = (
     ScheduleStatus.ACTIVE,
@@ -20,16 +21,16 @@ ACTIVE, PAUSED, INACTIVE, ERROR = (
 GOES_ON = "changes"
 
 
-@dataclass(frozen=True)
-class Config:
-    scheduler_type: SchedulerType = SchedulerType.CRON
-    id: int = 7
-    task_type: str = "echo"
-    schedule_config: dict[str, Any] = field(default_factory=lambda: {"minute": "0"})
-    parameters: dict[str, Any] = field(default_factory=dict)
-    max_retries: int = 0
-    timeout_seconds: int | None = None
-    priority: int = 0
+def Config(**fields: Any) -> ConfigRow:
+    values: dict[str, Any] = {
+        "scheduler_type": SchedulerType.CRON,
+        "schedule_config": {"minute": "0"},
+        "max_retries": 0,
+        "timeout_seconds": None,
+        "priority": 0,
+        **fields,
+    }
+    return config_row(7, **values)
 
 
 @pytest.mark.parametrize(

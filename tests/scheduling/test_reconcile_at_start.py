@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.api.app import create_app
 from taskplane.db import configs
-from taskplane.db.models import TaskConfig
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import ScheduleStatus
 from taskplane.scheduling.process import run_scheduler
 from taskplane.scheduling.registration import schedule_id
@@ -23,7 +23,7 @@ from tests.support import eventually
 
 
 async def _unregister_behind_its_back(
-    svc: SchedulerService, config: TaskConfig, redis: Redis, keys: Keys
+    svc: SchedulerService, config: ConfigRow, redis: Redis, keys: Keys
 ) -> None:
     """Start the config, then remove its registration without the service knowing."""
     await svc.start(config)

@@ -8,7 +8,7 @@ import json
 
 from redis.asyncio import Redis
 
-from taskplane.db.models import TaskConfig
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import ScheduleStatus
 from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
@@ -16,7 +16,7 @@ from taskplane.state.keys import Keys
 from tests.scheduling.configs import MakeConfig
 
 
-async def started(svc: SchedulerService, make_config: MakeConfig) -> TaskConfig:
+async def started(svc: SchedulerService, make_config: MakeConfig) -> ConfigRow:
     config = await make_config()
     await svc.start(config)
     return config
@@ -43,7 +43,7 @@ async def test_other_parameters_are_repaired(
     svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
 ) -> None:
     config = await started(svc, make_config)
-    config.parameters = {"message": "changed behind the service's back"}
+    config = config._replace(parameters={"message": "changed behind the service's back"})
 
     report = await svc.reconcile([config], remove_orphans=False)
 

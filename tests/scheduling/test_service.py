@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane import messages
 from taskplane.db import configs
-from taskplane.db.models import TaskConfig
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, SchedulerType, ScheduleStatus, Trigger
 from taskplane.errors import Conflict
 from taskplane.resources import make_redis
@@ -45,14 +45,12 @@ async def stream(redis: Redis, keys: Keys, queue: str = "default") -> list[dict[
     return [json.loads(fields["data"]) for _, fields in rows]
 
 
-async def bring_to(svc: SchedulerService, config: TaskConfig, status: ScheduleStatus) -> None:
+async def bring_to(svc: SchedulerService, config: ConfigRow, status: ScheduleStatus) -> None:
     if status is INACTIVE:
         return
     if status is ERROR:
-        real = config.task_type
-        config.task_type = "no-such-type"  # registration fails -> error (not saved to the DB)
-        result = await svc.start(config)
-        config.task_type = real
+        # registration fails -> error (not saved to the DB)
+        result = await svc.start(config._replace(task_type="no-such-type"))
         assert not result.success and result.status is ERROR
         return
     await svc.start(config)
@@ -61,7 +59,7 @@ async def bring_to(svc: SchedulerService, config: TaskConfig, status: ScheduleSt
     assert (await svc.info(config)).status is status
 
 
-async def assert_consistent(svc: SchedulerService, config: TaskConfig) -> None:
+async def assert_consistent(svc: SchedulerService, config: ConfigRow) -> None:
     info = await svc.info(config)
     assert info.status_consistent, info
     assert info.is_actually_scheduled == (info.status is ACTIVE)
@@ -221,8 +219,7 @@ async def test_run_now_in_any_status_and_batch_with_errors(
     assert history[0].details == {"task_id": task_id, "trigger": "manual"}
     assert (await svc.info(a)).status is PAUSED  # a run by hand changes no status
 
-    ghost = await make_config(SchedulerType.MANUAL, {})
-    ghost.task_type = "no-such-type"
+    ghost = (await make_config(SchedulerType.MANUAL, {}))._replace(task_type="no-such-type")
     report = await svc.batch_report([a, ghost, b])
     assert [cid for cid, _ in report.dispatched] == [a.id, b.id]
     assert [cid for cid, _ in report.errors] == [ghost.id]
@@ -243,8 +240,10 @@ async def test_update_of_active_config_replaces_schedule(
     config = await make_config()
     await svc.start(config)
     async with sessions() as session, session.begin():
-        row = await configs.get(session, config.id)
-        await configs.update(session, row, {"schedule_config": {"cron_expression": "0 3 * * *"}})
+        row = await configs.update(
+            session, config.id, {"schedule_config": {"cron_expression": "0 3 * * *"}}
+        )
+    assert row is not None
     result = await svc.on_updated(row, {"schedule_config"})
     assert result.status is ACTIVE
     spec = await svc.core.get_spec(config.id)
@@ -256,12 +255,12 @@ async def test_update_of_active_config_replaces_schedule(
     assert info.next_run_at.hour == 3 and info.next_run_at.minute == 0
     # an active config becoming an interval runs at once
     async with sessions() as session, session.begin():
-        row = await configs.get(session, config.id)
-        await configs.update(
+        row = await configs.update(
             session,
-            row,
+            config.id,
             {"scheduler_type": SchedulerType.INTERVAL, "schedule_config": {"seconds": 10}},
         )
+    assert row is not None
     await svc.on_updated(row, {"scheduler_type", "schedule_config"})
     assert [m["labels"]["trigger"] for m in await stream(redis, keys)] == ["immediate"]
     assert await redis.llen(keys.source_cron) == 0 and await redis.llen(keys.source_interval) == 1
@@ -269,8 +268,7 @@ async def test_update_of_active_config_replaces_schedule(
     result = await svc.on_updated(row, {"name"})
     assert not result.changed and len(await stream(redis, keys)) == 1
     # becoming manual stops it
-    row.scheduler_type = SchedulerType.MANUAL
-    row.schedule_config = {}
+    row = row._replace(scheduler_type=SchedulerType.MANUAL, schedule_config={})
     result = await svc.on_updated(row, {"scheduler_type", "schedule_config"})
     assert result.status is INACTIVE
     await assert_consistent(svc, row)
@@ -282,10 +280,11 @@ async def test_update_with_reload_registers_the_row_read_under_the_lock(
     config = await make_config()
     await svc.start(config)
     async with sessions() as session, session.begin():
-        row = await configs.get(session, config.id)
-        await configs.update(session, row, {"schedule_config": {"cron_expression": "0 4 * * *"}})
+        await configs.update(
+            session, config.id, {"schedule_config": {"cron_expression": "0 4 * * *"}}
+        )
 
-    async def latest() -> TaskConfig | None:
+    async def latest() -> ConfigRow | None:
         async with sessions() as session:
             return await configs.find(session, config.id)
 
@@ -295,7 +294,7 @@ async def test_update_with_reload_registers_the_row_read_under_the_lock(
     spec = await svc.core.get_spec(config.id)
     assert spec is not None and spec.cron == "0 4 * * *"
 
-    async def gone() -> TaskConfig | None:
+    async def gone() -> ConfigRow | None:
         return None
 
     before = await events(svc, config.id)
@@ -347,7 +346,7 @@ async def test_start_of_a_date_in_the_past_is_an_error_with_reason(
     config = await make_config(
         SchedulerType.DATE, {"run_date": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
     )
-    config.schedule_config = {"run_date": "2020-01-01T00:00:00Z"}
+    config = config._replace(schedule_config={"run_date": "2020-01-01T00:00:00Z"})
     result = await svc.start(config)
     assert not result.success and result.status is ERROR
     history, _ = await svc.state.history(config.id)
@@ -444,14 +443,16 @@ async def test_reconcile_repairs_every_kind_of_drift(
     # drift made behind the service's back
     spec = specs.parse(SchedulerType.CRON, CRON)
     await svc.core.add(paused, spec)  # registered while paused
-    stale.schedule_config = {"cron_expression": "0 1 * * *"}  # config changed, not reloaded
+    stale = stale._replace(
+        schedule_config={"cron_expression": "0 1 * * *"}
+    )  # config changed, not reloaded
     await redis.delete(keys.schedule(lost.id), keys.history(lost.id))  # state lost
     await svc.core.add(lost, spec)
     await svc.core.remove(fired.id)  # fired and gone, and its date has passed
-    fired.schedule_config = {"run_date": "2020-01-01T00:00:00Z"}
+    fired = fired._replace(schedule_config={"run_date": "2020-01-01T00:00:00Z"})
     await redis.zrem(keys.due, str(nodue.id))  # registered, but would never fire
     await redis.zrem(keys.due, str(fired_left.id))  # fired; completing it did not happen
-    fired_left.schedule_config = {"run_date": "2020-01-01T00:00:00Z"}
+    fired_left = fired_left._replace(schedule_config={"run_date": "2020-01-01T00:00:00Z"})
     orphan = await make_config()
     await svc.start(orphan)
     every = [paused, stale, lost, fired, fine, nodue, fired_left]  # `orphan` has no config

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskplane.db import configs
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.resources import Resources
-from taskplane.scheduling.service import SchedulerService
+from taskplane.services import open_services
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_records import ExecutionOutcome
@@ -88,7 +88,7 @@ async def test_keys_written_by_a_scenario_are_documented(
     redis: Redis,
     settings: Settings,
 ) -> None:
-    svc = SchedulerService.from_resources(resources, registry=load_registry(settings))
+    svc = open_services(resources, load_registry(settings)).scheduler
     run_at = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     made = []
     async with sessions() as session, session.begin():

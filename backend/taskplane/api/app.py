@@ -1,4 +1,5 @@
-"""The FastAPI app: ``create_app(settings)``; the lifespan opens Resources and closes them.
+"""The FastAPI app: ``create_app(settings)``; the lifespan opens Resources (and closes them)
+and builds the process's services on them (``taskplane/services.py``).
 
 Every route lives under ``/api/v1`` and requires a bearer token (``deps.authorize``), except
 ``GET /api/v1/system/health``, ``/openapi.json`` and ``/docs`` (Swagger UI served from the
@@ -39,13 +40,12 @@ from taskplane.api.schemas.errors import documented
 from taskplane.api.streams import OpenStreams
 from taskplane.api.token_cache import TokenCache
 from taskplane.dashboard.routes import mount_dashboard
-from taskplane.db.rows import RowReader
 from taskplane.observability import mount_observability
 from taskplane.resources import Resources, open_resources
 from taskplane.scheduling.service import SchedulerService
+from taskplane.services import open_services
 from taskplane.settings import Settings
 from taskplane.state.events import Hub
-from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.tasks.registry import load_registry
 
 log = logging.getLogger(__name__)
@@ -69,14 +69,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     registry = load_registry(settings)
     async with open_resources(settings) as resources:
         app.state.resources = resources
-        app.state.registry = registry
-        state = ScheduleStateService.from_settings(resources.redis, resources.keys, settings)
-        app.state.schedule_state = state
-        app.state.scheduler = SchedulerService(
-            resources.redis, resources.keys, registry, state=state
-        )
+        services = app.state.services = open_services(resources, registry)
         app.state.token_cache = TokenCache(resources.redis, resources.keys)
-        app.state.rows = RowReader(resources.engine, max_size=max(2, settings.db_pool_size // 2))
         app.state.started_at = time.monotonic()
         app.state.events = Hub(resources.redis, resources.keys.events)
         app.state.streams = OpenStreams(
@@ -88,7 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.streams.watch_revocations(app.state.token_cache, resources.sessions),
             name="events-revocations",
         )
-        await _reconcile_at_start(app.state.scheduler, resources)
+        await _reconcile_at_start(services.scheduler, resources)
         if getattr(app.state, "settle_heap", False):
             heap.settle()  # the api process only (``app_from_environment``), not tests
         try:
@@ -98,7 +92,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await asyncio.gather(revocations, return_exceptions=True)
             app.state.cpu.close()
             await app.state.events.close()  # every open event stream ends
-            await app.state.rows.close()
 
 
 async def _reconcile_at_start(scheduler: SchedulerService, resources: Resources) -> None:

@@ -1,28 +1,31 @@
 """Dependencies, named once as ``Annotated`` aliases so routes read ``session: SessionDep``.
 
-Resources are opened by the lifespan (``app.state.resources``) and reached only through these.
+Resources are opened by the lifespan (``app.state.resources``), the services built on them
+(``app.state.services``, ``taskplane/services.py``); routes reach both only through these.
 ``authorize`` is every protected router's dependency: no / unknown / revoked token -> 401, a
 viewer calling a write method -> 403. ``AdminOnly`` additionally refuses viewers on reads.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskplane.api.token_cache import TokenCache
 from taskplane.auth import ADMIN, Principal, authenticate, hash_token, is_admin_token, may
 from taskplane.db.rows import RowReader
+from taskplane.db.session import open_session
 from taskplane.resources import Resources
+from taskplane.scheduling.config_service import ConfigService
 from taskplane.scheduling.service import SchedulerService
+from taskplane.services import Services
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
@@ -52,33 +55,15 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-@contextlib.asynccontextmanager
-async def request_session(resources: Resources) -> AsyncIterator[AsyncSession]:
-    """A session for a request's work, closed by ``_close`` (see there)."""
-    session = resources.sessions()
-    try:
-        yield session
-    finally:
-        await _close(session)
+def request_session(resources: Resources) -> AbstractAsyncContextManager[AsyncSession]:
+    """A session for a request's work (``db.session.open_session``: closed quietly on a
+    connection PostgreSQL dropped)."""
+    return open_session(resources.sessions)
 
 
 async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
     async with request_session(resources) as session:
         yield session
-
-
-async def _close(session: AsyncSession) -> None:
-    """Close a request's session. A connection PostgreSQL dropped meanwhile cannot roll
-    back; that must not turn a request already answered (a 200, or the 503 of the outage)
-    into a dropped connection: the connection is invalidated and the pool discards it."""
-    try:
-        await session.close()
-    except (SQLAlchemyError, OSError) as exc:
-        log.warning(
-            "database session closed on a lost connection", extra={"error": type(exc).__name__}
-        )
-        with contextlib.suppress(Exception):
-            await session.invalidate()
 
 
 async def get_redis(resources: ResourcesDep) -> Redis:
@@ -89,24 +74,31 @@ async def get_keys(resources: ResourcesDep) -> Keys:
     return resources.keys
 
 
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+# each reads the request's app directly (no dependency on a services dependency): every
+# dependency FastAPI resolves is work on every request of the hot reads
 async def get_registry(request: Request) -> TaskRegistry:
-    registry: TaskRegistry = request.app.state.registry
-    return registry
+    return _services(request).registry
 
 
 async def get_state(request: Request) -> ScheduleStateService:
-    state: ScheduleStateService = request.app.state.schedule_state
-    return state
+    return _services(request).state
 
 
 async def get_rows(request: Request) -> RowReader:
-    rows: RowReader = request.app.state.rows
-    return rows
+    return _services(request).rows
 
 
 async def get_scheduler(request: Request) -> SchedulerService:
-    scheduler: SchedulerService = request.app.state.scheduler
-    return scheduler
+    return _services(request).scheduler
+
+
+async def get_config_service(request: Request) -> ConfigService:
+    return _services(request).configs
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
@@ -114,6 +106,7 @@ SchedulerDep = Annotated[SchedulerService, Depends(get_scheduler)]
 RegistryDep = Annotated[TaskRegistry, Depends(get_registry)]
 StateDep = Annotated[ScheduleStateService, Depends(get_state)]
 RowsDep = Annotated[RowReader, Depends(get_rows)]
+ConfigServiceDep = Annotated[ConfigService, Depends(get_config_service)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
 

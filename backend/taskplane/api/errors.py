@@ -23,9 +23,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskplane.api.deps import refusal
-from taskplane.api.schemas.inputs import JsonValueError
 from taskplane.errors import BackendUnavailable, Conflict, InvalidInput, NotFound, TaskplaneError
 from taskplane.outage import DATABASE, REDIS, store_of
+from taskplane.storable import JsonValueError
 
 log = logging.getLogger(__name__)
 

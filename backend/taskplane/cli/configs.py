@@ -56,11 +56,12 @@ def _state_fields(state: Any) -> dict[str, Any]:
 async def list_configs(
     settings: Settings, *, task_type: str | None, q: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    from taskplane.cli.services import open_resources_for_cli
+    from taskplane.cli.services import open_services_for_cli
     from taskplane.db import configs
 
-    async with open_resources_for_cli(settings) as (resources, state):
-        async with resources.sessions() as session:
+    async with open_services_for_cli(settings) as services:
+        state = services.state
+        async with services.resources.sessions() as session:
             page = await configs.list_page(session, task_type=task_type, q=q, limit=limit)
         states = await state.get_many([c.id for c in page.items])
         registry = load_registry(settings)
@@ -70,11 +71,12 @@ async def list_configs(
 
 
 async def show_config(settings: Settings, config_id: int) -> dict[str, Any]:
-    from taskplane.cli.services import open_resources_for_cli
+    from taskplane.cli.services import open_services_for_cli
     from taskplane.db import configs
 
-    async with open_resources_for_cli(settings) as (resources, state):
-        async with resources.sessions() as session:
+    async with open_services_for_cli(settings) as services:
+        state = services.state
+        async with services.resources.sessions() as session:
             config = await configs.get(session, config_id)
         events, _ = await state.history(config_id, limit=10)
         return {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from redis.asyncio import Redis
@@ -23,6 +23,9 @@ from taskplane.cli.output import CliError, console, err_console
 from taskplane.cli.stack import describe_stack, settings_for_command
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
+
+if TYPE_CHECKING:
+    from taskplane.services import Services
 
 
 def register(root: typer.Typer) -> None:
@@ -49,13 +52,12 @@ def _state_dict(state: Any) -> dict[str, Any]:
     }
 
 
-async def _names(settings: Settings, ids: list[int]) -> dict[int, str]:
+async def _names(services: Services, ids: list[int]) -> dict[int, str]:
     """Config names from the database; an unreachable database only loses the names."""
-    from taskplane.cli.services import open_database
     from taskplane.db import configs
 
     try:
-        async with open_database(settings) as sessions, sessions() as session:
+        async with services.resources.sessions() as session:
             rows = await configs.get_many(session, ids)
     except Exception:  # inspection is about Redis; names are a courtesy
         return {}
@@ -98,15 +100,11 @@ async def overview(
 ) -> dict[str, Any]:
     """Everything `taskplane inspect` shows without an id, as plain data."""
     from taskplane import messages
+    from taskplane.cli.services import open_services_for_cli
     from taskplane.enums import ScheduleStatus
-    from taskplane.resources import make_redis
-    from taskplane.scheduling.core import SchedulerCoreService
-    from taskplane.state.schedule_state import ScheduleStateService
 
-    redis = make_redis(settings, pool_size=4)
-    keys = Keys(settings.redis_prefix)
-    try:
-        state = ScheduleStateService.from_settings(redis, keys, settings)
+    async with open_services_for_cli(settings) as services:
+        redis, keys, state = services.resources.redis, services.resources.keys, services.state
         summary = (await state.summary()).as_dict()
         if status:
             ids = sorted(await state.ids_with_status(ScheduleStatus(status)))
@@ -115,8 +113,8 @@ async def overview(
         matching = len(ids)
         ids = ids[:limit]
         states = await state.get_many(ids)
-        next_dues = await SchedulerCoreService(redis, keys).next_due_many(ids)
-        names = await _names(settings, ids)
+        next_dues = await services.core.next_due_many(ids)
+        names = await _names(services, ids)
         schedules = [
             {
                 "config_id": cid,
@@ -134,25 +132,22 @@ async def overview(
             "schedules_matching": matching,
             "schedules": schedules,
         }
-    finally:
-        await redis.aclose()
-        await redis.connection_pool.disconnect()
 
 
 async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[str, Any]:
     """One config's full Redis picture, as plain data."""
-    from taskplane.resources import make_redis
-    from taskplane.scheduling.core import SchedulerCoreService
+    from taskplane.cli.services import open_services_for_cli
     from taskplane.state import running
-    from taskplane.state.schedule_state import ScheduleStateService
 
-    redis = make_redis(settings, pool_size=4)
-    keys = Keys(settings.redis_prefix)
-    try:
-        state_service = ScheduleStateService.from_settings(redis, keys, settings)
+    async with open_services_for_cli(settings) as services:
+        redis, keys, state_service = (
+            services.resources.redis,
+            services.resources.keys,
+            services.state,
+        )
         state = await state_service.get(config_id)
         events, total = await state_service.history(config_id, limit=history)
-        core = SchedulerCoreService(redis, keys)
+        core = services.core
         raw_source = await core.get_raw(config_id)
         due = await core.next_due(config_id)
         running_ids = await running.members(redis, keys, config_id)
@@ -162,7 +157,7 @@ async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[
                 registered = json.loads(raw_source)
             except ValueError:
                 registered = {"unreadable": str(raw_source)[:200]}
-        names = await _names(settings, [config_id])
+        names = await _names(services, [config_id])
         if state is None and registered is None and due is None and not events:
             raise CliError(f"config {config_id} has no state in Redis (prefix {keys.prefix!r})")
         return {
@@ -184,9 +179,6 @@ async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[
                 for e in events
             ],
         }
-    finally:
-        await redis.aclose()
-        await redis.connection_pool.disconnect()
 
 
 def _short(value: str | None) -> str:

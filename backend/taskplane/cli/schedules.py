@@ -25,19 +25,14 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for scripts")
 
 
 async def _act(settings: Settings, action: Action, ids: list[int], note: str | None) -> Any:
-    from taskplane.cli.services import open_resources_for_cli
+    from taskplane.cli.services import open_services_for_cli
     from taskplane.db import configs
     from taskplane.scheduling import bulk
-    from taskplane.scheduling.service import SchedulerService
 
-    async with open_resources_for_cli(settings) as (resources, _):
-        async with resources.sessions() as session:
+    async with open_services_for_cli(settings) as services:
+        async with services.resources.sessions() as session:
             rows = await configs.get_many(session, set(ids))
-            for row in rows.values():
-                session.expunge(row)
-        return await bulk.act_many(
-            SchedulerService.from_resources(resources), action, ids, rows, note
-        )
+        return await bulk.act_many(services.scheduler, action, ids, rows, note)
 
 
 def _command(action: Action) -> Any:

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db.session import make_engine, make_session_factory
-from taskplane.resources import Resources, open_resources
+from taskplane.resources import open_resources
+from taskplane.services import Services, open_services
 from taskplane.settings import Settings
-from taskplane.state.schedule_state import ScheduleStateService
 
 if TYPE_CHECKING:
     from taskplane.enums import Trigger
-    from taskplane.scheduling.service import BatchReport, ReconcileReport, SchedulerService
+    from taskplane.scheduling.service import BatchReport, ReconcileReport
 
 
 @asynccontextmanager
@@ -44,35 +44,28 @@ async def migrate_database(settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def open_resources_for_cli(
-    settings: Settings,
-) -> AsyncIterator[tuple[Resources, ScheduleStateService]]:
-    """Resources on small pools, plus the schedule state service."""
+async def open_services_for_cli(settings: Settings) -> AsyncIterator[Services]:
+    """The command's resources on small pools, and the services built on them
+    (``taskplane/services.py``, as every process builds them)."""
     small = settings.model_copy(update={"redis_pool_size": 4, "db_pool_size": 2})
     async with open_resources(small) as resources:
-        yield resources, ScheduleStateService.from_settings(resources.redis, resources.keys, small)
-
-
-def _scheduler(resources: Resources) -> SchedulerService:
-    from taskplane.scheduling.service import SchedulerService
-
-    return SchedulerService.from_resources(resources)
+        yield open_services(resources)
 
 
 async def run_configs(
     settings: Settings, config_ids: Sequence[int], trigger: Trigger
 ) -> BatchReport:
     """``scheduling.batch.run_configs`` (what ``POST /runs`` calls) on this command's
-    resources."""
+    services."""
     from taskplane.scheduling import batch
 
-    async with open_resources_for_cli(settings) as (resources, _state):
-        async with resources.sessions() as session:
-            return await batch.run_configs(_scheduler(resources), session, config_ids, trigger)
+    async with open_services_for_cli(settings) as services:
+        async with services.resources.sessions() as session:
+            return await batch.run_configs(services.scheduler, session, config_ids, trigger)
 
 
 async def reconcile_all(settings: Settings) -> ReconcileReport:
     """``SchedulerService.reconcile_all`` (what the api and the scheduler run at start) on
-    this command's resources: every config's schedule state, orphans removed."""
-    async with open_resources_for_cli(settings) as (resources, _state):
-        return await _scheduler(resources).reconcile_all(resources.sessions)
+    this command's services: every config's schedule state, orphans removed."""
+    async with open_services_for_cli(settings) as services:
+        return await services.scheduler.reconcile_all(services.resources.sessions)

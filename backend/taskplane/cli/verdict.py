@@ -22,31 +22,27 @@ def _iso(value: datetime | None) -> str | None:
 
 async def explain(settings: Settings, config_id: int) -> dict[str, Any] | None:
     """The verdict and its facts as plain data; None when the config does not exist."""
-    from taskplane.cli.services import open_resources_for_cli
+    from taskplane.cli.services import open_services_for_cli
     from taskplane.db import configs, executions
     from taskplane.scheduling.explain import explain_config
-    from taskplane.scheduling.service import SchedulerService
-    from taskplane.tasks.registry import DEFAULT_QUEUE, load_registry
+    from taskplane.tasks.registry import DEFAULT_QUEUE
 
-    registry = load_registry(settings)
-    async with open_resources_for_cli(settings) as (resources, state):
-        async with resources.sessions() as session:
+    async with open_services_for_cli(settings) as services:
+        async with services.resources.sessions() as session:
             row = await configs.find(session, config_id)
             if row is None:
                 return None
             failed = (
                 await executions.list_page(session, config_id=config_id, is_success=False, limit=1)
             ).items
-            session.expunge(row)
-        task_type = registry.find(row.task_type)
-        scheduler = SchedulerService.from_resources(resources, registry)
+        task_type = services.registry.find(row.task_type)
         result = await explain_config(
-            scheduler,
+            services.scheduler,
             row,
             task_type.queue if task_type is not None else DEFAULT_QUEUE,
             stale_seconds=settings.heartbeat_stale_seconds,
         )
-        counters = await state.get(config_id)
+        counters = await services.state.get(config_id)
     last_error = failed[0] if failed else None
     return {
         "verdict": result.verdict,

@@ -1,16 +1,18 @@
 """One page of rows and their total from one query: ``fetch_page`` (ORM objects on a
-session) and ``fetch_rows`` (rows through a ``RowReader``: asyncpg directly on PostgreSQL)."""
+session) and ``fetch_rows`` (column values, each row made into a value by the caller)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from taskplane.db.rows import RowReader
 from taskplane.pages import Page
+
+Run = Callable[[Select[Any]], Awaitable[Sequence[Any]]]
+T = TypeVar("T")
 
 
 async def fetch_page(
@@ -27,25 +29,35 @@ async def fetch_page(
     or the count of a wider statement when ``stmt`` starts past a keyset cursor, which
     ``cursor`` says: an empty page at offset 0 then does not mean a total of 0)."""
 
+    return await _fetch(
+        on_session(session), stmt, limit, offset, total_of, cursor, lambda row: row[0]
+    )
+
+
+def on_session(session: AsyncSession) -> Run:
+    """``Run`` on a session: the statement's rows."""
+
     async def run(statement: Select[Any]) -> Sequence[Any]:
         found: Sequence[Any] = (await session.execute(statement)).all()
         return found
 
-    return await _fetch(run, stmt, limit, offset, total_of, cursor, lambda row: row[0])
+    return run
 
 
 async def fetch_rows(
-    rows: RowReader,
+    run: Run,
     stmt: Select[Any],
+    make: Callable[..., T],
     *,
     limit: int,
     offset: int,
     total_of: Select[Any] | None = None,
     cursor: bool = False,
-) -> Page[Any]:
-    """``fetch_page`` through a ``RowReader`` (db/rows.py): the items are the rows (columns
-    by name; the total rides along, last)."""
-    return await _fetch(rows.all, stmt, limit, offset, total_of, cursor, lambda row: row)
+) -> Page[T]:
+    """``fetch_page`` of column values: ``run`` runs a statement (a session's, or a
+    ``RowReader``'s ``all``), ``make(*values)`` makes each item (the total rides along,
+    last, and is cut off)."""
+    return await _fetch(run, stmt, limit, offset, total_of, cursor, lambda row: make(*row[:-1]))
 
 
 def count_of(stmt: Select[Any]) -> Select[Any]:
@@ -54,7 +66,7 @@ def count_of(stmt: Select[Any]) -> Select[Any]:
 
 
 async def _fetch(
-    run: Callable[[Select[Any]], Awaitable[Sequence[Any]]],
+    run: Run,
     stmt: Select[Any],
     limit: int,
     offset: int,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from taskplane.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
@@ -59,3 +64,24 @@ def _discard_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@contextlib.asynccontextmanager
+async def open_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for one piece of work (a request's, a service call's). A connection
+    PostgreSQL dropped meanwhile cannot roll back at close; that must not turn work already
+    answered (a 200, or the 503 of the outage) into a new error: the connection is
+    invalidated and the pool discards it."""
+    session = sessions()
+    try:
+        yield session
+    finally:
+        try:
+            await session.close()
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning(
+                "database session closed on a lost connection",
+                extra={"error": type(exc).__name__},
+            )
+            with contextlib.suppress(Exception):
+                await session.invalidate()

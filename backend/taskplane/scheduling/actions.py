@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from taskplane.db.configs import SCHEDULE_FIELDS
+from taskplane.db.configs import SCHEDULE_FIELDS, ConfigRow
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.errors import Conflict, InvalidInput, TaskplaneError
 from taskplane.scheduling import fire_times, specs
@@ -46,7 +46,6 @@ from taskplane.scheduling.decisions import (
 )
 from taskplane.scheduling.dispatch import Dispatcher
 from taskplane.scheduling.locking import ScheduleLocks
-from taskplane.scheduling.registration import ConfigLike
 from taskplane.state import running
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
@@ -78,18 +77,18 @@ class Actions:
 
     # --- lifecycle hooks ----------------------------------------------------------------
 
-    async def on_created(self, config: ConfigLike) -> None:
+    async def on_created(self, config: ConfigRow) -> None:
         """Every config has state from creation: ``inactive`` with a ``created`` event."""
         spec = spec_or_none(config)
         await self.state.create(config.id, metadata_of(config, spec, None))
 
     async def on_updated(
         self,
-        config: ConfigLike,
+        config: ConfigRow,
         changed: Iterable[str],
         note: str | None = None,
         *,
-        reload: Callable[[], Awaitable[ConfigLike | None]] | None = None,
+        reload: Callable[[], Awaitable[ConfigRow | None]] | None = None,
     ) -> ActionResult:
         """Record ``updated``; an active schedule is re-registered at once (replace, no
         window); a config that became manual stops. Returns what happened to the status.
@@ -171,7 +170,7 @@ class Actions:
 
     # --- control actions -----------------------------------------------------------------
 
-    async def start(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+    async def start(self, config: ConfigRow, note: str | None = None) -> ActionResult:
         cid = config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
@@ -181,7 +180,7 @@ class Actions:
                 config, Action.START, Event.STARTED, allowed_from={INACTIVE, ERROR}, note=note
             )
 
-    async def resume(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+    async def resume(self, config: ConfigRow, note: str | None = None) -> ActionResult:
         cid = config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
@@ -190,7 +189,7 @@ class Actions:
                 config, Action.RESUME, Event.RESUMED, allowed_from={PAUSED}, note=note
             )
 
-    async def reload(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+    async def reload(self, config: ConfigRow, note: str | None = None) -> ActionResult:
         cid = config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
@@ -204,7 +203,7 @@ class Actions:
                 replace=True,
             )
 
-    async def pause(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+    async def pause(self, config: ConfigRow, note: str | None = None) -> ActionResult:
         cid = config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
@@ -218,7 +217,7 @@ class Actions:
             log.info("schedule paused", extra={"config_id": cid})
             return ActionResult(cid, "pause", True, PAUSED, "paused")
 
-    async def stop(self, config: ConfigLike | int, note: str | None = None) -> ActionResult:
+    async def stop(self, config: ConfigRow | int, note: str | None = None) -> ActionResult:
         cid = config if isinstance(config, int) else config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
@@ -233,7 +232,7 @@ class Actions:
             return ActionResult(cid, "stop", True, INACTIVE, "stopped")
 
     async def act(
-        self, action: Action | str, config: ConfigLike, note: str | None = None
+        self, action: Action | str, config: ConfigRow, note: str | None = None
     ) -> ActionResult:
         """Dispatch one of the five control actions by name."""
         match Action(action):
@@ -279,7 +278,7 @@ class Actions:
 
     async def _activate(
         self,
-        config: ConfigLike,
+        config: ConfigRow,
         action: Action,
         event: Event | None,
         *,

@@ -31,11 +31,11 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from taskiq import ScheduledTask
 
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType
 from taskplane.epoch import from_ms, to_ms
 from taskplane.scheduling import registration
 from taskplane.scheduling.registration import (
-    ConfigLike,
     Registration,
     TaskTypeLike,
     config_id_of,
@@ -99,17 +99,17 @@ class SchedulerCoreService:
 
     # --- building (registration.py) ---------------------------------------------------
 
-    def task_type(self, config: ConfigLike) -> TaskTypeLike:
+    def task_type(self, config: ConfigRow) -> TaskTypeLike:
         if self.registry is None:
             raise RuntimeError("this SchedulerCoreService has no task types to build with")
         found: TaskTypeLike = self.registry.get(config.task_type)
         return found
 
-    def build(self, config: ConfigLike, spec: Spec) -> ScheduledTask:
+    def build(self, config: ConfigRow, spec: Spec) -> ScheduledTask:
         """``registration.build`` with the config's task type (NotFound if unknown)."""
         return registration.build(config, spec, self.task_type(config))
 
-    def encode(self, config: ConfigLike, spec: Spec) -> str:
+    def encode(self, config: ConfigRow, spec: Spec) -> str:
         """``registration.encode`` with the config's task type (NotFound if unknown)."""
         return registration.encode(config, spec, self.task_type(config))
 
@@ -163,7 +163,7 @@ class SchedulerCoreService:
 
     async def add(
         self,
-        config: ConfigLike,
+        config: ConfigRow,
         spec: Spec,
         *,
         due_at: datetime | None = None,
@@ -181,7 +181,7 @@ class SchedulerCoreService:
 
     async def add_many(
         self,
-        items: Sequence[tuple[ConfigLike, Spec, datetime | None, bool]],
+        items: Sequence[tuple[ConfigRow, Spec, datetime | None, bool]],
         *,
         now: datetime | None = None,
     ) -> list[Registration]:
@@ -223,7 +223,7 @@ class SchedulerCoreService:
 
     async def replace(
         self,
-        config: ConfigLike,
+        config: ConfigRow,
         spec: Spec,
         *,
         due_at: datetime | None = None,

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, SchedulerType, ScheduleStatus
 from taskplane.errors import Conflict, InvalidInput
 from taskplane.scheduling import specs, words
-from taskplane.scheduling.registration import ConfigLike
 from taskplane.scheduling.specs import Spec
 from taskplane.state.history import format_instant
 
@@ -43,12 +43,12 @@ class ActionResult:
     changed: bool = True  # False for a no-op (then no event was recorded)
 
 
-def kind_of(config: ConfigLike) -> SchedulerType:
+def kind_of(config: ConfigRow) -> SchedulerType:
     return SchedulerType(config.scheduler_type)
 
 
 def metadata_of(
-    config: ConfigLike, spec: Spec | None, registered_at: datetime | None
+    config: ConfigRow, spec: Spec | None, registered_at: datetime | None
 ) -> dict[str, Any]:
     """The metadata the state keeps of a config (what the dashboard shows without it)."""
     return {
@@ -60,7 +60,7 @@ def metadata_of(
     }
 
 
-def spec_or_none(config: ConfigLike) -> Spec | None:
+def spec_or_none(config: ConfigRow) -> Spec | None:
     """The config's spec as stored (no past-date rule), or None if it no longer parses."""
     try:
         return specs.parse(
@@ -77,7 +77,7 @@ _PAST = {Action.RESUME: "resumed", Action.RELOAD: "reloaded", Action.PAUSE: "pau
 
 
 def decide(
-    action: Action, config: ConfigLike, current: ScheduleStatus
+    action: Action, config: ConfigRow, current: ScheduleStatus
 ) -> ActionResult | Conflict | None:
     """The state machine (module doc) before anything is written: a no-op's result, the
     refusal (not raised), or None when ``action`` changes ``config`` from ``current``. The

@@ -14,10 +14,11 @@ from datetime import datetime
 from redis.asyncio import Redis
 
 from taskplane import messages
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import Event, Trigger
 from taskplane.errors import NotFound
 from taskplane.scheduling.core import SchedulerCoreService
-from taskplane.scheduling.registration import ConfigLike, run_labels
+from taskplane.scheduling.registration import run_labels
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
 
@@ -40,13 +41,13 @@ class Dispatcher:
         self.core = core
 
     def build(
-        self, config: ConfigLike, trigger: Trigger, due_at: datetime | None = None
+        self, config: ConfigRow, trigger: Trigger, due_at: datetime | None = None
     ) -> messages.Outgoing:
         """The message of a run of ``config``; NotFound for an unknown task type."""
         labels = run_labels(config, self.core.task_type(config), trigger, due_at)
         return messages.compose(labels, config.parameters)
 
-    async def send_immediate(self, config: ConfigLike, now: datetime) -> str:
+    async def send_immediate(self, config: ConfigRow, now: datetime) -> str:
         """The ``immediate`` run of an interval schedule that becomes active (a ``fired``
         event, as the engine records a scheduled fire)."""
         out = self.build(config, Trigger.IMMEDIATE, due_at=now)
@@ -62,7 +63,7 @@ class Dispatcher:
         )
         return out.task_id
 
-    async def send_immediate_many(self, configs: Sequence[ConfigLike], now: datetime) -> list[str]:
+    async def send_immediate_many(self, configs: Sequence[ConfigRow], now: datetime) -> list[str]:
         """``send_immediate`` for many configs: one pipelined send, one pipeline of events."""
         outs = [self.build(config, Trigger.IMMEDIATE, due_at=now) for config in configs]
         await messages.send_many(self.redis, self.keys, outs)
@@ -82,7 +83,7 @@ class Dispatcher:
         return [o.task_id for o in outs]
 
     async def run_now(
-        self, config: ConfigLike, trigger: Trigger = Trigger.MANUAL, note: str | None = None
+        self, config: ConfigRow, trigger: Trigger = Trigger.MANUAL, note: str | None = None
     ) -> str:
         """Send the task straight to the broker (any status); returns its task id."""
         out = self.build(config, trigger)
@@ -97,7 +98,7 @@ class Dispatcher:
 
     async def batch_report(
         self,
-        configs: Sequence[ConfigLike],
+        configs: Sequence[ConfigRow],
         trigger: Trigger = Trigger.BATCH,
         note: str | None = None,
     ) -> BatchReport:
@@ -117,7 +118,7 @@ class Dispatcher:
         )
         return BatchReport([(cid, o.task_id) for cid, o in outs], errors)
 
-    async def batch_run(self, configs: Sequence[ConfigLike], note: str | None = None) -> list[str]:
+    async def batch_run(self, configs: Sequence[ConfigRow], note: str | None = None) -> list[str]:
         """Task ids of a batch run, in the order of ``configs``; NotFound if any config
         cannot be sent (use ``batch_report`` for per-config errors)."""
         report = await self.batch_report(configs, note=note)

@@ -114,6 +114,8 @@ class Engine:
         batch_size: int = BATCH_SIZE,
         on_time_seconds: float = ON_TIME_SECONDS,
         outages: Outages | None = None,
+        state: ScheduleStateService | None = None,
+        core: SchedulerCoreService | None = None,
     ) -> None:
         self.redis = redis
         self.outages = outages or Outages()
@@ -123,10 +125,11 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.tick_ms = tick_ms
         self.heartbeat_interval_seconds = heartbeat_interval_seconds
-        self.state = ScheduleStateService(
+        # the process's own (taskplane/services.py) when given
+        self.state = state or ScheduleStateService(
             redis, keys, history_max=history_max, history_ttl_seconds=history_ttl_seconds
         )
-        self.core = SchedulerCoreService(redis, keys)
+        self.core = core or SchedulerCoreService(redis, keys)
         self.batch_size = batch_size
         self.on_time_seconds = on_time_seconds
         self._fire = RawScript(redis, scripts.FIRE)
@@ -145,6 +148,8 @@ class Engine:
         clock: Clock | None = None,
         instance_id: str | None = None,
         outages: Outages | None = None,
+        state: ScheduleStateService | None = None,
+        core: SchedulerCoreService | None = None,
     ) -> Engine:
         keys = Keys(settings.redis_prefix)
         presence = SchedulerPresence(
@@ -165,6 +170,8 @@ class Engine:
             history_max=settings.history_max,
             history_ttl_seconds=settings.history_ttl_seconds,
             outages=outages,
+            state=state,
+            core=core,
         )
 
     # --- one pass ------------------------------------------------------------------------

@@ -21,10 +21,10 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import Event, SchedulerType, ScheduleStatus
 from taskplane.instants import read_instant
 from taskplane.scheduling import fire_times, specs
-from taskplane.scheduling.registration import ConfigLike
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state import heartbeats
 from taskplane.state.history import HistoryEvent
@@ -309,7 +309,7 @@ def build(
 
 async def explain_config(
     scheduler: SchedulerService,
-    config: ConfigLike,
+    config: ConfigRow,
     queue: str,
     *,
     stale_seconds: float,

@@ -17,10 +17,10 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.scheduling import fire_times, specs, words
 from taskplane.scheduling.core import Registered, SchedulerCoreService
-from taskplane.scheduling.registration import ConfigLike
 from taskplane.scheduling.specs import Spec
 from taskplane.state.history import HistoryEvent
 from taskplane.state.schedule_records import ScheduleState
@@ -56,7 +56,7 @@ class ReadModel:
 
     async def infos(
         self,
-        configs: Sequence[ConfigLike],
+        configs: Sequence[ConfigRow],
         *,
         history: int = RECENT_HISTORY,
         next_runs: bool = True,
@@ -96,7 +96,7 @@ _STATE_FIELDS = tuple(f.name for f in fields(ScheduleState))
 
 
 def compose(
-    config: ConfigLike,
+    config: ConfigRow,
     state: ScheduleState | None,
     events: list[HistoryEvent],
     registered: Registered,

@@ -19,29 +19,20 @@ from taskplane import heap
 from taskplane.logs import setup_logging
 from taskplane.metrics import start_metrics_server
 from taskplane.outage import DATABASE, REDIS, Backoff, Outages, store_of
-from taskplane.resources import Resources, open_resources
-from taskplane.scheduling import service
-from taskplane.scheduling.engine import Completer, Engine
+from taskplane.resources import open_resources
+from taskplane.scheduling.engine import Engine
+from taskplane.services import Services, open_services
 from taskplane.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def _completer(resources: Resources) -> Completer | None:
-    """The SchedulerService, told when a date schedule has fired."""
-    try:
-        return service.from_resources(resources)
-    except Exception:
-        log.exception("SchedulerService unavailable; date schedules will not be completed")
-        return None
-
-
-async def _reconcile(resources: Resources, guard: Backoff) -> None:
+async def _reconcile(services: Services, guard: Backoff) -> None:
     """Repair drift between state and registered schedules (idempotent: several instances may
     do it at once). A store that is down does not stop the scheduler: the failure counts
     toward the process's outage (one warning, ``outage.py``) and the next period retries."""
     try:
-        await service.from_resources(resources).reconcile_all(resources.sessions)
+        await services.scheduler.reconcile_all(services.resources.sessions)
     except (OSError, RedisError, SQLAlchemyError) as exc:
         if store_of(exc, guard.stores) is None:
             log.warning("reconcile skipped", extra={"error": type(exc).__name__})
@@ -52,7 +43,7 @@ async def _reconcile(resources: Resources, guard: Backoff) -> None:
 
 
 async def _reconcile_periodically(
-    resources: Resources,
+    services: Services,
     engine: Engine,
     period_seconds: float,
     stop: asyncio.Event,
@@ -65,7 +56,7 @@ async def _reconcile_periodically(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), period_seconds)
         if not stop.is_set() and engine.presence is not None and engine.presence.is_leader:
-            await _reconcile(resources, guard)
+            await _reconcile(services, guard)
 
 
 async def run_scheduler(
@@ -86,21 +77,27 @@ async def run_scheduler(
             installed.append(sig)
     try:
         async with open_resources(settings) as resources:
+            services = open_services(resources)
             outages = Outages()  # one warning per outage for all the loops
             outages.on_down(REDIS, lambda: resources.redis.connection_pool.disconnect(False))
             engine = Engine.from_settings(
-                settings, resources.redis, completer=_completer(resources), outages=outages
+                settings,
+                resources.redis,
+                completer=services.scheduler,  # told when a date schedule has fired
+                outages=outages,
+                state=services.state,
+                core=services.core,
             )
             guard = outages.backoff("reconcile", REDIS, DATABASE)
             assert engine.presence is not None
             log.info("scheduler starting", extra={"instance": engine.presence.id})
             if settings.scheduler_reconcile_at_start:
-                await _reconcile(resources, guard)
+                await _reconcile(services, guard)
             if settle_heap:
                 heap.settle()
             period = settings.scheduler_reconcile_interval_seconds
             repairer = (
-                asyncio.create_task(_reconcile_periodically(resources, engine, period, stop, guard))
+                asyncio.create_task(_reconcile_periodically(services, engine, period, stop, guard))
                 if period > 0
                 else None
             )

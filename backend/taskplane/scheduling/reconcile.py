@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db import configs as config_rows
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import Event, SchedulerType, ScheduleStatus
 from taskplane.errors import TaskplaneError
 from taskplane.scheduling import specs
@@ -31,7 +32,6 @@ from taskplane.scheduling.decisions import (
     spec_or_none,
 )
 from taskplane.scheduling.locking import ScheduleLocks
-from taskplane.scheduling.registration import ConfigLike
 from taskplane.state.replies import text
 from taskplane.state.schedule_state import ScheduleStateService
 
@@ -68,7 +68,7 @@ class Reconciler:
         self.locks = locks
 
     async def reconcile(
-        self, configs: Sequence[ConfigLike], *, remove_orphans: bool = True
+        self, configs: Sequence[ConfigRow], *, remove_orphans: bool = True
     ) -> ReconcileReport:
         """Make Redis agree with the state: active => registered with the current spec;
         paused / inactive / error => absent; no state => inactive; a date schedule whose
@@ -98,7 +98,7 @@ class Reconciler:
             orphans = await self._remove_orphans(await self.orphan_candidates(configs))
         return ReconcileReport(len(configs), repairs, orphans)
 
-    async def orphan_candidates(self, configs: Sequence[ConfigLike]) -> set[int]:
+    async def orphan_candidates(self, configs: Sequence[ConfigRow]) -> set[int]:
         """Ids with a schedule or state in Redis but not among ``configs``."""
         known = {c.id for c in configs}
         return (await self.core.registered_ids() | await self.state.all_ids()) - known
@@ -138,7 +138,7 @@ class Reconciler:
         return report
 
     def _in_order(
-        self, config: ConfigLike, status: ScheduleStatus | None, raw: Any, due: datetime | None
+        self, config: ConfigRow, status: ScheduleStatus | None, raw: Any, due: datetime | None
     ) -> bool:
         """Nothing to repair: the config has state; active, it is registered with a due time
         and not stale; otherwise nothing is registered."""
@@ -148,7 +148,7 @@ class Reconciler:
             return raw is None
         return raw is not None and due is not None and not self._is_stale(config, raw)
 
-    def _is_stale(self, config: ConfigLike, raw: Any) -> bool:
+    def _is_stale(self, config: ConfigRow, raw: Any) -> bool:
         """The stored registration (its JSON, None if absent) differs from the one the
         config builds now (an absent or unreadable one is not stale). The stored text is
         first compared with what ``core.encode`` writes (byte for byte the model's dump):
@@ -171,7 +171,7 @@ class Reconciler:
             return False
         return bool(wanted.model_dump(mode="json") != stored.model_dump(mode="json"))
 
-    async def _repair(self, config: ConfigLike) -> Repair | None:
+    async def _repair(self, config: ConfigRow) -> Repair | None:
         cid = config.id
         state = await self.state.get(cid)
         registered = await self.core.is_registered(cid)

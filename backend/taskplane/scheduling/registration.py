@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,6 +22,7 @@ from taskiq.scheduler.scheduled_task.validators import validate_interval_value
 from taskiq.serializers import JSONSerializer
 
 from taskplane import messages
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType, Trigger
 from taskplane.json_template import Hole, Template
 from taskplane.scheduling import fire_times, specs
@@ -45,27 +45,6 @@ def config_id_of(schedule_id_: str) -> int | None:
         return None
     rest = schedule_id_[len(SCHEDULE_ID_PREFIX) :]
     return int(rest) if rest.isdigit() else None
-
-
-class ConfigLike(Protocol):
-    """What core reads of a config (``db.models.TaskConfig`` has it)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def task_type(self) -> str: ...
-    @property
-    def scheduler_type(self) -> SchedulerType | str: ...
-    @property
-    def schedule_config(self) -> Mapping[str, Any]: ...
-    @property
-    def parameters(self) -> Mapping[str, Any]: ...
-    @property
-    def max_retries(self) -> int: ...
-    @property
-    def timeout_seconds(self) -> int | None: ...
-    @property
-    def priority(self) -> int: ...
 
 
 class TaskTypeLike(Protocol):
@@ -96,7 +75,7 @@ def first_due(spec: Spec, now: datetime) -> datetime | None:
 
 
 def run_labels(
-    config: ConfigLike,
+    config: ConfigRow,
     task_type: TaskTypeLike,
     trigger: Trigger,
     due_at: datetime | None = None,
@@ -136,7 +115,7 @@ def _fields(labels: messages.RunLabels, spec: Spec) -> dict[str, Any]:
     return fields
 
 
-def build(config: ConfigLike, spec: Spec, task_type: TaskTypeLike) -> ScheduledTask:
+def build(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> ScheduledTask:
     """The ScheduledTask of a config: its parameters as kwargs, the message labels
     (trigger ``scheduled``) and the spec's labels. ValueError for a manual spec."""
     fields = _fields(run_labels(config, task_type, Trigger.SCHEDULED), spec)
@@ -159,7 +138,7 @@ def _template(labels: messages.RunLabels, spec: Spec) -> Template:
     return template
 
 
-def encode(config: ConfigLike, spec: Spec, task_type: TaskTypeLike) -> str:
+def encode(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
     """The stored JSON of ``build(config, spec, task_type)``, byte for byte its dump through
     taskiq's JSON serializer. Parameters are JSON values (they come from a JSON column):
     anything else (a NaN, a date) takes the model's way, which converts it as it always did."""
@@ -172,7 +151,7 @@ def encode(config: ConfigLike, spec: Spec, task_type: TaskTypeLike) -> str:
         return dump(config, spec, task_type)
 
 
-def dump(config: ConfigLike, spec: Spec, task_type: TaskTypeLike) -> str:
+def dump(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
     """The model's way: ``build``'s pydantic dump through taskiq's JSON serializer."""
     return _SERIALIZER.dumpb(build(config, spec, task_type).model_dump(mode="json")).decode()
 

@@ -12,18 +12,18 @@ of per-config locks:
     locking.py    the per-config lock every action takes
 
 It composes core (the registered schedule), state (status, history) and the broker, and
-records every control action as a history event. Callers import from here.
+records every control action as a history event. Callers import from here; every process
+builds its one instance in the composition root (``taskplane/services.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from taskplane.db.configs import SCHEDULE_FIELDS
+from taskplane.db.configs import SCHEDULE_FIELDS, ConfigRow
 from taskplane.enums import Action, Trigger
 from taskplane.scheduling import bulk
 from taskplane.scheduling.actions import Actions
@@ -34,7 +34,7 @@ from taskplane.scheduling.dispatch import BatchReport, Dispatcher
 from taskplane.scheduling.info import NEXT_RUNS, RECENT_HISTORY, ReadModel, ScheduleInfo
 from taskplane.scheduling.locking import ScheduleBusy, ScheduleLocks
 from taskplane.scheduling.reconcile import Reconciler, ReconcileReport, Repair
-from taskplane.scheduling.registration import ConfigLike, config_id_of
+from taskplane.scheduling.registration import config_id_of
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
 
@@ -71,37 +71,23 @@ class SchedulerService:
         self.reconciler = Reconciler(self.state, self.core, self.locks)
         self.bulk_script = BulkScript(redis, self.locks, self.state, self.core)
 
-    @classmethod
-    def from_resources(
-        cls, resources: Any, registry: TaskTypeLookup | None = None
-    ) -> SchedulerService:
-        """Built from ``Resources`` (the registry is loaded from its settings if not given)."""
-        if registry is None:
-            from taskplane.tasks.registry import load_registry
-
-            registry = load_registry(resources.settings)
-        state = ScheduleStateService.from_settings(
-            resources.redis, resources.keys, resources.settings
-        )
-        return cls(resources.redis, resources.keys, registry, state=state)
-
     # --- lifecycle hooks (actions.py) ---------------------------------------------------
 
-    async def on_created(self, config: ConfigLike) -> None:
+    async def on_created(self, config: ConfigRow) -> None:
         await self.actions.on_created(config)
 
-    async def on_created_many(self, configs: Sequence[ConfigLike]) -> None:
+    async def on_created_many(self, configs: Sequence[ConfigRow]) -> None:
         """``on_created`` for many configs (state ``inactive`` and a ``created`` event each;
         one script per chunk: ``bulk.create_many``)."""
         await bulk.create_many(self, configs)
 
     async def on_updated(
         self,
-        config: ConfigLike,
+        config: ConfigRow,
         changed: Iterable[str],
         note: str | None = None,
         *,
-        reload: Callable[[], Awaitable[ConfigLike | None]] | None = None,
+        reload: Callable[[], Awaitable[ConfigRow | None]] | None = None,
     ) -> ActionResult:
         return await self.actions.on_updated(config, changed, note, reload=reload)
 
@@ -113,23 +99,23 @@ class SchedulerService:
 
     # --- control actions (actions.py) -----------------------------------------------------
 
-    async def start(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+    async def start(self, config: ConfigRow, note: str | None = None) -> ActionResult:
         return await self.actions.start(config, note)
 
-    async def stop(self, config: ConfigLike | int, note: str | None = None) -> ActionResult:
+    async def stop(self, config: ConfigRow | int, note: str | None = None) -> ActionResult:
         return await self.actions.stop(config, note)
 
-    async def pause(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+    async def pause(self, config: ConfigRow, note: str | None = None) -> ActionResult:
         return await self.actions.pause(config, note)
 
-    async def resume(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+    async def resume(self, config: ConfigRow, note: str | None = None) -> ActionResult:
         return await self.actions.resume(config, note)
 
-    async def reload(self, config: ConfigLike, note: str | None = None) -> ActionResult:
+    async def reload(self, config: ConfigRow, note: str | None = None) -> ActionResult:
         return await self.actions.reload(config, note)
 
     async def act(
-        self, action: Action | str, config: ConfigLike, note: str | None = None
+        self, action: Action | str, config: ConfigRow, note: str | None = None
     ) -> ActionResult:
         return await self.actions.act(action, config, note)
 
@@ -137,7 +123,7 @@ class SchedulerService:
         self,
         action: Action | str,
         config_ids: Sequence[int],
-        configs: Mapping[int, ConfigLike],
+        configs: Mapping[int, ConfigRow],
         note: str | None = None,
     ) -> bulk.BulkReport:
         """``act`` on each id of ``config_ids`` (``configs`` holds the rows that exist), in
@@ -145,7 +131,7 @@ class SchedulerService:
         return await bulk.act_many(self, Action(action), config_ids, configs, note)
 
     async def start_many(
-        self, configs: Sequence[ConfigLike], note: str | None = None
+        self, configs: Sequence[ConfigRow], note: str | None = None
     ) -> bulk.BulkReport:
         """``start`` each config, through the bulk path."""
         return await self.act_many(
@@ -159,31 +145,31 @@ class SchedulerService:
     # --- runs on demand (dispatch.py) -------------------------------------------------------
 
     async def run_now(
-        self, config: ConfigLike, trigger: Trigger = Trigger.MANUAL, note: str | None = None
+        self, config: ConfigRow, trigger: Trigger = Trigger.MANUAL, note: str | None = None
     ) -> str:
         return await self.dispatcher.run_now(config, trigger, note)
 
     async def batch_report(
         self,
-        configs: Sequence[ConfigLike],
+        configs: Sequence[ConfigRow],
         trigger: Trigger = Trigger.BATCH,
         note: str | None = None,
     ) -> BatchReport:
         return await self.dispatcher.batch_report(configs, trigger, note)
 
-    async def batch_run(self, configs: Sequence[ConfigLike], note: str | None = None) -> list[str]:
+    async def batch_run(self, configs: Sequence[ConfigRow], note: str | None = None) -> list[str]:
         return await self.dispatcher.batch_run(configs, note)
 
     # --- reads (info.py) ---------------------------------------------------------------------
 
     async def info(
-        self, config: ConfigLike, *, history: int = RECENT_HISTORY, next_runs: bool = True
+        self, config: ConfigRow, *, history: int = RECENT_HISTORY, next_runs: bool = True
     ) -> ScheduleInfo:
         return (await self.infos([config], history=history, next_runs=next_runs))[config.id]
 
     async def infos(
         self,
-        configs: Sequence[ConfigLike],
+        configs: Sequence[ConfigRow],
         *,
         history: int = RECENT_HISTORY,
         next_runs: bool = True,
@@ -193,11 +179,11 @@ class SchedulerService:
     # --- reconcile (reconcile.py) --------------------------------------------------------------
 
     async def reconcile(
-        self, configs: Sequence[ConfigLike], *, remove_orphans: bool = True
+        self, configs: Sequence[ConfigRow], *, remove_orphans: bool = True
     ) -> ReconcileReport:
         return await self.reconciler.reconcile(configs, remove_orphans=remove_orphans)
 
-    async def orphan_candidates(self, configs: Sequence[ConfigLike]) -> set[int]:
+    async def orphan_candidates(self, configs: Sequence[ConfigRow]) -> set[int]:
         return await self.reconciler.orphan_candidates(configs)
 
     async def reconcile_all(self, sessions: async_sessionmaker[AsyncSession]) -> ReconcileReport:
@@ -208,11 +194,6 @@ class SchedulerService:
     async def registered_configs(self) -> set[int]:
         """Config ids with a registered schedule (reconcile and inspection)."""
         return await self.core.registered_ids()
-
-
-def from_resources(resources: Any) -> SchedulerService:
-    """The service for a process's ``Resources`` (used by the scheduler process)."""
-    return SchedulerService.from_resources(resources)
 
 
 __all__ = [
@@ -227,5 +208,4 @@ __all__ = [
     "ScheduleInfo",
     "SchedulerService",
     "config_id_of",
-    "from_resources",
 ]

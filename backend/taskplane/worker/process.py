@@ -2,15 +2,15 @@
 ``python -m taskplane.worker``: logging and /metrics from settings, then ``run_worker``);
 ``run_worker(settings, queues, concurrency)`` is the async part, for tests and embedding.
 
-Opens the process's resources, loads the registry, binds every type to the broker, and runs
-the ``Consumer`` (claim, run, record, ack; ``consumer.py``) until SIGINT/SIGTERM (or
-``stop``). Beside
-it run the record flusher, the retry pump and the heartbeat (worker heartbeat, running-set
-TTLs, idle reset of the messages held). On stop: no new messages, running ones finish
-(up to ``shutdown_timeout_seconds``), the buffer is flushed if PostgreSQL answers (else it
-stays in Redis for the next worker), the heartbeat is withdrawn (also after an error) and
-the exit noted. Every loop survives a Redis / PostgreSQL outage (``outage.py``: one warning
-per outage for the whole process).
+Opens the process's resources and builds its services (``taskplane/services.py``), binds
+every type of the registry to the broker, and runs the ``Consumer`` (claim, run, record,
+ack; ``consumer.py``) until SIGINT/SIGTERM (or ``stop``). Beside it run the record flusher,
+the retry pump and the heartbeat (worker heartbeat, running-set TTLs, idle reset of the
+messages held). On stop: no new messages, running ones finish (up to
+``shutdown_timeout_seconds``), the buffer is flushed if PostgreSQL answers (else it stays in
+Redis for the next worker), the heartbeat is withdrawn (also after an error) and the exit
+noted. Every loop survives a Redis / PostgreSQL outage (``outage.py``: one warning per
+outage for the whole process).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from taskplane.db.executions import ExecutionRecord
 from taskplane.logs import setup_logging
 from taskplane.metrics import start_metrics_server
 from taskplane.outage import REDIS, Outages, describe
-from taskplane.resources import Resources, open_resources
+from taskplane.resources import open_resources
+from taskplane.services import open_services
 from taskplane.settings import Settings
 from taskplane.state.heartbeats import new_instance_id
 from taskplane.state.schedule_records import ExecutionOutcome
@@ -45,10 +46,9 @@ log = logging.getLogger(__name__)
 OnRecorded = Callable[[Sequence[ExecutionRecord]], Awaitable[object]]
 
 
-def counters_updater(resources: Resources) -> OnRecorded:
+def counters_updater(state: ScheduleStateService) -> OnRecorded:
     """What the flusher calls once rows are committed: the schedule state's counters (runs,
     successes, failures, consecutive failures, last run), one pipeline per batch."""
-    state = ScheduleStateService.from_settings(resources.redis, resources.keys, resources.settings)
 
     async def update(records: Sequence[ExecutionRecord]) -> int:
         return await state.record_executions(
@@ -133,6 +133,7 @@ async def run_worker(
     worker_id = new_instance_id("worker")
     outages = Outages()  # one warning per outage for all the loops below
     async with open_resources(settings) as resources:
+        services = open_services(resources, registry)
         keys = resources.keys
         broker = TaskplaneBroker(
             settings,
@@ -158,7 +159,7 @@ async def run_worker(
             keys,
             resources.sessions,
             worker_id,
-            on_recorded=counters_updater(resources),
+            on_recorded=counters_updater(services.state),
             outages=outages,
         )
         presence = WorkerPresence(

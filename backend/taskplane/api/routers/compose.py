@@ -11,14 +11,14 @@ from pydantic import BaseModel
 
 from taskplane.api.schemas.configs import ConfigOut, ConfigScheduleOut, StoredConfigOut
 from taskplane.api.schemas.schedules import HistoryEventOut, ScheduleDetail
-from taskplane.db.models import TaskConfig
+from taskplane.db.configs import ConfigRow
 from taskplane.scheduling.service import ScheduleInfo
 from taskplane.state.history import HistoryEvent
 from taskplane.tasks import secrets
 from taskplane.tasks.registry import TaskRegistry
 
 
-def config_out(row: TaskConfig, info: ScheduleInfo, registry: TaskRegistry) -> ConfigOut:
+def config_out(row: ConfigRow, info: ScheduleInfo, registry: TaskRegistry) -> ConfigOut:
     stored = dict(StoredConfigOut.model_validate(row))
     stored["parameters"] = shown_parameters(row.parameters, row.task_type, registry)
     return ConfigOut(**stored, **dict(ConfigScheduleOut.model_validate(info)))
@@ -30,18 +30,12 @@ def shown_parameters(parameters: Any, task_type: str, registry: TaskRegistry) ->
     return secrets.masked(parameters, secrets.fields_of(registry, task_type))
 
 
-STORED_FIELDS = tuple(StoredConfigOut.model_fields)
-
-
-def config_fields(row: Any, info: ScheduleInfo, registry: TaskRegistry) -> dict[str, Any]:
-    """``config_out`` as plain values, for reads answered with ``json_response``: a row (ORM
-    object or Core row) and its read model, without building and re-validating models.
-    Same fields, same order, same JSON (tests/api/test_fast_responses.py holds it to that)."""
-    mapping = getattr(row, "_mapping", None)  # a Core row: by key, 3x faster than getattr
-    if mapping is not None:
-        out = {name: mapping[name] for name in STORED_FIELDS}
-    else:
-        out = {name: getattr(row, name) for name in STORED_FIELDS}
+def config_fields(row: ConfigRow, info: ScheduleInfo, registry: TaskRegistry) -> dict[str, Any]:
+    """``config_out`` as plain values, for reads answered with ``json_response``: a row and
+    its read model, without building and re-validating models. Same fields, same order,
+    same JSON (tests/api/test_fast_responses.py holds it to that; the stored fields are the
+    row's, in its order; secret parameters masked as in ``config_out``)."""
+    out = row._asdict()
     out["parameters"] = shown_parameters(out["parameters"], out["task_type"], registry)
     out["schedule_status"] = info.status
     out["is_scheduled"] = info.is_scheduled

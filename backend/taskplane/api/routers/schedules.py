@@ -159,8 +159,6 @@ async def bulk_control(
     (``results``), or the code it would refuse with (``errors``), in the order given."""
     ids = body.unique_ids
     rows = await configs.get_many(session, set(ids))
-    for row in rows.values():
-        session.expunge(row)
     await session.rollback()  # no connection held while the actions run
     report = await bulk.act_many(scheduler, action, ids, rows, body.note)
     return BulkOut(
@@ -191,8 +189,7 @@ async def control_schedule(
     body: ActionBody | None = None,
 ) -> ActionOut:
     row = await configs.get(session, config_id)
-    session.expunge(row)  # keeps its loaded fields ...
-    await session.rollback()  # ... and no connection is held while the action runs
+    await session.rollback()  # no connection is held while the action runs
     result = await scheduler.act(action, row, note=body.note if body else None)
     return ActionOut(
         config_id=result.config_id,

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
 from taskplane.errors import Conflict
@@ -28,7 +29,6 @@ from taskplane.scheduling.decisions import (
     decide,
     kind_of,
 )
-from taskplane.scheduling.registration import ConfigLike
 from taskplane.state.history import format_instant
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def decide_one(action: Action, config: ConfigLike, current: ScheduleStatus) -> Outcome | None:
+def decide_one(action: Action, config: ConfigRow, current: ScheduleStatus) -> Outcome | None:
     """The single call's refusal or no-op (``decisions.decide``); None: it changes."""
     decided = decide(action, config, current)
     if isinstance(decided, Conflict):
@@ -53,9 +53,9 @@ def read_status(raw: str | None) -> ScheduleStatus:
 async def run_chunk(
     scheduler: SchedulerService,
     action: Action,
-    configs: Sequence[ConfigLike],
+    configs: Sequence[ConfigRow],
     note: str | None,
-) -> tuple[dict[int, Outcome], list[ConfigLike]]:
+) -> tuple[dict[int, Outcome], list[ConfigRow]]:
     """One chunk (distinct configs): the outcomes decided here, and the configs left for the
     single path (busy lock, cannot be registered). A start or resume tries each config
     ``_fresh`` first (one round trip); the others, and every other action, go ``_locked``."""
@@ -72,9 +72,9 @@ async def run_chunk(
 async def fresh(
     scheduler: SchedulerService,
     action: Action,
-    configs: Sequence[ConfigLike],
+    configs: Sequence[ConfigRow],
     note: str | None,
-) -> tuple[dict[int, Outcome], list[ConfigLike], list[ConfigLike]]:
+) -> tuple[dict[int, Outcome], list[ConfigRow], list[ConfigRow]]:
     """A start or resume of configs that nobody holds and that have no registration (the
     usual case), in one script: each config's lock checked free, its status checked, its
     registration and status change made (``APPLY``'s F ops). Returns the outcomes, the
@@ -86,7 +86,7 @@ async def fresh(
     preparer = Preparer(scheduler, action, note, now)
     ops = Ops()
     tried: list[Activation] = []
-    rest: list[ConfigLike] = []
+    rest: list[ConfigRow] = []
     for config in configs:
         prepared = None if kind_of(config) is SchedulerType.MANUAL else preparer.activation(config)
         if prepared is None:
@@ -104,8 +104,8 @@ async def fresh(
         tried.append(prepared)
     results = await script.apply(ops, "", common(scheduler, action, note, now))
     outcomes: dict[int, Outcome] = {}
-    left: list[ConfigLike] = []
-    sent: list[ConfigLike] = []
+    left: list[ConfigRow] = []
+    sent: list[ConfigRow] = []
     event = str(ACTIVATION[action][0])
     for prepared, (code, status) in zip(tried, results, strict=True):
         config = prepared.config
@@ -130,9 +130,9 @@ async def fresh(
 async def locked(
     scheduler: SchedulerService,
     action: Action,
-    configs: Sequence[ConfigLike],
+    configs: Sequence[ConfigRow],
     note: str | None,
-) -> tuple[dict[int, Outcome], list[ConfigLike]]:
+) -> tuple[dict[int, Outcome], list[ConfigRow]]:
     """A chunk under its locks (``BEGIN``, decide, ``APPLY``): the outcomes decided here,
     and the configs left for the single path (busy lock, cannot be registered)."""
     script = scheduler.bulk_script
@@ -145,7 +145,7 @@ async def locked(
     try:
         now = datetime.now(UTC)
         ops = Ops()
-        changing: list[ConfigLike] = []  # the configs of the A and D ops, in order
+        changing: list[ConfigRow] = []  # the configs of the A and D ops, in order
         activations: dict[int, Activation] = {}
         preparer = Preparer(scheduler, action, note, now)
         activating = action in ACTIVATION
@@ -189,7 +189,7 @@ async def locked(
         if not applied:  # whatever failed before the script ran: let the locks go
             await scheduler.locks.release_many({c.id: token for c in taken})
     to = ACTIVE if activating else PAUSED if action is Action.PAUSE else INACTIVE
-    sent: list[ConfigLike] = []
+    sent: list[ConfigRow] = []
     for config, (changed, previous) in zip(changing, results, strict=True):
         cid = config.id
         if not changed:  # only if a lock lease ran out under us; nothing was written for it

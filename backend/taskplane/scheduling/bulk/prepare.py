@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
 from taskplane.errors import TaskplaneError
@@ -15,7 +16,7 @@ from taskplane.scheduling import fire_times, specs
 from taskplane.scheduling.decisions import (
     metadata_of,
 )
-from taskplane.scheduling.registration import ConfigLike, first_due
+from taskplane.scheduling.registration import first_due
 from taskplane.scheduling.specs import Spec
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ ACTIVATION = {
 
 @dataclass(frozen=True, slots=True)
 class Activation:
-    config: ConfigLike
+    config: ConfigRow
     spec: Spec
     due: datetime
     keep_overdue: bool
@@ -67,7 +68,7 @@ class Preparer:
         self._metadata: dict[tuple[str, int], Template] = {}
         self._events: dict[datetime, str] = {}
 
-    def spec(self, config: ConfigLike) -> Spec:
+    def spec(self, config: ConfigRow) -> Spec:
         """``specs.parse`` of the config's schedule at ``now`` (InvalidInput if invalid)."""
         # repr tells JSON values apart (1, 1.0 and True are equal keys of a dict, not here)
         key = (str(config.scheduler_type), repr(config.schedule_config))
@@ -77,7 +78,7 @@ class Preparer:
             self._specs[key] = found
         return found
 
-    def activation(self, config: ConfigLike) -> Activation | None:
+    def activation(self, config: ConfigRow) -> Activation | None:
         """The registration an activation makes, or None when it cannot be made (the
         single path then records the ``error``)."""
         try:
@@ -101,7 +102,7 @@ class Preparer:
         keep_overdue = self.action is Action.RELOAD and not immediate
         return Activation(config, spec, due, keep_overdue, immediate, body, score, list_key)
 
-    def metadata(self, config: ConfigLike, spec: Spec) -> str:
+    def metadata(self, config: ConfigRow, spec: Spec) -> str:
         """``metadata_of(config, spec, now)`` as the state stores it (JSON); ``spec`` is
         one of ``spec``'s."""
         key = (config.task_type, id(spec))

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action
 from taskplane.errors import Conflict, InvalidInput, NotFound
 from taskplane.scheduling.bulk.chunk import run_chunk
@@ -20,7 +21,6 @@ from taskplane.scheduling.decisions import (
     metadata_of,
     spec_or_none,
 )
-from taskplane.scheduling.registration import ConfigLike
 
 if TYPE_CHECKING:
     from taskplane.scheduling.service import SchedulerService
@@ -36,7 +36,7 @@ IN_FLIGHT = 2
 
 
 async def single(
-    scheduler: SchedulerService, action: Action, config: ConfigLike, note: str | None
+    scheduler: SchedulerService, action: Action, config: ConfigRow, note: str | None
 ) -> Outcome:
     try:
         return await scheduler.act(action, config, note)
@@ -48,7 +48,7 @@ async def act_many(
     scheduler: SchedulerService,
     action: Action,
     config_ids: Sequence[int],
-    configs: Mapping[int, ConfigLike],
+    configs: Mapping[int, ConfigRow],
     note: str | None = None,
 ) -> BulkReport:
     """Run ``action`` on each id of ``config_ids`` (``configs`` holds the rows that exist)."""
@@ -60,7 +60,7 @@ async def act_many(
     distinct = [cid for cid in first if cid in configs]
     by_id: dict[int, Outcome] = {}
 
-    async def one(chunk: list[ConfigLike]) -> None:
+    async def one(chunk: list[ConfigRow]) -> None:
         decided, left = await run_chunk(scheduler, action, chunk, note)
         by_id.update(decided)
         for config in left:
@@ -95,7 +95,7 @@ async def act_many(
     )
 
 
-async def create_many(scheduler: SchedulerService, configs: Sequence[ConfigLike]) -> None:
+async def create_many(scheduler: SchedulerService, configs: Sequence[ConfigRow]) -> None:
     """``on_created`` for many configs: their state ``inactive`` with a ``created`` event,
     one script per chunk (``bulk.lua.CREATE``); state that exists is left alone."""
     at = datetime.now(UTC)

@@ -1,0 +1,241 @@
+"""ConfigService: a config's create, update and delete, with its schedule following the row.
+
+The one writer of ``task_config`` rows (ARCHITECTURE.md: "the config CRUD"); the api's
+routes and any other caller go through it. Every call validates first (task type,
+parameters for that type, schedule spec: every problem at once, one ``InvalidInput``), and
+a call that fails changes nothing:
+
+- create commits the row, then creates its state (and starts it with ``auto_start``); if any
+  of that fails, the state and the row are removed again before the error is raised. The
+  row is committed first so a run sent by the start (an interval's immediate run) never
+  reaches a worker before its config exists.
+- update commits the row change first, then re-registers an active schedule from the row
+  as committed (re-read under the schedule's lock, so concurrent updates end on the latest
+  row). A failed commit has touched nothing in Redis; if the re-registration raises, the
+  row change is undone (unless a later update came after it), and whatever Redis was left
+  with is repaired by reconcile.
+- delete takes the schedule's due score out (it fires no more), commits the row deletion
+  (its execution records go with it), then removes the schedule, state and history
+  (``SchedulerService.delete``): Redis unreachable is an error before anything changed; a
+  failed commit puts the due score back; once committed, a Redis failure leaves state that
+  reconcile removes, and a schedule that cannot fire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from taskplane.db import configs
+from taskplane.db.configs import ConfigRow
+from taskplane.db.session import open_session
+from taskplane.enums import SchedulerType
+from taskplane.errors import FieldError, InvalidInput
+from taskplane.scheduling import specs
+from taskplane.scheduling.service import SchedulerService
+from taskplane.storable import JsonValueError, check_json
+from taskplane.tasks import secrets
+from taskplane.tasks.registry import TaskRegistry, resolve_run_settings
+
+log = logging.getLogger(__name__)
+
+_PARAMETER_FIELDS = frozenset({"task_type", "parameters"})
+_SPEC_FIELDS = frozenset({"scheduler_type", "schedule_config"})
+
+
+def validate_config(
+    registry: TaskRegistry,
+    *,
+    task_type: str,
+    scheduler_type: SchedulerType,
+    schedule_config: Mapping[str, Any],
+    parameters: dict[str, Any],
+    check_parameters: bool = True,
+    check_schedule: bool = True,
+) -> dict[str, Any]:
+    """Every problem of a config at once (task type, parameters, schedule spec), as one
+    InvalidInput naming each field; returns the normalized parameters."""
+    errors: list[FieldError] = []
+    normalized = parameters
+    if registry.find(task_type) is None:
+        errors.append(
+            FieldError(
+                ("task_type",),
+                f"unknown task type; registered: {', '.join(registry.names())}",
+                "value_error",
+            )
+        )
+    elif check_parameters:
+        try:
+            normalized = registry.validate(task_type, parameters)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+    if check_schedule:
+        try:
+            specs.parse(scheduler_type, schedule_config)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+    if not errors:
+        try:
+            check_json(normalized)  # a parameter model may turn "inf" into a float
+        except JsonValueError as exc:
+            errors.append(FieldError(("parameters", *exc.path), str(exc), "value_error"))
+    if errors:
+        raise InvalidInput(errors)
+    return normalized
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A created config, and where each run setting came from (``config``, ``task_type``,
+    ``default``: ``tasks.registry.resolve_run_settings``)."""
+
+    row: ConfigRow
+    run_settings_source: dict[str, str]
+
+
+class ConfigService:
+    """Create, update and delete configs (see the module doc for what each guarantees)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        scheduler: SchedulerService,
+        registry: TaskRegistry,
+    ) -> None:
+        self.sessions = sessions
+        self.scheduler = scheduler
+        self.registry = registry
+
+    async def create(self, fields: Mapping[str, Any], *, auto_start: bool = False) -> Created:
+        """A new config from its editable fields; ``auto_start`` starts it (not a manual
+        one). A run setting (``max_retries``, ``timeout_seconds``, ``priority``) left None
+        takes its task type's (``resolve_run_settings``). Conflict for a taken name;
+        InvalidInput for a bad config or a start refused."""
+        values = dict(fields)
+        run_settings, sources = resolve_run_settings(
+            self.registry.find(values["task_type"]), values
+        )
+        values.update(run_settings)
+        values["parameters"] = validate_config(
+            self.registry,
+            task_type=values["task_type"],
+            scheduler_type=SchedulerType(values["scheduler_type"]),
+            schedule_config=values.get("schedule_config") or {},
+            parameters=values.get("parameters") or {},
+        )
+        async with open_session(self.sessions) as session, session.begin():
+            row = await configs.create(session, **values)
+        try:
+            await self.scheduler.on_created(row)
+            if auto_start and row.scheduler_type is not SchedulerType.MANUAL:
+                result = await self.scheduler.start(row)
+                if not result.success:
+                    raise InvalidInput.field("schedule_config", msg=result.message)
+        except BaseException:
+            await asyncio.shield(self._undo_create(row.id))
+            raise
+        return Created(row, sources)
+
+    async def _undo_create(self, config_id: int) -> None:
+        """Remove what a failed create left: its schedule and state, then its row."""
+        try:
+            await self.scheduler.on_deleted(config_id)
+        finally:
+            async with open_session(self.sessions) as session, session.begin():
+                await configs.delete(session, config_id)
+
+    async def update(self, config_id: int, changes: Mapping[str, Any]) -> ConfigRow:
+        """Apply ``changes`` (a subset of the editable fields), validated against the
+        config they make; an active schedule is re-registered from the committed row.
+        NotFound, Conflict (a taken name), InvalidInput."""
+        changes = dict(changes)
+        async with open_session(self.sessions) as session:
+            async with session.begin():
+                row = await configs.get(session, config_id)
+                if "parameters" in changes:  # a secret sent back as "***" keeps its value
+                    changes["parameters"] = secrets.restored(
+                        changes["parameters"],
+                        row.parameters,
+                        secrets.fields_of(self.registry, changes.get("task_type", row.task_type)),
+                    )
+                touches_params = bool(_PARAMETER_FIELDS & changes.keys())
+                merged = {
+                    **{k: getattr(row, k) for k in _PARAMETER_FIELDS | _SPEC_FIELDS},
+                    **changes,
+                }
+                normalized = validate_config(
+                    self.registry,
+                    task_type=merged["task_type"],
+                    scheduler_type=SchedulerType(merged["scheduler_type"]),
+                    schedule_config=merged["schedule_config"],
+                    parameters=merged["parameters"],
+                    check_parameters=touches_params,
+                    check_schedule=bool(_SPEC_FIELDS & changes.keys()),
+                )
+                if touches_params:
+                    changes["parameters"] = normalized
+                changed = {k for k, v in changes.items() if getattr(row, k) != v}
+                previous = {k: getattr(row, k) for k in changed}
+                updated = await configs.update(session, config_id, changes)
+                assert updated is not None  # NotFound otherwise
+            if not changed:
+                return updated
+
+            latest = updated
+
+            async def reload() -> ConfigRow | None:
+                """The row as committed now (under the schedule's lock): what is registered,
+                and what the call answers."""
+                nonlocal latest
+                async with session.begin():
+                    found = await configs.find(session, config_id)
+                latest = found or latest
+                return found
+
+            # Committed: Redis follows the row. A failed commit above touched nothing there.
+            try:  # shielded: a cancelled call still brings Redis in line with the row
+                await asyncio.shield(self.scheduler.on_updated(updated, changed, reload=reload))
+            except Exception:
+                # A failed call changes nothing: put the row back. Whatever Redis holds is
+                # then the old registration or one that reconcile replaces from the row.
+                await asyncio.shield(
+                    self._undo_update(config_id, previous, row.updated_at, updated.updated_at)
+                )
+                raise
+        return latest
+
+    async def _undo_update(
+        self,
+        config_id: int,
+        previous: dict[str, Any],
+        previous_at: datetime,
+        updated_at: datetime,
+    ) -> None:
+        """Restore the fields an update changed, unless another update came after it."""
+        try:
+            async with open_session(self.sessions) as session, session.begin():
+                await configs.update(
+                    session, config_id, previous, updated_at=previous_at, if_updated_at=updated_at
+                )
+        except Exception as exc:  # the original error is the one to raise
+            log.warning(
+                "could not undo a config update; reconcile repairs its schedule",
+                extra={"config_id": config_id, "error": type(exc).__name__},
+            )
+
+    async def delete(self, config_id: int) -> None:
+        """Delete a config, its execution records, its schedule, state and history (see the
+        module doc for the order). NotFound if there is none."""
+
+        async def delete_row() -> None:
+            async with open_session(self.sessions) as session, session.begin():
+                await configs.delete(session, config_id)
+
+        await self.scheduler.delete(config_id, delete_row)
