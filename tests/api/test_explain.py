@@ -54,7 +54,11 @@ async def interval_config(client: httpx.AsyncClient, **policy: Any) -> int:
 
 
 def hm(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%H:%M UTC")
+    """As the verdict writes a time: with its date when that is not today's (UTC)."""
+    moment = moment.astimezone(UTC)
+    if moment.date() == datetime.now(UTC).date():
+        return moment.strftime("%H:%M UTC")
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 async def test_a_paused_config_says_since_when_and_why(
