@@ -21,7 +21,7 @@ from tests.badclients.conftest import (
     HealthWatch,
     open_streams,
 )
-from tests.badclients.figures import record
+from tests.faults.figures import record
 from tests.support import eventually
 
 pytestmark = pytest.mark.slow

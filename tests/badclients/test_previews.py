@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskplane import auth
 from taskplane.enums import Role
 from tests.badclients.conftest import Api, HealthWatch
-from tests.badclients.figures import record
+from tests.faults.figures import record
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ from tests.badclients.conftest import (
     HealthWatch,
     open_streams,
 )
-from tests.badclients.figures import record
+from tests.faults.figures import record
 
 pytestmark = pytest.mark.slow
 

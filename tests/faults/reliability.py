@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.badclients import section as badclients
 from tests.faults import promises
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +39,7 @@ class Section:
 
 SECTIONS: list[Section] = [
     Section("faults.json", promises.CITED, promises.render),
+    Section("badclients.json", badclients.CITED, badclients.render),
 ]
 
 
