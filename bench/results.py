@@ -72,7 +72,7 @@ class Profile:
 
 @dataclass
 class Result:
-    name: str  # b1..b4, b6
+    name: str  # b1..b4, b6, b7
     title: str
     command: str
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Protocol
 
-from bench import b1_scheduler, b2_changes, b3_throughput, b4_api, b6_growth
+from bench import b1_scheduler, b2_changes, b3_throughput, b4_api, b6_growth, b7_bad_clients
 from bench.results import Result
 
 
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "b3": b3_throughput,
     "b4": b4_api,
     "b6": b6_growth,
+    "b7": b7_bad_clients,
 }
 
 
@@ -37,6 +38,7 @@ PROFILE_PASS: dict[str, dict[str, Any]] = {
     "b3": {"n": [10_000], "workers": [1], "no_stock": True},
     "b4": {"duration": 5},
     "b6": {"n": [100_000]},
+    "b7": {"duration": 3},  # the api's stacks under each attack
 }
 """Each benchmark's profiled pass (``python -m bench --profile``): the options it runs with
 unless the command line set them, shorter than the measured run's and taskplane's side

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from bench.results import Result, Table
 
-from bench import b1_scheduler, b2_changes, b3_throughput, b4_api
+from bench import b1_scheduler, b2_changes, b3_throughput, b4_api, b7_bad_clients
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -120,6 +120,25 @@ async def test_b4_loads_every_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "--workers 2" in result.tables[1].title
     assert [r["endpoint"] for r in _rows(result.tables[1])] == [r["endpoint"] for r in rows[:3]]
     assert len(result.goals) == 3 and all(g.met is not None for g in result.goals)
+
+
+async def test_b7_measures_health_under_every_attack_and_gives_its_goal_a_verdict() -> None:
+    result = Result("b7", b7_bad_clients.TITLE, "test")
+    await b7_bad_clients.run(result, _args(duration=1))
+    rows = _rows(result.tables[0])
+    assert [r["attack"] for r in rows] == [name for name, _ in b7_bad_clients.ATTACKS]
+    assert all(_int(r["/health calls"]) > 0 for r in rows), rows
+    assert all(r["p99 ms"] != "nan" and r["load after"] for r in rows), rows
+    (goal,) = result.goals
+    assert goal.met is not None and goal.detail.startswith("worst p99 "), goal
+
+
+def test_b7_meets_its_goal_only_without_a_failed_call_and_within_the_p99() -> None:
+    health = b7_bad_clients.Health
+    assert health([10.0] * 99 + [90.0], failures=0).met()
+    assert not health([10.0] * 99 + [90.0], failures=1).met()
+    assert not health([10.0] * 50 + [150.0] * 50, failures=0).met()
+    assert not health([], failures=0).met()  # no answer at all is no verdict of "fast"
 
 
 WRK_OUTPUT = """Running 15s test @ http://127.0.0.1:8000/api/v1/configs?limit=50

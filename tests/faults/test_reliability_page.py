@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.badclients import section as badclients
 from tests.faults import figures, promises, reliability
 
 FAULTS = reliability.SECTIONS[0]
@@ -101,3 +102,38 @@ def test_a_cited_tests_outcome_is_kept_beside_its_figures(tmp_path: Path) -> Non
     item.nodeid = "tests/a.py::not_cited"  # neither cited nor with figures: not kept
     figures.outcome(item, report("call", "passed"), cited)  # type: ignore[arg-type]
     assert list(json.loads((tmp_path / figures.FILE_NAME).read_text())) == ["tests/a.py::t"]
+
+
+def test_the_bad_client_section_is_rendered_from_its_stored_file_alone(tmp_path: Path) -> None:
+    (section,) = [s for s in reliability.SECTIONS if s.render is badclients.render]
+    assert section.file == "badclients.json" and section.cites == badclients.CITED
+    # the committed page's "Bad clients" part is its renderer's output of the committed file
+    committed = "\n".join(badclients.render(reliability.stored(section)))
+    assert committed in reliability.DOC.read_text()
+    assert reliability.DOC.read_text().count("## Bad clients") == 1
+
+    header, streams = badclients.TESTS[0], badclients.TESTS[4]
+    figures_of_header = {
+        "attack": "one 64 MiB header, no token",
+        "answer": "431 and reset",
+        "health_calls": 1234,
+        "health_failures": 0,
+        "health_p50_ms": 18.64,
+        "health_max_ms": 41.5,
+    }
+    run = {
+        header: {"at": "2026-12-06T22:10:00+00:00", "commit": "ccc3333", "outcome": "passed"}
+        | {"figures": figures_of_header},
+        streams: {"at": "2026-12-06T22:11:00+00:00", "commit": "ccc3333", "outcome": "failed"},
+    }
+    text = _run(tmp_path, run)
+    assert sorted(json.loads((tmp_path / section.file).read_text())) == sorted(run)
+    assert not (tmp_path / FAULTS.file).exists()
+    part = text[text.index("## Bad clients") :]
+    assert (
+        "| one 64 MiB header, no token | 431 and reset | 1,234 | 0 | 18.64 | 41.5 | passed "
+        "(2026-12-06 22:10:00 UTC at ccc3333) |" in part
+    )
+    # a cited test without figures is listed with how its last stored run ended
+    assert f"- `{streams}`: failed (2026-12-06 22:11:00 UTC at ccc3333)" in part
+    assert f"- `{badclients.TESTS[5]}`: no stored run" in part
