@@ -121,7 +121,7 @@ def test_the_bad_client_section_is_rendered_from_its_stored_file_alone(tmp_path:
         "health_p50_ms": 18.64,
         "health_max_ms": 41.5,
     }
-    run = {
+    run: dict[str, dict[str, Any]] = {
         header: {"at": "2026-12-06T22:10:00+00:00", "commit": "ccc3333", "outcome": "passed"}
         | {"figures": figures_of_header},
         streams: {"at": "2026-12-06T22:11:00+00:00", "commit": "ccc3333", "outcome": "failed"},
