@@ -32,7 +32,8 @@ One `taskplane api` process (its production defaults: head timeout 10 s, write t
 `/events` streams per token, 200 per process) on PostgreSQL and Redis. For each attack of the
 outside probe (issue 24) in turn, {DURATION_SECONDS:g} s of it (`--duration`) while
 `bench/health_probe.py` (a process of its own, one keep-alive client, 20 calls/s at most) calls
-`GET /api/v1/system/health`; first a quiet baseline. The attacks: a 64 MiB header (again and
+`GET /api/v1/system/health` (started, and answered once, before the attack; only the calls
+during the attack count); first a quiet baseline. The attacks: a 64 MiB header (again and
 again, no token), one viewer opening 1,000 `/events` streams at once (held 2 s, reopened),
 waves of 50 previews of a rare cron (`0 0 29 2 sun#5`, count 50) from one viewer, and 300
 slow-loris connections (a header line every 2 s, reopened when closed). The attacker runs in
@@ -143,20 +144,35 @@ class Health:
         return self.failures == 0 and bool(self.latencies_ms) and self.p(0.99) <= GOAL_P99_MS
 
 
+def _lines(out: Path) -> list[str]:
+    return out.read_text().split() if out.exists() else []
+
+
 async def measure(base: Base, attack: Attack, seconds: float) -> Health:
+    """/health during ``seconds`` of ``attack``: the probe is started and has answered once
+    before the attack starts (its start-up is not the attack's), and only the calls made
+    after that count."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "health.txt"
-        task = asyncio.create_task(attack(base))
         probe = subprocess.Popen(
             [sys.executable, "-m", "bench.health_probe", base.url + HEALTH, str(out)],
             cwd=procs.ROOT,
         )
-        await asyncio.sleep(seconds)
-        probe.terminate()
-        probe.wait(30)
+        try:
+            deadline = time.monotonic() + 60
+            while not _lines(out):
+                if time.monotonic() > deadline or probe.poll() is not None:
+                    raise RuntimeError("the /health probe made no call within 60 s")
+                await asyncio.sleep(0.05)
+            before = len(_lines(out))
+            task = asyncio.create_task(attack(base))
+            await asyncio.sleep(seconds)
+        finally:
+            probe.terminate()
+            probe.wait(30)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        lines = out.read_text().split() if out.exists() else []
+        lines = _lines(out)[before:]
     return Health([float(x) for x in lines if x != "fail"], lines.count("fail"))
 
 

@@ -124,11 +124,15 @@ async def test_b4_loads_every_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_b7_measures_health_under_every_attack_and_gives_its_goal_a_verdict() -> None:
     result = Result("b7", b7_bad_clients.TITLE, "test")
-    await b7_bad_clients.run(result, _args(duration=1))
+    await b7_bad_clients.run(result, _args(duration=2))
     rows = _rows(result.tables[0])
     assert [r["attack"] for r in rows] == [name for name, _ in b7_bad_clients.ATTACKS]
-    assert all(_int(r["/health calls"]) > 0 for r in rows), rows
-    assert all(r["p99 ms"] != "nan" and r["load after"] for r in rows), rows
+    # how many calls an attack lets through is the figure, not a check: a stalled api may
+    # answer none in 2 s; the probe answered before each attack, so the run saw the api
+    assert sum(_int(r["/health calls"]) for r in rows) > 0, rows
+    for r in rows:
+        assert (r["p99 ms"] == "nan") == (_int(r["/health calls"]) == 0), r
+        assert float(r["load after"]) >= 0, r
     (goal,) = result.goals
     assert goal.met is not None and goal.detail.startswith("worst p99 "), goal
 
