@@ -4,6 +4,7 @@ and whenever the shared token generation cannot vouch for what a replica remembe
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import cast
@@ -164,3 +165,71 @@ def test_remembered_lookups_are_bounded_in_number_and_age() -> None:
     assert cache.get("c", None) is None  # Redis cannot say: not used
     now[0] += 10.0
     assert cache.get("c", "g1") is None and len(cache) == 0
+
+
+async def test_one_lookup_serves_every_request_that_asks_while_it_runs() -> None:
+    cache = TokenCache(cast(Redis, None), Keys("t:"))
+    principal = Principal(role=Role.VIEWER, token_id=1, name="a")
+    calls = 0
+    gate = asyncio.Event()
+
+    async def look_up() -> Principal | None:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return principal
+
+    waiting = [asyncio.create_task(cache.lookup("d", "g1", look_up)) for _ in range(20)]
+    other = asyncio.create_task(cache.lookup("d", "g2", look_up))  # another generation
+    await asyncio.sleep(0.01)
+    waiting[0].cancel()  # one request gone: the lookup goes on for the others
+    gate.set()
+    assert await asyncio.gather(*waiting[1:]) == [principal] * 19
+    assert await other == principal
+    assert calls == 2
+    # remembered (one entry per digest: the newest generation looked up)
+    assert await cache.lookup("d", "g2", look_up) == principal and calls == 2
+
+
+async def test_a_failed_lookup_fails_its_waiters_and_the_next_request_tries_again() -> None:
+    cache = TokenCache(cast(Redis, None), Keys("t:"))
+    calls = 0
+
+    async def failing() -> Principal | None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        raise OSError("database gone")
+
+    results = await asyncio.gather(
+        *(cache.lookup("d", "g1", failing) for _ in range(5)), return_exceptions=True
+    )
+    assert calls == 1 and all(isinstance(r, OSError) for r in results)
+    with pytest.raises(OSError):
+        await cache.lookup("d", "g1", failing)
+    assert calls == 2
+    unknown = await cache.lookup("u", "g1", _none)
+    assert unknown is None and len(cache) == 0  # an unknown token is never remembered
+
+
+async def _none() -> Principal | None:
+    return None
+
+
+async def test_many_requests_with_one_cold_token_look_it_up_once(
+    app: FastAPI,
+    new_token: Callable[[Role], Awaitable[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with make_client(app, await new_token(Role.VIEWER)) as one:
+        with measured(app, monkeypatch) as cold:
+            assert (await one.get("/configs")).status_code == 200
+        with measured(app, monkeypatch) as warm:
+            assert (await one.get("/configs")).status_code == 200
+    lookup = cold.sql - warm.sql
+    assert lookup > 0
+    async with make_client(app, await new_token(Role.VIEWER)) as many:
+        with measured(app, monkeypatch) as burst:
+            answers = await asyncio.gather(*(many.get("/configs") for _ in range(30)))
+    assert [a.status_code for a in answers] == [200] * 30
+    assert burst.sql == 30 * warm.sql + lookup, "one lookup for the 30 requests"

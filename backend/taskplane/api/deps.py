@@ -139,14 +139,12 @@ async def _principal(request: Request, resources: Resources, token: str) -> Prin
     cache: TokenCache = request.app.state.token_cache
     digest = hash_token(token)
     generation = await cache.generation()
-    principal = cache.get(digest, generation)
-    if principal is not None:
-        return principal
-    async with request_session(resources) as session:
-        principal = await authenticate(session, resources.settings, token)
-    if principal is not None:
-        cache.put(digest, principal, generation)
-    return principal
+
+    async def look_up() -> Principal | None:
+        async with request_session(resources) as session:
+            return await authenticate(session, resources.settings, token)
+
+    return await cache.lookup(digest, generation, look_up)
 
 
 READ_ONLY = "x-read-only"

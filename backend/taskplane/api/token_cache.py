@@ -15,10 +15,15 @@ token up, as without the cache). A revocation written straight into the database
 bypasses the generation: it holds within ``MAX_AGE_SECONDS``, the bound of any entry.
 Unknown and revoked tokens are never remembered, nor is the settings' admin token (it needs
 no lookup).
+
+One lookup at a time per token and generation (``lookup``): requests that arrive with the same
+token while its lookup runs wait for that one (1,000 event streams opened at once by one
+viewer were 1,000 concurrent database lookups, and held ``/health`` for seconds).
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -68,6 +73,30 @@ class TokenCache:
         self._entries: TTLCache[str, _Entry] = TTLCache(
             max_entries, max_age, timer=lambda: self.clock()
         )
+        self._running: dict[tuple[str, str | None], asyncio.Future[Principal | None]] = {}
+
+    async def lookup(
+        self,
+        digest: str,
+        generation: str | None,
+        look_up: Callable[[], Awaitable[Principal | None]],
+    ) -> Principal | None:
+        """The principal of a token: remembered, else ``look_up`` run once for every request
+        that asks while it runs (same digest and generation), then remembered. A failed
+        lookup fails each of its waiters; a cancelled request does not cancel it for them."""
+        found = self.get(digest, generation)
+        if found is not None:
+            return found
+        key = (digest, generation)
+        running = self._running.get(key)
+        if running is None:
+            running = asyncio.ensure_future(look_up())
+            self._running[key] = running
+            running.add_done_callback(lambda _: self._running.pop(key, None))
+        principal = await asyncio.shield(running)
+        if principal is not None:
+            self.put(digest, principal, generation)
+        return principal
 
     async def generation(self) -> str | None:
         """The current token generation; None when Redis cannot say (then nothing
