@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -21,6 +21,7 @@ from taskplane.api.app import create_app
 from taskplane.api.token_cache import MAX_AGE_SECONDS, TokenCache
 from taskplane.auth import Principal, hash_token
 from taskplane.cli.tokens import _revoke
+from taskplane.db import tokens
 from taskplane.enums import Role
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -228,6 +229,13 @@ async def test_many_requests_with_one_cold_token_look_it_up_once(
             assert (await one.get("/configs")).status_code == 200
     lookup = cold.sql - warm.sql
     assert lookup > 0
+    find = tokens.find_active_by_hash
+
+    async def slow_find(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.05)  # a lookup that takes a while: the burst arrives meanwhile
+        return await find(*args, **kwargs)
+
+    monkeypatch.setattr(tokens, "find_active_by_hash", slow_find)
     async with make_client(app, await new_token(Role.VIEWER)) as many:
         with measured(app, monkeypatch) as burst:
             answers = await asyncio.gather(*(many.get("/configs") for _ in range(30)))
