@@ -456,3 +456,34 @@ async def test_a_running_execution_shows_as_running_above_the_finished_ones(
     finished = page.locator("#all-executions tr.exec:not(.running)")
     await expect(finished).to_have_count(1)
     await expect(finished).to_contain_text("ok")
+
+
+async def test_the_verdict_shows_its_times_by_the_same_clock_no_utc_for_a_berlin_cron(
+    page: Page, stack: Stack, place: tuple[str, str]
+) -> None:
+    browser_zone, _ = place
+    cron = await berlin_cron(stack)
+    explain = (await stack.http.get(f"/schedules/{cron['id']}/explain")).json()
+    assert re.search(r"\d\d:\d\d UTC", explain["verdict"]), explain["verdict"]
+    next_fire = datetime.fromisoformat(explain["next_runs"][0])
+
+    def shown(zone: str) -> str:
+        local = next_fire.astimezone(ZoneInfo(zone))
+        return f"{local:%b} {local.day}, {local.year}, {local:%H:%M:%S} {zone}"
+
+    await sign_in(page, stack, stack.admin_token)
+    await page.goto(stack.url + f"#/configs/{cron['id']}")
+    verdict = page.locator("#verdict-text")
+    # the switch says "each schedule's zone": the sentence's fire time is Berlin's, and no
+    # time on the page is shown in UTC
+    await expect(verdict).to_contain_text("next fire " + shown("Europe/Berlin"))
+    await expect(page.locator("#timeline li[data-event='upcoming']").first).to_be_visible()
+    text = await visible_text(page)
+    assert not re.search(r"\d\d:\d\d(:\d\d)? UTC", text), text
+    # and it follows the switch like every other time
+    await page.select_option("#zone", "utc")
+    await expect(verdict).to_contain_text("next fire " + shown("UTC"))
+    await page.select_option("#zone", "browser")
+    await expect(verdict).to_contain_text("next fire " + shown(browser_zone))
+    await page.select_option("#zone", "schedule")
+    await stack.http.post(f"/schedules/{cron['id']}/stop")
