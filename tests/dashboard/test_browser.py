@@ -304,8 +304,13 @@ async def test_an_operator_creates_starts_watches_pauses_and_edits_an_interval_c
     await expect(page.locator("#timeline li[data-event='paused']").first).to_contain_text(
         "waiting for the vendor"
     )
+    # the server's sentence, its UTC times shown by the page's clock (one <time> each)
     explain = (await stack.http.get(f"/schedules/{config_id}/explain")).json()
-    await expect(page.locator("#verdict-text")).to_have_text(explain["verdict"])
+    words = re.split(r"(?:\d{4}-\d\d-\d\d )?\d\d:\d\d UTC", explain["verdict"])
+    verdict = page.locator("#verdict-text")
+    await expect(verdict.locator("time")).to_have_count(len(words) - 1)
+    for part in words:
+        await expect(verdict).to_contain_text(part)
     await screenshot(page, "config-page.png")
     assert await page.evaluate("window.__sameDocument === true")
 

@@ -418,3 +418,72 @@ async def test_on_a_phone_the_configs_are_cards_with_status_and_next_run_in_view
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await screenshot(page, "configs-phone.png")
     await stack.http.post(f"/schedules/{cron['id']}/stop")
+
+
+async def test_a_running_execution_shows_as_running_above_the_finished_ones(
+    page: Page, stack: Stack
+) -> None:
+    done = await stack.create(unique("done"))
+    await runs(stack, done["id"], 1)
+    slow = await stack.create(unique("slow"), task_type="sleep", parameters={"seconds": 8})
+    other = await stack.create(unique("other"), task_type="sleep", parameters={"seconds": 8})
+    await sign_in(page, stack, stack.viewer_token)
+    await page.goto(stack.url + "#/executions")
+    await expect(page.locator("#all-executions tr.exec").first).to_be_visible()
+    for config in (slow, other):
+        assert (await stack.http.post(f"/configs/{config['id']}/run")).status_code == 202
+    running = page.locator("#all-executions tr.exec.running")
+    # no live event tells of a start: the page looks again by itself
+    await expect(running).to_have_count(2, timeout=20_000)
+    # above every finished row, with how long it has run, ticking
+    assert await page.locator("#all-executions tbody tr").first.get_attribute("class") == (
+        "exec running"
+    )
+    row = running.filter(has_text=slow["name"])
+    await expect(row.locator("td[data-label='Outcome']")).to_have_text("running")
+    await expect(row.locator("td[data-label='Trigger']")).to_have_text("manual")
+    elapsed = row.locator("td[data-label='Duration']")
+    await expect(elapsed).to_contain_text(re.compile(r"running \d+ s"))
+    first = await elapsed.inner_text()
+    await expect(elapsed).not_to_have_text(first, timeout=5_000)
+    await expect(row.locator("td[data-label='Started'] time")).to_be_visible()
+    # the config filter holds for the running ones too
+    await page.select_option("#x-config", str(slow["id"]))
+    await expect(running).to_have_count(1)
+    await expect(running).to_contain_text(slow["name"])
+    # finished: recorded (a live event), it leaves the running rows for the finished ones
+    await expect(running).to_have_count(0, timeout=30_000)
+    finished = page.locator("#all-executions tr.exec:not(.running)")
+    await expect(finished).to_have_count(1)
+    await expect(finished).to_contain_text("ok")
+
+
+async def test_the_verdict_shows_its_times_by_the_same_clock_no_utc_for_a_berlin_cron(
+    page: Page, stack: Stack, place: tuple[str, str]
+) -> None:
+    browser_zone, _ = place
+    cron = await berlin_cron(stack)
+    explain = (await stack.http.get(f"/schedules/{cron['id']}/explain")).json()
+    assert re.search(r"\d\d:\d\d UTC", explain["verdict"]), explain["verdict"]
+    next_fire = datetime.fromisoformat(explain["next_runs"][0])
+
+    def shown(zone: str) -> str:
+        local = next_fire.astimezone(ZoneInfo(zone))
+        return f"{local:%b} {local.day}, {local.year}, {local:%H:%M:%S} {zone}"
+
+    await sign_in(page, stack, stack.admin_token)
+    await page.goto(stack.url + f"#/configs/{cron['id']}")
+    verdict = page.locator("#verdict-text")
+    # the switch says "each schedule's zone": the sentence's fire time is Berlin's, and no
+    # time on the page is shown in UTC
+    await expect(verdict).to_contain_text("next fire " + shown("Europe/Berlin"))
+    await expect(page.locator("#timeline li[data-event='upcoming']").first).to_be_visible()
+    text = await visible_text(page)
+    assert not re.search(r"\d\d:\d\d(:\d\d)? UTC", text), text
+    # and it follows the switch like every other time
+    await page.select_option("#zone", "utc")
+    await expect(verdict).to_contain_text("next fire " + shown("UTC"))
+    await page.select_option("#zone", "browser")
+    await expect(verdict).to_contain_text("next fire " + shown(browser_zone))
+    await page.select_option("#zone", "schedule")
+    await stack.http.post(f"/schedules/{cron['id']}/stop")

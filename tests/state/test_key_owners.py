@@ -35,6 +35,7 @@ OWNERS: dict[str, set[str]] = {
     "schedule_lock": {"scheduling/locking.py"},
     # running executions (written by the recorder's scripts, read by the overlap check)
     "running": {"state/running.py"},
+    "running_runs": {"state/running.py"},
     # broker streams: the run-message contract
     "broker_stream": {"messages.py"},
     "broker_stream_prefix": {"messages.py"},

@@ -80,6 +80,12 @@ class Keys:
         """set of task ids of the config now executing, with a TTL as a safety net."""
         return f"{self.prefix}running:{config_id}"
 
+    @property
+    def running_runs(self) -> str:
+        """hash: task id -> JSON of the attempt running now (config id, attempt, started_at,
+        trigger, worker): the index of every running set, so listing them scans no keys."""
+        return f"{self.prefix}running_runs"
+
     # --- broker (owner: messages.py; read by the taskiq-redis RedisStreamBroker) ---------
     @property
     def broker_stream_prefix(self) -> str:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
@@ -58,14 +58,15 @@ log = logging.getLogger(__name__)
 
 _RECORD_FIELDS = tuple(f.name for f in fields(ExecutionRecord))
 
-# A batch of claims (one per delivery, in order). ARGV[1] worker id, ARGV[2] running TTL s;
-# item i: KEYS[2i-1] claim, KEYS[2i] running set, ARGV[3i] claim TTL ms, ARGV[3i+1] task id,
-# ARGV[3i+2] '1' if the message was re-delivered.
+# A batch of claims (one per delivery, in order). KEYS[1] the running index; ARGV[1] worker
+# id, ARGV[2] running TTL s; item i: KEYS[2i] claim, KEYS[2i+1] running set, ARGV[4i-1] claim
+# TTL ms, ARGV[4i] task id, ARGV[4i+1] '1' if the message was re-delivered, ARGV[4i+2] its
+# index entry (running.entry).
 # Per item: 1 = claimed (run it), 0 = already recorded or running elsewhere (skip it).
 _CLAIM = """
 local out = {}
-for i = 1, #KEYS / 2 do
-  local claim, running, a = KEYS[2 * i - 1], KEYS[2 * i], 3 * i
+for i = 1, (#KEYS - 1) / 2 do
+  local claim, running, a = KEYS[2 * i], KEYS[2 * i + 1], 4 * i - 1
   local current = redis.call('GET', claim)
   if current and (string.sub(current, 1, 5) == 'done:' or ARGV[a + 2] ~= '1') then
     out[i] = 0
@@ -73,31 +74,34 @@ for i = 1, #KEYS / 2 do
     redis.call('SET', claim, 'run:' .. ARGV[1], 'PX', ARGV[a])
     redis.call('SADD', running, ARGV[a + 1])
     redis.call('EXPIRE', running, ARGV[2])
+    redis.call('HSET', KEYS[1], ARGV[a + 1], ARGV[a + 3])
+    redis.call('EXPIRE', KEYS[1], ARGV[2])
     out[i] = 1
   end
 end
 return out
 """
 
-# A batch of finished attempts. KEYS[1] buffer, KEYS[2] delayed retries; ARGV[1]
-# 'done:{worker}', ARGV[2] claim TTL ms, ARGV[3] consumer group; item i: KEYS[3i] claim,
-# KEYS[3i+1] running set, KEYS[3i+2] its broker stream, ARGV[5i-1] record JSON, ARGV[5i]
-# task id, ARGV[5i+1] retry member ('' = none), ARGV[5i+2] retry due ms, ARGV[5i+3] the
-# message id to acknowledge (XACK + XDEL; '' = acknowledged by the caller).
+# A batch of finished attempts. KEYS[1] buffer, KEYS[2] delayed retries, KEYS[3] the running
+# index; ARGV[1] 'done:{worker}', ARGV[2] claim TTL ms, ARGV[3] consumer group; item i:
+# KEYS[3i+1] claim, KEYS[3i+2] running set, KEYS[3i+3] its broker stream, ARGV[5i-1] record
+# JSON, ARGV[5i] task id, ARGV[5i+1] retry member ('' = none), ARGV[5i+2] retry due ms,
+# ARGV[5i+3] the message id to acknowledge (XACK + XDEL; '' = acknowledged by the caller).
 # One script: all or nothing.
 _FINISH = """
 local out = {}
-for i = 1, (#KEYS - 2) / 3 do
+for i = 1, (#KEYS - 3) / 3 do
   local a = 5 * i - 1
   redis.call('XADD', KEYS[1], '*', 'r', ARGV[a])
-  redis.call('SET', KEYS[3 * i], ARGV[1], 'PX', ARGV[2])
-  redis.call('SREM', KEYS[3 * i + 1], ARGV[a + 1])
+  redis.call('SET', KEYS[3 * i + 1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SREM', KEYS[3 * i + 2], ARGV[a + 1])
+  redis.call('HDEL', KEYS[3], ARGV[a + 1])
   if ARGV[a + 2] ~= '' then
     redis.call('ZADD', KEYS[2], ARGV[a + 3], ARGV[a + 2])
   end
   if ARGV[a + 4] ~= '' then
-    redis.call('XACK', KEYS[3 * i + 2], ARGV[3], ARGV[a + 4])
-    redis.call('XDEL', KEYS[3 * i + 2], ARGV[a + 4])
+    redis.call('XACK', KEYS[3 * i + 3], ARGV[3], ARGV[a + 4])
+    redis.call('XDEL', KEYS[3 * i + 3], ARGV[a + 4])
   end
   out[i] = 1
 end
@@ -179,12 +183,13 @@ class ExecutionRecorder(TaskiqMiddleware):
         self._claims = ScriptBatcher(
             redis,
             redis.register_script(_CLAIM),
+            head_keys=[running.index_key(keys)],
             head_args=[worker_id, self.running_ttl_seconds],
         )
         self._finishes = ScriptBatcher(
             redis,
             redis.register_script(_FINISH),
-            head_keys=[keys.recorder_buffer, keys.retry_delayed],
+            head_keys=[keys.recorder_buffer, keys.retry_delayed, running.index_key(keys)],
             head_args=[f"done:{worker_id}", self.done_ttl_ms, CONSUMER_GROUP],
         )
 
@@ -196,7 +201,8 @@ class ExecutionRecorder(TaskiqMiddleware):
     async def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         CURRENT_MESSAGE.set(message)
         attempt = limits.attempt_of(message.labels)
-        config_id = _config_id(message)
+        labels = RunLabels.of(message)
+        config_id = labels.config_id
         claimed = await self._claims.call(
             [
                 self.keys.execution_claim(message.task_id, attempt),
@@ -206,6 +212,9 @@ class ExecutionRecorder(TaskiqMiddleware):
                 self._claim_ttl_ms(message),
                 message.task_id,
                 "1" if message.labels.get(REDELIVERED_LABEL) else "0",
+                running.entry(
+                    config_id, attempt, datetime.now(UTC), str(labels.trigger), self.worker_id
+                ),
             ],
         )
         if claimed:

@@ -15,6 +15,8 @@ from taskplane.api.schemas.executions import (
     ExecutionOut,
     ExecutionStatsOut,
     HistogramOut,
+    RunningListOut,
+    RunningOut,
 )
 from taskplane.api.schemas.inputs import MAX_ID
 from taskplane.db import executions
@@ -22,6 +24,7 @@ from taskplane.db.models import utcnow
 from taskplane.enums import Trigger
 from taskplane.errors import InvalidInput
 from taskplane.pages import Page
+from taskplane.state import running
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 
@@ -114,6 +117,20 @@ async def execution_histogram(
         session, since=start, until=end, bucket_seconds=bucket, config_id=config_id
     )
     return HistogramOut.model_validate(found)
+
+
+@router.get("/running", response_model=RunningListOut)
+async def running_executions(
+    resources: ResourcesDep,
+    config_id: ConfigIdQuery = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """The attempts running now (from Redis: a record exists only once one finishes), of one
+    config or of all, newest first; read from the running index, never by scanning keys."""
+    runs = await running.in_flight(
+        resources.redis, resources.keys, config_id=config_id, limit=limit
+    )
+    return RunningListOut(items=[RunningOut.model_validate(run) for run in runs])
 
 
 @router.get("/{execution_id}", response_model=ExecutionOut, responses=documented(404))

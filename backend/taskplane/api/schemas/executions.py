@@ -64,3 +64,23 @@ class HistogramOut(BaseModel):
     total: int
     failed: int
     buckets: list[BucketOut]
+
+
+class RunningOut(BaseModel):
+    """An attempt running now (``attempt``, ``started_at``, ``trigger``, ``worker``: null
+    when the worker that claimed it did not say)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    config_id: int
+    task_id: str
+    attempt: int | None
+    started_at: datetime | None
+    trigger: str | None
+    worker: str | None
+
+
+class RunningListOut(BaseModel):
+    """The attempts running now, newest first, at most ``limit``."""
+
+    items: list[RunningOut]

@@ -96,3 +96,40 @@ export function scheduleWords(config) {
   }
   return config.schedule || config.scheduler_type;
 }
+
+// The explain verdict, written by the server with its times in UTC ("next fire 01:30 UTC",
+// "paused since 2026-12-01 10:02 UTC"), with each time shown as every other one is: the
+// instant is the explain answer's own (next_runs, status_at, last_fire, decisions ...) that
+// reads the same in UTC to the minute, else the one the words name. A note quoted in the
+// sentence is the operator's text and stays as written.
+const UTC_TIME = /(?:(\d{4}-\d\d-\d\d) )?(\d\d):(\d\d) UTC\b/g;
+const ISO_VALUE = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
+
+function instantsIn(value, out = []) {
+  if (typeof value === "string" && ISO_VALUE.test(value)) out.push(value);
+  else if (Array.isArray(value)) value.forEach((v) => instantsIn(v, out));
+  else if (value && typeof value === "object") Object.values(value).forEach((v) => instantsIn(v, out));
+  return out;
+}
+
+export function verdictWithTimes(explain, scheduleZone) {
+  const text = explain.verdict || "";
+  const candidates = instantsIn({ ...explain, verdict: null }).map((iso) => [iso, new Date(iso).toISOString()]);
+  const noteAt = explain.note ? text.indexOf(explain.note) : -1;
+  const inNote = (i) => noteAt >= 0 && i >= noteAt && i < noteAt + explain.note.length;
+  const today = new Date().toISOString().slice(0, 10);
+  const parts = [];
+  let from = 0;
+  for (const m of text.matchAll(UTC_TIME)) {
+    if (inNote(m.index)) continue;
+    const [, date, hh, mm] = m;
+    const minute = `${hh}:${mm}`;
+    const exact = candidates.find(([, utc]) => utc.slice(11, 16) === minute && (!date || utc.slice(0, 10) === date)
+      && (date || Math.abs(Date.parse(utc) - Date.now()) < 86_400_000));
+    const iso = exact ? exact[0] : `${date || today}T${minute}:00Z`;
+    parts.push(text.slice(from, m.index), time(iso, scheduleZone));
+    from = m.index + m[0].length;
+  }
+  parts.push(text.slice(from));
+  return parts;
+}

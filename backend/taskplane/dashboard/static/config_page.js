@@ -6,7 +6,7 @@
 import { ACTIONS, actionButton, allowed, confirmed } from "./actions.js";
 import { api, canWrite } from "./api.js";
 import { durations } from "./chart.js";
-import { scheduleWords, scheduleZone, time } from "./clock.js";
+import { scheduleWords, scheduleZone, time, verdictWithTimes } from "./clock.js";
 import { announce, badge, el, json, keeping, outcome, patch, percent, put, seconds } from "./dom.js";
 import { rename } from "./names.js";
 import { timelineItems } from "./timeline.js";
@@ -83,7 +83,7 @@ export async function renderConfig(root, id, query) {
     const failing = streak(recent.items);
     put(parts.verdict,
       el("h2", { id: "h-verdict" }, "Why did it (not) run?"),
-      el("p", { class: "verdict-text", id: "verdict-text" }, explain.verdict),
+      el("p", { class: "verdict-text", id: "verdict-text" }, verdictWithTimes(explain, zone)),
       failing ? el("p", { class: "failed streak", id: "failure-streak" }, failing) : null,
       el("p", { id: "last-execution" }, "Last execution: ", last
         ? [outcome(last.is_success), " ", time(last.completed_at, zone), ` (${last.trigger}, ${seconds(last.duration_seconds)})`,

@@ -1,5 +1,6 @@
 // Executions across every config: filtered by config, outcome, trigger and time range, paged,
-// newest first. The overview's failures link here.
+// newest first. The overview's failures link here. Above the first page, the attempts running
+// now (GET /executions/running: not recorded until they finish), with how long they have run.
 
 import { api } from "./api.js";
 import { time } from "./clock.js";
@@ -7,6 +8,7 @@ import { el, keeping, outcome, patch, put, seconds } from "./dom.js";
 import { namesOf } from "./names.js";
 
 const PAGE = 50;
+const RUNNING_POLL_MS = 5000; // no live event tells of a start: look again while the page is open
 const TRIGGERS = ["scheduled", "manual", "batch", "immediate", "backfill"];
 
 // a datetime-local value (this browser's zone) as an ISO instant, and back
@@ -60,26 +62,62 @@ export async function renderExecutions(root, query) {
     load();
   }
 
-  async function load() {
+  let runRows = [];
+  let doneRows = [];
+  function draw() {
+    const rows = [...runRows, ...doneRows];
+    patch(tbody, rows.length ? rows
+      : [["none", "none", () => el("tr", {}, el("td", { colspan: "7", class: "muted" }, "No executions match."))]]);
+  }
+
+  // the running attempts the filters let through: none on later pages or when only ok or
+  // failed ones are asked for (a running attempt has no outcome yet)
+  async function loadRunning() {
+    if (state.offset > 0 || state.is_success) {
+      runRows = [];
+      return;
+    }
+    const params = new URLSearchParams({ limit: "100" });
+    if (state.config_id) params.set("config_id", state.config_id);
+    const found = (await api(`/executions/running?${params}`)).items.filter((x) =>
+      (!state.trigger || x.trigger === state.trigger)
+      && (!state.since || (x.started_at && new Date(x.started_at) >= new Date(state.since)))
+      && (!state.until || (x.started_at && new Date(x.started_at) < new Date(state.until))));
+    const name = await namesOf(found.map((x) => x.config_id));
+    const stamp = Math.floor(Date.now() / 60000);
+    runRows = found.map((x) => [`run-${x.task_id}-${x.attempt}`, String(stamp), () => el("tr", { class: "exec running", dataset: { task: x.task_id } },
+      el("td", { dataset: { label: "Execution" } }, el("span", { class: "muted", title: x.task_id }, `attempt ${x.attempt ?? "?"}`)),
+      el("td", { dataset: { label: "Config" } }, el("a", { href: `#/configs/${x.config_id}` }, name(x.config_id))),
+      el("td", { dataset: { label: "Outcome" } }, el("span", { class: "running" }, "running")),
+      el("td", { dataset: { label: "Trigger" } }, x.trigger || "—"),
+      el("td", { dataset: { label: "Started" } }, time(x.started_at)),
+      el("td", { dataset: { label: "Duration" } }, elapsed(x.started_at)),
+      el("td", { class: "muted clip", dataset: { label: "Error" } }, x.worker ? `on ${x.worker}` : ""))]);
+  }
+
+  async function loadFinished() {
     const params = new URLSearchParams({ limit: String(PAGE), offset: String(state.offset) });
     for (const k of ["config_id", "is_success", "trigger", "since", "until"]) if (state[k]) params.set(k, state[k]);
     const page = await api(`/executions?${params}`);
     const name = await namesOf(page.items.map((x) => x.config_id));
     const stamp = Math.floor(Date.now() / 60000);
-    patch(tbody, page.items.length
-      ? page.items.map((x) => [x.id, String(stamp), () => el("tr", { class: "exec", dataset: { id: x.id } },
+    doneRows = page.items.map((x) => [x.id, String(stamp), () => el("tr", { class: "exec", dataset: { id: x.id } },
         el("td", { dataset: { label: "Execution" } }, `#${x.id}`),
         el("td", { dataset: { label: "Config" } }, el("a", { href: `#/configs/${x.config_id}` }, name(x.config_id))),
         el("td", { dataset: { label: "Outcome" } }, outcome(x.is_success)),
         el("td", { dataset: { label: "Trigger" } }, x.trigger),
         el("td", { dataset: { label: "Started" } }, time(x.started_at)),
         el("td", { dataset: { label: "Duration" } }, seconds(x.duration_seconds)),
-        el("td", { class: "muted clip", dataset: { label: "Error" } }, x.error_message || ""))])
-      : [["none", "none", () => el("tr", {}, el("td", { colspan: "7", class: "muted" }, "No executions match."))]]);
+        el("td", { class: "muted clip", dataset: { label: "Error" } }, x.error_message || ""))]);
     const first = page.total ? state.offset + 1 : 0;
     range.textContent = `${first}–${state.offset + page.items.length} of ${page.total}`;
     prev.disabled = state.offset <= 0;
     next.disabled = state.offset + page.items.length >= page.total;
+  }
+
+  async function load() {
+    await Promise.all([loadRunning(), loadFinished()]);
+    draw();
   }
 
   put(root,
@@ -92,5 +130,35 @@ export async function renderExecutions(root, query) {
       tbody)),
     el("div", { class: "pager" }, prev, range, next));
   await load();
-  return { onEvents: () => keeping(root, load) };
+  // the elapsed time ticks every second; the running list is looked at again every few
+  const tick = setInterval(() => {
+    for (const node of tbody.querySelectorAll(".elapsed")) node.textContent = runningFor(node.dataset.since);
+  }, 1000);
+  let busy = false;
+  const poll = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      await keeping(root, async () => { await loadRunning(); draw(); });
+    } catch {
+      // a refused background look stays quiet, as every refresh does
+    } finally {
+      busy = false;
+    }
+  }, RUNNING_POLL_MS);
+  return {
+    onEvents: () => keeping(root, load),
+    dispose: () => { clearInterval(tick); clearInterval(poll); },
+  };
 }
+
+// how long an attempt has run ("running 1 min 05 s"), updated in place by the page's tick
+function runningFor(iso) {
+  if (!iso) return "running";
+  const s = Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 1000));
+  const two = (n) => String(n).padStart(2, "0");
+  if (s < 60) return `running ${s} s`;
+  if (s < 3600) return `running ${Math.floor(s / 60)} min ${two(s % 60)} s`;
+  return `running ${Math.floor(s / 3600)} h ${two(Math.floor(s / 60) % 60)} min`;
+}
+const elapsed = (iso) => el("span", { class: "elapsed", dataset: { since: iso || "" } }, runningFor(iso));
