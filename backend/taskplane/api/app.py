@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskplane import __version__, heap
-from taskplane.api import errors, security
+from taskplane.api import config_schema, errors, security
 from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import authorize
 from taskplane.api.docs import mount_docs
@@ -140,6 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
     mount_observability(app)  # GET /metrics (outside /api/v1; metrics_token guards it)
     mount_dashboard(app)  # the static dashboard at /
     mount_docs(app)  # GET /docs and its assets
+    config_schema.install(app, lambda: load_registry(settings))  # POST /configs' union
     security.install(app, settings.cors_origins)  # headers on every response
     if settings.root_path:  # outermost: every layer sees the public path
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
