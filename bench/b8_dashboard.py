@@ -1,15 +1,14 @@
 """B8 - the dashboard's overview: bytes per refresh and refreshes per second with 1,000 and
 1,000,000 executions stored.
 
-``python -m bench.b8_dashboard [--n 1000 --n 1000000] [--duration 10]`` prints its tables
-(it is not yet in the suite's list: docs/benchmarks.md is being restructured)."""
+``python -m bench b8 [--n 1000 --n 1000000] [--duration 10]`` runs it, stores its result
+and regenerates docs/benchmarks.md, like every benchmark of the suite."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -248,7 +247,7 @@ async def measure_sizes(
 async def run(result: Result, args: argparse.Namespace) -> None:
     sizes = getattr(args, "n", None) or SIZES
     duration = getattr(args, "duration", None) or DURATION
-    async with bench_env("b7", database=True) as env:
+    async with bench_env("b8", database=True) as env:
         figures, parts = await measure_sizes(env, sizes, duration)
     t = result.table(
         "B8: one overview refresh (4 requests at once), one client, back to back",
@@ -278,18 +277,3 @@ async def run(result: Result, args: argparse.Namespace) -> None:
             large.bytes_per_refresh <= small.bytes_per_refresh * 1.05,
             f"{small.bytes_per_refresh:,} B -> {large.bytes_per_refresh:,} B",
         )
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.b8_dashboard", description=__doc__)
-    p.add_argument("--n", type=int, action="append", help="executions stored (repeatable)")
-    p.add_argument("--duration", type=float, help=f"seconds per size and way ({DURATION:.0f})")
-    argv = sys.argv[1:] if argv is None else argv
-    args = p.parse_args(argv)
-    result = Result("b8", TITLE, " ".join(["python -m bench.b8_dashboard", *argv]))
-    asyncio.run(run(result, args))
-    print(result.text())
-
-
-if __name__ == "__main__":
-    main()

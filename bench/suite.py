@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any, Protocol
 
-from bench import b1_scheduler, b2_changes, b3_throughput, b4_api, b6_growth, b7_bad_clients
+from bench import (
+    b1_scheduler,
+    b2_changes,
+    b3_throughput,
+    b4_api,
+    b6_growth,
+    b7_bad_clients,
+    b8_dashboard,
+)
 from bench.results import Result
 
 
@@ -29,6 +37,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "b4": b4_api,
     "b6": b6_growth,
     "b7": b7_bad_clients,
+    "b8": b8_dashboard,
 }
 
 
@@ -39,6 +48,7 @@ PROFILE_PASS: dict[str, dict[str, Any]] = {
     "b4": {"duration": 5},
     "b6": {"n": [100_000]},
     "b7": {"duration": 3},  # the api's stacks under each attack
+    "b8": {"n": [1_000_000], "duration": 5},  # the api's stacks at the largest size
 }
 """Each benchmark's profiled pass (``python -m bench --profile``): the options it runs with
 unless the command line set them, shorter than the measured run's and taskplane's side
