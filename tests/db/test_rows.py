@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from cachetools import LRUCache
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
 from taskplane.db.reads import read_connection
-from taskplane.db.rows import APPLICATION_NAME, RowReader, plan
+from taskplane.db.rows import APPLICATION_NAME, SHAPES_KEPT, RowReader, plan
 from taskplane.db.session import make_engine
 from taskplane.enums import SchedulerType
 from taskplane.errors import BackendUnavailable, NotFound
@@ -252,3 +253,23 @@ def test_a_config_row_is_the_tables_columns_in_order() -> None:
     """Every reader makes ``ConfigRow(*values)`` from ``select(table)``: a column added to
     the table and not to ``ConfigRow`` (or in another order) fails here."""
     assert configs.ConfigRow._fields == tuple(FIELDS)
+
+
+def test_the_reader_keeps_a_bounded_number_of_shapes_least_recently_used_out_first() -> None:
+    kept: LRUCache[Any, Any] = LRUCache(2)
+    by_name = select(configs._TABLE.c.id).where(configs._TABLE.c.name == "a")
+    by_id = select(configs._TABLE.c.id).where(configs._TABLE.c.id == 1)
+    by_type = select(configs._TABLE.c.id).where(configs._TABLE.c.task_type == "echo")
+    first_name, first_id = plan(by_name, {}, PG, kept), plan(by_id, {}, PG, kept)
+    plan(by_name, {}, PG, kept)  # used again: the newest
+    plan(by_type, {}, PG, kept)  # one too many: the least recently used (by_id) goes
+    assert len(kept) == 2
+    again_name, again_id = plan(by_name, {}, PG, kept), plan(by_id, {}, PG, kept)
+    assert first_name is not None and again_name is not None and first_id is not None
+    assert again_name[0] is first_name[0]  # kept
+    assert again_id is not None and again_id[0] is not first_id[0]  # compiled anew
+
+
+def test_a_reader_keeps_its_shapes_in_a_bounded_cache(engine: AsyncEngine) -> None:
+    reader = RowReader(engine, max_size=2)
+    assert isinstance(reader._shapes, LRUCache) and reader._shapes.maxsize == SHAPES_KEPT

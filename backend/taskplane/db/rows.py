@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from cachetools import LRUCache
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -62,7 +63,10 @@ class Shape:
 
 
 def plan(
-    stmt: Select[Any], params: dict[str, Any], dialect: Dialect, kept: dict[Any, Shape | None]
+    stmt: Select[Any],
+    params: dict[str, Any],
+    dialect: Dialect,
+    kept: MutableMapping[Any, Shape | None],
 ) -> tuple[Shape, list[Any]] | None:
     """The statement's shape (compiled once per cache key into ``kept``) and its bound
     arguments in order, or None when SQLAlchemy must render it per execution (an expanding
@@ -75,8 +79,6 @@ def plan(
     if key.key in kept:
         shape = kept[key.key]
     else:
-        while len(kept) >= SHAPES_KEPT:  # oldest out first
-            del kept[next(iter(kept))]
         compiled = stmt.compile(dialect=dialect, cache_key=key)
         shape = None
         if not (compiled.post_compile_params or compiled.literal_execute_params):
@@ -116,7 +118,9 @@ class RowReader:
         self.direct = engine.dialect.driver == "asyncpg"
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
-        self._shapes: dict[Any, Shape | None] = {}
+        # bounded, least recently used out first (one lookup per read: its ~0.7 µs is noise
+        # beside a read's few hundred)
+        self._shapes: LRUCache[Any, Shape | None] = LRUCache(SHAPES_KEPT)
 
     async def one(self, stmt: Select[Any], **params: Any) -> Sequence[Any] | None:
         rows = await self._read(stmt, params, one=True)
