@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
 from taskplane.enums import SchedulerType
-from taskplane.state import read_script
+from taskplane.scheduling import info_reads
 from tests.api.costs import measured
 
 
@@ -91,9 +91,9 @@ async def test_a_page_reads_its_states_even_when_redis_lost_the_script(
     """Redis restarted or flushed answers the state script's EVALSHA with NOSCRIPT: the
     read model loads it and reads again (a script text Redis never saw stands for that)."""
     await seed(app, sessions, 6)
-    text = f"{read_script.TEXT}-- {uuid.uuid4().hex}\n"
-    monkeypatch.setattr(read_script, "TEXT", text)
-    monkeypatch.setattr(read_script, "SHA", hashlib.sha1(text.encode()).hexdigest())
+    text = f"{info_reads.TEXT}-- {uuid.uuid4().hex}\n"
+    monkeypatch.setattr(info_reads, "TEXT", text)
+    monkeypatch.setattr(info_reads, "SHA", hashlib.sha1(text.encode()).hexdigest())
     for _ in range(2):  # loaded by the first, used as is by the second
         response = await client.get("/configs", params={"limit": 6})
         assert response.status_code == 200

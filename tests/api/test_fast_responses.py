@@ -64,7 +64,7 @@ async def test_a_config_page_reads_as_its_response_models_encode_it(
 async def test_a_page_read_again_shows_a_changed_registration(
     client: httpx.AsyncClient,
 ) -> None:
-    """Registrations are parsed once per text (core.registered_many_of): a re-registration
+    """Registrations are parsed once per text (info_reads.decode): a re-registration
     is new text, so the next read shows it."""
     config_id = (await create(client, "changing"))["id"]
     assert (await client.post(f"/schedules/{config_id}/start")).status_code == 200

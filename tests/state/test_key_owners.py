@@ -19,19 +19,21 @@ from taskplane.state.keys import Keys
 PACKAGE = Path(__file__).resolve().parents[2] / "backend" / "taskplane"
 
 OWNERS: dict[str, set[str]] = {
-    # schedule state: status, note, counters, index sets, history
-    "schedule": {"state/schedule_state.py"},
-    "history": {"state/schedule_state.py"},
+    # schedule state: status, note, counters, index sets, history (the read model's reads,
+    # scheduling/info_reads.py, read a page's hashes and histories in its one round trip)
+    "schedule": {"state/schedule_state.py", "scheduling/info_reads.py"},
+    "history": {"state/schedule_state.py", "scheduling/info_reads.py"},
     "by_status": {"state/schedule_state.py"},
     "all_schedules": {"state/schedule_state.py"},
     # registered schedules and the due index (the engine's fire script advances `due`
-    # through the key core hands out: core.due_key)
+    # through the key core hands out: core.due_key; the read model's reads read a page's
+    # registrations and due scores)
     "schedule_source_prefix": {"scheduling/core.py"},
-    "source_data": {"scheduling/core.py"},
+    "source_data": {"scheduling/core.py", "scheduling/info_reads.py"},
     "source_cron": {"scheduling/core.py"},
     "source_interval": {"scheduling/core.py"},
     "source_time": {"scheduling/core.py"},
-    "due": {"scheduling/core.py"},
+    "due": {"scheduling/core.py", "scheduling/info_reads.py"},
     "schedule_lock": {"scheduling/locking.py"},
     # running executions (written by the recorder's scripts, read by the overlap check)
     "running": {"state/running.py"},

@@ -72,19 +72,6 @@ def _sha(raw: str | bytes | None) -> str:
     return hashlib.sha1(text, usedforsecurity=False).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Registered:
-    """One config's registration as the read model sees it: ``is_registered`` (a data key
-    exists, readable or not), the stored task (None if absent or unreadable), the due time."""
-
-    is_registered: bool
-    task: ScheduledTask | None
-    next_due: datetime | None
-    # the task's spec, when the reader already has it (``registered_many_of``); else the
-    # read model parses it from the task's labels
-    spec: Spec | None = None
-
-
 class SchedulerCoreService:
     """Registered schedules: build, add, replace, remove, and "is it registered"."""
 
@@ -312,24 +299,6 @@ class SchedulerCoreService:
     async def get_raw(self, config_id: int) -> Any:
         """The stored registration of a config as text (None if absent): inspection."""
         return await self.redis.get(self.keys.source_data(schedule_id(config_id)))
-
-    def read_many_into(self, pipe: Any, config_ids: Sequence[int]) -> None:
-        """Queue the reads of configs' registrations on ``pipe`` in two commands (two replies,
-        turned into one ``Registered`` per config by ``registered_many_of``): the read model
-        asks several owners in one round trip, and a page of configs costs two commands."""
-        pipe.mget([self.keys.source_data(schedule_id(c)) for c in config_ids])
-        pipe.zmscore(self.keys.due, [str(c) for c in config_ids])
-
-    def registered_many_of(self, replies: Sequence[Any]) -> list[Registered]:
-        """The replies of ``read_many_into`` (tasks and specs by ``registration.parsed``: the
-        task object is shared, read it only)."""
-        data, scores = replies
-        out = []
-        for raw, score in zip(data, scores, strict=True):
-            task, spec = registration.parsed(raw) if raw is not None else (None, None)
-            next_due = from_ms(score) if score is not None else None
-            out.append(Registered(raw is not None, task, next_due, spec))
-        return out
 
     async def get(self, config_id: int) -> ScheduledTask | None:
         return self.decode(await self.redis.get(self.keys.source_data(schedule_id(config_id))))

@@ -1,9 +1,9 @@
 """The schedule read model: a config's status, counters, history and registration in one
 ``ScheduleInfo``, with the consistency check (state says active <=> really registered).
 
-Many configs are read in ONE pipeline: each owner queues its own reads on it (the state
-service one script reading every hash and history, core the registrations and due scores)
-and decodes its own replies, so the read model names no key.
+Many configs are read in ONE pipeline (``info_reads.py``: one script reading every state
+hash and history, the registrations and the due scores); the owners of those keys
+(``state/schedule_state.py``, ``scheduling/core.py``) keep their writes.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from redis.exceptions import NoScriptError
 
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType, ScheduleStatus
-from taskplane.scheduling import fire_times, specs, words
-from taskplane.scheduling.core import Registered, SchedulerCoreService
+from taskplane.scheduling import fire_times, info_reads, specs, words
+from taskplane.scheduling.info_reads import Registered
 from taskplane.scheduling.specs import Spec
 from taskplane.state.history import HistoryEvent
+from taskplane.state.keys import Keys
 from taskplane.state.schedule_records import ScheduleState
-from taskplane.state.schedule_state import ScheduleStateService
 
 NEXT_RUNS = 5
 RECENT_HISTORY = 10
@@ -45,14 +45,11 @@ class ScheduleInfo(ScheduleState):
 
 
 class ReadModel:
-    """Composes ``ScheduleInfo``s from the state service and core."""
+    """Composes ``ScheduleInfo``s from ``info_reads``."""
 
-    def __init__(
-        self, redis: Redis, state: ScheduleStateService, core: SchedulerCoreService
-    ) -> None:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
-        self.state = state
-        self.core = core
+        self.keys = keys
 
     async def infos(
         self,
@@ -72,22 +69,18 @@ class ReadModel:
         try:
             raw = await self._read(ids, history)
         except NoScriptError:  # a restarted or flushed Redis: load the script, read again
-            await self.state.load_read_script()
+            await info_reads.load_script(self.redis)
             raw = await self._read(ids, history)
-        states = self.state.states_of(ids, raw[0], history=history)
-        registrations = self.core.registered_many_of(raw[1:])
+        reads = info_reads.decode(ids, raw, history=history)
         return {
-            config.id: compose(config, state, events, registered, next_runs)
-            for config, (state, events), registered in zip(
-                configs, states, registrations, strict=True
-            )
+            config.id: compose(config, read.state, read.events, read.registered, next_runs)
+            for config, read in zip(configs, reads, strict=True)
         }
 
     async def _read(self, ids: Sequence[int], history: int) -> list[Any]:
         """One round trip: every state (one script reply), registration and due score."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            self.state.read_many_into(pipe, ids, history=history)
-            self.core.read_many_into(pipe, ids)
+            info_reads.queue(pipe, self.keys, ids, history=history)
             raw: list[Any] = await pipe.execute()
         return raw
 
@@ -102,7 +95,7 @@ def compose(
     registered: Registered,
     with_next_runs: bool = True,
 ) -> ScheduleInfo:
-    """One config's info from what its owners read (a config without state reads as
+    """One config's info from what ``info_reads`` read (a config without state reads as
     ``inactive``, and as inconsistent)."""
     stored = state or ScheduleState(config.id, ScheduleStatus.INACTIVE, None, None, {})
     spec: Spec | None = registered.spec

@@ -66,7 +66,7 @@ class SchedulerService:
             redis, keys, lease_ms=lock_lease_ms, wait_seconds=lock_wait_seconds
         )
         self.dispatcher = Dispatcher(redis, keys, self.state, self.core)
-        self.read_model = ReadModel(redis, self.state, self.core)
+        self.read_model = ReadModel(redis, keys)
         self.actions = Actions(redis, keys, self.state, self.core, self.locks, self.dispatcher)
         self.reconciler = Reconciler(self.state, self.core, self.locks)
         self.bulk_script = BulkScript(redis, self.locks, self.state, self.core)

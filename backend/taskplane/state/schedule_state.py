@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import Redis
 
 from taskplane.enums import Event, ScheduleStatus
-from taskplane.state import read_script
 from taskplane.state.history import HistoryEvent, format_instant, read_events
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_records import (
@@ -41,7 +40,6 @@ from taskplane.state.schedule_records import (
     Transition,
     TransitionResult,
     decode_state,
-    remembered_state,
 )
 from taskplane.state.scripts import STATUS_ORDER, Scripts
 
@@ -290,36 +288,6 @@ class ScheduleStateService:
         """A config's history list, for a script that composes ``scripts.PUSH_EVENT`` (the
         engine's fire script) with ``history_max`` and ``history_ttl_seconds``."""
         return self.keys.history(config_id)
-
-    def read_many_into(self, pipe: Any, config_ids: Sequence[int], *, history: int = 0) -> None:
-        """Queue the reads of configs' states (and their ``history`` newest events) on
-        ``pipe`` as ONE command (``read_script``: one reply for the page, decoded by
-        ``states_of``): the read model asks several owners in one round trip. Redis without
-        the script answers NOSCRIPT: ``load_read_script``, then read again."""
-        keys: list[str] = []
-        for config_id in config_ids:
-            keys.append(self.keys.schedule(config_id))
-            if history > 0:
-                keys.append(self.keys.history(config_id))
-        pipe.evalsha(read_script.SHA, len(keys), *keys, max(history, 0))
-
-    @staticmethod
-    def states_of(
-        config_ids: Sequence[int], reply: Sequence[Any], *, history: int = 0
-    ) -> list[tuple[ScheduleState | None, list[HistoryEvent]]]:
-        """The reply of ``read_many_into``, one (state, events) per config, in order (a state
-        decoded once while its hash reads the same: ``remembered_state``)."""
-        width = 2 if history > 0 else 1
-        return [
-            (
-                remembered_state(config_id, tuple(reply[width * i])),
-                read_events(reply[width * i + 1])[:history] if history > 0 else [],
-            )
-            for i, config_id in enumerate(config_ids)
-        ]
-
-    async def load_read_script(self) -> None:
-        await self.redis.script_load(read_script.TEXT)
 
     # --- reads ------------------------------------------------------------------------
 

@@ -1,0 +1,113 @@
+"""The read model's reads: what ``info.py`` composes a ``ScheduleInfo`` from, for a page of
+configs in ONE round trip (``queue`` the commands on one pipeline, ``decode`` its replies).
+
+Per page, three commands:
+- one read-only Lua script (``TEXT``, run by EVALSHA) returning every config's state hash
+  (``Keys.schedule``) and, asked for, its history's newest events (``Keys.history``) in
+  ONE reply: 50 HGETALLs would cost 50 commands to pack and 50 replies to parse one by one
+  (the read model's largest cost); one nested reply is parsed by hiredis at once. Redis
+  without the script (restarted, flushed) answers NOSCRIPT: ``load_script``, read again;
+- one MGET of the stored registrations (``Keys.source_data``) and one ZMSCORE of the due
+  index (``Keys.due``).
+
+Reading only: every write of these keys stays with its owner (``state/schedule_state.py``,
+``scheduling/core.py``); their layouts are documented there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from taskiq import ScheduledTask
+
+from taskplane.epoch import from_ms
+from taskplane.scheduling import registration
+from taskplane.scheduling.registration import schedule_id
+from taskplane.scheduling.specs import Spec
+from taskplane.state.history import HistoryEvent, read_events
+from taskplane.state.keys import Keys
+from taskplane.state.schedule_records import ScheduleState, remembered_state
+
+# KEYS: each config's state hash, each followed by its history list when ARGV[1] (the
+# number of newest events wanted) is above 0. Reply: per key, HGETALL's flat field / value
+# list or LRANGE's events, in KEYS order.
+TEXT = """
+local n = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  if n > 0 and i % 2 == 0 then
+    out[i] = redis.call('LRANGE', key, 0, n - 1)
+  else
+    out[i] = redis.call('HGETALL', key)
+  end
+end
+return out
+"""
+
+SHA = hashlib.sha1(TEXT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA1
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """One config's registration as the read model sees it: ``is_registered`` (a data key
+    exists, readable or not), the stored task (None if absent or unreadable), the due time."""
+
+    is_registered: bool
+    task: ScheduledTask | None
+    next_due: datetime | None
+    # the task's spec, when the reader already has it (``decode``); else the read model
+    # parses it from the task's labels
+    spec: Spec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One config as read: its state (None without one), newest events, registration."""
+
+    state: ScheduleState | None
+    events: list[HistoryEvent]
+    registered: Registered
+
+
+def queue(pipe: Any, keys: Keys, config_ids: Sequence[int], *, history: int = 0) -> None:
+    """Queue a page's reads on ``pipe`` (three commands, three replies for ``decode``)."""
+    state_keys: list[str] = []
+    for config_id in config_ids:
+        state_keys.append(keys.schedule(config_id))
+        if history > 0:
+            state_keys.append(keys.history(config_id))
+    # the module's SHA at call time (a test stands in a text Redis never saw)
+    pipe.evalsha(SHA, len(state_keys), *state_keys, max(history, 0))
+    pipe.mget([keys.source_data(schedule_id(c)) for c in config_ids])
+    pipe.zmscore(keys.due, [str(c) for c in config_ids])
+
+
+def decode(config_ids: Sequence[int], replies: Sequence[Any], *, history: int = 0) -> list[Read]:
+    """The replies of ``queue``, one ``Read`` per config, in order (a state decoded once
+    while its hash reads the same: ``remembered_state``; a registration parsed once per
+    text: ``registration.parsed``, whose task object is shared: read it only)."""
+    states, data, scores = replies
+    width = 2 if history > 0 else 1
+    out = []
+    for i, (config_id, raw, score) in enumerate(zip(config_ids, data, scores, strict=True)):
+        task, spec = registration.parsed(raw) if raw is not None else (None, None)
+        out.append(
+            Read(
+                remembered_state(config_id, tuple(states[width * i])),
+                read_events(states[width * i + 1])[:history] if history > 0 else [],
+                Registered(
+                    raw is not None, task, from_ms(score) if score is not None else None, spec
+                ),
+            )
+        )
+    return out
+
+
+async def load_script(redis: Redis) -> None:
+    """Load the state script (after Redis answered NOSCRIPT)."""
+    await redis.script_load(TEXT)
