@@ -58,9 +58,10 @@ async def observe_backlog(app: FastAPI) -> None:
     the api alone shows the backlog. A Redis that cannot answer leaves the gauges as they
     were."""
     resources = getattr(app.state, "resources", None)
-    registry = getattr(app.state, "registry", None)
-    if resources is None or registry is None:
+    services = getattr(app.state, "services", None)  # none before the lifespan has run
+    if resources is None or services is None:
         return
+    registry = services.registry
     keys = resources.keys
     queues = sorted(registry.queues())
     try:
