@@ -43,6 +43,11 @@ def app_from_environment() -> FastAPI:
 
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
+WORKER_HEALTHCHECK_SECONDS = 60
+"""``--workers N``: how long uvicorn's supervisor waits for a worker's answer before it kills
+it as hung. A spawned worker answers only once it has imported the app (about 3 s of CPU
+here); uvicorn's default of 5 s killed every worker in a loop, none ever serving, on a machine
+whose cores were busy (seen at a load of 14)."""
 
 
 def serve_api(
@@ -74,4 +79,5 @@ def serve_api(
         # open GET /events streams never end by themselves: after this long they are cut,
         # so a stop never hangs on a dashboard left open
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
