@@ -152,9 +152,15 @@ READ_ONLY = "x-read-only"
 may call it. It is in the OpenAPI document, so clients see it too."""
 
 
+DRY_RUN_FOR_VIEWERS = "x-viewer-dry-run"
+"""``openapi_extra`` key of a write-method route a viewer may call with ``dry_run: true``
+only: ``authorize`` lets the viewer through, and the route refuses a real run (403)
+(``require_admin_unless``)."""
+
+
 def _is_read_only(request: Request) -> bool:
     extra: dict[str, Any] = getattr(request.scope.get("route"), "openapi_extra", None) or {}
-    return bool(extra.get(READ_ONLY))
+    return bool(extra.get(READ_ONLY) or extra.get(DRY_RUN_FOR_VIEWERS))
 
 
 Caller = Annotated[Principal, Depends(authorize)]
@@ -185,3 +191,12 @@ async def require_admin(principal: Caller) -> Principal:
 
 
 AdminOnly = Annotated[Principal, Depends(require_admin)]
+
+
+def require_admin_unless(is_dry_run: bool, principal: Principal) -> None:
+    """A ``DRY_RUN_FOR_VIEWERS`` route's check, once its body is read: a viewer may only
+    ask what would change."""
+    if not is_dry_run and not principal.is_admin:
+        raise HTTPException(
+            status_code=403, detail="admin role required (a viewer may send dry_run: true)"
+        )
