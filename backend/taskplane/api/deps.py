@@ -154,8 +154,8 @@ may call it. It is in the OpenAPI document, so clients see it too."""
 
 DRY_RUN_FOR_VIEWERS = "x-viewer-dry-run"
 """``openapi_extra`` key of a write-method route a viewer may call with ``dry_run: true``
-only: ``authorize`` lets the viewer through, and the route refuses a real run (403)
-(``require_admin_unless``)."""
+only: ``authorize`` lets the viewer through, and the route's ``AdminOrDryRun`` refuses
+anything else (403)."""
 
 
 def _is_read_only(request: Request) -> bool:
@@ -193,10 +193,20 @@ async def require_admin(principal: Caller) -> Principal:
 AdminOnly = Annotated[Principal, Depends(require_admin)]
 
 
-def require_admin_unless(is_dry_run: bool, principal: Principal) -> None:
-    """A ``DRY_RUN_FOR_VIEWERS`` route's check, once its body is read: a viewer may only
-    ask what would change."""
-    if not is_dry_run and not principal.is_admin:
+async def require_admin_or_dry_run(request: Request, principal: Caller) -> Principal:
+    """A ``DRY_RUN_FOR_VIEWERS`` route's check: a viewer's body must say ``"dry_run":
+    true``, else 403, before the body is judged (as a viewer's write is refused)."""
+    if principal.is_admin:
+        return principal
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not (isinstance(body, dict) and body.get("dry_run") is True):
         raise HTTPException(
             status_code=403, detail="admin role required (a viewer may send dry_run: true)"
         )
+    return principal
+
+
+AdminOrDryRun = Annotated[Principal, Depends(require_admin_or_dry_run)]

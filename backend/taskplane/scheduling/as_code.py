@@ -234,22 +234,21 @@ class ConfigsAsCode:
         task_type = str(fields["task_type"])
         secret = secrets.fields_of(self.registry, task_type)
         given = dict(fields.get("parameters") or {})
-        status_from = INACTIVE if row is None else exported_status(state)
-        if state is not None and state.status is ERROR:
-            status_from = ERROR
-        status_to = entry.status or (INACTIVE if row is None else exported_status(state))
+        status_from = INACTIVE if row is None or state is None else state.status
+        status_to = entry.status or status_from  # left out: kept (an error stays an error)
         errors: list[FieldError] = []
         if row is not None:
             given = secrets.restored(given, row.parameters, secret)
         else:
+            masked = sorted(k for k in secret if given.get(k) == secrets.MASK)
             errors.extend(
                 FieldError(
                     ("parameters", k),
                     f'a secret shown as "{secrets.MASK}" cannot be re-created: give its value',
                 )
-                for k in sorted(secret)
-                if given.get(k) == secrets.MASK
+                for k in masked
             )
+            given = {k: v for k, v in given.items() if k not in masked}  # one error each
         fields["parameters"] = given
         kind = SchedulerType(fields["scheduler_type"])
         if kind is SchedulerType.MANUAL and status_to is not INACTIVE:
@@ -259,8 +258,8 @@ class ConfigsAsCode:
         same_spec = row is not None and (
             row.scheduler_type == kind and row.schedule_config == fields.get("schedule_config")
         )
-        starts = status_to is ACTIVE and not (same_spec and status_from is ACTIVE)
-        now: datetime | None = None if starts and not same_spec else PAST_DATES_ALLOWED
+        # a schedule that will be registered from a new spec must not be in the past
+        now: datetime | None = None if status_to is ACTIVE and not same_spec else PAST_DATES_ALLOWED
         try:
             values, _ = self.service.prepared(fields, now=now)
         except InvalidInput as exc:
@@ -303,7 +302,7 @@ class ConfigsAsCode:
         elif plan.values:
             row = await self.service.update(row.id, plan.values, now=plan.now)
         if plan.status_to is plan.status_from:
-            if plan.note_to != plan.note_from or (plan.row is None and plan.note_to):
+            if plan.note_to != plan.note_from:
                 await self.scheduler.set_note(row.id, plan.note_to)
             return
         result = await self._settle(row, plan.status_from, plan.status_to, plan.note_to)
