@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
+import redis.exceptions
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
@@ -323,3 +326,51 @@ async def test_a_viewer_may_export_and_dry_run_but_not_apply(
     dry = await viewer.post("/configs/apply", json={**body, "dry_run": True, "prune": True})
     assert dry.status_code == 200, dry.text
     assert dry.json()["created"] == ["new"] and await rows(sessions) == 1
+
+
+async def test_a_fired_date_schedule_is_recreated_inactive_but_never_started_in_the_past(
+    client: httpx.AsyncClient,
+) -> None:
+    fired = config(
+        "fired", scheduler_type="date", schedule_config={"run_date": "2020-01-01T00:00:00+00:00"}
+    )
+    assert (await _apply(client, configs=[fired]))["created"] == ["fired"]  # a date is a date
+    assert (await _apply(client, configs=[fired]))["unchanged"] == ["fired"]
+    started = await client.post(
+        "/configs/apply", json={"configs": [fired, {**fired, "name": "late", "status": "active"}]}
+    )
+    assert started.status_code == 422
+    assert [e["loc"] for e in started.json()["detail"]] == [
+        ["body", "configs", 1, "schedule_config", "run_date"]
+    ]
+
+
+async def test_an_apply_broken_midway_is_finished_by_the_next_one(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheduler = app.state.services.scheduler
+    real_start = scheduler.start
+    starts = 0
+
+    async def start_losing_redis_once(config: Any, note: str | None = None) -> Any:
+        nonlocal starts
+        starts += 1
+        if starts == 2:
+            raise redis.exceptions.ConnectionError("Connection refused")
+        return await real_start(config, note)
+
+    monkeypatch.setattr(scheduler, "start", start_losing_redis_once)
+    body = {"configs": [{**config(name), "status": "active"} for name in ("one", "two", "three")]}
+    broken = await client.post("/configs/apply", json=body)
+    assert broken.status_code == 503, broken.text
+    left = {c["name"]: c["status"] for c in (await _export(client)).json()["configs"]}
+    assert left == {"one": "active", "two": "inactive"}  # "three" was never reached
+
+    report = await _apply(client, **body)
+    assert report["created"] == ["three"] and report["unchanged"] == ["one"]
+    assert sorted((s["name"], s["from"], s["to"]) for s in report["status_changed"]) == [
+        ("three", "inactive", "active"),
+        ("two", "inactive", "active"),
+    ]
+    again = await _apply(client, **body)
+    assert again["unchanged"] == ["one", "two", "three"] and again["status_changed"] == []
