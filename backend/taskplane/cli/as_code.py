@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -67,15 +68,15 @@ def body_of(document: Any, *, prune: bool, dry_run: bool) -> Any:
     try:
         return ApplyBody.model_validate({**document, "prune": prune, "dry_run": dry_run})
     except ValidationError as exc:
-        raise CliError(_problems(exc.errors())) from None
+        problems = [(e["loc"], e["msg"]) for e in exc.errors()]
+        raise CliError(_problems("the file is not valid", problems)) from None
 
 
-def _problems(errors: Any) -> str:
-    lines = [
-        f"  {'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
-        for e in list(errors)[:20]
-    ]
-    return "the file is not valid:\n" + "\n".join(lines)
+def _problems(head: str, problems: Sequence[tuple[Sequence[Any], str]]) -> str:
+    """One line per invalid field (its path, as the api's ``loc`` without "body"), at most
+    20 (as the api's 422)."""
+    lines = [f"  {'.'.join(str(p) for p in loc)}: {msg}" for loc, msg in problems[:20]]
+    return f"{head}:\n" + "\n".join(lines)
 
 
 async def _export(settings: Settings) -> dict[str, Any]:
@@ -153,8 +154,8 @@ def register(app: typer.Typer) -> None:
         try:
             report = run_async(_apply(settings_for_command(), body)).as_dict()
         except InvalidInput as exc:
-            lines = [f"  {'.'.join(str(p) for p in e.loc)}: {e.msg}" for e in exc.errors[:20]]
-            raise CliError("nothing was changed:\n" + "\n".join(lines)) from None
+            problems = [(e.loc, e.msg) for e in exc.errors]
+            raise CliError(_problems("nothing was changed", problems)) from None
         if as_json:
             console.print_json(json.dumps(report))
             return
