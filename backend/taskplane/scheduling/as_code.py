@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from taskplane.db import configs
 from taskplane.db.configs import EDITABLE_FIELDS, ConfigRow
@@ -50,7 +50,7 @@ from taskplane.scheduling.service import ActionResult
 from taskplane.state.schedule_records import ScheduleState
 from taskplane.tasks import secrets
 
-EXPORT_VERSION = 1
+EXPORT_VERSION: Literal[1] = 1
 EXPORTED_FIELDS: tuple[str, ...] = tuple(f for f in ConfigRow._fields if f in EDITABLE_FIELDS)
 """The create fields an entry carries, in the table's column order."""
 
