@@ -30,11 +30,13 @@ class Format(StrEnum):
 
 
 def dumped(document: dict[str, Any], format: Format) -> str:
-    """The export as a file's text: YAML (block style, keys in the export's order) or
-    JSON (indented)."""
+    """The export as a file's text: YAML (keys in the export's order; a mapping or list of
+    plain values on one line, as one would write it by hand) or JSON (indented)."""
     if format is Format.JSON:
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.safe_dump(
+        document, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
+    )
 
 
 def _iso(value: Any) -> str:
@@ -98,7 +100,7 @@ async def _apply(settings: Settings, body: Any) -> ApplyReport:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
     return text if len(text) <= 120 else text[:117] + "..."
 
 
