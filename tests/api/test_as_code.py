@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
+from taskplane.enums import Event, ScheduleStatus
 from tests.api.configs import config, create, rows
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -322,6 +323,8 @@ async def test_a_viewer_may_export_and_dry_run_but_not_apply(
     body = {"configs": [*exported.json()["configs"], config("new")]}
     refused = await viewer.post("/configs/apply", json=body)
     assert refused.status_code == 403
+    invalid = await viewer.post("/configs/apply", json={"configs": "not a list"})
+    assert invalid.status_code == 403  # refused before the body is judged
     assert await rows(sessions) == 1
     dry = await viewer.post("/configs/apply", json={**body, "dry_run": True, "prune": True})
     assert dry.status_code == 200, dry.text
@@ -374,3 +377,51 @@ async def test_an_apply_broken_midway_is_finished_by_the_next_one(
     ]
     again = await _apply(client, **body)
     assert again["unchanged"] == ["one", "two", "three"] and again["status_changed"] == []
+
+
+async def test_a_config_created_paused_is_never_started_and_runs_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    every_hour = {"scheduler_type": "interval", "schedule_config": {"hours": 1}}
+    body = {
+        "configs": [
+            {**config("held", **every_hour), "status": "paused", "note": "not yet"},
+            {**config("live", **every_hour), "status": "active"},  # runs at once when started
+        ]
+    }
+    report = await _apply(client, **body)
+    assert sorted((s["name"], s["from"], s["to"]) for s in report["status_changed"]) == [
+        ("held", "inactive", "paused"),
+        ("live", "inactive", "active"),
+    ]
+    listed = {c["name"]: c for c in (await client.get("/configs")).json()["items"]}
+    events = {
+        name: [
+            e["event"] for e in (await client.get(f"/schedules/{c['id']}/history")).json()["items"]
+        ]
+        for name, c in listed.items()
+    }
+    assert events["held"] == ["paused", "created"]
+    assert "fired" in events["live"] and "started" in events["live"]
+    held = (await client.get(f"/schedules/{listed['held']['id']}")).json()
+    assert (held["status"], held["note"], held["is_actually_scheduled"]) == (
+        "paused",
+        "not yet",
+        False,
+    )
+
+
+async def test_a_config_in_error_is_exported_active_and_an_apply_starts_it_again(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    broken = await create(client, "broken")
+    await app.state.services.state.transition(
+        broken["id"], ScheduleStatus.ERROR, allowed_from=None, event=Event.ERROR
+    )
+    exported = (await _export(client)).json()
+    assert exported["configs"][0]["status"] == "active"
+    report = await _apply(client, **exported)
+    assert [(s["name"], s["from"], s["to"]) for s in report["status_changed"]] == [
+        ("broken", "error", "active")
+    ]
+    assert (await client.get(f"/schedules/{broken['id']}")).json()["status"] == "active"
