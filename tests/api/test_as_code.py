@@ -11,8 +11,11 @@ import redis.exceptions
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.api.schemas.as_code import ConfigEntry
+from taskplane.api.schemas.configs import ConfigCreate
 from taskplane.db import configs
 from taskplane.enums import Event, ScheduleStatus
+from taskplane.scheduling.as_code import EXPORTED_FIELDS
 from tests.api.configs import config, create, rows
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -425,3 +428,10 @@ async def test_a_config_in_error_is_exported_active_and_an_apply_starts_it_again
         ("broken", "error", "active")
     ]
     assert (await client.get(f"/schedules/{broken['id']}")).json()["status"] == "active"
+
+
+def test_an_entry_carries_every_create_field_and_the_export_every_stored_one() -> None:
+    """A field added to the create body (``alerts``) must be a stored, editable column too,
+    or the export would drop it: this fails until it is both."""
+    assert set(EXPORTED_FIELDS) == set(ConfigCreate.model_fields)
+    assert set(ConfigEntry.model_fields) == {*EXPORTED_FIELDS, "status", "note"}
