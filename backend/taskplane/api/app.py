@@ -27,6 +27,7 @@ from taskplane.api.docs import mount_docs
 from taskplane.api.limits import BodyLimitMiddleware
 from taskplane.api.root_path import RootPathMiddleware
 from taskplane.api.routers import (
+    as_code,
     configs,
     events,
     executions,
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[Depends(authorize)], responses=documented(401, 403, 413, 503)
     )
     protected.include_router(task_types.router)
+    protected.include_router(as_code.router)  # before configs: /configs/export is no id
     protected.include_router(configs.router)
     protected.include_router(schedules.router)
     protected.include_router(runs.router)

@@ -152,9 +152,15 @@ READ_ONLY = "x-read-only"
 may call it. It is in the OpenAPI document, so clients see it too."""
 
 
+DRY_RUN_FOR_VIEWERS = "x-viewer-dry-run"
+"""``openapi_extra`` key of a write-method route a viewer may call with ``dry_run: true``
+only: ``authorize`` lets the viewer through, and the route's ``AdminOrDryRun`` refuses
+anything else (403)."""
+
+
 def _is_read_only(request: Request) -> bool:
     extra: dict[str, Any] = getattr(request.scope.get("route"), "openapi_extra", None) or {}
-    return bool(extra.get(READ_ONLY))
+    return bool(extra.get(READ_ONLY) or extra.get(DRY_RUN_FOR_VIEWERS))
 
 
 Caller = Annotated[Principal, Depends(authorize)]
@@ -185,3 +191,22 @@ async def require_admin(principal: Caller) -> Principal:
 
 
 AdminOnly = Annotated[Principal, Depends(require_admin)]
+
+
+async def require_admin_or_dry_run(request: Request, principal: Caller) -> Principal:
+    """A ``DRY_RUN_FOR_VIEWERS`` route's check: a viewer's body must say ``"dry_run":
+    true``, else 403, before the body is judged (as a viewer's write is refused)."""
+    if principal.is_admin:
+        return principal
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not (isinstance(body, dict) and body.get("dry_run") is True):
+        raise HTTPException(
+            status_code=403, detail="admin role required (a viewer may send dry_run: true)"
+        )
+    return principal
+
+
+AdminOrDryRun = Annotated[Principal, Depends(require_admin_or_dry_run)]

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from taskplane.cli import configs, dev, inspect, processes, schedules, tokens
+from taskplane.cli import as_code, configs, dev, inspect, processes, schedules, tokens
 from taskplane.cli.output import CliError, error_line
 from taskplane.logs import setup_logging
 
@@ -36,6 +36,7 @@ app.add_typer(configs.app, name="configs")
 app.add_typer(schedules.app, name="schedules")
 configs.register_run(app)
 inspect.register(app)
+as_code.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -228,6 +228,11 @@ def _filtered(
     return stmt.order_by(TaskConfig.id.desc())
 
 
+async def all_rows(session: AsyncSession) -> list[ConfigRow]:
+    """Every config (schedules as code: the export, and what an apply compares with)."""
+    return _rows((await session.execute(_ROW.order_by(_TABLE.c.id))).all())
+
+
 async def all_ids(session: AsyncSession) -> list[int]:
     return list(await session.scalars(select(TaskConfig.id).order_by(TaskConfig.id)))
 

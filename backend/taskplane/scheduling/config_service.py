@@ -27,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,6 +45,8 @@ from taskplane.tasks.registry import TaskRegistry, resolve_run_settings
 
 log = logging.getLogger(__name__)
 
+PAST_DATES_ALLOWED = datetime.fromtimestamp(0, UTC)
+"""``now`` for ``validate_config`` of a config that will not be started: a date is a date."""
 _PARAMETER_FIELDS = frozenset({"task_type", "parameters"})
 _SPEC_FIELDS = frozenset({"scheduler_type", "schedule_config"})
 
@@ -58,9 +60,12 @@ def validate_config(
     parameters: dict[str, Any],
     check_parameters: bool = True,
     check_schedule: bool = True,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Every problem of a config at once (task type, parameters, schedule spec), as one
-    InvalidInput naming each field; returns the normalized parameters."""
+    InvalidInput naming each field; returns the normalized parameters. ``now``: the instant
+    a ``run_date`` must not precede (default the clock; ``PAST_DATES_ALLOWED`` for a config
+    that will not be started, e.g. a fired date schedule re-created by an apply)."""
     errors: list[FieldError] = []
     normalized = parameters
     if registry.find(task_type) is None:
@@ -78,7 +83,7 @@ def validate_config(
             errors.extend(exc.errors)
     if check_schedule:
         try:
-            specs.parse(scheduler_type, schedule_config)
+            specs.parse(scheduler_type, schedule_config, now=now)
         except InvalidInput as exc:
             errors.extend(exc.errors)
     if not errors:
@@ -113,11 +118,12 @@ class ConfigService:
         self.scheduler = scheduler
         self.registry = registry
 
-    async def create(self, fields: Mapping[str, Any], *, auto_start: bool = False) -> Created:
-        """A new config from its editable fields; ``auto_start`` starts it (not a manual
-        one). A run setting (``max_retries``, ``timeout_seconds``, ``priority``) left None
-        takes its task type's (``resolve_run_settings``). Conflict for a taken name;
-        InvalidInput for a bad config or a start refused."""
+    def prepared(
+        self, fields: Mapping[str, Any], *, now: datetime | None = None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The values a create stores for ``fields`` (run settings resolved, parameters
+        normalized) and where each run setting came from; InvalidInput for a bad config.
+        Writes nothing (an apply validates every entry with it before changing anything)."""
         values = dict(fields)
         run_settings, sources = resolve_run_settings(
             self.registry.find(values["task_type"]), values
@@ -129,7 +135,18 @@ class ConfigService:
             scheduler_type=SchedulerType(values["scheduler_type"]),
             schedule_config=values.get("schedule_config") or {},
             parameters=values.get("parameters") or {},
+            now=now,
         )
+        return values, sources
+
+    async def create(
+        self, fields: Mapping[str, Any], *, auto_start: bool = False, now: datetime | None = None
+    ) -> Created:
+        """A new config from its editable fields; ``auto_start`` starts it (not a manual
+        one). A run setting (``max_retries``, ``timeout_seconds``, ``priority``) left None
+        takes its task type's (``resolve_run_settings``). Conflict for a taken name;
+        InvalidInput for a bad config or a start refused. ``now``: as in ``validate_config``."""
+        values, sources = self.prepared(fields, now=now)
         async with open_session(self.sessions) as session, session.begin():
             row = await configs.create(session, **values)
         try:
@@ -151,10 +168,12 @@ class ConfigService:
             async with open_session(self.sessions) as session, session.begin():
                 await configs.delete(session, config_id)
 
-    async def update(self, config_id: int, changes: Mapping[str, Any]) -> ConfigRow:
+    async def update(
+        self, config_id: int, changes: Mapping[str, Any], *, now: datetime | None = None
+    ) -> ConfigRow:
         """Apply ``changes`` (a subset of the editable fields), validated against the
         config they make; an active schedule is re-registered from the committed row.
-        NotFound, Conflict (a taken name), InvalidInput."""
+        NotFound, Conflict (a taken name), InvalidInput. ``now``: as in ``validate_config``."""
         changes = dict(changes)
         async with open_session(self.sessions) as session:
             async with session.begin():
@@ -178,6 +197,7 @@ class ConfigService:
                     parameters=merged["parameters"],
                     check_parameters=touches_params,
                     check_schedule=bool(_SPEC_FIELDS & changes.keys()),
+                    now=now,
                 )
                 if touches_params:
                     changes["parameters"] = normalized

@@ -237,6 +237,13 @@ class ScheduleStateService:
         )
         return bool(int(result))
 
+    async def set_note(self, config_id: int, note: str | None) -> bool:
+        """Replace the note kept with the status, leaving the status, its time and the
+        history alone (schedules as code: a file's note for an unchanged status); False if
+        the config has no state."""
+        result = await self.scripts.note(keys=[self.keys.schedule(config_id)], args=[note or ""])
+        return bool(int(result))
+
     async def delete(self, config_id: int) -> None:
         """Remove the state, counters and history of a config (one MULTI)."""
         async with self.redis.pipeline(transaction=True) as pipe:

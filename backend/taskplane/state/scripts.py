@@ -183,6 +183,15 @@ end
 return 1
 """
 
+# KEYS: 1 schedule hash. ARGV: 1 note ('' = none). Replaces the note kept with the status
+# (nothing else: not the status, not its time) only while the config has state; returns 1
+# when applied.
+NOTE = """
+if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'note', ARGV[1])
+return 1
+"""
+
 # KEYS: schedule hashes. Returns each one's status (nil without state), in order.
 STATUSES = """
 local out = {}
@@ -194,12 +203,21 @@ return out
 class Scripts:
     """The registered scripts of one Redis client."""
 
-    __slots__ = ("create", "event", "metadata", "record_execution", "statuses", "transition")
+    __slots__ = (
+        "create",
+        "event",
+        "metadata",
+        "note",
+        "record_execution",
+        "statuses",
+        "transition",
+    )
 
     def __init__(self, redis: Redis) -> None:
         self.transition: AsyncScript = redis.register_script(TRANSITION)
         self.create: AsyncScript = redis.register_script(CREATE)
         self.event: AsyncScript = redis.register_script(EVENT)
         self.metadata: AsyncScript = redis.register_script(METADATA)
+        self.note: AsyncScript = redis.register_script(NOTE)
         self.record_execution: AsyncScript = redis.register_script(RECORD_EXECUTION)
         self.statuses: AsyncScript = redis.register_script(STATUSES)
