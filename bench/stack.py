@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import procs
 from bench.env import BenchEnv
+from taskplane.actors import CLI
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -161,7 +162,7 @@ async def start_all(
         async with sem:
             if stop:
                 return
-            await svc.start(config)
+            await svc.start(config, actor=CLI)
             done += 1
             if time.monotonic() - started > cap_seconds:
                 stop = True

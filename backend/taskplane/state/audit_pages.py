@@ -16,7 +16,6 @@ most the stream's cap: a filtered total costs what its index holds).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,18 +28,8 @@ from taskplane.state.keys import Keys
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_SEQ = 2**64 - 1
-_ID = re.compile(r"^(\d{1,19})-(\d{1,19})$")
 CHUNK = 1000
 """Ids read per round trip when a filtered page or total reads an index."""
-
-
-def parse_id(text: str) -> tuple[int, int] | None:
-    """An audit id ``{ms}-{seq}`` as numbers; None if it is not one."""
-    found = _ID.match(text)
-    if found is None:
-        return None
-    ms, seq = int(found.group(1)), int(found.group(2))
-    return (ms, seq) if ms < 2**64 and seq < 2**64 else None
 
 
 @dataclass(frozen=True, slots=True)
