@@ -33,7 +33,7 @@ async def test_the_engines_events_name_the_scheduler_and_are_not_audited(
     await engine.tick()  # 7 missed its dues for an hour: a misfire `skipped` built in Python
     fired = await history(redis, keys, 8)
     skipped = await history(redis, keys, 7)
-    assert {e["event"] for e in fired} == {"fired"}
+    assert "fired" in {e["event"] for e in fired}
     assert "skipped" in {e["event"] for e in skipped}
     assert {e["actor"] for e in fired + skipped} == {"scheduler"}
     assert await redis.xlen(keys.audit) == 0

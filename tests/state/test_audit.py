@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from taskplane.actors import CLI, SCHEDULER, WORKER, Actor
+from taskplane.epoch import to_ms
 from taskplane.state.audit import AuditEntry, AuditLog
 from taskplane.state.audit_pages import AuditQuery
 from taskplane.state.keys import Keys
@@ -30,18 +31,20 @@ async def test_the_trail_keeps_at_most_max_entries(redis: Redis, keys: Keys) -> 
 async def test_entries_older_than_the_retention_are_left_out_then_trimmed(
     redis: Redis, keys: Keys
 ) -> None:
-    now = datetime.now(UTC)
     audit = AuditLog(redis, keys, retention_days=90)
-    for n in range(3):
-        await audit.record(CLI, "created", n + 1, f"cfg-{n}")
-    assert (await audit.page(AuditQuery())).total == 3
-    later = AuditLog(redis, keys, retention_days=90, clock=lambda: now + timedelta(days=91))
-    page = await later.page(AuditQuery())
+    old_ms = to_ms(datetime.now(UTC) - timedelta(days=91))
+    for n in range(3):  # entries written 91 days ago (their ids say when)
+        entry = AuditEntry("cli", "created", n + 1, f"cfg-{n}")
+        await redis.xadd(keys.audit, {"e": entry.to_json()}, id=f"{old_ms}-{n}")
+        await redis.xadd(keys.audit_by_config(n + 1), {"a": "cli"}, id=f"{old_ms}-{n}")
+    page = await audit.page(AuditQuery())
     assert (page.items, page.total) == ([], 0)
-    assert (await later.page(AuditQuery(config_id=1))).total == 0
-    await later.record(CLI, "created", 9, "cfg-9")  # a write trims by age
+    assert (await audit.page(AuditQuery(config_id=1))).total == 0
+    fresh = AuditLog(redis, keys, retention_days=365)  # a longer retention shows them
+    assert (await fresh.page(AuditQuery())).total == 3
+    await audit.record(CLI, "created", 9, "cfg-9")  # a write trims by age
     assert await redis.xlen(keys.audit) == 1
-    assert [r.config_id for r in (await later.page(AuditQuery())).items] == [9]
+    assert [r.config_id for r in (await audit.page(AuditQuery())).items] == [9]
 
 
 async def test_indexes_expire_with_the_retention(redis: Redis, keys: Keys) -> None:

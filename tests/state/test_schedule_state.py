@@ -114,7 +114,7 @@ async def test_history_is_capped_newest_first_with_ttl(
     page, _ = await state.history(3, limit=2, offset=1)
     assert [e.details["i"] for e in page] == [6, 5]
     raw = json.loads((await redis.lrange(keys.history(3), 0, 0))[0])
-    assert set(raw) == {"event", "timestamp", "note", "details"}
+    assert set(raw) == {"event", "timestamp", "note", "details", "actor"}
     assert datetime.fromisoformat(raw["timestamp"]).tzinfo is not None
 
 
@@ -220,3 +220,13 @@ async def test_concurrent_transitions_never_leave_two_index_sets(
     assert holding == [current]
     _, total = await big.history(1, limit=1)
     assert total == applied + 1  # + created
+
+
+async def test_an_event_written_before_actors_reads_with_none(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    await state.create(6, {}, actor=CLI)
+    old = {"event": "paused", "timestamp": "2026-01-01T00:00:00.000000+00:00", "note": None}
+    await redis.lpush(keys.history(6), json.dumps({**old, "details": {}}))
+    events, _ = await state.history(6)
+    assert [(e.event, e.actor) for e in events] == [("paused", None), ("created", "cli")]

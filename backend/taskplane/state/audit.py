@@ -231,7 +231,7 @@ class AuditLog:
         """Remove a config's entries (the undo of a create that failed: its id is never
         given again, so its index holds exactly what that request wrote)."""
         index = self.keys.audit_by_config(config_id)
-        found: list[Any] = await self.redis.xrange(index)
+        found: Any = await self.redis.xrange(index)
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry_id, fields in found:
                 pipe.xdel(self.keys.audit, entry_id)

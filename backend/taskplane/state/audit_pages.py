@@ -87,7 +87,7 @@ async def read(redis: Redis, keys: Keys, query: AuditQuery, *, oldest_ms: int) -
     ``after`` and ``offset`` leave ``total`` alone); entries older than ``oldest_ms`` (the
     retention) are left out, though no write has trimmed them yet."""
     stream, actor_filter = _source(keys, query)
-    first: list[Any] = await redis.xrange(keys.audit, count=1)
+    first: Any = await redis.xrange(keys.audit, count=1)
     if not first:
         return AuditPage([], 0)
     oldest = f"{max(oldest_ms, 0)}-0"
@@ -112,7 +112,7 @@ async def read(redis: Redis, keys: Keys, query: AuditQuery, *, oldest_ms: int) -
     cursor = high
     while len(found) < wanted:
         count = CHUNK if actor_filter is not None else wanted - len(found)
-        chunk: list[Any] = await redis.xrevrange(stream, max=cursor, min=low, count=count)
+        chunk: Any = await redis.xrevrange(stream, max=cursor, min=low, count=count)
         found += [(i, f) for i, f in chunk if actor_filter in (None, f.get("a"))]
         if len(chunk) < count:
             break
@@ -142,7 +142,7 @@ async def _count(
     count = 0
     cursor = low
     while True:
-        chunk: list[Any] = await redis.xrange(stream, min=cursor, max=high, count=CHUNK)
+        chunk: Any = await redis.xrange(stream, min=cursor, max=high, count=CHUNK)
         count += sum(1 for _, f in chunk if actor_filter in (None, f.get("a")))
         if len(chunk) < CHUNK:
             return count
