@@ -164,7 +164,7 @@ async def test_a_create_whose_redis_side_fails_leaves_no_row(
     unreachable: Services, sessions: Sessions
 ) -> None:
     with pytest.raises(RedisConnectionError):
-        await unreachable.configs.create(fields())
+        await unreachable.configs.create(fields(), actor=CLI)
     assert await count(sessions) == 0
 
 
@@ -207,7 +207,7 @@ async def test_an_update_whose_redis_side_fails_puts_the_row_back(
 ) -> None:
     row = await create(service, fields(), auto_start=True)
     with pytest.raises(RedisConnectionError):
-        await unreachable.configs.update(row.id, {"schedule_config": {"seconds": 60}})
+        await unreachable.configs.update(row.id, {"schedule_config": {"seconds": 60}}, actor=CLI)
     assert await stored(sessions, row.id) == row  # every field, updated_at too
 
 
@@ -231,7 +231,7 @@ async def test_a_delete_with_redis_unreachable_changes_nothing(
 ) -> None:
     row = await create(service, fields())
     with pytest.raises(RedisConnectionError):
-        await unreachable.configs.delete(row.id)
+        await unreachable.configs.delete(row.id, actor=CLI)
     assert await stored(sessions, row.id) == row
 
 
