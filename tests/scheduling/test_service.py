@@ -321,7 +321,12 @@ async def test_delete_removes_schedule_state_and_history(
     await svc.start(config, actor=CLI)
     await svc.on_deleted(config.id)
     left = {k async for k in redis.scan_iter(match=f"{keys.prefix}*")}
-    assert left == {keys.broker_stream("default")}  # only the immediate run's message
+    assert left == {  # the immediate run's message, and the audit trail: it outlives configs
+        keys.broker_stream("default"),
+        keys.audit,
+        keys.audit_by_config(config.id),
+        keys.audit_by_actor("cli"),
+    }
     assert (await svc.state.summary()).total == 0
 
 
