@@ -19,6 +19,7 @@ from taskplane.resources import Resources
 from taskplane.scheduling.config_service import ConfigService
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.service import SchedulerService
+from taskplane.state.audit import AuditLog
 from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.tasks.registry import TaskRegistry, load_registry
 
@@ -31,6 +32,11 @@ class Services:
     core: SchedulerCoreService
     scheduler: SchedulerService
     configs: ConfigService
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit trail (state/audit.py), the one the state service's scripts write."""
+        return self.state.audit
 
     @property
     def rows(self) -> RowReader:

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     history_ttl_seconds: int = Field(
         default=30 * 86400, ge=60, description="TTL of a config's event history"
     )
+    audit_max_entries: int = Field(
+        default=100_000, ge=1, le=10_000_000, description="audit entries kept (GET /audit)"
+    )
+    audit_retention_days: int = Field(
+        default=90, ge=1, le=3650, description="days an audit entry is kept (GET /audit)"
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
     log_format: LogFormat = Field(default=LogFormat.TEXT, description="text or json")
     redis_pool_size: int = Field(default=50, ge=2, le=10_000)

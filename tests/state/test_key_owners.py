@@ -21,10 +21,15 @@ PACKAGE = Path(__file__).resolve().parents[2] / "backend" / "taskplane"
 OWNERS: dict[str, set[str]] = {
     # schedule state: status, note, counters, index sets, history (the read model's reads,
     # scheduling/info_reads.py, read a page's hashes and histories in its one round trip)
-    "schedule": {"state/schedule_state.py", "scheduling/info_reads.py"},
-    "history": {"state/schedule_state.py", "scheduling/info_reads.py"},
-    "by_status": {"state/schedule_state.py"},
-    "all_schedules": {"state/schedule_state.py"},
+    "schedule": {"state/schedule_state.py", "state/state_reads.py", "scheduling/info_reads.py"},
+    "history": {"state/schedule_state.py", "state/state_reads.py", "scheduling/info_reads.py"},
+    "by_status": {"state/schedule_state.py", "state/state_reads.py"},
+    "all_schedules": {"state/schedule_state.py", "state/state_reads.py"},
+    # the audit trail and its indexes (written by the state's scripts through the keys
+    # state/audit.py hands out, read by its pages)
+    "audit": {"state/audit.py", "state/audit_pages.py"},
+    "audit_by_config": {"state/audit.py", "state/audit_pages.py"},
+    "audit_by_actor": {"state/audit.py", "state/audit_pages.py"},
     # registered schedules and the due index (the engine's fire script advances `due`
     # through the key core hands out: core.due_key; the read model's reads read a page's
     # registrations and due scores)

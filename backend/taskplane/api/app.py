@@ -28,6 +28,7 @@ from taskplane.api.limits import BodyLimitMiddleware
 from taskplane.api.root_path import RootPathMiddleware
 from taskplane.api.routers import (
     as_code,
+    audit,
     configs,
     events,
     executions,
@@ -134,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
     protected.include_router(executions.router)
     protected.include_router(system.router)
     protected.include_router(tokens.router)
+    protected.include_router(audit.router)
     protected.include_router(events.router)
     api.include_router(protected)
     app.include_router(api)

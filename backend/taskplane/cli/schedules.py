@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from taskplane.actors import CLI
 from taskplane.cli.output import CliError, console, run_async
 from taskplane.cli.stack import settings_for_command
 from taskplane.enums import Action
@@ -32,7 +33,7 @@ async def _act(settings: Settings, action: Action, ids: list[int], note: str | N
     async with open_services_for_cli(settings) as services:
         async with services.resources.sessions() as session:
             rows = await configs.get_many(session, set(ids))
-        return await bulk.act_many(services.scheduler, action, ids, rows, note)
+        return await bulk.act_many(services.scheduler, action, ids, rows, note, actor=CLI)
 
 
 def _command(action: Action) -> Any:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import Actor
 from taskplane.db import configs
 from taskplane.db.configs import ConfigRow
 from taskplane.db.session import open_session
@@ -140,7 +141,12 @@ class ConfigService:
         return values, sources
 
     async def create(
-        self, fields: Mapping[str, Any], *, auto_start: bool = False, now: datetime | None = None
+        self,
+        fields: Mapping[str, Any],
+        *,
+        actor: Actor,
+        auto_start: bool = False,
+        now: datetime | None = None,
     ) -> Created:
         """A new config from its editable fields; ``auto_start`` starts it (not a manual
         one). A run setting (``max_retries``, ``timeout_seconds``, ``priority``) left None
@@ -150,9 +156,9 @@ class ConfigService:
         async with open_session(self.sessions) as session, session.begin():
             row = await configs.create(session, **values)
         try:
-            await self.scheduler.on_created(row)
+            await self.scheduler.on_created(row, actor=actor)
             if auto_start and row.scheduler_type is not SchedulerType.MANUAL:
-                result = await self.scheduler.start(row)
+                result = await self.scheduler.start(row, actor=actor)
                 if not result.success:
                     raise InvalidInput.field("schedule_config", msg=result.message)
         except BaseException:
@@ -161,18 +167,26 @@ class ConfigService:
         return Created(row, sources)
 
     async def _undo_create(self, config_id: int) -> None:
-        """Remove what a failed create left: its schedule and state, then its row."""
+        """Remove what a failed create left: its schedule, state and audit entries, then its
+        row."""
         try:
-            await self.scheduler.on_deleted(config_id)
+            await self.scheduler.on_deleted(config_id, forget_audit=True)
         finally:
             async with open_session(self.sessions) as session, session.begin():
                 await configs.delete(session, config_id)
 
     async def update(
-        self, config_id: int, changes: Mapping[str, Any], *, now: datetime | None = None
+        self,
+        config_id: int,
+        changes: Mapping[str, Any],
+        *,
+        actor: Actor,
+        now: datetime | None = None,
     ) -> ConfigRow:
         """Apply ``changes`` (a subset of the editable fields), validated against the
-        config they make; an active schedule is re-registered from the committed row.
+        config they make; an active schedule is re-registered from the committed row. The
+        ``updated`` event (and audit entry) says each changed field's ``{from, to}``
+        (secret parameters masked); a call that changes nothing records nothing.
         NotFound, Conflict (a taken name), InvalidInput. ``now``: as in ``validate_config``."""
         changes = dict(changes)
         async with open_session(self.sessions) as session:
@@ -221,7 +235,15 @@ class ConfigService:
 
             # Committed: Redis follows the row. A failed commit above touched nothing there.
             try:  # shielded: a cancelled call still brings Redis in line with the row
-                await asyncio.shield(self.scheduler.on_updated(updated, changed, reload=reload))
+                await asyncio.shield(
+                    self.scheduler.on_updated(
+                        updated,
+                        changed,
+                        actor=actor,
+                        changes=shown_changes(self.registry, row, updated, changed),
+                        reload=reload,
+                    )
+                )
             except Exception:
                 # A failed call changes nothing: put the row back. Whatever Redis holds is
                 # then the old registration or one that reconcile replaces from the row.
@@ -250,12 +272,30 @@ class ConfigService:
                 extra={"config_id": config_id, "error": type(exc).__name__},
             )
 
-    async def delete(self, config_id: int) -> None:
+    async def delete(self, config_id: int, *, actor: Actor) -> None:
         """Delete a config, its execution records, its schedule, state and history (see the
-        module doc for the order). NotFound if there is none."""
+        module doc for the order), and record the ``deleted`` audit entry. NotFound if
+        there is none."""
 
-        async def delete_row() -> None:
+        async def delete_row() -> str | None:
             async with open_session(self.sessions) as session, session.begin():
+                found = await configs.find(session, config_id)
                 await configs.delete(session, config_id)
+            return None if found is None else found.name
 
-        await self.scheduler.delete(config_id, delete_row)
+        await self.scheduler.delete(config_id, delete_row, actor=actor)
+
+
+def shown_changes(
+    registry: TaskRegistry, before: ConfigRow, after: ConfigRow, changed: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """``{field: {"from": old, "to": new}}`` of the changed fields, as responses show them:
+    a secret parameter (``tasks/secrets.py``) as ``"***"``, whichever side holds it."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(changed):
+        old, new = getattr(before, name), getattr(after, name)
+        if name == "parameters":
+            old = secrets.masked(old or {}, secrets.fields_of(registry, before.task_type))
+            new = secrets.masked(new or {}, secrets.fields_of(registry, after.task_type))
+        out[name] = {"from": old, "to": new}
+    return out

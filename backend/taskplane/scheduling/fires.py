@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from taskiq import ScheduledTask
 
 from taskplane import messages
+from taskplane.actors import SCHEDULER
 from taskplane.enums import Event, SchedulerType
 from taskplane.epoch import from_ms, to_ms
 from taskplane.json_template import Template
@@ -180,7 +181,9 @@ class Fire(NamedTuple):
 
 def event(kind: Event, at: datetime, details: dict[str, Any]) -> str:
     """A history event in the state service's format (docs/internals.md)."""
-    return HistoryEvent(event=str(kind), timestamp=at, note=None, details=details).to_json()
+    return HistoryEvent(
+        event=str(kind), timestamp=at, note=None, details=details, actor=SCHEDULER.name
+    ).to_json()
 
 
 def score_text(score: float) -> str:

@@ -34,6 +34,21 @@ class Keys:
         """set of every config id that has schedule state."""
         return f"{self.prefix}schedules:all"
 
+    # --- audit trail (owner: state/audit.py) --------------------------------------------
+    @property
+    def audit(self) -> str:
+        """stream of audit entries (field 'e': JSON); the entry id is the audit id; capped
+        by count and age."""
+        return f"{self.prefix}audit"
+
+    def audit_by_config(self, config_id: int) -> str:
+        """stream index of a config's audit entries (same ids, field 'a': the actor)."""
+        return f"{self.prefix}audit:config:{config_id}"
+
+    def audit_by_actor(self, actor: str) -> str:
+        """stream index of an actor's audit entries (same ids, field 'c': the config id)."""
+        return f"{self.prefix}audit:actor:{actor}"
+
     @property
     def events(self) -> str:
         """pub/sub channel (not a key: nothing is stored) of live events, JSON

@@ -47,6 +47,7 @@ class Transition:
     details: Mapping[str, Any] | None = None
     metadata: Mapping[str, Any] | None = None
     at: datetime | None = None
+    config_name: str | None = None  # for the audit entry (else the metadata's name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Request
 from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import (
     READ_ONLY,
+    ActorDep,
     RegistryDep,
     ResourcesDep,
     SchedulerDep,
@@ -153,14 +154,14 @@ async def explain_schedule(
 
 @router.post("/bulk/{action}", response_model=BulkOut)
 async def bulk_control(
-    action: Action, body: BulkBody, session: SessionDep, scheduler: SchedulerDep
+    action: Action, body: BulkBody, session: SessionDep, scheduler: SchedulerDep, actor: ActorDep
 ) -> BulkOut:
     """The action on up to 1,000 configs: each id gets exactly what the single call gives
     (``results``), or the code it would refuse with (``errors``), in the order given."""
     ids = body.unique_ids
     rows = await configs.get_many(session, set(ids))
     await session.rollback()  # no connection held while the actions run
-    report = await bulk.act_many(scheduler, action, ids, rows, body.note)
+    report = await bulk.act_many(scheduler, action, ids, rows, body.note, actor=actor)
     return BulkOut(
         results=[
             ActionOut(
@@ -186,11 +187,12 @@ async def control_schedule(
     action: Action,
     session: SessionDep,
     scheduler: SchedulerDep,
+    actor: ActorDep,
     body: ActionBody | None = None,
 ) -> ActionOut:
     row = await configs.get(session, config_id)
     await session.rollback()  # no connection is held while the action runs
-    result = await scheduler.act(action, row, note=body.note if body else None)
+    result = await scheduler.act(action, row, note=body.note if body else None, actor=actor)
     return ActionOut(
         config_id=result.config_id,
         action=str(action),

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from taskplane.actors import Actor
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
@@ -55,15 +56,16 @@ async def run_chunk(
     action: Action,
     configs: Sequence[ConfigRow],
     note: str | None,
+    actor: Actor,
 ) -> tuple[dict[int, Outcome], list[ConfigRow]]:
     """One chunk (distinct configs): the outcomes decided here, and the configs left for the
     single path (busy lock, cannot be registered). A start or resume tries each config
     ``_fresh`` first (one round trip); the others, and every other action, go ``_locked``."""
     if action not in (Action.START, Action.RESUME):
-        return await locked(scheduler, action, configs, note)
-    outcomes, left, rest = await fresh(scheduler, action, configs, note)
+        return await locked(scheduler, action, configs, note, actor)
+    outcomes, left, rest = await fresh(scheduler, action, configs, note, actor)
     if rest:
-        more, more_left = await locked(scheduler, action, rest, note)
+        more, more_left = await locked(scheduler, action, rest, note, actor)
         outcomes.update(more)
         left += more_left
     return outcomes, left
@@ -74,6 +76,7 @@ async def fresh(
     action: Action,
     configs: Sequence[ConfigRow],
     note: str | None,
+    actor: Actor,
 ) -> tuple[dict[int, Outcome], list[ConfigRow], list[ConfigRow]]:
     """A start or resume of configs that nobody holds and that have no registration (the
     usual case), in one script: each config's lock checked free, its status checked, its
@@ -83,7 +86,7 @@ async def fresh(
     registration (moved from its list under the lock)."""
     now = datetime.now(UTC)
     script = scheduler.bulk_script
-    preparer = Preparer(scheduler, action, note, now)
+    preparer = Preparer(scheduler, action, note, now, actor)
     ops = Ops()
     tried: list[Activation] = []
     rest: list[ConfigRow] = []
@@ -102,7 +105,7 @@ async def fresh(
             preparer.event(prepared.due),
         )
         tried.append(prepared)
-    results = await script.apply(ops, "", common(scheduler, action, note, now))
+    results = await script.apply(ops, "", common(scheduler, action, note, now, actor))
     outcomes: dict[int, Outcome] = {}
     left: list[ConfigRow] = []
     sent: list[ConfigRow] = []
@@ -119,9 +122,11 @@ async def fresh(
             outcomes[config.id] = decided  # the no-op or the refusal
         else:
             rest.append(config)
+    applied = [p for p, (code, _) in zip(tried, results, strict=True) if code == APPLIED]
+    await audit(scheduler, actor, event, note, [(p.config, p.due) for p in applied])
     if sent:
-        await scheduler.dispatcher.send_immediate_many(sent, now)
-    changed = [p.config.id for p, (code, _) in zip(tried, results, strict=True) if code == APPLIED]
+        await scheduler.dispatcher.send_immediate_many(sent, now, actor=actor)
+    changed = [p.config.id for p in applied]
     extra = {"action": str(action), "changed": len(changed), "configs": len(tried)}
     log.info("bulk action", extra={**extra, "config_ids": changed})
     return outcomes, left, rest
@@ -132,6 +137,7 @@ async def locked(
     action: Action,
     configs: Sequence[ConfigRow],
     note: str | None,
+    actor: Actor,
 ) -> tuple[dict[int, Outcome], list[ConfigRow]]:
     """A chunk under its locks (``BEGIN``, decide, ``APPLY``): the outcomes decided here,
     and the configs left for the single path (busy lock, cannot be registered)."""
@@ -147,7 +153,7 @@ async def locked(
         ops = Ops()
         changing: list[ConfigRow] = []  # the configs of the A and D ops, in order
         activations: dict[int, Activation] = {}
-        preparer = Preparer(scheduler, action, note, now)
+        preparer = Preparer(scheduler, action, note, now, actor)
         activating = action in ACTIVATION
         for config, (ok, status, raw) in zip(configs, read, strict=True):
             if not ok:
@@ -183,13 +189,15 @@ async def locked(
             )
             activations[cid] = prepared
             changing.append(config)
-        results = await script.apply(ops, token, common(scheduler, action, note, now))
+        shared = common(scheduler, action, note, now, actor)
+        results = await script.apply(ops, token, shared)
         applied = True
     finally:
         if not applied:  # whatever failed before the script ran: let the locks go
             await scheduler.locks.release_many({c.id: token for c in taken})
     to = ACTIVE if activating else PAUSED if action is Action.PAUSE else INACTIVE
     sent: list[ConfigRow] = []
+    done: list[tuple[ConfigRow, datetime | None]] = []
     for config, (changed, previous) in zip(changing, results, strict=True):
         cid = config.id
         if not changed:  # only if a lock lease ran out under us; nothing was written for it
@@ -198,13 +206,16 @@ async def locked(
             )
         elif activating:
             outcomes[cid] = ActionResult(cid, str(action), True, ACTIVE, str(ACTIVATION[action][0]))
+            done.append((config, activations[cid].due))
             if activations[cid].immediate:
                 sent.append(config)
         else:
             message = "paused" if to is PAUSED else "stopped"
             outcomes[cid] = ActionResult(cid, str(action), True, to, message)
+            done.append((config, None))
+    await audit(scheduler, actor, str(shared.event), note, done)
     if sent:
-        await scheduler.dispatcher.send_immediate_many(sent, now)
+        await scheduler.dispatcher.send_immediate_many(sent, now, actor=actor)
     changed_ids = [c for c, o in outcomes.items() if isinstance(o, ActionResult) and o.changed]
     log.info(
         "bulk action",
@@ -218,7 +229,37 @@ async def locked(
     return outcomes, left
 
 
-def common(scheduler: SchedulerService, action: Action, note: str | None, now: datetime) -> Common:
+async def audit(
+    scheduler: SchedulerService,
+    actor: Actor,
+    event: str,
+    note: str | None,
+    changed: Sequence[tuple[ConfigRow, datetime | None]],
+) -> None:
+    """The audit entries of a chunk's changes, one per config, right after its script (the
+    details as in the config's event: the first due of an activation)."""
+    log_ = scheduler.state.audit
+    entries = [
+        entry
+        for config, due in changed
+        if (
+            entry := log_.entry_of(
+                actor,
+                event,
+                config.id,
+                config.name,
+                note,
+                {} if due is None else {"next_run_at": due.isoformat()},
+            )
+        )
+        is not None
+    ]
+    await log_.record_many(actor, entries)
+
+
+def common(
+    scheduler: SchedulerService, action: Action, note: str | None, now: datetime, actor: Actor
+) -> Common:
     """What every change of the chunk shares: from which statuses, to which, the event."""
     if action in ACTIVATION:
         event, allowed = ACTIVATION[action]
@@ -234,7 +275,7 @@ def common(scheduler: SchedulerService, action: Action, note: str | None, now: d
         note,
         format_instant(now),
         to_ms(now),
-        scheduler.state.history_json(event, now, note, {}),
+        scheduler.state.history_json(event, now, note, {}, actor=actor),
     )
 
 
