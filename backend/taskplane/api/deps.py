@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from taskplane.alerts.store import AlertStore
 from taskplane.api.token_cache import TokenCache
 from taskplane.auth import ADMIN, Principal, authenticate, hash_token, is_admin_token, may
 from taskplane.db.rows import RowReader
@@ -101,6 +102,10 @@ async def get_config_service(request: Request) -> ConfigService:
     return _services(request).configs
 
 
+async def get_alerts(request: Request) -> AlertStore:
+    return _services(request).alerts
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SchedulerDep = Annotated[SchedulerService, Depends(get_scheduler)]
 RegistryDep = Annotated[TaskRegistry, Depends(get_registry)]
@@ -108,6 +113,7 @@ StateDep = Annotated[ScheduleStateService, Depends(get_state)]
 RowsDep = Annotated[RowReader, Depends(get_rows)]
 ConfigServiceDep = Annotated[ConfigService, Depends(get_config_service)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
+AlertsDep = Annotated[AlertStore, Depends(get_alerts)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
 
 

@@ -32,10 +32,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.alerts.incidents import AlertSettings
+from taskplane.alerts.store import AlertStore
 from taskplane.db import configs
-from taskplane.db.configs import ConfigRow
+from taskplane.db.configs import SCHEDULE_FIELDS, ConfigRow
+from taskplane.db.models import utcnow
 from taskplane.db.session import open_session
 from taskplane.enums import SchedulerType
+from taskplane.epoch import to_ms
 from taskplane.errors import FieldError, InvalidInput
 from taskplane.scheduling import specs
 from taskplane.scheduling.service import SchedulerService
@@ -47,6 +51,8 @@ log = logging.getLogger(__name__)
 
 _PARAMETER_FIELDS = frozenset({"task_type", "parameters"})
 _SPEC_FIELDS = frozenset({"scheduler_type", "schedule_config"})
+# a change to any of these restarts the config's alert watch (alerts/store.py)
+_ALERT_FIELDS = SCHEDULE_FIELDS | {"name", "alerts"}
 
 
 def validate_config(
@@ -108,10 +114,12 @@ class ConfigService:
         sessions: async_sessionmaker[AsyncSession],
         scheduler: SchedulerService,
         registry: TaskRegistry,
+        alerts: AlertStore | None = None,
     ) -> None:
         self.sessions = sessions
         self.scheduler = scheduler
         self.registry = registry
+        self.alerts = alerts
 
     async def create(self, fields: Mapping[str, Any], *, auto_start: bool = False) -> Created:
         """A new config from its editable fields; ``auto_start`` starts it (not a manual
@@ -138,14 +146,32 @@ class ConfigService:
                 result = await self.scheduler.start(row)
                 if not result.success:
                     raise InvalidInput.field("schedule_config", msg=result.message)
+            if row.alerts:
+                await self._follow_alerts(row)
         except BaseException:
             await asyncio.shield(self._undo_create(row.id))
             raise
         return Created(row, sources)
 
+    async def _follow_alerts(self, row: ConfigRow) -> None:
+        """The alert store follows the row: its settings and name, and a late watch from
+        the schedule's pending due time (alerts/store.py)."""
+        if self.alerts is None:
+            return
+        settings = AlertSettings.of(row.name, row.alerts)
+        due = await self.scheduler.core.next_due(row.id) if settings.late_after_seconds else None
+        await self.alerts.configure(
+            row.id,
+            settings,
+            watch_due_ms=to_ms(due) if due is not None else None,
+            now_ms=to_ms(utcnow()),
+        )
+
     async def _undo_create(self, config_id: int) -> None:
         """Remove what a failed create left: its schedule and state, then its row."""
         try:
+            if self.alerts is not None:
+                await self.alerts.forget(config_id)
             await self.scheduler.on_deleted(config_id)
         finally:
             async with open_session(self.sessions) as session, session.begin():
@@ -202,6 +228,8 @@ class ConfigService:
             # Committed: Redis follows the row. A failed commit above touched nothing there.
             try:  # shielded: a cancelled call still brings Redis in line with the row
                 await asyncio.shield(self.scheduler.on_updated(updated, changed, reload=reload))
+                if changed & _ALERT_FIELDS and (latest.alerts or "alerts" in changed):
+                    await asyncio.shield(self._follow_alerts(latest))
             except Exception:
                 # A failed call changes nothing: put the row back. Whatever Redis holds is
                 # then the old registration or one that reconcile replaces from the row.
@@ -239,3 +267,5 @@ class ConfigService:
                 await configs.delete(session, config_id)
 
         await self.scheduler.delete(config_id, delete_row)
+        if self.alerts is not None:
+            await self.alerts.forget(config_id)

@@ -51,7 +51,7 @@ async def create_config(
     registry: RegistryDep,
     auto_start: bool = False,
 ) -> ConfigCreated:
-    created = await service.create(body.model_dump(), auto_start=auto_start)
+    created = await service.create(body.fields(), auto_start=auto_start)
     info = await scheduler.info(created.row, history=0, next_runs=False)
     return ConfigCreated(
         **dict(config_out(created.row, info, registry)),

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Request
 from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import (
     READ_ONLY,
+    AlertsDep,
     RegistryDep,
     ResourcesDep,
     SchedulerDep,
@@ -126,6 +127,7 @@ async def explain_schedule(
     scheduler: SchedulerDep,
     registry: RegistryDep,
     resources: ResourcesDep,
+    alerts: AlertsDep,
 ) -> ExplainOut:
     """Why did it (not) run: the verdict, the scheduler's latest decisions for this config,
     its next fires, its last fire and its last execution."""
@@ -136,6 +138,7 @@ async def explain_schedule(
         row,
         task_type.queue if task_type is not None else DEFAULT_QUEUE,
         stale_seconds=resources.settings.heartbeat_stale_seconds,
+        alerts=alerts,
     )
     last = (await executions.list_page(session, config_id=config_id, limit=1)).items
     return ExplainOut(
