@@ -91,7 +91,7 @@ async def test_the_receiver_gets_a_signed_body_for_the_opening_and_the_resolutio
     assert (opened["kind"], opened["state"], opened["config_id"]) == ("failing", "open", row.id)
     assert opened["resolved_at"] is None
     assert opened["text"] == (
-        f'Failing: schedule "nightly-report" (id {row.id}): the last 2 runs failed'
+        f'Failing: schedule "nightly-report" (id {row.id}): the last 2 runs failed.'
     )
     assert (resolved["state"], resolved["opened_at"]) == ("resolved", opened["opened_at"])
     assert resolved["resolved_at"] is not None

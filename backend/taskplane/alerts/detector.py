@@ -100,8 +100,9 @@ class Detector:
             incident = open_late.get(cid)
             if incident is not None:
                 verdict = _late_resolution(s, st, started.get(cid, 0), incident)
-                if verdict is not None and await self._resolve(incident, verdict, now, now_ms):
-                    done.resolved.append(incident)
+                ended = None if verdict is None else await self._resolve(incident, verdict, now)
+                if ended is not None:
+                    done.resolved.append(ended)
                     if s is not None and s.late_after_seconds is not None:
                         d_ms = to_ms(incident.due_at) if incident.due_at else now_ms
                         rearm.append((cid, s, due if due and due > d_ms else None, now_ms))
@@ -180,8 +181,9 @@ class Detector:
                     verdict = "a run succeeded"
                 else:
                     verdict = None
-                if verdict is not None and await self._resolve(incident, verdict, now, now_ms):
-                    done.resolved.append(incident)
+                ended = None if verdict is None else await self._resolve(incident, verdict, now)
+                if ended is not None:
+                    done.resolved.append(ended)
                 continue
             if s is None or s.failures_in_row is None or st is None:
                 continue
@@ -232,17 +234,18 @@ class Detector:
         )
         return incident
 
-    async def _resolve(self, incident: Incident, detail: str, now: datetime, now_ms: int) -> bool:
+    async def _resolve(self, incident: Incident, detail: str, now: datetime) -> Incident | None:
+        """The incident resolved, or None when another detector resolved it first."""
         resolved = incident.resolved(now, detail)
         if not await self.store.change(
-            resolved, incident, self._deliveries(resolved, now), now_ms
+            resolved, incident, self._deliveries(resolved, now), to_ms(now)
         ):
-            return False
+            return None
         log.info(
             "alert resolved",
             extra={"config_id": incident.config_id, "kind": str(incident.kind)},
         )
-        return True
+        return resolved
 
     def _deliveries(self, incident: Incident, now: datetime) -> Sequence[Delivery]:
         body = json.dumps(incident.payload(now), separators=(",", ":"))

@@ -125,13 +125,13 @@ class Incident:
     def text(self, now: datetime) -> str:
         who = f'schedule "{self.name}" (id {self.config_id})'
         if self.state is IncidentState.RESOLVED:
-            return f"Resolved: {who} is no longer {self.kind}: {self.detail}"
+            return f"Resolved: {who} is no longer {self.kind}: {self.detail}."
         if self.kind is Kind.LATE and self.due_at is not None:
             return (
                 f"Late: {who} has not started its {self.due_at:%Y-%m-%d %H:%M} UTC run, "
                 f"due {ago(now - self.due_at)}."
             )
-        return f"Failing: {who}: {self.detail}"
+        return f"Failing: {who}: {self.detail}."
 
 
 def open_field(config_id: int, kind: Kind) -> str:
