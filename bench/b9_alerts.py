@@ -74,10 +74,7 @@ async def prepare(env: BenchEnv, redis: Redis, n: int, now: datetime) -> Detecto
     await stack.create_state(svc, alerting)
     for i in range(0, len(alerting), 500):
         await svc.state.transition_many(
-            [
-                Transition(c.id, ScheduleStatus.ACTIVE, None, None)
-                for c in alerting[i : i + 500]
-            ]
+            [Transition(c.id, ScheduleStatus.ACTIVE, None, None) for c in alerting[i : i + 500]]
         )
     store = AlertStore(redis, env.keys, svc.state)
     dues = await svc.core.next_due_many([c.id for c in alerting])
@@ -184,7 +181,9 @@ async def run(result: Result, args: argparse.Namespace) -> None:
         )
     lo, hi = figures[0], figures[-1]
     if len(figures) < 2 or lo.cpu_median <= 0:
-        result.goal(f"detector pass flat: CPU at {hi.n:,} <= {FLAT}x at {lo.n:,}", None, "needs two sizes")
+        result.goal(
+            f"detector pass flat: CPU at {hi.n:,} <= {FLAT}x at {lo.n:,}", None, "needs two sizes"
+        )
         return
     ratio = hi.cpu_median / lo.cpu_median
     result.goal(

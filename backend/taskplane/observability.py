@@ -55,8 +55,8 @@ def _may_scrape(request: Request) -> bool:
 async def observe_backlog(app: FastAPI) -> None:
     """Set the broker queue depth (per queue of the registered task types), the recorder
     buffer depth (asked of the recorder, the buffer's owner) and the open alert incidents
-    per kind from Redis at scrape time, so the api alone shows the backlog. A Redis that cannot answer leaves the gauges as they
-    were."""
+    per kind from Redis at scrape time, so the api alone shows the backlog. A Redis that
+    cannot answer leaves the gauges as they were."""
     resources = getattr(app.state, "resources", None)
     services = getattr(app.state, "services", None)  # none before the lifespan has run
     if resources is None or services is None:

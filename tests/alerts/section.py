@@ -12,7 +12,7 @@ from tests.faults.promises import ended
 LATE = "tests/alerts/test_late.py::"
 FAILING = "tests/alerts/test_failing.py::"
 HOOKS = "tests/alerts/test_webhooks.py::"
-API = "tests/alerts/test_api.py::"
+API = "tests/api/test_alerts.py::"
 
 # (promise, the tests that prove it), in the page's order
 PROMISES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -36,18 +36,14 @@ PROMISES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "`failures_in_row` failed runs in a row is a `failing` incident, resolved at the "
         "next success",
-        (
-            FAILING
-            + "test_failing_opens_at_n_failures_in_a_row_and_resolves_at_the_next_success",
-        ),
+        (FAILING + "test_failing_opens_at_n_failures_in_a_row_and_resolves_at_the_next_success",),
     ),
     (
         "Each incident is opened once and resolved once with two alert loops on one Redis, "
         "and with four detectors racing without the lease",
         (
             FAILING + "test_two_alert_loops_open_and_resolve_each_incident_once",
-            FAILING
-            + "test_two_detectors_racing_without_a_lease_still_open_each_incident_once",
+            FAILING + "test_two_detectors_racing_without_a_lease_still_open_each_incident_once",
         ),
     ),
     (
@@ -67,10 +63,7 @@ PROMISES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "`GET /alerts` lists incidents to a viewer; explain names the open incident; "
         "`taskplane_alerts_open{kind}` counts them",
-        (
-            API
-            + "test_get_alerts_lists_incidents_for_a_viewer_and_explain_names_the_open_one",
-        ),
+        (API + "test_get_alerts_lists_incidents_for_a_viewer_and_explain_names_the_open_one",),
     ),
 )
 TESTS = tuple(t for _, tests in PROMISES for t in tests)

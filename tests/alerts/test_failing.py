@@ -77,8 +77,8 @@ async def test_two_alert_loops_open_and_resolve_each_incident_once(
         assert [e["state"] for e in await alert_events(stack, row.id)] == ["open", "resolved"]
     page = await stack.alerts.page(state=None, config_id=None, after=None, limit=10, offset=0)
     assert sorted((i.kind, i.state) for i in page.items) == [
-        (Kind.LATE, IncidentState.RESOLVED),
         (Kind.FAILING, IncidentState.RESOLVED),
+        (Kind.LATE, IncidentState.RESOLVED),
     ]
 
 

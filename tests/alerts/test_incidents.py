@@ -37,7 +37,7 @@ def test_the_late_text_names_the_schedule_its_due_time_and_how_long_ago() -> Non
     text = late().payload(T0 + timedelta(minutes=2))["text"]
     assert text == (
         'Late: schedule "nightly-report" (id 7) has not started its 2026-12-07 09:00 UTC '
-        "run, due 120 s ago."
+        "run, due 2 min ago."
     )
     assert "due 3 min ago" in late().text(T0 + timedelta(minutes=3, seconds=10))
 

@@ -140,9 +140,7 @@ async def test_late_when_overlap_skips_pile_up_opens_once(
     assert "skipped (overlap)" in incident.detail
 
     # the long run ends; the next due time fires and starts: resolved, once
-    await running.remove(
-        stack.resources.redis, stack.resources.keys, row.id, long_run.task_id
-    )
+    await running.remove(stack.resources.redis, stack.resources.keys, row.id, long_run.task_id)
     clock.at = due + timedelta(seconds=300)
     assert (await engine.tick()).sent == 1
     [fresh] = [m for m in await queued(stack) if m.task_id != long_run.task_id]

@@ -85,6 +85,7 @@ async def test_the_receiver_gets_a_signed_body_for_the_opening_and_the_resolutio
         await loop.close()
     assert [signed for _, signed in receiver.received] == [True, True]
     opened, resolved = (body for body, _ in receiver.received)
+    print("WEBHOOK BODIES", json.dumps([opened, resolved], indent=2))  # README's example
     assert set(opened) == {
         "kind", "state", "config_id", "name", "opened_at", "resolved_at", "detail", "text"
     }  # fmt: skip

@@ -104,8 +104,8 @@ class Detector:
                 if ended is not None:
                     done.resolved.append(ended)
                     if s is not None and s.late_after_seconds is not None:
-                        d_ms = to_ms(incident.due_at) if incident.due_at else now_ms
-                        rearm.append((cid, s, due if due and due > d_ms else None, now_ms))
+                        was = to_ms(incident.due_at) if incident.due_at else now_ms
+                        rearm.append((cid, s, due if due and due > was else None, now_ms))
                 continue
             if s is None or s.late_after_seconds is None:
                 drop.append(cid)
@@ -163,8 +163,7 @@ class Detector:
         open_failing = {i.config_id: i for i in opened if i.kind is Kind.FAILING}
         settings = await self.store.settings()
         ids = sorted(
-            {c for c, s in settings.items() if s.failures_in_row is not None}
-            | open_failing.keys()
+            {c for c, s in settings.items() if s.failures_in_row is not None} | open_failing.keys()
         )
         if not ids:
             return

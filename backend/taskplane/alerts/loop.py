@@ -86,7 +86,8 @@ class AlertLoop:
                 give_up_seconds=settings.alert_webhook_retry_seconds,
                 first_delay_seconds=settings.alert_webhook_backoff_seconds,
                 max_delay_seconds=max(
-                    settings.alert_webhook_backoff_seconds, settings.alert_webhook_retry_seconds / 10
+                    settings.alert_webhook_backoff_seconds,
+                    settings.alert_webhook_retry_seconds / 10,
                 ),
             ),
             interval_seconds=settings.alert_check_interval_seconds,

@@ -209,7 +209,7 @@ class AlertStore:
         found = await self.redis.zrangebyscore(
             self.keys.alert_late_checks, "-inf", now_ms, start=0, num=limit
         )
-        return [int(c) for c in found]
+        return [int(str(c)) for c in found]
 
     async def marks(self, config_ids: Sequence[int]) -> tuple[dict[int, int], dict[int, int]]:
         """The watched due times and the start marks of these configs (epoch ms)."""
@@ -300,7 +300,7 @@ class AlertStore:
         """Incidents newest first, filtered; the log is capped (``LOG_KEPT``), so a page
         reads at most that many."""
         top = f"({after}" if after is not None else "+inf"
-        ids = await self.redis.zrevrangebyscore(self.keys.alert_log, top, "-inf")
+        ids = [str(i) for i in await self.redis.zrevrangebyscore(self.keys.alert_log, top, "-inf")]
         matching: list[Incident] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -322,9 +322,10 @@ class AlertStore:
 
     # --- the webhook outbox ---------------------------------------------------------------
     async def deliveries_due(self, now_ms: int, limit: int = 50) -> list[Delivery]:
-        fields = await self.redis.zrangebyscore(
+        found_fields = await self.redis.zrangebyscore(
             self.keys.alert_outbox_due, "-inf", now_ms, start=0, num=limit
         )
+        fields = [str(f) for f in found_fields]
         if not fields:
             return []
         raws = await self.redis.hmget(self.keys.alert_outbox, fields)
@@ -364,4 +365,3 @@ def _ints(ids: Sequence[int], values: Sequence[Any]) -> dict[int, int]:
 
 def with_attempt(delivery: Delivery, *, warned: bool) -> Delivery:
     return replace(delivery, attempts=delivery.attempts + 1, warned=warned)
-

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
+from taskplane.alerts.incidents import FAILURES_IN_ROW_RANGE, LATE_AFTER_RANGE
 from taskplane.api.schemas.executions import ExecutionStatsOut
 from taskplane.api.schemas.inputs import JsonObject, RequestModel, SafeStr
-from taskplane.alerts.incidents import FAILURES_IN_ROW_RANGE, LATE_AFTER_RANGE
 from taskplane.api.schemas.schedules import HistoryEventOut
 from taskplane.enums import SchedulerType, ScheduleStatus
 

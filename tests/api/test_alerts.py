@@ -76,9 +76,7 @@ async def test_get_alerts_lists_incidents_for_a_viewer_and_explain_names_the_ope
     body = {**BODY, "alerts": {"late_after_seconds": 30}}
     cid = (await client.post("/configs", params={"auto_start": True}, json=body)).json()["id"]
     other = {**BODY, "name": "other", "alerts": {"late_after_seconds": 30}}
-    other_id = (await client.post("/configs", params={"auto_start": True}, json=other)).json()[
-        "id"
-    ]
+    other_id = (await client.post("/configs", params={"auto_start": True}, json=other)).json()["id"]
     due = await app_services.core.next_due(cid)
     assert due is not None
     clock = Clock(due + timedelta(seconds=45))
