@@ -80,7 +80,7 @@ script in-process on a fake clock shared with the detector (no test waits for a 
 and a local aiohttp receiver as the webhook (nothing leaves the machine).
 
 ```bash
-pytest tests/alerts -p no:randomly
+pytest tests/alerts tests/api/test_alerts.py -p no:randomly
 python -m tests.faults.reliability --store <pytest base temp>/fault-figures.json
 ```
 """
