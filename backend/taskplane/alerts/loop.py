@@ -145,13 +145,16 @@ class AlertLoop:
 
 
 @contextlib.asynccontextmanager
-async def running_alert_loop(services: Services) -> AsyncIterator[AlertLoop | None]:
+async def running_alert_loop(
+    services: Services, outages: Outages | None = None
+) -> AsyncIterator[AlertLoop | None]:
     """Run the process's alert loop in the background while the block runs (api lifespan,
-    scheduler process); nothing when ``alert_loop_enabled`` is off."""
+    scheduler process: its ``outages``, so an outage is still one warning per process);
+    nothing when ``alert_loop_enabled`` is off."""
     if not services.resources.settings.alert_loop_enabled:
         yield None
         return
-    loop = AlertLoop.from_services(services)
+    loop = AlertLoop.from_services(services, outages=outages)
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop), name="alert-loop")
     try:

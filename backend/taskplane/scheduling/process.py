@@ -103,7 +103,7 @@ async def run_scheduler(
                 else None
             )
             try:
-                async with running_alert_loop(services):  # alerts: one process leads
+                async with running_alert_loop(services, outages):  # alerts: one process leads
                     await engine.run(stop)
             finally:
                 if repairer is not None:
