@@ -12,7 +12,7 @@ Its cost follows the alerting configs, never the number of schedules:
   moves to the next due time; otherwise D is late, whatever the cause (no scheduler, no
   worker, a backlog, a misfire or overlap skip). An open ``late`` incident is resolved once
   a run is marked started for its D or later.
-- ``failing``: the configs with ``failures_in_row`` (their counters, one pipeline): opened
+- ``failing``: the configs with ``failures_in_row`` (their counters, one script): opened
   when ``consecutive_failures`` reaches it, resolved once ``successes`` grew past the count
   at the opening (the next success, even if a failure followed it before the pass).
 
@@ -168,15 +168,15 @@ class Detector:
         if not ids:
             return
         done.examined += len(ids)
-        states = await self.state.get_many(ids)
+        counts = await self.state.failure_counts(ids)
         for cid in ids:
-            s, st, incident = settings.get(cid), states.get(cid), open_failing.get(cid)
+            s, st, incident = settings.get(cid), counts.get(cid), open_failing.get(cid)
             if incident is not None:
                 if s is None or s.failures_in_row is None:
                     verdict: str | None = "its failing alert was turned off"
                 elif st is None:
                     verdict = "the config was deleted"
-                elif st.successes > incident.successes:
+                elif st[1] > incident.successes:
                     verdict = "a run succeeded"
                 else:
                     verdict = None
@@ -186,7 +186,8 @@ class Detector:
                 continue
             if s is None or s.failures_in_row is None or st is None:
                 continue
-            if st.consecutive_failures >= s.failures_in_row:
+            in_row, successes = st
+            if in_row >= s.failures_in_row:
                 made = await self._open(
                     cid,
                     s,
@@ -194,8 +195,8 @@ class Detector:
                     now,
                     now_ms,
                     due_at=None,
-                    detail=f"the last {st.consecutive_failures} runs failed",
-                    successes=st.successes,
+                    detail=f"the last {in_row} runs failed",
+                    successes=successes,
                 )
                 if made is not None:
                     done.opened.append(made)

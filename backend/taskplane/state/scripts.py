@@ -190,11 +190,34 @@ for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, 'status') or fals
 return out
 """
 
+# KEYS: schedule hashes. Returns each one's {consecutive_failures, successes} ({-1, -1}
+# without state), in order: the alert detector's failing check, one call for all.
+FAILURE_COUNTS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'status', 'consecutive_failures', 'successes')
+  if v[1] then
+    out[i] = {tonumber(v[2]) or 0, tonumber(v[3]) or 0}
+  else
+    out[i] = {-1, -1}
+  end
+end
+return out
+"""
+
 
 class Scripts:
     """The registered scripts of one Redis client."""
 
-    __slots__ = ("create", "event", "metadata", "record_execution", "statuses", "transition")
+    __slots__ = (
+        "create",
+        "event",
+        "failure_counts",
+        "metadata",
+        "record_execution",
+        "statuses",
+        "transition",
+    )
 
     def __init__(self, redis: Redis) -> None:
         self.transition: AsyncScript = redis.register_script(TRANSITION)
@@ -203,3 +226,4 @@ class Scripts:
         self.metadata: AsyncScript = redis.register_script(METADATA)
         self.record_execution: AsyncScript = redis.register_script(RECORD_EXECUTION)
         self.statuses: AsyncScript = redis.register_script(STATUSES)
+        self.failure_counts: AsyncScript = redis.register_script(FAILURE_COUNTS)
