@@ -136,8 +136,8 @@ def create_app(settings: Settings) -> FastAPI:
     protected.include_router(runs.router)
     protected.include_router(executions.router)
     protected.include_router(system.router)
-    protected.include_router(tokens.router)
     protected.include_router(alerts.router)
+    protected.include_router(tokens.router)  # after the others: the auth matrix revokes one
     protected.include_router(events.router)
     api.include_router(protected)
     app.include_router(api)
