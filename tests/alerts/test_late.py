@@ -12,6 +12,7 @@ from taskiq.message import TaskiqMessage
 
 from taskplane import messages
 from taskplane.alerts.incidents import IncidentState, Kind
+from taskplane.enums import Trigger
 from taskplane.epoch import to_ms
 from taskplane.scheduling.engine import Engine
 from taskplane.services import Services
@@ -187,3 +188,23 @@ async def test_turning_the_alert_off_resolves_its_open_incident(
     [resolved] = (await d.check(clock.at)).resolved
     assert json.loads(resolved.to_json())["kind"] == "late"
     assert await stack.alerts.open_incidents() == []
+
+
+async def test_the_workers_claim_marks_starts_of_alerting_configs_only(
+    stack: Services, registry: TaskRegistry
+) -> None:
+    quiet = await create(stack, "quiet-claims", alerts=None, start=False)
+    loud = await create(stack, "loud-claims", alerts=LATE, start=False)
+    worker = worker_claims(stack, registry)
+    for row in (quiet, loud):
+        out = messages.build(
+            config_id=row.id,
+            task_type="echo",
+            queue="default",
+            parameters={"message": "x"},
+            trigger=Trigger.MANUAL,
+        )
+        await worker.pre_execute(messages.decode(out.body))
+    keys = stack.resources.keys
+    marks = await stack.resources.redis.hgetall(keys.alert_started)
+    assert set(marks) == {str(loud.id)}  # nothing kept for a config without alerts
