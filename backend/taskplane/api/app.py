@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskplane import __version__, heap
+from taskplane.alerts.loop import running_alert_loop
 from taskplane.api import config_schema, errors, security
 from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import authorize
@@ -27,6 +28,7 @@ from taskplane.api.docs import mount_docs
 from taskplane.api.limits import BodyLimitMiddleware
 from taskplane.api.root_path import RootPathMiddleware
 from taskplane.api.routers import (
+    alerts,
     as_code,
     audit,
     configs,
@@ -62,6 +64,7 @@ TAGS = [
     {"name": "executions", "description": "execution records and statistics"},
     {"name": "system", "description": "health, status, enums and the dashboard summary"},
     {"name": "tokens", "description": "API tokens (admin only)"},
+    {"name": "alerts", "description": "late and failing incidents of configs with alerts"},
 ]
 
 
@@ -88,7 +91,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "settle_heap", False):
             heap.settle()  # the api process only (``app_from_environment``), not tests
         try:
-            yield
+            async with running_alert_loop(services) as alert_loop:
+                app.state.alert_loop = alert_loop
+                yield
         finally:
             revocations.cancel()
             await asyncio.gather(revocations, return_exceptions=True)
@@ -134,8 +139,9 @@ def create_app(settings: Settings) -> FastAPI:
     protected.include_router(runs.router)
     protected.include_router(executions.router)
     protected.include_router(system.router)
-    protected.include_router(tokens.router)
+    protected.include_router(alerts.router)
     protected.include_router(audit.router)
+    protected.include_router(tokens.router)  # after the others: the auth matrix revokes one
     protected.include_router(events.router)
     api.include_router(protected)
     app.include_router(api)

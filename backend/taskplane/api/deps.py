@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskplane.actors import Actor
+from taskplane.alerts.store import AlertStore
 from taskplane.api.token_cache import TokenCache
 from taskplane.auth import ADMIN, Principal, authenticate, hash_token, is_admin_token, may
 from taskplane.db.rows import RowReader
@@ -107,6 +108,10 @@ async def get_audit(request: Request) -> AuditLog:
     return _services(request).audit
 
 
+async def get_alerts(request: Request) -> AlertStore:
+    return _services(request).alerts
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SchedulerDep = Annotated[SchedulerService, Depends(get_scheduler)]
 RegistryDep = Annotated[TaskRegistry, Depends(get_registry)]
@@ -115,6 +120,7 @@ RowsDep = Annotated[RowReader, Depends(get_rows)]
 ConfigServiceDep = Annotated[ConfigService, Depends(get_config_service)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
+AlertsDep = Annotated[AlertStore, Depends(get_alerts)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
 
 

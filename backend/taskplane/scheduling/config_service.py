@@ -33,10 +33,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.actors import Actor
+from taskplane.alerts.incidents import AlertSettings
+from taskplane.alerts.store import AlertStore
 from taskplane.db import configs
-from taskplane.db.configs import ConfigRow
+from taskplane.db.configs import SCHEDULE_FIELDS, ConfigRow
+from taskplane.db.models import utcnow
 from taskplane.db.session import open_session
 from taskplane.enums import SchedulerType
+from taskplane.epoch import to_ms
 from taskplane.errors import FieldError, InvalidInput
 from taskplane.scheduling import specs
 from taskplane.scheduling.service import SchedulerService
@@ -50,6 +54,8 @@ PAST_DATES_ALLOWED = datetime.fromtimestamp(0, UTC)
 """``now`` for ``validate_config`` of a config that will not be started: a date is a date."""
 _PARAMETER_FIELDS = frozenset({"task_type", "parameters"})
 _SPEC_FIELDS = frozenset({"scheduler_type", "schedule_config"})
+# a change to any of these restarts the config's alert watch (alerts/store.py)
+_ALERT_FIELDS = SCHEDULE_FIELDS | {"name", "alerts"}
 
 
 def validate_config(
@@ -114,10 +120,12 @@ class ConfigService:
         sessions: async_sessionmaker[AsyncSession],
         scheduler: SchedulerService,
         registry: TaskRegistry,
+        alerts: AlertStore | None = None,
     ) -> None:
         self.sessions = sessions
         self.scheduler = scheduler
         self.registry = registry
+        self.alerts = alerts
 
     def prepared(
         self, fields: Mapping[str, Any], *, now: datetime | None = None
@@ -161,15 +169,33 @@ class ConfigService:
                 result = await self.scheduler.start(row, actor=actor)
                 if not result.success:
                     raise InvalidInput.field("schedule_config", msg=result.message)
+            if row.alerts:
+                await self._follow_alerts(row)
         except BaseException:
             await asyncio.shield(self._undo_create(row.id))
             raise
         return Created(row, sources)
 
+    async def _follow_alerts(self, row: ConfigRow) -> None:
+        """The alert store follows the row: its settings and name, and a late watch from
+        the schedule's pending due time (alerts/store.py)."""
+        if self.alerts is None:
+            return
+        settings = AlertSettings.of(row.name, row.alerts)
+        due = await self.scheduler.core.next_due(row.id) if settings.late_after_seconds else None
+        await self.alerts.configure(
+            row.id,
+            settings,
+            watch_due_ms=to_ms(due) if due is not None else None,
+            now_ms=to_ms(utcnow()),
+        )
+
     async def _undo_create(self, config_id: int) -> None:
         """Remove what a failed create left: its schedule, state and audit entries, then its
         row."""
         try:
+            if self.alerts is not None:
+                await self.alerts.forget(config_id)
             await self.scheduler.on_deleted(config_id, forget_audit=True)
         finally:
             async with open_session(self.sessions) as session, session.begin():
@@ -244,6 +270,8 @@ class ConfigService:
                         reload=reload,
                     )
                 )
+                if changed & _ALERT_FIELDS and (latest.alerts or "alerts" in changed):
+                    await asyncio.shield(self._follow_alerts(latest))
             except Exception:
                 # A failed call changes nothing: put the row back. Whatever Redis holds is
                 # then the old registration or one that reconcile replaces from the row.
@@ -284,6 +312,8 @@ class ConfigService:
             return None if found is None else found.name
 
         await self.scheduler.delete(config_id, delete_row, actor=actor)
+        if self.alerts is not None:
+            await self.alerts.forget(config_id)
 
 
 def shown_changes(

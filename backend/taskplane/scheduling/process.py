@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskplane import heap
+from taskplane.alerts.loop import running_alert_loop
 from taskplane.logs import setup_logging
 from taskplane.metrics import start_metrics_server
 from taskplane.outage import DATABASE, REDIS, Backoff, Outages, store_of
@@ -102,7 +103,8 @@ async def run_scheduler(
                 else None
             )
             try:
-                await engine.run(stop)
+                async with running_alert_loop(services, outages):  # alerts: one process leads
+                    await engine.run(stop)
             finally:
                 if repairer is not None:
                     repairer.cancel()

@@ -216,6 +216,21 @@ for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, 'status') or fals
 return out
 """
 
+# KEYS: schedule hashes. Returns each one's {consecutive_failures, successes} ({-1, -1}
+# without state), in order: the alert detector's failing check, one call for all.
+FAILURE_COUNTS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'status', 'consecutive_failures', 'successes')
+  if v[1] then
+    out[i] = {tonumber(v[2]) or 0, tonumber(v[3]) or 0}
+  else
+    out[i] = {-1, -1}
+  end
+end
+return out
+"""
+
 
 class Scripts:
     """The registered scripts of one Redis client."""
@@ -223,6 +238,7 @@ class Scripts:
     __slots__ = (
         "create",
         "event",
+        "failure_counts",
         "metadata",
         "note",
         "record_execution",
@@ -238,3 +254,4 @@ class Scripts:
         self.note: AsyncScript = redis.register_script(NOTE)
         self.record_execution: AsyncScript = redis.register_script(RECORD_EXECUTION)
         self.statuses: AsyncScript = redis.register_script(STATUSES)
+        self.failure_counts: AsyncScript = redis.register_script(FAILURE_COUNTS)
