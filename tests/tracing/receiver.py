@@ -1,6 +1,6 @@
 """A local OTLP/HTTP trace receiver: ``POST /v1/traces`` on a free loopback port, each
 request's protobuf decoded with opentelemetry-proto into ``Received`` spans. Nothing leaves
-the machine."""
+the machine. ``python -m tests.tracing.receiver [PORT]`` prints what it receives."""
 
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ class Receiver:
 
 
 @contextmanager
-def otlp_receiver() -> Iterator[Receiver]:
+def otlp_receiver(port: int = 0) -> Iterator[Receiver]:
+    """A receiver on ``port`` (0: a free one, in ``receiver.port``) until the block ends."""
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -98,7 +99,7 @@ def otlp_receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     receiver.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, name="otlp-receiver", daemon=True)
     thread.start()
@@ -108,3 +109,41 @@ def otlp_receiver() -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def line(span: Received) -> str:
+    """One span on one line (ids shortened), as ``python -m tests.tracing.receiver`` prints."""
+    facts = " ".join(
+        f"{key.removeprefix('taskplane.')}={value}"
+        for key, value in sorted(span.attributes.items())
+        if key.startswith("taskplane.") and key != "taskplane.task_id"
+    )
+    parent = span.parent_span_id[:8] or "-"
+    return (
+        f"{span.service:<20} {span.name:<40} trace {span.trace_id[:8]} "
+        f"span {span.span_id[:8]} parent {parent:<8} {facts}".rstrip()
+    )
+
+
+def main(port: int) -> None:
+    """Receive on ``port`` and print each span as it arrives, until Ctrl-C."""
+    import time
+
+    with otlp_receiver(port) as receiver:
+        print(f"OTLP/HTTP receiver on http://127.0.0.1:{receiver.port}", flush=True)
+        shown = 0
+        try:
+            while True:
+                spans = receiver.received()
+                for span in spans[shown:]:
+                    print(line(span), flush=True)
+                shown = len(spans)
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 4318)

@@ -33,9 +33,7 @@ T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
         ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://tempo:4318/v1/traces"}, True),
     ],
 )
-def test_traces_are_on_only_with_an_otlp_endpoint(
-    environ: dict[str, str], expected: bool
-) -> None:
+def test_traces_are_on_only_with_an_otlp_endpoint(environ: dict[str, str], expected: bool) -> None:
     assert tracing.is_configured(environ) is expected
 
 
@@ -53,10 +51,8 @@ from taskplane.settings import Settings
 from taskplane.worker.process import serve_worker
 installed = [tracing.setup(name) for name in (tracing.API, tracing.SCHEDULER, tracing.WORKER)]
 app = create_app(Settings(_env_file=None))
-loaded = sorted(
-    m for m in sys.modules
-    if m.startswith(("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.instrumentation"))
-)
+heavy = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.instrumentation")
+loaded = sorted(m for m in sys.modules if m.startswith(heavy))
 print(json.dumps({
     "installed": [t is not None for t in installed],
     "active": tracing.active() is not None,

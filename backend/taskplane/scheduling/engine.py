@@ -340,7 +340,7 @@ class Engine:
     def _trace(tracing: Tracing, fires: list[Fire], statuses: list[int], sent_us: int) -> None:
         """A span per fire sent or skipped for overlap, with the ids its message carries."""
         for it, status in zip(fires, statuses, strict=True):
-            if status == SENT or status == OVERLAP_SKIPPED:
+            if status in (SENT, OVERLAP_SKIPPED):
                 tracing.fire_span(
                     fire_task_id(it.config_id, it.fire_ms),
                     config_id=it.config_id,

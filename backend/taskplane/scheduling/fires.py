@@ -63,7 +63,7 @@ KeysOf = Callable[[int, str], FireKeys]
 """(config id, queue) -> the keys of its fires (the engine asks their owners)."""
 
 
-class FireMessage(Protocol):
+class MessageTemplate(Protocol):
     """A fire's run message template: a ``json_template.Template`` with the holes of
     ``messages.body_template``, or with traces on a ``tracing.provider.FireMessage`` (its
     third hole, the ``traceparent``, filled from the task id)."""
@@ -85,7 +85,7 @@ class Prepared(NamedTuple):
     sha: str
     """SHA1 of the registration's text: the fire script checks the stored one against it."""
     keys: FireKeys
-    message: FireMessage
+    message: MessageTemplate
     step_ms: int
     """An interval's step in ms (whole-ms planning); 0 for every other kind."""
 
@@ -158,7 +158,7 @@ class Registrations:
         queue = labels.queue or messages.DEFAULT_QUEUE
         stream, history, running, registration = self.keys_of(config_id, queue)
         text = raw.encode() if isinstance(raw, str) else raw
-        message: FireMessage
+        message: MessageTemplate
         if self.tracing is None:
             message = messages.body_template(labels, kwargs)
         else:

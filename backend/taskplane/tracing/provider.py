@@ -172,7 +172,7 @@ class Tracing:
 
     def fire_traceparent(self, task_id: str) -> str:
         trace_id, span_id = self.fire_ids(task_id)
-        decision = self.provider.sampler.should_sample(None, trace_id, FIRE_SPAN)
+        decision = self.provider.sampler.should_sample(_ROOT, trace_id, FIRE_SPAN)
         return traceparent(trace_id, span_id, is_sampled=decision.decision.is_sampled())
 
     def fire_span(

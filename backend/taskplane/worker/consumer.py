@@ -38,9 +38,8 @@ from taskiq.result import TaskiqResult
 
 from taskplane import messages
 from taskplane.outage import Outages, delay_seconds, store_of
-from taskplane.tasks.registry import TaskRegistry
+from taskplane.tasks.registry import TaskRegistry, TaskType
 from taskplane.worker.broker import Delivery, TaskplaneBroker, mark_redelivered
-from taskplane.tasks.registry import TaskType
 from taskplane.worker.execution import Attempt, Executor, Skipped
 from taskplane.worker.recorder import ExecutionRecorder
 
