@@ -5,8 +5,9 @@ flushes): with ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_EN
 the environment it installs a ``TracerProvider`` (service name ``taskplane-api``,
 ``taskplane-scheduler`` or ``taskplane-worker``) with a ``BatchSpanProcessor`` and the
 OTLP/HTTP exporter (which reads the other ``OTEL_EXPORTER_OTLP_*`` variables itself); without
-either nothing is installed and OpenTelemetry is not even imported (this module imports none
-of it: ``provider.py`` is imported by ``setup`` / ``install`` only).
+either nothing is installed and nothing of OpenTelemetry's tracing SDK, exporter or
+instrumentation is imported (this module imports none of it: ``provider.py`` is imported by
+``install`` only).
 
 The spans (``provider.Tracing``):
 

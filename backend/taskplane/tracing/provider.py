@@ -59,6 +59,10 @@ class _Ids(RandomIdGenerator):
     def prime(self, trace_id: int, span_id: int) -> None:
         self._primed.ids = (trace_id, span_id)
 
+    def unprime(self) -> None:
+        """A span that asked for no id (a disabled tracer) leaves them for no other."""
+        self._primed.ids = None
+
     def generate_trace_id(self) -> int:
         ids: tuple[int, int] | None = getattr(self._primed, "ids", None)
         return ids[0] if ids is not None else super().generate_trace_id()
@@ -203,6 +207,7 @@ class Tracing:
             },
             start_time=due_ns,
         )
+        self._ids.unprime()
         span.end(end_time=max(due_ns, sent_ns))
 
     # --- worker ------------------------------------------------------------------------
