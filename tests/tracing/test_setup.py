@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from taskplane import messages, tracing
 from taskplane.enums import Trigger
@@ -137,3 +138,33 @@ def test_a_traced_fire_template_writes_what_compose_writes(traced: Traced) -> No
     assert traced.tracing.fire_ids("9-1000") == (trace_id, span_id)
     with pytest.raises(ValueError, match="not a traced fire template"):
         FireMessage(plain, traced.tracing)
+
+
+def test_a_fire_the_sampler_drops_says_so_in_its_traceparent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run's parent carries the sampler's decision, so the worker (parent-based) drops
+    the run of a fire whose span was dropped rather than export an orphan."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    exporter = InMemorySpanExporter()
+    installed = tracing.install("taskplane-test", exporter)
+    try:
+        assert installed.fire_traceparent("1-2").endswith("-00")
+        installed.fire_span(
+            "1-2",
+            config_id=1,
+            due_at=T0.isoformat(),
+            due_ns=0,
+            sent_ns=1,
+            is_sent=True,
+            is_catch_up=False,
+        )
+        assert exporter.get_finished_spans() == ()
+    finally:
+        tracing.shutdown()
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER")
+    with_default = tracing.install("taskplane-test", InMemorySpanExporter())
+    try:
+        assert with_default.fire_traceparent("1-2").endswith("-01")
+    finally:
+        tracing.shutdown()

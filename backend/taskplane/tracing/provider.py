@@ -26,6 +26,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -176,8 +177,9 @@ class Tracing:
 
     def fire_traceparent(self, task_id: str) -> str:
         trace_id, span_id = self.fire_ids(task_id)
-        decision = self.provider.sampler.should_sample(_ROOT, trace_id, FIRE_SPAN)
-        return traceparent(trace_id, span_id, is_sampled=decision.decision.is_sampled())
+        decision = self.provider.sampler.should_sample(_ROOT, trace_id, FIRE_SPAN).decision
+        # what the sampler decides for the span is what the run's parent says
+        return traceparent(trace_id, span_id, is_sampled=decision is Decision.RECORD_AND_SAMPLE)
 
     def fire_span(
         self,
