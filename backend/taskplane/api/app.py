@@ -5,6 +5,7 @@ Every route lives under ``/api/v1`` and requires a bearer token (``deps.authoriz
 ``GET /api/v1/system/health``, ``/openapi.json`` and ``/docs`` (Swagger UI served from the
 package; no ReDoc). Outside the API: the dashboard at ``/`` and ``/metrics`` (open unless
 ``metrics_token`` is set). Every response carries the headers of ``api/security.py``.
+With traces on (``taskplane.tracing``), every request but the noisy ones gets a span.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskplane import __version__, heap
+from taskplane import __version__, heap, tracing
 from taskplane.alerts.loop import running_alert_loop
 from taskplane.api import config_schema, errors, security
 from taskplane.api.cpu_bound import CpuBound
@@ -99,6 +100,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await asyncio.gather(revocations, return_exceptions=True)
             app.state.cpu.close()
             await app.state.events.close()  # every open event stream ends
+            if getattr(app.state, "owns_tracing", False):
+                tracing.shutdown()  # the api process's (``app_from_environment``): flush
 
 
 async def _reconcile_at_start(scheduler: SchedulerService, resources: Resources) -> None:
@@ -154,4 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
     security.install(app, settings.cors_origins)  # headers on every response
     if settings.root_path:  # outermost: every layer sees the public path
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
+    traces = tracing.active()
+    if traces is not None:
+        traces.instrument_app(app)  # a server span per request (tracing.provider)
     return app
