@@ -19,6 +19,7 @@ from typing import Any
 
 from tests.badclients import section as badclients
 from tests.faults import promises
+from tests.faults import sentinel_section as sentinel
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "reliability.md"
@@ -40,6 +41,7 @@ class Section:
 SECTIONS: list[Section] = [
     Section("faults.json", promises.CITED, promises.render),
     Section("badclients.json", badclients.CITED, badclients.render),
+    Section("sentinel.json", sentinel.CITED, sentinel.render),
 ]
 
 

@@ -84,6 +84,8 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)  # the latest of each process
     http: httpx.AsyncClient | None = None
+    env: dict[str, str] = field(default_factory=dict)  # more environment for every process
+    worker_concurrency: int = 4
 
     @property
     def token(self) -> str:
@@ -100,12 +102,14 @@ class Stack:
 
     def _launch(self, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
         history = str(self.settings.history_max)
-        return self.launch(self.settings, *args, TASKPLANE_HISTORY_MAX=history)
+        return self.launch(self.settings, *args, TASKPLANE_HISTORY_MAX=history, **self.env)
 
     async def start(self, within: float = 90) -> Stack:
         self.start_api()
         self.procs["scheduler"], self.logs["scheduler"] = self._launch("scheduler")
-        self.procs["worker"], self.logs["worker"] = self._launch("worker", "--concurrency", "4")
+        self.procs["worker"], self.logs["worker"] = self._launch(
+            "worker", "--concurrency", str(self.worker_concurrency)
+        )
         self.http = httpx.AsyncClient(
             base_url=self.base_url + API,
             headers={"Authorization": f"Bearer {self.token}"},

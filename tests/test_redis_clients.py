@@ -1,0 +1,157 @@
+"""redis_clients.py: the settings choose the pool (an address, or the primary the Sentinels
+name); a client on a Sentinel pool follows a failover by itself (real servers: a primary, a
+replica and three Sentinels of the test's own, and Sentinel's manual ``FAILOVER``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.asyncio import BlockingConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from taskplane.redis_clients import (
+    BlockingSentinelPool,
+    connection_pool,
+    describe,
+    make_redis,
+    sentinel_connection_options,
+)
+from taskplane.scheduling.evalsha import RawScript
+from taskplane.settings import Settings, SettingsError, load_settings
+from tests.faults.sentinels import MASTER, ReplicatedRedis, replicated_redis
+from tests.support import eventually
+
+
+def sentinel_settings(**values: object) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        redis_sentinels="10.0.0.1:26379, sentinel-2:26380",
+        redis_sentinel_master="tp",
+        **values,
+    )
+
+
+def test_sentinels_are_read_as_host_port_pairs() -> None:
+    settings = sentinel_settings()
+    assert settings.redis_sentinels == [("10.0.0.1", 26379), ("sentinel-2", 26380)]
+    assert settings.is_sentinel
+    assert not Settings(_env_file=None).is_sentinel  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"redis_sentinels": "sentinel-1"}, "TASKPLANE_REDIS_SENTINELS"),
+        ({"redis_sentinels": "sentinel-1:port"}, "TASKPLANE_REDIS_SENTINELS"),
+        ({"redis_sentinels": "sentinel-1:70000"}, "TASKPLANE_REDIS_SENTINELS"),
+        ({"redis_sentinels": ":26379"}, "TASKPLANE_REDIS_SENTINELS"),
+        ({"redis_sentinels": "s:26379"}, "TASKPLANE_REDIS_SENTINEL_MASTER"),
+        (
+            {
+                "redis_sentinels": "s:26379",
+                "redis_sentinel_master": "tp",
+                "redis_url": "unix:///tmp/redis.sock",
+            },
+            "TASKPLANE_REDIS_URL",
+        ),
+    ],
+)
+def test_a_bad_sentinel_setting_stops_the_process_naming_it(
+    values: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings(_env_file=None, **values)
+
+
+def test_an_address_gives_a_plain_blocking_pool() -> None:
+    settings = Settings(_env_file=None, redis_url="redis://:pw@10.1.2.3:6380/4")  # type: ignore[call-arg]
+    pool = connection_pool(settings, max_connections=3, timeout=1)
+    assert type(pool) is BlockingConnectionPool
+    assert pool.connection_kwargs["host"] == "10.1.2.3"
+    assert pool.connection_kwargs["port"] == 6380
+    assert describe(settings) == "redis://:***@10.1.2.3:6380/4"
+
+
+def test_under_sentinel_the_url_gives_credentials_db_and_tls_never_its_address() -> None:
+    settings = sentinel_settings(
+        redis_url="rediss://app:data-pw@unused.example:6390/3",
+        redis_sentinel_password="sentinel-pw",
+    )
+    assert sentinel_connection_options(settings) == {
+        "username": "app",
+        "password": "data-pw",
+        "db": 3,
+        "ssl": True,
+    }
+    pool = connection_pool(settings, max_connections=3, timeout=1)
+    assert isinstance(pool, BlockingSentinelPool) and isinstance(pool, BlockingConnectionPool)
+    assert pool.service_name == "tp" and pool.is_master
+    assert "host" not in pool.connection_kwargs
+    assert pool.connection_kwargs["password"] == "data-pw"
+    sentinels = pool.sentinel_manager.sentinels
+    assert [s.connection_pool.connection_kwargs["port"] for s in sentinels] == [26379, 26380]
+    assert {s.connection_pool.connection_kwargs["password"] for s in sentinels} == {
+        "sentinel-pw"
+    }
+    text = describe(settings)
+    assert "'tp'" in text and "10.0.0.1:26379" in text and "pw" not in text
+
+
+@pytest.fixture
+def replicated(tmp_path: Path) -> Iterator[ReplicatedRedis]:
+    with replicated_redis(tmp_path) as servers:
+        yield servers
+
+
+def on(port: int) -> redis.Redis:
+    return redis.Redis(port=port, socket_timeout=2, decode_responses=True)
+
+
+@pytest.mark.slow
+async def test_a_client_on_sentinel_follows_a_failover_without_being_rebuilt(
+    replicated: ReplicatedRedis,
+) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        redis_url="redis://127.0.0.1:9/0",  # nothing listens: only the Sentinels lead to Redis
+        redis_sentinels=replicated.sentinels,
+        redis_sentinel_master=MASTER,
+    )
+    client = make_redis(settings, pool_size=4)
+    script = RawScript(client, "return redis.call('SET', KEYS[1], ARGV[1])")
+    try:
+        assert await client.set("before", "1")
+        assert await script(["raw-before"], ["1"]) == "OK"
+        assert on(replicated.primary.port).get("raw-before") == "1"
+
+        old = ("127.0.0.1", replicated.primary.port)
+        on(replicated.watchers[0].port).execute_command("SENTINEL", "FAILOVER", MASTER)
+
+        async def promoted() -> bool:
+            address = replicated.master_address()
+            return address is not None and address != old
+
+        await eventually(promoted, within=30)
+        new_port = replicated.replica.port
+        assert replicated.master_address() == ("127.0.0.1", new_port)
+
+        async def writes_land_on_the_new_primary() -> bool:
+            try:
+                await client.set("after", "2")
+                await script(["raw-after"], ["2"])
+            except RedisConnectionError:  # one call on a connection to the old primary
+                return False
+            return on(new_port).get("after") == "2" and on(new_port).get("raw-after") == "2"
+
+        await eventually(writes_land_on_the_new_primary, within=30)
+        assert await client.get("before") == "1"  # replicated before the failover
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.incr("counter").incr("counter")
+            assert await pipe.execute() == [1, 2]
+        assert on(new_port).get("counter") == "2"
+    finally:
+        await client.aclose()
+        await client.connection_pool.disconnect()
