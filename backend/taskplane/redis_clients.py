@@ -32,6 +32,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import parse_url
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
+from taskplane.logs import redact
 from taskplane.settings import Settings
 
 SENTINEL_CONNECT_TIMEOUT_SECONDS = 1.0
@@ -115,8 +116,6 @@ def make_redis(settings: Settings, *, pool_size: int | None = None) -> Redis:
 
 def describe(settings: Settings) -> str:
     """Where Redis is found, for a log line or the CLI (never a password)."""
-    from taskplane.logs import redact
-
     if not settings.is_sentinel:
         return redact(settings.redis_url.get_secret_value())
     nodes = ",".join(f"{host}:{port}" for host, port in settings.redis_sentinels)

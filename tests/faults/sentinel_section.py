@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.faults.promises import ended, taken
+from tests.faults.promises import ended
 
 TEST = "tests/faults/test_sentinel_failover.py::test_stack_follows_a_sentinel_failover_under_load"
 CITED = frozenset({TEST})
@@ -111,8 +111,8 @@ def render(entries: dict[str, dict[str, Any]]) -> list[str]:
             f"Last stored run: {ended(entry)}; `down-after-milliseconds` "
             f"{f['down_after_ms']:,}, `failover-timeout` {f['failover_timeout_ms']:,}, "
             f"{f['schedules']} schedules every {f['every_seconds']} s; taken on the shared "
-            f"2-core development machine ({taken(entry)}), so the times are pessimistic; "
-            "the goal for the first three is 10 s.",
+            "2-core development machine while other test runs shared it, so the times are "
+            "pessimistic (the goal for the first three is 10 s).",
             "",
             "| after the `kill -9` of the primary | figure |",
             "| --- | --- |",

@@ -92,8 +92,11 @@ class ReplicatedRedis:
         return ",".join(f"127.0.0.1:{w.port}" for w in self.watchers)
 
     def _data_args(self, node: Node) -> list[str]:
+        # a config file of its own: a Sentinel promoting it rewrites it (CONFIG REWRITE)
+        conf = self.dir / f"{node.name}.conf"
+        conf.touch()
         return [
-            "--port", str(node.port), "--bind", "127.0.0.1", "--save", "",
+            str(conf), "--port", str(node.port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(self.dir), "--dbfilename", f"{node.name}.rdb",
         ]  # fmt: skip
 

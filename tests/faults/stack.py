@@ -202,7 +202,10 @@ class Stack:
         assert len(items) < HISTORY_MAX, "history capped: the counts would miss events"
         return items
 
-    async def executions(self, config_id: int) -> list[dict[str, Any]]:
+    async def executions(self, config_id: int | None = None) -> list[dict[str, Any]]:
+        """The config's execution records (every config's without one)."""
+        if config_id is None:
+            return await self._all("/executions")
         return await self._all("/executions", config_id=config_id)
 
 
