@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -25,9 +26,9 @@ from tests.faults.sentinels import MASTER, ReplicatedRedis, replicated_redis
 from tests.support import eventually
 
 
-def sentinel_settings(**values: object) -> Settings:
+def sentinel_settings(**values: Any) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         redis_sentinels="10.0.0.1:26379, sentinel-2:26380",
         redis_sentinel_master="tp",
         **values,
@@ -38,7 +39,7 @@ def test_sentinels_are_read_as_host_port_pairs() -> None:
     settings = sentinel_settings()
     assert settings.redis_sentinels == [("10.0.0.1", 26379), ("sentinel-2", 26380)]
     assert settings.is_sentinel
-    assert not Settings(_env_file=None).is_sentinel  # type: ignore[call-arg]
+    assert not Settings(_env_file=None).is_sentinel
 
 
 @pytest.mark.parametrize(
@@ -67,7 +68,7 @@ def test_a_bad_sentinel_setting_stops_the_process_naming_it(
 
 
 def test_an_address_gives_a_plain_blocking_pool() -> None:
-    settings = Settings(_env_file=None, redis_url="redis://:pw@10.1.2.3:6380/4")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, redis_url="redis://:pw@10.1.2.3:6380/4")
     pool = connection_pool(settings, max_connections=3, timeout=1)
     assert type(pool) is BlockingConnectionPool
     assert pool.connection_kwargs["host"] == "10.1.2.3"
@@ -93,9 +94,7 @@ def test_under_sentinel_the_url_gives_credentials_db_and_tls_never_its_address()
     assert pool.connection_kwargs["password"] == "data-pw"
     sentinels = pool.sentinel_manager.sentinels
     assert [s.connection_pool.connection_kwargs["port"] for s in sentinels] == [26379, 26380]
-    assert {s.connection_pool.connection_kwargs["password"] for s in sentinels} == {
-        "sentinel-pw"
-    }
+    assert {s.connection_pool.connection_kwargs["password"] for s in sentinels} == {"sentinel-pw"}
     text = describe(settings)
     assert "'tp'" in text and "10.0.0.1:26379" in text and "pw" not in text
 
@@ -114,7 +113,7 @@ def on(port: int) -> redis.Redis:
 async def test_a_client_on_sentinel_follows_a_failover_without_being_rebuilt(
     replicated: ReplicatedRedis,
 ) -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         redis_url="redis://127.0.0.1:9/0",  # nothing listens: only the Sentinels lead to Redis
         redis_sentinels=replicated.sentinels,
@@ -128,7 +127,9 @@ async def test_a_client_on_sentinel_follows_a_failover_without_being_rebuilt(
         assert on(replicated.primary.port).get("raw-before") == "1"
 
         old = ("127.0.0.1", replicated.primary.port)
-        on(replicated.watchers[0].port).execute_command("SENTINEL", "FAILOVER", MASTER)
+        on(replicated.watchers[0].port).execute_command(  # type: ignore[no-untyped-call]
+            "SENTINEL", "FAILOVER", MASTER
+        )
 
         async def promoted() -> bool:
             address = replicated.master_address()
@@ -149,7 +150,8 @@ async def test_a_client_on_sentinel_follows_a_failover_without_being_rebuilt(
         await eventually(writes_land_on_the_new_primary, within=30)
         assert await client.get("before") == "1"  # replicated before the failover
         async with client.pipeline(transaction=True) as pipe:
-            pipe.incr("counter").incr("counter")
+            pipe.incr("counter")
+            pipe.incr("counter")
             assert await pipe.execute() == [1, 2]
         assert on(new_port).get("counter") == "2"
     finally:

@@ -46,6 +46,9 @@ class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     ``BlockingConnectionPool`` instead of failing with "Too many connections"; disconnecting
     it also closes its connections to the Sentinels."""
 
+    def __init__(self, service_name: str, sentinels: Sentinel, **kwargs: Any) -> None:
+        super().__init__(service_name, sentinels, **kwargs)  # type: ignore[no-untyped-call]
+
     async def disconnect(self, inuse_connections: bool = True) -> None:
         await super().disconnect(inuse_connections)
         sentinels: Sentinel = self.sentinel_manager
@@ -87,7 +90,9 @@ def connection_pool(
     }
     if password is not None:
         sentinel_options["password"] = password.get_secret_value()
-    sentinel = Sentinel(settings.redis_sentinels, sentinel_kwargs=sentinel_options)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        settings.redis_sentinels, sentinel_kwargs=sentinel_options
+    )
     return BlockingSentinelPool(
         settings.redis_sentinel_master,
         sentinel,

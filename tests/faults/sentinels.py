@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -25,7 +26,9 @@ DOWN_AFTER_MS = 2000
 FAILOVER_TIMEOUT_MS = 6000
 
 
-def _wait(check_: Callable[[], object], what: str, within: float, proc: subprocess.Popen[bytes]) -> None:
+def _wait(
+    check_: Callable[[], object], what: str, within: float, proc: subprocess.Popen[bytes]
+) -> None:
     deadline = time.monotonic() + within
     while True:
         with contextlib.suppress(redis.exceptions.RedisError):
@@ -124,7 +127,7 @@ class ReplicatedRedis:
         for watcher in self.watchers:
             assert watcher.proc is not None
             # each knows the replica and the two other Sentinels: a failover can be agreed
-            _wait(lambda w=watcher: self._sees_all(w), watcher.name, within, watcher.proc)
+            _wait(partial(self._sees_all, watcher), watcher.name, within, watcher.proc)
 
     def _replica_synced(self) -> bool:
         info = self.replica.client().info("replication")
@@ -133,8 +136,8 @@ class ReplicatedRedis:
     def _sees_all(self, watcher: Node) -> bool:
         client = watcher.client()
         try:
-            replicas = client.execute_command("SENTINEL", "REPLICAS", MASTER)
-            peers = client.execute_command("SENTINEL", "SENTINELS", MASTER)
+            replicas = client.execute_command("SENTINEL", "REPLICAS", MASTER)  # type: ignore[no-untyped-call]
+            peers = client.execute_command("SENTINEL", "SENTINELS", MASTER)  # type: ignore[no-untyped-call]
         finally:
             client.close()
         return len(replicas) == 1 and len(peers) == 2
@@ -144,7 +147,7 @@ class ReplicatedRedis:
         for watcher in self.watchers:
             client = watcher.client()
             try:
-                host, port = client.execute_command(
+                host, port = client.execute_command(  # type: ignore[no-untyped-call]
                     "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER
                 )
                 return host.decode(), int(port)

@@ -112,7 +112,9 @@ class Load:
     unclean: list[str] = field(default_factory=list)  # neither 2xx nor a clean 503
 
 
-async def drive(stack: Stack, cids: list[int], to_pause: list[int], done: asyncio.Event, load: Load) -> None:
+async def drive(
+    stack: Stack, cids: list[int], to_pause: list[int], done: asyncio.Event, load: Load
+) -> None:
     """Run now a random config every ~0.1 s and pause one of ``to_pause`` every ~1 s, until
     ``done``; what was acknowledged is kept."""
     rng = random.Random(28)

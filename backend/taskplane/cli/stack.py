@@ -3,7 +3,8 @@
 `taskplane dev` writes ``.taskplane/stack.json`` in the folder it runs in (its pid, the
 embedded Redis's URL, the database URL, the API address) and removes it when it stops.
 Every other command run in that folder with none of ``TASKPLANE_REDIS_URL``,
-``TASKPLANE_REDIS_SENTINELS`` and ``TASKPLANE_DATABASE_URL`` set (environment or ``.env``) uses the addresses in that file, so
+``TASKPLANE_REDIS_SENTINELS`` and ``TASKPLANE_DATABASE_URL`` set (environment or ``.env``)
+uses the addresses in that file, so
 `taskplane inspect` next to `make dev` sees the dev stack, never another Redis. A file whose
 `taskplane dev` is no longer running is refused in one line; so is a command that needs Redis
 with no stack file and no URL set (a default Redis on 127.0.0.1 would be someone else's).

@@ -59,7 +59,7 @@ async def _revoke(settings: Settings, token_id: int) -> None:
     from taskplane.api.token_cache import revoked
     from taskplane.cli.services import open_database
     from taskplane.db import tokens
-    from taskplane.resources import make_redis
+    from taskplane.redis_clients import make_redis
     from taskplane.state.keys import Keys
 
     redis = make_redis(settings, pool_size=2)
