@@ -31,8 +31,8 @@ points where nothing listens: only the Sentinels lead to Redis), 100 interval sc
 - nothing is lost silently from what the new primary knows: every due time of every
   schedule is either fired or dropped by the misfire policy (`skipped`, `misfire` in the
   history), and every fire and run it holds runs and is recorded;
-- `taskplane reconcile` (a CLI process, through the Sentinels) leaves every schedule
-  consistent.
+- what `taskplane reconcile` runs (`cli/services.reconcile_all`, through the Sentinels)
+  leaves every schedule consistent.
 
 ```bash
 pytest tests/faults/test_sentinel_failover.py -p no:randomly

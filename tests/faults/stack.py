@@ -284,9 +284,23 @@ async def count(
     """Count per task id (ledger and records) and per due time (history) for a config with
     an interval schedule; due times are checked on the grid up to ``until``."""
     history = await stack.history(config_id)
+    executions = await stack.executions(config_id)
+    return tally(history, executions, ledger_types.read(ledger), every_seconds, until=until)
+
+
+def tally(
+    history: list[dict[str, Any]],
+    executions: list[dict[str, Any]],
+    started: list[tuple[str, int]],
+    every_seconds: int,
+    *,
+    until: datetime,
+) -> Count:
+    """``count`` of what was read: one config's history and execution records, and the
+    ledger's lines (``ledger_types.read``)."""
     wanted = requested_ids(history)
-    runs = Counter(task_id for task_id, _ in ledger_types.read(ledger))
-    records = Counter((e["task_id"], e["attempt"]) for e in await stack.executions(config_id))
+    runs = Counter(task_id for task_id, _ in started)
+    records = Counter((e["task_id"], e["attempt"]) for e in executions)
     recorded = Counter(task_id for task_id, _ in records)
     lost = len([t for t in wanted if runs[t] == 0 or recorded[t] == 0])
     duplicated = sum(n - 1 for n in runs.values() if n > 1) + sum(
