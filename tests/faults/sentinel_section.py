@@ -43,19 +43,22 @@ python -m tests.faults.reliability --store <pytest base temp>/fault-figures.json
 CANNOT = """
 **What cannot be promised: Redis replicates asynchronously.** The primary answers a write
 before its replica has it. `kill -9` loses what the replica had not received (the backlog
-above); the new primary is the old one as it was that moment earlier, consistent (each
-script and transaction replicates whole) but without the last writes. What the old primary
-acknowledged in that moment is then gone, and taskplane cannot tell:
+above, read a moment before the kill: writes go on until it); the new primary is the old
+one as it was a moment earlier, consistent (each script and transaction replicates whole)
+but without the last writes. What the old primary acknowledged in that moment is then gone,
+and taskplane cannot tell:
 
 - a run now or a pause answered `202` / `200` just before the kill may never have happened
   (counted above; the client was told otherwise). Reconcile cannot bring a pause back: the
   status lives only in Redis (PostgreSQL has no status column), so the schedule is active
   again and fires;
-- a fire sent and read by a worker just before the kill is sent again by the new primary
-  (its due time is still due there) with the same task id: the task may **run twice**
-  ("runs repeated"); it is still recorded once. A worker's acknowledgement or record that was
-  lost is made good by re-delivery (the broker's idle timeout, `TASKPLANE_BROKER_IDLE_TIMEOUT_MS`:
-  8 s in this test, 5 min by default), so a record can arrive that late;
+- a message a worker read just before the kill is delivered again by the new primary (it
+  never saw the delivery), or its fire is sent again (it never saw the fire: the due time is
+  still due there), with the same task id: the task **runs twice** ("runs repeated": in the
+  stored run, messages read in the last milliseconds before the kill, run again a few seconds
+  later); it is still recorded once. An acknowledgement or record that was lost is made good
+  by re-delivery (the broker's idle timeout, `TASKPLANE_BROKER_IDLE_TIMEOUT_MS`: 8 s in this
+  test, 5 min by default), so a record can arrive that late;
 - counters and history may miss or repeat the events of that moment (a record flushed to
   PostgreSQL whose removal from the buffer was lost is flushed again: the row is kept once,
   its counters counted again).
@@ -75,12 +78,12 @@ ROWS = (
     ("promoted_seconds", "new primary named by the Sentinels", "s"),
     ("api_answers_seconds", "api answers a Redis read again", "s"),
     ("fires_flow_seconds", "a fire due after the kill has run", "s"),
-    ("replication_backlog_bytes", "replication backlog at the kill (bytes)", ""),
+    ("replication_backlog_bytes", "replication backlog a moment before the kill (bytes)", ""),
     ("fires", "scheduled fires run in the test", ""),
     ("lost", "lost (due times neither fired nor dropped; requests never run or recorded)", ""),
     ("duplicated", "executions recorded twice", ""),
     ("dropped_by_misfire_policy", "due times collapsed by the misfire policy", ""),
-    ("runs_repeated", "runs repeated (a delivery the new primary never had)", ""),
+    ("runs_repeated", "runs repeated (a delivery or fire the new primary never had)", ""),
     ("run_now_acknowledged", "run-now calls answered 202", ""),
     ("run_now_acknowledged_never_ran", "of those, never ran (lost with the old primary)", ""),
     ("pauses_acknowledged", "pauses answered 200", ""),
