@@ -1,6 +1,7 @@
 """redis_clients.py: the settings choose the pool (an address, or the primary the Sentinels
-name); a client on a Sentinel pool follows a failover by itself (real servers: a primary, a
-replica and three Sentinels of the test's own, and Sentinel's manual ``FAILOVER``)."""
+name); a client on a Sentinel pool follows a failover by itself, and so do the raw EVALSHA
+sender and the events hub's subscription (real servers: a primary, a replica and three
+Sentinels of the test's own; Sentinel's manual ``FAILOVER``, or ``kill -9`` of the primary)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from taskplane.redis_clients import (
 )
 from taskplane.scheduling.evalsha import RawScript
 from taskplane.settings import Settings, SettingsError, load_settings
+from taskplane.state import events
 from tests.faults.sentinels import MASTER, ReplicatedRedis, replicated_redis
 from tests.support import eventually
 
@@ -155,5 +157,45 @@ async def test_a_client_on_sentinel_follows_a_failover_without_being_rebuilt(
             assert await pipe.execute() == [1, 2]
         assert on(new_port).get("counter") == "2"
     finally:
+        await client.aclose()
+        await client.connection_pool.disconnect()
+
+
+@pytest.mark.slow
+async def test_the_events_hub_listens_on_the_new_primary_after_a_kill_9(
+    replicated: ReplicatedRedis,
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        redis_url="redis://127.0.0.1:9/0",
+        redis_sentinels=replicated.sentinels,
+        redis_sentinel_master=MASTER,
+    )
+    client = make_redis(settings, pool_size=4)
+    hub = events.Hub(client, "tp-test:events")
+    sub = hub.subscribe()
+    try:
+        await hub.ready(within=10)
+        await events.publish(client, hub.channel, [events.schedule_event(1, "active", "before")])
+        got = await sub.get(5)
+        assert got is not None and got.data["event"] == "before"
+
+        old = ("127.0.0.1", replicated.primary.port)
+        replicated.primary.kill()
+
+        async def promoted() -> bool:
+            address = replicated.master_address()
+            return address is not None and address != old
+
+        await eventually(promoted, within=30)
+
+        async def delivered() -> bool:  # published through the Sentinels, heard by the hub
+            await events.publish(client, hub.channel, [events.schedule_event(2, "paused", "after")])
+            got = await sub.get(0.5)
+            return got is not None and got.data["event"] == "after"
+
+        await eventually(delivered, within=30)
+    finally:
+        await hub.close()
         await client.aclose()
         await client.connection_pool.disconnect()
