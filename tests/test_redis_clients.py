@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import redis
 from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.sentinel import MasterNotFoundError
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from taskplane.redis_clients import (
@@ -107,8 +109,8 @@ def replicated(tmp_path: Path) -> Iterator[ReplicatedRedis]:
         yield servers
 
 
-def on(port: int) -> redis.Redis:
-    return redis.Redis(port=port, socket_timeout=2, decode_responses=True)
+def on(port: int, password: str | None = None) -> redis.Redis:
+    return redis.Redis(port=port, password=password, socket_timeout=2, decode_responses=True)
 
 
 @pytest.mark.slow
@@ -197,5 +199,51 @@ async def test_the_events_hub_listens_on_the_new_primary_after_a_kill_9(
         await eventually(delivered, within=30)
     finally:
         await hub.close()
+        await client.aclose()
+        await client.connection_pool.disconnect()
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicatedRedis]:
+    with replicated_redis(
+        tmp_path_factory.mktemp("guarded"), data_password="data-pw", sentinel_password="sentinel-pw"
+    ) as servers:
+        yield servers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("url", "sentinel_password", "refused_by"),
+    [
+        ("redis://:data-pw@127.0.0.1:9/0", "sentinel-pw", None),
+        ("redis://:wrong@127.0.0.1:9/0", "sentinel-pw", AuthenticationError),
+        ("redis://:data-pw@127.0.0.1:9/0", "wrong", MasterNotFoundError),
+        ("redis://:data-pw@127.0.0.1:9/0", None, MasterNotFoundError),
+    ],
+)
+async def test_the_data_password_is_the_urls_and_the_sentinels_their_own(
+    guarded: ReplicatedRedis,
+    url: str,
+    sentinel_password: str | None,
+    refused_by: type[Exception] | None,
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        redis_url=url,
+        redis_sentinels=guarded.sentinels,
+        redis_sentinel_master=MASTER,
+        redis_sentinel_password=sentinel_password,
+    )
+    client = make_redis(settings, pool_size=2)
+    key = f"guarded:{url}:{sentinel_password}"  # the servers serve every case
+    try:
+        if refused_by is None:
+            assert await client.set(key, "yes")
+            assert on(guarded.primary.port, "data-pw").get(key) == "yes"
+        else:
+            with pytest.raises(refused_by):
+                await client.set(key, "no")
+            assert on(guarded.primary.port, "data-pw").get(key) is None
+    finally:
         await client.aclose()
         await client.connection_pool.disconnect()

@@ -53,11 +53,14 @@ class Node:
 
     dir: Path
     name: str
+    password: str | None = None
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=1)
+        return redis.Redis(
+            port=self.port, password=self.password, socket_timeout=2, socket_connect_timeout=1
+        )
 
     def spawn(self, args: list[str]) -> None:
         with (self.dir / f"{self.name}.log").open("ab") as out:
@@ -86,17 +89,21 @@ class Node:
 
 @dataclass
 class ReplicatedRedis:
-    """Primary + replica + three Sentinels; ``sentinels`` as the setting spells them."""
+    """Primary + replica + three Sentinels; ``sentinels`` as the setting spells them. With
+    ``data_password`` the data nodes require it (and the Sentinels and the replica use it);
+    with ``sentinel_password`` the Sentinels require theirs."""
 
     dir: Path
+    data_password: str | None = None
+    sentinel_password: str | None = None
     primary: Node = field(init=False)
     replica: Node = field(init=False)
     watchers: list[Node] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.primary = Node(self.dir, "primary")
-        self.replica = Node(self.dir, "replica")
-        self.watchers = [Node(self.dir, f"sentinel-{n}") for n in range(3)]
+        self.primary = Node(self.dir, "primary", self.data_password)
+        self.replica = Node(self.dir, "replica", self.data_password)
+        self.watchers = [Node(self.dir, f"sentinel-{n}", self.sentinel_password) for n in range(3)]
 
     @property
     def sentinels(self) -> str:
@@ -109,6 +116,7 @@ class ReplicatedRedis:
         return [
             str(conf), "--port", str(node.port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(self.dir), "--dbfilename", f"{node.name}.rdb",
+            *(["--requirepass", pw, "--masterauth", pw] if (pw := self.data_password) else []),
         ]  # fmt: skip
 
     def start(self, within: float = 30.0) -> None:
@@ -130,6 +138,12 @@ class ReplicatedRedis:
                 f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}\n"
                 f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}\n"
                 f"sentinel parallel-syncs {MASTER} 1\n"
+                + (
+                    f"sentinel auth-pass {MASTER} {self.data_password}\n"
+                    if self.data_password
+                    else ""
+                )
+                + (f"requirepass {self.sentinel_password}\n" if self.sentinel_password else "")
             )
             watcher.spawn([str(conf), "--sentinel"])
         for watcher in self.watchers:
@@ -171,8 +185,10 @@ class ReplicatedRedis:
 
 
 @contextlib.contextmanager
-def replicated_redis(directory: Path) -> Iterator[ReplicatedRedis]:
-    servers = ReplicatedRedis(directory)
+def replicated_redis(
+    directory: Path, *, data_password: str | None = None, sentinel_password: str | None = None
+) -> Iterator[ReplicatedRedis]:
+    servers = ReplicatedRedis(directory, data_password, sentinel_password)
     try:
         servers.start()
         yield servers
