@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from taskplane import json_template
 from taskplane.json_template import Hole, Template
 
 LEAVES = (
@@ -157,9 +158,21 @@ def test_a_hole_must_be_named_right_and_values_must_be_json() -> None:
     assert Template.of({"a": Hole("a")}, default=str).fill(a=3j) == '{"a": "3j"}'
 
 
-def test_a_dict_holding_a_hole_needs_string_keys_and_a_hole_is_not_json() -> None:
+def test_keys_are_written_as_json_dumps_writes_them_and_a_hole_is_not_json() -> None:
+    assert Template.of({1: Hole("a")}).fill(a="x") == json.dumps({1: "x"})
     with pytest.raises(TypeError):
-        Template.of({1: Hole("a")})
+        Template.of({Hole("k"): 1})  # a hole is a value, never a key
     with pytest.raises(TypeError):
         json.dumps(Hole("a"))
     assert Template.of({1: "no hole"}).fill() == json.dumps({1: "no hole"})
+
+
+def test_a_value_holding_the_stand_ins_nonce_is_never_taken_for_a_hole() -> None:
+    """The stand-ins name a per-process nonce: a value that holds it (here, forced) makes
+    the template draw another, so the text is still cut at the holes only."""
+    nonce = json_template._nonce
+    value = {"a": f"{nonce}.0.", "b": Hole("b"), "c": [f'"{nonce}.1."']}
+    template = Template.of(value)
+    assert json_template._nonce != nonce
+    assert template.holes == ("b",)
+    assert template.fill(b=7) == json.dumps({"a": f"{nonce}.0.", "b": 7, "c": [f'"{nonce}.1."']})

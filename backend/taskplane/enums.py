@@ -61,3 +61,4 @@ class Event(StrEnum):
     RUN_REQUESTED = "run_requested"
     REPAIRED = "repaired"
     ERROR = "error"
+    ALERT = "alert"

@@ -8,23 +8,30 @@ once and fills its holes per text::
     t.fill(id=7, kwargs={"a": 1}) == json.dumps({"id": 7, "kind": "cron", "kwargs": {"a": 1}})
 
 The text is exactly what ``json.dumps(value, **options)`` writes with each hole's value in
-its place (tests hold the two equal on generated values). Holes are found by position, never
-by searching the text for a marker: a subtree without a hole is encoded by one ``json.dumps``
-call, a dict or list holding a hole item by item with the same separators. ``fill`` (by
-name) and ``fill_in`` (in ``holes`` order) encode each value as ``json.dumps`` with the
-template's options would (a ``str`` by the encoder
-``json.dumps`` itself uses, an ``int`` by its repr); a value it cannot encode raises
-``TypeError`` / ``ValueError`` as ``json.dumps`` does.
+its place (tests hold the two equal on generated values). A template is made by ONE
+``json.dumps`` of the value: the encoder meets each ``Hole`` (not JSON, so its ``default``
+hook is asked) and writes a stand-in string naming the hole by number and a random nonce;
+the text is then cut at the stand-ins. The nonce is drawn per process and checked: when the
+value itself holds it, a new one is drawn, so no value is ever mistaken for a hole (which a
+fixed magic value could not promise). ``fill`` (by name) and ``fill_in`` (in ``holes``
+order) encode each value as ``json.dumps`` with the template's options would (a ``str`` by
+the encoder ``json.dumps`` itself uses, an ``int`` by its repr); a value it cannot encode
+raises ``TypeError`` / ``ValueError`` as ``json.dumps`` does.
 
 Only the options these texts use are supported: ``separators``, ``default``, ``allow_nan``
-and ``ensure_ascii`` (no ``indent``, no ``sort_keys``). A dict that holds a hole must have
-string keys.
+and ``ensure_ascii`` (no ``indent``, no ``sort_keys``).
+
+Cost (this machine, the engine's run-message shape, timeit): ``of`` 16 µs (a walk that
+found the holes item by item took 34 µs: a registration is parsed once per change,
+but a scheduler parses every one on its first tick, 100,000 of them at B1's size);
+``fill_in`` of two strings 1 µs (a ``%``-format over the encoded values took 1.1 µs).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from json.encoder import encode_basestring, encode_basestring_ascii
@@ -36,19 +43,9 @@ __all__ = ["Hole", "Template"]
 @dataclass(frozen=True, slots=True)
 class Hole:
     """A place of a template's value filled per text, by ``name``. Not JSON itself: a hole
-    that reached ``json.dumps`` would raise (the template never lets one)."""
+    that reached ``json.dumps`` would raise (a template's encoder writes a stand-in)."""
 
     name: str
-
-
-def _has_hole(value: Any) -> bool:
-    if isinstance(value, Hole):
-        return True
-    if isinstance(value, dict):
-        return any(_has_hole(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_hole(v) for v in value)
-    return False
 
 
 @functools.lru_cache(maxsize=64)
@@ -66,6 +63,45 @@ def _holes(names: tuple[str, ...]) -> tuple[str, ...]:
     return names  # equal hole lists: one tuple
 
 
+_nonce = secrets.token_hex(16)
+"""Names the stand-ins of this process's templates; drawn again when a value holds it."""
+
+
+def _encode_cut(
+    value: Any,
+    separators: tuple[str, str],
+    default: Callable[[Any], Any] | None,
+    allow_nan: bool,
+    ensure_ascii: bool,
+) -> tuple[list[str], list[str]]:
+    """``json.dumps(value, ...)`` cut at its holes: the parts between them and their names."""
+    global _nonce
+    while True:
+        nonce = _nonce
+        names: list[str] = []
+
+        def stand_in(node: Any, nonce: str = nonce, names: list[str] = names) -> Any:
+            if isinstance(node, Hole):
+                names.append(node.name)
+                return f"{nonce}.{len(names) - 1}."
+            if default is None:
+                raise TypeError(f"Object of type {type(node).__name__} is not JSON serializable")
+            return default(node)
+
+        text = json.JSONEncoder(
+            separators=separators, default=stand_in, allow_nan=allow_nan, ensure_ascii=ensure_ascii
+        ).encode(value)
+        if text.count(nonce) == len(names):
+            break
+        _nonce = secrets.token_hex(16)  # the value holds the nonce: never mistake it for a hole
+    parts: list[str] = []
+    for number in range(len(names)):
+        head, _, text = text.partition(f'"{nonce}.{number}."')
+        parts.append(head)
+    parts.append(text)
+    return parts, names
+
+
 class Template:
     """A JSON text cut at its holes: ``parts[0]``, then per hole its value and the next
     part. Make one with ``of``; fill it by name (``fill``) or in ``holes`` order
@@ -78,6 +114,8 @@ class Template:
     ) -> None:
         if len(set(names)) != len(names):
             raise ValueError(f"a hole's name stands once in a template: {names}")
+        if len(parts) != len(names) + 1:
+            raise ValueError(f"{len(names)} holes stand between {len(names) + 1} parts")
         self._first = parts[0]
         self._rest = tuple(parts[1:])
         self.holes = _holes(tuple(names))
@@ -98,35 +136,8 @@ class Template:
         """The template of ``value``: ``json.dumps(value, separators=..., default=...,
         allow_nan=..., ensure_ascii=...)`` with a hole wherever ``value`` holds a ``Hole``
         (each name once)."""
-        dumps = _dumps(separators, default, allow_nan, ensure_ascii)
-        item_sep, key_sep = separators
-        string = encode_basestring_ascii if ensure_ascii else encode_basestring
-        parts: list[str] = [""]
-        names: list[str] = []
-
-        def walk(node: Any) -> None:
-            if isinstance(node, Hole):
-                names.append(node.name)
-                parts.append("")
-            elif not _has_hole(node):
-                parts[-1] += dumps(node)
-            elif isinstance(node, dict):
-                parts[-1] += "{"
-                for i, (key, item) in enumerate(node.items()):
-                    if not isinstance(key, str):
-                        raise TypeError(f"a dict holding a hole needs str keys, not {key!r}")
-                    parts[-1] += (item_sep if i else "") + string(key) + key_sep
-                    walk(item)
-                parts[-1] += "}"
-            else:  # a list or tuple holding a hole
-                parts[-1] += "["
-                for i, item in enumerate(node):
-                    parts[-1] += item_sep if i else ""
-                    walk(item)
-                parts[-1] += "]"
-
-        walk(value)
-        return cls(parts, names, dumps, ensure_ascii)
+        parts, names = _encode_cut(value, separators, default, allow_nan, ensure_ascii)
+        return cls(parts, names, _dumps(separators, default, allow_nan, ensure_ascii), ensure_ascii)
 
     def encode(self, value: Any) -> str:
         """One value as this template writes it into a hole."""
@@ -147,12 +158,11 @@ class Template:
 
     def fill_in(self, *values: Any) -> str:
         """The text with the holes' values in ``holes`` order; TypeError for a wrong count."""
-        rest = self._rest
-        if len(values) != len(rest):
-            raise TypeError(f"{len(rest)} holes {list(self.holes)}, given {len(values)}")
+        if len(values) != len(self.holes):
+            raise TypeError(f"{len(self.holes)} holes {list(self.holes)}, given {len(values)}")
         string, dumps = self._string, self._dumps
         out = [self._first]
-        for value, part in zip(values, rest):  # noqa: B905 (the lengths are equal)
+        for value, part in zip(values, self._rest):  # noqa: B905 (the lengths are equal)
             kind = type(value)  # ``encode``, inlined: this is the engine's per-fire path
             if kind is str:
                 out.append(string(value))

@@ -1,7 +1,7 @@
 """The composition root: the services every process uses, built once from its ``Resources``.
 
     async with open_resources(settings) as resources:
-        services = open_services(resources)   # state, core, scheduler, configs, reader
+        services = open_services(resources)   # state, core, scheduler, configs, alerts
 
 The api lifespan, the worker, the scheduler process and the CLI build their services here
 and nowhere else, so each process has one schedule state service, one core (its caches),
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from taskplane.alerts.store import AlertStore
 from taskplane.db.rows import RowReader
 from taskplane.resources import Resources
 from taskplane.scheduling.config_service import ConfigService
@@ -32,6 +33,7 @@ class Services:
     core: SchedulerCoreService
     scheduler: SchedulerService
     configs: ConfigService
+    alerts: AlertStore
 
     @property
     def audit(self) -> AuditLog:
@@ -52,11 +54,13 @@ def open_services(resources: Resources, registry: TaskRegistry | None = None) ->
     state = ScheduleStateService.from_settings(resources.redis, resources.keys, settings)
     core = SchedulerCoreService(resources.redis, resources.keys, registry)
     scheduler = SchedulerService(resources.redis, resources.keys, registry, state=state, core=core)
+    alerts = AlertStore(resources.redis, resources.keys, state)
     return Services(
         resources=resources,
         registry=registry,
         state=state,
         core=core,
         scheduler=scheduler,
-        configs=ConfigService(resources.sessions, scheduler, registry),
+        configs=ConfigService(resources.sessions, scheduler, registry, alerts),
+        alerts=alerts,
     )

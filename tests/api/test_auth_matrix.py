@@ -1,7 +1,8 @@
 """The viewer / admin / no-token matrix, generated from the app's own route table, so a new
 route cannot be left open by accident: every route but health needs a token, a viewer may
-only call GET routes (and write-method routes marked read-only: a preview) that are not
-admin-only, an admin may call everything."""
+only call GET routes (and write-method routes marked read-only: a preview; a route marked
+dry-run-for-viewers refuses the matrix's empty body) that are not admin-only, an admin may
+call everything."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from taskplane.api.deps import READ_ONLY, authorize, require_admin
+from taskplane.api.deps import (
+    DRY_RUN_FOR_VIEWERS,
+    READ_ONLY,
+    authorize,
+    require_admin,
+    require_admin_or_dry_run,
+)
 from taskplane.enums import Role
 from tests.api.conftest import make_client
 
@@ -79,7 +86,10 @@ async def test_matrix_covers_every_route(
                 response = await call(client, method, path)
                 assert response.status_code == 401, (method, template, response.text)
                 assert response.headers["www-authenticate"] == "Bearer"
-            read_only = bool((route.original_route.openapi_extra or {}).get(READ_ONLY))
+            extra = route.original_route.openapi_extra or {}
+            read_only = bool(extra.get(READ_ONLY))
+            # a viewer's dry run only: the matrix's body ({}) is no dry run, so 403
+            assert bool(extra.get(DRY_RUN_FOR_VIEWERS)) == (require_admin_or_dry_run in deps)
             viewer_may = (method == "GET" or read_only) and require_admin not in deps
             if (method, template) in STREAMS:
                 # an endless stream cannot finish through the in-process transport: its

@@ -56,6 +56,10 @@ async def test_b1_accounts_for_every_fire_on_both_schedulers() -> None:
         assert r["CPU s/min"].endswith(" s") and r["peak RSS"].endswith(" MiB")
     assert _int(rows[0]["duplicated"]) == 0  # deterministic task ids + CAS: never twice
     assert next(g.goal for g in result.goals).startswith("100,000")
+    # scheduler + Redis CPU per fire against stock's, at each size the goals name
+    totals = [g for g in result.goals if "scheduler + Redis CPU" in g.goal]
+    assert [g.goal.split(":")[0] for g in totals] == ["10,000", "100,000"]
+    assert all(g.detail == "not run" for g in totals)  # 20 schedules: neither size ran
 
 
 async def test_b2_sees_every_change_honoured() -> None:
@@ -106,20 +110,23 @@ async def test_b4_loads_every_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = _rows(result.tables[0])
     assert [r["endpoint"] for r in rows] == [
         b4_api.BARE,
+        b4_api.FLOOR,
         "GET /configs/{id}",
         "GET /configs?limit=50",
         "POST /schedules/{id}/pause + resume",
     ]
     assert all(_int(r["requests"]) > 0 for r in rows)
-    assert rows[0]["non-2xx"] == rows[1]["non-2xx"] == rows[2]["non-2xx"] == "0", rows
-    assert rows[0]["x bare"] == "1.0x" and rows[1]["x bare"].endswith("x"), rows
+    assert {rows[i]["non-2xx"] for i in range(4)} == {"0"}, rows  # the floor's reads answer too
+    assert rows[0]["x bare"] == "1.0x" and rows[2]["x bare"].endswith("x"), rows
+    assert rows[1]["x floor"] == "1.00x" and rows[2]["x floor"].endswith("x"), rows
     # 40 schedules under 32 connections: a resume may overtake its own pause (a 409), but
     # most control calls succeed
-    assert _int(rows[3]["non-2xx"]) < _int(rows[3]["requests"]) / 2, rows
+    assert _int(rows[4]["non-2xx"]) < _int(rows[4]["requests"]) / 2, rows
     # the reads again on `taskplane api --workers 2`, and a verdict on every B4 goal
     assert "--workers 2" in result.tables[1].title
-    assert [r["endpoint"] for r in _rows(result.tables[1])] == [r["endpoint"] for r in rows[:3]]
-    assert len(result.goals) == 3 and all(g.met is not None for g in result.goals)
+    assert [r["endpoint"] for r in _rows(result.tables[1])] == [r["endpoint"] for r in rows[:4]]
+    assert len(result.goals) == 4 and all(g.met is not None for g in result.goals)
+    assert any("the floor's" in g.goal for g in result.goals)
 
 
 async def test_b7_measures_health_under_every_attack_and_gives_its_goal_a_verdict() -> None:

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.alerts import section as alerts
 from tests.badclients import section as badclients
 from tests.faults import promises
+from tests.faults import sentinel_section as sentinel
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "reliability.md"
@@ -40,6 +42,8 @@ class Section:
 SECTIONS: list[Section] = [
     Section("faults.json", promises.CITED, promises.render),
     Section("badclients.json", badclients.CITED, badclients.render),
+    Section("alerts.json", alerts.CITED, alerts.render),
+    Section("sentinel.json", sentinel.CITED, sentinel.render),
 ]
 
 

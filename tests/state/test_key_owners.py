@@ -60,6 +60,24 @@ OWNERS: dict[str, set[str]] = {
     "workers_last_exit": {"state/heartbeats.py", "worker/heartbeat.py"},
     # the token generation: every revocation replaces it (api processes' token lookups)
     "token_generation": {"api/token_cache.py"},
+    # alerts: settings, late checks, start marks (the worker's claim script writes them
+    # through the keys alerts/store.py hands out), incidents, the webhook outbox, the lease
+    **{
+        family: {"alerts/store.py"}
+        for family in (
+            "alert_configs",
+            "alert_late_checks",
+            "alert_watched_due",
+            "alert_started",
+            "alert_open",
+            "alert_incidents",
+            "alert_log",
+            "alert_next_id",
+            "alert_outbox",
+            "alert_outbox_due",
+            "alert_lease",
+        )
+    },
     # live events: a pub/sub channel, nothing stored; each owner publishes its own changes
     # (state/events.py formats them), the api subscribes
     "events": {

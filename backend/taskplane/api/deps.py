@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskplane.actors import Actor
+from taskplane.alerts.store import AlertStore
 from taskplane.api.token_cache import TokenCache
 from taskplane.auth import ADMIN, Principal, authenticate, hash_token, is_admin_token, may
 from taskplane.db.rows import RowReader
@@ -107,6 +108,10 @@ async def get_audit(request: Request) -> AuditLog:
     return _services(request).audit
 
 
+async def get_alerts(request: Request) -> AlertStore:
+    return _services(request).alerts
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SchedulerDep = Annotated[SchedulerService, Depends(get_scheduler)]
 RegistryDep = Annotated[TaskRegistry, Depends(get_registry)]
@@ -115,6 +120,7 @@ RowsDep = Annotated[RowReader, Depends(get_rows)]
 ConfigServiceDep = Annotated[ConfigService, Depends(get_config_service)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
+AlertsDep = Annotated[AlertStore, Depends(get_alerts)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
 
 
@@ -159,9 +165,15 @@ READ_ONLY = "x-read-only"
 may call it. It is in the OpenAPI document, so clients see it too."""
 
 
+DRY_RUN_FOR_VIEWERS = "x-viewer-dry-run"
+"""``openapi_extra`` key of a write-method route a viewer may call with ``dry_run: true``
+only: ``authorize`` lets the viewer through, and the route's ``AdminOrDryRun`` refuses
+anything else (403)."""
+
+
 def _is_read_only(request: Request) -> bool:
     extra: dict[str, Any] = getattr(request.scope.get("route"), "openapi_extra", None) or {}
-    return bool(extra.get(READ_ONLY))
+    return bool(extra.get(READ_ONLY) or extra.get(DRY_RUN_FOR_VIEWERS))
 
 
 Caller = Annotated[Principal, Depends(authorize)]
@@ -201,3 +213,22 @@ async def require_admin(principal: Caller) -> Principal:
 
 
 AdminOnly = Annotated[Principal, Depends(require_admin)]
+
+
+async def require_admin_or_dry_run(request: Request, principal: Caller) -> Principal:
+    """A ``DRY_RUN_FOR_VIEWERS`` route's check: a viewer's body must say ``"dry_run":
+    true``, else 403, before the body is judged (as a viewer's write is refused)."""
+    if principal.is_admin:
+        return principal
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not (isinstance(body, dict) and body.get("dry_run") is True):
+        raise HTTPException(
+            status_code=403, detail="admin role required (a viewer may send dry_run: true)"
+        )
+    return principal
+
+
+AdminOrDryRun = Annotated[Principal, Depends(require_admin_or_dry_run)]

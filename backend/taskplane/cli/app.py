@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from taskplane.cli import configs, dev, inspect, processes, schedules, tokens
+from taskplane.cli import as_code, configs, dev, inspect, processes, schedules, tokens
 from taskplane.cli.output import CliError, error_line
 from taskplane.logs import setup_logging
 
@@ -36,6 +36,7 @@ app.add_typer(configs.app, name="configs")
 app.add_typer(schedules.app, name="schedules")
 configs.register_run(app)
 inspect.register(app)
+as_code.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
 def describe(exc: BaseException) -> str:
     """One line naming what failed, from a domain error or an unexpected one."""
     import redis
+    from redis.asyncio.sentinel import MasterNotFoundError
     from sqlalchemy.exc import DBAPIError
 
     from taskplane.errors import TaskplaneError
@@ -68,6 +70,8 @@ def describe(exc: BaseException) -> str:
     elif isinstance(exc, DBAPIError):
         text = f"database: {exc.orig if exc.orig is not None else exc}"
         text = text.split(" (Background on this error", 1)[0]
+    elif isinstance(exc, MasterNotFoundError):  # its message ends in every Sentinel's repr
+        text = f"Redis: {str(exc).split(' : ', 1)[0]} (asked TASKPLANE_REDIS_SENTINELS)"
     elif isinstance(exc, redis.ConnectionError):
         text = f"Redis: {exc}"
     elif isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):

@@ -37,7 +37,7 @@ SCHEDULE_FIELDS = frozenset(
     }
 )
 # Every field a caller may set (create, update): the schedule's, and the config's own words.
-EDITABLE_FIELDS = SCHEDULE_FIELDS | {"name", "description"}
+EDITABLE_FIELDS = SCHEDULE_FIELDS | {"name", "description", "alerts"}
 
 
 class ConfigRow(NamedTuple):
@@ -45,7 +45,7 @@ class ConfigRow(NamedTuple):
     the two together), so a row read by any path is ``ConfigRow(*values)``.
 
     A named tuple, not a frozen dataclass: both are immutable, but building a frozen
-    dataclass of these twelve fields took 2.1 µs here and a named tuple 0.4 µs, and the
+    dataclass of these fields took 2.1 µs here and a named tuple 0.4 µs, and the
     config list builds one per row (50 a page, on B6's path)."""
 
     id: int
@@ -60,6 +60,7 @@ class ConfigRow(NamedTuple):
     priority: int
     created_at: datetime
     updated_at: datetime
+    alerts: dict[str, Any] | None = None
 
 
 _TABLE = cast(Table, TaskConfig.__table__)
@@ -226,6 +227,11 @@ def _filtered(
     if ids is not None:
         stmt = stmt.where(TaskConfig.id.in_(list(ids)))
     return stmt.order_by(TaskConfig.id.desc())
+
+
+async def all_rows(session: AsyncSession) -> list[ConfigRow]:
+    """Every config (schedules as code: the export, and what an apply compares with)."""
+    return _rows((await session.execute(_ROW.order_by(_TABLE.c.id))).all())
 
 
 async def all_ids(session: AsyncSession) -> list[int]:

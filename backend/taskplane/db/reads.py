@@ -9,13 +9,11 @@ statement sees one snapshot anyway).
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-log = logging.getLogger(__name__)
+from taskplane.db.session import close_quietly
 
 
 @contextlib.asynccontextmanager
@@ -28,12 +26,4 @@ async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
     finally:
-        try:
-            await conn.close()
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning(
-                "database connection closed on a lost connection",
-                extra={"error": type(exc).__name__},
-            )
-            with contextlib.suppress(Exception):
-                await conn.invalidate()
+        await close_quietly(conn, "connection")

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -76,12 +77,17 @@ async def open_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
     try:
         yield session
     finally:
-        try:
-            await session.close()
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning(
-                "database session closed on a lost connection",
-                extra={"error": type(exc).__name__},
-            )
-            with contextlib.suppress(Exception):
-                await session.invalidate()
+        await close_quietly(session, "session")
+
+
+async def close_quietly(opened: AsyncSession | AsyncConnection, what: str) -> None:
+    """Close a session or connection; one PostgreSQL dropped meanwhile cannot close cleanly:
+    it is invalidated (the pool discards it), logged once, and no error is raised."""
+    try:
+        await opened.close()
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning(
+            f"database {what} closed on a lost connection", extra={"error": type(exc).__name__}
+        )
+        with contextlib.suppress(Exception):
+            await opened.invalidate()

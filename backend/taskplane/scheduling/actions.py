@@ -263,6 +263,41 @@ class Actions:
             log.info("schedule paused", extra={"config_id": cid})
             return ActionResult(cid, "pause", True, PAUSED, "paused")
 
+    async def hold(
+        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
+        """inactive / error -> paused without registering anything (schedules as code: a
+        file that says ``paused`` for a config that is not running): nothing fires, and a
+        ``resume`` activates it later. Paused already: a no-op; active: Conflict (use
+        pause); a manual config: Conflict."""
+        cid = config.id
+        async with self.locks.held(cid):
+            current = await self._status(cid)
+            if current is PAUSED:
+                return ActionResult(cid, "pause", True, PAUSED, "already paused", changed=False)
+            if kind_of(config) is SchedulerType.MANUAL:
+                raise Conflict(f"config {cid} is a manual config: it cannot be paused")
+            result = await self.state.transition(
+                cid,
+                PAUSED,
+                allowed_from={INACTIVE, ERROR},
+                event=Event.PAUSED,
+                actor=actor,
+                note=note,
+                config_name=config.name,
+            )
+            if not result.changed:
+                raise Conflict(f"config {cid} is {result.previous}; use pause")
+            await self.core.remove(cid)  # nothing should be registered; make sure
+            log.info("schedule paused", extra={"config_id": cid})
+            return ActionResult(cid, "pause", True, PAUSED, "paused")
+
+    async def set_note(self, config_id: int, note: str | None) -> bool:
+        """Replace the note kept with the status (under the config's lock, so it lands on
+        the status it was meant for); no event. False if the config has no state."""
+        async with self.locks.held(config_id):
+            return await self.state.set_note(config_id, note)
+
     async def stop(
         self, config: ConfigRow | int, note: str | None = None, *, actor: Actor
     ) -> ActionResult:

@@ -27,16 +27,20 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.actors import Actor
+from taskplane.alerts.incidents import AlertSettings
+from taskplane.alerts.store import AlertStore
 from taskplane.db import configs
-from taskplane.db.configs import ConfigRow
+from taskplane.db.configs import SCHEDULE_FIELDS, ConfigRow
+from taskplane.db.models import utcnow
 from taskplane.db.session import open_session
 from taskplane.enums import SchedulerType
+from taskplane.epoch import to_ms
 from taskplane.errors import FieldError, InvalidInput
 from taskplane.scheduling import specs
 from taskplane.scheduling.service import SchedulerService
@@ -46,8 +50,12 @@ from taskplane.tasks.registry import TaskRegistry, resolve_run_settings
 
 log = logging.getLogger(__name__)
 
+PAST_DATES_ALLOWED = datetime.fromtimestamp(0, UTC)
+"""``now`` for ``validate_config`` of a config that will not be started: a date is a date."""
 _PARAMETER_FIELDS = frozenset({"task_type", "parameters"})
 _SPEC_FIELDS = frozenset({"scheduler_type", "schedule_config"})
+# a change to any of these restarts the config's alert watch (alerts/store.py)
+_ALERT_FIELDS = SCHEDULE_FIELDS | {"name", "alerts"}
 
 
 def validate_config(
@@ -59,9 +67,12 @@ def validate_config(
     parameters: dict[str, Any],
     check_parameters: bool = True,
     check_schedule: bool = True,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Every problem of a config at once (task type, parameters, schedule spec), as one
-    InvalidInput naming each field; returns the normalized parameters."""
+    InvalidInput naming each field; returns the normalized parameters. ``now``: the instant
+    a ``run_date`` must not precede (default the clock; ``PAST_DATES_ALLOWED`` for a config
+    that will not be started, e.g. a fired date schedule re-created by an apply)."""
     errors: list[FieldError] = []
     normalized = parameters
     if registry.find(task_type) is None:
@@ -79,7 +90,7 @@ def validate_config(
             errors.extend(exc.errors)
     if check_schedule:
         try:
-            specs.parse(scheduler_type, schedule_config)
+            specs.parse(scheduler_type, schedule_config, now=now)
         except InvalidInput as exc:
             errors.extend(exc.errors)
     if not errors:
@@ -109,18 +120,19 @@ class ConfigService:
         sessions: async_sessionmaker[AsyncSession],
         scheduler: SchedulerService,
         registry: TaskRegistry,
+        alerts: AlertStore | None = None,
     ) -> None:
         self.sessions = sessions
         self.scheduler = scheduler
         self.registry = registry
+        self.alerts = alerts
 
-    async def create(
-        self, fields: Mapping[str, Any], *, actor: Actor, auto_start: bool = False
-    ) -> Created:
-        """A new config from its editable fields; ``auto_start`` starts it (not a manual
-        one). A run setting (``max_retries``, ``timeout_seconds``, ``priority``) left None
-        takes its task type's (``resolve_run_settings``). Conflict for a taken name;
-        InvalidInput for a bad config or a start refused."""
+    def prepared(
+        self, fields: Mapping[str, Any], *, now: datetime | None = None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The values a create stores for ``fields`` (run settings resolved, parameters
+        normalized) and where each run setting came from; InvalidInput for a bad config.
+        Writes nothing (an apply validates every entry with it before changing anything)."""
         values = dict(fields)
         run_settings, sources = resolve_run_settings(
             self.registry.find(values["task_type"]), values
@@ -132,7 +144,23 @@ class ConfigService:
             scheduler_type=SchedulerType(values["scheduler_type"]),
             schedule_config=values.get("schedule_config") or {},
             parameters=values.get("parameters") or {},
+            now=now,
         )
+        return values, sources
+
+    async def create(
+        self,
+        fields: Mapping[str, Any],
+        *,
+        actor: Actor,
+        auto_start: bool = False,
+        now: datetime | None = None,
+    ) -> Created:
+        """A new config from its editable fields; ``auto_start`` starts it (not a manual
+        one). A run setting (``max_retries``, ``timeout_seconds``, ``priority``) left None
+        takes its task type's (``resolve_run_settings``). Conflict for a taken name;
+        InvalidInput for a bad config or a start refused. ``now``: as in ``validate_config``."""
+        values, sources = self.prepared(fields, now=now)
         async with open_session(self.sessions) as session, session.begin():
             row = await configs.create(session, **values)
         try:
@@ -141,28 +169,51 @@ class ConfigService:
                 result = await self.scheduler.start(row, actor=actor)
                 if not result.success:
                     raise InvalidInput.field("schedule_config", msg=result.message)
+            if row.alerts:
+                await self._follow_alerts(row)
         except BaseException:
             await asyncio.shield(self._undo_create(row.id))
             raise
         return Created(row, sources)
 
+    async def _follow_alerts(self, row: ConfigRow) -> None:
+        """The alert store follows the row: its settings and name, and a late watch from
+        the schedule's pending due time (alerts/store.py)."""
+        if self.alerts is None:
+            return
+        settings = AlertSettings.of(row.name, row.alerts)
+        due = await self.scheduler.core.next_due(row.id) if settings.late_after_seconds else None
+        await self.alerts.configure(
+            row.id,
+            settings,
+            watch_due_ms=to_ms(due) if due is not None else None,
+            now_ms=to_ms(utcnow()),
+        )
+
     async def _undo_create(self, config_id: int) -> None:
         """Remove what a failed create left: its schedule, state and audit entries, then its
         row."""
         try:
+            if self.alerts is not None:
+                await self.alerts.forget(config_id)
             await self.scheduler.on_deleted(config_id, forget_audit=True)
         finally:
             async with open_session(self.sessions) as session, session.begin():
                 await configs.delete(session, config_id)
 
     async def update(
-        self, config_id: int, changes: Mapping[str, Any], *, actor: Actor
+        self,
+        config_id: int,
+        changes: Mapping[str, Any],
+        *,
+        actor: Actor,
+        now: datetime | None = None,
     ) -> ConfigRow:
         """Apply ``changes`` (a subset of the editable fields), validated against the
         config they make; an active schedule is re-registered from the committed row. The
         ``updated`` event (and audit entry) says each changed field's ``{from, to}``
         (secret parameters masked); a call that changes nothing records nothing.
-        NotFound, Conflict (a taken name), InvalidInput."""
+        NotFound, Conflict (a taken name), InvalidInput. ``now``: as in ``validate_config``."""
         changes = dict(changes)
         async with open_session(self.sessions) as session:
             async with session.begin():
@@ -186,6 +237,7 @@ class ConfigService:
                     parameters=merged["parameters"],
                     check_parameters=touches_params,
                     check_schedule=bool(_SPEC_FIELDS & changes.keys()),
+                    now=now,
                 )
                 if touches_params:
                     changes["parameters"] = normalized
@@ -218,6 +270,8 @@ class ConfigService:
                         reload=reload,
                     )
                 )
+                if changed & _ALERT_FIELDS and (latest.alerts or "alerts" in changed):
+                    await asyncio.shield(self._follow_alerts(latest))
             except Exception:
                 # A failed call changes nothing: put the row back. Whatever Redis holds is
                 # then the old registration or one that reconcile replaces from the row.
@@ -258,6 +312,8 @@ class ConfigService:
             return None if found is None else found.name
 
         await self.scheduler.delete(config_id, delete_row, actor=actor)
+        if self.alerts is not None:
+            await self.alerts.forget(config_id)
 
 
 def shown_changes(

@@ -2,18 +2,21 @@
 ``immediate`` run of an interval schedule that becomes active), each recorded as an event.
 
 The message is the one contract (``messages``): labels from the config and its task type
-(``registration.run_labels``), a new task id, one pipelined MULTI per batch.
+(``registration.run_labels``), a new task id, one pipelined MULTI per batch. With traces
+on, each message carries the current span's ``traceparent`` (the api's request span), so
+the worker's execution span is its child.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from redis.asyncio import Redis
 
-from taskplane import messages
+from taskplane import messages, tracing
 from taskplane.actors import Actor
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import Event, Trigger
@@ -46,6 +49,9 @@ class Dispatcher:
     ) -> messages.Outgoing:
         """The message of a run of ``config``; NotFound for an unknown task type."""
         labels = run_labels(config, self.core.task_type(config), trigger, due_at)
+        traceparent = tracing.current_traceparent()
+        if traceparent is not None:
+            labels = dataclasses.replace(labels, traceparent=traceparent)
         return messages.compose(labels, config.parameters)
 
     async def send_immediate(self, config: ConfigRow, now: datetime, *, actor: Actor) -> str:

@@ -112,6 +112,16 @@ class SchedulerService:
     ) -> ActionResult:
         return await self.actions.start(config, note, actor=actor)
 
+    async def hold(
+        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
+        """inactive / error -> paused, registering nothing (``Actions.hold``)."""
+        return await self.actions.hold(config, note, actor=actor)
+
+    async def set_note(self, config_id: int, note: str | None) -> bool:
+        """Replace the note kept with the status; no event (``Actions.set_note``)."""
+        return await self.actions.set_note(config_id, note)
+
     async def stop(
         self, config: ConfigRow | int, note: str | None = None, *, actor: Actor
     ) -> ActionResult:

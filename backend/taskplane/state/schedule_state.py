@@ -313,6 +313,13 @@ class ScheduleStateService(StateReads):
         )
         return bool(int(result))
 
+    async def set_note(self, config_id: int, note: str | None) -> bool:
+        """Replace the note kept with the status, leaving the status, its time and the
+        history alone (schedules as code: a file's note for an unchanged status); False if
+        the config has no state."""
+        result = await self.scripts.note(keys=[self.keys.schedule(config_id)], args=[note or ""])
+        return bool(int(result))
+
     async def delete(
         self, config_id: int, *, actor: Actor | None = None, config_name: str | None = None
     ) -> None:

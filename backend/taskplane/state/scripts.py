@@ -200,6 +200,15 @@ end
 return 1
 """
 
+# KEYS: 1 schedule hash. ARGV: 1 note ('' = none). Replaces the note kept with the status
+# (nothing else: not the status, not its time) only while the config has state; returns 1
+# when applied.
+NOTE = """
+if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'note', ARGV[1])
+return 1
+"""
+
 # KEYS: schedule hashes. Returns each one's status (nil without state), in order.
 STATUSES = """
 local out = {}
@@ -207,16 +216,42 @@ for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, 'status') or fals
 return out
 """
 
+# KEYS: schedule hashes. Returns each one's {consecutive_failures, successes} ({-1, -1}
+# without state), in order: the alert detector's failing check, one call for all.
+FAILURE_COUNTS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'status', 'consecutive_failures', 'successes')
+  if v[1] then
+    out[i] = {tonumber(v[2]) or 0, tonumber(v[3]) or 0}
+  else
+    out[i] = {-1, -1}
+  end
+end
+return out
+"""
+
 
 class Scripts:
     """The registered scripts of one Redis client."""
 
-    __slots__ = ("create", "event", "metadata", "record_execution", "statuses", "transition")
+    __slots__ = (
+        "create",
+        "event",
+        "failure_counts",
+        "metadata",
+        "note",
+        "record_execution",
+        "statuses",
+        "transition",
+    )
 
     def __init__(self, redis: Redis) -> None:
         self.transition: AsyncScript = redis.register_script(TRANSITION)
         self.create: AsyncScript = redis.register_script(CREATE)
         self.event: AsyncScript = redis.register_script(EVENT)
         self.metadata: AsyncScript = redis.register_script(METADATA)
+        self.note: AsyncScript = redis.register_script(NOTE)
         self.record_execution: AsyncScript = redis.register_script(RECORD_EXECUTION)
         self.statuses: AsyncScript = redis.register_script(STATUSES)
+        self.failure_counts: AsyncScript = redis.register_script(FAILURE_COUNTS)

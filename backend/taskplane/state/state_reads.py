@@ -46,6 +46,20 @@ class StateReads:
         raw: Any = await self.redis.hget(self.keys.schedule(config_id), "status")
         return ScheduleStatus.stored(raw) if raw else None
 
+    async def failure_counts(self, config_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """``(consecutive_failures, successes)`` of each config with state: one script call,
+        no hash decoded (the alert detector reads them for every failing alert each pass)."""
+        if not config_ids:
+            return {}
+        found: list[list[int]] = await self.scripts.failure_counts(
+            keys=[self.keys.schedule(c) for c in config_ids]
+        )
+        return {
+            cid: (int(row[0]), int(row[1]))
+            for cid, row in zip(config_ids, found, strict=True)
+            if int(row[0]) >= 0
+        }
+
     async def statuses(self, config_ids: Sequence[int]) -> list[ScheduleStatus | None]:
         """The status of each config (None without state; an unknown one reads as
         ``error``, as in ``get``), in order: one script call, no hash decoded."""

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 DEFAULT_QUEUE = "default"
 BUILTIN_PACKAGE = "taskplane.tasks.builtin"
-_MARK = "__taskplane_task_type__"
+_TASK_TYPE_ATTRIBUTE = "__taskplane_task_type__"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -204,7 +204,7 @@ def task_type(
         doc = inspect.getdoc(fn) or ""
         setattr(
             fn,
-            _MARK,
+            _TASK_TYPE_ATTRIBUTE,
             TaskType(
                 name=name,
                 params_model=params,
@@ -228,7 +228,7 @@ def types_in(module: ModuleType) -> list[TaskType]:
     """The task types defined in ``module`` (not ones it merely imports)."""
     found = []
     for value in vars(module).values():
-        marked = getattr(value, _MARK, None)
+        marked = getattr(value, _TASK_TYPE_ATTRIBUTE, None)
         if isinstance(marked, TaskType) and marked.module == module.__name__:
             found.append(marked)
     return found

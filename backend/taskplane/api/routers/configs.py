@@ -53,7 +53,7 @@ async def create_config(
     actor: ActorDep,
     auto_start: bool = False,
 ) -> ConfigCreated:
-    created = await service.create(body.model_dump(), actor=actor, auto_start=auto_start)
+    created = await service.create(body.fields(), actor=actor, auto_start=auto_start)
     info = await scheduler.info(created.row, history=0, next_runs=False)
     return ConfigCreated(
         **dict(config_out(created.row, info, registry)),

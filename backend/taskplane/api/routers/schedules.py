@@ -15,6 +15,7 @@ from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import (
     READ_ONLY,
     ActorDep,
+    AlertsDep,
     RegistryDep,
     ResourcesDep,
     SchedulerDep,
@@ -127,6 +128,7 @@ async def explain_schedule(
     scheduler: SchedulerDep,
     registry: RegistryDep,
     resources: ResourcesDep,
+    alerts: AlertsDep,
 ) -> ExplainOut:
     """Why did it (not) run: the verdict, the scheduler's latest decisions for this config,
     its next fires, its last fire and its last execution."""
@@ -137,6 +139,7 @@ async def explain_schedule(
         row,
         task_type.queue if task_type is not None else DEFAULT_QUEUE,
         stale_seconds=resources.settings.heartbeat_stale_seconds,
+        alerts=alerts,
     )
     last = (await executions.list_page(session, config_id=config_id, limit=1)).items
     return ExplainOut(
