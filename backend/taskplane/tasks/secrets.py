@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from taskplane.tasks.registry import TaskRegistry
 
 MASK = "***"
+HIDDEN = frozenset({"password"})
+"""The JSON Schema ``format`` values of a field whose value is secret."""
 SECRET: dict[str, Any] = {"writeOnly": True, "secret": True}
 """``json_schema_extra`` of a field whose value is secret."""
 
@@ -41,7 +43,7 @@ def secret_fields(model: type[BaseModel]) -> frozenset[str]:
         name
         for name, schema in properties.items()
         if isinstance(schema, dict)
-        and (schema.get("writeOnly") or schema.get("secret") or schema.get("format") == "password")
+        and (schema.get("writeOnly") or schema.get("secret") or schema.get("format") in HIDDEN)
     )
 
 
