@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from taskplane.enums import SchedulerType
 from taskplane.errors import InvalidInput
-from taskplane.scheduling import fire_times, specs, words
+from taskplane.scheduling import fire_times, spec_labels, specs, words
 from taskplane.scheduling.specs import Spec
 from tests.scheduling.strategies import cron_expressions
 
@@ -111,8 +111,8 @@ def check_error(error: InvalidInput, config: Any, *, kind_is_known: bool = True)
 
 def check_spec(spec: Spec, config: Any, kind: str) -> None:
     assert spec.kind == kind
-    labels = json.loads(json.dumps(specs.to_labels(spec)))
-    assert specs.from_labels(labels) == spec
+    labels = json.loads(json.dumps(spec_labels.to_labels(spec)))
+    assert spec_labels.from_labels(labels) == spec
     assert specs.parse(kind, config, is_stored=True) == spec
     assert words.describe(spec)
     said = words.describe_in_words(spec)  # every valid spec can be said, never raises

@@ -31,7 +31,7 @@ from taskplane import messages
 from taskplane.actors import SCHEDULER
 from taskplane.enums import Event, SchedulerType
 from taskplane.epoch import from_ms, to_ms
-from taskplane.scheduling import specs
+from taskplane.scheduling import spec_labels, specs
 from taskplane.scheduling.planning import ON_TIME_SECONDS, plan, plan_every
 from taskplane.state.history import HistoryEvent
 
@@ -147,7 +147,7 @@ class Registrations:
 
     def _parse(self, config_id: int, raw: str | bytes) -> Prepared:
         task = ScheduledTask.model_validate_json(raw)
-        spec = self._share(specs.from_labels(task.labels))
+        spec = self._share(spec_labels.from_labels(task.labels))
         registered = messages.RunLabels.parse(task.labels, task.task_name)
         if not registered.task_type:
             raise ValueError("registered schedule without a task type")
