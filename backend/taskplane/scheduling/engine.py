@@ -24,6 +24,9 @@ per instance. Here the state that decides a fire lives in Redis:
   planned from a kept template is sent only while the stored text has the SHA1 the template
   was made from (checked in the script); else it is read again by the next tick.
 
+Exclusions, requested skips and jitter: ``calendar_fires`` plans (and reads) for the
+schedules that have them; the others' fires cost what they did.
+
 History: one ``fired`` event per sent fire (and one ``skipped`` event per overlap skip or
 run of misfires), written inside the fire script, so it costs no extra round trip; the
 history list is capped (``history_max``) with a TTL.
@@ -47,6 +50,7 @@ from taskplane import messages, metrics
 from taskplane.enums import Trigger
 from taskplane.outage import Outages
 from taskplane.scheduling import loop, scripts
+from taskplane.scheduling.calendar_fires import CalendarFires
 from taskplane.scheduling.core import DueBatch, SchedulerCoreService
 from taskplane.scheduling.evalsha import RawScript, Reply
 from taskplane.scheduling.fires import (
@@ -66,6 +70,7 @@ from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.history import format_instant
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
+from taskplane.state.skips import SkipStore
 
 if TYPE_CHECKING:
     from taskplane.tracing.provider import Tracing
@@ -76,6 +81,7 @@ BATCH_SIZE = 500
 """Schedules planned and fired per Lua call; a full batch is followed at once by the next."""
 
 SENT, OVERLAP_SKIPPED, NOTHING_SENT, LOST, CHANGED = 1, 2, 3, 0, 4
+NOT_LEADING, SKIPS_CHANGED = [-1], [-2]
 
 
 class Completer(Protocol):
@@ -93,6 +99,7 @@ class TickResult:
     skipped: int = 0
     lost: int = 0
     is_leader: bool = True
+    is_refused: bool = False  # the skips changed since the copy the batch was planned with
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,9 @@ class Batch:
     now: Now
     fires: list[Fire]
 
+
+Loaded = tuple[list[Any], dict[int, int]]
+"""A batch's registrations (``fires.KEPT`` for kept ones) and its jittered dues."""
 
 class Engine:
     """Fires due schedules. ``tick()`` does one pass (used by tests with a fake clock);
@@ -146,7 +156,11 @@ class Engine:
         self._lease_key = heartbeats.lease_key(keys)
         self.tracing = tracing
         self.registrations = Registrations(self._keys_of, tracing=tracing)
-        self._preparer = Preparer(self.registrations, on_time_seconds=on_time_seconds)
+        self.skips = SkipStore(redis, keys)
+        self.calendar = CalendarFires(on_time_seconds, self.skips, self.core)
+        self._preparer = Preparer(
+            self.registrations, on_time_seconds=on_time_seconds, calendar=self.calendar
+        )
         self._completions: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -199,13 +213,15 @@ class Engine:
         twice would fail its compare-and-set; one left out is read by the next tick.
         """
         total = TickResult()
+        if self.calendar.skips_version is None:
+            await self.calendar.read_skips()
         now = Now.of(self.clock.now())
         due = await self.core.due_until(now.at, self.batch_size)
         if not due.read:
             return total
         batch = self._plan(due, await self._load(due), now)
         while True:
-            following: tuple[DueBatch, list[Any], Now] | None = None
+            following: tuple[DueBatch, Loaded, Now] | None = None
             if due.read >= self.batch_size:  # a full batch: read the next before it is sent
                 now = Now.of(self.clock.now())
                 due = await self._after(due, now)
@@ -227,9 +243,10 @@ class Engine:
                 skipped=total.skipped + result.skipped,
                 lost=total.lost + result.lost,
                 is_leader=result.is_leader,
+                is_refused=result.is_refused,
             )
-            if not result.is_leader or upcoming is None:
-                return total
+            if not result.is_leader or result.is_refused or upcoming is None:
+                return total  # a refused tick's next batch was planned from the old copy
             batch = upcoming
 
     async def _after(self, due: DueBatch, now: Now) -> DueBatch:
@@ -241,17 +258,28 @@ class Engine:
         current = {cid for cid, _ in due.entries}
         return DueBatch(ahead.read, [entry for entry in ahead.entries if entry[0] not in current])
 
-    async def _load(self, due: DueBatch) -> list[Any]:
+    async def _load(self, due: DueBatch) -> Loaded:
         """The registrations of a batch's entries: one MGET of those without a kept
-        template (``fires.KEPT`` for the others: the fire script checks their text)."""
+        template (``fires.KEPT`` for the others: the fire script checks their text), and
+        the recorded dues of its jittered schedules (one HMGET, when it has any)."""
         kept = self.registrations.get
         unread = [cid for cid, _ in due.entries if kept(cid) is None]
         if not unread:
-            return [KEPT] * len(due.entries)
+            return [KEPT] * len(due.entries), await self._jittered(due)
         read = dict(zip(unread, await self.core.raw_many(unread), strict=True))
-        return [read.get(cid, KEPT) for cid, _ in due.entries]
+        for cid, raw in read.items():  # parsed now (kept: no second parse): is it jittered?
+            if raw is not None:
+                try:
+                    self.registrations.read(cid, raw)
+                except (ValueError, KeyError, TypeError):
+                    pass  # unreadable: the preparer records it
+        return [read.get(cid, KEPT) for cid, _ in due.entries], await self._jittered(due)
 
-    def _plan(self, due: DueBatch, raws: Sequence[Any], now: Now) -> Batch:
+    async def _jittered(self, due: DueBatch) -> dict[int, int]:
+        return await self.calendar.read_dues(due.entries, self.registrations.jittered)
+
+    def _plan(self, due: DueBatch, loaded: Loaded, now: Now) -> Batch:
+        raws, self.calendar.dues = loaded
         prepare = self._preparer.prepare
         fires = [
             prepare(cid, score, raw, now)
@@ -264,12 +292,18 @@ class Engine:
         items = batch.fires
         if not items:
             return None
-        keys: list[str] = [self.core.due_key, self._lease_key]
+        keys: list[str] = [
+            self.core.due_key,
+            self._lease_key,
+            self.skips.version_key,
+            self.core.jittered_key,
+        ]
         args: list[str | int] = [
             self.presence.id if self.presence is not None else "",
             self.state.history_max,
             self.state.history_ttl_seconds,
             format_instant(batch.now.at),
+            self.calendar.skips_version or "",
         ]
         assert len(keys) == scripts.BATCH_KEYS and len(args) == scripts.BATCH_ARGS
         for it in items:
@@ -293,7 +327,12 @@ class Engine:
             return TickResult(read=batch.read)
         items = batch.fires
         statuses: list[int] = await reply()
-        if statuses == [-1]:
+        if statuses == SKIPS_CHANGED:
+            await self.calendar.read_skips()
+            log.debug("the skips changed; batch planned again")
+            return TickResult(read=batch.read, is_refused=True)
+        if statuses == NOT_LEADING:
+            self.calendar.passed.clear()  # not recorded here
             if self.presence is not None:
                 self.presence.is_leader = False
                 metrics.SCHEDULER_IS_LEADER.set(0)
@@ -303,6 +342,8 @@ class Engine:
         sent = lost = missed = overlapped = 0
         finished: list[int] = []
         observe = metrics.DISPATCH_LAG.observe
+        if self.calendar.passed:
+            await self.calendar.settle([it.config_id for it in items], statuses, NOTHING_SENT)
         for it, status in zip(items, statuses, strict=True):
             if status == LOST:
                 lost += 1
