@@ -113,7 +113,9 @@ class CalendarFires:
         due_ms = fire_times.due_of(spec, cid, score_ms, self.dues.get(cid)) if jitter else score_ms
         send = fire_times.send_ms(spec, cid, due_ms)
         if send > now.ms:  # a due not yet moved to its send time
-            return Fire(cid, score_, template.keys, str(send), flags=FLAG_JITTER + str(due_ms))
+            return Fire(
+                cid, score_, template.keys, str(send), flags=FLAG_JITTER + str(due_ms), sha=sha
+            )
         shifted = now.at - timedelta(milliseconds=send - due_ms)
         the_plan = plan(spec, from_ms(due_ms), shifted, on_time_seconds=self.on_time_seconds)
         next_score = next_due = ""
