@@ -31,10 +31,11 @@ ahead, so it never passes during the run) and `jitter_seconds: {JITTER_SECONDS}`
 {b6_growth.DUE_PER_TICK} schedules due per tick, {b6_growth.DUE_PER_TICK // EVERY} are such
 schedules: the bench sets each one's score to the send time of a due time whose jitter puts it
 within the last second, and records that due time (`Keys.jittered_dues`) as the engine's fire
-script does, so each is sent once per tick as a steady-state jittered fire is. "plain" is B6's set,
-measured again in the same run just before (its sizes taking turns as in B6, then the
-calendar sets'), so the two compare on the same machine state. The goal: a tick with calendars costs at most
-{b6_growth.FLAT}x a plain tick at the largest size, and stays flat across sizes.
+script does, so each is sent once per tick as a steady-state jittered fire is. "plain" is
+B6's set, measured again in the same run just before (its sizes taking turns as in B6, then
+the calendar sets'), so the two compare on the same machine state. The goal: a tick with
+calendars costs at most {b6_growth.FLAT}x a plain tick at the largest size, and stays flat
+across sizes.
 """
 
 
@@ -73,9 +74,7 @@ class WithCalendars:
                     history_ttl_seconds=3600,
                 )
 
-    async def make_due(
-        self, redis: Redis, env: BenchEnv, due: dict[str, int], now_ms: int
-    ) -> None:
+    async def make_due(self, redis: Redis, env: BenchEnv, due: dict[str, int], now_ms: int) -> None:
         from taskplane.scheduling.calendar import jitter_ms
 
         scores: dict[str, int] = {}
@@ -112,7 +111,14 @@ async def run(result: Result, args: argparse.Namespace) -> None:
     t = result.table(
         f"B10: tick cost, {b6_growth.DUE_PER_TICK} due per tick, {ticks} ticks per size; "
         f"1 in {EVERY} schedules with exclusions, a skip and jitter",
-        ["registered", "schedules", "fires sent", "engine CPU / tick", "wall / tick p50", "wall / tick p99"],
+        [
+            "registered",
+            "schedules",
+            "fires sent",
+            "engine CPU / tick",
+            "wall / tick p50",
+            "wall / tick p99",
+        ],
     )
     for label, figures in (("plain", plain), ("10 % with calendars", rules)):
         for f in figures:
@@ -135,7 +141,8 @@ async def run(result: Result, args: argparse.Namespace) -> None:
     )
     flat_ratio, met = b6_growth.flat([(f.n, f.cpu_median) for f in rules])
     result.goal(
-        f"tick with calendars flat: engine CPU at {largest:,} <= {b6_growth.FLAT}x at {min(sizes):,}",
+        f"tick with calendars flat: engine CPU at {largest:,} <= {b6_growth.FLAT}x at "
+        f"{min(sizes):,}",
         met,
         "needs two sizes" if flat_ratio is None else f"{flat_ratio:.2f}x",
     )

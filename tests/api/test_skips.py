@@ -87,7 +87,9 @@ async def test_a_schedule_that_is_not_active_is_a_409(client: httpx.AsyncClient)
     idle = int((await create(client, "idle"))["id"])
     response = await client.post(f"/schedules/{idle}/unskip", json={"due_at": runs[:1]})
     assert response.status_code == 409 and "inactive" in response.json()["detail"]
-    assert (await client.post("/schedules/999999/skip", json={"due_at": runs[:1]})).status_code == 404
+    assert (
+        await client.post("/schedules/999999/skip", json={"due_at": runs[:1]})
+    ).status_code == 404
 
 
 async def test_an_excluded_time_cannot_be_skipped_and_next_runs_leave_it_out(

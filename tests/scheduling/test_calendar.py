@@ -72,7 +72,9 @@ def test_rules_are_kept_in_the_spec_and_its_labels() -> None:
 def test_a_schedule_without_rules_has_no_calendar_and_no_new_labels() -> None:
     spec = specs.parse("cron", {**BERLIN_9, "jitter_seconds": 0, "exclude": {"dates": []}})
     assert spec.calendar is None
-    assert not any("holiday" in k or "jitter" in k or "exclude" in k for k in spec_labels.to_labels(spec))
+    assert not any(
+        "holiday" in k or "jitter" in k or "exclude" in k for k in spec_labels.to_labels(spec)
+    )
 
 
 def test_words_say_the_rules() -> None:
@@ -81,8 +83,12 @@ def test_words_say_the_rules() -> None:
         "at 09:00 (Europe/Berlin), except public holidays in DE-BY; "
         "sent up to 30 s after each due time (jitter)"
     )
-    assert words.describe(spec) == "cron 0 9 * * * (Europe/Berlin) except holidays DE-BY; jitter 30s"
-    dates = specs.parse("interval", {"hours": 1, "exclude": {"dates": ["2026-12-24", "2026-12-31"]}})
+    assert (
+        words.describe(spec) == "cron 0 9 * * * (Europe/Berlin) except holidays DE-BY; jitter 30s"
+    )
+    dates = specs.parse(
+        "interval", {"hours": 1, "exclude": {"dates": ["2026-12-24", "2026-12-31"]}}
+    )
     assert words.describe_in_words(dates) == "every hour, except 2 dates"
 
 

@@ -130,7 +130,12 @@ def _jitter(value: Any, errors: list[FieldError], interval_seconds: int | None) 
     if not isinstance(value, int) or isinstance(value, bool):
         _err(errors, ("jitter_seconds",), "must be an integer", "int_type")
     elif not 0 <= value <= MAX_JITTER_SECONDS:
-        _err(errors, ("jitter_seconds",), f"must be between 0 and {MAX_JITTER_SECONDS}", "value_error")
+        _err(
+            errors,
+            ("jitter_seconds",),
+            f"must be between 0 and {MAX_JITTER_SECONDS}",
+            "value_error",
+        )
     elif interval_seconds is not None and value >= interval_seconds:
         msg = f"must be less than the interval ({interval_seconds} s)"
         _err(errors, ("jitter_seconds",), msg, "value_error")
@@ -144,7 +149,12 @@ def _exclude(
 ) -> tuple[frozenset[date], str | None, str | None]:
     nothing: tuple[frozenset[date], str | None, str | None] = (frozenset(), None, None)
     if not isinstance(value, Mapping):
-        _err(errors, ("exclude",), 'must be an object: {"dates": [...], "holidays": {...}}', "dict_type")
+        _err(
+            errors,
+            ("exclude",),
+            'must be an object: {"dates": [...], "holidays": {...}}',
+            "dict_type",
+        )
         return nothing
     for key in value:
         if key not in ("dates", "holidays"):
@@ -172,7 +182,12 @@ def _dates(value: Any, errors: list[FieldError]) -> frozenset[date]:
                 raise ValueError(raw)
             out.add(date.fromisoformat(raw))
         except ValueError:
-            _err(errors, (*loc, i), "must be a date YYYY-MM-DD, e.g. 2026-12-24", "date_from_datetime_parsing")
+            _err(
+                errors,
+                (*loc, i),
+                "must be a date YYYY-MM-DD, e.g. 2026-12-24",
+                "date_from_datetime_parsing",
+            )
     return frozenset(out)
 
 

@@ -39,6 +39,7 @@ per fire sent or skipped for overlap (``_trace``): one check per batch when off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ class Batch:
 
 Loaded = tuple[list[Any], dict[int, int]]
 """A batch's registrations (``fires.KEPT`` for kept ones) and its jittered dues."""
+
 
 class Engine:
     """Fires due schedules. ``tick()`` does one pass (used by tests with a fake clock);
@@ -269,10 +271,8 @@ class Engine:
         read = dict(zip(unread, await self.core.raw_many(unread), strict=True))
         for cid, raw in read.items():  # parsed now (kept: no second parse): is it jittered?
             if raw is not None:
-                try:
-                    self.registrations.read(cid, raw)
-                except (ValueError, KeyError, TypeError):
-                    pass  # unreadable: the preparer records it
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    self.registrations.read(cid, raw)  # unreadable: the preparer records it
         return [read.get(cid, KEPT) for cid, _ in due.entries], await self._jittered(due)
 
     async def _jittered(self, due: DueBatch) -> dict[int, int]:

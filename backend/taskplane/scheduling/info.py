@@ -19,8 +19,8 @@ from redis.exceptions import NoScriptError
 
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType, ScheduleStatus
-from taskplane.scheduling import fire_times, info_reads, spec_labels, specs, words
 from taskplane.epoch import from_ms, to_ms
+from taskplane.scheduling import fire_times, info_reads, spec_labels, words
 from taskplane.scheduling.info_reads import Registered
 from taskplane.scheduling.skipping import SkippedRun, skipped_runs
 from taskplane.scheduling.specs import Spec
@@ -121,9 +121,7 @@ def compose(
         next_runs = [next_run_at]
         if spec.calendar is not None:
             # the score of a jittered schedule is a send time: go back to its due
-            due = fire_times.due_of(
-                spec, config.id, to_ms(next_run_at), registered.recorded_due_ms
-            )
+            due = fire_times.due_of(spec, config.id, to_ms(next_run_at), registered.recorded_due_ms)
             count = NEXT_RUNS if with_next_runs else 1
             runs = fire_times.upcoming(
                 spec, count, first=from_ms(due), config_id=config.id, skips=skips or {}

@@ -25,7 +25,7 @@ from taskplane import messages
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType, Trigger
 from taskplane.json_template import Hole, Template
-from taskplane.scheduling import fire_times, spec_labels, specs
+from taskplane.scheduling import fire_times, spec_labels
 from taskplane.scheduling.specs import Spec
 
 SCHEDULE_ID_PREFIX = "taskplane-config-"

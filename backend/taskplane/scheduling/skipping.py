@@ -43,7 +43,9 @@ def skipped_runs(skips: Mapping[int, str], now: datetime) -> list[SkippedRun]:
     """The skips still ahead of ``now``, soonest first (past ones wait to be pruned)."""
     now_ms = to_ms(now)
     return [
-        SkippedRun(from_ms(due), note or None) for due, note in sorted(skips.items()) if due >= now_ms
+        SkippedRun(from_ms(due), note or None)
+        for due, note in sorted(skips.items())
+        if due >= now_ms
     ]
 
 

@@ -33,7 +33,9 @@ Skips = dict[int, str]
 # ARGV: 1 config id, 2 now ms (older fields are pruned), 3 event JSON, 4 history max,
 #   5 history TTL, 6 'skip' | 'unskip', then per due time: its ms (and its note for skip).
 # Returns the number of fields the change added or removed.
-CHANGE = PUSH_EVENT + """
+CHANGE = (
+    PUSH_EVENT
+    + """
 local now = tonumber(ARGV[2])
 local fields = redis.call('HKEYS', KEYS[1])
 for _, due in ipairs(fields) do
@@ -58,6 +60,7 @@ redis.call('INCR', KEYS[3])
 push_event(KEYS[4], ARGV[3], ARGV[4], ARGV[5])
 return changed
 """
+)
 
 # KEYS: 1 skips hash, 2 skipping set. ARGV: 1 config id, 2 due ms.
 PASSED = """

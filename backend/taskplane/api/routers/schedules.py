@@ -44,8 +44,8 @@ from taskplane.api.schemas.schedules import (
     ScheduleListItem,
     ScheduleSummary,
     SkipBody,
-    SkippedRunOut,
     SkipOut,
+    SkippedRunOut,
 )
 from taskplane.db import configs, executions
 from taskplane.enums import Action, ScheduleStatus
@@ -195,9 +195,7 @@ async def _skips(
     runs = await scheduler.skipping.change(
         row.id, row.scheduler_type, body.due_at, body.note, is_skip=is_skip
     )
-    return SkipOut(
-        config_id=row.id, skipped_runs=[SkippedRunOut(**asdict(run)) for run in runs]
-    )
+    return SkipOut(config_id=row.id, skipped_runs=[SkippedRunOut(**asdict(run)) for run in runs])
 
 
 @router.post("/{config_id}/skip", response_model=SkipOut, responses=documented(404, 409))
