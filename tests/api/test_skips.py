@@ -49,7 +49,10 @@ async def test_a_skipped_fire_leaves_next_runs_and_unskip_restores_it(
     assert {int(k) for k in stored} == {to_ms(datetime.fromisoformat(t)) for t in runs[1:3]}
     event = after["recent_history"][0]
     assert event["event"] == "skipped_runs" and event["note"] == "release"
-    assert event["details"] == {"action": "skip", "due_at": runs[1:3]}
+    assert event["details"]["action"] == "skip"
+    assert [datetime.fromisoformat(t) for t in event["details"]["due_at"]] == [
+        datetime.fromisoformat(t) for t in runs[1:3]
+    ]
     # skipping again changes nothing but the event; unskip restores the fire times
     restored = await client.post(f"/schedules/{cid}/unskip", json={"due_at": [runs[1]]})
     assert restored.status_code == 200
