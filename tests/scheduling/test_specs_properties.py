@@ -76,6 +76,17 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "misfire_grace_seconds": st.integers(-10, 10**6),
     "on_missing_time": st.sampled_from(["shift", "skip", "later"]),
     "on_repeated_time": st.sampled_from(["first", "both", "twice"]),
+    "exclude": st.fixed_dictionaries(
+        {},
+        optional={
+            "dates": st.lists(st.dates().map(lambda d: d.isoformat()) | st.text(max_size=12)),
+            "holidays": st.fixed_dictionaries(
+                {"country": st.sampled_from(["DE", "US", "XX"])},
+                optional={"subdivision": st.sampled_from(["BY", "CA", "ZZ"])},
+            ),
+        },
+    ),
+    "jitter_seconds": st.integers(-5, 4000),
 }
 
 
@@ -105,7 +116,8 @@ def check_error(error: InvalidInput, config: Any, *, kind_is_known: bool = True)
         if len(e.loc) == 1:
             assert not isinstance(config, dict), e  # only "must be an object" names the root
             continue
-        assert len(e.loc) == 2, e.loc
+        # an exclusion names the entry inside it: ("schedule_config", "exclude", "dates", 3)
+        assert len(e.loc) == 2 or e.loc[1] == "exclude", e.loc
         assert e.loc[1] in KNOWN_FIELDS or (isinstance(config, dict) and e.loc[1] in config), e
 
 
