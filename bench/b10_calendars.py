@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench import b6_growth, stats
 from bench.env import BenchEnv, bench_env
@@ -78,7 +78,7 @@ class WithCalendars:
         from taskplane.scheduling.calendar import jitter_ms
 
         scores: dict[str, int] = {}
-        dues: dict[str, int] = {}
+        dues: dict[Any, Any] = {}  # redis-py types its mapping invariantly
         for member in due:
             cid = int(member)
             if cid % EVERY:

@@ -76,7 +76,8 @@ async def test_a_time_that_is_no_fire_time_is_a_422_naming_its_index_and_changes
         ["body", "due_at", 2],
     ]
     assert await redis.exists(keys.skips(cid)) == 0
-    for bad in ({"due_at": []}, {"due_at": ["2026-01-01T00:00:00"]}, {}):
+    bad_bodies: list[dict[str, Any]] = [{"due_at": []}, {"due_at": ["2026-01-01T00:00:00"]}, {}]
+    for bad in bad_bodies:
         assert (await client.post(f"/schedules/{cid}/skip", json=bad)).status_code == 422
     assert (await detail(client, cid))["skipped_runs"] == []
 

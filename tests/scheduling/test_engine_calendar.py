@@ -48,9 +48,9 @@ async def run_until(
     """Tick at each score of the due index (exactly at it) until ``end``."""
     while True:
         head = await redis.zrange(keys.due, 0, 0, withscores=True)
-        if not head or from_ms(head[0][1]) > end:
+        if not head or from_ms(float(head[0][1])) > end:
             return
-        clock.at = max(clock.at, from_ms(head[0][1]))
+        clock.at = max(clock.at, from_ms(float(head[0][1])))
         await engine.tick()
 
 

@@ -111,13 +111,14 @@ def decode(config_ids: Sequence[int], replies: Sequence[Any], *, history: int = 
     while its hash reads the same: ``remembered_state``; a registration parsed once per
     text: ``registration.parsed``, whose task object is shared: read it only)."""
     states, data, scores = replies[:3]
-    recorded = replies[3] if len(replies) > 3 else [None] * len(config_ids)
+    recorded: Sequence[Any] = replies[3] if len(replies) > 3 else [None] * len(config_ids)
     skips = replies[4:] if len(replies) > 3 else [{}] * len(config_ids)
     width = 2 if history > 0 else 1
     out = []
     for i, (config_id, raw, score) in enumerate(zip(config_ids, data, scores, strict=True)):
         task, spec = registration.parsed(raw) if raw is not None else (None, None)
         due = from_ms(score) if score is not None else None
+        jittered = recorded[i]
         out.append(
             Read(
                 remembered_state(config_id, tuple(states[width * i])),
@@ -127,7 +128,7 @@ def decode(config_ids: Sequence[int], replies: Sequence[Any], *, history: int = 
                     task,
                     due,
                     spec,
-                    int(recorded[i]) if recorded[i] is not None else None,
+                    int(jittered) if jittered is not None else None,
                 ),
                 _skips(skips[i]),
             )
