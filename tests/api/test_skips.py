@@ -120,3 +120,22 @@ async def test_a_viewer_may_not_skip(viewer: httpx.AsyncClient, client: httpx.As
     runs = (await detail(client, cid))["next_runs"]
     response = await viewer.post(f"/schedules/{cid}/skip", json={"due_at": runs[:1]})
     assert response.status_code == 403
+
+
+async def test_a_jittered_fire_is_skipped_by_the_send_time_next_runs_show(
+    client: httpx.AsyncClient,
+) -> None:
+    cid = await started(
+        client,
+        scheduler_type="interval",
+        schedule_config={"minutes": 10, "run_immediately": False, "jitter_seconds": 300},
+    )
+    runs = [datetime.fromisoformat(t) for t in (await detail(client, cid))["next_runs"]]
+    assert all(t.second or t.microsecond for t in runs)  # jittered: not on the cadence
+    response = await client.post(f"/schedules/{cid}/skip", json={"due_at": [runs[1].isoformat()]})
+    assert response.status_code == 200, response.text
+    [skipped] = response.json()["skipped_runs"]
+    due = datetime.fromisoformat(skipped["due_at"])
+    assert due <= runs[1] < due + timedelta(minutes=5)  # the due time, sent up to 300 s later
+    after = [datetime.fromisoformat(t) for t in (await detail(client, cid))["next_runs"]]
+    assert runs[1] not in after and after[:2] == [runs[0], runs[2]]

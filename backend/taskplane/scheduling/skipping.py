@@ -2,7 +2,7 @@
 
 Which times may be skipped is asked of the one source of fire times
 (``fire_times.occurrences`` from the schedule's stored due time): each must be one of the
-next ``MAX_AHEAD`` due times of an active cron / interval schedule that an exclusion does
+next ``MAX_AHEAD`` due times (or, jittered, the send time ``next_runs`` shows for it) of an active cron / interval schedule that an exclusion does
 not already leave out (else ``InvalidInput`` naming ``("due_at", i)``); another status is a
 ``Conflict``. The change runs under the config's lock, as every control action does, and is
 stored with its history event in one script (``state/skips.py``). A skipped time is
@@ -51,8 +51,8 @@ def skipped_runs(skips: Mapping[int, str], now: datetime) -> list[SkippedRun]:
 
 async def upcoming_dues(
     core: SchedulerCoreService, config_id: int, spec: Spec, *, count: int = MAX_AHEAD
-) -> list[datetime]:
-    """The next ``count`` due times of a registered schedule that no exclusion leaves out
+) -> list[fire_times.Occurrence]:
+    """The next ``count`` fire times of a registered schedule that no exclusion leaves out
     (requested skips included), from its stored due time; [] when none is stored."""
     score = await core.next_due(config_id)
     if score is None:
@@ -60,7 +60,7 @@ async def upcoming_dues(
     recorded = (await core.jittered_many([config_id])).get(config_id)
     first = from_ms(fire_times.due_of(spec, config_id, to_ms(score), recorded))
     found = (
-        o.due_at
+        o
         for o in fire_times.occurrences(spec, first=first, config_id=config_id)
         if o.skipped != fire_times.EXCLUDED
     )
@@ -107,7 +107,10 @@ class Skipping:
                 raise InvalidInput.field(
                     FIELD, 0, msg=f"a {kind} schedule has no upcoming fire times to skip"
                 )
-            allowed = {to_ms(t) for t in await upcoming_dues(self.core, config_id, spec)}
+            # a time is named by its due time or, jittered, by the send time next_runs show
+            allowed: dict[int, int] = {}
+            for o in await upcoming_dues(self.core, config_id, spec):
+                allowed[to_ms(o.send_at)] = allowed[to_ms(o.due_at)] = to_ms(o.due_at)
             errors = [
                 FieldError(
                     (FIELD, i),
@@ -119,7 +122,7 @@ class Skipping:
             ]
             if errors:
                 raise InvalidInput(errors)
-            dues = sorted({to_ms(t) for t in due_ats})
+            dues = sorted({allowed[to_ms(t)] for t in due_ats})
             details = {
                 "action": "skip" if is_skip else "unskip",
                 FIELD: [from_ms(d).isoformat() for d in dues],
