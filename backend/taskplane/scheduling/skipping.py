@@ -4,9 +4,10 @@ Which times may be skipped is asked of the one source of fire times
 (``fire_times.occurrences`` from the schedule's stored due time): each must be one of the
 next ``MAX_AHEAD`` due times (or, jittered, the send time ``next_runs`` shows for it) of an
 active cron / interval schedule that an exclusion does not already leave out (else
-``InvalidInput`` naming ``("due_at", i)``); another status is a ``Conflict``. The change runs under the config's lock, as every control action does, and is
-stored with its history event in one script (``state/skips.py``). A skipped time is
-recorded by the engine as ``skipped`` (reason ``requested``) when it passes.
+``InvalidInput`` naming ``("due_at", i)``); another status is a ``Conflict``. The change
+runs under the config's lock, as every control action does, and is stored with its history
+event in one script (``state/skips.py``). A skipped time is recorded by the engine as
+``skipped`` (reason ``requested``) when it passes.
 """
 
 from __future__ import annotations
