@@ -139,3 +139,19 @@ async def test_a_jittered_fire_is_skipped_by_the_send_time_next_runs_show(
     assert due <= runs[1] < due + timedelta(minutes=5)  # the due time, sent up to 300 s later
     after = [datetime.fromisoformat(t) for t in (await detail(client, cid))["next_runs"]]
     assert runs[1] not in after and after[:2] == [runs[0], runs[2]]
+
+
+async def test_deleting_a_config_drops_its_skips(
+    client: httpx.AsyncClient, redis: Redis, keys: Keys
+) -> None:
+    cid = await started(client)
+    runs = (await detail(client, cid))["next_runs"]
+    assert (
+        await client.post(f"/schedules/{cid}/skip", json={"due_at": runs[:1]})
+    ).status_code == 200
+    version = await redis.get(keys.skips_version)
+    assert await redis.sismember(keys.skipping, str(cid))
+    assert (await client.delete(f"/configs/{cid}")).status_code == 204
+    assert await redis.exists(keys.skips(cid)) == 0
+    assert not await redis.sismember(keys.skipping, str(cid))
+    assert int(await redis.get(keys.skips_version)) == int(version) + 1  # the engine reloads

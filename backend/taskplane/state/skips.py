@@ -62,6 +62,16 @@ return changed
 """
 )
 
+# KEYS: 1 skips hash, 2 skipping set, 3 version. ARGV: 1 config id. A config without skips
+# changes nothing (no version move: the engine's copy stays valid).
+FORGET = """
+if redis.call('DEL', KEYS[1]) == 1 then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  redis.call('INCR', KEYS[3])
+end
+return 1
+"""
+
 # KEYS: 1 skips hash, 2 skipping set. ARGV: 1 config id, 2 due ms.
 PASSED = """
 redis.call('HDEL', KEYS[1], ARGV[2])
@@ -86,6 +96,7 @@ class SkipStore:
         self.keys = keys
         self._change = redis.register_script(CHANGE)
         self._passed = redis.register_script(PASSED)
+        self._forget = redis.register_script(FORGET)
 
     @property
     def version_key(self) -> str:
@@ -153,9 +164,6 @@ class SkipStore:
         await self._passed(keys=keys, args=[config_id, due_ms])
 
     async def forget(self, config_id: int) -> None:
-        """A deleted config: its skips go (one MULTI)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.skips(config_id))
-            pipe.srem(self.keys.skipping, config_id)
-            pipe.incr(self.keys.skips_version)
-            await pipe.execute()
+        """A deleted config: its skips go (one script; nothing when it had none)."""
+        keys = [self.keys.skips(config_id), self.keys.skipping, self.keys.skips_version]
+        await self._forget(keys=keys, args=[config_id])
