@@ -25,6 +25,7 @@ refuses a batch because the stored skips version moved (``read_skips``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -34,7 +35,15 @@ from taskplane.enums import Event
 from taskplane.epoch import from_ms, to_ms
 from taskplane.scheduling import fire_times
 from taskplane.scheduling.core import SchedulerCoreService
-from taskplane.scheduling.fires import FLAG_CATCH_UP, FLAG_OVERLAP, Fire, Now, Prepared, event
+from taskplane.scheduling.fires import (
+    FLAG_CATCH_UP,
+    FLAG_OVERLAP,
+    Fire,
+    Now,
+    Prepared,
+    Registrations,
+    event,
+)
 from taskplane.scheduling.planning import plan
 from taskplane.state.skips import SkipStore
 
@@ -47,11 +56,16 @@ class CalendarFires:
     """Plans the fires of calendar / skipping schedules (see the module doc)."""
 
     def __init__(
-        self, on_time_seconds: float, store: SkipStore, core: SchedulerCoreService
+        self,
+        on_time_seconds: float,
+        store: SkipStore,
+        core: SchedulerCoreService,
+        registrations: Registrations,
     ) -> None:
         self.on_time_seconds = on_time_seconds
         self.store = store
         self.core = core
+        self.registrations = registrations
         self.skips: dict[int, dict[int, str]] = {}
         """The engine's copy of the requested skips ({config id: {due ms: note}})."""
         self.skips_version: str | None = None
@@ -70,9 +84,16 @@ class CalendarFires:
         self.load(*await self.store.snapshot())
 
     async def read_dues(
-        self, entries: Sequence[tuple[int, float]], jittered: set[int]
+        self, entries: Sequence[tuple[int, float]], read: Mapping[int, Any]
     ) -> dict[int, int]:
-        """The recorded dues of a batch's jittered schedules (no read without any)."""
+        """The recorded dues of a batch's jittered schedules (no read without any). The
+        registrations ``read`` just now are parsed first (kept: the preparer parses
+        nothing twice), so that their jitter is known."""
+        for cid, raw in read.items():
+            if raw is not None:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    self.registrations.read(cid, raw)  # unreadable: the preparer records it
+        jittered = self.registrations.jittered
         if not jittered:
             return {}
         ids = [cid for cid, _ in entries if cid in jittered]

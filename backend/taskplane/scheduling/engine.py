@@ -39,11 +39,9 @@ per fire sent or skipped for overlap (``_trace``): one check per batch when off.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
@@ -52,6 +50,7 @@ from taskplane.enums import Trigger
 from taskplane.outage import Outages
 from taskplane.scheduling import loop, scripts
 from taskplane.scheduling.calendar_fires import CalendarFires
+from taskplane.scheduling.completions import Completer, Completions
 from taskplane.scheduling.core import DueBatch, SchedulerCoreService
 from taskplane.scheduling.evalsha import RawScript, Reply
 from taskplane.scheduling.fires import (
@@ -83,12 +82,6 @@ BATCH_SIZE = 500
 
 SENT, OVERLAP_SKIPPED, NOTHING_SENT, LOST, CHANGED = 1, 2, 3, 0, 4
 NOT_LEADING, SKIPS_CHANGED = [-1], [-2]
-
-
-class Completer(Protocol):
-    """Told when a date schedule has had its one fire (sent or skipped as a misfire)."""
-
-    async def complete(self, config_id: int) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +152,13 @@ class Engine:
         self.tracing = tracing
         self.registrations = Registrations(self._keys_of, tracing=tracing)
         self.skips = SkipStore(redis, keys)
-        self.calendar = CalendarFires(on_time_seconds, self.skips, self.core)
+        self.calendar = CalendarFires(on_time_seconds, self.skips, self.core, self.registrations)
+        keys_ = (self.core.due_key, self._lease_key, self.skips.version_key, self.core.jittered_key)
+        self._batch_keys = keys_  # scripts.BATCH_KEYS
         self._preparer = Preparer(
             self.registrations, on_time_seconds=on_time_seconds, calendar=self.calendar
         )
-        self._completions: set[asyncio.Task[None]] = set()
+        self._completions = Completions(completer)
 
     @classmethod
     def from_settings(
@@ -267,16 +262,10 @@ class Engine:
         kept = self.registrations.get
         unread = [cid for cid, _ in due.entries if kept(cid) is None]
         if not unread:
-            return [KEPT] * len(due.entries), await self._jittered(due)
+            return [KEPT] * len(due.entries), await self.calendar.read_dues(due.entries, {})
         read = dict(zip(unread, await self.core.raw_many(unread), strict=True))
-        for cid, raw in read.items():  # parsed now (kept: no second parse): is it jittered?
-            if raw is not None:
-                with contextlib.suppress(ValueError, KeyError, TypeError):
-                    self.registrations.read(cid, raw)  # unreadable: the preparer records it
-        return [read.get(cid, KEPT) for cid, _ in due.entries], await self._jittered(due)
-
-    async def _jittered(self, due: DueBatch) -> dict[int, int]:
-        return await self.calendar.read_dues(due.entries, self.registrations.jittered)
+        dues = await self.calendar.read_dues(due.entries, read)
+        return [read.get(cid, KEPT) for cid, _ in due.entries], dues
 
     def _plan(self, due: DueBatch, loaded: Loaded, now: Now) -> Batch:
         raws, self.calendar.dues = loaded
@@ -292,12 +281,7 @@ class Engine:
         items = batch.fires
         if not items:
             return None
-        keys: list[str] = [
-            self.core.due_key,
-            self._lease_key,
-            self.skips.version_key,
-            self.core.jittered_key,
-        ]
+        keys: list[str] = [*self._batch_keys]
         args: list[str | int] = [
             self.presence.id if self.presence is not None else "",
             self.state.history_max,
@@ -369,12 +353,7 @@ class Engine:
         if overlapped:
             metrics.FIRES_SKIPPED.labels(reason="overlap").inc(overlapped)
         log.debug("fired", extra={"sent": sent, "read": batch.read})
-        if finished and self.completer is not None:
-            # Off the tick: completing takes the service's per-config lock, which must not
-            # hold up the fires of other schedules.
-            job = asyncio.create_task(self._complete_all(finished), name="complete-dates")
-            self._completions.add(job)
-            job.add_done_callback(self._completions.discard)
+        self._completions.start(finished)  # off the tick (completions.py)
         return TickResult(read=batch.read, sent=sent, skipped=missed + overlapped, lost=lost)
 
     @staticmethod
@@ -401,25 +380,9 @@ class Engine:
             self.core.data_key(config_id),
         )
 
-    # --- date completions ----------------------------------------------------------------
-
     async def drain(self) -> None:
         """Wait for the date completions started by earlier ticks."""
-        while self._completions:
-            await asyncio.gather(*list(self._completions), return_exceptions=True)
-
-    async def _complete_all(self, config_ids: Sequence[int]) -> None:
-        await asyncio.gather(*(self._complete(cid) for cid in config_ids))
-
-    async def _complete(self, config_id: int) -> None:
-        if self.completer is None:
-            return
-        try:
-            await self.completer.complete(config_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("completing a date schedule failed", extra={"config_id": config_id})
+        await self._completions.drain()
 
     # --- the loop ------------------------------------------------------------------------
 

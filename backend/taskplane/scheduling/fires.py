@@ -36,8 +36,8 @@ from taskplane.scheduling.planning import ON_TIME_SECONDS, plan, plan_every
 from taskplane.state.history import HistoryEvent
 
 if TYPE_CHECKING:
-    from taskplane.tracing.provider import Tracing
     from taskplane.scheduling.calendar_fires import CalendarFires
+    from taskplane.tracing.provider import Tracing
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

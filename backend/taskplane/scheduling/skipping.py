@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from taskplane.actors import Actor
 from taskplane.enums import Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import from_ms, to_ms
 from taskplane.errors import Conflict, FieldError, InvalidInput
@@ -91,9 +92,13 @@ class Skipping:
         note: str | None,
         *,
         is_skip: bool,
+        actor: Actor,
+        config_name: str | None = None,
         now: datetime | None = None,
     ) -> list[SkippedRun]:
-        """Skip (or unskip) ``due_ats``; returns the config's upcoming skips after it."""
+        """Skip (or unskip) ``due_ats``; returns the config's upcoming skips after it. The
+        history event and the audit entry (action ``skipped_runs``, written right after the
+        change, as the audit trail's other non-script writes are) name ``actor``."""
         now = now or datetime.now(UTC)
         async with self.locks.held(config_id):
             status = await self.state.status(config_id) or ScheduleStatus.INACTIVE
@@ -134,8 +139,11 @@ class Skipping:
                 is_skip=is_skip,
                 now_ms=to_ms(now),
                 history=self.state.event_log(config_id),
-                event=self.state.history_json(Event.SKIPPED_RUNS, now, note, details),
+                event=self.state.history_json(Event.SKIPPED_RUNS, now, note, details, actor=actor),
                 history_max=self.state.history_max,
                 history_ttl_seconds=self.state.history_ttl_seconds,
+            )
+            await self.state.audit.record(
+                actor, str(Event.SKIPPED_RUNS), config_id, config_name, note, details
             )
             return skipped_runs(await self.store.read(config_id), now)
