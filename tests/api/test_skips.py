@@ -50,6 +50,12 @@ async def test_a_skipped_fire_leaves_next_runs_and_unskip_restores_it(
     event = after["recent_history"][0]
     assert event["event"] == "skipped_runs" and event["note"] == "release"
     assert event["details"]["action"] == "skip"
+    audit = (await client.get("/audit", params={"config_id": cid})).json()["items"]
+    assert [(e["action"], e["actor"], e["note"]) for e in audit][0] == (
+        "skipped_runs",
+        "admin",
+        "release",
+    )
     assert [datetime.fromisoformat(t) for t in event["details"]["due_at"]] == [
         datetime.fromisoformat(t) for t in runs[1:3]
     ]
