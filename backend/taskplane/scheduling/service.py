@@ -34,6 +34,7 @@ from taskplane.scheduling.core import SchedulerCoreService, TaskTypeLookup
 from taskplane.scheduling.decisions import ActionResult
 from taskplane.scheduling.dispatch import BatchReport, Dispatcher
 from taskplane.scheduling.info import NEXT_RUNS, RECENT_HISTORY, ReadModel, ScheduleInfo
+from taskplane.scheduling.lifecycle import Lifecycle
 from taskplane.scheduling.locking import ScheduleBusy, ScheduleLocks
 from taskplane.scheduling.reconcile import Reconciler, ReconcileReport, Repair
 from taskplane.scheduling.registration import config_id_of
@@ -72,6 +73,7 @@ class SchedulerService:
         self.dispatcher = Dispatcher(redis, keys, self.state, self.core)
         self.read_model = ReadModel(redis, keys)
         self.actions = Actions(redis, keys, self.state, self.core, self.locks, self.dispatcher)
+        self.lifecycle = Lifecycle(self.actions)
         self.reconciler = Reconciler(self.state, self.core, self.locks)
         self.bulk_script = BulkScript(redis, self.locks, self.state, self.core)
         self.skips = SkipStore(redis, keys)
@@ -80,7 +82,7 @@ class SchedulerService:
     # --- lifecycle hooks (actions.py) ---------------------------------------------------
 
     async def on_created(self, config: ConfigRow, *, actor: Actor) -> None:
-        await self.actions.on_created(config, actor=actor)
+        await self.lifecycle.on_created(config, actor=actor)
 
     async def on_created_many(self, configs: Sequence[ConfigRow], *, actor: Actor) -> None:
         """``on_created`` for many configs (state ``inactive`` and a ``created`` event each;
@@ -97,18 +99,18 @@ class SchedulerService:
         changes: Mapping[str, Any] | None = None,
         reload: Callable[[], Awaitable[ConfigRow | None]] | None = None,
     ) -> ActionResult:
-        return await self.actions.on_updated(
+        return await self.lifecycle.on_updated(
             config, changed, note, actor=actor, changes=changes, reload=reload
         )
 
     async def delete(
         self, config_id: int, delete_row: Callable[[], Awaitable[str | None]], *, actor: Actor
     ) -> None:
-        await self.actions.delete(config_id, delete_row, actor=actor)
+        await self.lifecycle.delete(config_id, delete_row, actor=actor)
         await self.skips.forget(config_id)
 
     async def on_deleted(self, config_id: int, *, forget_audit: bool = False) -> None:
-        await self.actions.on_deleted(config_id, forget_audit=forget_audit)
+        await self.lifecycle.on_deleted(config_id, forget_audit=forget_audit)
         await self.skips.forget(config_id)
 
     # --- control actions (actions.py) -----------------------------------------------------
