@@ -40,6 +40,7 @@ class Trigger(StrEnum):
     MANUAL = "manual"
     BATCH = "batch"
     IMMEDIATE = "immediate"
+    BACKFILL = "backfill"
 
 
 class Role(StrEnum):
@@ -61,3 +62,4 @@ class Event(StrEnum):
     RUN_REQUESTED = "run_requested"
     REPAIRED = "repaired"
     ERROR = "error"
+    BACKFILL = "backfill"

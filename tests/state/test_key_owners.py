@@ -21,10 +21,12 @@ PACKAGE = Path(__file__).resolve().parents[2] / "backend" / "taskplane"
 OWNERS: dict[str, set[str]] = {
     # schedule state: status, note, counters, index sets, history (the read model's reads,
     # scheduling/info_reads.py, read a page's hashes and histories in its one round trip)
-    "schedule": {"state/schedule_state.py", "scheduling/info_reads.py"},
+    "schedule": {"state/schedule_state.py", "scheduling/info_reads.py", "state/pause_timer.py"},
     "history": {"state/schedule_state.py", "scheduling/info_reads.py"},
     "by_status": {"state/schedule_state.py"},
     "all_schedules": {"state/schedule_state.py"},
+    # the pause timer's index (the scheduler reads it through the state service)
+    "paused_until": {"state/schedule_state.py", "state/pause_timer.py"},
     # registered schedules and the due index (the engine's fire script advances `due`
     # through the key core hands out: core.due_key; the read model's reads read a page's
     # registrations and due scores)
@@ -35,6 +37,8 @@ OWNERS: dict[str, set[str]] = {
     "source_time": {"scheduling/core.py"},
     "due": {"scheduling/core.py", "scheduling/info_reads.py"},
     "schedule_lock": {"scheduling/locking.py"},
+    # a backfill's per-(config, due time) send marker
+    "backfill_claim": {"scheduling/backfill.py"},
     # running executions (written by the recorder's scripts, read by the overlap check)
     "running": {"state/running.py"},
     "running_runs": {"state/running.py"},

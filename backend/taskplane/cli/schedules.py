@@ -1,9 +1,12 @@
 """`taskplane schedules start|stop|pause|resume|reload ID...`: schedule control from the
-shell, with the report ``POST /schedules/bulk/{action}`` gives (the same service function)."""
+shell, with the report ``POST /schedules/bulk/{action}`` gives (the same service function);
+`pause --until ISO` ends the pause by itself then. `taskplane schedules backfill ID --start
+--end [--dry-run]`: ``POST /schedules/{id}/backfill`` (``cli/backfill.py``)."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +14,7 @@ import typer
 from taskplane.cli.output import CliError, console, run_async
 from taskplane.cli.stack import settings_for_command
 from taskplane.enums import Action
+from taskplane.instants import parse_instant
 from taskplane.settings import Settings
 
 app = typer.Typer(
@@ -22,9 +26,31 @@ Note = Annotated[
     str | None, typer.Option("--note", help="why (kept with the status and in history)")
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+Until = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        help="pause only: ISO time at which the pause ends by itself (naive = UTC; "
+        "in the future, at most a year ahead)",
+    ),
+]
 
 
-async def _act(settings: Settings, action: Action, ids: list[int], note: str | None) -> Any:
+def instant_option(value: str, option: str) -> datetime:
+    """An ISO time given on the command line (naive = UTC), or a one-line error."""
+    try:
+        return parse_instant(value)
+    except (ValueError, OverflowError):
+        raise CliError(f"{option}: not an ISO time: {value!r}") from None
+
+
+async def _act(
+    settings: Settings,
+    action: Action,
+    ids: list[int],
+    note: str | None,
+    until: datetime | None = None,
+) -> Any:
     from taskplane.cli.services import open_services_for_cli
     from taskplane.db import configs
     from taskplane.scheduling import bulk
@@ -32,18 +58,19 @@ async def _act(settings: Settings, action: Action, ids: list[int], note: str | N
     async with open_services_for_cli(settings) as services:
         async with services.resources.sessions() as session:
             rows = await configs.get_many(session, set(ids))
-        return await bulk.act_many(services.scheduler, action, ids, rows, note)
+        return await bulk.act_many(services.scheduler, action, ids, rows, note, until)
 
 
 def _command(action: Action) -> Any:
-    def command(config_ids: Ids, note: Note = None, as_json: JsonFlag = False) -> None:
+    def act(config_ids: list[int], note: str | None, as_json: bool, until: str | None) -> None:
         if any(cid < 1 for cid in config_ids):
             raise CliError("config ids are positive integers")
         if len(config_ids) > 1000:
             raise CliError("at most 1,000 config ids at once")
         from taskplane.api.errors import status_of
 
-        report = run_async(_act(settings_for_command(), action, config_ids, note))
+        ends = None if until is None else instant_option(until, "--until")
+        report = run_async(_act(settings_for_command(), action, config_ids, note, ends))
         results = [
             {"config_id": r.config_id, "action": str(action), "success": r.success,
              "status": str(r.status), "message": r.message}
@@ -68,6 +95,15 @@ def _command(action: Action) -> Any:
         if errors:
             raise typer.Exit(1)
 
+    def pause(
+        config_ids: Ids, note: Note = None, as_json: JsonFlag = False, until: Until = None
+    ) -> None:
+        act(config_ids, note, as_json, until)
+
+    def other(config_ids: Ids, note: Note = None, as_json: JsonFlag = False) -> None:
+        act(config_ids, note, as_json, None)
+
+    command = pause if action is Action.PAUSE else other  # --until is a pause's alone
     command.__doc__ = f"{action.capitalize()} schedules; each id as `POST /schedules/ID/{action}`."
     return command
 

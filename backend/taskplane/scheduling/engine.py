@@ -35,7 +35,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.asyncio import Redis
 
@@ -60,6 +60,9 @@ from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.history import format_instant
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
+
+if TYPE_CHECKING:
+    from taskplane.scheduling.pause_ends import PauseEnds
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +355,7 @@ class Engine:
 
     # --- the loop ------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, pause_ends: PauseEnds | None = None) -> None:
         """Hold the lease (or wait for it), beat, and tick while leading, until ``stop``
-        (``loop.run``)."""
-        await loop.run(self, stop)
+        (``loop.run``; ``pause_ends``: the pauses that end by themselves)."""
+        await loop.run(self, stop, pause_ends)

@@ -73,6 +73,7 @@ class Facts:
     has_leader: bool
     workers_serving: int  # live workers that consume ``queue``
     worker_last_seen: datetime | None  # newest heartbeat of a worker that served ``queue``
+    paused_until: datetime | None = None  # a pause that ends by itself then
 
 
 def _at(moment: datetime | None, now: datetime) -> str:
@@ -106,7 +107,9 @@ def verdict(f: Facts) -> str:
         return "manual: it runs only when asked (run now or a batch run), never on a schedule"
     if f.status is ScheduleStatus.PAUSED:
         return _with_note(f"paused since {_at(f.status_at, f.now)}", f.note) + (
-            "; nothing fires until it is resumed"
+            f"; it resumes by itself at {_at(f.paused_until, f.now)}"
+            if f.paused_until is not None
+            else "; nothing fires until it is resumed"
         )
     if f.status is ScheduleStatus.ERROR:
         why = f.last_error or f.note or "see its history"
@@ -258,6 +261,7 @@ class Explanation:
     next_runs: list[datetime]
     last_fire: LastFire | None
     decisions: list[Decision]
+    paused_until: datetime | None = None
 
 
 def build(
@@ -273,6 +277,7 @@ def build(
     queue: str,
     who: Presence,
     now: datetime,
+    paused_until: datetime | None = None,
 ) -> Explanation:
     """The explanation from gathered state (no I/O)."""
     recorded = decisions_of(history)
@@ -294,6 +299,7 @@ def build(
         has_leader=who.has_leader,
         workers_serving=who.workers_serving,
         worker_last_seen=who.worker_last_seen,
+        paused_until=paused_until,
     )
     return Explanation(
         config_id=config_id,
@@ -304,6 +310,7 @@ def build(
         next_runs=list(next_runs),
         last_fire=fired,
         decisions=decisions[:DECISIONS_SHOWN],
+        paused_until=paused_until,
     )
 
 
@@ -335,4 +342,5 @@ async def explain_config(
         queue=queue,
         who=who,
         now=now,
+        paused_until=info.paused_until,
     )

@@ -19,6 +19,7 @@ builds its one instance in the composition root (``taskplane/services.py``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -113,8 +114,14 @@ class SchedulerService:
     async def stop(self, config: ConfigRow | int, note: str | None = None) -> ActionResult:
         return await self.actions.stop(config, note)
 
-    async def pause(self, config: ConfigRow, note: str | None = None) -> ActionResult:
-        return await self.actions.pause(config, note)
+    async def pause(
+        self, config: ConfigRow, note: str | None = None, until: datetime | None = None
+    ) -> ActionResult:
+        return await self.actions.pause(config, note, until)
+
+    async def end_pause(self, config: ConfigRow, until: datetime) -> ActionResult | None:
+        """A pause with ``until`` ends by itself (the scheduler's ``pause_timer``)."""
+        return await self.actions.end_pause(config, until)
 
     async def resume(self, config: ConfigRow, note: str | None = None) -> ActionResult:
         return await self.actions.resume(config, note)
@@ -123,9 +130,13 @@ class SchedulerService:
         return await self.actions.reload(config, note)
 
     async def act(
-        self, action: Action | str, config: ConfigRow, note: str | None = None
+        self,
+        action: Action | str,
+        config: ConfigRow,
+        note: str | None = None,
+        until: datetime | None = None,
     ) -> ActionResult:
-        return await self.actions.act(action, config, note)
+        return await self.actions.act(action, config, note, until)
 
     async def act_many(
         self,
@@ -133,10 +144,11 @@ class SchedulerService:
         config_ids: Sequence[int],
         configs: Mapping[int, ConfigRow],
         note: str | None = None,
+        until: datetime | None = None,
     ) -> bulk.BulkReport:
         """``act`` on each id of ``config_ids`` (``configs`` holds the rows that exist), in
         chunks of a constant number of round trips (``bulk/``)."""
-        return await bulk.act_many(self, Action(action), config_ids, configs, note)
+        return await bulk.act_many(self, Action(action), config_ids, configs, note, until)
 
     async def start_many(
         self, configs: Sequence[ConfigRow], note: str | None = None

@@ -35,6 +35,14 @@ class Keys:
         return f"{self.prefix}schedules:all"
 
     @property
+    def paused_until(self) -> str:
+        """zset: member = config id, score = epoch ms at which its pause ends by itself
+        (``pause`` with ``until``); the hash's ``paused_until`` field is the truth, an entry
+        it does not match is stale and dropped when read (owner: state/schedule_state.py;
+        the scheduler's ``scheduling/pause_timer.py`` reads it)."""
+        return f"{self.prefix}paused-until"
+
+    @property
     def events(self) -> str:
         """pub/sub channel (not a key: nothing is stored) of live events, JSON
         {type: schedule|execution, ...}; published with the changes, read by GET /events."""
@@ -74,6 +82,12 @@ class Keys:
     def due(self) -> str:
         """zset: member = config id, score = next due time in epoch milliseconds."""
         return f"{self.prefix}due"
+
+    def backfill_claim(self, config_id: int, due_ms: int) -> str:
+        """string, with a TTL: a backfill sent the run of this due time (owner:
+        scheduling/backfill.py; SET NX in the script that sends it, so overlapping backfills
+        send each due time once)."""
+        return f"{self.prefix}backfill:{config_id}:{due_ms}"
 
     # --- running executions (owner: state/running.py; the recorder writes, overlap reads) -
     def running(self, config_id: int) -> str:

@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from taskplane.enums import Event, ScheduleStatus
 from taskplane.state.history import HistoryEvent, format_instant, read_events
 from taskplane.state.keys import Keys
+from taskplane.state.pause_timer import pause_args
 from taskplane.state.schedule_records import (
     ExecutionOutcome,
     ScheduleState,
@@ -83,6 +84,7 @@ class ScheduleStateService:
             self.keys.history(config_id),
             self.keys.all_schedules,
             *(self.keys.by_status(s) for s in STATUS_ORDER),
+            self.keys.paused_until,
         ]
 
     # --- writes -----------------------------------------------------------------------
@@ -125,10 +127,26 @@ class ScheduleStateService:
         details: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         at: datetime | None = None,
+        paused_until: datetime | None = None,
+        expect_paused_until: datetime | None = None,
     ) -> TransitionResult:
         """Set the status (with note, time, optional new metadata) and record ``event``, all
-        in one script, only if the current status is in ``allowed_from`` (None = any)."""
-        change = Transition(config_id, to, allowed_from, event, note, details, metadata, at)
+        in one script, only if the current status is in ``allowed_from`` (None = any) and,
+        with ``expect_paused_until``, the stored pause ends at that instant. Every change
+        cancels a pending pause timer, except one to ``paused`` with ``paused_until``,
+        which sets it (``pause_until``)."""
+        change = Transition(
+            config_id,
+            to,
+            allowed_from,
+            event,
+            note,
+            details,
+            metadata,
+            at,
+            paused_until,
+            expect_paused_until,
+        )
         result = await self.scripts.transition(
             keys=self._status_keys(config_id), args=self._transition_args(change)
         )
@@ -172,6 +190,8 @@ class ScheduleStateService:
             if c.metadata is None
             else json.dumps(dict(c.metadata), separators=(",", ":"), default=str),
             *self.live_event(c.event),
+            *pause_args(c.paused_until),
+            "" if c.expect_paused_until is None else pause_args(c.expect_paused_until)[0],
         ]
 
     async def record_event(
@@ -248,6 +268,7 @@ class ScheduleStateService:
         """Remove the state, counters and history of a config (one MULTI)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.schedule(config_id), self.keys.history(config_id))
+            pipe.zrem(self.keys.paused_until, config_id)
             pipe.srem(self.keys.all_schedules, config_id)
             for status in STATUS_ORDER:
                 pipe.srem(self.keys.by_status(status), config_id)
@@ -278,6 +299,10 @@ class ScheduleStateService:
     def index_keys(self) -> list[str]:
         """The all-schedules set, then the by-status sets in ``STATUS_ORDER`` (``scripts.LUA``)."""
         return [self.keys.all_schedules, *(self.keys.by_status(s) for s in STATUS_ORDER)]
+
+    def pause_timer_key(self) -> str:
+        """The pause timer's zset, for a composing script (``scripts.LUA``'s ``pause_timer``)."""
+        return self.keys.paused_until
 
     def live_event(self, event: Event | None) -> tuple[str, str]:
         """The channel and the ``event`` of the live events a script publishes (``scripts.LUA``'s
@@ -356,3 +381,4 @@ class ScheduleStateService:
 
     async def all_ids(self) -> set[int]:
         return {int(m) for m in await self.redis.smembers(self.keys.all_schedules)}
+

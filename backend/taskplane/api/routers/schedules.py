@@ -148,6 +148,7 @@ async def explain_schedule(
         last_fire=LastFireOut(**asdict(result.last_fire)) if result.last_fire else None,
         last_execution=ExecutionOut.model_validate(last[0]) if last else None,
         decisions=[DecisionOut(**asdict(d)) for d in result.decisions],
+        paused_until=result.paused_until,
     )
 
 
@@ -160,7 +161,7 @@ async def bulk_control(
     ids = body.unique_ids
     rows = await configs.get_many(session, set(ids))
     await session.rollback()  # no connection held while the actions run
-    report = await bulk.act_many(scheduler, action, ids, rows, body.note)
+    report = await bulk.act_many(scheduler, action, ids, rows, body.note, body.until)
     return BulkOut(
         results=[
             ActionOut(
@@ -190,7 +191,9 @@ async def control_schedule(
 ) -> ActionOut:
     row = await configs.get(session, config_id)
     await session.rollback()  # no connection is held while the action runs
-    result = await scheduler.act(action, row, note=body.note if body else None)
+    result = await scheduler.act(
+        action, row, note=body.note if body else None, until=body.until if body else None
+    )
     return ActionOut(
         config_id=result.config_id,
         action=str(action),

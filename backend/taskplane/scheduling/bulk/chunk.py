@@ -30,6 +30,7 @@ from taskplane.scheduling.decisions import (
     kind_of,
 )
 from taskplane.state.history import format_instant
+from taskplane.state.pause_timer import pause_args
 
 if TYPE_CHECKING:
     from taskplane.scheduling.service import SchedulerService
@@ -55,12 +56,14 @@ async def run_chunk(
     action: Action,
     configs: Sequence[ConfigRow],
     note: str | None,
+    until: datetime | None = None,
 ) -> tuple[dict[int, Outcome], list[ConfigRow]]:
     """One chunk (distinct configs): the outcomes decided here, and the configs left for the
     single path (busy lock, cannot be registered). A start or resume tries each config
-    ``_fresh`` first (one round trip); the others, and every other action, go ``_locked``."""
+    ``_fresh`` first (one round trip); the others, and every other action, go ``_locked``
+    (``until``: a pause's end, checked by the caller)."""
     if action not in (Action.START, Action.RESUME):
-        return await locked(scheduler, action, configs, note)
+        return await locked(scheduler, action, configs, note, until)
     outcomes, left, rest = await fresh(scheduler, action, configs, note)
     if rest:
         more, more_left = await locked(scheduler, action, rest, note)
@@ -132,6 +135,7 @@ async def locked(
     action: Action,
     configs: Sequence[ConfigRow],
     note: str | None,
+    until: datetime | None = None,
 ) -> tuple[dict[int, Outcome], list[ConfigRow]]:
     """A chunk under its locks (``BEGIN``, decide, ``APPLY``): the outcomes decided here,
     and the configs left for the single path (busy lock, cannot be registered)."""
@@ -183,7 +187,7 @@ async def locked(
             )
             activations[cid] = prepared
             changing.append(config)
-        results = await script.apply(ops, token, common(scheduler, action, note, now))
+        results = await script.apply(ops, token, common(scheduler, action, note, now, until))
         applied = True
     finally:
         if not applied:  # whatever failed before the script ran: let the locks go
@@ -202,6 +206,8 @@ async def locked(
                 sent.append(config)
         else:
             message = "paused" if to is PAUSED else "stopped"
+            if to is PAUSED and until is not None:
+                message = f"paused until {pause_args(until)[0]}"
             outcomes[cid] = ActionResult(cid, str(action), True, to, message)
     if sent:
         await scheduler.dispatcher.send_immediate_many(sent, now)
@@ -218,11 +224,19 @@ async def locked(
     return outcomes, left
 
 
-def common(scheduler: SchedulerService, action: Action, note: str | None, now: datetime) -> Common:
-    """What every change of the chunk shares: from which statuses, to which, the event."""
+def common(
+    scheduler: SchedulerService,
+    action: Action,
+    note: str | None,
+    now: datetime,
+    until: datetime | None = None,
+) -> Common:
+    """What every change of the chunk shares: from which statuses, to which, the event (a
+    pause's with its ``until``)."""
     if action in ACTIVATION:
         event, allowed = ACTIVATION[action]
         return Common(statuses_text(allowed), ACTIVE, event, note, format_instant(now), to_ms(now))
+    ends = pause_args(until)[0] if action is Action.PAUSE else ""
     if action is Action.PAUSE:
         to, event, allowed_from = PAUSED, Event.PAUSED, statuses_text({ACTIVE})
     else:
@@ -234,7 +248,8 @@ def common(scheduler: SchedulerService, action: Action, note: str | None, now: d
         note,
         format_instant(now),
         to_ms(now),
-        scheduler.state.history_json(event, now, note, {}),
+        scheduler.state.history_json(event, now, note, {"paused_until": ends} if ends else {}),
+        until if ends else None,
     )
 
 

@@ -18,6 +18,7 @@ from taskplane.scheduling.bulk.chunk import run_chunk
 from taskplane.scheduling.bulk.report import BulkReport, Outcome, Refused, refusal
 from taskplane.scheduling.decisions import (
     ActionResult,
+    check_until,
     metadata_of,
     spec_or_none,
 )
@@ -36,10 +37,14 @@ IN_FLIGHT = 2
 
 
 async def single(
-    scheduler: SchedulerService, action: Action, config: ConfigRow, note: str | None
+    scheduler: SchedulerService,
+    action: Action,
+    config: ConfigRow,
+    note: str | None,
+    until: datetime | None = None,
 ) -> Outcome:
     try:
-        return await scheduler.act(action, config, note)
+        return await scheduler.act(action, config, note, until)
     except (NotFound, Conflict, InvalidInput) as exc:
         return refusal(config.id, exc)
 
@@ -50,9 +55,15 @@ async def act_many(
     config_ids: Sequence[int],
     configs: Mapping[int, ConfigRow],
     note: str | None = None,
+    until: datetime | None = None,
 ) -> BulkReport:
-    """Run ``action`` on each id of ``config_ids`` (``configs`` holds the rows that exist)."""
+    """Run ``action`` on each id of ``config_ids`` (``configs`` holds the rows that exist);
+    ``until`` (pause only) is checked once for all: a bad one refuses the whole call."""
     action = Action(action)
+    if until is not None:
+        if action is not Action.PAUSE:
+            raise InvalidInput.field("until", msg="only a pause takes until")
+        check_until(until, datetime.now(UTC))
     outcomes: list[Outcome | None] = [None] * len(config_ids)
     first: dict[int, int] = {}
     for index, cid in enumerate(config_ids):
@@ -61,10 +72,10 @@ async def act_many(
     by_id: dict[int, Outcome] = {}
 
     async def one(chunk: list[ConfigRow]) -> None:
-        decided, left = await run_chunk(scheduler, action, chunk, note)
+        decided, left = await run_chunk(scheduler, action, chunk, note, until)
         by_id.update(decided)
         for config in left:
-            by_id[config.id] = await single(scheduler, action, config, note)
+            by_id[config.id] = await single(scheduler, action, config, note, until)
 
     inflight: list[asyncio.Task[None]] = []
     try:
@@ -87,7 +98,7 @@ async def act_many(
         elif first[cid] == index:
             outcomes[index] = by_id[cid]
         else:  # a repeated id: the single call again, in order
-            outcomes[index] = await single(scheduler, action, configs[cid], note)
+            outcomes[index] = await single(scheduler, action, configs[cid], note, until)
     done = [o for o in outcomes if o is not None]
     return BulkReport(
         results=[o for o in done if isinstance(o, ActionResult)],
