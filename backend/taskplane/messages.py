@@ -52,6 +52,7 @@ __all__ = [
     "decode",
     "new_task_id",
     "queue_depths",
+    "scheduled_task_id",
     "send",
     "send_many",
     "stream",
@@ -78,6 +79,13 @@ def task_type_of(name: str) -> str | None:
 
 def new_task_id() -> str:
     return uuid.uuid4().hex
+
+
+def scheduled_task_id(config_id: int, due_ms: int) -> str:
+    """The task id of the run of a config's due time (epoch ms): a scheduled fire's (the
+    engine fills the same text into its template, ``scheduling/fires.py``) and a backfill's,
+    so a due time sent twice is recorded once."""
+    return f"{config_id}-{due_ms}"
 
 
 def _int(value: Any, default: int) -> int:

@@ -11,14 +11,15 @@ from typing import Annotated, Any
 
 import typer
 
-from taskplane.cli.output import CliError, console, run_async
+from taskplane.cli import backfill
+from taskplane.cli.output import CliError, console, instant_option, run_async
 from taskplane.cli.stack import settings_for_command
 from taskplane.enums import Action
-from taskplane.instants import parse_instant
 from taskplane.settings import Settings
 
 app = typer.Typer(
-    help="Control schedules: start, stop, pause, resume, reload.", no_args_is_help=True
+    help="Control schedules: start, stop, pause (--until), resume, reload; backfill.",
+    no_args_is_help=True,
 )
 
 Ids = Annotated[list[int], typer.Argument(help="config ids (up to 1,000)")]
@@ -34,14 +35,6 @@ Until = Annotated[
         "in the future, at most a year ahead)",
     ),
 ]
-
-
-def instant_option(value: str, option: str) -> datetime:
-    """An ISO time given on the command line (naive = UTC), or a one-line error."""
-    try:
-        return parse_instant(value)
-    except (ValueError, OverflowError):
-        raise CliError(f"{option}: not an ISO time: {value!r}") from None
 
 
 async def _act(
@@ -110,3 +103,5 @@ def _command(action: Action) -> Any:
 
 for _action in Action:
     app.command(str(_action))(_command(_action))
+
+backfill.register(app)

@@ -7,6 +7,8 @@ of per-config locks:
                   the lifecycle hooks (created, updated, deleted)
     bulk/         an action on many configs at once (two scripts per chunk: bulk/lua.py)
     dispatch.py   runs on demand (run now, batch) and the immediate run of an interval
+    backfill.py   the runs a schedule should have had in a past window, each due time once
+    pause_ends.py (the scheduler's) pauses that end by themselves: ``end_pause``
     info.py       the read model (``ScheduleInfo``, many configs in one pipeline)
     reconcile.py  repairs drift between state, registrations and configs
     locking.py    the per-config lock every action takes
@@ -28,6 +30,7 @@ from taskplane.db.configs import SCHEDULE_FIELDS, ConfigRow
 from taskplane.enums import Action, Trigger
 from taskplane.scheduling import bulk
 from taskplane.scheduling.actions import Actions
+from taskplane.scheduling.backfill import Backfiller
 from taskplane.scheduling.bulk.script import BulkScript
 from taskplane.scheduling.core import SchedulerCoreService, TaskTypeLookup
 from taskplane.scheduling.decisions import ActionResult
@@ -71,6 +74,7 @@ class SchedulerService:
         self.actions = Actions(redis, keys, self.state, self.core, self.locks, self.dispatcher)
         self.reconciler = Reconciler(self.state, self.core, self.locks)
         self.bulk_script = BulkScript(redis, self.locks, self.state, self.core)
+        self.backfiller = Backfiller(redis, keys, self.state, self.core)
 
     # --- lifecycle hooks (actions.py) ---------------------------------------------------
 
