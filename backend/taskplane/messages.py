@@ -11,7 +11,7 @@ Sends are pipelined XADDs (``send_many``): one round trip for a whole batch.
 Labels (all JSON scalars; ``RunLabels``):
     config_id        int   the config this run belongs to
     task_type        str   registered task-type name
-    trigger          str   scheduled / manual / batch / immediate
+    trigger          str   scheduled / manual / batch / immediate / backfill
     attempt          int   1 for the first attempt; a retry re-sends with attempt + 1
     max_retries      int   from the config
     timeout_seconds  int   from the config (absent: the type's default)
