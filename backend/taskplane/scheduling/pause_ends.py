@@ -85,8 +85,8 @@ class PauseEnds:
         for config_id, until in due:
             row = rows.get(config_id)
             result = None if row is None else await self.scheduler.end_pause(row, until)
-            if result is None:  # stale (or the config is gone): drop the entry
-                await self.timer.drop(config_id, until)
+            if result is None:  # stale, or the config is gone: drop the entry
+                await self.timer.drop(config_id, until, is_gone=row is None)
                 continue
             ended += 1
             log.info(

@@ -38,8 +38,9 @@ class Keys:
     def paused_until(self) -> str:
         """zset: member = config id, score = epoch ms at which its pause ends by itself
         (``pause`` with ``until``); the hash's ``paused_until`` field is the truth, an entry
-        it does not match is stale and dropped when read (owner: state/schedule_state.py;
-        the scheduler's ``scheduling/pause_timer.py`` reads it)."""
+        it does not match is stale and dropped when read (owners: state/schedule_state.py,
+        whose status scripts write it, and state/pause_timer.py, which reads it for the
+        scheduler's ``scheduling/pause_ends.py``)."""
         return f"{self.prefix}paused-until"
 
     @property

@@ -23,14 +23,17 @@ from taskplane.state.history import format_instant
 from taskplane.state.keys import Keys
 
 # KEYS: 1 the pause timer zset, 2 the config's state hash. ARGV: 1 config id, 2 the timer
-# entry's score (epoch ms) as read, 3 the ``paused_until`` that entry stands for.
+# entry's score (epoch ms) as read, 3 the ``paused_until`` that entry stands for, 4 '1' to
+# drop it even if the hash still holds that pause (its config is gone).
 # Drops the entry only if it is still the one read and the hash no longer holds that pause
 # (resumed, stopped or paused again meanwhile): a stale entry does nothing. Returns 1 if
 # dropped.
 DROP_PAUSE_TIMER = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
-if redis.call('HGET', KEYS[2], 'paused_until') == ARGV[3] then return 0 end
+if ARGV[4] ~= '1' and redis.call('HGET', KEYS[2], 'paused_until') == ARGV[3] then
+  return 0
+end
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 """
@@ -62,12 +65,12 @@ class PauseTimer:
         )
         return [(int(member), from_ms(score)) for member, score in raw]
 
-    async def drop(self, config_id: int, until: datetime) -> bool:
-        """Remove a config's entry for ``until`` if its hash no longer holds that pause;
-        True if removed."""
+    async def drop(self, config_id: int, until: datetime, *, is_gone: bool = False) -> bool:
+        """Remove a config's entry for ``until`` if its hash no longer holds that pause (or,
+        ``is_gone``, its config no longer exists); True if removed."""
         iso, ms = pause_args(until)
         result = await self._drop(
             keys=[self.keys.paused_until, self.keys.schedule(config_id)],
-            args=[config_id, ms, iso],
+            args=[config_id, ms, iso, "1" if is_gone else "0"],
         )
         return bool(int(result))

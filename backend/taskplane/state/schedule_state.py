@@ -1,6 +1,7 @@
 """ScheduleStateService: the single source of truth for schedule status (Redis).
 
 Per config (``Keys.schedule(cid)``, a hash): ``status``, ``note``, ``status_at``,
+``paused_until`` (while a pause ends by itself: ``state/pause_timer.py``),
 ``metadata`` (JSON object), and the run counters ``runs``, ``successes``, ``failures``,
 ``consecutive_failures``, ``last_run_at``, ``last_success`` (``1``/``0``), ``last_task_id``.
 Index sets ``Keys.by_status(status)`` and ``Keys.all_schedules`` hold config ids, so
@@ -134,7 +135,7 @@ class ScheduleStateService:
         in one script, only if the current status is in ``allowed_from`` (None = any) and,
         with ``expect_paused_until``, the stored pause ends at that instant. Every change
         cancels a pending pause timer, except one to ``paused`` with ``paused_until``,
-        which sets it (``pause_until``)."""
+        which sets it (``state/pause_timer.py``)."""
         change = Transition(
             config_id,
             to,
