@@ -90,7 +90,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(f"UPDATE {TABLE} SET trigger = 'manual' WHERE trigger = 'backfill'")
+    op.execute("UPDATE task_execution SET trigger = 'manual' WHERE trigger = 'backfill'")
     if op.get_bind().dialect.name == "sqlite":
         _sqlite(NEW, OLD)
     else:

@@ -111,9 +111,13 @@ async def test_manual_is_409_and_unknown_is_404_and_fields_are_required(
     manual = await create(client, "by-hand", scheduler_type="manual", schedule_config={})
     now = datetime.now(UTC)
     window = {"start": iso(now - timedelta(hours=2)), "end": iso(now - timedelta(hours=1))}
-    assert (await client.post(f"/schedules/{manual['id']}/backfill", json=window)).status_code == 409
+    assert (
+        await client.post(f"/schedules/{manual['id']}/backfill", json=window)
+    ).status_code == 409
     assert (await client.post("/schedules/999999/backfill", json=window)).status_code == 404
-    missing = await client.post(f"/schedules/{manual['id']}/backfill", json={"start": window["start"]})
+    missing = await client.post(
+        f"/schedules/{manual['id']}/backfill", json={"start": window["start"]}
+    )
     assert missing.status_code == 422
     assert missing.json()["detail"][0]["loc"] == ["body", "end"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from taskplane.enums import ScheduleStatus, SchedulerType
+from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
@@ -65,7 +65,9 @@ async def test_backfill_from_the_command(
     tmp_path: Path,
 ) -> None:
     state = ScheduleStateService(redis, keys)
-    cid = await echo_config(sessions, "hourly", SchedulerType.CRON, {"cron_expression": "0 * * * *"})
+    cid = await echo_config(
+        sessions, "hourly", SchedulerType.CRON, {"cron_expression": "0 * * * *"}
+    )
     await state.create(cid, {})
     top = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     window = ["--start", (top - timedelta(hours=2)).isoformat(), "--end", top.isoformat()]

@@ -71,10 +71,28 @@ def at(hour: int, minute: int = 0, day: int = 29) -> datetime:
             at(0, 10),
             [at(1, 10), at(1, 30), at(1, 50)],
         ),
-        (specs.parse("interval", {"minutes": 20}), at(1, 5), at(1, 50), None, [at(1, 5), at(1, 25), at(1, 45)]),
+        (
+            specs.parse("interval", {"minutes": 20}),
+            at(1, 5),
+            at(1, 50),
+            None,
+            [at(1, 5), at(1, 25), at(1, 45)],
+        ),
         # a date schedule: its one time, if in the window
-        (specs.parse("date", {"run_date": "2026-03-29T01:00:00Z"}, is_stored=True), at(0), at(2), None, [at(1)]),
-        (specs.parse("date", {"run_date": "2026-03-29T01:00:00Z"}, is_stored=True), at(1, 1), at(2), None, []),
+        (
+            specs.parse("date", {"run_date": "2026-03-29T01:00:00Z"}, is_stored=True),
+            at(0),
+            at(2),
+            None,
+            [at(1)],
+        ),
+        (
+            specs.parse("date", {"run_date": "2026-03-29T01:00:00Z"}, is_stored=True),
+            at(1, 1),
+            at(2),
+            None,
+            [],
+        ),
     ],
 )
 def test_due_times_of_a_window(
@@ -123,7 +141,9 @@ async def test_a_dry_run_sends_and_records_nothing_then_a_backfill_sends_each_on
     assert await queued(redis, keys) == []
     assert [e.event for e in (await svc.state.history(config.id))[0]] == ["created"]
 
-    done = await svc.backfiller.run(sessions, config, start, end, dry_run=False, now=now, note="gap")
+    done = await svc.backfiller.run(
+        sessions, config, start, end, dry_run=False, now=now, note="gap"
+    )
     expected_ids = [f"{config.id}-{to_ms(d)}" for d in done.due_times]
     assert done.sent == done.due_times and done.task_ids == expected_ids
     assert await queued(redis, keys) == [(t, "backfill") for t in expected_ids]
@@ -131,9 +151,7 @@ async def test_a_dry_run_sends_and_records_nothing_then_a_backfill_sends_each_on
     assert (event.note, event.details["sent"], event.details["due_times"]) == ("gap", 4, 4)
 
     # overlapping the first: only the new due times are sent
-    again = await svc.backfiller.run(
-        sessions, config, hours_ago(6), end, dry_run=False, now=now
-    )
+    again = await svc.backfiller.run(sessions, config, hours_ago(6), end, dry_run=False, now=now)
     assert again.already_ran == done.due_times
     assert again.sent == [hours_ago(6)]
     assert len(await queued(redis, keys)) == 5
@@ -145,7 +163,11 @@ async def test_concurrent_overlapping_backfills_send_each_due_time_once(
     hours_ago = hours_before(datetime.now(UTC))
     config = await make_config(SchedulerType.CRON, {"cron_expression": "*/10 * * * *"})
     now = datetime.now(UTC)
-    windows = [(hours_ago(3), hours_ago(1)), (hours_ago(2), hours_ago(0)), (hours_ago(3), hours_ago(0))]
+    windows = [
+        (hours_ago(3), hours_ago(1)),
+        (hours_ago(2), hours_ago(0)),
+        (hours_ago(3), hours_ago(0)),
+    ]
     reports = await asyncio.gather(
         *(
             svc.backfiller.run(sessions, config, s, e, dry_run=False, now=now)
@@ -168,7 +190,13 @@ async def test_a_due_time_that_fired_already_ran(
     await svc.start(config)
     due = hours_ago(2)
     await redis.zadd(keys.due, {str(config.id): to_ms(due)})  # as if it was due then
-    engine = Engine(redis, keys, clock=FakeClock(due + timedelta(milliseconds=100)), state=svc.state, core=svc.core)
+    engine = Engine(
+        redis,
+        keys,
+        clock=FakeClock(due + timedelta(milliseconds=100)),
+        state=svc.state,
+        core=svc.core,
+    )
     assert (await engine.tick()).sent == 1
     report = await svc.backfiller.run(
         sessions, config, due, due + timedelta(hours=1), dry_run=False, now=datetime.now(UTC)
@@ -196,7 +224,13 @@ async def test_a_backfill_and_a_scheduled_fire_of_one_due_time_run_once(
     )
     assert report.sent == [due]
     await redis.zadd(keys.due, {str(config.id): to_ms(due)})
-    engine = Engine(redis, keys, clock=FakeClock(due + timedelta(milliseconds=100)), state=svc.state, core=svc.core)
+    engine = Engine(
+        redis,
+        keys,
+        clock=FakeClock(due + timedelta(milliseconds=100)),
+        state=svc.state,
+        core=svc.core,
+    )
     assert (await engine.tick()).sent == 1
     task_id = f"{config.id}-{to_ms(due)}"
     assert await queued(redis, keys) == [(task_id, "backfill"), (task_id, "scheduled")]
@@ -233,7 +267,9 @@ async def test_a_manual_config_has_nothing_to_backfill_and_the_window_is_checked
     manual = await make_config(SchedulerType.MANUAL, {})
     now = datetime.now(UTC)
     with pytest.raises(Conflict):
-        await svc.backfiller.run(sessions, manual, hours_ago(2), hours_ago(1), dry_run=True, now=now)
+        await svc.backfiller.run(
+            sessions, manual, hours_ago(2), hours_ago(1), dry_run=True, now=now
+        )
     config = await make_config(SchedulerType.CRON, {"cron_expression": "0 * * * *"})
     for start, end, msg in (
         (hours_ago(1), now + timedelta(minutes=1), "must not be in the future"),
@@ -247,4 +283,6 @@ async def test_a_manual_config_has_nothing_to_backfill_and_the_window_is_checked
 
 async def _records(sessions: Sessions, task_id: str) -> list[TaskExecution]:
     async with sessions() as session:
-        return list(await session.scalars(select(TaskExecution).where(TaskExecution.task_id == task_id)))
+        return list(
+            await session.scalars(select(TaskExecution).where(TaskExecution.task_id == task_id))
+        )

@@ -43,7 +43,9 @@ async def _backfill(
 def backfill(
     config_id: Annotated[int, typer.Argument(help="config id")],
     start: Annotated[str, typer.Option("--start", help="the window's first instant (ISO)")],
-    end: Annotated[str, typer.Option("--end", help="the window's end, excluded (ISO; not in the future)")],
+    end: Annotated[
+        str, typer.Option("--end", help="the window's end, excluded (ISO; not in the future)")
+    ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="send nothing; list what would be sent")
     ] = False,
@@ -77,7 +79,9 @@ def backfill(
     )
     done = set(report.sent)
     for due in report.due_times:
-        console.print(f"  {due.isoformat()}  {verb if due in done else 'already ran'}", markup=False)
+        console.print(
+            f"  {due.isoformat()}  {verb if due in done else 'already ran'}", markup=False
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -231,7 +231,9 @@ class Actions:
                 raise Conflict(f"config {cid} is {result.previous}; it changed meanwhile")
             await self.core.remove(cid)
             log.info("schedule paused", extra={"config_id": cid, "paused_until": ends or None})
-            return ActionResult(cid, "pause", True, PAUSED, f"paused until {ends}" if ends else "paused")
+            return ActionResult(
+                cid, "pause", True, PAUSED, f"paused until {ends}" if ends else "paused"
+            )
 
     async def end_pause(self, config: ConfigRow, until: datetime) -> ActionResult | None:
         """The pause timer's resume: paused -> active with ``resumed`` if the config is still

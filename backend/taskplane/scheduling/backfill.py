@@ -258,7 +258,10 @@ class Backfiller:
             out = messages.compose(
                 labels, config.parameters, messages.scheduled_task_id(config.id, due_ms)
             )
-            keys += (self.keys.backfill_claim(config.id, due_ms), messages.stream(self.keys, out.queue))
+            keys += (
+                self.keys.backfill_claim(config.id, due_ms),
+                messages.stream(self.keys, out.queue),
+            )
             args.append(out.body)
         results = await self._send(keys=keys, args=args)
         return [d for d, sent in zip(due, results, strict=True) if int(sent)]

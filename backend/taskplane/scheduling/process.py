@@ -102,9 +102,7 @@ async def run_scheduler(
                 if period > 0
                 else None
             )
-            pause_ends = PauseEnds(
-                services.scheduler, resources.sessions, clock=engine.clock
-            )
+            pause_ends = PauseEnds(services.scheduler, resources.sessions, clock=engine.clock)
             try:
                 await engine.run(stop, pause_ends)
             finally:

@@ -382,4 +382,3 @@ class ScheduleStateService:
 
     async def all_ids(self) -> set[int]:
         return {int(m) for m in await self.redis.smembers(self.keys.all_schedules)}
-

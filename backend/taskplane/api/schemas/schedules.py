@@ -21,7 +21,6 @@ from taskplane.api.schemas.inputs import (
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.scheduling.info import ScheduleInfo
 
-
 UNTIL_DESCRIPTION = (
     "pause only: the pause ends by itself at this ISO time (a `resumed` event, actor "
     "scheduler), unless a resume or stop comes first; in the future, at most a year ahead"
