@@ -21,7 +21,7 @@ from taskplane.epoch import to_ms
 from taskplane.errors import Conflict, InvalidInput
 from taskplane.resources import Resources
 from taskplane.scheduling import specs
-from taskplane.scheduling.backfill import MAX_DUE_TIMES, due_times
+from taskplane.scheduling.backfill import MAX_DUE_TIMES, checked, due_times
 from taskplane.scheduling.engine import Engine
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state.keys import Keys
@@ -107,9 +107,12 @@ def test_due_times_of_a_window(
 
 def test_more_than_a_thousand_due_times_is_refused_naming_end() -> None:
     every_minute = cron("* * * * *")
-    assert len(due_times(every_minute, UTC0, UTC0 + timedelta(minutes=MAX_DUE_TIMES))) == 1000
+    full = due_times(every_minute, UTC0, UTC0 + timedelta(minutes=MAX_DUE_TIMES))
+    assert checked(full) == full and len(full) == 1000
+    over = due_times(every_minute, UTC0, UTC0 + timedelta(days=30))
+    assert len(over) == MAX_DUE_TIMES + 1  # never more than it takes to refuse
     with pytest.raises(InvalidInput) as refused:
-        due_times(every_minute, UTC0, UTC0 + timedelta(minutes=MAX_DUE_TIMES + 1))
+        checked(over)
     assert refused.value.errors[0].loc == ("end",)
 
 

@@ -1,7 +1,8 @@
 """Backfill (API.md, "Backfill"): send the runs a schedule should have had in a past window.
 
 ``due_times(spec, start, end, anchor)`` (pure) lists the schedule's due times in
-``[start, end)``, at most ``MAX_DUE_TIMES`` (else InvalidInput naming ``end``). It is the one
+``[start, end)``; ``checked`` refuses more than ``MAX_DUE_TIMES`` (InvalidInput naming
+``end``). It is the one
 call site of the fire-time maths here, to be swapped for the engine's "fire times in a window"
 function (exclusions, skips) when that lands. An interval's due times are anchored on its
 cadence: the last ``fired`` due time, else the registered next due, else ``start``.
@@ -70,30 +71,41 @@ return out
 
 
 def due_times(
-    spec: Spec, start: datetime, end: datetime, anchor: datetime | None = None
+    spec: Spec,
+    start: datetime,
+    end: datetime,
+    anchor: datetime | None = None,
+    limit: int = MAX_DUE_TIMES + 1,
 ) -> list[datetime]:
-    """The due times of ``spec`` in ``[start, end)``, in order (``anchor``: a due time of an
-    interval's cadence); InvalidInput naming ``end`` past ``MAX_DUE_TIMES``. Pure."""
+    """The first ``limit`` due times of ``spec`` in ``[start, end)``, in order (``anchor``: a
+    due time of an interval's cadence). Pure, and it never raises for a long window (it may
+    run in the api's child process, whence an exception would not come back whole):
+    ``checked`` refuses more than ``MAX_DUE_TIMES``."""
     out: list[datetime] = []
     if spec.kind is SchedulerType.INTERVAL:
         assert spec.interval_seconds is not None
         step = spec.interval_seconds * 1000
         base, start_ms, end_ms = to_ms(anchor or start), to_ms(start), to_ms(end)
         due = base + -(-(start_ms - base) // step) * step  # the first one >= start
-        while due < end_ms and len(out) <= MAX_DUE_TIMES:
+        while due < end_ms and len(out) < limit:
             out.append(from_ms(due))
             due += step
     else:
         due_at = fire_times.next_after(spec, start - timedelta(microseconds=1))
-        while due_at is not None and due_at < end and len(out) <= MAX_DUE_TIMES:
+        while due_at is not None and due_at < end and len(out) < limit:
             out.append(due_at)
             due_at = fire_times.next_after(spec, due_at)
-    if len(out) > MAX_DUE_TIMES:
+    return out
+
+
+def checked(due: list[datetime]) -> list[datetime]:
+    """``due`` if it holds at most ``MAX_DUE_TIMES``; else InvalidInput naming ``end``."""
+    if len(due) > MAX_DUE_TIMES:
         raise InvalidInput.field(
             "end",
             msg=f"the window holds more than {MAX_DUE_TIMES} due times; choose an earlier end",
         )
-    return out
+    return due
 
 
 def check_window(start: datetime, end: datetime, now: datetime) -> None:
@@ -160,9 +172,9 @@ class Backfiller:
         check_window(start, end, now)
         anchor = await self.anchor(config.id) if spec.kind is SchedulerType.INTERVAL else None
         if compute is None:
-            due = due_times(spec, start, end, anchor)
+            due = checked(due_times(spec, start, end, anchor))
         else:
-            due = await compute(due_times, spec, start, end, anchor)
+            due = checked(await compute(due_times, spec, start, end, anchor))
         return await self.backfill(
             sessions, config, due, start=start, end=end, dry_run=dry_run, note=note
         )
