@@ -37,7 +37,7 @@ def _in_list(values: Sequence[str]) -> str:
 def _postgresql(values: Sequence[str]) -> None:
     op.execute(
         f"ALTER TABLE {TABLE} DROP CONSTRAINT {CONSTRAINT}, "
-        f"ADD CONSTRAINT {CONSTRAINT} CHECK (trigger IN ({_in_list(values)}))"
+        f'ADD CONSTRAINT {CONSTRAINT} CHECK ("trigger" IN ({_in_list(values)}))'
     )
 
 
@@ -48,7 +48,7 @@ def _sqlite(old: Sequence[str], new: Sequence[str]) -> None:
     create = bind.execute(
         sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": TABLE}
     ).scalar_one()
-    check = re.compile(rf"(CONSTRAINT {CONSTRAINT} CHECK \(trigger IN \()([^)]*)(\)\))")
+    check = re.compile(rf'(CONSTRAINT {CONSTRAINT} CHECK \("?trigger"? IN \()([^)]*)(\)\))')
     found = check.search(create)
     assert found is not None, f"{TABLE}: unexpected schema {create}"
     listed = tuple(v.strip().strip("'") for v in found.group(2).split(","))
