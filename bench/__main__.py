@@ -1,5 +1,5 @@
-"""``python -m bench [b1 b2 b3 b4 b6 b7 b8] [--n N ...]``: run benchmarks, print their tables, store
-their results in bench/stored/ (one JSON per benchmark, committed) and regenerate
+"""``python -m bench [b1 b2 b3 b4 b6 b7 b8 b9] [--n N ...]``: run benchmarks, print their
+tables, store their results in bench/stored/ (one JSON per benchmark, committed) and regenerate
 docs/benchmarks.md from the stored results alone (``--report-only``: only that)."""
 
 from __future__ import annotations
@@ -18,14 +18,18 @@ from bench.suite import BENCHMARKS, PROFILE_PASS
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument(
-        "names", nargs="*", metavar="b1|b2|b3|b4|b6|b7|b8", help="benchmarks to run (default: all)"
+        "names",
+        nargs="*",
+        metavar="b1|b2|b3|b4|b6|b7|b8|b9",
+        help="benchmarks to run (default: all)",
     )
     p.add_argument(
         "--n",
         type=int,
         action="append",
         help="size: B1 schedules (repeatable), B2 registered schedules, B3 tasks, B4 configs, "
-        "B6 schedules and configs (repeatable), B8 executions stored (repeatable)",
+        "B6 schedules and configs (repeatable), B8 executions stored (repeatable), "
+        "B9 registered schedules (repeatable)",
     )
     p.add_argument("--changes", type=int, help="B2: number of changes (default 200)")
     p.add_argument(

@@ -204,7 +204,7 @@ async def run_taskplane(workers: int, tasks: int = TASKS) -> Outcome:
             cpu0 = sum(p.cpu_seconds() for p in worker_procs)
             started = time.monotonic()
             for i in range(0, tasks, 1000):
-                await svc.batch_run(configs[i : i + 1000])
+                await svc.batch_run(configs[i : i + 1000], actor=stack.BENCH)
             while True:
                 out.done = int(await pg.fetchval("SELECT count(*) FROM task_execution"))
                 if out.done >= tasks:

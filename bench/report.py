@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 STORE = ROOT / "bench" / "stored"
 ANALYSIS = "analysis.md"
-ORDER = ["b1", "b2", "b3", "b4", "b6", "b7", "b8"]
+ORDER = ["b1", "b2", "b3", "b4", "b6", "b7", "b8", "b9"]
 MACHINE_ONLY = ("described_at", "taskplane (git)")  # differ from run to run by nature
 
 

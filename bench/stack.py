@@ -8,6 +8,7 @@ inside the functions that use them, so importing the bench does not load them.""
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import procs
 from bench.env import BenchEnv
+from taskplane.actors import Actor
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -27,6 +29,10 @@ CONCURRENCY = 64  # calls in flight when the service has no bulk path
 BULK = 5000  # configs per call of a bulk path
 HOLD = "bench-holds-the-lease"  # the leader lease's value while the bench holds it
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+BENCH = Actor("bench", is_audited=False)
+"""The benchmarks drive the services directly: recorded as "bench", not audited (no API or
+CLI call made the change)."""
 
 
 def bench_config(id: int, name: str, **fields: Any) -> ConfigRow:
@@ -131,9 +137,9 @@ async def create_state(svc: SchedulerService, configs: Sequence[ConfigRow]) -> N
     bulk = getattr(svc, "on_created_many", None)
     if bulk is not None:
         for i in range(0, len(configs), BULK):
-            await bulk(configs[i : i + BULK])
+            await bulk(configs[i : i + BULK], actor=BENCH)
     else:
-        await _each(configs, svc.on_created)
+        await _each(configs, functools.partial(svc.on_created, actor=BENCH))
 
 
 async def start_all(
@@ -146,7 +152,7 @@ async def start_all(
     done = 0
     if bulk is not None:
         for i in range(0, len(configs), BULK):
-            report = await bulk(configs[i : i + BULK])
+            report = await bulk(configs[i : i + BULK], actor=BENCH)
             if report.errors:
                 raise RuntimeError(f"start_many refused some: {report.errors[:3]}")
             done += len(report.results)
@@ -161,7 +167,7 @@ async def start_all(
         async with sem:
             if stop:
                 return
-            await svc.start(config)
+            await svc.start(config, actor=BENCH)
             done += 1
             if time.monotonic() - started > cap_seconds:
                 stop = True

@@ -63,3 +63,4 @@ class Event(StrEnum):
     REPAIRED = "repaired"
     ERROR = "error"
     BACKFILL = "backfill"
+    ALERT = "alert"

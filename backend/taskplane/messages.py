@@ -18,6 +18,8 @@ Labels (all JSON scalars; ``RunLabels``):
     priority         int   0..9
     queue            str   the task type's queue
     due_at           str   ISO instant the fire was due (scheduled / immediate only)
+    traceparent      str   W3C trace context of the span that sent it (only with traces on:
+                           taskplane/tracing); the worker's execution span is its child
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "CONSUMER_GROUP",
     "DEFAULT_QUEUE",
     "TASK_NAME_PREFIX",
+    "TRACEPARENT_LABEL",
     "Outgoing",
     "RunLabels",
     "body_template",
@@ -65,6 +68,8 @@ __all__ = [
 TASK_NAME_PREFIX = "taskplane:"
 CONSUMER_GROUP = "taskplane"
 """The consumer group of every broker stream (the workers read in it)."""
+TRACEPARENT_LABEL = "traceparent"
+"""The label (and the W3C header) a run's trace context travels in."""
 
 
 def task_name(task_type: str) -> str:
@@ -133,6 +138,7 @@ class RunLabels:
     timeout_seconds: float | None = None
     priority: int = 0
     due_at: datetime | None = None
+    traceparent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The labels as sent (whole seconds for the timeout; absent ones left out)."""
@@ -150,6 +156,8 @@ class RunLabels:
             labels["timeout_seconds"] = timeout
         if self.due_at is not None:
             labels["due_at"] = self.due_at.isoformat()
+        if self.traceparent:
+            labels[TRACEPARENT_LABEL] = self.traceparent
         return labels
 
     @classmethod
@@ -157,6 +165,7 @@ class RunLabels:
         """The labels of a received message (``task_name_``: where the type comes from
         when the ``task_type`` label is missing)."""
         raw_retries = labels.get("max_retries")
+        traceparent = labels.get(TRACEPARENT_LABEL)
         return cls(
             config_id=_int(labels.get("config_id"), 0),
             task_type=str(labels.get("task_type") or task_name_.removeprefix(TASK_NAME_PREFIX)),
@@ -167,6 +176,7 @@ class RunLabels:
             timeout_seconds=_seconds(labels.get("timeout_seconds")),
             priority=_int(labels.get("priority"), 0),
             due_at=read_instant(labels.get("due_at")),
+            traceparent=traceparent if isinstance(traceparent, str) and traceparent else None,
         )
 
     @classmethod
@@ -179,7 +189,7 @@ class RunLabels:
     def scheduled_fire(self, config_id: int) -> RunLabels:
         """The labels of a scheduled fire of a registration whose labels these are (read
         back by ``parse``): the config's id, the absent ones at the values sent, no
-        ``due_at`` (each fire fills its own). Labels made from a config are
+        ``due_at`` and no ``traceparent`` (each fire fills its own). Labels made from a config are
         ``scheduling.registration.run_labels``; this is the one way back from a stored one."""
         return dataclasses.replace(
             self,
@@ -189,6 +199,7 @@ class RunLabels:
             attempt=1,
             max_retries=self.max_retries or 0,
             due_at=None,
+            traceparent=None,
         )
 
 
@@ -210,14 +221,23 @@ def compose(
     return Outgoing(queue=labels.queue or DEFAULT_QUEUE, task_id=task_id, body=body.encode())
 
 
-def body_template(labels: RunLabels, parameters: Mapping[str, Any]) -> Template:
+def body_template(
+    labels: RunLabels, parameters: Mapping[str, Any], *, traced: bool = False
+) -> Template:
     """``compose``'s body for ``labels`` and ``parameters`` as a template with two holes,
-    ``task_id`` and the ``due_at`` label, in this order (``labels.due_at`` is not read): for
-    a producer that sends many messages of one schedule, like the engine's templates."""
+    ``task_id`` and the ``due_at`` label, in this order (``labels.due_at`` and
+    ``labels.traceparent`` are not read): for a producer that sends many messages of one
+    schedule, like the engine's templates. ``traced``: a third hole, the ``traceparent``
+    label (the engine's templates when traces are on)."""
     labels_json = labels.to_dict()
+    labels_json.pop(TRACEPARENT_LABEL, None)
     labels_json["due_at"] = Hole("due_at")
+    holes: tuple[str, ...] = ("task_id", "due_at")
+    if traced:
+        labels_json[TRACEPARENT_LABEL] = Hole(TRACEPARENT_LABEL)
+        holes += (TRACEPARENT_LABEL,)
     template = Template.of(_body(Hole("task_id"), labels_json, parameters), separators=_SEPARATORS)
-    assert template.holes == ("task_id", "due_at")  # what fill_in is given, in this order
+    assert template.holes == holes  # what fill_in is given, in this order
     return template
 
 
@@ -252,6 +272,7 @@ def build(
     attempt: int = 1,
     due_at: datetime | None = None,
     task_id: str | None = None,
+    traceparent: str | None = None,
 ) -> Outgoing:
     """``compose`` with the labels given field by field."""
     labels = RunLabels(
@@ -264,6 +285,7 @@ def build(
         timeout_seconds=timeout_seconds,
         priority=priority,
         due_at=due_at,
+        traceparent=traceparent,
     )
     return compose(labels, parameters, task_id)
 

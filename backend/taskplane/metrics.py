@@ -40,6 +40,9 @@ BROKER_QUEUE_DEPTH = Gauge(
     "taskplane_broker_queue_depth", "Messages in a broker stream not yet delivered", ["queue"]
 )
 
+# alerts (the api reads them from Redis at scrape time: every replica shows the same)
+ALERTS_OPEN = Gauge("taskplane_alerts_open", "Open alert incidents", ["kind"])
+
 
 def start_metrics_server(port: int, process: str, host: str = "127.0.0.1") -> bool:
     """Serve ``/metrics`` on ``port`` in a daemon thread (0 disables). A port already taken

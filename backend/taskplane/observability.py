@@ -53,10 +53,10 @@ def _may_scrape(request: Request) -> bool:
 
 
 async def observe_backlog(app: FastAPI) -> None:
-    """Set the broker queue depth (per queue of the registered task types) and the recorder
-    buffer depth (asked of the recorder, the buffer's owner) from Redis at scrape time, so
-    the api alone shows the backlog. A Redis that cannot answer leaves the gauges as they
-    were."""
+    """Set the broker queue depth (per queue of the registered task types), the recorder
+    buffer depth (asked of the recorder, the buffer's owner) and the open alert incidents
+    per kind from Redis at scrape time, so the api alone shows the backlog. A Redis that
+    cannot answer leaves the gauges as they were."""
     resources = getattr(app.state, "resources", None)
     services = getattr(app.state, "services", None)  # none before the lifespan has run
     if resources is None or services is None:
@@ -67,9 +67,12 @@ async def observe_backlog(app: FastAPI) -> None:
     try:
         depths = await messages.queue_depths(resources.redis, keys, queues)
         depth = await recorder.buffered(resources.redis, keys)
+        open_alerts = await services.alerts.open_counts()
     except Exception:  # metrics must never fail the scrape
         log.warning("backlog metrics unavailable", exc_info=True)
         return
     for queue, queue_depth in depths.items():
         metrics.BROKER_QUEUE_DEPTH.labels(queue).set(queue_depth)
     metrics.RECORDER_BUFFER_DEPTH.set(depth)
+    for kind, count in open_alerts.items():
+        metrics.ALERTS_OPEN.labels(str(kind)).set(count)

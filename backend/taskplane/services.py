@@ -1,7 +1,7 @@
 """The composition root: the services every process uses, built once from its ``Resources``.
 
     async with open_resources(settings) as resources:
-        services = open_services(resources)   # state, core, scheduler, configs, reader
+        services = open_services(resources)   # state, core, scheduler, configs, alerts
 
 The api lifespan, the worker, the scheduler process and the CLI build their services here
 and nowhere else, so each process has one schedule state service, one core (its caches),
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from taskplane.alerts.store import AlertStore
 from taskplane.db.rows import RowReader
 from taskplane.resources import Resources
 from taskplane.scheduling.config_service import ConfigService
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.service import SchedulerService
+from taskplane.state.audit import AuditLog
 from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.tasks.registry import TaskRegistry, load_registry
 
@@ -31,6 +33,12 @@ class Services:
     core: SchedulerCoreService
     scheduler: SchedulerService
     configs: ConfigService
+    alerts: AlertStore
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit trail (state/audit.py), the one the state service's scripts write."""
+        return self.state.audit
 
     @property
     def rows(self) -> RowReader:
@@ -46,11 +54,13 @@ def open_services(resources: Resources, registry: TaskRegistry | None = None) ->
     state = ScheduleStateService.from_settings(resources.redis, resources.keys, settings)
     core = SchedulerCoreService(resources.redis, resources.keys, registry)
     scheduler = SchedulerService(resources.redis, resources.keys, registry, state=state, core=core)
+    alerts = AlertStore(resources.redis, resources.keys, state)
     return Services(
         resources=resources,
         registry=registry,
         state=state,
         core=core,
         scheduler=scheduler,
-        configs=ConfigService(resources.sessions, scheduler, registry),
+        configs=ConfigService(resources.sessions, scheduler, registry, alerts),
+        alerts=alerts,
     )

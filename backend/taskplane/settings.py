@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
     history_max: int = Field(default=200, ge=1, le=100_000, description="events kept per config")
     history_ttl_seconds: int = Field(
         default=30 * 86400, ge=60, description="TTL of a config's event history"
+    )
+    audit_max_entries: int = Field(
+        default=100_000, ge=1, le=10_000_000, description="audit entries kept (GET /audit)"
+    )
+    audit_retention_days: int = Field(
+        default=90, ge=1, le=3650, description="days an audit entry is kept (GET /audit)"
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
     log_format: LogFormat = Field(default=LogFormat.TEXT, description="text or json")
@@ -135,7 +142,37 @@ class Settings(BaseSettings):
         description="when set, the api's /metrics requires 'Authorization: Bearer <it>'",
     )
 
-    @field_validator("task_modules", "cors_origins", mode="before")
+    alert_webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated http(s) URLs every alert is POSTed to (settings only)",
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None, description="signs each alert POST: X-Taskplane-Signature sha256=<HMAC>"
+    )
+    alert_check_interval_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="how often the leading alert loop checks"
+    )
+    alert_loop_enabled: bool = Field(
+        default=True, description="run the alert loop in this api / scheduler process"
+    )
+    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    alert_webhook_retry_seconds: float = Field(
+        default=600.0, gt=0, le=86400, description="how long a failing webhook is retried"
+    )
+    alert_webhook_backoff_seconds: float = Field(
+        default=2.0, gt=0, le=600, description="first retry delay of a failing webhook (doubles)"
+    )
+
+    @field_validator("alert_webhook_urls")
+    @classmethod
+    def _check_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+        return value
+
+    @field_validator("task_modules", "cors_origins", "alert_webhook_urls", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:
         if isinstance(value, str):
@@ -150,7 +187,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin like https://ops.example.com")
         return value
 
-    @field_validator("metrics_token")
+    @field_validator("metrics_token", "alert_webhook_secret")
     @classmethod
     def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value() else None

@@ -11,6 +11,7 @@ import redis.exceptions
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import SCHEDULER
 from taskplane.api.schemas.as_code import ConfigEntry
 from taskplane.api.schemas.configs import ConfigCreate
 from taskplane.db import configs
@@ -168,6 +169,11 @@ async def test_the_same_body_twice_changes_nothing_the_second_time_and_records_n
     }
     assert await _history_lengths(client) == events
     assert (await _export(client)).content == before.content
+    # the apply that changed something is one `applied` audit entry; the second is none
+    audit = await client.get("/audit", params={"actor": "admin"})
+    assert audit.status_code == 200, audit.text
+    applied = [e for e in audit.json()["items"] if e["action"] == "applied"]
+    assert [(e["config_id"], e["details"]["created"]) for e in applied] == [(None, 2)]
 
 
 async def test_apply_updates_fields_status_and_note_and_says_from_and_to(
@@ -358,12 +364,12 @@ async def test_an_apply_broken_midway_is_finished_by_the_next_one(
     real_start = scheduler.start
     starts = 0
 
-    async def start_losing_redis_once(config: Any, note: str | None = None) -> Any:
+    async def start_losing_redis_once(config: Any, note: str | None = None, **kw: Any) -> Any:
         nonlocal starts
         starts += 1
         if starts == 2:
             raise redis.exceptions.ConnectionError("Connection refused")
-        return await real_start(config, note)
+        return await real_start(config, note, **kw)
 
     monkeypatch.setattr(scheduler, "start", start_losing_redis_once)
     body = {"configs": [{**config(name), "status": "active"} for name in ("one", "two", "three")]}
@@ -419,7 +425,7 @@ async def test_a_config_in_error_is_exported_active_and_an_apply_starts_it_again
 ) -> None:
     broken = await create(client, "broken")
     await app.state.services.state.transition(
-        broken["id"], ScheduleStatus.ERROR, allowed_from=None, event=Event.ERROR
+        broken["id"], ScheduleStatus.ERROR, allowed_from=None, event=Event.ERROR, actor=SCHEDULER
     )
     exported = (await _export(client)).json()
     assert exported["configs"][0]["status"] == "active"

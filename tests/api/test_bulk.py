@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.db import configs
 from tests.api.configs import create
 from tests.api.costs import measured
@@ -220,7 +221,7 @@ async def test_a_busy_config_and_one_that_cannot_register_go_the_single_way(
             schedule_config={"hours": 1},
             parameters={},
         )
-    await app.state.services.scheduler.on_created(broken)
+    await app.state.services.scheduler.on_created(broken, actor=CLI)
     scheduler = app.state.services.scheduler
 
     async def hold_busy() -> None:

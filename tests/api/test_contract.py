@@ -275,11 +275,12 @@ async def test_history_event_shape(client: httpx.AsyncClient) -> None:
     stamps = [datetime.fromisoformat(e["timestamp"]) for e in items]
     assert stamps == sorted(stamps, reverse=True)  # newest first
     for event in items:
-        assert set(event) == {"event", "timestamp", "note", "details"}, event
+        assert set(event) == {"event", "timestamp", "note", "details", "actor"}, event
         assert isinstance(event["details"], dict)
         assert datetime.fromisoformat(event["timestamp"]).tzinfo is not None
     assert items[1]["note"] == "done for today"
     assert items[0]["note"] is None
+    assert {e["actor"] for e in items} == {"admin"}  # the settings' admin token
     created = items[-1]
     assert created["note"] is None and created["details"] == {}
     assert items[1]["details"] == {}  # a stop has nothing to add

@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.db import configs
 from taskplane.enums import SchedulerType
 from taskplane.scheduling import info_reads
@@ -32,9 +33,9 @@ async def seed(app: FastAPI, sessions: async_sessionmaker[AsyncSession], n: int)
         ]
     scheduler = app.state.services.scheduler
     for row in rows:
-        await scheduler.on_created(row)
+        await scheduler.on_created(row, actor=CLI)
     for row in rows[::3]:
-        await scheduler.start(row)
+        await scheduler.start(row, actor=CLI)
 
 
 async def test_config_page_cost_does_not_grow_with_page_size(

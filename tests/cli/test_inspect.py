@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.cli import configs as configs_cli
 from taskplane.cli import inspect as inspect_cli
 from taskplane.db import configs
@@ -46,12 +47,13 @@ async def _two_configs(
             parameters={"seconds": 1},
         )
     for cid in (echo.id, manual.id):
-        await state.create(cid, {})
+        await state.create(cid, {}, actor=CLI)
     await state.transition(
         echo.id,
         ScheduleStatus.ACTIVE,
         allowed_from=None,
         event=Event.STARTED,
+        actor=CLI,
     )
     await state.transition(
         echo.id,
@@ -59,6 +61,7 @@ async def _two_configs(
         allowed_from=[ScheduleStatus.ACTIVE],
         event=Event.PAUSED,
         note="db maintenance",
+        actor=CLI,
     )
     await state.record_executions(
         [ExecutionOutcome(echo.id, "t1", False, datetime.now(UTC), 1, Trigger.MANUAL)]
@@ -124,8 +127,8 @@ async def test_detail_of_a_started_schedule_shows_its_registration_and_next_fire
             parameters={"message": "tick"},
         )
     service = open_services(resources).scheduler
-    await service.on_created(config)
-    await service.start(config, note="go")
+    await service.on_created(config, actor=CLI)
+    await service.start(config, note="go", actor=CLI)
     data = await inspect_cli.detail(settings, config.id)
     assert data["state"]["status"] == "active"
     assert data["is_registered"] is True

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.db import configs, executions
 from taskplane.db.executions import ExecutionRecord
 from taskplane.enums import SchedulerType, Trigger
@@ -51,9 +52,9 @@ async def test_inspect_id_prints_the_verdict_first(
             ],
         )
     scheduler = open_services(resources).scheduler
-    await scheduler.on_created(row)
-    await scheduler.start(row)
-    await scheduler.pause(row, note="mail server migration")
+    await scheduler.on_created(row, actor=CLI)
+    await scheduler.start(row, actor=CLI)
+    await scheduler.pause(row, note="mail server migration", actor=CLI)
 
     shown = await cli(monkeypatch, settings, "inspect", str(row.id))
     assert shown.returncode == 0, shown.stderr

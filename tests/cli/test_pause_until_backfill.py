@@ -11,6 +11,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -34,7 +35,7 @@ async def test_pause_until_from_the_command(
 ) -> None:
     state = ScheduleStateService(redis, keys)
     cid = await echo_config(sessions, "frozen", SchedulerType.INTERVAL, {"hours": 1})
-    await state.create(cid, {})
+    await state.create(cid, {}, actor=CLI)
     code, _, err = await run(settings, tmp_path, "schedules", "start", str(cid))
     assert code == 0, err
     until = (datetime.now(UTC) + timedelta(hours=3)).replace(microsecond=0)
@@ -68,7 +69,7 @@ async def test_backfill_from_the_command(
     cid = await echo_config(
         sessions, "hourly", SchedulerType.CRON, {"cron_expression": "0 * * * *"}
     )
-    await state.create(cid, {})
+    await state.create(cid, {}, actor=CLI)
     top = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     window = ["--start", (top - timedelta(hours=2)).isoformat(), "--end", top.isoformat()]
     code, out, err = await run(

@@ -8,6 +8,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
@@ -28,7 +29,9 @@ async def test_run_sends_one_manual_or_a_batch_and_reports_unknown_ids(
 ) -> None:
     first, second = await _echo(sessions, "one"), await _echo(sessions, "two")
     for cid in (first, second):
-        await ScheduleStateService(redis, keys).create(cid, {})  # as the API's create does
+        await ScheduleStateService(redis, keys).create(
+            cid, {}, actor=CLI
+        )  # as the API's create does
     single = await cli(monkeypatch, settings, "run", str(first), "--json")
     assert single.returncode == 0, single.stderr
     [sent] = json.loads(single.stdout)
@@ -54,7 +57,7 @@ async def test_reconcile_gives_state_to_configs_without_it_and_removes_orphans(
 ) -> None:
     cid = await _echo(sessions, "stateless")  # created behind the services' back
     state = ScheduleStateService(redis, keys)
-    await state.create(987_654, {})  # state of a config that does not exist
+    await state.create(987_654, {}, actor=CLI)  # state of a config that does not exist
 
     result = await cli(monkeypatch, settings, "reconcile", "--json")
     assert result.returncode == 0, result.stderr

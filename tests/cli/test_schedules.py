@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.enums import SchedulerType
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -31,7 +32,7 @@ async def test_schedules_start_pause_and_report_refusals(
     state = ScheduleStateService(redis, keys)
     first, second = await _interval(sessions, "one"), await _interval(sessions, "two")
     for cid in (first, second):
-        await state.create(cid, {})  # as the API's create does
+        await state.create(cid, {}, actor=CLI)  # as the API's create does
     started = await cli(
         monkeypatch, settings, "schedules", "start", str(first), str(second), "--json"
     )

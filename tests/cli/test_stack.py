@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.cli.stack import STACK_FILE, DevStack, read_stack, remove_stack, write_stack
 from taskplane.db import configs
 from taskplane.enums import SchedulerType
@@ -51,7 +52,7 @@ async def _one_config(
             schedule_config={},
             parameters={"message": "hi"},
         )
-    await state.create(row.id, {})
+    await state.create(row.id, {}, actor=CLI)
     return row.id
 
 

@@ -122,3 +122,21 @@ async def test_delete_cascades_to_executions(any_sessions: Sessions) -> None:
         assert (await executions.list_page(s)).total == 1
         with pytest.raises(NotFound):
             await configs.delete(s, c.id)
+
+
+async def test_alerts_are_stored_updated_and_cleared(any_sessions: Sessions) -> None:
+    """``task_config.alerts`` (migration 0005_hB_alerts), on PostgreSQL and on SQLite."""
+    alerts = {"late_after_seconds": 120, "failures_in_row": None}
+    async with any_sessions() as s, s.begin():
+        plain = await configs.create(s, **_fields("no-alerts"))
+        created = await configs.create(s, **_fields("alerting", alerts=alerts))
+    assert plain.alerts is None and created.alerts == alerts
+    async with any_sessions() as s, s.begin():
+        changed = {"late_after_seconds": None, "failures_in_row": 4}
+        await configs.update(s, created.id, {"alerts": changed})
+    async with any_sessions() as s:
+        assert (await configs.get(s, created.id)).alerts == changed
+    async with any_sessions() as s, s.begin():
+        await configs.update(s, created.id, {"alerts": None})
+    async with any_sessions() as s:
+        assert (await configs.get(s, created.id)).alerts is None

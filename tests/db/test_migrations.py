@@ -226,7 +226,7 @@ async def _insert_execution(engine: AsyncEngine, config_id: int, trigger: str) -
     """A raw row (no ORM enum check): what the database's CHECK constraint allows."""
     async with engine.begin() as conn:
         await conn.execute(
-            insert(TaskExecution.__table__),
+            insert(TaskExecution),
             [
                 {
                     "config_id": config_id,
@@ -243,11 +243,11 @@ async def _insert_execution(engine: AsyncEngine, config_id: int, trigger: str) -
         )
 
 
-async def test_0005_lets_executions_be_backfills_and_downgrade_makes_them_manual(
+async def test_0006_lets_executions_be_backfills_and_downgrade_makes_them_manual(
     fresh: tuple[AsyncEngine, Settings],
 ) -> None:
     engine, settings = fresh
-    await migrations.upgrade(engine, settings, "0004")
+    await migrations.upgrade(engine, settings, "0005_hB_alerts")
     async with engine.begin() as conn:
         cid = (
             await conn.execute(insert(TaskConfig).returning(TaskConfig.id), [_config_row("c")])
@@ -265,7 +265,7 @@ async def test_0005_lets_executions_be_backfills_and_downgrade_makes_them_manual
         ]
         assert await conn.run_sync(_diff) == []
     assert set(await _triggers(engine)) >= _COUNTER_TRIGGERS  # the rebuild kept them
-    await migrations.downgrade(engine, settings, "0004")
+    await migrations.downgrade(engine, settings, "0005_hB_alerts")
     async with engine.connect() as conn:
         assert (await conn.execute(text(triggers))).all() == [
             (f"{cid}-backfill", "manual"),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.alerts import section as alerts
 from tests.badclients import section as badclients
 from tests.faults import promises
 
@@ -40,6 +41,7 @@ class Section:
 SECTIONS: list[Section] = [
     Section("faults.json", promises.CITED, promises.render),
     Section("badclients.json", badclients.CITED, badclients.render),
+    Section("alerts.json", alerts.CITED, alerts.render),
 ]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.db import configs
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType
@@ -36,7 +37,7 @@ def config_maker(sessions: async_sessionmaker[AsyncSession], svc: SchedulerServi
         }
         async with sessions() as session, session.begin():
             config = await configs.create(session, **values)
-        await svc.on_created(config)
+        await svc.on_created(config, actor=CLI)
         return config
 
     return make

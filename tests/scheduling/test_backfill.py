@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane import messages
+from taskplane.actors import CLI
 from taskplane.db.models import TaskExecution
 from taskplane.enums import SchedulerType
 from taskplane.epoch import to_ms
@@ -138,14 +139,14 @@ async def test_a_dry_run_sends_and_records_nothing_then_a_backfill_sends_each_on
     config = await make_config(SchedulerType.CRON, {"cron_expression": "0 * * * *"})
     start, end = hours_ago(5), hours_ago(1)  # 4 due times
     now = datetime.now(UTC)
-    dry = await svc.backfiller.run(sessions, config, start, end, dry_run=True, now=now)
+    dry = await svc.backfiller.run(sessions, config, start, end, dry_run=True, now=now, actor=CLI)
     assert dry.due_times == [start + timedelta(hours=n) for n in range(4)]
     assert dry.sent == dry.due_times and dry.already_ran == []
     assert await queued(redis, keys) == []
     assert [e.event for e in (await svc.state.history(config.id))[0]] == ["created"]
 
     done = await svc.backfiller.run(
-        sessions, config, start, end, dry_run=False, now=now, note="gap"
+        sessions, config, start, end, dry_run=False, now=now, note="gap", actor=CLI
     )
     expected_ids = [f"{config.id}-{to_ms(d)}" for d in done.due_times]
     assert done.sent == done.due_times and done.task_ids == expected_ids
@@ -154,7 +155,9 @@ async def test_a_dry_run_sends_and_records_nothing_then_a_backfill_sends_each_on
     assert (event.note, event.details["sent"], event.details["due_times"]) == ("gap", 4, 4)
 
     # overlapping the first: only the new due times are sent
-    again = await svc.backfiller.run(sessions, config, hours_ago(6), end, dry_run=False, now=now)
+    again = await svc.backfiller.run(
+        sessions, config, hours_ago(6), end, dry_run=False, now=now, actor=CLI
+    )
     assert again.already_ran == done.due_times
     assert again.sent == [hours_ago(6)]
     assert len(await queued(redis, keys)) == 5
@@ -173,7 +176,7 @@ async def test_concurrent_overlapping_backfills_send_each_due_time_once(
     ]
     reports = await asyncio.gather(
         *(
-            svc.backfiller.run(sessions, config, s, e, dry_run=False, now=now)
+            svc.backfiller.run(sessions, config, s, e, dry_run=False, now=now, actor=CLI)
             for s, e in windows * 2
         )
     )
@@ -190,7 +193,7 @@ async def test_a_due_time_that_fired_already_ran(
 ) -> None:
     hours_ago = hours_before(datetime.now(UTC))
     config = await make_config(SchedulerType.CRON, {"cron_expression": "0 * * * *"})
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     due = hours_ago(2)
     await redis.zadd(keys.due, {str(config.id): to_ms(due)})  # as if it was due then
     engine = Engine(
@@ -202,7 +205,13 @@ async def test_a_due_time_that_fired_already_ran(
     )
     assert (await engine.tick()).sent == 1
     report = await svc.backfiller.run(
-        sessions, config, due, due + timedelta(hours=1), dry_run=False, now=datetime.now(UTC)
+        sessions,
+        config,
+        due,
+        due + timedelta(hours=1),
+        dry_run=False,
+        now=datetime.now(UTC),
+        actor=CLI,
     )
     assert (report.already_ran, report.sent) == ([due], [])
     assert await queued(redis, keys) == [(f"{config.id}-{to_ms(due)}", "scheduled")]
@@ -220,10 +229,16 @@ async def test_a_backfill_and_a_scheduled_fire_of_one_due_time_run_once(
     time: two messages with one task id; the worker runs and records it once."""
     hours_ago = hours_before(datetime.now(UTC))
     config = await make_config(SchedulerType.CRON, {"cron_expression": "0 * * * *"})
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     due = hours_ago(1)
     report = await svc.backfiller.run(
-        sessions, config, due, due + timedelta(minutes=1), dry_run=False, now=datetime.now(UTC)
+        sessions,
+        config,
+        due,
+        due + timedelta(minutes=1),
+        dry_run=False,
+        now=datetime.now(UTC),
+        actor=CLI,
     )
     assert report.sent == [due]
     await redis.zadd(keys.due, {str(config.id): to_ms(due)})
@@ -258,7 +273,13 @@ async def test_a_backfill_and_a_scheduled_fire_of_one_due_time_run_once(
     [record] = await _records(sessions, task_id)
     assert record.trigger == "backfill"
     later = await svc.backfiller.run(
-        sessions, config, due, due + timedelta(minutes=1), dry_run=True, now=datetime.now(UTC)
+        sessions,
+        config,
+        due,
+        due + timedelta(minutes=1),
+        dry_run=True,
+        now=datetime.now(UTC),
+        actor=CLI,
     )
     assert (later.already_ran, later.sent) == ([due], [])
 
@@ -271,7 +292,7 @@ async def test_a_manual_config_has_nothing_to_backfill_and_the_window_is_checked
     now = datetime.now(UTC)
     with pytest.raises(Conflict):
         await svc.backfiller.run(
-            sessions, manual, hours_ago(2), hours_ago(1), dry_run=True, now=now
+            sessions, manual, hours_ago(2), hours_ago(1), dry_run=True, now=now, actor=CLI
         )
     config = await make_config(SchedulerType.CRON, {"cron_expression": "0 * * * *"})
     for start, end, msg in (
@@ -279,7 +300,9 @@ async def test_a_manual_config_has_nothing_to_backfill_and_the_window_is_checked
         (hours_ago(1), hours_ago(1), "must be after start"),
     ):
         with pytest.raises(InvalidInput) as refused:
-            await svc.backfiller.run(sessions, config, start, end, dry_run=False, now=now)
+            await svc.backfiller.run(
+                sessions, config, start, end, dry_run=False, now=now, actor=CLI
+            )
         assert (refused.value.errors[0].loc, refused.value.errors[0].msg) == (("end",), msg)
     assert [e.event for e in (await svc.state.history(config.id))[0]] == ["created"]
 

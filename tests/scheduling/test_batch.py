@@ -6,6 +6,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.db import configs
 from taskplane.enums import SchedulerType, Trigger
 from taskplane.resources import Resources
@@ -44,11 +45,11 @@ async def test_sends_each_config_once_and_reports_the_ones_it_cannot_send(
     first, second = await _config(sessions, "first"), await _config(sessions, "second")
     unknown = await _config(sessions, "gone-type", task_type="no_such_type")
     for cid in (first, second, unknown):
-        await state.create(cid, {})
+        await state.create(cid, {}, actor=CLI)
 
     async with sessions() as session:
         report = await batch.run_configs(
-            scheduler, session, [second, 999_999, first, second, unknown]
+            scheduler, session, [second, 999_999, first, second, unknown], actor=CLI
         )
 
     assert [cid for cid, _ in report.dispatched] == [second, first]
@@ -74,10 +75,10 @@ async def test_the_trigger_is_the_callers(
     scheduler = open_services(resources, load_registry(settings)).scheduler
     state = ScheduleStateService(redis, keys)
     cid = await _config(sessions, "by-hand")
-    await state.create(cid, {})
+    await state.create(cid, {}, actor=CLI)
 
     async with sessions() as session:
-        report = await batch.run_configs(scheduler, session, [cid], Trigger.MANUAL)
+        report = await batch.run_configs(scheduler, session, [cid], Trigger.MANUAL, actor=CLI)
 
     assert report.errors == []
     events, _ = await state.history(cid)

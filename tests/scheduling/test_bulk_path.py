@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from taskplane.actors import CLI
 from taskplane.api.errors import status_of
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, ScheduleStatus
@@ -76,13 +77,13 @@ def twins(shape: str) -> tuple[ConfigRow, ConfigRow]:
 
 
 async def bring_to(svc: SchedulerService, config: ConfigRow, status: ScheduleStatus) -> None:
-    await svc.on_created(config)
+    await svc.on_created(config, actor=CLI)
     if status is ERROR:
-        await svc.start(config._replace(task_type="no-such-type"))
+        await svc.start(config._replace(task_type="no-such-type"), actor=CLI)
     elif status in (ACTIVE, PAUSED):
-        await svc.start(config)
+        await svc.start(config, actor=CLI)
         if status is PAUSED:
-            await svc.pause(config)
+            await svc.pause(config, actor=CLI)
 
 
 async def snapshot(svc: SchedulerService, redis: Redis, keys: Keys, cid: int) -> dict[str, Any]:
@@ -156,10 +157,10 @@ async def test_each_action_from_each_status_leaves_what_the_single_call_leaves(
     for config in (one, other):
         await bring_to(svc, config, start)
     try:
-        single: Any = await svc.act(action, one, note="why")
+        single: Any = await svc.act(action, one, note="why", actor=CLI)
     except TaskplaneError as exc:  # the refusal, as the bulk path reports it
         single = refusal(one.id, exc)
-    report = await svc.act_many(action, [other.id], {other.id: other}, note="why")
+    report = await svc.act_many(action, [other.id], {other.id: other}, note="why", actor=CLI)
     [bulked] = [*report.results, *report.errors]  # type: ignore[misc]
     assert outcome_of(bulked, other.id) == outcome_of(single, one.id)
     assert await snapshot(svc, redis, keys, other.id) == await snapshot(svc, redis, keys, one.id)
@@ -170,9 +171,9 @@ async def test_live_events_are_the_single_paths(svc: SchedulerService, redis: Re
     async with redis.pubsub() as sub:
         await sub.subscribe(svc.state.live_event(None)[0])
         await sub.get_message(timeout=1)  # the subscription's confirmation
-        await svc.on_created_many(configs)
-        await svc.start_many(configs)
-        await svc.act_many(Action.PAUSE, [configs[0].id], {configs[0].id: configs[0]})
+        await svc.on_created_many(configs, actor=CLI)
+        await svc.start_many(configs, actor=CLI)
+        await svc.act_many(Action.PAUSE, [configs[0].id], {configs[0].id: configs[0]}, actor=CLI)
         got: list[str] = []
         while len(got) < 7:
             message = await sub.get_message(ignore_subscribe_messages=True, timeout=2)
@@ -189,15 +190,15 @@ async def test_on_created_many_is_on_created_for_each(
     svc: SchedulerService, redis: Redis, keys: Keys
 ) -> None:
     one, other = twins("cron")
-    await svc.on_created(one)
-    await svc.on_created_many([other])
+    await svc.on_created(one, actor=CLI)
+    await svc.on_created_many([other], actor=CLI)
     assert await snapshot(svc, redis, keys, other.id) == await snapshot(svc, redis, keys, one.id)
-    await svc.start(other)
-    await svc.on_created_many([other])  # state exists: left alone
-    await svc.stop(other)
-    await svc.on_created_many([other])
-    await svc.start(one)
-    await svc.stop(one)
+    await svc.start(other, actor=CLI)
+    await svc.on_created_many([other], actor=CLI)  # state exists: left alone
+    await svc.stop(other, actor=CLI)
+    await svc.on_created_many([other], actor=CLI)
+    await svc.start(one, actor=CLI)
+    await svc.stop(one, actor=CLI)
     assert await snapshot(svc, redis, keys, other.id) == await snapshot(svc, redis, keys, one.id)
 
 
@@ -208,8 +209,8 @@ async def test_a_lock_lost_before_the_change_changes_nothing_for_that_config(
     config is refused with the single path's 409, left as it was, its lock left to the
     other holder; the rest of the chunk goes on."""
     lost, kept = Cfg(next(_ids)), Cfg(next(_ids))
-    await svc.on_created_many([lost, kept])
-    await svc.start_many([lost, kept])
+    await svc.on_created_many([lost, kept], actor=CLI)
+    await svc.start_many([lost, kept], actor=CLI)
     before = await snapshot(svc, redis, keys, lost.id)
     begin = svc.bulk_script.begin
 
@@ -219,7 +220,9 @@ async def test_a_lock_lost_before_the_change_changes_nothing_for_that_config(
         return read
 
     monkeypatch.setattr(svc.bulk_script, "begin", and_lose_one)
-    report = await svc.act_many(Action.PAUSE, [lost.id, kept.id], {lost.id: lost, kept.id: kept})
+    report = await svc.act_many(
+        Action.PAUSE, [lost.id, kept.id], {lost.id: lost, kept.id: kept}, actor=CLI
+    )
     assert [(e.config_id, status_of(e.error)) for e in report.errors] == [(lost.id, 409)]
     assert report.errors[0].detail == f"config {lost.id} is active; it changed meanwhile"
     assert [(r.config_id, r.status) for r in report.results] == [(kept.id, PAUSED)]
@@ -235,7 +238,7 @@ async def test_a_start_takes_one_round_trip_and_goes_under_the_locks_only_where_
     """A config nobody holds and nothing is registered for starts in one script; a busy
     one waits on the single path; a stray registration is moved under the locks."""
     plain, busy, stray = (Cfg(next(_ids)) for _ in range(3))
-    await svc.on_created_many([plain, busy, stray])
+    await svc.on_created_many([plain, busy, stray], actor=CLI)
     await svc.core.add(Cfg(stray.id, **SHAPES["cron"]), _spec(Cfg(stray.id, **SHAPES["cron"])))
     begun: list[list[int]] = []
     begin = svc.bulk_script.begin
@@ -252,7 +255,7 @@ async def test_a_start_takes_one_round_trip_and_goes_under_the_locks_only_where_
 
     holder = asyncio.create_task(hold())
     await asyncio.sleep(0.02)
-    report = await svc.start_many([plain, busy, stray])
+    report = await svc.start_many([plain, busy, stray], actor=CLI)
     await holder
     assert begun == [[stray.id]]
     assert [(r.config_id, r.message) for r in report.results] == [
@@ -267,7 +270,7 @@ async def test_a_chunk_that_fails_before_its_change_changes_nothing_and_frees_it
     svc: SchedulerService, redis: Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configs = [Cfg(next(_ids)) for _ in range(3)]
-    await svc.on_created_many(configs)
+    await svc.on_created_many(configs, actor=CLI)
     before = [await snapshot(svc, redis, keys, c.id) for c in configs]
 
     async def outage(*args: Any) -> Any:
@@ -275,7 +278,7 @@ async def test_a_chunk_that_fails_before_its_change_changes_nothing_and_frees_it
 
     monkeypatch.setattr(svc.bulk_script, "apply", outage)
     with pytest.raises(RedisConnectionError):
-        await svc.start_many(configs)
+        await svc.start_many(configs, actor=CLI)
     assert [await snapshot(svc, redis, keys, c.id) for c in configs] == before
 
 
@@ -286,11 +289,11 @@ async def test_a_stray_registration_is_moved_as_the_single_path_moves_it(
     it in the interval list only, once, as the single path does."""
     one, other = twins("interval")
     for config in (one, other):
-        await svc.on_created(config)
+        await svc.on_created(config, actor=CLI)
         cron = Cfg(config.id, **SHAPES["cron"])
         await svc.core.add(cron, _spec(cron))
-    await svc.start(one)
-    await svc.start_many([other])
+    await svc.start(one, actor=CLI)
+    await svc.start_many([other], actor=CLI)
     after = await snapshot(svc, redis, keys, other.id)
     assert after == await snapshot(svc, redis, keys, one.id)
     assert after["lists"] == {"cron": 0, "interval": 1}
@@ -304,9 +307,9 @@ async def test_a_stop_of_an_inactive_config_removes_a_stray_registration(
     svc: SchedulerService, redis: Redis, keys: Keys
 ) -> None:
     config = Cfg(next(_ids))
-    await svc.on_created(config)
+    await svc.on_created(config, actor=CLI)
     await svc.core.add(config, _spec(config))
-    report = await svc.act_many(Action.STOP, [config.id], {config.id: config})
+    report = await svc.act_many(Action.STOP, [config.id], {config.id: config}, actor=CLI)
     assert [r.message for r in report.results] == ["already inactive"]
     after = await snapshot(svc, redis, keys, config.id)
     assert (after["data"], after["due"], after["lists"]) == (
@@ -322,9 +325,9 @@ async def test_many_chunks_two_in_flight_keep_each_ids_outcome_in_order(
     monkeypatch.setattr(bulk_run, "CHUNK", 3)
     configs = [Cfg(next(_ids)) for _ in range(10)]
     paused, manual, busy = configs[4], Cfg(next(_ids), **SHAPES["manual"]), configs[7]
-    await svc.on_created_many([*configs, manual])
-    await svc.start(paused)
-    await svc.pause(paused)
+    await svc.on_created_many([*configs, manual], actor=CLI)
+    await svc.start(paused, actor=CLI)
+    await svc.pause(paused, actor=CLI)
     ids = [c.id for c in configs]
     ids[2:2] = [manual.id, ids[0], 99_999_999]
     rows = {c.id: c for c in [*configs, manual]}
@@ -335,7 +338,7 @@ async def test_many_chunks_two_in_flight_keep_each_ids_outcome_in_order(
 
     holder = asyncio.create_task(hold())
     await asyncio.sleep(0.02)
-    report = await svc.act_many(Action.START, ids, rows)
+    report = await svc.act_many(Action.START, ids, rows, actor=CLI)
     await holder
     assert [(e.config_id, status_of(e.error)) for e in report.errors] == [
         (manual.id, 409),
@@ -369,15 +372,15 @@ async def test_a_client_that_does_not_decode_replies_gets_the_same_outcomes(
     try:
         plain = SchedulerService(raw, keys, registry)
         configs = [Cfg(next(_ids)) for _ in range(2)]
-        await svc.on_created_many(configs)
-        started = await plain.start_many(configs)
+        await svc.on_created_many(configs, actor=CLI)
+        started = await plain.start_many(configs, actor=CLI)
         assert [(r.status, r.message) for r in started.results] == [(ACTIVE, "started")] * 2
-        again = await plain.start_many(configs)
+        again = await plain.start_many(configs, actor=CLI)
         assert [r.message for r in again.results] == ["already active"] * 2
         rows = {c.id: c for c in configs}
-        paused = await plain.act_many(Action.PAUSE, list(rows), rows)
+        paused = await plain.act_many(Action.PAUSE, list(rows), rows, actor=CLI)
         assert [(r.status, r.message) for r in paused.results] == [(PAUSED, "paused")] * 2
-        refused = await plain.act_many(Action.PAUSE, list(rows), rows)
+        refused = await plain.act_many(Action.PAUSE, list(rows), rows, actor=CLI)
         assert [e.detail for e in refused.errors] == [
             f"config {c.id} is paused; only an active schedule can be paused" for c in configs
         ]

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.db import configs
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType, ScheduleStatus
@@ -70,7 +71,7 @@ def fields(name: str = "nightly", **over: Any) -> dict[str, Any]:
 
 
 async def create(service: ConfigService, values: dict[str, Any], **options: Any) -> ConfigRow:
-    return (await service.create(values, **options)).row
+    return (await service.create(values, **options, actor=CLI)).row
 
 
 async def stored(sessions: Sessions, config_id: int) -> ConfigRow | None:
@@ -98,7 +99,9 @@ async def test_create_stores_the_row_and_an_inactive_state(
 
 
 async def test_run_settings_left_out_are_the_task_types(service: ConfigService) -> None:
-    created = await service.create(fields(max_retries=None, timeout_seconds=None, priority=None))
+    created = await service.create(
+        fields(max_retries=None, timeout_seconds=None, priority=None), actor=CLI
+    )
     assert created.row.timeout_seconds == 60  # echo declares 60 s
     assert created.run_settings_source == {
         "max_retries": "default",
@@ -161,7 +164,7 @@ async def test_a_create_whose_redis_side_fails_leaves_no_row(
     unreachable: Services, sessions: Sessions
 ) -> None:
     with pytest.raises(RedisConnectionError):
-        await unreachable.configs.create(fields())
+        await unreachable.configs.create(fields(), actor=CLI)
     assert await count(sessions) == 0
 
 
@@ -172,7 +175,9 @@ async def test_update_changes_the_row_and_reregisters_an_active_schedule(
     service: ConfigService, built: Services, sessions: Sessions
 ) -> None:
     row = await create(service, fields(), auto_start=True)
-    updated = await service.update(row.id, {"schedule_config": {"seconds": 60}, "priority": 4})
+    updated = await service.update(
+        row.id, {"schedule_config": {"seconds": 60}, "priority": 4}, actor=CLI
+    )
     assert updated.schedule_config == {"seconds": 60} and updated.priority == 4
     assert updated.updated_at > row.updated_at
     assert await stored(sessions, row.id) == updated
@@ -186,12 +191,14 @@ async def test_an_invalid_update_changes_nothing(
 ) -> None:
     row = await create(service, fields())
     with pytest.raises(InvalidInput) as caught:
-        await service.update(row.id, {"parameters": {"message": 5}})
+        await service.update(row.id, {"parameters": {"message": 5}}, actor=CLI)
     assert caught.value.errors[0].loc[0] == "parameters"
     with pytest.raises(Conflict):
-        await service.update(row.id, {"name": (await create(service, fields("other"))).name})
+        await service.update(
+            row.id, {"name": (await create(service, fields("other"))).name}, actor=CLI
+        )
     with pytest.raises(NotFound):
-        await service.update(987_654, {"priority": 1})
+        await service.update(987_654, {"priority": 1}, actor=CLI)
     assert await stored(sessions, row.id) == row
 
 
@@ -200,7 +207,7 @@ async def test_an_update_whose_redis_side_fails_puts_the_row_back(
 ) -> None:
     row = await create(service, fields(), auto_start=True)
     with pytest.raises(RedisConnectionError):
-        await unreachable.configs.update(row.id, {"schedule_config": {"seconds": 60}})
+        await unreachable.configs.update(row.id, {"schedule_config": {"seconds": 60}}, actor=CLI)
     assert await stored(sessions, row.id) == row  # every field, updated_at too
 
 
@@ -211,12 +218,12 @@ async def test_delete_removes_the_row_its_state_and_its_registration(
     service: ConfigService, built: Services, sessions: Sessions
 ) -> None:
     row = await create(service, fields(), auto_start=True)
-    await service.delete(row.id)
+    await service.delete(row.id, actor=CLI)
     assert await stored(sessions, row.id) is None
     assert await built.state.get(row.id) is None
     assert await built.core.get_spec(row.id) is None
     with pytest.raises(NotFound):
-        await service.delete(row.id)
+        await service.delete(row.id, actor=CLI)
 
 
 async def test_a_delete_with_redis_unreachable_changes_nothing(
@@ -224,7 +231,7 @@ async def test_a_delete_with_redis_unreachable_changes_nothing(
 ) -> None:
     row = await create(service, fields())
     with pytest.raises(RedisConnectionError):
-        await unreachable.configs.delete(row.id)
+        await unreachable.configs.delete(row.id, actor=CLI)
     assert await stored(sessions, row.id) == row
 
 

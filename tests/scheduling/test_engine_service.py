@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from taskplane import messages
+from taskplane.actors import CLI
 from taskplane.enums import ScheduleStatus
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
@@ -43,12 +44,12 @@ async def test_start_pause_resume_through_the_service(
 ) -> None:
     svc = SchedulerService(redis, keys, Registry())
     config = Config(id=11, scheduler_type="interval", schedule_config={"seconds": 2})
-    await svc.on_created(config)
+    await svc.on_created(config, actor=CLI)
     async with schedulers(settings, tmp_path) as group:
         await running_leader(group, redis, keys)
 
         started_at = await redis_now(redis)
-        assert (await svc.start(config)).success
+        assert (await svc.start(config, actor=CLI)).success
         [(_, trigger, immediate_due)] = await stream(redis, keys)  # sent by the service
         assert trigger == "immediate"
 
@@ -67,7 +68,7 @@ async def test_start_pause_resume_through_the_service(
             assert sent_at - due.timestamp() <= 1.0  # on time
         assert scheduled[0][0] - started_at <= 3.0
 
-        assert (await svc.pause(config)).status is ScheduleStatus.PAUSED
+        assert (await svc.pause(config, actor=CLI)).status is ScheduleStatus.PAUSED
         paused_at = await redis_now(redis)
         count = len(await stream(redis, keys))
         await asyncio.sleep(3)  # more than one interval
@@ -76,7 +77,7 @@ async def test_start_pause_resume_through_the_service(
         assert all(at <= paused_at + 1.0 for at, _, _ in fires)
 
         resumed_at = await redis_now(redis)
-        assert (await svc.resume(config)).success
+        assert (await svc.resume(config, actor=CLI)).success
 
         async def scheduled_after_resume() -> bool:
             return any(
@@ -101,8 +102,8 @@ async def test_date_schedule_fires_once_and_is_completed_by_the_process(
         config = Config(
             id=12, scheduler_type="date", schedule_config={"run_date": run_at.isoformat()}
         )
-        await svc.on_created(config)
-        assert (await svc.start(config)).success
+        await svc.on_created(config, actor=CLI)
+        assert (await svc.start(config, actor=CLI)).success
 
         async def completed() -> bool:
             return await svc.state.status(12) is ScheduleStatus.INACTIVE

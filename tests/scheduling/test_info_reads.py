@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from taskplane.actors import CLI
 from taskplane.scheduling import info_reads
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state.keys import Keys
@@ -23,7 +24,7 @@ async def test_a_page_is_read_in_three_commands_and_decoded_in_order(
     svc: SchedulerService, make_config: MakeConfig, keys: Keys
 ) -> None:
     started, stopped = await make_config(), await make_config()
-    await svc.start(started)
+    await svc.start(started, actor=CLI)
     await info_reads.load_script(svc.redis)
     missing = max(started.id, stopped.id) + 1000
     ids = [started.id, missing, stopped.id]

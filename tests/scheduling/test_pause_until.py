@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.db import configs
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, SchedulerType, ScheduleStatus
@@ -47,8 +48,8 @@ async def resumed_events(svc: SchedulerService, cid: int) -> list[dict[str, obje
 
 async def paused_config(make_config: MakeConfig, svc: SchedulerService, until: datetime) -> int:
     config = await make_config(SchedulerType.INTERVAL, {"hours": 2, "run_immediately": False})
-    await svc.start(config)
-    result = await svc.pause(config, "deploy freeze", until)
+    await svc.start(config, actor=CLI)
+    result = await svc.pause(config, "deploy freeze", until, actor=CLI)
     assert result.status is ScheduleStatus.PAUSED
     assert result.message == f"paused until {until.isoformat(timespec='microseconds')}"
     return config.id
@@ -127,12 +128,12 @@ async def test_a_resume_or_stop_before_then_cancels_it(
     cid = await paused_config(make_config, svc, until)
     row = await _row(sessions, cid)
     assert await redis.zscore(keys.paused_until, cid) == to_ms(until)
-    await svc.act(action, row)
+    await svc.act(action, row, actor=CLI)
     assert await redis.zscore(keys.paused_until, cid) is None  # in the same script
     state = await svc.state.get(cid)
     assert state is not None and state.paused_until is None
     if action is Action.RESUME:  # paused again, without until: it must stay paused
-        await svc.pause(row)
+        await svc.pause(row, actor=CLI)
     before = (await svc.state.get(cid)).status  # type: ignore[union-attr]
     ends = PauseEnds(svc, sessions, clock=FakeClock(until + timedelta(seconds=1)))
     assert await ends.end_due() == 0
@@ -173,9 +174,9 @@ async def test_bulk_pause_with_until_sets_each_and_a_stop_cancels_one(
 ) -> None:
     until = in_an_hour()
     rows = [await make_config(SchedulerType.INTERVAL, {"hours": 3}) for _ in range(3)]
-    await svc.start_many(rows)
+    await svc.start_many(rows, actor=CLI)
     report = await svc.act_many(
-        Action.PAUSE, [r.id for r in rows], {r.id: r for r in rows}, "freeze", until
+        Action.PAUSE, [r.id for r in rows], {r.id: r for r in rows}, "freeze", until, actor=CLI
     )
     assert [r.status for r in report.results] == [ScheduleStatus.PAUSED] * 3
     assert {r.message for r in report.results} == {
@@ -184,7 +185,7 @@ async def test_bulk_pause_with_until_sets_each_and_a_stop_cancels_one(
     for row in rows:
         state = await svc.state.get(row.id)
         assert state is not None and state.paused_until == until
-    stopped = await svc.act_many(Action.STOP, [rows[0].id], {rows[0].id: rows[0]})
+    stopped = await svc.act_many(Action.STOP, [rows[0].id], {rows[0].id: rows[0]}, actor=CLI)
     assert stopped.results[0].status is ScheduleStatus.INACTIVE
     assert await redis.zscore(keys.paused_until, rows[0].id) is None
     ends = PauseEnds(svc, sessions, clock=FakeClock(until + timedelta(seconds=1)))
@@ -207,12 +208,17 @@ async def test_an_until_in_the_past_or_past_a_year_is_refused_and_changes_nothin
     svc: SchedulerService, make_config: MakeConfig, delta: timedelta, msg: str
 ) -> None:
     config = await make_config(SchedulerType.INTERVAL, {"hours": 2})
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     with pytest.raises(InvalidInput) as single:
-        await svc.pause(config, until=datetime.now(UTC) + delta)
+        await svc.pause(config, until=datetime.now(UTC) + delta, actor=CLI)
     with pytest.raises(InvalidInput) as many:
         await svc.act_many(
-            Action.PAUSE, [config.id], {config.id: config}, None, datetime.now(UTC) + delta
+            Action.PAUSE,
+            [config.id],
+            {config.id: config},
+            None,
+            datetime.now(UTC) + delta,
+            actor=CLI,
         )
     for refused in (single.value, many.value):
         [error] = refused.errors
@@ -225,7 +231,7 @@ async def test_until_on_another_action_is_refused(
 ) -> None:
     config = await make_config(SchedulerType.INTERVAL, {"hours": 2})
     with pytest.raises(InvalidInput) as refused:
-        await svc.act(Action.START, config, until=in_an_hour())
+        await svc.act(Action.START, config, until=in_an_hour(), actor=CLI)
     assert refused.value.errors[0].loc == ("until",)
     assert (await svc.state.status(config.id)) is ScheduleStatus.INACTIVE
 

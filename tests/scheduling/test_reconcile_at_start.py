@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.api.app import create_app
 from taskplane.db import configs
 from taskplane.db.configs import ConfigRow
@@ -26,7 +27,7 @@ async def _unregister_behind_its_back(
     svc: SchedulerService, config: ConfigRow, redis: Redis, keys: Keys
 ) -> None:
     """Start the config, then remove its registration without the service knowing."""
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     await redis.delete(keys.source_data(schedule_id(config.id)))
     await redis.zrem(keys.due, str(config.id))
 
@@ -57,7 +58,7 @@ async def test_reconcile_all_keeps_a_config_created_after_its_snapshot(
 ) -> None:
     old = await make_config()
     created_meanwhile = await make_config()
-    await svc.start(created_meanwhile)
+    await svc.start(created_meanwhile, actor=CLI)
     real_all_ids = configs.all_ids
 
     async def snapshot_before_the_create(session: AsyncSession) -> list[int]:
@@ -109,7 +110,7 @@ async def test_leading_scheduler_removes_an_orphan_while_it_runs(
     redis: Redis,
 ) -> None:
     config = await make_config()
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     stop = asyncio.Event()
     quick = settings.model_copy(
         update={"scheduler_metrics_port": 0, "scheduler_reconcile_interval_seconds": 0.3}

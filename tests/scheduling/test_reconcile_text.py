@@ -8,6 +8,7 @@ import json
 
 from redis.asyncio import Redis
 
+from taskplane.actors import CLI
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import ScheduleStatus
 from taskplane.scheduling.registration import schedule_id
@@ -18,7 +19,7 @@ from tests.scheduling.configs import MakeConfig
 
 async def started(svc: SchedulerService, make_config: MakeConfig) -> ConfigRow:
     config = await make_config()
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     return config
 
 

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane import messages
+from taskplane.actors import CLI
 from taskplane.db import configs
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, SchedulerType, ScheduleStatus, Trigger
@@ -50,12 +51,12 @@ async def bring_to(svc: SchedulerService, config: ConfigRow, status: ScheduleSta
         return
     if status is ERROR:
         # registration fails -> error (not saved to the DB)
-        result = await svc.start(config._replace(task_type="no-such-type"))
+        result = await svc.start(config._replace(task_type="no-such-type"), actor=CLI)
         assert not result.success and result.status is ERROR
         return
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     if status is PAUSED:
-        await svc.pause(config)
+        await svc.pause(config, actor=CLI)
     assert (await svc.info(config)).status is status
 
 
@@ -104,11 +105,11 @@ async def test_transition_table(
     before = await events(svc, config.id)
     if expected is None:
         with pytest.raises(Conflict, match=str(start)):
-            await svc.act(action, config, note="n")
+            await svc.act(action, config, note="n", actor=CLI)
         assert (await svc.info(config)).status is start
         assert await events(svc, config.id) == before  # a refused action changes nothing
     else:
-        result = await svc.act(action, config, note="why")
+        result = await svc.act(action, config, note="why", actor=CLI)
         assert result.success and result.status is expected
         info = await svc.info(config)
         assert info.status is expected
@@ -129,7 +130,7 @@ async def test_manual_config_refuses_schedule_actions(
 ) -> None:
     config = await make_config(SchedulerType.MANUAL, {})
     with pytest.raises(Conflict, match="manual"):
-        await svc.act(action, config)
+        await svc.act(action, config, actor=CLI)
     info = await svc.info(config)
     assert info.status is INACTIVE and not info.is_actually_scheduled
     assert await events(svc, config.id) == ["created"]
@@ -139,7 +140,7 @@ async def test_manual_config_stop_is_ok_and_next_runs_empty(
     svc: SchedulerService, make_config: MakeConfig
 ) -> None:
     config = await make_config(SchedulerType.MANUAL, {})
-    result = await svc.stop(config)
+    result = await svc.stop(config, actor=CLI)
     assert result.success and result.status is INACTIVE
     info = await svc.info(config)
     assert info.next_runs == [] and info.next_run_at is None and info.status_consistent
@@ -153,7 +154,7 @@ async def test_created_state_and_info_of_an_active_cron(
     assert info.status is INACTIVE and info.recent_history[0].event == "created"
     assert info.metadata["name"] == config.name and info.metadata["task_type"] == "echo"
     assert info.next_runs == []
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     info = await svc.info(config)
     assert info.is_scheduled and info.is_actually_scheduled and info.status_consistent
     assert info.next_run_at is not None and info.next_run_at > datetime.now(UTC)
@@ -169,7 +170,7 @@ async def test_interval_start_sends_immediate_then_every_interval(
 ) -> None:
     config = await make_config(SchedulerType.INTERVAL, {"seconds": 60})
     before = datetime.now(UTC)
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     sent = await stream(redis, keys)
     assert len(sent) == 1  # on the broker when start returns
     assert sent[0]["labels"]["trigger"] == "immediate"
@@ -187,8 +188,8 @@ async def test_interval_start_sends_immediate_then_every_interval(
     )
     assert info.next_runs[1] - info.next_runs[0] == timedelta(seconds=60)
     # pause / resume: it becomes active again, so it runs at once again
-    await svc.pause(config)
-    await svc.resume(config)
+    await svc.pause(config, actor=CLI)
+    await svc.resume(config, actor=CLI)
     assert [m["labels"]["trigger"] for m in await stream(redis, keys)] == ["immediate"] * 2
 
 
@@ -196,7 +197,7 @@ async def test_interval_without_run_immediately_sends_nothing(
     svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
 ) -> None:
     config = await make_config(SchedulerType.INTERVAL, {"seconds": 30, "run_immediately": False})
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     assert await stream(redis, keys) == []
     assert await events(svc, config.id) == ["started", "created"]
 
@@ -206,9 +207,9 @@ async def test_run_now_in_any_status_and_batch_with_errors(
 ) -> None:
     a = await make_config(priority=7, max_retries=3, timeout_seconds=12)
     b = await make_config(SchedulerType.MANUAL, {})
-    await svc.start(a)
-    await svc.pause(a)
-    task_id = await svc.run_now(a, note="by hand")
+    await svc.start(a, actor=CLI)
+    await svc.pause(a, actor=CLI)
+    task_id = await svc.run_now(a, note="by hand", actor=CLI)
     sent = await stream(redis, keys)
     assert [m["task_id"] for m in sent] == [task_id]
     labels = sent[0]["labels"]
@@ -220,13 +221,13 @@ async def test_run_now_in_any_status_and_batch_with_errors(
     assert (await svc.info(a)).status is PAUSED  # a run by hand changes no status
 
     ghost = (await make_config(SchedulerType.MANUAL, {}))._replace(task_type="no-such-type")
-    report = await svc.batch_report([a, ghost, b])
+    report = await svc.batch_report([a, ghost, b], actor=CLI)
     assert [cid for cid, _ in report.dispatched] == [a.id, b.id]
     assert [cid for cid, _ in report.errors] == [ghost.id]
     batch = [m for m in await stream(redis, keys) if m["labels"]["trigger"] == "batch"]
     assert sorted(m["task_id"] for m in batch) == sorted(t for _, t in report.dispatched)
     assert (await events(svc, b.id))[0] == "run_requested"
-    ids = await svc.batch_run([a, b])
+    ids = await svc.batch_run([a, b], actor=CLI)
     assert len(ids) == 2 and len(set(ids)) == 2
 
 
@@ -238,13 +239,13 @@ async def test_update_of_active_config_replaces_schedule(
     keys: Keys,
 ) -> None:
     config = await make_config()
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     async with sessions() as session, session.begin():
         row = await configs.update(
             session, config.id, {"schedule_config": {"cron_expression": "0 3 * * *"}}
         )
     assert row is not None
-    result = await svc.on_updated(row, {"schedule_config"})
+    result = await svc.on_updated(row, {"schedule_config"}, actor=CLI)
     assert result.status is ACTIVE
     spec = await svc.core.get_spec(config.id)
     assert spec is not None and spec.cron == "0 3 * * *" and spec.timezone == "UTC"
@@ -261,15 +262,15 @@ async def test_update_of_active_config_replaces_schedule(
             {"scheduler_type": SchedulerType.INTERVAL, "schedule_config": {"seconds": 10}},
         )
     assert row is not None
-    await svc.on_updated(row, {"scheduler_type", "schedule_config"})
+    await svc.on_updated(row, {"scheduler_type", "schedule_config"}, actor=CLI)
     assert [m["labels"]["trigger"] for m in await stream(redis, keys)] == ["immediate"]
     assert await redis.llen(keys.source_cron) == 0 and await redis.llen(keys.source_interval) == 1
     # a rename only: no re-registration, no run
-    result = await svc.on_updated(row, {"name"})
+    result = await svc.on_updated(row, {"name"}, actor=CLI)
     assert not result.changed and len(await stream(redis, keys)) == 1
     # becoming manual stops it
     row = row._replace(scheduler_type=SchedulerType.MANUAL, schedule_config={})
-    result = await svc.on_updated(row, {"scheduler_type", "schedule_config"})
+    result = await svc.on_updated(row, {"scheduler_type", "schedule_config"}, actor=CLI)
     assert result.status is INACTIVE
     await assert_consistent(svc, row)
 
@@ -278,7 +279,7 @@ async def test_update_with_reload_registers_the_row_read_under_the_lock(
     svc: SchedulerService, make_config: MakeConfig, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     config = await make_config()
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     async with sessions() as session, session.begin():
         await configs.update(
             session, config.id, {"schedule_config": {"cron_expression": "0 4 * * *"}}
@@ -289,7 +290,7 @@ async def test_update_with_reload_registers_the_row_read_under_the_lock(
             return await configs.find(session, config.id)
 
     # `config` is the stale object the caller held; reload wins
-    result = await svc.on_updated(config, {"schedule_config"}, reload=latest)
+    result = await svc.on_updated(config, {"schedule_config"}, reload=latest, actor=CLI)
     assert result.status is ACTIVE
     spec = await svc.core.get_spec(config.id)
     assert spec is not None and spec.cron == "0 4 * * *"
@@ -298,7 +299,7 @@ async def test_update_with_reload_registers_the_row_read_under_the_lock(
         return None
 
     before = await events(svc, config.id)
-    result = await svc.on_updated(config, {"schedule_config"}, reload=gone)
+    result = await svc.on_updated(config, {"schedule_config"}, reload=gone, actor=CLI)
     assert not result.changed and await events(svc, config.id) == before
     spec = await svc.core.get_spec(config.id)
     assert spec is not None and spec.cron == "0 4 * * *"  # untouched
@@ -308,7 +309,7 @@ async def test_update_of_inactive_config_only_records(
     svc: SchedulerService, make_config: MakeConfig
 ) -> None:
     config = await make_config()
-    result = await svc.on_updated(config, {"parameters"}, note="new params")
+    result = await svc.on_updated(config, {"parameters"}, note="new params", actor=CLI)
     assert result.status is INACTIVE and not (await svc.info(config)).is_actually_scheduled
     assert await events(svc, config.id) == ["updated", "created"]
 
@@ -317,17 +318,22 @@ async def test_delete_removes_schedule_state_and_history(
     svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
 ) -> None:
     config = await make_config(SchedulerType.INTERVAL, {"seconds": 5})
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     await svc.on_deleted(config.id)
     left = {k async for k in redis.scan_iter(match=f"{keys.prefix}*")}
-    assert left == {keys.broker_stream("default")}  # only the immediate run's message
+    assert left == {  # the immediate run's message, and the audit trail: it outlives configs
+        keys.broker_stream("default"),
+        keys.audit,
+        keys.audit_by_config(config.id),
+        keys.audit_by_actor("cli"),
+    }
     assert (await svc.state.summary()).total == 0
 
 
 async def test_date_schedule_completes_once(svc: SchedulerService, make_config: MakeConfig) -> None:
     run_at = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
     config = await make_config(SchedulerType.DATE, {"run_date": run_at.isoformat()})
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     info = await svc.info(config)
     assert info.next_runs == [run_at] and info.next_run_at == run_at
     result = await svc.complete(config.id)
@@ -347,7 +353,7 @@ async def test_start_of_a_date_in_the_past_is_an_error_with_reason(
         SchedulerType.DATE, {"run_date": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
     )
     config = config._replace(schedule_config={"run_date": "2020-01-01T00:00:00Z"})
-    result = await svc.start(config)
+    result = await svc.start(config, actor=CLI)
     assert not result.success and result.status is ERROR
     history, _ = await svc.state.history(config.id)
     assert history[0].event == "error" and "past" in history[0].details["reason"]
@@ -369,7 +375,7 @@ async def test_fifty_concurrent_mixed_actions_stay_consistent(
 
     async def one(action: Action) -> tuple[Action, bool]:
         try:
-            result = await svc.act(action, config)
+            result = await svc.act(action, config, actor=CLI)
         except Conflict:
             return action, False
         return action, result.changed
@@ -383,7 +389,7 @@ async def test_fifty_concurrent_mixed_actions_stay_consistent(
         async def two(action: Action, i: int) -> tuple[Action, bool]:
             target = other if i % 2 else svc
             try:
-                result = await target.act(action, config)
+                result = await target.act(action, config, actor=CLI)
             except Conflict:
                 return action, False
             return action, result.changed
@@ -405,7 +411,7 @@ async def test_schedule_removed_behind_the_back_is_reported_and_repaired(
     svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
 ) -> None:
     config = await make_config()
-    await svc.start(config)
+    await svc.start(config, actor=CLI)
     await redis.delete(keys.source_data(schedule_id(config.id)))
     await redis.zrem(keys.due, str(config.id))
     info = await svc.info(config)
@@ -426,20 +432,20 @@ async def test_reconcile_repairs_every_kind_of_drift(
     paused = await make_config()
     await bring_to(svc, paused, PAUSED)
     stale = await make_config()
-    await svc.start(stale)
+    await svc.start(stale, actor=CLI)
     lost = await make_config()
     fired = await make_config(
         SchedulerType.DATE, {"run_date": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
     )
-    await svc.start(fired)
+    await svc.start(fired, actor=CLI)
     fine = await make_config()
-    await svc.start(fine)
+    await svc.start(fine, actor=CLI)
     nodue = await make_config()
-    await svc.start(nodue)
+    await svc.start(nodue, actor=CLI)
     fired_left = await make_config(
         SchedulerType.DATE, {"run_date": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
     )
-    await svc.start(fired_left)
+    await svc.start(fired_left, actor=CLI)
     # drift made behind the service's back
     spec = specs.parse(SchedulerType.CRON, CRON)
     await svc.core.add(paused, spec)  # registered while paused
@@ -454,7 +460,7 @@ async def test_reconcile_repairs_every_kind_of_drift(
     await redis.zrem(keys.due, str(fired_left.id))  # fired; completing it did not happen
     fired_left = fired_left._replace(schedule_config={"run_date": "2020-01-01T00:00:00Z"})
     orphan = await make_config()
-    await svc.start(orphan)
+    await svc.start(orphan, actor=CLI)
     every = [paused, stale, lost, fired, fine, nodue, fired_left]  # `orphan` has no config
 
     report = await svc.reconcile(every)
@@ -488,7 +494,7 @@ async def test_message_labels_match_the_broker_contract(
     svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
 ) -> None:
     config = await make_config(SchedulerType.MANUAL, {})
-    task_id = await svc.run_now(config, trigger=Trigger.MANUAL)
+    task_id = await svc.run_now(config, trigger=Trigger.MANUAL, actor=CLI)
     (raw,) = await stream_entries(redis, keys.broker_stream("default"))
     message = messages.decode(raw[1]["data"])
     assert message.task_id == task_id
@@ -511,10 +517,10 @@ async def test_reconcile_all_reads_every_config_from_the_database(
     keys: Keys,
 ) -> None:
     kept = await make_config()
-    await svc.start(kept)
+    await svc.start(kept, actor=CLI)
     await redis.delete(keys.source_data(schedule_id(kept.id)))
     gone = await make_config()
-    await svc.start(gone)
+    await svc.start(gone, actor=CLI)
     async with sessions() as session, session.begin():
         await configs.delete(session, gone.id)  # deleted without telling the service
     report = await svc.reconcile_all(sessions)

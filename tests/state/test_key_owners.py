@@ -21,10 +21,20 @@ PACKAGE = Path(__file__).resolve().parents[2] / "backend" / "taskplane"
 OWNERS: dict[str, set[str]] = {
     # schedule state: status, note, counters, index sets, history (the read model's reads,
     # scheduling/info_reads.py, read a page's hashes and histories in its one round trip)
-    "schedule": {"state/schedule_state.py", "scheduling/info_reads.py", "state/pause_timer.py"},
-    "history": {"state/schedule_state.py", "scheduling/info_reads.py"},
-    "by_status": {"state/schedule_state.py"},
-    "all_schedules": {"state/schedule_state.py"},
+    "schedule": {
+        "state/schedule_state.py",
+        "state/state_reads.py",
+        "scheduling/info_reads.py",
+        "state/pause_timer.py",
+    },
+    "history": {"state/schedule_state.py", "state/state_reads.py", "scheduling/info_reads.py"},
+    "by_status": {"state/schedule_state.py", "state/state_reads.py"},
+    "all_schedules": {"state/schedule_state.py", "state/state_reads.py"},
+    # the audit trail and its indexes (written by the state's scripts through the keys
+    # state/audit.py hands out, read by its pages)
+    "audit": {"state/audit.py", "state/audit_pages.py"},
+    "audit_by_config": {"state/audit.py", "state/audit_pages.py"},
+    "audit_by_actor": {"state/audit.py", "state/audit_pages.py"},
     # the pause timer's index (the scheduler reads it through the state service)
     "paused_until": {"state/schedule_state.py", "state/pause_timer.py"},
     # registered schedules and the due index (the engine's fire script advances `due`
@@ -59,6 +69,24 @@ OWNERS: dict[str, set[str]] = {
     "workers_last_exit": {"state/heartbeats.py", "worker/heartbeat.py"},
     # the token generation: every revocation replaces it (api processes' token lookups)
     "token_generation": {"api/token_cache.py"},
+    # alerts: settings, late checks, start marks (the worker's claim script writes them
+    # through the keys alerts/store.py hands out), incidents, the webhook outbox, the lease
+    **{
+        family: {"alerts/store.py"}
+        for family in (
+            "alert_configs",
+            "alert_late_checks",
+            "alert_watched_due",
+            "alert_started",
+            "alert_open",
+            "alert_incidents",
+            "alert_log",
+            "alert_next_id",
+            "alert_outbox",
+            "alert_outbox_due",
+            "alert_lease",
+        )
+    },
     # live events: a pub/sub channel, nothing stored; each owner publishes its own changes
     # (state/events.py formats them), the api subscribes
     "events": {

@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.db import configs
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.resources import Resources
@@ -110,13 +111,13 @@ async def test_keys_written_by_a_scenario_are_documented(
             )
     cron, interval, date, manual = made
     for c in made:
-        await svc.on_created(c)
+        await svc.on_created(c, actor=CLI)
     for c in (cron, interval, date):
-        await svc.start(c)
-    await svc.pause(cron)
-    await svc.resume(cron)
-    await svc.run_now(manual)
-    await svc.batch_report(made)
+        await svc.start(c, actor=CLI)
+    await svc.pause(cron, actor=CLI)
+    await svc.resume(cron, actor=CLI)
+    await svc.run_now(manual, actor=CLI)
+    await svc.batch_report(made, actor=CLI)
     await svc.state.record_executions([ExecutionOutcome(manual.id, "t1", True, datetime.now(UTC))])
     await svc.infos(made)
     await svc.reconcile(made)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis.asyncio import Redis
 
+from taskplane.actors import CLI
 from taskplane.enums import Event, ScheduleStatus, Trigger
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -39,8 +40,8 @@ async def members(redis: Redis, keys: Keys) -> dict[str, set[str]]:
 async def test_create_sets_inactive_with_created_event_once(
     state: ScheduleStateService, redis: Redis, keys: Keys
 ) -> None:
-    assert await state.create(7, {"name": "n", "task_type": "echo"}) is True
-    assert await state.create(7, {"name": "other"}) is False  # existing state is kept
+    assert await state.create(7, {"name": "n", "task_type": "echo"}, actor=CLI) is True
+    assert await state.create(7, {"name": "other"}, actor=CLI) is False  # existing state is kept
     got = await state.get(7)
     assert got is not None
     assert got.status is INACTIVE
@@ -56,7 +57,7 @@ async def test_create_sets_inactive_with_created_event_once(
 async def test_transition_moves_status_index_and_event_together(
     state: ScheduleStateService, redis: Redis, keys: Keys
 ) -> None:
-    await state.create(1, {})
+    await state.create(1, {}, actor=CLI)
     result = await state.transition(
         1,
         ACTIVE,
@@ -64,6 +65,7 @@ async def test_transition_moves_status_index_and_event_together(
         event=Event.STARTED,
         note="go",
         details={"x": 1},
+        actor=CLI,
     )
     assert result.changed and result.previous is INACTIVE
     got = await state.get(1)
@@ -78,10 +80,12 @@ async def test_transition_moves_status_index_and_event_together(
 async def test_transition_from_wrong_status_changes_nothing_and_says_current(
     state: ScheduleStateService, redis: Redis, keys: Keys
 ) -> None:
-    await state.create(1, {})
+    await state.create(1, {}, actor=CLI)
     before_hash = await redis.hgetall(keys.schedule(1))
     before_history = await redis.lrange(keys.history(1), 0, -1)
-    result = await state.transition(1, ACTIVE, allowed_from={PAUSED}, event=Event.RESUMED)
+    result = await state.transition(
+        1, ACTIVE, allowed_from={PAUSED}, event=Event.RESUMED, actor=CLI
+    )
     assert not result.changed and result.previous is INACTIVE
     assert await redis.hgetall(keys.schedule(1)) == before_hash
     assert await redis.lrange(keys.history(1), 0, -1) == before_history
@@ -91,7 +95,7 @@ async def test_transition_from_wrong_status_changes_nothing_and_says_current(
 async def test_transition_without_state_counts_as_inactive(
     state: ScheduleStateService, redis: Redis, keys: Keys
 ) -> None:
-    result = await state.transition(9, INACTIVE, allowed_from=None, event=Event.REPAIRED)
+    result = await state.transition(9, INACTIVE, allowed_from=None, event=Event.REPAIRED, actor=CLI)
     assert result.changed and result.previous is INACTIVE
     assert (await members(redis, keys))["inactive"] == {"9"}
 
@@ -99,9 +103,9 @@ async def test_transition_without_state_counts_as_inactive(
 async def test_history_is_capped_newest_first_with_ttl(
     state: ScheduleStateService, redis: Redis, keys: Keys
 ) -> None:
-    await state.create(3, {})
+    await state.create(3, {}, actor=CLI)
     for i in range(8):
-        await state.record_event(3, Event.FIRED, details={"i": i})
+        await state.record_event(3, Event.FIRED, details={"i": i}, actor=CLI)
     events, total = await state.history(3, limit=50)
     assert total == 5
     assert [e.details["i"] for e in events] == [7, 6, 5, 4, 3]
@@ -110,35 +114,35 @@ async def test_history_is_capped_newest_first_with_ttl(
     page, _ = await state.history(3, limit=2, offset=1)
     assert [e.details["i"] for e in page] == [6, 5]
     raw = json.loads((await redis.lrange(keys.history(3), 0, 0))[0])
-    assert set(raw) == {"event", "timestamp", "note", "details"}
+    assert set(raw) == {"event", "timestamp", "note", "details", "actor"}
     assert datetime.fromisoformat(raw["timestamp"]).tzinfo is not None
 
 
 async def test_event_for_config_without_state_is_dropped(
     state: ScheduleStateService, redis: Redis, keys: Keys
 ) -> None:
-    assert await state.record_event(4, Event.FIRED) is False
+    assert await state.record_event(4, Event.FIRED, actor=CLI) is False
     assert await redis.exists(keys.history(4), keys.schedule(4)) == 0
 
 
 async def test_update_metadata_records_updated_event(state: ScheduleStateService) -> None:
-    await state.create(2, {"name": "a"})
-    assert await state.update_metadata(2, {"name": "b"}, note="renamed") is True
+    await state.create(2, {"name": "a"}, actor=CLI)
+    assert await state.update_metadata(2, {"name": "b"}, note="renamed", actor=CLI) is True
     got = await state.get(2)
     assert got is not None and got.metadata == {"name": "b"}
     events, _ = await state.history(2)
     assert (events[0].event, events[0].note) == ("updated", "renamed")
-    assert await state.update_metadata(99, {"name": "x"}) is False
+    assert await state.update_metadata(99, {"name": "x"}, actor=CLI) is False
     assert await state.get(99) is None
 
 
 async def test_summary_and_index_follow_every_change(state: ScheduleStateService) -> None:
     for cid in range(1, 6):
-        await state.create(cid, {})
-    await state.transition(1, ACTIVE, allowed_from=None, event=Event.STARTED)
-    await state.transition(2, ACTIVE, allowed_from=None, event=Event.STARTED)
-    await state.transition(2, PAUSED, allowed_from={ACTIVE}, event=Event.PAUSED)
-    await state.transition(3, ERROR, allowed_from=None, event=Event.ERROR)
+        await state.create(cid, {}, actor=CLI)
+    await state.transition(1, ACTIVE, allowed_from=None, event=Event.STARTED, actor=CLI)
+    await state.transition(2, ACTIVE, allowed_from=None, event=Event.STARTED, actor=CLI)
+    await state.transition(2, PAUSED, allowed_from={ACTIVE}, event=Event.PAUSED, actor=CLI)
+    await state.transition(3, ERROR, allowed_from=None, event=Event.ERROR, actor=CLI)
     summary = await state.summary()
     assert summary.as_dict() == {"total": 5, "active": 1, "paused": 1, "inactive": 2, "error": 1}
     assert await state.ids_with_status(INACTIVE) == {4, 5}
@@ -150,16 +154,16 @@ async def test_summary_and_index_follow_every_change(state: ScheduleStateService
 async def test_delete_removes_state_history_and_index(
     state: ScheduleStateService, redis: Redis, keys: Keys
 ) -> None:
-    await state.create(5, {})
-    await state.transition(5, ACTIVE, allowed_from=None, event=Event.STARTED)
+    await state.create(5, {}, actor=CLI)
+    await state.transition(5, ACTIVE, allowed_from=None, event=Event.STARTED, actor=CLI)
     await state.delete(5)
     assert await redis.exists(keys.schedule(5), keys.history(5)) == 0
     assert all(not v for v in (await members(redis, keys)).values())
 
 
 async def test_get_many_in_one_call_skips_missing(state: ScheduleStateService) -> None:
-    await state.create(1, {"name": "one"})
-    await state.create(2, {"name": "two"})
+    await state.create(1, {"name": "one"}, actor=CLI)
+    await state.create(2, {"name": "two"}, actor=CLI)
     got = await state.get_many([2, 1, 3, 2])
     assert set(got) == {1, 2}
     assert got[2].metadata["name"] == "two"
@@ -169,7 +173,7 @@ async def test_get_many_in_one_call_skips_missing(state: ScheduleStateService) -
 async def test_record_executions_counts_and_tracks_latest(
     state: ScheduleStateService, redis: Redis, keys: Keys
 ) -> None:
-    await state.create(1, {})
+    await state.create(1, {}, actor=CLI)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     outcomes = [
         ExecutionOutcome(1, "a", True, t0, 1, Trigger.SCHEDULED),
@@ -194,7 +198,7 @@ async def test_record_executions_counts_and_tracks_latest(
 async def test_concurrent_transitions_never_leave_two_index_sets(
     state: ScheduleStateService, redis: Redis, keys: Keys
 ) -> None:
-    await state.create(1, {})
+    await state.create(1, {}, actor=CLI)
     moves = [
         (ACTIVE, {INACTIVE, ERROR}, Event.STARTED),
         (PAUSED, {ACTIVE}, Event.PAUSED),
@@ -204,7 +208,7 @@ async def test_concurrent_transitions_never_leave_two_index_sets(
     big = ScheduleStateService(redis, keys, history_max=1000)
     results = await asyncio.gather(
         *(
-            big.transition(1, to, allowed_from=allowed, event=event)
+            big.transition(1, to, allowed_from=allowed, event=event, actor=CLI)
             for i in range(60)
             for to, allowed, event in [moves[i % 4]]
         )
@@ -216,3 +220,13 @@ async def test_concurrent_transitions_never_leave_two_index_sets(
     assert holding == [current]
     _, total = await big.history(1, limit=1)
     assert total == applied + 1  # + created
+
+
+async def test_an_event_written_before_actors_reads_with_none(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    await state.create(6, {}, actor=CLI)
+    old = {"event": "paused", "timestamp": "2026-01-01T00:00:00.000000+00:00", "note": None}
+    await redis.lpush(keys.history(6), json.dumps({**old, "details": {}}))
+    events, _ = await state.history(6)
+    assert [(e.event, e.actor) for e in events] == [("paused", None), ("created", "cli")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from taskplane.actors import CLI
 from taskplane.enums import ScheduleStatus
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -15,9 +16,9 @@ async def test_statuses_read_as_get_reads_them(
     redis: Redis, keys: Keys, settings: Settings
 ) -> None:
     state = ScheduleStateService.from_settings(redis, keys, settings)
-    await state.create(1, {})
-    await state.create(2, {})
-    await state.transition(2, ScheduleStatus.PAUSED, allowed_from=None, event=None)
+    await state.create(1, {}, actor=CLI)
+    await state.create(2, {}, actor=CLI)
+    await state.transition(2, ScheduleStatus.PAUSED, allowed_from=None, event=None, actor=CLI)
     await redis.hset(keys.schedule(4), "status", "retired")  # a status this version lacks
     ids = [2, 3, 1, 4, 2]
 

@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from taskplane import messages
+from taskplane.actors import CLI
 from taskplane.enums import Trigger
 from taskplane.messages import CONSUMER_GROUP
 from taskplane.resources import make_redis
@@ -260,7 +261,7 @@ async def test_worker_heartbeat_names_its_queues(live: Live) -> None:
 async def test_schedule_counters_follow_the_recorded_rows(live: Live, sessions: Sessions) -> None:
     cid = await new_config(sessions)
     state = ScheduleStateService(live.redis, live.keys)
-    await state.create(cid, {})
+    await state.create(cid, {}, actor=CLI)
     ok_ids = [await send(live.redis, live.keys, cid, "echo", {"message": "a"}) for _ in range(2)]
     failing = await send(
         live.redis, live.keys, cid, "echo", {"message": "b", "fail": True}, max_retries=1

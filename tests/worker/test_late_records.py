@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
+from taskplane.actors import CLI
 from taskplane.db import configs
 from taskplane.db.models import TaskExecution
 from taskplane.enums import Trigger
@@ -35,7 +36,7 @@ async def test_a_late_record_of_a_deleted_config_is_dropped_with_one_line(
     async with any_sessions() as s, s.begin():
         await configs.delete(s, gone)
     newer = await new_config(any_sessions, name="b")
-    await state.create(newer, {})
+    await state.create(newer, {}, actor=CLI)
     assert newer != gone  # never the deleted config's id, SQLite included
 
     await buffer_records(redis, keys, settings, ["late-1", "late-2"], config_id=gone)
@@ -63,7 +64,7 @@ async def test_a_counter_update_of_a_deleted_config_is_dropped_with_one_line(
     redis: Redis, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:
     state = ScheduleStateService(redis, keys)
-    await state.create(7, {})
+    await state.create(7, {}, actor=CLI)
     await state.delete(7)
     now = datetime.now(UTC)
     outcomes = [ExecutionOutcome(7, f"t{i}", True, now, 1, Trigger.MANUAL) for i in range(3)]

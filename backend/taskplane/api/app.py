@@ -5,6 +5,7 @@ Every route lives under ``/api/v1`` and requires a bearer token (``deps.authoriz
 ``GET /api/v1/system/health``, ``/openapi.json`` and ``/docs`` (Swagger UI served from the
 package; no ReDoc). Outside the API: the dashboard at ``/`` and ``/metrics`` (open unless
 ``metrics_token`` is set). Every response carries the headers of ``api/security.py``.
+With traces on (``taskplane.tracing``), every request but the noisy ones gets a span.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from fastapi import APIRouter, Depends, FastAPI
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskplane import __version__, heap
+from taskplane import __version__, heap, tracing
+from taskplane.alerts.loop import running_alert_loop
 from taskplane.api import config_schema, errors, security
 from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import authorize
@@ -27,7 +29,9 @@ from taskplane.api.docs import mount_docs
 from taskplane.api.limits import BodyLimitMiddleware
 from taskplane.api.root_path import RootPathMiddleware
 from taskplane.api.routers import (
+    alerts,
     as_code,
+    audit,
     backfill,
     configs,
     events,
@@ -62,6 +66,7 @@ TAGS = [
     {"name": "executions", "description": "execution records and statistics"},
     {"name": "system", "description": "health, status, enums and the dashboard summary"},
     {"name": "tokens", "description": "API tokens (admin only)"},
+    {"name": "alerts", "description": "late and failing incidents of configs with alerts"},
 ]
 
 
@@ -88,12 +93,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "settle_heap", False):
             heap.settle()  # the api process only (``app_from_environment``), not tests
         try:
-            yield
+            async with running_alert_loop(services) as alert_loop:
+                app.state.alert_loop = alert_loop
+                yield
         finally:
             revocations.cancel()
             await asyncio.gather(revocations, return_exceptions=True)
             app.state.cpu.close()
             await app.state.events.close()  # every open event stream ends
+            if getattr(app.state, "owns_tracing", False):
+                tracing.shutdown()  # the api process's (``app_from_environment``): flush
 
 
 async def _reconcile_at_start(scheduler: SchedulerService, resources: Resources) -> None:
@@ -135,7 +144,9 @@ def create_app(settings: Settings) -> FastAPI:
     protected.include_router(runs.router)
     protected.include_router(executions.router)
     protected.include_router(system.router)
-    protected.include_router(tokens.router)
+    protected.include_router(alerts.router)
+    protected.include_router(audit.router)
+    protected.include_router(tokens.router)  # after the others: the auth matrix revokes one
     protected.include_router(events.router)
     api.include_router(protected)
     app.include_router(api)
@@ -148,4 +159,7 @@ def create_app(settings: Settings) -> FastAPI:
     security.install(app, settings.cors_origins)  # headers on every response
     if settings.root_path:  # outermost: every layer sees the public path
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
+    traces = tracing.active()
+    if traces is not None:
+        traces.instrument_app(app)  # a server span per request (tracing.provider)
     return app

@@ -18,6 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from taskplane.actors import Actor
+from taskplane.alerts.store import AlertStore
 from taskplane.api.token_cache import TokenCache
 from taskplane.auth import ADMIN, Principal, authenticate, hash_token, is_admin_token, may
 from taskplane.db.rows import RowReader
@@ -27,6 +29,7 @@ from taskplane.scheduling.config_service import ConfigService
 from taskplane.scheduling.service import SchedulerService
 from taskplane.services import Services
 from taskplane.settings import Settings
+from taskplane.state.audit import AuditLog
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.tasks.registry import TaskRegistry
@@ -101,13 +104,23 @@ async def get_config_service(request: Request) -> ConfigService:
     return _services(request).configs
 
 
+async def get_audit(request: Request) -> AuditLog:
+    return _services(request).audit
+
+
+async def get_alerts(request: Request) -> AlertStore:
+    return _services(request).alerts
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SchedulerDep = Annotated[SchedulerService, Depends(get_scheduler)]
 RegistryDep = Annotated[TaskRegistry, Depends(get_registry)]
 StateDep = Annotated[ScheduleStateService, Depends(get_state)]
 RowsDep = Annotated[RowReader, Depends(get_rows)]
 ConfigServiceDep = Annotated[ConfigService, Depends(get_config_service)]
+AuditDep = Annotated[AuditLog, Depends(get_audit)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
+AlertsDep = Annotated[AlertStore, Depends(get_alerts)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
 
 
@@ -164,6 +177,15 @@ def _is_read_only(request: Request) -> bool:
 
 
 Caller = Annotated[Principal, Depends(authorize)]
+
+
+async def get_actor(principal: Caller) -> Actor:
+    """Who a write is recorded as: the caller's token name (``actors.py``; ``authorize``
+    runs once per request, this reads its answer)."""
+    return Actor.token(principal.name)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
 
 OPEN_PATHS = frozenset({"/api/v1/system/health"})
 

@@ -8,6 +8,7 @@ import logging
 
 from fastapi import FastAPI
 
+from taskplane import tracing
 from taskplane.logs import setup_logging
 from taskplane.settings import Settings, load_settings
 
@@ -27,7 +28,9 @@ def _setup_logging(settings: Settings) -> None:
 
 
 def app_from_environment() -> FastAPI:
-    """uvicorn factory: the API app, settings from the environment (TASKPLANE_*)."""
+    """uvicorn factory: the API app, settings from the environment (TASKPLANE_*); traces
+    when an OTLP endpoint is set (``taskplane.tracing``: a span per request, flushed when
+    the app's lifespan ends)."""
     from taskplane.api import connections
     from taskplane.api.app import create_app
 
@@ -37,7 +40,9 @@ def app_from_environment() -> FastAPI:
         head_timeout_seconds=settings.api_head_timeout_seconds,
         write_timeout_seconds=settings.api_write_timeout_seconds,
     )
+    tracing.setup(tracing.API)  # before create_app: it instruments the app when traces are on
     app = create_app(settings)
+    app.state.owns_tracing = True  # the lifespan's end shuts it down (flush)
     app.state.settle_heap = True  # taskplane.heap: applied when the start-up is done
     return app
 

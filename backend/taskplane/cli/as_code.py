@@ -90,12 +90,13 @@ async def _export(settings: Settings) -> dict[str, Any]:
 
 
 async def _apply(settings: Settings, body: Any) -> ApplyReport:
+    from taskplane.actors import CLI
     from taskplane.cli.services import open_services_for_cli
     from taskplane.scheduling.as_code import ConfigsAsCode
 
     async with open_services_for_cli(settings) as services:
         return await ConfigsAsCode(services.configs).apply(
-            body.entries(), prune=body.prune, dry_run=body.dry_run
+            body.entries(), actor=CLI, prune=body.prune, dry_run=body.dry_run
         )
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from taskplane.actors import CLI
 from taskplane.cli.output import CliError, console, instant_option, run_async
 from taskplane.cli.stack import settings_for_command
 from taskplane.settings import Settings
@@ -37,6 +38,7 @@ async def _backfill(
             dry_run=dry_run,
             note=note,
             now=datetime.now(UTC),
+            actor=CLI,
         )
 
 

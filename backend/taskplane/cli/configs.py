@@ -88,6 +88,7 @@ async def show_config(settings: Settings, config_id: int) -> dict[str, Any]:
                     "timestamp": e.timestamp.isoformat(),
                     "note": e.note,
                     "details": e.details,
+                    "actor": e.actor,
                 }
                 for e in events
             ],

@@ -175,6 +175,7 @@ async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[
                     "timestamp": _iso(e.timestamp),
                     "note": e.note,
                     "details": e.details,
+                    "actor": e.actor,
                 }
                 for e in events
             ],
@@ -279,11 +280,14 @@ def _render_detail(data: dict[str, Any]) -> None:
     if data["registered_schedule"] is not None:
         console.print("registered schedule:")
         console.print_json(json.dumps(data["registered_schedule"]))
-    history = Table("when", "event", "note", "details", title=f"history ({data['history_total']})")
+    history = Table(
+        "when", "event", "by", "note", "details", title=f"history ({data['history_total']})"
+    )
     for event in data["history"]:
         history.add_row(
             _short(event["timestamp"]),
             event["event"],
+            event["actor"] or "",
             event["note"] or "",
             json.dumps(event["details"]) if event["details"] else "",
         )

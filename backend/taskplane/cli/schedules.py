@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from taskplane.actors import CLI
 from taskplane.cli import backfill
 from taskplane.cli.output import CliError, console, instant_option, run_async
 from taskplane.cli.stack import settings_for_command
@@ -51,7 +52,7 @@ async def _act(
     async with open_services_for_cli(settings) as services:
         async with services.resources.sessions() as session:
             rows = await configs.get_many(session, set(ids))
-        return await bulk.act_many(services.scheduler, action, ids, rows, note, until)
+        return await bulk.act_many(services.scheduler, action, ids, rows, note, until, actor=CLI)
 
 
 def _command(action: Action) -> Any:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import CLI
 from taskplane.db.session import make_engine, make_session_factory
 from taskplane.resources import open_resources
 from taskplane.services import Services, open_services
@@ -61,7 +62,9 @@ async def run_configs(
 
     async with open_services_for_cli(settings) as services:
         async with services.resources.sessions() as session:
-            return await batch.run_configs(services.scheduler, session, config_ids, trigger)
+            return await batch.run_configs(
+                services.scheduler, session, config_ids, trigger, actor=CLI
+            )
 
 
 async def reconcile_all(settings: Settings) -> ReconcileReport:

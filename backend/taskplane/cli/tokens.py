@@ -22,10 +22,30 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for scripts")
 async def _create(settings: Settings, name: str, role: Role) -> dict[str, Any]:
     from taskplane import auth
     from taskplane.cli.services import open_database
+    from taskplane.db.tokens import token_details
+    from taskplane.state.audit import TOKEN_CREATED
 
-    async with open_database(settings) as sessions, sessions() as session, session.begin():
-        row, plaintext = await auth.create_token(session, name, role)
-        return {"id": row.id, "name": row.name, "role": str(row.role), "token": plaintext}
+    async with open_database(settings) as sessions:
+        async with sessions() as session, session.begin():
+            row, plaintext = await auth.create_token(session, name, role)
+        details = token_details(row)
+    await _audit(settings, TOKEN_CREATED, details)
+    return {"id": row.id, "name": row.name, "role": str(row.role), "token": plaintext}
+
+
+async def _audit(settings: Settings, action: str, details: dict[str, Any]) -> None:
+    """The audit entry of a token change made by this command (after its commit)."""
+    from taskplane.actors import CLI
+    from taskplane.resources import make_redis
+    from taskplane.state.audit import AuditLog
+    from taskplane.state.keys import Keys
+
+    redis = make_redis(settings, pool_size=2)
+    try:
+        audit = AuditLog.from_settings(redis, Keys(settings.redis_prefix), settings)
+        await audit.record(CLI, action, None, None, details=details)
+    finally:
+        await redis.aclose()
 
 
 async def _list(settings: Settings) -> list[dict[str, Any]]:
@@ -60,19 +80,22 @@ async def _revoke(settings: Settings, token_id: int) -> None:
     from taskplane.cli.services import open_database
     from taskplane.db import tokens
     from taskplane.resources import make_redis
+    from taskplane.state.audit import TOKEN_REVOKED
     from taskplane.state.keys import Keys
 
     redis = make_redis(settings, pool_size=2)
+    done: list[dict[str, Any]] = []
     try:
         async with open_database(settings) as sessions:
 
             async def revoke() -> None:
                 async with sessions() as session, session.begin():
-                    await tokens.revoke(session, token_id)
+                    done.append(tokens.token_details(await tokens.revoke(session, token_id)))
 
             await revoked(redis, Keys(settings.redis_prefix), revoke)
     finally:
         await redis.aclose()
+    await _audit(settings, TOKEN_REVOKED, done[0])
 
 
 def _iso(value: Any) -> str | None:

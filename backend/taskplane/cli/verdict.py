@@ -41,6 +41,7 @@ async def explain(settings: Settings, config_id: int) -> dict[str, Any] | None:
             row,
             task_type.queue if task_type is not None else DEFAULT_QUEUE,
             stale_seconds=settings.heartbeat_stale_seconds,
+            alerts=services.alerts,
         )
         counters = await services.state.get(config_id)
     last_error = failed[0] if failed else None

@@ -100,6 +100,9 @@ class TaskConfig(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # {"late_after_seconds": int | None, "failures_in_row": int | None}; None: no alert
+    # (migration 0005_hB_alerts)
+    alerts: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
 
 
 class TaskConfigCount(Base):

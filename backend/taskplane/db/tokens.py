@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,6 +47,11 @@ async def revoke(session: AsyncSession, token_id: int) -> ApiToken:
         token.revoked_at = utcnow()
         await session.flush()
     return token
+
+
+def token_details(token: ApiToken) -> dict[str, Any]:
+    """What an audit entry says of a token: never its secret or hash."""
+    return {"token_id": token.id, "name": token.name, "role": str(token.role)}
 
 
 async def active_ids(session: AsyncSession, token_ids: Iterable[int]) -> set[int]:

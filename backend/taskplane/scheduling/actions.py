@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from taskplane.actors import SCHEDULER, Actor
 from taskplane.db.configs import SCHEDULE_FIELDS, ConfigRow
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.errors import Conflict, InvalidInput, TaskplaneError
@@ -80,10 +81,10 @@ class Actions:
 
     # --- lifecycle hooks ----------------------------------------------------------------
 
-    async def on_created(self, config: ConfigRow) -> None:
+    async def on_created(self, config: ConfigRow, *, actor: Actor) -> None:
         """Every config has state from creation: ``inactive`` with a ``created`` event."""
         spec = spec_or_none(config)
-        await self.state.create(config.id, metadata_of(config, spec, None))
+        await self.state.create(config.id, metadata_of(config, spec, None), actor=actor)
 
     async def on_updated(
         self,
@@ -91,10 +92,14 @@ class Actions:
         changed: Iterable[str],
         note: str | None = None,
         *,
+        actor: Actor,
+        changes: Mapping[str, Any] | None = None,
         reload: Callable[[], Awaitable[ConfigRow | None]] | None = None,
     ) -> ActionResult:
-        """Record ``updated``; an active schedule is re-registered at once (replace, no
-        window); a config that became manual stops. Returns what happened to the status.
+        """Record ``updated`` (details ``changed``: the field names, and ``changes``: each
+        field's ``{from, to}`` as the caller shows them); an active schedule is
+        re-registered at once (replace, no window); a config that became manual stops.
+        Returns what happened to the status.
 
         ``reload`` (for a caller that committed the row before calling) reads the config
         again once the per-config lock is held, so concurrent updates register the latest
@@ -111,11 +116,11 @@ class Actions:
                 config = fresh
             current = await self._status(cid)
             spec = spec_or_none(config)
+            details: dict[str, Any] = {"changed": sorted(changed_set)}
+            if changes is not None:
+                details["changes"] = dict(changes)
             await self.state.update_metadata(
-                cid,
-                metadata_of(config, spec, None),
-                note=note,
-                details={"changed": sorted(changed_set)},
+                cid, metadata_of(config, spec, None), actor=actor, note=note, details=details
             )
             if current not in (ACTIVE, PAUSED) or not (changed_set & SCHEDULE_FIELDS):
                 return ActionResult(cid, "update", True, current, "updated", changed=False)
@@ -125,38 +130,54 @@ class Actions:
                     INACTIVE,
                     allowed_from=None,
                     event=Event.STOPPED,
+                    actor=actor,
                     note="config is now manual",
+                    config_name=config.name,
                 )
                 await self.core.remove(cid)
                 return ActionResult(cid, "update", True, INACTIVE, "manual config: stopped")
             if current is PAUSED:
                 return ActionResult(cid, "update", True, current, "updated", changed=False)
             return await self._activate(
-                config, Action.RELOAD, event=None, allowed_from={ACTIVE}, note=note, replace=True
+                config,
+                Action.RELOAD,
+                event=None,
+                allowed_from={ACTIVE},
+                note=note,
+                actor=actor,
+                replace=True,
             )
 
-    async def delete(self, config_id: int, delete_row: Callable[[], Awaitable[None]]) -> None:
+    async def delete(
+        self,
+        config_id: int,
+        delete_row: Callable[[], Awaitable[str | None]],
+        *,
+        actor: Actor,
+    ) -> None:
         """Delete a config: ``delete_row`` commits the row's deletion, between two Redis
         steps, so that a request that fails changes nothing.
 
         1. Under the config's lock (with Redis unreachable this fails first, and nothing has
            changed), its due score is taken out: it can fire no more.
-        2. ``delete_row`` runs; if it fails, the due score is put back, as it was.
-        3. The registration, state, counters and history go. The config is gone by now, so
+        2. ``delete_row`` runs (it returns the config's name); if it fails, the due score is
+           put back, as it was.
+        3. The registration, state, counters and history go, and the ``deleted`` audit
+           entry is written. The config is gone by now, so
            a Redis failure here is logged, not raised: the schedule cannot fire (step 1), and
            reconcile removes what is left.
         """
         async with self.locks.held(config_id):
             score = await self.core.take_due(config_id)
             try:
-                await delete_row()
+                name = await delete_row()
             except BaseException:
                 if score is not None:
                     await asyncio.shield(self.core.restore_due(config_id, score))
                 raise
             try:
                 await self.core.remove(config_id)
-                await self.state.delete(config_id)
+                await self.state.delete(config_id, actor=actor, config_name=name)
                 await running.forget(self.redis, self.keys, config_id)
             except RedisError:
                 log.warning(
@@ -164,35 +185,50 @@ class Actions:
                     extra={"config_id": config_id},
                 )
 
-    async def on_deleted(self, config_id: int) -> None:
-        """Remove the schedule, state, counters and history of a config."""
+    async def on_deleted(self, config_id: int, *, forget_audit: bool = False) -> None:
+        """Remove the schedule, state, counters and history of a config; ``forget_audit``
+        (the undo of a create that failed, so that it changed nothing) also its audit
+        entries."""
         async with self.locks.held(config_id):
             await self.core.remove(config_id)
             await self.state.delete(config_id)
             await running.forget(self.redis, self.keys, config_id)
+            if forget_audit:
+                await self.state.audit.forget_config(config_id)
 
     # --- control actions -----------------------------------------------------------------
 
-    async def start(self, config: ConfigRow, note: str | None = None) -> ActionResult:
+    async def start(
+        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
         cid = config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
             if (answer := settled(decide(Action.START, config, current))) is not None:
                 return answer
             return await self._activate(
-                config, Action.START, Event.STARTED, allowed_from={INACTIVE, ERROR}, note=note
+                config,
+                Action.START,
+                Event.STARTED,
+                allowed_from={INACTIVE, ERROR},
+                note=note,
+                actor=actor,
             )
 
-    async def resume(self, config: ConfigRow, note: str | None = None) -> ActionResult:
+    async def resume(
+        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
         cid = config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
             settled(decide(Action.RESUME, config, current))
             return await self._activate(
-                config, Action.RESUME, Event.RESUMED, allowed_from={PAUSED}, note=note
+                config, Action.RESUME, Event.RESUMED, allowed_from={PAUSED}, note=note, actor=actor
             )
 
-    async def reload(self, config: ConfigRow, note: str | None = None) -> ActionResult:
+    async def reload(
+        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
         cid = config.id
         async with self.locks.held(cid):
             current = await self._status(cid)
@@ -203,14 +239,20 @@ class Actions:
                 Event.RELOADED,
                 allowed_from={ACTIVE},
                 note=note,
+                actor=actor,
                 replace=True,
             )
 
     async def pause(
-        self, config: ConfigRow, note: str | None = None, until: datetime | None = None
+        self,
+        config: ConfigRow,
+        note: str | None = None,
+        until: datetime | None = None,
+        *,
+        actor: Actor,
     ) -> ActionResult:
         """active -> paused; with ``until`` (``decisions.check_until``) the pause ends by
-        itself then (the scheduler's ``pause_timer``), unless a resume or stop comes first."""
+        itself then (the scheduler's ``pause_ends``), unless a resume or stop comes first."""
         cid = config.id
         if until is not None:
             check_until(until, datetime.now(UTC))
@@ -223,7 +265,9 @@ class Actions:
                 PAUSED,
                 allowed_from={ACTIVE},
                 event=Event.PAUSED,
+                actor=actor,
                 note=note,
+                config_name=config.name,
                 details={"paused_until": ends} if ends else None,
                 paused_until=until,
             )
@@ -251,11 +295,14 @@ class Actions:
                 Event.RESUMED,
                 allowed_from={PAUSED},
                 note=None,
+                actor=SCHEDULER,
                 expect_paused_until=until,
                 details={"paused_until": pause_args(until)[0], "reason": "pause ended"},
             )
 
-    async def hold(self, config: ConfigRow, note: str | None = None) -> ActionResult:
+    async def hold(
+        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
         """inactive / error -> paused without registering anything (schedules as code: a
         file that says ``paused`` for a config that is not running): nothing fires, and a
         ``resume`` activates it later. Paused already: a no-op; active: Conflict (use
@@ -268,7 +315,13 @@ class Actions:
             if kind_of(config) is SchedulerType.MANUAL:
                 raise Conflict(f"config {cid} is a manual config: it cannot be paused")
             result = await self.state.transition(
-                cid, PAUSED, allowed_from={INACTIVE, ERROR}, event=Event.PAUSED, note=note
+                cid,
+                PAUSED,
+                allowed_from={INACTIVE, ERROR},
+                event=Event.PAUSED,
+                actor=actor,
+                note=note,
+                config_name=config.name,
             )
             if not result.changed:
                 raise Conflict(f"config {cid} is {result.previous}; use pause")
@@ -282,15 +335,24 @@ class Actions:
         async with self.locks.held(config_id):
             return await self.state.set_note(config_id, note)
 
-    async def stop(self, config: ConfigRow | int, note: str | None = None) -> ActionResult:
+    async def stop(
+        self, config: ConfigRow | int, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
         cid = config if isinstance(config, int) else config.id
+        name = None if isinstance(config, int) else config.name
         async with self.locks.held(cid):
             current = await self._status(cid)
             if current is INACTIVE:
                 await self.core.remove(cid)  # nothing should be registered; make sure
                 return ActionResult(cid, "stop", True, INACTIVE, NOOP[Action.STOP], changed=False)
             await self.state.transition(
-                cid, INACTIVE, allowed_from=None, event=Event.STOPPED, note=note
+                cid,
+                INACTIVE,
+                allowed_from=None,
+                event=Event.STOPPED,
+                actor=actor,
+                note=note,
+                config_name=name,
             )
             await self.core.remove(cid)
             log.info("schedule stopped", extra={"config_id": cid})
@@ -302,21 +364,23 @@ class Actions:
         config: ConfigRow,
         note: str | None = None,
         until: datetime | None = None,
+        *,
+        actor: Actor,
     ) -> ActionResult:
         """Dispatch one of the five control actions by name (``until``: pause only)."""
         if until is not None and Action(action) is not Action.PAUSE:
             raise InvalidInput.field("until", msg="only a pause takes until")
         match Action(action):
             case Action.START:
-                return await self.start(config, note)
+                return await self.start(config, note, actor=actor)
             case Action.STOP:
-                return await self.stop(config, note)
+                return await self.stop(config, note, actor=actor)
             case Action.PAUSE:
-                return await self.pause(config, note, until)
+                return await self.pause(config, note, until, actor=actor)
             case Action.RESUME:
-                return await self.resume(config, note)
+                return await self.resume(config, note, actor=actor)
             case Action.RELOAD:
-                return await self.reload(config, note)
+                return await self.reload(config, note, actor=actor)
         raise InvalidInput.field("action", msg="unknown action")  # pragma: no cover
 
     async def complete(self, config_id: int) -> ActionResult:
@@ -330,7 +394,7 @@ class Actions:
                     config_id, "complete", False, current, "not a date schedule", changed=False
                 )
             result = await self.state.transition(
-                config_id, INACTIVE, allowed_from={ACTIVE}, event=Event.COMPLETED
+                config_id, INACTIVE, allowed_from={ACTIVE}, event=Event.COMPLETED, actor=SCHEDULER
             )
             await self.core.remove(config_id)
             if not result.changed:
@@ -355,6 +419,7 @@ class Actions:
         *,
         allowed_from: set[ScheduleStatus],
         note: str | None,
+        actor: Actor,
         replace: bool = False,
         expect_paused_until: datetime | None = None,
         details: dict[str, Any] | None = None,
@@ -379,8 +444,10 @@ class Actions:
                 ERROR,
                 allowed_from=None,
                 event=Event.ERROR,
+                actor=actor,
                 note=note,
                 details={"action": str(action), "reason": reason},
+                config_name=config.name,
             )
             log.warning("schedule registration failed", extra={"config_id": cid, "reason": reason})
             return ActionResult(cid, str(action), False, ERROR, f"registration failed: {reason}")
@@ -389,6 +456,7 @@ class Actions:
             ACTIVE,
             allowed_from=allowed_from,
             event=event,
+            actor=actor,
             note=note,
             details={**(details or {}), "next_run_at": registration.first_due.isoformat()},
             metadata=metadata_of(config, spec, now),
@@ -399,6 +467,6 @@ class Actions:
                 await self.core.remove(cid)
             raise Conflict(f"config {cid} is {result.previous}; it changed meanwhile")
         if immediate:
-            await self.dispatcher.send_immediate(config, now)
+            await self.dispatcher.send_immediate(config, now, actor=actor)
         log.info("schedule active", extra={"config_id": cid, "action": str(action)})
         return ActionResult(cid, str(action), True, ACTIVE, str(event or "re-registered"))

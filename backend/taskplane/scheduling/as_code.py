@@ -40,6 +40,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
+from taskplane.actors import Actor
 from taskplane.db import configs
 from taskplane.db.configs import EDITABLE_FIELDS, ConfigRow
 from taskplane.db.session import open_session
@@ -175,10 +176,17 @@ class ConfigsAsCode:
     # --- apply ----------------------------------------------------------------------------
 
     async def apply(
-        self, entries: Sequence[Entry], *, prune: bool = False, dry_run: bool = False
+        self,
+        entries: Sequence[Entry],
+        *,
+        actor: Actor,
+        prune: bool = False,
+        dry_run: bool = False,
     ) -> ApplyReport:
         """Make the stored configs what ``entries`` say (module doc); InvalidInput naming
-        ``("configs", i, ...)`` before anything changed."""
+        ``("configs", i, ...)`` before anything changed. Each change is recorded (events,
+        audit) as ``actor``'s, and an apply that changed something as one ``applied`` audit
+        entry (its counts in ``details``)."""
         rows, states = await self._stored()
         by_name = {row.name: row for row in rows}
         plans = self._plans(entries, by_name, states)
@@ -192,9 +200,26 @@ class ConfigsAsCode:
             return report
         report.status_changed.clear()
         for plan in plans:
-            await self._carry_out(plan, report)
+            await self._carry_out(plan, report, actor)
         for name in report.deleted:
-            await self.service.delete(by_name[name].id)
+            await self.service.delete(by_name[name].id, actor=actor)
+        changed = report.created or report.updated or report.deleted or report.status_changed
+        if not changed:  # nothing changed: nothing to audit (as a no-op update)
+            return report
+        await self.scheduler.state.audit.record(
+            actor,
+            "applied",
+            None,
+            None,
+            details={
+                "created": len(report.created),
+                "updated": len(report.updated),
+                "unchanged": len(report.unchanged),
+                "deleted": len(report.deleted),
+                "status_changed": len(report.status_changed),
+                "prune": prune,
+            },
+        )
         return report
 
     def _plans(
@@ -295,31 +320,36 @@ class ConfigsAsCode:
                 StatusChange(name, plan.status_from, plan.status_to, plan.note_to)
             )
 
-    async def _carry_out(self, plan: _Plan, report: ApplyReport) -> None:
+    async def _carry_out(self, plan: _Plan, report: ApplyReport, actor: Actor) -> None:
         row = plan.row
         if row is None:
-            row = (await self.service.create(plan.values, now=plan.now)).row
+            row = (await self.service.create(plan.values, actor=actor, now=plan.now)).row
         elif plan.values:
-            row = await self.service.update(row.id, plan.values, now=plan.now)
+            row = await self.service.update(row.id, plan.values, actor=actor, now=plan.now)
         if plan.status_to is plan.status_from:
             if plan.note_to != plan.note_from:
                 await self.scheduler.set_note(row.id, plan.note_to)
             return
-        result = await self._settle(row, plan.status_from, plan.status_to, plan.note_to)
+        result = await self._settle(row, plan.status_from, plan.status_to, plan.note_to, actor)
         report.status_changed.append(
             StatusChange(plan.entry.name, plan.status_from, result.status, plan.note_to)
         )
 
     async def _settle(
-        self, row: ConfigRow, current: ScheduleStatus, to: ScheduleStatus, note: str | None
+        self,
+        row: ConfigRow,
+        current: ScheduleStatus,
+        to: ScheduleStatus,
+        note: str | None,
+        actor: Actor,
     ) -> ActionResult:
         """The one control action that takes ``current`` to ``to``."""
         if to is INACTIVE:
-            return await self.scheduler.stop(row, note)
+            return await self.scheduler.stop(row, note, actor=actor)
         if to is ACTIVE:
             if current is PAUSED:
-                return await self.scheduler.resume(row, note)
-            return await self.scheduler.start(row, note)
+                return await self.scheduler.resume(row, note, actor=actor)
+            return await self.scheduler.start(row, note, actor=actor)
         if current is ACTIVE:
-            return await self.scheduler.pause(row, note)
-        return await self.scheduler.hold(row, note)
+            return await self.scheduler.pause(row, note, actor=actor)
+        return await self.scheduler.hold(row, note, actor=actor)

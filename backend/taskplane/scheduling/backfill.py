@@ -19,7 +19,7 @@ cadence: the last ``fired`` due time, else the registered next due, else ``start
   task id, so the worker's claim on (task id, attempt) runs it once (``worker/recorder.py``).
 - ``dry_run`` sends nothing and records nothing (``sent`` is what would be sent).
 One ``backfill`` history event per call that is not a dry run (details: the window, the
-counts, the task ids sent).
+counts, the task ids sent), with its audit entry (action ``backfill``) in the same script.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane import messages
+from taskplane.actors import Actor
 from taskplane.db import executions
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import Event, SchedulerType, Trigger
@@ -162,6 +163,7 @@ class Backfiller:
         dry_run: bool,
         note: str | None = None,
         now: datetime,
+        actor: Actor,
         compute: Compute | None = None,
     ) -> BackfillReport:
         """A backfill of ``config`` over ``[start, end)``, checked first (Conflict for a
@@ -176,7 +178,7 @@ class Backfiller:
         else:
             due = checked(await compute(due_times, spec, start, end, anchor))
         return await self.backfill(
-            sessions, config, due, start=start, end=end, dry_run=dry_run, note=note
+            sessions, config, due, start=start, end=end, dry_run=dry_run, note=note, actor=actor
         )
 
     async def anchor(self, config_id: int) -> datetime | None:
@@ -203,6 +205,7 @@ class Backfiller:
         end: datetime,
         dry_run: bool,
         note: str | None = None,
+        actor: Actor,
     ) -> BackfillReport:
         """Split ``due`` (``due_times`` of the window) into what already ran and what is
         sent now (dry run: would be); record one ``backfill`` event unless a dry run."""
@@ -232,9 +235,11 @@ class Backfiller:
             dry_run=dry_run,
         )
         if not dry_run:
-            await self.state.record_event(
+            await self.state.record_event(  # with its audit entry (``backfill``)
                 cid,
                 Event.BACKFILL,
+                actor=actor,
+                config_name=config.name,
                 note=note,
                 details={
                     "start": format_instant(start),

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from taskplane.actors import Actor
 from taskplane.db import configs
 from taskplane.enums import Trigger
 from taskplane.scheduling.service import BatchReport, SchedulerService
@@ -17,6 +18,8 @@ async def run_configs(
     session: AsyncSession,
     config_ids: Sequence[int],
     trigger: Trigger = Trigger.BATCH,
+    *,
+    actor: Actor,
 ) -> BatchReport:
     """Send the configs to the broker now, whatever their schedule status, in one pipelined
     send. An id given twice runs once. An id without a config, and a config that cannot be
@@ -25,5 +28,7 @@ async def run_configs(
     wanted = list(dict.fromkeys(config_ids))
     found = await configs.get_many(session, wanted)
     missing = [(cid, f"config {cid} not found") for cid in wanted if cid not in found]
-    report = await scheduler.batch_report([found[cid] for cid in wanted if cid in found], trigger)
+    report = await scheduler.batch_report(
+        [found[cid] for cid in wanted if cid in found], trigger, actor=actor
+    )
     return BatchReport(report.dispatched, missing + report.errors)

@@ -25,17 +25,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import Actor
+from taskplane.alerts.incidents import AlertSettings
+from taskplane.alerts.store import AlertStore
 from taskplane.db import configs
-from taskplane.db.configs import ConfigRow
+from taskplane.db.configs import SCHEDULE_FIELDS, ConfigRow
+from taskplane.db.models import utcnow
 from taskplane.db.session import open_session
 from taskplane.enums import SchedulerType
+from taskplane.epoch import to_ms
 from taskplane.errors import FieldError, InvalidInput
 from taskplane.scheduling import specs
 from taskplane.scheduling.service import SchedulerService
@@ -49,6 +54,8 @@ PAST_DATES_ALLOWED = datetime.fromtimestamp(0, UTC)
 """``now`` for ``validate_config`` of a config that will not be started: a date is a date."""
 _PARAMETER_FIELDS = frozenset({"task_type", "parameters"})
 _SPEC_FIELDS = frozenset({"scheduler_type", "schedule_config"})
+# a change to any of these restarts the config's alert watch (alerts/store.py)
+_ALERT_FIELDS = SCHEDULE_FIELDS | {"name", "alerts"}
 
 
 def validate_config(
@@ -113,10 +120,12 @@ class ConfigService:
         sessions: async_sessionmaker[AsyncSession],
         scheduler: SchedulerService,
         registry: TaskRegistry,
+        alerts: AlertStore | None = None,
     ) -> None:
         self.sessions = sessions
         self.scheduler = scheduler
         self.registry = registry
+        self.alerts = alerts
 
     def prepared(
         self, fields: Mapping[str, Any], *, now: datetime | None = None
@@ -140,7 +149,12 @@ class ConfigService:
         return values, sources
 
     async def create(
-        self, fields: Mapping[str, Any], *, auto_start: bool = False, now: datetime | None = None
+        self,
+        fields: Mapping[str, Any],
+        *,
+        actor: Actor,
+        auto_start: bool = False,
+        now: datetime | None = None,
     ) -> Created:
         """A new config from its editable fields; ``auto_start`` starts it (not a manual
         one). A run setting (``max_retries``, ``timeout_seconds``, ``priority``) left None
@@ -150,29 +164,55 @@ class ConfigService:
         async with open_session(self.sessions) as session, session.begin():
             row = await configs.create(session, **values)
         try:
-            await self.scheduler.on_created(row)
+            await self.scheduler.on_created(row, actor=actor)
             if auto_start and row.scheduler_type is not SchedulerType.MANUAL:
-                result = await self.scheduler.start(row)
+                result = await self.scheduler.start(row, actor=actor)
                 if not result.success:
                     raise InvalidInput.field("schedule_config", msg=result.message)
+            if row.alerts:
+                await self._follow_alerts(row)
         except BaseException:
             await asyncio.shield(self._undo_create(row.id))
             raise
         return Created(row, sources)
 
+    async def _follow_alerts(self, row: ConfigRow) -> None:
+        """The alert store follows the row: its settings and name, and a late watch from
+        the schedule's pending due time (alerts/store.py)."""
+        if self.alerts is None:
+            return
+        settings = AlertSettings.of(row.name, row.alerts)
+        due = await self.scheduler.core.next_due(row.id) if settings.late_after_seconds else None
+        await self.alerts.configure(
+            row.id,
+            settings,
+            watch_due_ms=to_ms(due) if due is not None else None,
+            now_ms=to_ms(utcnow()),
+        )
+
     async def _undo_create(self, config_id: int) -> None:
-        """Remove what a failed create left: its schedule and state, then its row."""
+        """Remove what a failed create left: its schedule, state and audit entries, then its
+        row."""
         try:
-            await self.scheduler.on_deleted(config_id)
+            if self.alerts is not None:
+                await self.alerts.forget(config_id)
+            await self.scheduler.on_deleted(config_id, forget_audit=True)
         finally:
             async with open_session(self.sessions) as session, session.begin():
                 await configs.delete(session, config_id)
 
     async def update(
-        self, config_id: int, changes: Mapping[str, Any], *, now: datetime | None = None
+        self,
+        config_id: int,
+        changes: Mapping[str, Any],
+        *,
+        actor: Actor,
+        now: datetime | None = None,
     ) -> ConfigRow:
         """Apply ``changes`` (a subset of the editable fields), validated against the
-        config they make; an active schedule is re-registered from the committed row.
+        config they make; an active schedule is re-registered from the committed row. The
+        ``updated`` event (and audit entry) says each changed field's ``{from, to}``
+        (secret parameters masked); a call that changes nothing records nothing.
         NotFound, Conflict (a taken name), InvalidInput. ``now``: as in ``validate_config``."""
         changes = dict(changes)
         async with open_session(self.sessions) as session:
@@ -221,7 +261,17 @@ class ConfigService:
 
             # Committed: Redis follows the row. A failed commit above touched nothing there.
             try:  # shielded: a cancelled call still brings Redis in line with the row
-                await asyncio.shield(self.scheduler.on_updated(updated, changed, reload=reload))
+                await asyncio.shield(
+                    self.scheduler.on_updated(
+                        updated,
+                        changed,
+                        actor=actor,
+                        changes=shown_changes(self.registry, row, updated, changed),
+                        reload=reload,
+                    )
+                )
+                if changed & _ALERT_FIELDS and (latest.alerts or "alerts" in changed):
+                    await asyncio.shield(self._follow_alerts(latest))
             except Exception:
                 # A failed call changes nothing: put the row back. Whatever Redis holds is
                 # then the old registration or one that reconcile replaces from the row.
@@ -250,12 +300,32 @@ class ConfigService:
                 extra={"config_id": config_id, "error": type(exc).__name__},
             )
 
-    async def delete(self, config_id: int) -> None:
+    async def delete(self, config_id: int, *, actor: Actor) -> None:
         """Delete a config, its execution records, its schedule, state and history (see the
-        module doc for the order). NotFound if there is none."""
+        module doc for the order), and record the ``deleted`` audit entry. NotFound if
+        there is none."""
 
-        async def delete_row() -> None:
+        async def delete_row() -> str | None:
             async with open_session(self.sessions) as session, session.begin():
+                found = await configs.find(session, config_id)
                 await configs.delete(session, config_id)
+            return None if found is None else found.name
 
-        await self.scheduler.delete(config_id, delete_row)
+        await self.scheduler.delete(config_id, delete_row, actor=actor)
+        if self.alerts is not None:
+            await self.alerts.forget(config_id)
+
+
+def shown_changes(
+    registry: TaskRegistry, before: ConfigRow, after: ConfigRow, changed: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """``{field: {"from": old, "to": new}}`` of the changed fields, as responses show them:
+    a secret parameter (``tasks/secrets.py``) as ``"***"``, whichever side holds it."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(changed):
+        old, new = getattr(before, name), getattr(after, name)
+        if name == "parameters":
+            old = secrets.masked(old or {}, secrets.fields_of(registry, before.task_type))
+            new = secrets.masked(new or {}, secrets.fields_of(registry, after.task_type))
+        out[name] = {"from": old, "to": new}
+    return out

@@ -27,6 +27,10 @@ per instance. Here the state that decides a fire lives in Redis:
 History: one ``fired`` event per sent fire (and one ``skipped`` event per overlap skip or
 run of misfires), written inside the fire script, so it costs no extra round trip; the
 history list is capped (``history_max``) with a TTL.
+
+Traces (``tracing``, given only when they are on): the templates carry the fire span's
+``traceparent`` (``fires.Registrations``), and once a batch's script has answered, a span
+per fire sent or skipped for overlap (``_trace``): one check per batch when off.
 """
 
 from __future__ import annotations
@@ -46,12 +50,14 @@ from taskplane.scheduling import loop, scripts
 from taskplane.scheduling.core import DueBatch, SchedulerCoreService
 from taskplane.scheduling.evalsha import RawScript, Reply
 from taskplane.scheduling.fires import (
+    FLAG_CATCH_UP,
     KEPT,
     Fire,
     FireKeys,
     Now,
     Preparer,
     Registrations,
+    fire_task_id,
 )
 from taskplane.scheduling.planning import ON_TIME_SECONDS, Clock, SystemClock
 from taskplane.settings import Settings
@@ -63,6 +69,7 @@ from taskplane.state.schedule_state import ScheduleStateService
 
 if TYPE_CHECKING:
     from taskplane.scheduling.pause_ends import PauseEnds
+    from taskplane.tracing.provider import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +126,7 @@ class Engine:
         outages: Outages | None = None,
         state: ScheduleStateService | None = None,
         core: SchedulerCoreService | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.redis = redis
         self.outages = outages or Outages()
@@ -137,7 +145,8 @@ class Engine:
         self.on_time_seconds = on_time_seconds
         self._fire = RawScript(redis, scripts.FIRE)
         self._lease_key = heartbeats.lease_key(keys)
-        self.registrations = Registrations(self._keys_of)
+        self.tracing = tracing
+        self.registrations = Registrations(self._keys_of, tracing=tracing)
         self._preparer = Preparer(self.registrations, on_time_seconds=on_time_seconds)
         self._completions: set[asyncio.Task[None]] = set()
 
@@ -153,6 +162,7 @@ class Engine:
         outages: Outages | None = None,
         state: ScheduleStateService | None = None,
         core: SchedulerCoreService | None = None,
+        tracing: Tracing | None = None,
     ) -> Engine:
         keys = Keys(settings.redis_prefix)
         presence = SchedulerPresence(
@@ -175,6 +185,7 @@ class Engine:
             outages=outages,
             state=state,
             core=core,
+            tracing=tracing,
         )
 
     # --- one pass ------------------------------------------------------------------------
@@ -309,6 +320,8 @@ class Engine:
                 overlapped += 1
             if it.is_finished:
                 finished.append(it.config_id)
+        if self.tracing is not None:
+            self._trace(self.tracing, items, statuses, sent_us)
         if sent:
             metrics.FIRES_SENT.labels(trigger=str(Trigger.SCHEDULED)).inc(sent)
         if missed:
@@ -323,6 +336,21 @@ class Engine:
             self._completions.add(job)
             job.add_done_callback(self._completions.discard)
         return TickResult(read=batch.read, sent=sent, skipped=missed + overlapped, lost=lost)
+
+    @staticmethod
+    def _trace(tracing: Tracing, fires: list[Fire], statuses: list[int], sent_us: int) -> None:
+        """A span per fire sent or skipped for overlap, with the ids its message carries."""
+        for it, status in zip(fires, statuses, strict=True):
+            if status in (SENT, OVERLAP_SKIPPED):
+                tracing.fire_span(
+                    fire_task_id(it.config_id, it.fire_ms),
+                    config_id=it.config_id,
+                    due_at=it.due_iso,
+                    due_ns=it.fire_ms * 1_000_000,
+                    sent_ns=sent_us * 1000,
+                    is_sent=status == SENT,
+                    is_catch_up=FLAG_CATCH_UP in it.flags,
+                )
 
     def _keys_of(self, config_id: int, queue: str) -> FireKeys:
         """The keys of a config's fires, from their owners (cached with its template)."""

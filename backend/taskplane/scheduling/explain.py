@@ -21,6 +21,7 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
+from taskplane.alerts.store import AlertStore
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import Event, SchedulerType, ScheduleStatus
 from taskplane.instants import read_instant
@@ -73,6 +74,7 @@ class Facts:
     has_leader: bool
     workers_serving: int  # live workers that consume ``queue``
     worker_last_seen: datetime | None  # newest heartbeat of a worker that served ``queue``
+    open_alerts: Sequence[tuple[str, datetime]] = ()  # (kind, opened_at) of open incidents
     paused_until: datetime | None = None  # a pause that ends by itself then
 
 
@@ -102,7 +104,16 @@ def _with_note(text: str, note: str | None) -> str:
 
 
 def verdict(f: Facts) -> str:
-    """One plain sentence: why it did or did not run, and what happens next."""
+    """One plain sentence: why it did or did not run, and what happens next; an open alert
+    incident is named at its end."""
+    text = _situation(f)
+    if f.open_alerts:
+        named = ", ".join(f"{kind} since {_at(at, f.now)}" for kind, at in f.open_alerts)
+        text += f"; open alert: {named}"
+    return text
+
+
+def _situation(f: Facts) -> str:
     if f.kind is SchedulerType.MANUAL:
         return "manual: it runs only when asked (run now or a batch run), never on a schedule"
     if f.status is ScheduleStatus.PAUSED:
@@ -277,6 +288,7 @@ def build(
     queue: str,
     who: Presence,
     now: datetime,
+    open_alerts: Sequence[tuple[str, datetime]] = (),
     paused_until: datetime | None = None,
 ) -> Explanation:
     """The explanation from gathered state (no I/O)."""
@@ -299,6 +311,7 @@ def build(
         has_leader=who.has_leader,
         workers_serving=who.workers_serving,
         worker_last_seen=who.worker_last_seen,
+        open_alerts=open_alerts,
         paused_until=paused_until,
     )
     return Explanation(
@@ -321,6 +334,7 @@ async def explain_config(
     *,
     stale_seconds: float,
     now: datetime | None = None,
+    alerts: AlertStore | None = None,
 ) -> Explanation:
     """Gather the facts of one config (its read model, history and who is alive) and
     explain it: what ``GET /schedules/{id}/explain`` and ``taskplane inspect ID`` show."""
@@ -342,5 +356,9 @@ async def explain_config(
         queue=queue,
         who=who,
         now=now,
+        open_alerts=[
+            (str(i.kind), i.opened_at)
+            for i in (await alerts.open_of(config.id) if alerts is not None else [])
+        ],
         paused_until=info.paused_until,
     )

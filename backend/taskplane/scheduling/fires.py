@@ -6,11 +6,13 @@ A registered ``ScheduledTask`` (as stored) is parsed once while its text is the 
 (``{config_id}-{due_ms}``) and the ``due_at`` label. A fire plans the entry
 (``planning.plan``; interval schedules in whole milliseconds, ``planning.plan_every``) and
 fills the two holes: no pydantic model and no JSON encoding of the rest per fire. The
-message is byte for byte what ``messages.compose`` writes. The ``fired`` / overlap
-``skipped`` events are built by the fire script from the task id and due time
-(``scripts.FIRE``, with Redis's ``cjson``); the rare ``skipped`` (misfire) and ``error``
-(unreadable registration, dropped from the index) events are built here, in the state
-service's format.
+message is byte for byte what ``messages.compose`` writes. With traces on
+(``Registrations(tracing=...)``, decided once per process) the template has a third hole,
+the fire span's ``traceparent`` (``tracing.provider.FireMessage``); off, nothing is added.
+The ``fired`` / overlap ``skipped`` events are built by the fire script from the task id and
+due time (``scripts.FIRE``, with Redis's ``cjson``); the rare ``skipped`` (misfire) and
+``error`` (unreadable registration, dropped from the index) events are built here, in the
+state service's format.
 """
 
 from __future__ import annotations
@@ -20,18 +22,21 @@ import logging
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from pydantic import ValidationError
 from taskiq import ScheduledTask
 
 from taskplane import messages
+from taskplane.actors import SCHEDULER
 from taskplane.enums import Event, SchedulerType
 from taskplane.epoch import from_ms, to_ms
-from taskplane.json_template import Template
 from taskplane.scheduling import specs
 from taskplane.scheduling.planning import ON_TIME_SECONDS, plan, plan_every
 from taskplane.state.history import HistoryEvent
+
+if TYPE_CHECKING:
+    from taskplane.tracing.provider import Tracing
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -59,6 +64,20 @@ KeysOf = Callable[[int, str], FireKeys]
 """(config id, queue) -> the keys of its fires (the engine asks their owners)."""
 
 
+class MessageTemplate(Protocol):
+    """A fire's run message template: a ``json_template.Template`` with the holes of
+    ``messages.body_template``, or with traces on a ``tracing.provider.FireMessage`` (its
+    third hole, the ``traceparent``, filled from the task id)."""
+
+    def fill_in(self, task_id: str, due_at: str, /) -> str: ...
+
+
+def fire_task_id(config_id: int, fire_ms: int) -> str:
+    """The task id of a scheduled fire (deterministic: a fire sent twice is recorded once;
+    ``Preparer.prepare`` writes it inline, on the per-fire path)."""
+    return f"{config_id}-{fire_ms}"
+
+
 class Prepared(NamedTuple):
     """A registration, parsed and ready to fire (``body`` writes a fire's run message)."""
 
@@ -67,7 +86,7 @@ class Prepared(NamedTuple):
     sha: str
     """SHA1 of the registration's text: the fire script checks the stored one against it."""
     keys: FireKeys
-    message: Template
+    message: MessageTemplate
     step_ms: int
     """An interval's step in ms (whole-ms planning); 0 for every other kind."""
 
@@ -86,9 +105,16 @@ class Registrations:
     parsing and JSON encoding were most of a fire's CPU). Keyed by config id with the text's
     length and hash, so a replaced registration is parsed again; bounded (``max_entries``)."""
 
-    def __init__(self, keys_of: KeysOf | None = None, max_entries: int = 200_000) -> None:
+    def __init__(
+        self,
+        keys_of: KeysOf | None = None,
+        max_entries: int = 200_000,
+        *,
+        tracing: Tracing | None = None,
+    ) -> None:
         self.keys_of: KeysOf = keys_of or _keyless
         self.max_entries = max_entries
+        self.tracing = tracing  # traces on: each template gets the traceparent hole
         # a plain dict, not functools/cachetools: it is read once per fire, and with 200,000
         # entries cachetools' LRUCache.get took 769 ns against dict.get's 84 ns (timeit, this
         # machine); the bound is kept by clearing, which is rare (more registrations than it)
@@ -133,12 +159,17 @@ class Registrations:
         queue = labels.queue or messages.DEFAULT_QUEUE
         stream, history, running, registration = self.keys_of(config_id, queue)
         text = raw.encode() if isinstance(raw, str) else raw
+        message: MessageTemplate
+        if self.tracing is None:
+            message = messages.body_template(labels, kwargs)
+        else:
+            message = self.tracing.fire_message(messages.body_template(labels, kwargs, traced=True))
         return Prepared(
             spec=spec,
             config_id=config_id,
             sha=hashlib.sha1(text, usedforsecurity=False).hexdigest(),
             keys=FireKeys(self._share(stream), history, running, registration),
-            message=messages.body_template(labels, kwargs),
+            message=message,
             step_ms=step_ms,
         )
 
@@ -180,7 +211,9 @@ class Fire(NamedTuple):
 
 def event(kind: Event, at: datetime, details: dict[str, Any]) -> str:
     """A history event in the state service's format (docs/internals.md)."""
-    return HistoryEvent(event=str(kind), timestamp=at, note=None, details=details).to_json()
+    return HistoryEvent(
+        event=str(kind), timestamp=at, note=None, details=details, actor=SCHEDULER.name
+    ).to_json()
 
 
 def score_text(score: float) -> str:
@@ -263,7 +296,7 @@ class Preparer:
         body = due_iso = flags = ""
         if fire_ms is not None:
             due_iso = from_ms(fire_ms).isoformat()
-            body = template.body(f"{config_id}-{fire_ms}", due_iso)
+            body = template.body(f"{config_id}-{fire_ms}", due_iso)  # fire_task_id, inlined
             if spec.overlap == "skip":
                 flags = FLAG_OVERLAP
             if missed:

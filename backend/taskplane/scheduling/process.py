@@ -15,7 +15,8 @@ import signal
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskplane import heap
+from taskplane import heap, tracing
+from taskplane.alerts.loop import running_alert_loop
 from taskplane.logs import setup_logging
 from taskplane.metrics import start_metrics_server
 from taskplane.outage import DATABASE, REDIS, Backoff, Outages, store_of
@@ -88,6 +89,7 @@ async def run_scheduler(
                 outages=outages,
                 state=services.state,
                 core=services.core,
+                tracing=tracing.active(),  # a span per fire when traces are on
             )
             guard = outages.backoff("reconcile", REDIS, DATABASE)
             assert engine.presence is not None
@@ -104,7 +106,8 @@ async def run_scheduler(
             )
             pause_ends = PauseEnds(services.scheduler, resources.sessions, clock=engine.clock)
             try:
-                await engine.run(stop, pause_ends)
+                async with running_alert_loop(services, outages):  # alerts: one process leads
+                    await engine.run(stop, pause_ends)
             finally:
                 if repairer is not None:
                     repairer.cancel()
@@ -117,9 +120,14 @@ async def run_scheduler(
 
 def serve_scheduler(settings: Settings, *, metrics_port: int | None = None) -> None:
     """The scheduler process, start to end: logging from settings, /metrics on
-    ``metrics_port`` (default ``scheduler_metrics_port``; 0 disables), then
-    ``run_scheduler`` until SIGINT/SIGTERM."""
+    ``metrics_port`` (default ``scheduler_metrics_port``; 0 disables), traces when an OTLP
+    endpoint is set (``taskplane.tracing``, flushed on exit), then ``run_scheduler`` until
+    SIGINT/SIGTERM."""
     setup_logging(settings.log_level, settings.log_format.value)
     port = settings.scheduler_metrics_port if metrics_port is None else metrics_port
     start_metrics_server(port, "scheduler", settings.metrics_host)
-    asyncio.run(run_scheduler(settings, settle_heap=True))
+    tracing.setup(tracing.SCHEDULER)
+    try:
+        asyncio.run(run_scheduler(settings, settle_heap=True))
+    finally:
+        tracing.shutdown()

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import RECONCILE
 from taskplane.db import configs as config_rows
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import Event, SchedulerType, ScheduleStatus
@@ -184,6 +185,7 @@ class Reconciler:
                 INACTIVE,
                 allowed_from=None,
                 event=Event.REPAIRED,
+                actor=RECONCILE,
                 details={"reason": "missing state"},
                 metadata=metadata_of(config, spec, None),
             )
@@ -194,7 +196,9 @@ class Reconciler:
                 return None
             await self.core.remove(cid)
             reason = f"registered while {status}"
-            await self.state.record_event(cid, Event.REPAIRED, details={"reason": reason})
+            await self.state.record_event(
+                cid, Event.REPAIRED, actor=RECONCILE, details={"reason": reason}
+            )
             return Repair(cid, reason, status)
         kind = kind_of(config)
         if kind is SchedulerType.MANUAL:
@@ -222,7 +226,9 @@ class Reconciler:
         except (TaskplaneError, ValueError) as exc:
             await self.core.remove(cid)
             return await self._repair_to(cid, ERROR, f"{reason}; registration failed: {exc}")
-        await self.state.record_event(cid, Event.REPAIRED, details={"reason": reason})
+        await self.state.record_event(
+            cid, Event.REPAIRED, actor=RECONCILE, details={"reason": reason}
+        )
         return Repair(cid, reason, ACTIVE)
 
     async def _repair_to(
@@ -232,6 +238,6 @@ class Reconciler:
         if completed:
             details["completed"] = True
         await self.state.transition(
-            cid, status, allowed_from=None, event=Event.REPAIRED, details=details
+            cid, status, allowed_from=None, event=Event.REPAIRED, actor=RECONCILE, details=details
         )
         return Repair(cid, reason, status)

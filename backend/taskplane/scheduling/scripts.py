@@ -3,14 +3,16 @@
 ``FIRE`` composes the state service's ``PUSH_EVENT`` (the one way an event joins a history
 list), so claiming a fire, sending it and recording it stay one atomic step. It builds the
 ``fired`` (or overlap ``skipped``) event itself with Redis's ``cjson``, in the state
-service's format (``HistoryEvent``: event, timestamp, note, details; tests compare it with
-``fires.event``): the engine passes the batch's timestamp once and, per fire, the due time;
-the details are ``{due_at, trigger, task_id[, catch_up][, reason]}``, the task id
+service's format (``HistoryEvent``: event, timestamp, note, details, actor; tests compare
+it with ``fires.event``; the actor is the Lua literal ``"scheduler"``, no per-fire
+argument): the engine passes the batch's timestamp once and, per fire, the due time; the
+details are ``{due_at, trigger, task_id[, catch_up][, reason]}``, the task id
 ``{config_id}-{due_ms}``.
 """
 
 from __future__ import annotations
 
+from taskplane.actors import SCHEDULER
 from taskplane.enums import Event, Trigger
 from taskplane.state.scripts import PUSH_EVENT
 
@@ -39,7 +41,8 @@ if me ~= '' and redis.call('GET', KEYS[2]) ~= me then
 end
 local hmax, ttl, at = ARGV[2], ARGV[3], ARGV[4]
 local function history_event(kind, details)
-  return cjson.encode({event = kind, timestamp = at, note = cjson.null, details = details})
+  return cjson.encode({event = kind, timestamp = at, note = cjson.null, details = details,
+                       actor = 'ACTOR'})
 end
 local out = {}
 for a = BATCH_ARGS, #ARGV - 1, ARGS_PER_FIRE do
@@ -79,6 +82,7 @@ for a = BATCH_ARGS, #ARGV - 1, ARGS_PER_FIRE do
 end
 return out
 """.replace("TRIGGER", str(Trigger.SCHEDULED))
+    .replace("ACTOR", SCHEDULER.name)
     .replace("SKIPPED", str(Event.SKIPPED))
     .replace("FIRED", str(Event.FIRED))
     .replace("BATCH_ARGS", str(BATCH_ARGS))

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.actors import Actor
 from taskplane.db.configs import SCHEDULE_FIELDS, ConfigRow
 from taskplane.enums import Action, Trigger
 from taskplane.scheduling import bulk
@@ -78,13 +80,13 @@ class SchedulerService:
 
     # --- lifecycle hooks (actions.py) ---------------------------------------------------
 
-    async def on_created(self, config: ConfigRow) -> None:
-        await self.actions.on_created(config)
+    async def on_created(self, config: ConfigRow, *, actor: Actor) -> None:
+        await self.actions.on_created(config, actor=actor)
 
-    async def on_created_many(self, configs: Sequence[ConfigRow]) -> None:
+    async def on_created_many(self, configs: Sequence[ConfigRow], *, actor: Actor) -> None:
         """``on_created`` for many configs (state ``inactive`` and a ``created`` event each;
         one script per chunk: ``bulk.create_many``)."""
-        await bulk.create_many(self, configs)
+        await bulk.create_many(self, configs, actor=actor)
 
     async def on_updated(
         self,
@@ -92,46 +94,67 @@ class SchedulerService:
         changed: Iterable[str],
         note: str | None = None,
         *,
+        actor: Actor,
+        changes: Mapping[str, Any] | None = None,
         reload: Callable[[], Awaitable[ConfigRow | None]] | None = None,
     ) -> ActionResult:
-        return await self.actions.on_updated(config, changed, note, reload=reload)
+        return await self.actions.on_updated(
+            config, changed, note, actor=actor, changes=changes, reload=reload
+        )
 
-    async def delete(self, config_id: int, delete_row: Callable[[], Awaitable[None]]) -> None:
-        await self.actions.delete(config_id, delete_row)
+    async def delete(
+        self, config_id: int, delete_row: Callable[[], Awaitable[str | None]], *, actor: Actor
+    ) -> None:
+        await self.actions.delete(config_id, delete_row, actor=actor)
 
-    async def on_deleted(self, config_id: int) -> None:
-        await self.actions.on_deleted(config_id)
+    async def on_deleted(self, config_id: int, *, forget_audit: bool = False) -> None:
+        await self.actions.on_deleted(config_id, forget_audit=forget_audit)
 
     # --- control actions (actions.py) -----------------------------------------------------
 
-    async def start(self, config: ConfigRow, note: str | None = None) -> ActionResult:
-        return await self.actions.start(config, note)
+    async def start(
+        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
+        return await self.actions.start(config, note, actor=actor)
 
-    async def hold(self, config: ConfigRow, note: str | None = None) -> ActionResult:
+    async def hold(
+        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
         """inactive / error -> paused, registering nothing (``Actions.hold``)."""
-        return await self.actions.hold(config, note)
+        return await self.actions.hold(config, note, actor=actor)
 
     async def set_note(self, config_id: int, note: str | None) -> bool:
         """Replace the note kept with the status; no event (``Actions.set_note``)."""
         return await self.actions.set_note(config_id, note)
 
-    async def stop(self, config: ConfigRow | int, note: str | None = None) -> ActionResult:
-        return await self.actions.stop(config, note)
+    async def stop(
+        self, config: ConfigRow | int, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
+        return await self.actions.stop(config, note, actor=actor)
 
     async def pause(
-        self, config: ConfigRow, note: str | None = None, until: datetime | None = None
+        self,
+        config: ConfigRow,
+        note: str | None = None,
+        until: datetime | None = None,
+        *,
+        actor: Actor,
     ) -> ActionResult:
-        return await self.actions.pause(config, note, until)
+        return await self.actions.pause(config, note, until, actor=actor)
 
     async def end_pause(self, config: ConfigRow, until: datetime) -> ActionResult | None:
-        """A pause with ``until`` ends by itself (the scheduler's ``pause_timer``)."""
+        """A pause with ``until`` ends by itself (the scheduler's ``pause_ends``)."""
         return await self.actions.end_pause(config, until)
 
-    async def resume(self, config: ConfigRow, note: str | None = None) -> ActionResult:
-        return await self.actions.resume(config, note)
+    async def resume(
+        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
+        return await self.actions.resume(config, note, actor=actor)
 
-    async def reload(self, config: ConfigRow, note: str | None = None) -> ActionResult:
-        return await self.actions.reload(config, note)
+    async def reload(
+        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+    ) -> ActionResult:
+        return await self.actions.reload(config, note, actor=actor)
 
     async def act(
         self,
@@ -139,8 +162,10 @@ class SchedulerService:
         config: ConfigRow,
         note: str | None = None,
         until: datetime | None = None,
+        *,
+        actor: Actor,
     ) -> ActionResult:
-        return await self.actions.act(action, config, note, until)
+        return await self.actions.act(action, config, note, until, actor=actor)
 
     async def act_many(
         self,
@@ -149,17 +174,22 @@ class SchedulerService:
         configs: Mapping[int, ConfigRow],
         note: str | None = None,
         until: datetime | None = None,
+        *,
+        actor: Actor,
     ) -> bulk.BulkReport:
         """``act`` on each id of ``config_ids`` (``configs`` holds the rows that exist), in
-        chunks of a constant number of round trips (``bulk/``)."""
-        return await bulk.act_many(self, Action(action), config_ids, configs, note, until)
+        chunks of a constant number of round trips (``bulk/``); one audit entry per config
+        changed."""
+        return await bulk.act_many(
+            self, Action(action), config_ids, configs, note, until, actor=actor
+        )
 
     async def start_many(
-        self, configs: Sequence[ConfigRow], note: str | None = None
+        self, configs: Sequence[ConfigRow], note: str | None = None, *, actor: Actor
     ) -> bulk.BulkReport:
         """``start`` each config, through the bulk path."""
         return await self.act_many(
-            Action.START, [c.id for c in configs], {c.id: c for c in configs}, note
+            Action.START, [c.id for c in configs], {c.id: c for c in configs}, note, actor=actor
         )
 
     async def complete(self, config_id: int) -> ActionResult:
@@ -169,20 +199,29 @@ class SchedulerService:
     # --- runs on demand (dispatch.py) -------------------------------------------------------
 
     async def run_now(
-        self, config: ConfigRow, trigger: Trigger = Trigger.MANUAL, note: str | None = None
+        self,
+        config: ConfigRow,
+        trigger: Trigger = Trigger.MANUAL,
+        note: str | None = None,
+        *,
+        actor: Actor,
     ) -> str:
-        return await self.dispatcher.run_now(config, trigger, note)
+        return await self.dispatcher.run_now(config, trigger, note, actor=actor)
 
     async def batch_report(
         self,
         configs: Sequence[ConfigRow],
         trigger: Trigger = Trigger.BATCH,
         note: str | None = None,
+        *,
+        actor: Actor,
     ) -> BatchReport:
-        return await self.dispatcher.batch_report(configs, trigger, note)
+        return await self.dispatcher.batch_report(configs, trigger, note, actor=actor)
 
-    async def batch_run(self, configs: Sequence[ConfigRow], note: str | None = None) -> list[str]:
-        return await self.dispatcher.batch_run(configs, note)
+    async def batch_run(
+        self, configs: Sequence[ConfigRow], note: str | None = None, *, actor: Actor
+    ) -> list[str]:
+        return await self.dispatcher.batch_run(configs, note, actor=actor)
 
     # --- reads (info.py) ---------------------------------------------------------------------
 

@@ -1,5 +1,8 @@
 """A history event as a config's history list holds it (``Keys.history(cid)``: JSON, newest
-first), and the fixed-width instants the state stores (``format_instant``)."""
+first), and the fixed-width instants the state stores (``format_instant``).
+
+``actor`` names who caused the event (``taskplane.actors``); events written before it
+existed read back with ``actor`` None."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ class HistoryEvent:
     timestamp: datetime
     note: str | None
     details: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -31,6 +35,7 @@ class HistoryEvent:
                 "timestamp": format_instant(self.timestamp),
                 "note": self.note,
                 "details": self.details,
+                "actor": self.actor,
             },
             separators=(",", ":"),
             default=str,
@@ -45,6 +50,7 @@ class HistoryEvent:
             timestamp=read_instant(data.get("timestamp")) or datetime.fromtimestamp(0, UTC),
             note=data.get("note"),
             details=details if isinstance(details, dict) else {},
+            actor=actor if isinstance(actor := data.get("actor"), str) else None,
         )
 
 

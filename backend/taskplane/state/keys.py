@@ -34,6 +34,21 @@ class Keys:
         """set of every config id that has schedule state."""
         return f"{self.prefix}schedules:all"
 
+    # --- audit trail (owner: state/audit.py) --------------------------------------------
+    @property
+    def audit(self) -> str:
+        """stream of audit entries (field 'e': JSON); the entry id is the audit id; capped
+        by count and age."""
+        return f"{self.prefix}audit"
+
+    def audit_by_config(self, config_id: int) -> str:
+        """stream index of a config's audit entries (same ids, field 'a': the actor)."""
+        return f"{self.prefix}audit:config:{config_id}"
+
+    def audit_by_actor(self, actor: str) -> str:
+        """stream index of an actor's audit entries (same ids, field 'c': the config id)."""
+        return f"{self.prefix}audit:actor:{actor}"
+
     @property
     def paused_until(self) -> str:
         """zset: member = config id, score = epoch ms at which its pause ends by itself
@@ -167,3 +182,62 @@ class Keys:
         """string: a random value every token revocation replaces; an api process uses a
         remembered token lookup only under the value it was made under."""
         return f"{self.prefix}auth:token-generation"
+
+    # --- alerts (owner: alerts/store.py; the worker's claim script marks starts through
+    # the keys the store hands out) ----------------------------------------------------
+    @property
+    def alert_configs(self) -> str:
+        """hash: config id -> JSON {name, late_after_seconds, failures_in_row} of every
+        config with an alert set: the detector examines these, never every schedule."""
+        return f"{self.prefix}alerts:configs"
+
+    @property
+    def alert_late_checks(self) -> str:
+        """zset: member = config id, score = when (epoch ms) its watched due time turns late."""
+        return f"{self.prefix}alerts:late-checks"
+
+    @property
+    def alert_watched_due(self) -> str:
+        """hash: config id -> the due time (epoch ms) the late check watches."""
+        return f"{self.prefix}alerts:watched-due"
+
+    @property
+    def alert_started(self) -> str:
+        """hash: config id -> the latest start mark (epoch ms: a scheduled run's due time,
+        else its start), written by the worker's claim script for alerting configs only."""
+        return f"{self.prefix}alerts:started"
+
+    @property
+    def alert_open(self) -> str:
+        """hash: '{config_id}:{kind}' -> JSON of the open incident (one per config and kind)."""
+        return f"{self.prefix}alerts:open"
+
+    @property
+    def alert_incidents(self) -> str:
+        """hash: incident id -> JSON incident (open or resolved), capped with the log."""
+        return f"{self.prefix}alerts:incidents"
+
+    @property
+    def alert_log(self) -> str:
+        """zset: member = score = incident id: the incidents newest first (GET /alerts)."""
+        return f"{self.prefix}alerts:log"
+
+    @property
+    def alert_next_id(self) -> str:
+        """string: the last incident id given (INCR; ids are never reused)."""
+        return f"{self.prefix}alerts:next-id"
+
+    @property
+    def alert_outbox(self) -> str:
+        """hash: '{incident}:{state}:{url index}' -> JSON delivery {url, body, ...} waiting."""
+        return f"{self.prefix}alerts:outbox"
+
+    @property
+    def alert_outbox_due(self) -> str:
+        """zset: member = an outbox field, score = its next try (epoch ms)."""
+        return f"{self.prefix}alerts:outbox-due"
+
+    @property
+    def alert_lease(self) -> str:
+        """string: id of the process running the alert loop now, with a PX lease."""
+        return f"{self.prefix}alerts:lease"

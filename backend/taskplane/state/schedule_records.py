@@ -50,6 +50,7 @@ class Transition:
     details: Mapping[str, Any] | None = None
     metadata: Mapping[str, Any] | None = None
     at: datetime | None = None
+    config_name: str | None = None  # for the audit entry (else the metadata's name)
     paused_until: datetime | None = None
     expect_paused_until: datetime | None = None
 

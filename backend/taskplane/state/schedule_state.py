@@ -12,7 +12,10 @@ Duties:
 - a status change, its index sets and its history event are one Lua script (``scripts.py``);
   a transition whose ``from`` does not match changes nothing and reports the current status;
 - a config without state is read as ``inactive`` by transitions (its state was lost);
-- counters and late events never create state for a config that has none (deleted).
+- counters and late events never create state for a config that has none (deleted);
+- every event names its ``actor`` (a required argument of every write), and an event an
+  audited actor causes is also an audit entry (``state/audit.py``), written by the same
+  script as the change.
 
 For a script that changes many configs together with other owners' data (the bulk path,
 ``scheduling/bulk/lua.py``), the service hands out its keys (``status_key``,
@@ -31,19 +34,19 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
+from taskplane.actors import Actor
 from taskplane.enums import Event, ScheduleStatus
-from taskplane.state.history import HistoryEvent, format_instant, read_events
+from taskplane.state.audit import DELETED, AuditLog
+from taskplane.state.history import HistoryEvent, format_instant
 from taskplane.state.keys import Keys
 from taskplane.state.pause_timer import pause_args
 from taskplane.state.schedule_records import (
     ExecutionOutcome,
-    ScheduleState,
-    Summary,
     Transition,
     TransitionResult,
-    decode_state,
 )
 from taskplane.state.scripts import STATUS_ORDER, Scripts
+from taskplane.state.state_reads import StateReads
 
 if TYPE_CHECKING:
     from taskplane.settings import Settings
@@ -52,8 +55,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class ScheduleStateService:
-    """Status, note, metadata, history and counters of every config, in Redis."""
+def _name(metadata: Mapping[str, Any] | None) -> str | None:
+    """A config's name as its metadata holds it (for an audit entry)."""
+    name = None if metadata is None else metadata.get("name")
+    return name if isinstance(name, str) else None
+
+
+class ScheduleStateService(StateReads):
+    """Status, note, metadata, history and counters of every config, in Redis (its reads:
+    ``StateReads``)."""
 
     def __init__(
         self,
@@ -62,12 +72,14 @@ class ScheduleStateService:
         *,
         history_max: int = 200,
         history_ttl_seconds: int = 30 * 86400,
+        audit: AuditLog | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.history_max = history_max
         self.history_ttl_seconds = history_ttl_seconds
         self.scripts = Scripts(redis)
+        self.audit = audit or AuditLog(redis, keys)
 
     @classmethod
     def from_settings(cls, redis: Redis, keys: Keys, settings: Settings) -> ScheduleStateService:
@@ -77,16 +89,36 @@ class ScheduleStateService:
             keys,
             history_max=settings.history_max,
             history_ttl_seconds=settings.history_ttl_seconds,
+            audit=AuditLog.from_settings(redis, keys, settings),
         )
 
-    def _status_keys(self, config_id: int) -> list[str]:
+    def _status_keys(self, config_id: int, actor: Actor) -> list[str]:
         return [
             self.keys.schedule(config_id),
             self.keys.history(config_id),
             self.keys.all_schedules,
             *(self.keys.by_status(s) for s in STATUS_ORDER),
             self.keys.paused_until,
+            *self.audit.script_keys(actor, config_id),
         ]
+
+    def _audit_args(
+        self,
+        actor: Actor,
+        event: Event | None,
+        config_id: int,
+        name: str | None,
+        note: str | None,
+        details: Mapping[str, Any] | None,
+    ) -> list[Any]:
+        """The audit entry of an event the scripts write with the change (``state/audit``:
+        only an audited actor's, only for the events the trail keeps)."""
+        entry = (
+            None
+            if event is None
+            else self.audit.entry_of(actor, str(event), config_id, name, note, details)
+        )
+        return self.audit.script_args(actor, entry)
 
     # --- writes -----------------------------------------------------------------------
 
@@ -95,15 +127,16 @@ class ScheduleStateService:
         config_id: int,
         metadata: Mapping[str, Any],
         *,
+        actor: Actor,
         note: str | None = None,
         details: Mapping[str, Any] | None = None,
         at: datetime | None = None,
     ) -> bool:
         """State ``inactive`` with a ``created`` event; False (no change) if state exists."""
         at = at or datetime.now(UTC)
-        event = HistoryEvent(str(Event.CREATED), at, note, dict(details or {}))
+        event = HistoryEvent(str(Event.CREATED), at, note, dict(details or {}), actor.name)
         result = await self.scripts.create(
-            keys=self._status_keys(config_id),
+            keys=self._status_keys(config_id, actor),
             args=[
                 config_id,
                 note or "",
@@ -113,6 +146,7 @@ class ScheduleStateService:
                 self.history_ttl_seconds,
                 json.dumps(dict(metadata), separators=(",", ":"), default=str),
                 *self.live_event(Event.CREATED),
+                *self._audit_args(actor, Event.CREATED, config_id, _name(metadata), note, details),
             ],
         )
         return bool(int(result[0]))
@@ -124,18 +158,21 @@ class ScheduleStateService:
         *,
         allowed_from: Collection[ScheduleStatus] | None,
         event: Event | None,
+        actor: Actor,
         note: str | None = None,
         details: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         at: datetime | None = None,
+        config_name: str | None = None,
         paused_until: datetime | None = None,
         expect_paused_until: datetime | None = None,
     ) -> TransitionResult:
-        """Set the status (with note, time, optional new metadata) and record ``event``, all
-        in one script, only if the current status is in ``allowed_from`` (None = any) and,
-        with ``expect_paused_until``, the stored pause ends at that instant. Every change
-        cancels a pending pause timer, except one to ``paused`` with ``paused_until``,
-        which sets it (``state/pause_timer.py``)."""
+        """Set the status (with note, time, optional new metadata) and record ``event`` (and
+        its audit entry), all in one script, only if the current status is in
+        ``allowed_from`` (None = any) and, with ``expect_paused_until``, the stored pause ends
+        at that instant. ``config_name`` names the config in the audit entry (default: the
+        new metadata's name). Every change cancels a pending pause timer, except one to
+        ``paused`` with ``paused_until``, which sets it (``state/pause_timer.py``)."""
         change = Transition(
             config_id,
             to,
@@ -145,24 +182,27 @@ class ScheduleStateService:
             details,
             metadata,
             at,
+            config_name,
             paused_until,
             expect_paused_until,
         )
         result = await self.scripts.transition(
-            keys=self._status_keys(config_id), args=self._transition_args(change)
+            keys=self._status_keys(config_id, actor), args=self._transition_args(change, actor)
         )
         return TransitionResult(changed=bool(int(result[0])), previous=ScheduleStatus(result[1]))
 
-    async def transition_many(self, changes: Sequence[Transition]) -> list[TransitionResult]:
+    async def transition_many(
+        self, changes: Sequence[Transition], *, actor: Actor
+    ) -> list[TransitionResult]:
         """``transition`` for many configs: one pipeline of the same script (each change
-        atomic on its own, with its live event)."""
+        atomic on its own, with its live event and audit entry)."""
         if not changes:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for c in changes:
                 await self.scripts.transition(
-                    keys=self._status_keys(c.config_id),
-                    args=self._transition_args(c),
+                    keys=self._status_keys(c.config_id, actor),
+                    args=self._transition_args(c, actor),
                     client=pipe,
                 )
             replies = await pipe.execute()
@@ -171,13 +211,14 @@ class ScheduleStateService:
             for r in replies
         ]
 
-    def _transition_args(self, c: Transition) -> list[Any]:
+    def _transition_args(self, c: Transition, actor: Actor) -> list[Any]:
         at = c.at or datetime.now(UTC)
         payload = (
-            HistoryEvent(str(c.event), at, c.note, dict(c.details or {})).to_json()
+            HistoryEvent(str(c.event), at, c.note, dict(c.details or {}), actor.name).to_json()
             if c.event
             else ""
         )
+        name = c.config_name if c.config_name is not None else _name(c.metadata)
         return [
             c.config_id,
             "*" if c.allowed_from is None else ",".join(str(s) for s in c.allowed_from),
@@ -193,6 +234,14 @@ class ScheduleStateService:
             *self.live_event(c.event),
             *pause_args(c.paused_until),
             "" if c.expect_paused_until is None else pause_args(c.expect_paused_until)[0],
+            *self._audit_args(actor, c.event, c.config_id, name, c.note, c.details),
+        ]
+
+    def _event_keys(self, config_id: int, actor: Actor) -> list[str]:
+        return [
+            self.keys.schedule(config_id),
+            self.keys.history(config_id),
+            *self.audit.script_keys(actor, config_id),
         ]
 
     async def record_event(
@@ -200,30 +249,51 @@ class ScheduleStateService:
         config_id: int,
         event: Event,
         *,
+        actor: Actor,
         note: str | None = None,
         details: Mapping[str, Any] | None = None,
         at: datetime | None = None,
+        config_name: str | None = None,
     ) -> bool:
-        """Append one event (no status change); False if the config has no state."""
-        payload = HistoryEvent(str(event), at or datetime.now(UTC), note, dict(details or {}))
+        """Append one event (no status change; with its audit entry, named
+        ``config_name``); False if the config has no state."""
+        payload = HistoryEvent(
+            str(event), at or datetime.now(UTC), note, dict(details or {}), actor.name
+        )
         result = await self.scripts.event(
-            keys=[self.keys.schedule(config_id), self.keys.history(config_id)],
-            args=[payload.to_json(), self.history_max, self.history_ttl_seconds],
+            keys=self._event_keys(config_id, actor),
+            args=[
+                payload.to_json(),
+                self.history_max,
+                self.history_ttl_seconds,
+                *self._audit_args(actor, event, config_id, config_name, note, details),
+            ],
         )
         return bool(int(result))
 
     async def record_events(
-        self, events: Iterable[tuple[int, Event, str | None, Mapping[str, Any]]]
+        self,
+        events: Iterable[tuple[int, Event, str | None, Mapping[str, Any]]],
+        *,
+        actor: Actor,
+        names: Mapping[int, str] | None = None,
     ) -> None:
-        """Append many events (config id, event, note, details) in one pipeline."""
+        """Append many events (config id, event, note, details) in one pipeline (each with
+        its audit entry, the config named from ``names``)."""
         at = datetime.now(UTC)
         async with self.redis.pipeline(transaction=False) as pipe:
             count = 0
             for config_id, event, note, details in events:
-                payload = HistoryEvent(str(event), at, note, dict(details))
+                payload = HistoryEvent(str(event), at, note, dict(details), actor.name)
+                name = None if names is None else names.get(config_id)
                 await self.scripts.event(
-                    keys=[self.keys.schedule(config_id), self.keys.history(config_id)],
-                    args=[payload.to_json(), self.history_max, self.history_ttl_seconds],
+                    keys=self._event_keys(config_id, actor),
+                    args=[
+                        payload.to_json(),
+                        self.history_max,
+                        self.history_ttl_seconds,
+                        *self._audit_args(actor, event, config_id, name, note, details),
+                    ],
                     client=pipe,
                 )
                 count += 1
@@ -235,25 +305,29 @@ class ScheduleStateService:
         config_id: int,
         metadata: Mapping[str, Any],
         *,
+        actor: Actor,
         event: Event | None = Event.UPDATED,
         note: str | None = None,
         details: Mapping[str, Any] | None = None,
         at: datetime | None = None,
     ) -> bool:
-        """Replace the metadata and record ``event`` in one script; False (nothing changed)
-        if the config has no state."""
+        """Replace the metadata and record ``event`` (and its audit entry) in one script;
+        False (nothing changed) if the config has no state."""
         payload = (
-            HistoryEvent(str(event), at or datetime.now(UTC), note, dict(details or {})).to_json()
+            HistoryEvent(
+                str(event), at or datetime.now(UTC), note, dict(details or {}), actor.name
+            ).to_json()
             if event
             else ""
         )
         result = await self.scripts.metadata(
-            keys=[self.keys.schedule(config_id), self.keys.history(config_id)],
+            keys=self._event_keys(config_id, actor),
             args=[
                 json.dumps(dict(metadata), separators=(",", ":"), default=str),
                 payload,
                 self.history_max,
                 self.history_ttl_seconds,
+                *self._audit_args(actor, event, config_id, _name(metadata), note, details),
             ],
         )
         return bool(int(result))
@@ -265,8 +339,12 @@ class ScheduleStateService:
         result = await self.scripts.note(keys=[self.keys.schedule(config_id)], args=[note or ""])
         return bool(int(result))
 
-    async def delete(self, config_id: int) -> None:
-        """Remove the state, counters and history of a config (one MULTI)."""
+    async def delete(
+        self, config_id: int, *, actor: Actor | None = None, config_name: str | None = None
+    ) -> None:
+        """Remove the state, counters and history of a config (one MULTI). With an audited
+        ``actor``, the ``deleted`` audit entry is written right after (the audit keys are
+        never removed: entries outlive their config)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.schedule(config_id), self.keys.history(config_id))
             pipe.zrem(self.keys.paused_until, config_id)
@@ -274,6 +352,8 @@ class ScheduleStateService:
             for status in STATUS_ORDER:
                 pipe.srem(self.keys.by_status(status), config_id)
             await pipe.execute()
+        if actor is not None:
+            await self.audit.record(actor, DELETED, config_id, config_name)
 
     async def record_executions(self, outcomes: Sequence[ExecutionOutcome]) -> int:
         """Count finished executions (one pipeline); returns how many configs had state."""
@@ -312,73 +392,18 @@ class ScheduleStateService:
         return self.keys.events, str(event) if event else ""
 
     def history_json(
-        self, event: Event, at: datetime, note: str | None, details: Mapping[str, Any]
+        self,
+        event: Event,
+        at: datetime,
+        note: str | None,
+        details: Mapping[str, Any],
+        *,
+        actor: Actor,
     ) -> str:
         """An event as its history list holds it."""
-        return HistoryEvent(str(event), at, note, dict(details)).to_json()
+        return HistoryEvent(str(event), at, note, dict(details), actor.name).to_json()
 
     def event_log(self, config_id: int) -> str:
         """A config's history list, for a script that composes ``scripts.PUSH_EVENT`` (the
         engine's fire script) with ``history_max`` and ``history_ttl_seconds``."""
         return self.keys.history(config_id)
-
-    # --- reads ------------------------------------------------------------------------
-
-    async def get(self, config_id: int) -> ScheduleState | None:
-        raw: Any = await self.redis.hgetall(self.keys.schedule(config_id))
-        return decode_state(config_id, raw)
-
-    async def get_many(self, config_ids: Iterable[int]) -> dict[int, ScheduleState]:
-        """States of many configs in one pipeline; configs without state are left out."""
-        ids = list(dict.fromkeys(config_ids))
-        if not ids:
-            return {}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for cid in ids:
-                pipe.hgetall(self.keys.schedule(cid))
-            raws = await pipe.execute()
-        out: dict[int, ScheduleState] = {}
-        for cid, raw in zip(ids, raws, strict=True):
-            state = decode_state(cid, raw)
-            if state is not None:
-                out[cid] = state
-        return out
-
-    async def status(self, config_id: int) -> ScheduleStatus | None:
-        raw: Any = await self.redis.hget(self.keys.schedule(config_id), "status")
-        return ScheduleStatus.stored(raw) if raw else None
-
-    async def statuses(self, config_ids: Sequence[int]) -> list[ScheduleStatus | None]:
-        """The status of each config (None without state; an unknown one reads as
-        ``error``, as in ``get``), in order: one script call, no hash decoded."""
-        if not config_ids:
-            return []
-        raws: list[Any] = await self.scripts.statuses(
-            keys=[self.keys.schedule(c) for c in config_ids]
-        )
-        return [None if r is None else ScheduleStatus.stored(r) for r in raws]
-
-    async def history(
-        self, config_id: int, *, limit: int = 50, offset: int = 0
-    ) -> tuple[list[HistoryEvent], int]:
-        """A page of events, newest first, and how many are kept in all."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.lrange(self.keys.history(config_id), offset, offset + max(limit, 1) - 1)
-            pipe.llen(self.keys.history(config_id))
-            raws, total = await pipe.execute()
-        return read_events(raws) if limit > 0 else [], int(total)
-
-    async def summary(self) -> Summary:
-        """Counts by status from the index sets (SCARD each; no scan)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.scard(self.keys.all_schedules)
-            for status in STATUS_ORDER:
-                pipe.scard(self.keys.by_status(status))
-            total, active, paused, inactive, error = await pipe.execute()
-        return Summary(int(total), int(active), int(paused), int(inactive), int(error))
-
-    async def ids_with_status(self, status: ScheduleStatus) -> set[int]:
-        return {int(m) for m in await self.redis.smembers(self.keys.by_status(status))}
-
-    async def all_ids(self) -> set[int]:
-        return {int(m) for m in await self.redis.smembers(self.keys.all_schedules)}

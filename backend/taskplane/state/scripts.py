@@ -8,6 +8,10 @@ NOSCRIPT), and every key a script touches is passed in KEYS.
 Common KEYS layout of the status scripts:
     1 schedule hash, 2 history list, 3 all-schedules set,
     4..7 by-status sets in STATUS_ORDER (active, paused, inactive, error)
+
+The single-config scripts (``TRANSITION``, ``CREATE``, ``EVENT``, ``METADATA``) end their
+KEYS and ARGV with one audit entry (``state/audit.py``: ``audit.KEYS_PER_ENTRY`` keys,
+``audit.ARGS_PER_ENTRY`` args, the entry '' for none), written only with the change.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from taskplane.enums import ScheduleStatus
+from taskplane.state import audit
 from taskplane.state import events as live_events
 
 STATUS_ORDER = (
@@ -124,15 +129,17 @@ index sets), ``hmax``, ``ttl``, and, when the script publishes the live event it
 # ARGV: 1 config id, 2 allowed from statuses (comma-separated, '*' = any), 3 new status,
 # 4 note, 5 status_at, 6 event JSON ('' = none), 7 history max, 8 history TTL,
 # 9 metadata JSON ('' = keep), 10 live-event channel, 11 the live event's ``event`` ('' =
-# none): the change's live event is published by the script (``publish_change``).
-# A config without state counts as 'inactive' (its state was lost: nothing runs for it).
+# none): the change's live event is published by the script (``publish_change``);
 # 12 the pause's ``until`` (format_instant; '' none), 13 it in epoch ms, 14 the
 # ``paused_until`` the hash must hold for the change to apply ('' no check: the pause
 # timer's guard, so a stale timer entry changes nothing). KEYS[8]: the pause timer zset.
+# Then KEYS 9.. and ARGV 15.. one audit entry.
+# A config without state counts as 'inactive' (its state was lost: nothing runs for it).
 # Returns {1, previous status} when applied, {0, current status} when `from` (or the
 # guard) did not match (then nothing changed).
 TRANSITION = (
     LUA
+    + audit.LUA
     + """
 local cur = current_status(KEYS[1])
 if not allows(ARGV[2], cur) then return {0, cur} end
@@ -142,45 +149,55 @@ end
 local g = state_keys(KEYS, 3, ARGV[7], ARGV[8], ARGV[10], ARGV[11])
 set_status(pause_timer(g, KEYS[8], ARGV[12], ARGV[13]), KEYS[1], KEYS[2],
   ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[9])
+audit(KEYS, 9, ARGV, 15)
 return {1, cur}
 """
 )
 
 
 # ARGV: 1 config id, 2 note, 3 status_at, 4 event JSON, 5 history max, 6 history TTL,
-# 7 metadata JSON, 8 live-event channel, 9 the live event's ``event``. Creates state
-# 'inactive' with the event and its live event; existing state is left alone.
+# 7 metadata JSON, 8 live-event channel, 9 the live event's ``event``; KEYS 8.. and ARGV
+# 10.. one audit entry. Creates state 'inactive' with the event, its live event and audit
+# entry; existing state is left alone.
 # Returns {1, 'inactive'} when created, {0, current status} when it existed.
 CREATE = (
     LUA
+    + audit.LUA
     + """
 local made, cur = create_state(state_keys(KEYS, 3, ARGV[5], ARGV[6], ARGV[8], ARGV[9]),
   KEYS[1], KEYS[2],
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[7])
+if made then audit(KEYS, 8, ARGV, 10) end
 return {made and 1 or 0, cur}
 """
 )
 
-# KEYS: 1 schedule hash, 2 history list. ARGV: 1 event JSON, 2 history max, 3 history TTL.
-# Appends an event only while the config has state (a late event never resurrects a config).
+# KEYS: 1 schedule hash, 2 history list, 3.. one audit entry. ARGV: 1 event JSON, 2 history
+# max, 3 history TTL, 4.. the audit entry. Appends an event (and its audit entry) only while
+# the config has state (a late event never resurrects a config).
 EVENT = (
     PUSH_EVENT
+    + audit.LUA
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 push_event(KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+audit(KEYS, 3, ARGV, 4)
 return 1
 """
 )
 
-# KEYS: 1 schedule hash, 2 history list. ARGV: 1 metadata JSON, 2 event JSON ('' = none),
-# 3 history max, 4 history TTL. Replaces the metadata (and records the event) only while the
-# config has state. Returns 1 when applied.
+# KEYS: 1 schedule hash, 2 history list, 3.. one audit entry. ARGV: 1 metadata JSON, 2 event
+# JSON ('' = none), 3 history max, 4 history TTL, 5.. the audit entry. Replaces the metadata
+# (and records the event and its audit entry) only while the config has state. Returns 1
+# when applied.
 METADATA = (
     PUSH_EVENT
+    + audit.LUA
     + """
 if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'metadata', ARGV[1])
 push_event(KEYS[2], ARGV[2], ARGV[3], ARGV[4])
+audit(KEYS, 3, ARGV, 5)
 return 1
 """
 )
@@ -222,6 +239,21 @@ for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, 'status') or fals
 return out
 """
 
+# KEYS: schedule hashes. Returns each one's {consecutive_failures, successes} ({-1, -1}
+# without state), in order: the alert detector's failing check, one call for all.
+FAILURE_COUNTS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'status', 'consecutive_failures', 'successes')
+  if v[1] then
+    out[i] = {tonumber(v[2]) or 0, tonumber(v[3]) or 0}
+  else
+    out[i] = {-1, -1}
+  end
+end
+return out
+"""
+
 
 class Scripts:
     """The registered scripts of one Redis client."""
@@ -229,6 +261,7 @@ class Scripts:
     __slots__ = (
         "create",
         "event",
+        "failure_counts",
         "metadata",
         "note",
         "record_execution",
@@ -244,3 +277,4 @@ class Scripts:
         self.note: AsyncScript = redis.register_script(NOTE)
         self.record_execution: AsyncScript = redis.register_script(RECORD_EXECUTION)
         self.statuses: AsyncScript = redis.register_script(STATUSES)
+        self.failure_counts: AsyncScript = redis.register_script(FAILURE_COUNTS)

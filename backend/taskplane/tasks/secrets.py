@@ -7,12 +7,13 @@ A task author marks a top-level field of the parameter model secret in one of tw
         headers: dict[str, str] = Field(default_factory=dict, json_schema_extra=SECRET)
 
 Either way the field's JSON Schema says ``"writeOnly": true`` (``SECRET`` also adds
-``"secret": true``), which is how this module finds them (``secret_fields``). The API answers
+``"secret": true``; a field whose schema says ``"format": "password"`` is one too), which is
+how this module finds them (``secret_fields``). The API answers
 such a field's value as ``MASK`` (``"***"``) to every role (``masked``); a PATCH that sends
 ``MASK`` back keeps the stored value (``restored``). The value is stored in full (``dumped``
 reveals a ``SecretStr``, which pydantic's JSON dump would write as asterisks), and the worker
 parses it into the model as any other value. Logs never carry parameters (``logs.py``) and
-history events name changed fields, never values.
+an ``updated`` history event shows a secret field's old and new value as ``MASK``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def secret_fields(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(
         name
         for name, schema in properties.items()
-        if isinstance(schema, dict) and (schema.get("writeOnly") or schema.get("secret"))
+        if isinstance(schema, dict)
+        and (schema.get("writeOnly") or schema.get("secret") or schema.get("format") == "password")
     )
 
 

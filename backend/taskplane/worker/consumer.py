@@ -18,6 +18,9 @@ At most ``concurrency`` messages run at once (a slot is held from the claim unti
 function returns; recording and ack happen outside it, up to ``backlog_floor`` messages in
 all, and the broker reads that many at a time); on stop, no new message is started and the
 running ones get ``shutdown_timeout_seconds`` to finish.
+
+With traces on (``tracing``), each run is inside its execution span (``_run_traced``), a
+child of the message's ``traceparent``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskiq import AckableMessage
 from taskiq.message import TaskiqMessage
@@ -35,10 +38,13 @@ from taskiq.result import TaskiqResult
 
 from taskplane import messages
 from taskplane.outage import Outages, delay_seconds, store_of
-from taskplane.tasks.registry import TaskRegistry
+from taskplane.tasks.registry import TaskRegistry, TaskType
 from taskplane.worker.broker import Delivery, TaskplaneBroker, mark_redelivered
-from taskplane.worker.execution import Executor
+from taskplane.worker.execution import Attempt, Executor, Skipped
 from taskplane.worker.recorder import ExecutionRecorder
+
+if TYPE_CHECKING:
+    from taskplane.tracing.provider import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +83,10 @@ class Consumer:
         concurrency: int,
         shutdown_timeout_seconds: float = 30.0,
         outages: Outages | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.broker = broker
+        self.tracing = tracing
         self.recorder = recorder
         self.executor = executor
         self.registry = registry
@@ -167,6 +175,20 @@ class Consumer:
         message.parse_labels()
         return message
 
+    async def _run_traced(
+        self, tracing: Tracing, task: TaskType | None, message: TaskiqMessage
+    ) -> Attempt | Skipped:
+        """``executor.run`` inside the attempt's execution span."""
+        with tracing.execution(messages.RunLabels.of(message), message.task_id) as span:
+            outcome = await self.executor.run(task, message)
+            if isinstance(outcome, Skipped):
+                span.finish("skipped")
+            elif outcome.result.success:
+                span.finish("success")
+            else:
+                span.finish("failure", outcome.result.error)
+            return outcome
+
     async def handle(
         self, delivery: AckableMessage, free_slot: Callable[[], None] = lambda: None
     ) -> None:
@@ -186,7 +208,10 @@ class Consumer:
         started = time.perf_counter()
         result: TaskiqResult[Any]
         try:
-            outcome = await self.executor.run(task, message)
+            if self.tracing is None:
+                outcome = await self.executor.run(task, message)
+            else:
+                outcome = await self._run_traced(self.tracing, task, message)
         except BaseException as exc:  # cancelled at shutdown: not recorded, re-delivered
             free_slot()
             result = TaskiqResult(

@@ -21,7 +21,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
-from taskplane import heap
+from taskplane import heap, tracing
 from taskplane.db.executions import ExecutionRecord
 from taskplane.logs import setup_logging
 from taskplane.metrics import start_metrics_server
@@ -182,6 +182,7 @@ async def run_worker(
             concurrency=concurrency,
             shutdown_timeout_seconds=shutdown_timeout_seconds,
             outages=outages,
+            tracing=tracing.active(),  # an execution span per attempt when traces are on
         )
         finish = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -235,9 +236,14 @@ def serve_worker(
     metrics_port: int | None = None,
 ) -> None:
     """The worker process, start to end: logging from settings, /metrics on
-    ``metrics_port`` (default ``worker_metrics_port``; 0 disables), then ``run_worker``
-    until SIGINT/SIGTERM."""
+    ``metrics_port`` (default ``worker_metrics_port``; 0 disables), traces when an OTLP
+    endpoint is set (``taskplane.tracing``, flushed on exit), then ``run_worker`` until
+    SIGINT/SIGTERM."""
     setup_logging(settings.log_level, settings.log_format.value)
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
     start_metrics_server(port, "worker", settings.metrics_host)
-    asyncio.run(run_worker(settings, queues, concurrency, settle_heap=True))
+    tracing.setup(tracing.WORKER)
+    try:
+        asyncio.run(run_worker(settings, queues, concurrency, settle_heap=True))
+    finally:
+        tracing.shutdown()

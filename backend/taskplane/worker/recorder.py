@@ -36,8 +36,11 @@ from taskiq.message import TaskiqMessage
 from taskiq.result import TaskiqResult
 
 from taskplane import metrics
+from taskplane.alerts.store import MARK_START
+from taskplane.alerts.store import claim_keys as alert_claim_keys
 from taskplane.db.executions import ExecutionRecord
 from taskplane.enums import Trigger
+from taskplane.epoch import to_ms
 from taskplane.messages import CONSUMER_GROUP, RunLabels
 from taskplane.settings import Settings
 from taskplane.state import running
@@ -58,15 +61,19 @@ log = logging.getLogger(__name__)
 
 _RECORD_FIELDS = tuple(f.name for f in fields(ExecutionRecord))
 
-# A batch of claims (one per delivery, in order). KEYS[1] the running index; ARGV[1] worker
-# id, ARGV[2] running TTL s; item i: KEYS[2i] claim, KEYS[2i+1] running set, ARGV[4i-1] claim
-# TTL ms, ARGV[4i] task id, ARGV[4i+1] '1' if the message was re-delivered, ARGV[4i+2] its
-# index entry (running.entry).
+# A batch of claims (one per delivery, in order). KEYS[1] the running index, KEYS[2] the
+# alerting configs, KEYS[3] their start marks (alerts/store.py); ARGV[1] worker id, ARGV[2]
+# running TTL s; item i: KEYS[2i+2] claim, KEYS[2i+3] running set, ARGV[6i-3] claim TTL ms,
+# ARGV[6i-2] task id, ARGV[6i-1] '1' if the message was re-delivered, ARGV[6i] its index
+# entry (running.entry), ARGV[6i+1] config id, ARGV[6i+2] its start mark (epoch ms: the
+# due time of a scheduled run, else now; kept for alerting configs only).
 # Per item: 1 = claimed (run it), 0 = already recorded or running elsewhere (skip it).
-_CLAIM = """
+_CLAIM = (
+    MARK_START
+    + """
 local out = {}
-for i = 1, (#KEYS - 1) / 2 do
-  local claim, running, a = KEYS[2 * i], KEYS[2 * i + 1], 4 * i - 1
+for i = 1, (#KEYS - 3) / 2 do
+  local claim, running, a = KEYS[2 * i + 2], KEYS[2 * i + 3], 6 * i - 3
   local current = redis.call('GET', claim)
   if current and (string.sub(current, 1, 5) == 'done:' or ARGV[a + 2] ~= '1') then
     out[i] = 0
@@ -76,11 +83,13 @@ for i = 1, (#KEYS - 1) / 2 do
     redis.call('EXPIRE', running, ARGV[2])
     redis.call('HSET', KEYS[1], ARGV[a + 1], ARGV[a + 3])
     redis.call('EXPIRE', KEYS[1], ARGV[2])
+    mark_start(KEYS[2], KEYS[3], ARGV[a + 4], ARGV[a + 5])
     out[i] = 1
   end
 end
 return out
 """
+)
 
 # A batch of finished attempts. KEYS[1] buffer, KEYS[2] delayed retries, KEYS[3] the running
 # index; ARGV[1] 'done:{worker}', ARGV[2] claim TTL ms, ARGV[3] consumer group; item i:
@@ -183,7 +192,7 @@ class ExecutionRecorder(TaskiqMiddleware):
         self._claims = ScriptBatcher(
             redis,
             redis.register_script(_CLAIM),
-            head_keys=[running.index_key(keys)],
+            head_keys=[running.index_key(keys), *alert_claim_keys(keys)],
             head_args=[worker_id, self.running_ttl_seconds],
         )
         self._finishes = ScriptBatcher(
@@ -203,6 +212,7 @@ class ExecutionRecorder(TaskiqMiddleware):
         attempt = limits.attempt_of(message.labels)
         labels = RunLabels.of(message)
         config_id = labels.config_id
+        now = datetime.now(UTC)
         claimed = await self._claims.call(
             [
                 self.keys.execution_claim(message.task_id, attempt),
@@ -212,9 +222,9 @@ class ExecutionRecorder(TaskiqMiddleware):
                 self._claim_ttl_ms(message),
                 message.task_id,
                 "1" if message.labels.get(REDELIVERED_LABEL) else "0",
-                running.entry(
-                    config_id, attempt, datetime.now(UTC), str(labels.trigger), self.worker_id
-                ),
+                running.entry(config_id, attempt, now, str(labels.trigger), self.worker_id),
+                config_id,
+                to_ms(labels.due_at or now),
             ],
         )
         if claimed:

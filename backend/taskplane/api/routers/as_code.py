@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from taskplane.api.deps import DRY_RUN_FOR_VIEWERS, AdminOrDryRun, ConfigServiceDep
+from taskplane.api.deps import DRY_RUN_FOR_VIEWERS, ActorDep, AdminOrDryRun, ConfigServiceDep
 from taskplane.api.routers.compose import json_response
 from taskplane.api.schemas.as_code import ApplyBody, ApplyOut, ExportOut
 from taskplane.api.schemas.errors import documented
@@ -30,13 +30,13 @@ async def export_configs(service: ConfigServiceDep) -> Response:
     openapi_extra={DRY_RUN_FOR_VIEWERS: True},  # a viewer may send dry_run: true
 )
 async def apply_configs(
-    body: ApplyBody, service: ConfigServiceDep, _principal: AdminOrDryRun
+    body: ApplyBody, service: ConfigServiceDep, actor: ActorDep, _principal: AdminOrDryRun
 ) -> Response:
     """Make the configs what the body says, matched by name: every entry is validated first
     (a 422 names ``["body", "configs", i, ...]`` and nothing changes); ``prune`` deletes
     the configs not named; ``dry_run`` changes nothing. Applying the same body again
     changes nothing."""
     report = await ConfigsAsCode(service).apply(
-        body.entries(), prune=body.prune, dry_run=body.dry_run
+        body.entries(), actor=actor, prune=body.prune, dry_run=body.dry_run
     )
     return json_response(report.as_dict())

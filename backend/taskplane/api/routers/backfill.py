@@ -13,7 +13,14 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request
 
 from taskplane.api.cpu_bound import CpuBound
-from taskplane.api.deps import READ_ONLY, Caller, ResourcesDep, SchedulerDep, SessionDep
+from taskplane.api.deps import (
+    READ_ONLY,
+    ActorDep,
+    Caller,
+    ResourcesDep,
+    SchedulerDep,
+    SessionDep,
+)
 from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.inputs import MAX_ID
 from taskplane.api.schemas.schedules import BackfillIn, BackfillOut
@@ -34,6 +41,7 @@ async def backfill_schedule(
     config_id: ConfigId,
     body: BackfillIn,
     caller: Caller,
+    actor: ActorDep,
     session: SessionDep,
     scheduler: SchedulerDep,
     resources: ResourcesDep,
@@ -59,6 +67,7 @@ async def backfill_schedule(
         dry_run=body.dry_run,
         note=body.note,
         now=datetime.now(UTC),
+        actor=actor,
         compute=cpu.run,
     )
     return BackfillOut(

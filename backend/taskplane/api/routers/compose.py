@@ -53,6 +53,7 @@ def event_fields(event: HistoryEvent) -> dict[str, Any]:
         "timestamp": event.timestamp,
         "note": event.note,
         "details": event.details,
+        "actor": event.actor,
     }
 
 

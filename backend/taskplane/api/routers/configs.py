@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from taskplane.api.deps import (
+    ActorDep,
     ConfigServiceDep,
     RegistryDep,
     ResourcesDep,
@@ -49,9 +50,10 @@ async def create_config(
     service: ConfigServiceDep,
     scheduler: SchedulerDep,
     registry: RegistryDep,
+    actor: ActorDep,
     auto_start: bool = False,
 ) -> ConfigCreated:
-    created = await service.create(body.model_dump(), auto_start=auto_start)
+    created = await service.create(body.fields(), actor=actor, auto_start=auto_start)
     info = await scheduler.info(created.row, history=0, next_runs=False)
     return ConfigCreated(
         **dict(config_out(created.row, info, registry)),
@@ -129,13 +131,16 @@ async def update_config(
     service: ConfigServiceDep,
     scheduler: SchedulerDep,
     registry: RegistryDep,
+    actor: ActorDep,
 ) -> ConfigOut:
-    row = await service.update(config_id, body.changes())
+    row = await service.update(config_id, body.changes(), actor=actor)
     info = await scheduler.info(row, history=0, next_runs=False)
     return config_out(row, info, registry)
 
 
 @router.delete("/{config_id}", status_code=204, response_class=Response, responses=documented(404))
-async def delete_config(config_id: ConfigId, service: ConfigServiceDep) -> Response:
-    await service.delete(config_id)
+async def delete_config(
+    config_id: ConfigId, service: ConfigServiceDep, actor: ActorDep
+) -> Response:
+    await service.delete(config_id, actor=actor)
     return Response(status_code=204)

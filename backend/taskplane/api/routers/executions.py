@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from taskplane.api.deps import ResourcesDep, SessionDep, require_admin
-from taskplane.api.routers.paging import LimitQuery, OffsetQuery
+from taskplane.api.routers.paging import ConfigIdQuery, LimitQuery, OffsetQuery, aware
 from taskplane.api.schemas.errors import documented
 from taskplane.api.schemas.executions import (
     CleanupOut,
@@ -28,20 +28,9 @@ from taskplane.state import running
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 
-ConfigIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 ExecutionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 MAX_DAYS = 36_500
 MAX_BUCKETS = 1000
-
-
-def aware(instant: datetime | None, name: str) -> datetime | None:
-    """A naive query time is UTC; one that cannot be expressed in UTC is a 422."""
-    if instant is None:
-        return None
-    try:
-        return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise InvalidInput.field(name, msg="out of range", root="query") from None
 
 
 def execution_page(page: Page[Any]) -> Page[ExecutionOut]:

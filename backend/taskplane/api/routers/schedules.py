@@ -14,6 +14,8 @@ from fastapi import APIRouter, Path, Request
 from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import (
     READ_ONLY,
+    ActorDep,
+    AlertsDep,
     RegistryDep,
     ResourcesDep,
     SchedulerDep,
@@ -126,6 +128,7 @@ async def explain_schedule(
     scheduler: SchedulerDep,
     registry: RegistryDep,
     resources: ResourcesDep,
+    alerts: AlertsDep,
 ) -> ExplainOut:
     """Why did it (not) run: the verdict, the scheduler's latest decisions for this config,
     its next fires, its last fire and its last execution."""
@@ -136,6 +139,7 @@ async def explain_schedule(
         row,
         task_type.queue if task_type is not None else DEFAULT_QUEUE,
         stale_seconds=resources.settings.heartbeat_stale_seconds,
+        alerts=alerts,
     )
     last = (await executions.list_page(session, config_id=config_id, limit=1)).items
     return ExplainOut(
@@ -154,14 +158,14 @@ async def explain_schedule(
 
 @router.post("/bulk/{action}", response_model=BulkOut)
 async def bulk_control(
-    action: Action, body: BulkBody, session: SessionDep, scheduler: SchedulerDep
+    action: Action, body: BulkBody, session: SessionDep, scheduler: SchedulerDep, actor: ActorDep
 ) -> BulkOut:
     """The action on up to 1,000 configs: each id gets exactly what the single call gives
     (``results``), or the code it would refuse with (``errors``), in the order given."""
     ids = body.unique_ids
     rows = await configs.get_many(session, set(ids))
     await session.rollback()  # no connection held while the actions run
-    report = await bulk.act_many(scheduler, action, ids, rows, body.note, body.until)
+    report = await bulk.act_many(scheduler, action, ids, rows, body.note, body.until, actor=actor)
     return BulkOut(
         results=[
             ActionOut(
@@ -187,12 +191,17 @@ async def control_schedule(
     action: Action,
     session: SessionDep,
     scheduler: SchedulerDep,
+    actor: ActorDep,
     body: ActionBody | None = None,
 ) -> ActionOut:
     row = await configs.get(session, config_id)
     await session.rollback()  # no connection is held while the action runs
     result = await scheduler.act(
-        action, row, note=body.note if body else None, until=body.until if body else None
+        action,
+        row,
+        note=body.note if body else None,
+        until=body.until if body else None,
+        actor=actor,
     )
     return ActionOut(
         config_id=result.config_id,

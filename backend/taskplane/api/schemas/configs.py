@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
+from taskplane.alerts.incidents import FAILURES_IN_ROW_RANGE, LATE_AFTER_RANGE
 from taskplane.api.schemas.executions import ExecutionStatsOut
 from taskplane.api.schemas.inputs import JsonObject, RequestModel, SafeStr
 from taskplane.api.schemas.schedules import HistoryEventOut
@@ -18,6 +19,34 @@ TaskTypeName = Annotated[SafeStr, Field(min_length=1, max_length=128)]
 MaxRetries = Annotated[int, Field(ge=0, le=20)]
 Timeout = Annotated[int, Field(ge=1, le=86400)]
 Priority = Annotated[int, Field(ge=0, le=9)]
+LateAfter = Annotated[int, Field(ge=LATE_AFTER_RANGE[0], le=LATE_AFTER_RANGE[1])]
+FailuresInRow = Annotated[int, Field(ge=FAILURES_IN_ROW_RANGE[0], le=FAILURES_IN_ROW_RANGE[1])]
+
+
+class AlertsIn(RequestModel):
+    """A config's alerts (API.md, Alerts): each null (the default) raises no alert."""
+
+    late_after_seconds: LateAfter | None = Field(
+        default=None,
+        description="a due time not started this many seconds after it is a `late` incident",
+    )
+    failures_in_row: FailuresInRow | None = Field(
+        default=None, description="this many failed runs in a row is a `failing` incident"
+    )
+
+    def stored(self) -> dict[str, Any] | None:
+        """As the config row stores it: None when no alert is set."""
+        if self.late_after_seconds is None and self.failures_in_row is None:
+            return None
+        return {
+            "late_after_seconds": self.late_after_seconds,
+            "failures_in_row": self.failures_in_row,
+        }
+
+
+class AlertsOut(BaseModel):
+    late_after_seconds: int | None = None
+    failures_in_row: int | None = None
 
 
 class ConfigCreate(RequestModel):
@@ -31,14 +60,21 @@ class ConfigCreate(RequestModel):
     max_retries: MaxRetries | None = None
     timeout_seconds: Timeout | None = None
     priority: Priority | None = None
+    alerts: AlertsIn | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The config's fields as the service takes them (``alerts`` as stored)."""
+        values = self.model_dump(exclude={"alerts"})
+        values["alerts"] = self.alerts.stored() if self.alerts is not None else None
+        return values
 
 
-NULLABLE = frozenset({"description", "timeout_seconds"})
+NULLABLE = frozenset({"description", "timeout_seconds", "alerts"})
 
 
 class ConfigUpdate(RequestModel):
-    """Any subset of the create fields; only ``description`` and ``timeout_seconds`` may be
-    set to null."""
+    """Any subset of the create fields; only ``description``, ``timeout_seconds`` and
+    ``alerts`` may be set to null."""
 
     name: Name | None = None
     description: Description | None = None
@@ -49,6 +85,7 @@ class ConfigUpdate(RequestModel):
     max_retries: MaxRetries | None = None
     timeout_seconds: Timeout | None = None
     priority: Priority | None = None
+    alerts: AlertsIn | None = None
 
     @model_validator(mode="after")
     def _no_null_for_required(self) -> ConfigUpdate:
@@ -58,7 +95,10 @@ class ConfigUpdate(RequestModel):
         return self
 
     def changes(self) -> dict[str, Any]:
-        return {field: getattr(self, field) for field in self.model_fields_set}
+        changes = {field: getattr(self, field) for field in self.model_fields_set}
+        if "alerts" in changes:
+            changes["alerts"] = self.alerts.stored() if self.alerts is not None else None
+        return changes
 
 
 class StoredConfigOut(BaseModel):
@@ -77,6 +117,7 @@ class StoredConfigOut(BaseModel):
     priority: int
     created_at: datetime
     updated_at: datetime
+    alerts: AlertsOut | None = None
 
 
 class ConfigScheduleOut(BaseModel):

@@ -45,6 +45,11 @@ class HistoryEventOut(BaseModel):
     timestamp: datetime
     note: str | None
     details: dict[str, Any]
+    actor: str | None = Field(
+        default=None,
+        description="who caused it: an API token's name ('admin' for the settings' admin "
+        "token), 'cli', 'scheduler', 'worker' or 'reconcile'; null for events older than it",
+    )
 
 
 class ScheduleListItem(BaseModel):

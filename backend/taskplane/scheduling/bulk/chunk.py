@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from taskplane.actors import Actor
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
@@ -56,6 +57,7 @@ async def run_chunk(
     action: Action,
     configs: Sequence[ConfigRow],
     note: str | None,
+    actor: Actor,
     until: datetime | None = None,
 ) -> tuple[dict[int, Outcome], list[ConfigRow]]:
     """One chunk (distinct configs): the outcomes decided here, and the configs left for the
@@ -63,10 +65,10 @@ async def run_chunk(
     ``_fresh`` first (one round trip); the others, and every other action, go ``_locked``
     (``until``: a pause's end, checked by the caller)."""
     if action not in (Action.START, Action.RESUME):
-        return await locked(scheduler, action, configs, note, until)
-    outcomes, left, rest = await fresh(scheduler, action, configs, note)
+        return await locked(scheduler, action, configs, note, actor, until)
+    outcomes, left, rest = await fresh(scheduler, action, configs, note, actor)
     if rest:
-        more, more_left = await locked(scheduler, action, rest, note)
+        more, more_left = await locked(scheduler, action, rest, note, actor)
         outcomes.update(more)
         left += more_left
     return outcomes, left
@@ -77,6 +79,7 @@ async def fresh(
     action: Action,
     configs: Sequence[ConfigRow],
     note: str | None,
+    actor: Actor,
 ) -> tuple[dict[int, Outcome], list[ConfigRow], list[ConfigRow]]:
     """A start or resume of configs that nobody holds and that have no registration (the
     usual case), in one script: each config's lock checked free, its status checked, its
@@ -86,7 +89,7 @@ async def fresh(
     registration (moved from its list under the lock)."""
     now = datetime.now(UTC)
     script = scheduler.bulk_script
-    preparer = Preparer(scheduler, action, note, now)
+    preparer = Preparer(scheduler, action, note, now, actor)
     ops = Ops()
     tried: list[Activation] = []
     rest: list[ConfigRow] = []
@@ -105,7 +108,7 @@ async def fresh(
             preparer.event(prepared.due),
         )
         tried.append(prepared)
-    results = await script.apply(ops, "", common(scheduler, action, note, now))
+    results = await script.apply(ops, "", common(scheduler, action, note, now, actor))
     outcomes: dict[int, Outcome] = {}
     left: list[ConfigRow] = []
     sent: list[ConfigRow] = []
@@ -122,9 +125,11 @@ async def fresh(
             outcomes[config.id] = decided  # the no-op or the refusal
         else:
             rest.append(config)
+    applied = [p for p, (code, _) in zip(tried, results, strict=True) if code == APPLIED]
+    await audit(scheduler, actor, event, note, [(p.config, p.due) for p in applied])
     if sent:
-        await scheduler.dispatcher.send_immediate_many(sent, now)
-    changed = [p.config.id for p, (code, _) in zip(tried, results, strict=True) if code == APPLIED]
+        await scheduler.dispatcher.send_immediate_many(sent, now, actor=actor)
+    changed = [p.config.id for p in applied]
     extra = {"action": str(action), "changed": len(changed), "configs": len(tried)}
     log.info("bulk action", extra={**extra, "config_ids": changed})
     return outcomes, left, rest
@@ -135,6 +140,7 @@ async def locked(
     action: Action,
     configs: Sequence[ConfigRow],
     note: str | None,
+    actor: Actor,
     until: datetime | None = None,
 ) -> tuple[dict[int, Outcome], list[ConfigRow]]:
     """A chunk under its locks (``BEGIN``, decide, ``APPLY``): the outcomes decided here,
@@ -151,7 +157,7 @@ async def locked(
         ops = Ops()
         changing: list[ConfigRow] = []  # the configs of the A and D ops, in order
         activations: dict[int, Activation] = {}
-        preparer = Preparer(scheduler, action, note, now)
+        preparer = Preparer(scheduler, action, note, now, actor)
         activating = action in ACTIVATION
         for config, (ok, status, raw) in zip(configs, read, strict=True):
             if not ok:
@@ -187,13 +193,15 @@ async def locked(
             )
             activations[cid] = prepared
             changing.append(config)
-        results = await script.apply(ops, token, common(scheduler, action, note, now, until))
+        shared = common(scheduler, action, note, now, actor, until)
+        results = await script.apply(ops, token, shared)
         applied = True
     finally:
         if not applied:  # whatever failed before the script ran: let the locks go
             await scheduler.locks.release_many({c.id: token for c in taken})
     to = ACTIVE if activating else PAUSED if action is Action.PAUSE else INACTIVE
     sent: list[ConfigRow] = []
+    done: list[tuple[ConfigRow, datetime | None]] = []
     for config, (changed, previous) in zip(changing, results, strict=True):
         cid = config.id
         if not changed:  # only if a lock lease ran out under us; nothing was written for it
@@ -202,6 +210,7 @@ async def locked(
             )
         elif activating:
             outcomes[cid] = ActionResult(cid, str(action), True, ACTIVE, str(ACTIVATION[action][0]))
+            done.append((config, activations[cid].due))
             if activations[cid].immediate:
                 sent.append(config)
         else:
@@ -209,8 +218,13 @@ async def locked(
             if to is PAUSED and until is not None:
                 message = f"paused until {pause_args(until)[0]}"
             outcomes[cid] = ActionResult(cid, str(action), True, to, message)
+            done.append((config, None))
+    ends = pause_args(until)[0] if to is PAUSED else ""
+    await audit(
+        scheduler, actor, str(shared.event), note, done, {"paused_until": ends} if ends else None
+    )
     if sent:
-        await scheduler.dispatcher.send_immediate_many(sent, now)
+        await scheduler.dispatcher.send_immediate_many(sent, now, actor=actor)
     changed_ids = [c for c, o in outcomes.items() if isinstance(o, ActionResult) and o.changed]
     log.info(
         "bulk action",
@@ -224,11 +238,41 @@ async def locked(
     return outcomes, left
 
 
+async def audit(
+    scheduler: SchedulerService,
+    actor: Actor,
+    event: str,
+    note: str | None,
+    changed: Sequence[tuple[ConfigRow, datetime | None]],
+    extra: dict[str, str] | None = None,
+) -> None:
+    """The audit entries of a chunk's changes, one per config, right after its script (the
+    details as in the config's event: the first due of an activation)."""
+    log_ = scheduler.state.audit
+    entries = [
+        entry
+        for config, due in changed
+        if (
+            entry := log_.entry_of(
+                actor,
+                event,
+                config.id,
+                config.name,
+                note,
+                {**(extra or {})} if due is None else {"next_run_at": due.isoformat()},
+            )
+        )
+        is not None
+    ]
+    await log_.record_many(actor, entries)
+
+
 def common(
     scheduler: SchedulerService,
     action: Action,
     note: str | None,
     now: datetime,
+    actor: Actor,
     until: datetime | None = None,
 ) -> Common:
     """What every change of the chunk shares: from which statuses, to which, the event (a
@@ -248,7 +292,9 @@ def common(
         note,
         format_instant(now),
         to_ms(now),
-        scheduler.state.history_json(event, now, note, {"paused_until": ends} if ends else {}),
+        scheduler.state.history_json(
+            event, now, note, {"paused_until": ends} if ends else {}, actor=actor
+        ),
         until if ends else None,
     )
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from taskplane.actors import Actor
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
@@ -55,12 +56,18 @@ class Preparer:
     share their schedule, task type and first due."""
 
     def __init__(
-        self, scheduler: SchedulerService, action: Action, note: str | None, now: datetime
+        self,
+        scheduler: SchedulerService,
+        action: Action,
+        note: str | None,
+        now: datetime,
+        actor: Actor,
     ) -> None:
         self.scheduler = scheduler
         self.action = action
         self.note = note
         self.now = now
+        self.actor = actor
         self._specs: dict[tuple[str, str], Spec] = {}
         # by id() of a spec of ``_specs`` (alive as long as this object): (due, its epoch
         # ms, immediate, source list), or None when nothing is due
@@ -122,5 +129,6 @@ class Preparer:
                 self.now,
                 self.note,
                 {"next_run_at": due.isoformat()},
+                actor=self.actor,
             )
         return found

@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from taskplane.actors import Actor
 from taskplane.db.configs import ConfigRow
-from taskplane.enums import Action
+from taskplane.enums import Action, Event
 from taskplane.errors import Conflict, InvalidInput, NotFound
-from taskplane.scheduling.bulk.chunk import run_chunk
+from taskplane.scheduling.bulk.chunk import audit, run_chunk
 from taskplane.scheduling.bulk.report import BulkReport, Outcome, Refused, refusal
 from taskplane.scheduling.decisions import (
     ActionResult,
@@ -41,10 +42,11 @@ async def single(
     action: Action,
     config: ConfigRow,
     note: str | None,
-    until: datetime | None = None,
+    until: datetime | None,
+    actor: Actor,
 ) -> Outcome:
     try:
-        return await scheduler.act(action, config, note, until)
+        return await scheduler.act(action, config, note, until, actor=actor)
     except (NotFound, Conflict, InvalidInput) as exc:
         return refusal(config.id, exc)
 
@@ -56,6 +58,8 @@ async def act_many(
     configs: Mapping[int, ConfigRow],
     note: str | None = None,
     until: datetime | None = None,
+    *,
+    actor: Actor,
 ) -> BulkReport:
     """Run ``action`` on each id of ``config_ids`` (``configs`` holds the rows that exist);
     ``until`` (pause only) is checked once for all: a bad one refuses the whole call."""
@@ -72,10 +76,10 @@ async def act_many(
     by_id: dict[int, Outcome] = {}
 
     async def one(chunk: list[ConfigRow]) -> None:
-        decided, left = await run_chunk(scheduler, action, chunk, note, until)
+        decided, left = await run_chunk(scheduler, action, chunk, note, actor, until)
         by_id.update(decided)
         for config in left:
-            by_id[config.id] = await single(scheduler, action, config, note, until)
+            by_id[config.id] = await single(scheduler, action, config, note, until, actor)
 
     inflight: list[asyncio.Task[None]] = []
     try:
@@ -98,7 +102,7 @@ async def act_many(
         elif first[cid] == index:
             outcomes[index] = by_id[cid]
         else:  # a repeated id: the single call again, in order
-            outcomes[index] = await single(scheduler, action, configs[cid], note, until)
+            outcomes[index] = await single(scheduler, action, configs[cid], note, until, actor)
     done = [o for o in outcomes if o is not None]
     return BulkReport(
         results=[o for o in done if isinstance(o, ActionResult)],
@@ -106,13 +110,24 @@ async def act_many(
     )
 
 
-async def create_many(scheduler: SchedulerService, configs: Sequence[ConfigRow]) -> None:
+async def create_many(
+    scheduler: SchedulerService, configs: Sequence[ConfigRow], *, actor: Actor
+) -> None:
     """``on_created`` for many configs: their state ``inactive`` with a ``created`` event,
-    one script per chunk (``bulk.lua.CREATE``); state that exists is left alone."""
+    one script per chunk (``bulk.lua.CREATE``); state that exists is left alone. The audit
+    entries of those created follow each chunk's script."""
     at = datetime.now(UTC)
     for start in range(0, len(configs), CHUNK):
+        chunk = configs[start : start + CHUNK]
         items = [
             (c.id, json.dumps(metadata_of(c, spec_or_none(c), None), separators=(",", ":")))
-            for c in configs[start : start + CHUNK]
+            for c in chunk
         ]
-        await scheduler.bulk_script.create(items, at)
+        made = await scheduler.bulk_script.create(items, at, actor=actor)
+        await audit(
+            scheduler,
+            actor,
+            str(Event.CREATED),
+            None,
+            [(c, None) for c, is_made in zip(chunk, made, strict=True) if is_made],
+        )

@@ -10,6 +10,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from taskplane.actors import Actor
 from taskplane.enums import Event, ScheduleStatus
 from taskplane.scheduling.bulk.lua import APPLY, BEGIN, CREATE, GLOBAL_ARGS, GLOBAL_KEYS
 from taskplane.scheduling.core import SchedulerCoreService
@@ -63,7 +64,9 @@ class BulkScript:
         self._apply = RawScript(redis, APPLY)
         self._create = RawScript(redis, CREATE)
 
-    async def create(self, items: Sequence[tuple[int, str]], at: datetime) -> list[bool]:
+    async def create(
+        self, items: Sequence[tuple[int, str]], at: datetime, *, actor: Actor
+    ) -> list[bool]:
         """Create the state of configs (config id, metadata JSON): ``inactive`` with a
         ``created`` event, as ``ScheduleStateService.create``; per config: created (False:
         it had state, left alone)."""
@@ -77,7 +80,7 @@ class BulkScript:
             self.state.history_ttl_seconds,
             channel,
             live,
-            self.state.history_json(Event.CREATED, at, None, {}),
+            self.state.history_json(Event.CREATED, at, None, {}, actor=actor),
         ]
         for config_id, metadata in items:
             keys += (self.state.status_key(config_id), self.state.event_log(config_id))

@@ -1,7 +1,7 @@
 """executions' trigger gains 'backfill'
 
-Revision ID: 0005_hE_backfill_trigger
-Revises: 0004
+Revision ID: 0006_hE_backfill_trigger
+Revises: 0005_hB_alerts
 Create Date: 2026-12-07 00:00:00.000000
 
 The trigger column is a non-native enum: a VARCHAR with the CHECK constraint
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_hE_backfill_trigger"
-down_revision: str | None = "0004"
+revision: str = "0006_hE_backfill_trigger"
+down_revision: str | None = "0005_hB_alerts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

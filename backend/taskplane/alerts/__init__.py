@@ -1,0 +1,1 @@
+"""Alerts: ``late`` and ``failing`` incidents per config, their history events and webhooks."""
