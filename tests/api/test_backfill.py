@@ -62,6 +62,9 @@ async def test_a_viewer_may_dry_run_and_only_an_admin_sends(
     again = await client.post(f"/schedules/{cid}/backfill", json={**body, "dry_run": False})
     assert (again.json()["sent"], len(again.json()["already_ran"])) == ([], 3)
     assert len(await backfills(client, cid)) == 2  # one per call that is not a dry run
+    audited = (await client.get("/audit", params={"config_id": cid})).json()["items"]
+    entries = [e for e in audited if e["action"] == "backfill"]
+    assert [(e["actor"], e["details"]["sent"]) for e in entries] == [("admin", 0), ("admin", 3)]
     assert len(await stream_entries(redis, keys.broker_stream("default"))) == 3
 
 

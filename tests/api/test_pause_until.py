@@ -41,6 +41,9 @@ async def test_pause_with_until_is_shown_by_detail_and_explain(client: httpx.Asy
     explained = (await client.get(f"/schedules/{cid}/explain")).json()
     assert parsed(explained["paused_until"]) == until
     assert "resumes by itself at" in explained["verdict"]
+    [audited] = (await client.get("/audit", params={"config_id": cid, "limit": 1})).json()["items"]
+    assert (audited["action"], audited["actor"]) == ("paused", "admin")
+    assert parsed(audited["details"]["paused_until"]) == until
 
     assert (await client.post(f"/schedules/{cid}/resume")).status_code == 200
     assert (await client.get(f"/schedules/{cid}")).json()["paused_until"] is None
@@ -106,3 +109,7 @@ async def test_bulk_pause_with_until(client: httpx.AsyncClient) -> None:
         detail = (await client.get(f"/schedules/{cid}")).json()
         assert parsed(detail["paused_until"]) == until
         assert detail["note"] == "freeze"
+        audit = (await client.get("/audit", params={"config_id": cid, "limit": 1})).json()
+        [entry] = audit["items"]  # one per id
+        assert entry["action"] == "paused"
+        assert parsed(entry["details"]["paused_until"]) == until

@@ -223,7 +223,7 @@ async def test_0003_keeps_every_row_trigger_and_reference_of_an_existing_sqlite_
 
 
 async def _insert_execution(engine: AsyncEngine, config_id: int, trigger: str) -> None:
-    """A raw row (no ORM enum check): what the database's CHECK constraint allows."""
+    """A row as the recorder writes it: what the database's CHECK constraint allows."""
     async with engine.begin() as conn:
         await conn.execute(
             insert(TaskExecution),

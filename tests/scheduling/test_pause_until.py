@@ -42,8 +42,9 @@ def in_an_hour() -> datetime:
 
 
 async def resumed_events(svc: SchedulerService, cid: int) -> list[dict[str, object]]:
+    """The details of each ``resumed`` event, with who caused it (``actor``)."""
     events, _ = await svc.state.history(cid, limit=1000)
-    return [e.details for e in events if e.event == "resumed"]
+    return [{**e.details, "actor": e.actor} for e in events if e.event == "resumed"]
 
 
 async def paused_config(make_config: MakeConfig, svc: SchedulerService, until: datetime) -> int:
@@ -82,6 +83,7 @@ async def test_pause_until_is_shown_and_ends_by_itself_once_for_two_schedulers(
     [details] = await resumed_events(svc, cid)
     assert details["paused_until"] == until.isoformat(timespec="microseconds")
     assert details["reason"] == "pause ended"
+    assert details["actor"] == "scheduler"
     assert await svc.core.is_registered(cid)
     assert await redis.zcard(keys.paused_until) == 0
     assert await first.end_due() == 0  # nothing left, nothing twice

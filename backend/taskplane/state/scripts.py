@@ -156,9 +156,10 @@ return {1, cur}
 
 
 # ARGV: 1 config id, 2 note, 3 status_at, 4 event JSON, 5 history max, 6 history TTL,
-# 7 metadata JSON, 8 live-event channel, 9 the live event's ``event``; KEYS 8.. and ARGV
-# 10.. one audit entry. Creates state 'inactive' with the event, its live event and audit
-# entry; existing state is left alone.
+# 7 metadata JSON, 8 live-event channel, 9 the live event's ``event``; KEYS 9.. and ARGV
+# 10.. one audit entry (KEYS[8], the pause timer, is ``TRANSITION``'s: the two share their
+# keys). Creates state 'inactive' with the event, its live event and audit entry; existing
+# state is left alone.
 # Returns {1, 'inactive'} when created, {0, current status} when it existed.
 CREATE = (
     LUA
@@ -167,7 +168,7 @@ CREATE = (
 local made, cur = create_state(state_keys(KEYS, 3, ARGV[5], ARGV[6], ARGV[8], ARGV[9]),
   KEYS[1], KEYS[2],
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[7])
-if made then audit(KEYS, 8, ARGV, 10) end
+if made then audit(KEYS, 9, ARGV, 10) end
 return {made and 1 or 0, cur}
 """
 )
