@@ -1,4 +1,4 @@
-"""``python -m bench [b1 b2 b3 b4 b6 b7 b8 b9] [--n N ...]``: run benchmarks, print their
+"""``python -m bench [b1 ... b10] [--n N ...]``: run benchmarks, print their
 tables, store their results in bench/stored/ (one JSON per benchmark, committed) and regenerate
 docs/benchmarks.md from the stored results alone (``--report-only``: only that)."""
 
@@ -20,7 +20,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "names",
         nargs="*",
-        metavar="b1|b2|b3|b4|b6|b7|b8|b9",
+        metavar="b1|b2|b3|b4|b6|b7|b8|b9|b10",
         help="benchmarks to run (default: all)",
     )
     p.add_argument(
@@ -29,7 +29,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="append",
         help="size: B1 schedules (repeatable), B2 registered schedules, B3 tasks, B4 configs, "
         "B6 schedules and configs (repeatable), B8 executions stored (repeatable), "
-        "B9 registered schedules (repeatable)",
+        "B9 registered schedules (repeatable), B10 schedules (repeatable)",
     )
     p.add_argument("--changes", type=int, help="B2: number of changes (default 200)")
     p.add_argument(

@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from bench import procs, stack, stats
 from bench.env import ADMIN_TOKEN, BenchEnv, bench_env
@@ -19,6 +19,8 @@ from bench.results import Result
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+    from taskplane.db.configs import ConfigRow
 
 TITLE = "cost growth with the number of schedules and configs"
 SIZES = [1_000, 10_000, 100_000]
@@ -99,6 +101,22 @@ def flat(
     return ratio, ratio <= limit
 
 
+class Calendars(Protocol):
+    """B10's schedules with calendars (``bench/b10_calendars.py``)."""
+
+    every: int
+
+    def apply(self, configs: list[ConfigRow]) -> list[ConfigRow]: ...
+
+    async def skip(
+        self, redis: Redis, env: BenchEnv, configs: Sequence[ConfigRow], now: datetime
+    ) -> None: ...
+
+    async def make_due(
+        self, redis: Redis, env: BenchEnv, due: dict[str, int], now_ms: int
+    ) -> None: ...
+
+
 @dataclass
 class FakeClock:
     at: datetime
@@ -110,10 +128,18 @@ class FakeClock:
 # --- tick cost -------------------------------------------------------------------------------
 
 
-async def measure_ticks(redis: Redis, sizes: Sequence[int], ticks: int) -> list[TickFigures]:
+async def measure_ticks(
+    redis: Redis,
+    sizes: Sequence[int],
+    ticks: int,
+    *,
+    calendars: Calendars | None = None,
+    name: str = "b6",
+) -> list[TickFigures]:
     """One registered set per size (each under its own key prefix, side by side in Redis),
     one engine on each, and their ticks taking turns, so a burst of load from elsewhere on
-    the machine hits every size alike."""
+    the machine hits every size alike. ``calendars``: one schedule in ``calendars.every``
+    carries exclusions, requested skips and jitter (B10)."""
     from taskplane.epoch import to_ms
     from taskplane.scheduling.engine import Engine
 
@@ -121,10 +147,14 @@ async def measure_ticks(redis: Redis, sizes: Sequence[int], ticks: int) -> list[
     async with AsyncExitStack() as stack_of_envs:
         engines: list[tuple[int, BenchEnv, Engine]] = []
         for n in sizes:
-            env = await stack_of_envs.enter_async_context(bench_env(f"b6-{n}"))
-            print(f"  B6 registering {n:,} schedules ...", flush=True)
+            env = await stack_of_envs.enter_async_context(bench_env(f"{name}-{n}"))
+            print(f"  {name.upper()} registering {n:,} schedules ...", flush=True)
             configs = stack.interval_configs(n, 3600)
+            if calendars is not None:
+                configs = calendars.apply(configs)
             await stack.load_directly(stack.service(env, redis), redis, env, configs)
+            if calendars is not None:
+                await calendars.skip(redis, env, configs, clock.at)
             engines.append((n, env, Engine(redis, env.keys, clock=clock, history_max=10)))
         gc.collect()  # the loader's garbage is not the ticks' to collect
         hot = [str(i) for i in range(1, DUE_PER_TICK + 1)]
@@ -138,6 +168,8 @@ async def measure_ticks(redis: Redis, sizes: Sequence[int], ticks: int) -> list[
                 for n, env, engine in engines:
                     due = dict.fromkeys(hot[: min(DUE_PER_TICK, n)], to_ms(clock.at))
                     await redis.zadd(env.keys.due, due)
+                    if calendars is not None:
+                        await calendars.make_due(redis, env, due, to_ms(clock.at))
                     c0, w0 = time.process_time(), time.perf_counter()
                     result = await engine.tick()
                     c1, w1 = time.process_time(), time.perf_counter()

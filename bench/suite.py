@@ -14,6 +14,7 @@ from bench import (
     b7_bad_clients,
     b8_dashboard,
     b9_alerts,
+    b10_calendars,
 )
 from bench.results import Result
 
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "b7": b7_bad_clients,
     "b8": b8_dashboard,
     "b9": b9_alerts,
+    "b10": b10_calendars,
 }
 
 
@@ -52,6 +54,7 @@ PROFILE_PASS: dict[str, dict[str, Any]] = {
     "b7": {"duration": 3},  # the api's stacks under each attack
     "b8": {"n": [1_000_000], "duration": 5},  # the api's stacks at the largest size
     "b9": {"n": [100_000]},
+    "b10": {"n": [100_000]},
 }
 """Each benchmark's profiled pass (``python -m bench --profile``): the options it runs with
 unless the command line set them, shorter than the measured run's and taskplane's side

@@ -166,6 +166,11 @@ def _raised_from(exc: Exception, cause: BaseException) -> Exception:
         (redis_errors.TimeoutError("slow"), (DATABASE,), REDIS),
         (redis_errors.BusyLoadingError("loading"), (), REDIS),
         (redis_errors.ResponseError("WRONGTYPE"), (REDIS,), None),
+        # a Redis that cannot take writes now: a failover under way, too few replicas
+        (redis_errors.ReadOnlyError("You can't write against a read only replica."), (), REDIS),
+        (redis_errors.ResponseError("NOREPLICAS Not enough good replicas to write."), (), REDIS),
+        (redis_errors.MasterDownError("Link with MASTER is down"), (), REDIS),
+        (redis_errors.ResponseError("ERR NOREPLICAS is not at the start"), (), None),
         (OperationalError("SELECT 1", {}, OSError("refused")), (), DATABASE),
         (sa_errors.TimeoutError("QueuePool limit"), (), DATABASE),
         (sa_errors.IntegrityError("INSERT", {}, ValueError("dup")), (DATABASE,), None),

@@ -106,7 +106,7 @@ def test_an_unknown_setting_is_reported_by_a_real_process(tmp_path: Path) -> Non
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKPLANE_")}
-    env["TASKPLANE_REDIS_SENTINELS"] = "sentinel://x"
+    env["TASKPLANE_REDIS_CLUSTER_NODES"] = "redis://x"
     done = subprocess.run(
         [sys.executable, "-m", "taskplane.cli", "configs", "list"],
         env=env,
@@ -115,5 +115,7 @@ def test_an_unknown_setting_is_reported_by_a_real_process(tmp_path: Path) -> Non
         text=True,
         timeout=60,
     )
-    warnings = [line for line in done.stderr.splitlines() if "TASKPLANE_REDIS_SENTINELS" in line]
+    warnings = [
+        line for line in done.stderr.splitlines() if "TASKPLANE_REDIS_CLUSTER_NODES" in line
+    ]
     assert len(warnings) == 1 and "did you mean TASKPLANE_" in warnings[0], done.stderr

@@ -58,6 +58,7 @@ class Event(StrEnum):
     RELOADED = "reloaded"
     FIRED = "fired"
     SKIPPED = "skipped"
+    SKIPPED_RUNS = "skipped_runs"
     COMPLETED = "completed"
     RUN_REQUESTED = "run_requested"
     REPAIRED = "repaired"

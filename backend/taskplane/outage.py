@@ -80,6 +80,16 @@ def database_refuses(exc: BaseException) -> bool:
     return isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES)
 
 
+def redis_refuses(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Redis that cannot take writes right now (not a bad command): a
+    primary refusing them for want of replicas (``NOREPLICAS``: ``min-replicas-to-write``),
+    a replica reached as if it were the primary (``READONLY``: a failover address not yet
+    moved), a primary that lost its link (``MASTERDOWN``)."""
+    if isinstance(exc, redis_errors.ReadOnlyError | redis_errors.MasterDownError):
+        return True
+    return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("NOREPLICAS")
+
+
 def store_of(exc: BaseException, stores: tuple[str, ...] = ()) -> str | None:
     """The store whose loss ``exc`` shows, or None (not a lost store: a bug or a refusal).
     The one answer to "is a store down?": the loops' back-off and the api's 503 ask it, and
@@ -97,6 +107,8 @@ def store_of(exc: BaseException, stores: tuple[str, ...] = ()) -> str | None:
     if isinstance(exc, BackendUnavailable):
         return DATABASE if exc.component == "PostgreSQL" else REDIS
     if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
+        return REDIS
+    if redis_refuses(exc):
         return REDIS
     if isinstance(exc, sa_errors.DBAPIError):
         if (

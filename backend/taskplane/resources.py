@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from taskplane.db.rows import RowReader
 from taskplane.db.session import make_engine, make_session_factory
+from taskplane.redis_clients import make_redis as make_redis  # its pools: redis_clients.py
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 
@@ -30,21 +31,6 @@ class Resources:
     redis: Redis
     keys: Keys
     rows: RowReader
-
-
-def make_redis(settings: Settings, *, pool_size: int | None = None) -> Redis:
-    """A Redis client on a blocking pool: waiters queue for a connection (with a timeout)
-    instead of failing with "No connection available" under load."""
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_url.get_secret_value(),
-        max_connections=pool_size or settings.redis_pool_size,
-        timeout=10,
-        socket_timeout=30,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-        decode_responses=True,
-    )
-    return Redis(connection_pool=pool)
 
 
 @asynccontextmanager

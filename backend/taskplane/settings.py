@@ -17,7 +17,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./taskplane.db"
@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     redis_url: SecretStr = Field(
         default=SecretStr("redis://127.0.0.1:6379/0"),
         description="Redis URL (redis:// or rediss://)",
+    )
+    redis_sentinels: Annotated[list[tuple[str, int]], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated host:port of Redis Sentinels; set, every process finds "
+        "the primary through them and follows a failover (redis_url then gives only the "
+        "user, password, database number and TLS of the data connections)",
+    )
+    redis_sentinel_master: str = Field(
+        default="", max_length=200, description="the name the Sentinels monitor the primary by"
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        default=None, description="password of the Sentinels themselves (their requirepass)"
     )
     redis_prefix: str = Field(
         default="taskplane:", min_length=1, max_length=64, description="prefix of every Redis key"
@@ -223,12 +235,51 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        out = []
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            host, sep, port = part.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{part!r} is not host:port (e.g. sentinel-1:26379)")
+            out.append((host.strip("[]"), int(port)))
+        return out
+
+    @field_validator("redis_sentinel_password")
+    @classmethod
+    def _empty_password_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
+
+    @model_validator(mode="after")
+    def _check_sentinel_master(self) -> Settings:
+        if self.redis_sentinels and not self.redis_sentinel_master:
+            raise ValueError(
+                "TASKPLANE_REDIS_SENTINEL_MASTER must name the monitored primary when "
+                "TASKPLANE_REDIS_SENTINELS is set"
+            )
+        if self.redis_sentinels and self.redis_url.get_secret_value().startswith("unix://"):
+            raise ValueError(
+                "TASKPLANE_REDIS_URL must be redis:// or rediss:// when "
+                "TASKPLANE_REDIS_SENTINELS is set (a unix socket cannot fail over)"
+            )
+        return self
+
     @field_validator("redis_prefix")
     @classmethod
     def _check_prefix(cls, value: str) -> str:
         if any(ch.isspace() for ch in value) or "*" in value:
             raise ValueError("must not contain whitespace or '*'")
         return value
+
+    @property
+    def is_sentinel(self) -> bool:
+        """Redis is found through Sentinel (``redis_clients.py``), not at ``redis_url``."""
+        return bool(self.redis_sentinels)
 
     @property
     def is_sqlite(self) -> bool:
@@ -253,7 +304,10 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
+            # a whole-model check (loc ``()``) names its settings in its message
             f"TASKPLANE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else err["msg"]
             for err in exc.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from exc

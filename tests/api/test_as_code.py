@@ -96,6 +96,7 @@ async def test_export_is_sorted_by_name_has_no_ids_or_times_and_is_stable(
         "max_retries",
         "timeout_seconds",
         "priority",
+        "alerts",
         "status",
         "note",
     ]

@@ -181,6 +181,9 @@ async def test_audit_filters_by_config_actor_and_time_and_pages_by_cursor(
     ] == []
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert (await _audit(client, since=future))["total"] == 0
+    ancient = "0001-01-01T00:00:00+00:00"  # before the epoch: no stream id, no error
+    assert (await _audit(client, until=ancient))["total"] == 0
+    assert (await _audit(client, since=ancient))["total"] == 6
 
 
 async def test_audit_refuses_bad_queries_and_viewers(

@@ -521,6 +521,8 @@ BODIES: dict[tuple[str, str], Any] = {
         "end": "2026-01-02T00:00:00Z",
         "dry_run": True,
     },
+    ("POST", "/api/v1/schedules/{config_id}/skip"): {"due_at": ["2026-01-01T00:00:00Z"]},
+    ("POST", "/api/v1/schedules/{config_id}/unskip"): {"due_at": ["2026-01-01T00:00:00Z"]},
 }
 
 

@@ -99,6 +99,7 @@ async def test_an_overlap_skip_is_the_verdict_after_the_engine_skipped(
         "due_at": due.isoformat().replace("+00:00", "Z"),
         "decision": "skipped",
         "reason": "overlap",
+        "detail": None,
     }
 
 

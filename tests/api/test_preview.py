@@ -94,3 +94,37 @@ async def test_a_viewer_may_preview_but_not_control(viewer: httpx.AsyncClient) -
     assert response.status_code == 200, response.text
     assert response.json()["description"] == "every 5 minutes"
     assert (await viewer.post("/schedules/1/pause")).status_code == 403
+
+
+async def test_a_preview_leaves_out_holidays_and_names_a_bad_code(
+    client: httpx.AsyncClient,
+) -> None:
+    rules = {"dates": ["2099-12-28"], "holidays": {"country": "DE", "subdivision": "BY"}}
+    body = (
+        await client.post(
+            "/schedules/preview",
+            json={
+                "scheduler_type": "cron",
+                "count": 5,
+                "schedule_config": {
+                    "cron_expression": "0 9 24-31 12 *",
+                    "timezone": "Europe/Berlin",
+                    "exclude": rules,
+                },
+            },
+        )
+    ).json()
+    assert body["description"].endswith("except public holidays in DE-BY and 2099-12-28")
+    days = [datetime.fromisoformat(t).day for t in body["next_runs"]]
+    assert 25 not in days and 26 not in days and 24 in days
+    bad = await client.post(
+        "/schedules/preview",
+        json={
+            "scheduler_type": "interval",
+            "schedule_config": {"hours": 1, "exclude": {"holidays": {"country": "XX"}}},
+        },
+    )
+    assert bad.status_code == 422
+    assert [e["loc"] for e in bad.json()["detail"]] == [
+        ["body", "schedule_config", "exclude", "holidays", "country"]
+    ]

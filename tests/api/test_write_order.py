@@ -186,9 +186,9 @@ async def test_delete_stops_the_schedule_before_the_row_and_removes_state_after_
         seen.append(f"row (due score {await redis.zscore(keys.due, str(config_id))})")
         await original_delete(session, config_id)
 
-    async def state_delete(config_id: int) -> None:
+    async def state_delete(config_id: int, **audit: Any) -> None:
         seen.append(f"state (row stored: {await stored(sessions, config_id) is not None})")
-        await original_state_delete(config_id)
+        await original_state_delete(config_id, **audit)
 
     monkeypatch.setattr(scheduler.state, "delete", state_delete)
     monkeypatch.setattr(configs, "delete", row_delete)

@@ -51,7 +51,10 @@ async def test_schedule_control_and_runs_from_the_cli_name_cli(
 
 
 async def test_token_commands_are_audited_as_cli(
-    settings: Settings, redis: Redis, keys: Keys
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],  # the run's database, wiped after
+    redis: Redis,
+    keys: Keys,
 ) -> None:
     env = process_env(settings)
     made = await asyncio.to_thread(taskplane, "token", "create", "robot", "--json", env=env)

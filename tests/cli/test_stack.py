@@ -15,8 +15,17 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.actors import CLI
-from taskplane.cli.stack import STACK_FILE, DevStack, read_stack, remove_stack, write_stack
+from taskplane.cli.stack import (
+    STACK_FILE,
+    DevStack,
+    describe_stack,
+    read_stack,
+    remove_stack,
+    settings_for_command,
+    write_stack,
+)
 from taskplane.db import configs
+from taskplane.embedded_redis import free_port
 from taskplane.enums import SchedulerType
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -133,3 +142,47 @@ def test_stop_removes_only_its_own_stack_file(settings: Settings, tmp_path: Path
     assert read_stack(tmp_path) is not None
     remove_stack(12345, tmp_path)
     assert not (tmp_path / STACK_FILE).exists()
+
+
+def test_configured_sentinels_win_over_the_stack_file_and_inspect_names_them(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    gone = DevStack(pid=2**22 + 1, redis_url="redis://127.0.0.1:1/0", database_url="x", api_url="")
+    write_stack(gone, tmp_path)
+    result = run_main(
+        monkeypatch,
+        "inspect",
+        env={
+            "TASKPLANE_REDIS_SENTINELS": f"127.0.0.1:{free_port()}",  # no Sentinel answers
+            "TASKPLANE_REDIS_SENTINEL_MASTER": "tp-main",
+            "TASKPLANE_DATABASE_URL": settings.database_url.get_secret_value(),
+            "TASKPLANE_REDIS_PREFIX": settings.redis_prefix,
+        },
+        cwd=tmp_path,
+    )
+    # not the stack file's dev (gone): the Sentinels, and none of them answers
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line == (
+        "error: Redis: No master found for 'tp-main' (asked TASKPLANE_REDIS_SENTINELS)"
+    ), line
+    shown = describe_stack(settings_for_command())  # the environment run_main set
+    assert shown.startswith("stack: redis primary 'tp-main' through the Sentinels 127.0.0.1:")
+    assert shown.endswith("(configured)")
+
+
+def test_dev_refuses_sentinels_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    result = run_main(
+        monkeypatch,
+        "dev",
+        env={
+            "TASKPLANE_REDIS_SENTINELS": "127.0.0.1:26379",
+            "TASKPLANE_REDIS_SENTINEL_MASTER": "tp-main",
+            "TASKPLANE_API_PORT": str(free_port()),
+        },
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "taskplane dev runs on one Redis" in line and "TASKPLANE_REDIS_SENTINELS" in line
+    assert not (tmp_path / STACK_FILE).exists() and not (tmp_path / ".taskplane").exists()

@@ -20,6 +20,7 @@ from typing import Any
 from tests.alerts import section as alerts
 from tests.badclients import section as badclients
 from tests.faults import promises
+from tests.faults import sentinel_section as sentinel
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "reliability.md"
@@ -42,6 +43,7 @@ SECTIONS: list[Section] = [
     Section("faults.json", promises.CITED, promises.render),
     Section("badclients.json", badclients.CITED, badclients.render),
     Section("alerts.json", alerts.CITED, alerts.render),
+    Section("sentinel.json", sentinel.CITED, sentinel.render),
 ]
 
 

@@ -84,6 +84,8 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)  # the latest of each process
     http: httpx.AsyncClient | None = None
+    env: dict[str, str] = field(default_factory=dict)  # more environment for every process
+    worker_concurrency: int = 4
 
     @property
     def token(self) -> str:
@@ -100,12 +102,14 @@ class Stack:
 
     def _launch(self, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
         history = str(self.settings.history_max)
-        return self.launch(self.settings, *args, TASKPLANE_HISTORY_MAX=history)
+        return self.launch(self.settings, *args, TASKPLANE_HISTORY_MAX=history, **self.env)
 
     async def start(self, within: float = 90) -> Stack:
         self.start_api()
         self.procs["scheduler"], self.logs["scheduler"] = self._launch("scheduler")
-        self.procs["worker"], self.logs["worker"] = self._launch("worker", "--concurrency", "4")
+        self.procs["worker"], self.logs["worker"] = self._launch(
+            "worker", "--concurrency", str(self.worker_concurrency)
+        )
         self.http = httpx.AsyncClient(
             base_url=self.base_url + API,
             headers={"Authorization": f"Bearer {self.token}"},
@@ -198,7 +202,10 @@ class Stack:
         assert len(items) < HISTORY_MAX, "history capped: the counts would miss events"
         return items
 
-    async def executions(self, config_id: int) -> list[dict[str, Any]]:
+    async def executions(self, config_id: int | None = None) -> list[dict[str, Any]]:
+        """The config's execution records (every config's without one)."""
+        if config_id is None:
+            return await self._all("/executions")
         return await self._all("/executions", config_id=config_id)
 
 
@@ -277,9 +284,23 @@ async def count(
     """Count per task id (ledger and records) and per due time (history) for a config with
     an interval schedule; due times are checked on the grid up to ``until``."""
     history = await stack.history(config_id)
+    executions = await stack.executions(config_id)
+    return tally(history, executions, ledger_types.read(ledger), every_seconds, until=until)
+
+
+def tally(
+    history: list[dict[str, Any]],
+    executions: list[dict[str, Any]],
+    started: list[tuple[str, int]],
+    every_seconds: int,
+    *,
+    until: datetime,
+) -> Count:
+    """``count`` of what was read: one config's history and execution records, and the
+    ledger's lines (``ledger_types.read``)."""
     wanted = requested_ids(history)
-    runs = Counter(task_id for task_id, _ in ledger_types.read(ledger))
-    records = Counter((e["task_id"], e["attempt"]) for e in await stack.executions(config_id))
+    runs = Counter(task_id for task_id, _ in started)
+    records = Counter((e["task_id"], e["attempt"]) for e in executions)
     recorded = Counter(task_id for task_id, _ in records)
     lost = len([t for t in wanted if runs[t] == 0 or recorded[t] == 0])
     duplicated = sum(n - 1 for n in runs.values() if n > 1) + sum(

@@ -13,6 +13,7 @@ import pytest
 
 from tests.badclients import section as badclients
 from tests.faults import figures, promises, reliability
+from tests.faults import sentinel_section as sentinel
 
 FAULTS = reliability.SECTIONS[0]
 
@@ -137,3 +138,38 @@ def test_the_bad_client_section_is_rendered_from_its_stored_file_alone(tmp_path:
     # a cited test without figures is listed with how its last stored run ended
     assert f"- `{streams}`: failed (2026-12-06 22:11:00 UTC at ccc3333)" in part
     assert f"- `{badclients.TESTS[5]}`: no stored run" in part
+
+
+def test_the_sentinel_section_is_rendered_from_its_stored_file_alone(tmp_path: Path) -> None:
+    (section,) = [s for s in reliability.SECTIONS if s.render is sentinel.render]
+    assert section.file == "sentinel.json" and section.cites == sentinel.CITED
+    committed = "\n".join(sentinel.render(reliability.stored(section)))
+    assert committed in reliability.DOC.read_text()
+
+    text = _run(tmp_path, {})
+    part = text[text.index("## Redis Sentinel failover") :]
+    assert "Last stored run: no stored run." in part
+    assert "**What cannot be promised: Redis replicates asynchronously.**" in part
+
+    run_figures = {
+        "schedules": 100,
+        "every_seconds": 2,
+        "down_after_ms": 2000,
+        "failover_timeout_ms": 6000,
+        "promoted_seconds": 3.46,
+        "api_answers_seconds": 4.1,
+        "lost": 0,
+        "duplicated": 0,
+        "run_now_acknowledged_never_ran": 2,
+    }
+    entry = {"at": "2026-12-07T00:30:00+00:00", "commit": "ddd4444", "outcome": "passed"}
+    text = _run(tmp_path, {sentinel.TEST: entry | {"figures": run_figures}})
+    assert json.loads((tmp_path / section.file).read_text())[sentinel.TEST]["figures"] == (
+        run_figures
+    )
+    part = text[text.index("## Redis Sentinel failover") :]
+    assert "Last stored run: passed (2026-12-07 00:30:00 UTC at ddd4444)" in part
+    assert "| new primary named by the Sentinels | 3.5 s |" in part
+    assert "| api answers a Redis read again | 4.1 s |" in part
+    assert "| of those, never ran (lost with the old primary) | 2 |" in part
+    assert "| a fire due after the kill has run |" not in part  # not stored: no row

@@ -64,6 +64,16 @@ def at(hour: int, minute: int = 0, day: int = 29) -> datetime:
             None,
             [at(1, 30, day=28)],
         ),
+        # an excluded date has no due time (the engine's rules, fire_times.occurrences)
+        (
+            specs.parse(
+                "cron", {"cron_expression": "0 6 * * *", "exclude": {"dates": ["2026-03-28"]}}
+            ),
+            at(0, day=27),
+            at(7),
+            None,
+            [at(6, day=27), at(6)],
+        ),
         # an interval keeps its cadence (anchor), whatever the window's start
         (
             specs.parse("interval", {"minutes": 20}),

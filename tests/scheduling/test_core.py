@@ -16,7 +16,7 @@ from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType
 from taskplane.epoch import from_ms, to_ms
 from taskplane.errors import NotFound
-from taskplane.scheduling import specs
+from taskplane.scheduling import spec_labels, specs
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.registration import schedule_id
 from taskplane.settings import Settings
@@ -64,7 +64,7 @@ async def test_add_cron_writes_data_list_and_due_score(
     assert labels["config_id"] == 1 and labels["task_type"] == "echo"
     assert labels["trigger"] == "scheduled" and labels["queue"] == "default"
     assert (labels["timeout_seconds"], labels["max_retries"], labels["priority"]) == (30, 2, 4)
-    assert specs.from_labels(labels) == spec_of(cfg)
+    assert spec_labels.from_labels(labels) == spec_of(cfg)
     assert await redis.lrange(keys.source_cron, 0, -1) == ["taskplane-config-1"]
     assert await redis.zscore(keys.due, "1") == to_ms(reg.first_due)
     assert await core.is_registered(1)

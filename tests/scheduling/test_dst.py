@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from taskplane.enums import SchedulerType
 from taskplane.errors import InvalidInput
-from taskplane.scheduling import fire_times, specs
+from taskplane.scheduling import fire_times, spec_labels, specs
 from taskplane.scheduling.planning import plan
 from tests.scheduling.strategies import cron_expressions
 
@@ -174,11 +174,11 @@ def test_hourly_and_quarter_hourly_jobs_across_both_transitions(
 
 def test_the_policy_is_stored_with_the_registration() -> None:
     spec = cron("30 2 * * *", "Europe/Berlin", on_missing_time="skip", on_repeated_time="both")
-    assert specs.from_labels(specs.to_labels(spec)) == spec
+    assert spec_labels.from_labels(spec_labels.to_labels(spec)) == spec
     # a registration made before the policy existed reads as the defaults
-    labels = specs.to_labels(cron("30 2 * * *", "Europe/Berlin"))
+    labels = spec_labels.to_labels(cron("30 2 * * *", "Europe/Berlin"))
     labels.pop("on_missing_time"), labels.pop("on_repeated_time")
-    old = specs.from_labels(labels)
+    old = spec_labels.from_labels(labels)
     assert (old.on_missing_time, old.on_repeated_time) == ("shift", "first")
 
 

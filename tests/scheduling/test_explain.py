@@ -42,6 +42,18 @@ AT_10 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
             "next fire 10:30 UTC (the last one, due 10:00 UTC, was sent)",
         ),
         (
+            {"decisions": [Decision(AT_10, AT_10, "skipped", "excluded", "Christmas Day")]},
+            "skipped 10:00 UTC on 01 Dec: Christmas Day (excluded); next fire 10:30 UTC",
+        ),
+        (
+            {"decisions": [Decision(AT_10, AT_10, "skipped", "excluded")]},
+            "skipped 10:00 UTC on 01 Dec: an excluded date; next fire 10:30 UTC",
+        ),
+        (
+            {"decisions": [Decision(AT_10, AT_10, "skipped", "requested", "release")]},
+            "skipped 10:00 UTC on 01 Dec: 'release' (skip requested); next fire 10:30 UTC",
+        ),
+        (
             {
                 "status": ScheduleStatus.PAUSED,
                 "status_at": datetime(2026, 12, 1, 10, 2, tzinfo=UTC),
@@ -132,3 +144,34 @@ def test_a_paused_interval_keeps_its_cadence_from_its_last_due_time() -> None:
         (datetime(2026, 12, 1, 10, 15, tzinfo=UTC), "stopped"),
         (datetime(2026, 12, 1, 10, 5, tzinfo=UTC), "stopped"),
     ]
+
+
+def test_an_excluded_or_requested_skip_is_read_from_the_history_with_its_detail() -> None:
+    from taskplane.state.history import HistoryEvent
+
+    events = [
+        HistoryEvent(
+            "skipped", AT_10, None, {"reason": "excluded", "due_at": AT_10.isoformat(),
+                                     "holiday": "Christmas Day"}
+        ),
+        HistoryEvent(
+            "skipped", AT_10, None, {"reason": "requested", "due_at": AT_10.isoformat(),
+                                     "note": "release"}
+        ),
+    ]  # fmt: skip
+    assert [(d.reason, d.detail) for d in explain.decisions_of(events)] == [
+        ("excluded", "Christmas Day"),
+        ("requested", "release"),
+    ]
+
+
+def test_a_pause_holds_back_only_the_fires_an_exclusion_left_in() -> None:
+    spec = specs.parse("interval", {"hours": 1, "exclude": {"dates": [AT_10.date().isoformat()]}})
+    since = datetime(2026, 11, 30, 20, 0, tzinfo=UTC)
+    held = explain.held_back(spec, ScheduleStatus.PAUSED, since, NOW, since)
+    # 21:00 to 23:00 on 30 November; every hour of 1 December is excluded
+    assert [d.due_at.hour for d in held if d.due_at is not None] == [23, 22, 21]
+    assert (
+        len(explain.held_back(replace(spec, calendar=None), ScheduleStatus.PAUSED, since, NOW))
+        == 10
+    )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from taskplane.enums import SchedulerType
-from taskplane.scheduling import fire_times, specs
+from taskplane.scheduling import fire_times, spec_labels, specs
 from taskplane.scheduling.planning import Plan, latest_due, plan
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -192,7 +192,7 @@ def test_a_registration_is_parsed_once_while_its_text_is_the_same() -> None:
 
     def registration(seconds: int) -> str:
         labels = {
-            **specs.to_labels(interval(seconds)),
+            **spec_labels.to_labels(interval(seconds)),
             "task_type": "echo",
             "config_id": 7,
             "queue": "default",

@@ -9,7 +9,7 @@ import pytest
 
 from taskplane.enums import SchedulerType
 from taskplane.errors import InvalidInput
-from taskplane.scheduling import specs
+from taskplane.scheduling import spec_labels, specs
 from taskplane.scheduling.specs import Spec
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -183,14 +183,14 @@ def test_date_in_the_past_message_says_so() -> None:
     ],
 )
 def test_labels_round_trip(spec: Spec) -> None:
-    labels = specs.to_labels(spec)
+    labels = spec_labels.to_labels(spec)
     assert all(isinstance(v, str | int | bool) for v in labels.values())
-    assert specs.from_labels({**labels, "config_id": 3, "trigger": "scheduled"}) == spec
+    assert spec_labels.from_labels({**labels, "config_id": 3, "trigger": "scheduled"}) == spec
 
 
 def test_from_labels_keeps_a_past_date() -> None:
     spec = Spec(SchedulerType.DATE, run_at=utc(2020, 1, 1))
-    assert specs.from_labels(specs.to_labels(spec)) == spec
+    assert spec_labels.from_labels(spec_labels.to_labels(spec)) == spec
 
 
 @pytest.mark.parametrize(

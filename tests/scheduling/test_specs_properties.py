@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from taskplane.enums import SchedulerType
 from taskplane.errors import InvalidInput
-from taskplane.scheduling import fire_times, specs, words
+from taskplane.scheduling import fire_times, spec_labels, specs, words
 from taskplane.scheduling.specs import Spec
 from tests.scheduling.strategies import cron_expressions
 
@@ -76,6 +76,17 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "misfire_grace_seconds": st.integers(-10, 10**6),
     "on_missing_time": st.sampled_from(["shift", "skip", "later"]),
     "on_repeated_time": st.sampled_from(["first", "both", "twice"]),
+    "exclude": st.fixed_dictionaries(
+        {},
+        optional={
+            "dates": st.lists(st.dates().map(lambda d: d.isoformat()) | st.text(max_size=12)),
+            "holidays": st.fixed_dictionaries(
+                {"country": st.sampled_from(["DE", "US", "XX"])},
+                optional={"subdivision": st.sampled_from(["BY", "CA", "ZZ"])},
+            ),
+        },
+    ),
+    "jitter_seconds": st.integers(-5, 4000),
 }
 
 
@@ -105,14 +116,15 @@ def check_error(error: InvalidInput, config: Any, *, kind_is_known: bool = True)
         if len(e.loc) == 1:
             assert not isinstance(config, dict), e  # only "must be an object" names the root
             continue
-        assert len(e.loc) == 2, e.loc
+        # an exclusion names the entry inside it: ("schedule_config", "exclude", "dates", 3)
+        assert len(e.loc) == 2 or e.loc[1] == "exclude", e.loc
         assert e.loc[1] in KNOWN_FIELDS or (isinstance(config, dict) and e.loc[1] in config), e
 
 
 def check_spec(spec: Spec, config: Any, kind: str) -> None:
     assert spec.kind == kind
-    labels = json.loads(json.dumps(specs.to_labels(spec)))
-    assert specs.from_labels(labels) == spec
+    labels = json.loads(json.dumps(spec_labels.to_labels(spec)))
+    assert spec_labels.from_labels(labels) == spec
     assert specs.parse(kind, config, is_stored=True) == spec
     assert words.describe(spec)
     said = words.describe_in_words(spec)  # every valid spec can be said, never raises

@@ -49,6 +49,14 @@ OWNERS: dict[str, set[str]] = {
     "schedule_lock": {"scheduling/locking.py"},
     # a backfill's per-(config, due time) send marker
     "backfill_claim": {"scheduling/backfill.py"},
+    # a jittered score's due time: core tidies it, the engine's fire script records it
+    # through the key core hands out (core.jittered_key); the read model reads a page's
+    "jittered_dues": {"scheduling/core.py", "scheduling/info_reads.py"},
+    # requested skips (the engine's copy and the fire script's version check go through
+    # the store; the read model reads a config's)
+    "skips": {"state/skips.py", "scheduling/info_reads.py"},
+    "skipping": {"state/skips.py"},
+    "skips_version": {"state/skips.py"},
     # running executions (written by the recorder's scripts, read by the overlap check)
     "running": {"state/running.py"},
     "running_runs": {"state/running.py"},

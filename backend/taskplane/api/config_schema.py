@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from taskplane.enums import SchedulerType
-from taskplane.scheduling import specs
+from taskplane.scheduling import calendar, specs
 from taskplane.tasks.registry import TaskRegistry
 
 SCHEMAS = "#/components/schemas/"
@@ -52,6 +52,39 @@ def _policies() -> dict[str, Any]:
     }
 
 
+DATE_PATTERN = r"^20[2-9][0-9]-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"
+COUNTRIES = ["DE", "US", "FR", "GB", "AT", "CH"]
+
+
+def _exclude() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "fire times whose local date (the schedule's timezone; UTC for an "
+        "interval) is one of these dates or a public holiday of the region (a country the "
+        "holidays package knows, these are examples; also `subdivision`, e.g. BY) do not fire",
+        "properties": {
+            "dates": {
+                "type": "array",
+                "items": {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+                "maxItems": calendar.MAX_DATES,
+            },
+            "holidays": {
+                "type": "object",
+                "properties": {"country": {"type": "string", "enum": COUNTRIES}},
+                "required": ["country"],
+                "additionalProperties": False,
+            },
+        },
+        "additionalProperties": False,
+    }
+
+
+def _jitter(description: str) -> dict[str, Any]:
+    maximum = calendar.MAX_JITTER_SECONDS
+    return {"type": "integer", "minimum": 0, "maximum": maximum, "default": 0,
+            "description": description}  # fmt: skip
+
+
 def _object(properties: dict[str, Any], required: list[str], description: str) -> dict[str, Any]:
     return {
         "type": "object",
@@ -85,6 +118,11 @@ def schedule_schemas() -> dict[SchedulerType, tuple[str, dict[str, Any]]]:
             **_policies(),
             "on_missing_time": _choice("on_missing_time"),
             "on_repeated_time": _choice("on_repeated_time"),
+            "exclude": _exclude(),
+            "jitter_seconds": _jitter(
+                "each fire is sent at a deterministic offset in [0, jitter_seconds) after its "
+                "due time"
+            ),
         },
         ["cron_expression"],
         "a five-field cron expression (the API also accepts minute, hour, day, month and "
@@ -97,10 +135,12 @@ def schedule_schemas() -> dict[SchedulerType, tuple[str, dict[str, Any]]]:
             {
                 **_object(
                     {**interval, "run_immediately": {"type": "boolean", "default": True}}
-                    | _policies(),
+                    | _policies()
+                    | {"exclude": _exclude()},
                     [],
                     "every so long: the units add up, to at least 1 second and at most "
-                    f"{specs.MAX_INTERVAL_SECONDS} seconds",
+                    f"{specs.MAX_INTERVAL_SECONDS} seconds (also `jitter_seconds`, 0..3600 and "
+                    "less than the interval)",
                 ),
                 "anyOf": [{"required": [unit]} for unit in specs.INTERVAL_UNITS],
             },

@@ -178,6 +178,7 @@ def install(app: FastAPI) -> None:
         BackendUnavailable,
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,
+        redis.exceptions.ResponseError,  # 503 only when it refuses writes (outage.py)
         sqlalchemy.exc.OperationalError,
         sqlalchemy.exc.InterfaceError,
         sqlalchemy.exc.TimeoutError,

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
 def describe(exc: BaseException) -> str:
     """One line naming what failed, from a domain error or an unexpected one."""
     import redis
+    from redis.asyncio.sentinel import MasterNotFoundError
     from sqlalchemy.exc import DBAPIError
 
     from taskplane.errors import TaskplaneError
@@ -69,6 +70,8 @@ def describe(exc: BaseException) -> str:
     elif isinstance(exc, DBAPIError):
         text = f"database: {exc.orig if exc.orig is not None else exc}"
         text = text.split(" (Background on this error", 1)[0]
+    elif isinstance(exc, MasterNotFoundError):  # its message ends in every Sentinel's repr
+        text = f"Redis: {str(exc).split(' : ', 1)[0]} (asked TASKPLANE_REDIS_SENTINELS)"
     elif isinstance(exc, redis.ConnectionError):
         text = f"Redis: {exc}"
     elif isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):

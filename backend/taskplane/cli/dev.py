@@ -137,6 +137,11 @@ def _open_redis(settings: Settings) -> DevRedis:
     embedded redis-server, append-only in ``.taskplane/redis`` beside the SQLite file."""
     from taskplane.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 
+    if settings.is_sentinel:  # its children would follow the Sentinels, not this Redis
+        raise CliError(
+            "taskplane dev runs on one Redis: unset TASKPLANE_REDIS_SENTINELS (and set "
+            "TASKPLANE_REDIS_URL to use a Redis of your own)"
+        )
     if "redis_url" in settings.model_fields_set:
         url = settings.redis_url.get_secret_value()
         _check_redis(url)

@@ -2,8 +2,9 @@
 
 `taskplane dev` writes ``.taskplane/stack.json`` in the folder it runs in (its pid, the
 embedded Redis's URL, the database URL, the API address) and removes it when it stops.
-Every other command run in that folder with neither ``TASKPLANE_REDIS_URL`` nor
-``TASKPLANE_DATABASE_URL`` set (environment or ``.env``) uses the addresses in that file, so
+Every other command run in that folder with none of ``TASKPLANE_REDIS_URL``,
+``TASKPLANE_REDIS_SENTINELS`` and ``TASKPLANE_DATABASE_URL`` set (environment or ``.env``)
+uses the addresses in that file, so
 `taskplane inspect` next to `make dev` sees the dev stack, never another Redis. A file whose
 `taskplane dev` is no longer running is refused in one line; so is a command that needs Redis
 with no stack file and no URL set (a default Redis on 127.0.0.1 would be someone else's).
@@ -92,7 +93,7 @@ def is_running(pid: int) -> bool:
 
 
 def configured(settings: Settings) -> bool:
-    return bool({"redis_url", "database_url"} & settings.model_fields_set)
+    return bool({"redis_url", "redis_sentinels", "database_url"} & settings.model_fields_set)
 
 
 def with_stack(settings: Settings, *, required: bool) -> Settings:
@@ -123,11 +124,17 @@ def with_stack(settings: Settings, *, required: bool) -> Settings:
 
 def describe_stack(settings: Settings) -> str:
     """One line: which stack this command talks to (no passwords)."""
-    redis_url = redact(settings.redis_url.get_secret_value())
+    from taskplane import redis_clients
+
+    redis_url = redis_clients.describe(settings)
     database_url = redact(settings.database_url.get_secret_value())
     stack = read_stack()
     in_use = settings.redis_url.get_secret_value().encode()
-    if stack is not None and hmac.compare_digest(stack.redis_url.encode(), in_use):
+    if (
+        stack is not None
+        and not settings.is_sentinel
+        and hmac.compare_digest(stack.redis_url.encode(), in_use)
+    ):
         return (
             f"stack: taskplane dev in {Path.cwd()} (pid {stack.pid}, {stack.api_url}): "
             f"redis {redis_url}, database {database_url}"

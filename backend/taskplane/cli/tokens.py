@@ -36,7 +36,7 @@ async def _create(settings: Settings, name: str, role: Role) -> dict[str, Any]:
 async def _audit(settings: Settings, action: str, details: dict[str, Any]) -> None:
     """The audit entry of a token change made by this command (after its commit)."""
     from taskplane.actors import CLI
-    from taskplane.resources import make_redis
+    from taskplane.redis_clients import make_redis
     from taskplane.state.audit import AuditLog
     from taskplane.state.keys import Keys
 
@@ -79,7 +79,7 @@ async def _revoke(settings: Settings, token_id: int) -> None:
     from taskplane.api.token_cache import revoked
     from taskplane.cli.services import open_database
     from taskplane.db import tokens
-    from taskplane.resources import make_redis
+    from taskplane.redis_clients import make_redis
     from taskplane.state.audit import TOKEN_REVOKED
     from taskplane.state.keys import Keys
 

@@ -265,7 +265,7 @@ class ConfigsAsCode:
         if row is not None:
             given = secrets.restored(given, row.parameters, secret)
         else:
-            masked = sorted(k for k in secret if given.get(k) == secrets.MASK)
+            masked = sorted(k for k in secret if secrets.is_mask(given.get(k)))
             errors.extend(
                 FieldError(
                     ("parameters", k),

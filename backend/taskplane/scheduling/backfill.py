@@ -1,10 +1,9 @@
 """Backfill (API.md, "Backfill"): send the runs a schedule should have had in a past window.
 
 ``due_times(spec, start, end, anchor)`` (pure) lists the schedule's due times in
-``[start, end)``; ``checked`` refuses more than ``MAX_DUE_TIMES`` (InvalidInput naming
-``end``). It is the one
-call site of the fire-time maths here, to be swapped for the engine's "fire times in a window"
-function (exclusions, skips) when that lands. An interval's due times are anchored on its
+``[start, end)`` through the engine's one fire-time function (``fire_times.occurrences``:
+DST policy, exclusions; an excluded due time is no due time); ``checked`` refuses more than
+``MAX_DUE_TIMES`` (InvalidInput naming ``end``). An interval's due times are anchored on its
 cadence: the last ``fired`` due time, else the registered next due, else ``start``.
 
 ``Backfiller.backfill`` then splits them:
@@ -82,20 +81,20 @@ def due_times(
     due time of an interval's cadence). Pure, and it never raises for a long window (it may
     run in the api's child process, whence an exception would not come back whole):
     ``checked`` refuses more than ``MAX_DUE_TIMES``."""
-    out: list[datetime] = []
     if spec.kind is SchedulerType.INTERVAL:
         assert spec.interval_seconds is not None
         step = spec.interval_seconds * 1000
-        base, start_ms, end_ms = to_ms(anchor or start), to_ms(start), to_ms(end)
-        due = base + -(-(start_ms - base) // step) * step  # the first one >= start
-        while due < end_ms and len(out) < limit:
-            out.append(from_ms(due))
-            due += step
+        base, start_ms = to_ms(anchor or start), to_ms(start)
+        first = from_ms(base + -(-(start_ms - base) // step) * step)  # the first one >= start
+        found = fire_times.occurrences(spec, first=first)
     else:
-        due_at = fire_times.next_after(spec, start - timedelta(microseconds=1))
-        while due_at is not None and due_at < end and len(out) < limit:
-            out.append(due_at)
-            due_at = fire_times.next_after(spec, due_at)
+        found = fire_times.occurrences(spec, after=start - timedelta(microseconds=1))
+    out: list[datetime] = []
+    for occurrence in found:  # the engine's own rules: DST policy, exclusions
+        if occurrence.due_at >= end or len(out) >= limit:
+            break
+        if occurrence.fires:
+            out.append(occurrence.due_at)
     return out
 
 

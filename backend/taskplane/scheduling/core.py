@@ -245,6 +245,8 @@ class SchedulerCoreService:
                 if code != -1:
                     found[cid] = raw is not None or code == 1
             pending = [cid for cid in pending if cid not in found]
+        if ids:  # a stale entry is ignored anyway (see ``Keys.jittered_dues``); tidy up
+            await self.redis.hdel(self.keys.jittered_dues, *map(str, ids))
         return [found[cid] for cid in ids]
 
     async def take_due(self, config_id: int) -> float | None:
@@ -268,6 +270,19 @@ class SchedulerCoreService:
         """The due index, for the engine's fire script (its compare-and-set advances or
         removes a score: the one writer of ``due`` besides this service)."""
         return self.keys.due
+
+    @property
+    def jittered_key(self) -> str:
+        """The due times of jittered scores (``Keys.jittered_dues``), for the fire script:
+        it records the due of each jittered score it writes."""
+        return self.keys.jittered_dues
+
+    async def jittered_many(self, config_ids: Sequence[int]) -> dict[int, int]:
+        """The recorded due ms of jittered scores (``fire_times.due_of`` checks them)."""
+        if not config_ids:
+            return {}
+        found = await self.redis.hmget(self.keys.jittered_dues, [str(c) for c in config_ids])
+        return {c: int(v) for c, v in zip(config_ids, found, strict=True) if v is not None}
 
     async def due_until(self, until: datetime, limit: int, offset: int = 0) -> DueBatch:
         """The earliest ``limit`` entries of the due index due at ``until`` or before (after

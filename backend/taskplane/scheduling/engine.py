@@ -24,6 +24,9 @@ per instance. Here the state that decides a fire lives in Redis:
   planned from a kept template is sent only while the stored text has the SHA1 the template
   was made from (checked in the script); else it is read again by the next tick.
 
+Exclusions, requested skips and jitter: ``calendar_fires`` plans (and reads) for the
+schedules that have them; the others' fires cost what they did.
+
 History: one ``fired`` event per sent fire (and one ``skipped`` event per overlap skip or
 run of misfires), written inside the fire script, so it costs no extra round trip; the
 history list is capped (``history_max``) with a TTL.
@@ -37,9 +40,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
@@ -47,6 +49,8 @@ from taskplane import messages, metrics
 from taskplane.enums import Trigger
 from taskplane.outage import Outages
 from taskplane.scheduling import loop, scripts
+from taskplane.scheduling.calendar_fires import CalendarFires
+from taskplane.scheduling.completions import Completer, Completions
 from taskplane.scheduling.core import DueBatch, SchedulerCoreService
 from taskplane.scheduling.evalsha import RawScript, Reply
 from taskplane.scheduling.fires import (
@@ -66,6 +70,7 @@ from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.history import format_instant
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
+from taskplane.state.skips import SkipStore
 
 if TYPE_CHECKING:
     from taskplane.scheduling.pause_ends import PauseEnds
@@ -77,12 +82,7 @@ BATCH_SIZE = 500
 """Schedules planned and fired per Lua call; a full batch is followed at once by the next."""
 
 SENT, OVERLAP_SKIPPED, NOTHING_SENT, LOST, CHANGED = 1, 2, 3, 0, 4
-
-
-class Completer(Protocol):
-    """Told when a date schedule has had its one fire (sent or skipped as a misfire)."""
-
-    async def complete(self, config_id: int) -> Any: ...
+NOT_LEADING, SKIPS_CHANGED = [-1], [-2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,7 @@ class TickResult:
     skipped: int = 0
     lost: int = 0
     is_leader: bool = True
+    is_refused: bool = False  # the skips changed since the copy the batch was planned with
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,10 @@ class Batch:
     read: int
     now: Now
     fires: list[Fire]
+
+
+Loaded = tuple[list[Any], dict[int, int]]
+"""A batch's registrations (``fires.KEPT`` for kept ones) and its jittered dues."""
 
 
 class Engine:
@@ -147,8 +152,14 @@ class Engine:
         self._lease_key = heartbeats.lease_key(keys)
         self.tracing = tracing
         self.registrations = Registrations(self._keys_of, tracing=tracing)
-        self._preparer = Preparer(self.registrations, on_time_seconds=on_time_seconds)
-        self._completions: set[asyncio.Task[None]] = set()
+        self.skips = SkipStore(redis, keys)
+        self.calendar = CalendarFires(on_time_seconds, self.skips, self.core, self.registrations)
+        keys_ = (self.core.due_key, self._lease_key, self.skips.version_key, self.core.jittered_key)
+        self._batch_keys = keys_  # scripts.BATCH_KEYS
+        self._preparer = Preparer(
+            self.registrations, on_time_seconds=on_time_seconds, calendar=self.calendar
+        )
+        self._completions = Completions(completer)
 
     @classmethod
     def from_settings(
@@ -200,13 +211,15 @@ class Engine:
         twice would fail its compare-and-set; one left out is read by the next tick.
         """
         total = TickResult()
+        if self.calendar.skips_version is None:
+            await self.calendar.read_skips()
         now = Now.of(self.clock.now())
         due = await self.core.due_until(now.at, self.batch_size)
         if not due.read:
             return total
         batch = self._plan(due, await self._load(due), now)
         while True:
-            following: tuple[DueBatch, list[Any], Now] | None = None
+            following: tuple[DueBatch, Loaded, Now] | None = None
             if due.read >= self.batch_size:  # a full batch: read the next before it is sent
                 now = Now.of(self.clock.now())
                 due = await self._after(due, now)
@@ -228,9 +241,10 @@ class Engine:
                 skipped=total.skipped + result.skipped,
                 lost=total.lost + result.lost,
                 is_leader=result.is_leader,
+                is_refused=result.is_refused,
             )
-            if not result.is_leader or upcoming is None:
-                return total
+            if not result.is_leader or result.is_refused or upcoming is None:
+                return total  # a refused tick's next batch was planned from the old copy
             batch = upcoming
 
     async def _after(self, due: DueBatch, now: Now) -> DueBatch:
@@ -242,17 +256,20 @@ class Engine:
         current = {cid for cid, _ in due.entries}
         return DueBatch(ahead.read, [entry for entry in ahead.entries if entry[0] not in current])
 
-    async def _load(self, due: DueBatch) -> list[Any]:
+    async def _load(self, due: DueBatch) -> Loaded:
         """The registrations of a batch's entries: one MGET of those without a kept
-        template (``fires.KEPT`` for the others: the fire script checks their text)."""
+        template (``fires.KEPT`` for the others: the fire script checks their text), and
+        the recorded dues of its jittered schedules (one HMGET, when it has any)."""
         kept = self.registrations.get
         unread = [cid for cid, _ in due.entries if kept(cid) is None]
         if not unread:
-            return [KEPT] * len(due.entries)
+            return [KEPT] * len(due.entries), await self.calendar.read_dues(due.entries, {})
         read = dict(zip(unread, await self.core.raw_many(unread), strict=True))
-        return [read.get(cid, KEPT) for cid, _ in due.entries]
+        dues = await self.calendar.read_dues(due.entries, read)
+        return [read.get(cid, KEPT) for cid, _ in due.entries], dues
 
-    def _plan(self, due: DueBatch, raws: Sequence[Any], now: Now) -> Batch:
+    def _plan(self, due: DueBatch, loaded: Loaded, now: Now) -> Batch:
+        raws, self.calendar.dues = loaded
         prepare = self._preparer.prepare
         fires = [
             prepare(cid, score, raw, now)
@@ -265,12 +282,13 @@ class Engine:
         items = batch.fires
         if not items:
             return None
-        keys: list[str] = [self.core.due_key, self._lease_key]
+        keys: list[str] = [*self._batch_keys]
         args: list[str | int] = [
             self.presence.id if self.presence is not None else "",
             self.state.history_max,
             self.state.history_ttl_seconds,
             format_instant(batch.now.at),
+            self.calendar.skips_version or "",
         ]
         assert len(keys) == scripts.BATCH_KEYS and len(args) == scripts.BATCH_ARGS
         for it in items:
@@ -294,7 +312,12 @@ class Engine:
             return TickResult(read=batch.read)
         items = batch.fires
         statuses: list[int] = await reply()
-        if statuses == [-1]:
+        if statuses == SKIPS_CHANGED:
+            await self.calendar.read_skips()
+            log.debug("the skips changed; batch planned again")
+            return TickResult(read=batch.read, is_refused=True)
+        if statuses == NOT_LEADING:
+            self.calendar.passed.clear()  # not recorded here
             if self.presence is not None:
                 self.presence.is_leader = False
                 metrics.SCHEDULER_IS_LEADER.set(0)
@@ -304,6 +327,8 @@ class Engine:
         sent = lost = missed = overlapped = 0
         finished: list[int] = []
         observe = metrics.DISPATCH_LAG.observe
+        if self.calendar.passed:
+            await self.calendar.settle([it.config_id for it in items], statuses, NOTHING_SENT)
         for it, status in zip(items, statuses, strict=True):
             if status == LOST:
                 lost += 1
@@ -329,12 +354,7 @@ class Engine:
         if overlapped:
             metrics.FIRES_SKIPPED.labels(reason="overlap").inc(overlapped)
         log.debug("fired", extra={"sent": sent, "read": batch.read})
-        if finished and self.completer is not None:
-            # Off the tick: completing takes the service's per-config lock, which must not
-            # hold up the fires of other schedules.
-            job = asyncio.create_task(self._complete_all(finished), name="complete-dates")
-            self._completions.add(job)
-            job.add_done_callback(self._completions.discard)
+        self._completions.start(finished)  # off the tick (completions.py)
         return TickResult(read=batch.read, sent=sent, skipped=missed + overlapped, lost=lost)
 
     @staticmethod
@@ -361,25 +381,9 @@ class Engine:
             self.core.data_key(config_id),
         )
 
-    # --- date completions ----------------------------------------------------------------
-
     async def drain(self) -> None:
         """Wait for the date completions started by earlier ticks."""
-        while self._completions:
-            await asyncio.gather(*list(self._completions), return_exceptions=True)
-
-    async def _complete_all(self, config_ids: Sequence[int]) -> None:
-        await asyncio.gather(*(self._complete(cid) for cid in config_ids))
-
-    async def _complete(self, config_id: int) -> None:
-        if self.completer is None:
-            return
-        try:
-            await self.completer.complete(config_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("completing a date schedule failed", extra={"config_id": config_id})
+        await self._completions.drain()
 
     # --- the loop ------------------------------------------------------------------------
 

@@ -15,7 +15,10 @@ pool connects it again when it is next used), goes back to the pool, and the err
 propagates. The disconnecting is redis-py's ``Connection``'s own (any exception while it
 sends or reads a command disconnects it; tests/scheduling/test_evalsha.py pins it); this
 sender gives the connection back exactly once, whatever happened. A call Redis answered
-with an error (a script error) leaves the connection fine.
+with an error (a script error) leaves the connection fine. On a Sentinel pool
+(``redis_clients.py``) a ``READONLY`` reply (a demoted primary) is a lost call too: redis-py
+disconnects the connection and raises ``ConnectionError``; connected again, it reaches the
+primary the Sentinels name (tests/test_redis_clients.py).
 """
 
 from __future__ import annotations

@@ -46,7 +46,9 @@ class Decision:
     at: datetime
     due_at: datetime | None
     decision: DecisionKind
-    reason: str | None  # None for a fire; overlap / misfire / paused / stopped for a skip
+    reason: str | None  # None for a fire; a skip's: overlap / misfire / paused / stopped /
+    # excluded / requested
+    detail: str | None = None  # an exclusion's holiday, a requested skip's note
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,10 @@ def _situation(f: Facts) -> str:
                 f"skipped the {_at(latest.due_at, f.now)} fire: the previous run was still running "
                 "(overlap: skip)" + (f"; next fire {_at(upcoming, f.now)}" if upcoming else "")
             )
+        if latest.reason in ("excluded", "requested"):
+            return _skipped_on_purpose(latest, f.now) + (
+                f"; next fire {_at(upcoming, f.now)}" if upcoming else ""
+            )
         if latest.reason == "misfire":
             return (
                 f"skipped the fire due {_at(latest.due_at, f.now)}: no scheduler sent it in time "
@@ -171,6 +177,17 @@ def _situation(f: Facts) -> str:
     return f"next fire {_at(upcoming, f.now)}"
 
 
+def _skipped_on_purpose(skip: Decision, now: datetime) -> str:
+    """'skipped 09:00 on 25 Dec: Christmas Day (excluded)' / '...: 'release' (skip requested)'."""
+    due = skip.due_at.astimezone(UTC) if skip.due_at is not None else None
+    when = due.strftime("%H:%M UTC on %d %b") if due is not None else "a fire"
+    if skip.reason == "excluded":
+        why = f"{skip.detail} (excluded)" if skip.detail else "an excluded date"
+    else:
+        why = f"{skip.detail!r} (skip requested)" if skip.detail else "a skip was requested"
+    return f"skipped {when}: {why}"
+
+
 # --- decisions from the history ----------------------------------------------------------
 
 
@@ -182,12 +199,14 @@ def decisions_of(events: Sequence[HistoryEvent]) -> list[Decision]:
             out.append(Decision(e.timestamp, read_instant(e.details.get("due_at")), "fired", None))
         elif e.event == str(Event.SKIPPED):
             reason = e.details.get("reason")
+            detail = e.details.get("holiday") or e.details.get("note")
             out.append(
                 Decision(
                     e.timestamp,
                     read_instant(e.details.get("due_at")),
                     "skipped",
                     str(reason) if reason is not None else None,
+                    str(detail) if detail else None,
                 )
             )
     return out
@@ -212,7 +231,8 @@ def held_back(
         assert spec.interval_seconds is not None
         steps = int((since - anchor).total_seconds() // spec.interval_seconds)
         start = anchor + timedelta(seconds=steps * spec.interval_seconds)
-    due = [t for t in fire_times.next_n(spec, start, _DERIVED_MAX) if since < t <= now]
+    due = [o.due_at for o in fire_times.upcoming(spec, _DERIVED_MAX, after=start)]
+    due = [t for t in due if since < t <= now]
     return [Decision(t, t, "skipped", reason) for t in reversed(due)]
 
 

@@ -1,5 +1,13 @@
 """Fire times of a schedule spec (pure: no I/O, no clock): ``next_after``, ``next_n``,
-``first_runs``.
+``first_runs``, and ``occurrences``: the one answer to "the fire times of this schedule from
+here", every rule applied (DST policy, exclusions, requested skips, jitter).
+
+Due and send times. A due time is the schedule's own (cron, interval cadence, DST policy);
+the task id and the dedup of a fire keep it. A due time whose local date is excluded
+(``calendar.excluded``) or that was skipped on request does not fire; every other one is
+sent at ``due + calendar.jitter_ms`` (0 without jitter). The engine asks ``verdict`` and
+``send_ms`` per fire of a schedule with a calendar; ``next_runs``, previews, skip
+validation, explain and backfill walk ``occurrences``.
 
 Cron and DST. A cron expression is evaluated on the wall clock of its timezone, then mapped
 to UTC instants by the schedule's DST policy (API.md, "DST policy"):
@@ -17,12 +25,17 @@ Interval cadence is anchored: the next due is the previous due + interval (no dr
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from taskplane.enums import SchedulerType
+from taskplane.epoch import from_ms, to_ms
+from taskplane.scheduling import calendar
 from taskplane.scheduling.specs import OnMissingTime, OnRepeatedTime, Spec
 
 CRON_REMEMBERED = 4096
@@ -62,11 +75,110 @@ def next_n(spec: Spec, after: datetime, n: int) -> list[datetime]:
 def first_runs(spec: Spec, now: datetime, n: int) -> list[datetime]:
     """The first ``n`` fires of a schedule started at ``now``: an interval that runs
     immediately fires at ``now`` first (as a start does), everything else from its next
-    fire time on; ``[]`` for manual."""
+    fire time on, leaving out excluded dates; ``[]`` for manual. Due times: a config not yet
+    created has no id to derive a jitter from."""
     if spec.kind is SchedulerType.INTERVAL and spec.run_immediately and n > 0:
         start = _aware(now)
-        return [start, *next_n(spec, start, n - 1)]
-    return next_n(spec, now, n)
+        return [start, *(o.due_at for o in upcoming(spec, n - 1, after=start))]
+    return [o.due_at for o in upcoming(spec, n, after=now)]
+
+
+EXCLUDED = "excluded"
+REQUESTED = "requested"
+MAX_SCAN = 100_000
+"""Due times examined for one answer at most: a schedule whose every fire is excluded (a
+cron of 25 December that excludes Christmas) ends the walk instead of looping for ever."""
+
+Skips = Mapping[int, str]
+"""A schedule's requested skips: {due ms: note}."""
+NO_SKIPS: Skips = {}
+
+
+class Occurrence(NamedTuple):
+    """One due time of a schedule: when it is sent (``send_at``: due + jitter), or why not
+    (``skipped``: ``EXCLUDED`` / ``REQUESTED``; ``detail``: the holiday's name / the note)."""
+
+    due_at: datetime
+    send_at: datetime
+    skipped: str | None = None
+    detail: str | None = None
+
+    @property
+    def fires(self) -> bool:
+        return self.skipped is None
+
+
+def verdict(spec: Spec, due_at: datetime, skips: Skips = NO_SKIPS) -> tuple[str, str | None] | None:
+    """Why a due time does not fire (reason, detail), or None when it fires."""
+    rules = spec.calendar
+    if rules is not None and rules.has_exclusions:
+        tz = ZoneInfo(spec.timezone) if spec.kind is SchedulerType.CRON else UTC
+        found = calendar.excluded(rules, due_at.astimezone(tz).date())
+        if found is not None:
+            return EXCLUDED, found.holiday
+    if skips:
+        note = skips.get(to_ms(due_at))
+        if note is not None:
+            return REQUESTED, note or None
+    return None
+
+
+def send_ms(spec: Spec, config_id: int, due_ms: int) -> int:
+    """When a due time is sent: due + its jitter (the due itself without jitter)."""
+    rules = spec.calendar
+    if rules is None or not rules.jitter_seconds:
+        return due_ms
+    return due_ms + calendar.jitter_ms(config_id, due_ms, rules.jitter_seconds)
+
+
+def due_of(spec: Spec, config_id: int, score_ms: int, recorded_ms: int | None) -> int:
+    """The due time of a due-index score: a jittered schedule's score is the send time of
+    the due recorded beside it (``Keys.jittered_dues``) while the two agree; any other score
+    (a fresh registration's, a schedule without jitter) is the due time itself."""
+    if recorded_ms is not None and send_ms(spec, config_id, recorded_ms) == score_ms:
+        return recorded_ms
+    return score_ms
+
+
+def occurrences(
+    spec: Spec,
+    *,
+    after: datetime | None = None,
+    first: datetime | None = None,
+    config_id: int = 0,
+    skips: Skips = NO_SKIPS,
+) -> Iterator[Occurrence]:
+    """The due times strictly after ``after`` (or from ``first`` on, included: a stored due
+    time, the anchor of an interval's cadence), each with its send time or why it does not
+    fire; ends with the schedule, or after ``MAX_SCAN`` due times."""
+    if first is not None:
+        due: datetime | None = _aware(first)
+    elif after is not None:
+        due = next_after(spec, after)
+    else:
+        raise ValueError("occurrences needs after or first")
+    for _ in range(MAX_SCAN):
+        if due is None:
+            return
+        due_ms = to_ms(due)
+        why = verdict(spec, due, skips)
+        sent = from_ms(send_ms(spec, config_id, due_ms))
+        yield Occurrence(due, sent, *why) if why is not None else Occurrence(due, sent)
+        due = next_after(spec, due)
+
+
+def upcoming(
+    spec: Spec,
+    n: int,
+    *,
+    after: datetime | None = None,
+    first: datetime | None = None,
+    config_id: int = 0,
+    skips: Skips = NO_SKIPS,
+) -> list[Occurrence]:
+    """The next ``n`` occurrences that fire (``occurrences``' arguments)."""
+    found = occurrences(spec, after=after, first=first, config_id=config_id, skips=skips)
+    return list(itertools.islice((o for o in found if o.fires), max(n, 0)))
 
 
 def _aware(moment: datetime) -> datetime:

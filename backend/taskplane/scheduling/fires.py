@@ -31,11 +31,12 @@ from taskplane import messages
 from taskplane.actors import SCHEDULER
 from taskplane.enums import Event, SchedulerType
 from taskplane.epoch import from_ms, to_ms
-from taskplane.scheduling import specs
+from taskplane.scheduling import spec_labels, specs
 from taskplane.scheduling.planning import ON_TIME_SECONDS, plan, plan_every
 from taskplane.state.history import HistoryEvent
 
 if TYPE_CHECKING:
+    from taskplane.scheduling.calendar_fires import CalendarFires
     from taskplane.tracing.provider import Tracing
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ class Prepared(NamedTuple):
     keys: FireKeys
     message: MessageTemplate
     step_ms: int
-    """An interval's step in ms (whole-ms planning); 0 for every other kind."""
+    """An interval's step in ms (whole-ms planning); 0 for every other kind, and for an
+    interval with a calendar (``calendar_fires`` plans those)."""
 
     def body(self, task_id: str, due_iso: str) -> str:
         """The run message of the fire with ``task_id``, due at ``due_iso``."""
@@ -120,6 +122,8 @@ class Registrations:
         # machine); the bound is kept by clearing, which is rare (more registrations than it)
         self._parsed: dict[int, tuple[tuple[int, int], Prepared]] = {}
         self._shared: dict[Any, Any] = {}  # equal specs and stream keys: one object each
+        self.jittered: set[int] = set()
+        """Configs whose kept registration has jitter (their batch reads the recorded dues)."""
 
     def read(self, config_id: int, raw: str | bytes) -> Prepared:
         """The template of a registration; ValidationError / ValueError / KeyError /
@@ -133,6 +137,11 @@ class Registrations:
             self._parsed.clear()  # rare: more registrations than the bound; start afresh
             self._shared.clear()
         self._parsed[config_id] = (same_text, template)
+        rules = template.spec.calendar
+        if rules is not None and rules.jitter_seconds:
+            self.jittered.add(config_id)
+        elif self.jittered:
+            self.jittered.discard(config_id)
         return template
 
     def get(self, config_id: int) -> Prepared | None:
@@ -144,17 +153,18 @@ class Registrations:
     def forget(self, config_id: int) -> None:
         """The stored text changed: read and parse it again next time."""
         self._parsed.pop(config_id, None)
+        self.jittered.discard(config_id)
 
     def _parse(self, config_id: int, raw: str | bytes) -> Prepared:
         task = ScheduledTask.model_validate_json(raw)
-        spec = self._share(specs.from_labels(task.labels))
+        spec = self._share(spec_labels.from_labels(task.labels))
         registered = messages.RunLabels.parse(task.labels, task.task_name)
         if not registered.task_type:
             raise ValueError("registered schedule without a task type")
         labels = registered.scheduled_fire(config_id)
         kwargs = dict(task.kwargs)
         step_ms = 0
-        if spec.kind is SchedulerType.INTERVAL and spec.interval_seconds:
+        if spec.kind is SchedulerType.INTERVAL and spec.interval_seconds and not spec.calendar:
             step_ms = max(0, int(spec.interval_seconds) * 1000)
         queue = labels.queue or messages.DEFAULT_QUEUE
         stream, history, running, registration = self.keys_of(config_id, queue)
@@ -240,10 +250,16 @@ class Preparer:
     """Turns due entries into fires, from the cached templates of ``registrations``."""
 
     def __init__(
-        self, registrations: Registrations, *, on_time_seconds: float = ON_TIME_SECONDS
+        self,
+        registrations: Registrations,
+        *,
+        on_time_seconds: float = ON_TIME_SECONDS,
+        calendar: CalendarFires | None = None,
     ) -> None:
         self.registrations = registrations
         self.on_time_seconds = on_time_seconds
+        self.calendar = calendar
+        """Plans the fires of schedules with a calendar or requested skips (the engine's)."""
 
     def prepare(self, config_id: int, score: float, raw: Any, now: Now) -> Fire:
         """The fire of one due entry (score ``score``) whose registration reads ``raw``
@@ -266,6 +282,12 @@ class Preparer:
             except (ValidationError, ValueError, KeyError, TypeError):
                 return self._unreadable(config_id, score_, now)
         spec = template.spec
+        calendar = self.calendar
+        if calendar is not None and (
+            spec.calendar is not None or (calendar.skips and config_id in calendar.skips)
+        ):
+            sha = template.sha if checked else ""
+            return calendar.prepare(template, score, score_, now, sha)
         if template.step_ms and score_.isdigit():
             # an interval, planned in whole ms (planning.plan_every: the same answers)
             due_ms = int(score_)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
@@ -19,8 +19,10 @@ from redis.exceptions import NoScriptError
 
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType, ScheduleStatus
-from taskplane.scheduling import fire_times, info_reads, specs, words
+from taskplane.epoch import from_ms, to_ms
+from taskplane.scheduling import fire_times, info_reads, spec_labels, words
 from taskplane.scheduling.info_reads import Registered
+from taskplane.scheduling.skipping import SkippedRun, skipped_runs
 from taskplane.scheduling.specs import Spec
 from taskplane.state.history import HistoryEvent
 from taskplane.state.keys import Keys
@@ -42,6 +44,7 @@ class ScheduleInfo(ScheduleState):
     next_run_at: datetime | None
     next_runs: list[datetime]
     schedule: str | None = None
+    skipped_runs: list[SkippedRun] = field(default_factory=list)
 
 
 class ReadModel:
@@ -67,20 +70,24 @@ class ReadModel:
             return {}
         ids = [config.id for config in configs]
         try:
-            raw = await self._read(ids, history)
+            raw = await self._read(ids, history, next_runs)
         except NoScriptError:  # a restarted or flushed Redis: load the script, read again
             await info_reads.load_script(self.redis)
-            raw = await self._read(ids, history)
+            raw = await self._read(ids, history, next_runs)
         reads = info_reads.decode(ids, raw, history=history)
+        now = datetime.now(UTC)
         return {
-            config.id: compose(config, read.state, read.events, read.registered, next_runs)
+            config.id: compose(
+                config, read.state, read.events, read.registered, next_runs, read.skips, now
+            )
             for config, read in zip(configs, reads, strict=True)
         }
 
-    async def _read(self, ids: Sequence[int], history: int) -> list[Any]:
-        """One round trip: every state (one script reply), registration and due score."""
+    async def _read(self, ids: Sequence[int], history: int, with_skips: bool) -> list[Any]:
+        """One round trip: every state (one script reply), registration and due score (and
+        the skips and jittered dues, for the fire times)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            info_reads.queue(pipe, self.keys, ids, history=history)
+            info_reads.queue(pipe, self.keys, ids, history=history, with_skips=with_skips)
             raw: list[Any] = await pipe.execute()
         return raw
 
@@ -94,14 +101,17 @@ def compose(
     events: list[HistoryEvent],
     registered: Registered,
     with_next_runs: bool = True,
+    skips: dict[int, str] | None = None,
+    now: datetime | None = None,
 ) -> ScheduleInfo:
     """One config's info from what ``info_reads`` read (a config without state reads as
-    ``inactive``, and as inconsistent)."""
+    ``inactive``, and as inconsistent). The fire times are ``fire_times.upcoming``'s from
+    the stored due time: send times, without excluded or skipped ones."""
     stored = state or ScheduleState(config.id, ScheduleStatus.INACTIVE, None, None, {})
     spec: Spec | None = registered.spec
     if spec is None and registered.task is not None:
         try:
-            spec = specs.from_labels(registered.task.labels)
+            spec = spec_labels.from_labels(registered.task.labels)
         except (KeyError, ValueError):
             spec = None
     is_scheduled = stored.status is ScheduleStatus.ACTIVE
@@ -109,7 +119,20 @@ def compose(
     next_runs: list[datetime] = []
     if next_run_at is not None and spec is not None:
         next_runs = [next_run_at]
-        if with_next_runs and spec.kind is not SchedulerType.DATE:
+        if spec.calendar is not None:
+            # the score of a jittered schedule is a send time: go back to its due
+            due = fire_times.due_of(spec, config.id, to_ms(next_run_at), registered.recorded_due_ms)
+            count = NEXT_RUNS if with_next_runs else 1
+            runs = fire_times.upcoming(
+                spec, count, first=from_ms(due), config_id=config.id, skips=skips or {}
+            )
+            next_runs = [o.send_at for o in runs]
+            next_run_at = next_runs[0] if next_runs else None
+        elif skips:
+            runs = fire_times.upcoming(spec, NEXT_RUNS, first=next_run_at, skips=skips)
+            next_runs = [o.send_at for o in runs]
+            next_run_at = next_runs[0] if next_runs else None
+        elif with_next_runs and spec.kind is not SchedulerType.DATE:
             next_runs += fire_times.next_n(spec, next_run_at, NEXT_RUNS - 1)
     return ScheduleInfo(
         **{name: getattr(stored, name) for name in _STATE_FIELDS},
@@ -126,6 +149,7 @@ def compose(
             if spec is not None
             else _described(config.scheduler_type, config.schedule_config)
         ),
+        skipped_runs=skipped_runs(skips, now or datetime.now(UTC)) if skips else [],
     )
 
 

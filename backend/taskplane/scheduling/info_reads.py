@@ -8,7 +8,9 @@ Per page, three commands:
   (the read model's largest cost); one nested reply is parsed by hiredis at once. Redis
   without the script (restarted, flushed) answers NOSCRIPT: ``load_script``, read again;
 - one MGET of the stored registrations (``Keys.source_data``) and one ZMSCORE of the due
-  index (``Keys.due``).
+  index (``Keys.due``);
+- asked for the fire times (``with_skips``): one HMGET of the jittered scores' due times
+  (``Keys.jittered_dues``) and each config's requested skips (``Keys.skips``, HGETALL).
 
 Reading only: every write of these keys stays with its owner (``state/schedule_state.py``,
 ``scheduling/core.py``); their layouts are documented there.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +65,8 @@ class Registered:
     # the task's spec, when the reader already has it (``decode``); else the read model
     # parses it from the task's labels
     spec: Spec | None = None
+    # the due ms recorded for a jittered score (``fire_times.due_of``), when read
+    recorded_due_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +76,14 @@ class Read:
     state: ScheduleState | None
     events: list[HistoryEvent]
     registered: Registered
+    skips: dict[int, str] = field(default_factory=dict)  # {due ms: note}, when read
 
 
-def queue(pipe: Any, keys: Keys, config_ids: Sequence[int], *, history: int = 0) -> None:
-    """Queue a page's reads on ``pipe`` (three commands, three replies for ``decode``)."""
+def queue(
+    pipe: Any, keys: Keys, config_ids: Sequence[int], *, history: int = 0, with_skips: bool = False
+) -> None:
+    """Queue a page's reads on ``pipe`` (three commands, three replies for ``decode``; with
+    ``with_skips`` one more, and one per config)."""
     state_keys: list[str] = []
     for config_id in config_ids:
         state_keys.append(keys.schedule(config_id))
@@ -85,24 +93,44 @@ def queue(pipe: Any, keys: Keys, config_ids: Sequence[int], *, history: int = 0)
     pipe.evalsha(SHA, len(state_keys), *state_keys, max(history, 0))
     pipe.mget([keys.source_data(schedule_id(c)) for c in config_ids])
     pipe.zmscore(keys.due, [str(c) for c in config_ids])
+    if with_skips:
+        pipe.hmget(keys.jittered_dues, [str(c) for c in config_ids])
+        for config_id in config_ids:
+            pipe.hgetall(keys.skips(config_id))
+
+
+def _skips(found: Any) -> dict[int, str]:
+    return {
+        int(due): note.decode() if isinstance(note, bytes) else str(note)
+        for due, note in found.items()
+    }
 
 
 def decode(config_ids: Sequence[int], replies: Sequence[Any], *, history: int = 0) -> list[Read]:
     """The replies of ``queue``, one ``Read`` per config, in order (a state decoded once
     while its hash reads the same: ``remembered_state``; a registration parsed once per
     text: ``registration.parsed``, whose task object is shared: read it only)."""
-    states, data, scores = replies
+    states, data, scores = replies[:3]
+    recorded: Sequence[Any] = replies[3] if len(replies) > 3 else [None] * len(config_ids)
+    skips = replies[4:] if len(replies) > 3 else [{}] * len(config_ids)
     width = 2 if history > 0 else 1
     out = []
     for i, (config_id, raw, score) in enumerate(zip(config_ids, data, scores, strict=True)):
         task, spec = registration.parsed(raw) if raw is not None else (None, None)
+        due = from_ms(score) if score is not None else None
+        jittered = recorded[i]
         out.append(
             Read(
                 remembered_state(config_id, tuple(states[width * i])),
                 read_events(states[width * i + 1])[:history] if history > 0 else [],
                 Registered(
-                    raw is not None, task, from_ms(score) if score is not None else None, spec
+                    raw is not None,
+                    task,
+                    due,
+                    spec,
+                    int(jittered) if jittered is not None else None,
                 ),
+                _skips(skips[i]),
             )
         )
     return out

@@ -25,7 +25,7 @@ from taskplane import messages
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType, Trigger
 from taskplane.json_template import Hole, Template
-from taskplane.scheduling import fire_times, specs
+from taskplane.scheduling import fire_times, spec_labels
 from taskplane.scheduling.specs import Spec
 
 SCHEDULE_ID_PREFIX = "taskplane-config-"
@@ -102,7 +102,7 @@ def _fields(labels: messages.RunLabels, spec: Spec) -> dict[str, Any]:
         raise ValueError("a manual schedule is never registered")
     fields: dict[str, Any] = {
         "task_name": messages.task_name(labels.task_type),
-        "labels": {**labels.to_dict(), **specs.to_labels(spec)},
+        "labels": {**labels.to_dict(), **spec_labels.to_labels(spec)},
         "args": [],
         "schedule_id": schedule_id(labels.config_id),
     }
@@ -175,7 +175,7 @@ def parsed(raw: str) -> tuple[ScheduledTask | None, Spec | None]:
     spec = None
     if task is not None:
         try:
-            spec = specs.from_labels(task.labels)
+            spec = spec_labels.from_labels(task.labels)
         except (KeyError, ValueError):
             spec = None
     return task, spec

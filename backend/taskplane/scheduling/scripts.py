@@ -6,8 +6,14 @@ list), so claiming a fire, sending it and recording it stay one atomic step. It 
 service's format (``HistoryEvent``: event, timestamp, note, details, actor; tests compare
 it with ``fires.event``; the actor is the Lua literal ``"scheduler"``, no per-fire
 argument): the engine passes the batch's timestamp once and, per fire, the due time; the
-details are ``{due_at, trigger, task_id[, catch_up][, reason]}``, the task id
+details are ``{due_at, trigger, task_id[, catch_up][, reason][, sent_at]}``, the task id
 ``{config_id}-{due_ms}``.
+
+Calendar fires (``calendar_fires``): the batch carries the engine's skips version, and the
+script refuses the whole batch (``{-2}``) when the stored one differs (a skip changed since
+the engine read its copy). A fire flagged ``j<due ms>`` (jitter, always last) records the
+due of its next score in the jittered dues hash (none: removed) and its ``fired`` event
+adds ``sent_at``.
 """
 
 from __future__ import annotations
@@ -16,28 +22,35 @@ from taskplane.actors import SCHEDULER
 from taskplane.enums import Event, Trigger
 from taskplane.state.scripts import PUSH_EVENT
 
-BATCH_KEYS = 2
-"""KEYS before the fires': the due index, the leader lease."""
+BATCH_KEYS = 4
+"""KEYS before the fires': the due index, the leader lease, the skips version, the
+jittered dues hash."""
 KEYS_PER_FIRE = 4
 """Per fire: broker stream, history list, running set, the stored registration."""
-BATCH_ARGS = 4
+BATCH_ARGS = 5
 """ARGV before the fires': instance id ('' = no fencing), history_max, history_ttl_seconds,
-the events' timestamp (``format_instant`` of the batch's instant)."""
+the events' timestamp (``format_instant`` of the batch's instant), the skips version the
+engine's copy was read under."""
 ARGS_PER_FIRE = 9
 """Per fire: config id, expected score, next score ('' = remove), body ('' = send nothing),
-due ms, due ISO, flags ('o' = overlap check, 'c' = catch-up), one more event JSON recorded
+due ms, due ISO, flags ('o' = overlap check, 'c' = catch-up, 'j<ms>' = jitter), one more
+event JSON recorded
 first ('' = none), the SHA1 of the registration's text the fire was planned from ('' = no
 check: read just now)."""
 
 # Returns per fire: 0 = score changed (not ours any more), 1 = sent, 2 = skipped by overlap,
 # 3 = nothing to send (misfire skip, dropped), 4 = the registration's text is not the one
-# planned from (nothing done: plan it again). {-1} alone: this instance does not lead.
+# planned from (nothing done: plan it again). {-1} alone: this instance does not lead;
+# {-2} alone: the skips changed since the engine's copy (nothing done: read them again).
 FIRE = PUSH_EVENT + (
     """
 local due = KEYS[1]
 local me = ARGV[1]
 if me ~= '' and redis.call('GET', KEYS[2]) ~= me then
   return {-1}
+end
+if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[5] then
+  return {-2}
 end
 local hmax, ttl, at = ARGV[2], ARGV[3], ARGV[4]
 local function history_event(kind, details)
@@ -62,10 +75,20 @@ for a = BATCH_ARGS, #ARGV - 1, ARGS_PER_FIRE do
     end
     push_event(KEYS[k + 2], ARGV[a + 8], hmax, ttl)
     local status = 3
+    local flags = ARGV[a + 7]
+    local jitter = flags ~= '' and string.find(flags, 'j', 1, true)
+    if jitter then
+      local next_due = string.sub(flags, jitter + 1)
+      if next_due == '' then
+        redis.call('HDEL', KEYS[4], cid)
+      else
+        redis.call('HSET', KEYS[4], cid, next_due)
+      end
+    end
     if ARGV[a + 4] ~= '' then
-      local flags = ARGV[a + 7]
       local details = {due_at = ARGV[a + 6], trigger = 'TRIGGER',
                        task_id = cid .. '-' .. ARGV[a + 5]}
+      if jitter then details.sent_at = at end
       if string.find(flags, 'c', 1, true) then details.catch_up = true end
       if string.find(flags, 'o', 1, true) and redis.call('SCARD', KEYS[k + 3]) > 0 then
         details.reason = 'overlap'

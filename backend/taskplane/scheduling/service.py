@@ -41,8 +41,10 @@ from taskplane.scheduling.info import NEXT_RUNS, RECENT_HISTORY, ReadModel, Sche
 from taskplane.scheduling.locking import ScheduleBusy, ScheduleLocks
 from taskplane.scheduling.reconcile import Reconciler, ReconcileReport, Repair
 from taskplane.scheduling.registration import config_id_of
+from taskplane.scheduling.skipping import Skipping
 from taskplane.state.keys import Keys
 from taskplane.state.schedule_state import ScheduleStateService
+from taskplane.state.skips import SkipStore
 
 
 class SchedulerService:
@@ -76,6 +78,8 @@ class SchedulerService:
         self.actions = Actions(redis, keys, self.state, self.core, self.locks, self.dispatcher)
         self.reconciler = Reconciler(self.state, self.core, self.locks)
         self.bulk_script = BulkScript(redis, self.locks, self.state, self.core)
+        self.skips = SkipStore(redis, keys)
+        self.skipping = Skipping(self.state, self.core, self.locks, self.skips)
         self.backfiller = Backfiller(redis, keys, self.state, self.core)
 
     # --- lifecycle hooks (actions.py) ---------------------------------------------------
@@ -106,9 +110,11 @@ class SchedulerService:
         self, config_id: int, delete_row: Callable[[], Awaitable[str | None]], *, actor: Actor
     ) -> None:
         await self.actions.delete(config_id, delete_row, actor=actor)
+        await self.skips.forget(config_id)
 
     async def on_deleted(self, config_id: int, *, forget_audit: bool = False) -> None:
         await self.actions.on_deleted(config_id, forget_audit=forget_audit)
+        await self.skips.forget(config_id)
 
     # --- control actions (actions.py) -----------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""Schedule specs: parse and validate a config's ``schedule_config`` into a ``Spec``, and
-the spec's round trip through a registration's labels.
+"""Schedule specs: parse and validate a config's ``schedule_config`` into a ``Spec`` (its
+round trip through a registration's labels is ``spec_labels``'s).
 
 Pure: no I/O, no clock unless one is passed (``now`` defaults to the current time only in
 ``parse``, for the "date not in the past" rule). Every error is ``InvalidInput`` whose loc is
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +21,8 @@ from croniter import croniter
 from taskplane.enums import SchedulerType
 from taskplane.errors import FieldError, InvalidInput
 from taskplane.instants import parse_instant
+from taskplane.scheduling import calendar
+from taskplane.scheduling.calendar import Calendar
 
 Misfire = Literal["once", "skip"]
 Overlap = Literal["allow", "skip"]
@@ -41,8 +43,11 @@ CHOICES: dict[str, tuple[str, str]] = {  # each field's two values, the default 
 ALLOWED_KEYS: dict[SchedulerType, frozenset[str]] = {
     SchedulerType.CRON: frozenset({"cron_expression", *CRON_FIELDS, "timezone"})
     | POLICY_KEYS
-    | DST_KEYS,
-    SchedulerType.INTERVAL: frozenset({*INTERVAL_UNITS, "run_immediately"}) | POLICY_KEYS,
+    | DST_KEYS
+    | calendar.KEYS,
+    SchedulerType.INTERVAL: frozenset({*INTERVAL_UNITS, "run_immediately"})
+    | POLICY_KEYS
+    | calendar.KEYS,
     SchedulerType.DATE: frozenset({"run_date"}) | POLICY_KEYS,
     SchedulerType.MANUAL: frozenset(),
 }
@@ -59,12 +64,11 @@ MAX_INTERVAL_SECONDS = 10 * 366 * 86400  # ten years: far enough, and no datetim
 MAX_GRACE_SECONDS = 86400
 DEFAULT_GRACE_SECONDS = 60
 
-LABEL_PREFIX = "schedule_"
-
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """A validated schedule. ``run_at`` is aware UTC; ``cron`` has exactly five fields."""
+    """A validated schedule. ``run_at`` is aware UTC; ``cron`` has exactly five fields;
+    ``calendar``: exclusions and jitter (cron and interval; None when neither is given)."""
 
     kind: SchedulerType
     cron: str | None = None
@@ -77,6 +81,7 @@ class Spec:
     overlap: Overlap = "allow"
     on_missing_time: OnMissingTime = "shift"
     on_repeated_time: OnRepeatedTime = "first"
+    calendar: Calendar | None = None
 
     @property
     def is_scheduled(self) -> bool:
@@ -118,6 +123,8 @@ def parse(
             msg = "policies do not apply to a manual schedule"
         elif key in DST_KEYS:
             msg = f"a DST policy applies to a cron schedule only, not to a {kind} one"
+        elif key in calendar.KEYS:
+            msg = f"applies to a cron or an interval schedule only, not to a {kind} one"
         else:
             allowed = ", ".join(sorted(ALLOWED_KEYS[kind])) or "none"
             msg = f"unknown field for a {kind} schedule (allowed: {allowed})"
@@ -143,6 +150,10 @@ def parse(
         spec = _parse_date(config, errors, policies, past)
     else:
         spec = Spec(kind=SchedulerType.MANUAL)
+    if kind in (SchedulerType.CRON, SchedulerType.INTERVAL):
+        interval = spec.interval_seconds if spec is not None else None
+        rules = calendar.parse(config, errors, interval)
+        spec = spec if spec is None or rules is None else replace(spec, calendar=rules)
     if errors or spec is None:
         raise InvalidInput(errors)
     return spec
@@ -352,49 +363,3 @@ def _parse_date(
         _err(errors, "run_date", f"{run_at.isoformat()} is in the past")
         return None
     return Spec(kind=SchedulerType.DATE, run_at=run_at, **policies)
-
-
-# --- labels ----------------------------------------------------------------------------
-
-
-def to_labels(spec: Spec) -> dict[str, Any]:
-    """The spec as flat JSON scalars, stored in the ScheduledTask's labels."""
-    labels: dict[str, Any] = {
-        f"{LABEL_PREFIX}kind": str(spec.kind),
-        f"{LABEL_PREFIX}timezone": spec.timezone,
-        f"{LABEL_PREFIX}run_immediately": spec.run_immediately,
-        "misfire": spec.misfire,
-        "misfire_grace_seconds": spec.misfire_grace_seconds,
-        "overlap": spec.overlap,
-    }
-    if spec.kind is SchedulerType.CRON:
-        labels["on_missing_time"] = spec.on_missing_time
-        labels["on_repeated_time"] = spec.on_repeated_time
-    if spec.cron is not None:
-        labels[f"{LABEL_PREFIX}cron"] = spec.cron
-    if spec.interval_seconds is not None:
-        labels[f"{LABEL_PREFIX}interval_seconds"] = spec.interval_seconds
-    if spec.run_at is not None:
-        labels[f"{LABEL_PREFIX}run_at"] = spec.run_at.isoformat()
-    return labels
-
-
-def from_labels(labels: Mapping[str, Any]) -> Spec:
-    """Inverse of ``to_labels``; other labels are ignored. No "in the past" check: a
-    registered date spec stays readable after its time. ValueError on a malformed set."""
-    p = LABEL_PREFIX
-    run_at = labels.get(f"{p}run_at")
-    interval = labels.get(f"{p}interval_seconds")
-    choices = {key: labels.get(key, allowed[0]) for key, allowed in CHOICES.items()}
-    if any(value not in CHOICES[key] for key, value in choices.items()):
-        raise ValueError("bad schedule policy labels")
-    return Spec(
-        kind=SchedulerType(labels[f"{p}kind"]),
-        cron=labels.get(f"{p}cron"),
-        timezone=str(labels.get(f"{p}timezone", "UTC")),
-        interval_seconds=int(interval) if interval is not None else None,
-        run_at=parse_instant(run_at) if run_at is not None else None,
-        run_immediately=bool(labels.get(f"{p}run_immediately", True)),
-        misfire_grace_seconds=int(labels.get("misfire_grace_seconds", DEFAULT_GRACE_SECONDS)),
-        **choices,
-    )

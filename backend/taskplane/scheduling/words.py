@@ -6,6 +6,9 @@ the sentence a person reads (the preview's ``description``).
                             "once at 2026-12-01 10:00:00 UTC", "manual"
     describe_config(kind, schedule_config)  ``describe`` of a stored config, None if unreadable
 
+Exclusions and jitter follow the schedule's words: "..., except public holidays in DE-BY
+and 2 dates; sent up to 30 s after each due time (jitter)" (``describe`` says it shorter).
+
 A cron expression is said by ``cron-descriptor`` (every shape croniter accepts that it
 knows, ``L``, ``W`` and ``#`` included), in English whatever the process's locale, 24-hour
 clock, in sentence case with the first letter lowered to match the other kinds. Measured
@@ -24,17 +27,19 @@ from typing import Any
 
 from taskplane.enums import SchedulerType
 from taskplane.scheduling import specs
+from taskplane.scheduling.calendar import Calendar
 from taskplane.scheduling.specs import Spec
 
 WORDS_REMEMBERED = 1024
 
 
 def describe(spec: Spec) -> str:
-    """A short human form: 'cron */5 * * * * (Europe/Berlin)', 'every 90s', 'at <iso>'."""
+    """A short human form: 'cron */5 * * * * (Europe/Berlin)', 'every 90s', 'at <iso>';
+    a calendar adds ' except holidays DE-BY, 2 dates; jitter 30s'."""
     if spec.kind is SchedulerType.CRON:
-        return f"cron {spec.cron} ({spec.timezone})"
+        return f"cron {spec.cron} ({spec.timezone}){_short(spec.calendar)}"
     if spec.kind is SchedulerType.INTERVAL:
-        return f"every {spec.interval_seconds}s"
+        return f"every {spec.interval_seconds}s{_short(spec.calendar)}"
     if spec.kind is SchedulerType.DATE:
         assert spec.run_at is not None
         return f"at {spec.run_at.isoformat()}"
@@ -55,7 +60,7 @@ def describe_in_words(spec: Spec) -> str:
     say stays "cron <expr>"."""
     if spec.kind is SchedulerType.INTERVAL:
         assert spec.interval_seconds is not None
-        return _interval_words(spec.interval_seconds)
+        return _interval_words(spec.interval_seconds) + _long(spec.calendar)
     if spec.kind is SchedulerType.DATE:
         assert spec.run_at is not None
         return f"once at {spec.run_at.strftime('%Y-%m-%d %H:%M:%S')} UTC"
@@ -66,8 +71,35 @@ def describe_in_words(spec: Spec) -> str:
             words += "; a time a DST change skips does not fire"
         if spec.on_repeated_time == "both":
             words += "; a time a DST change repeats fires twice"
-        return words
+        return words + _long(spec.calendar)
     return "manual"
+
+
+def _excluded(rules: Calendar, holidays: str) -> list[str]:
+    parts = [f"{holidays} {rules.region}"] if rules.region is not None else []
+    if len(rules.dates) == 1:
+        parts.append(next(iter(rules.dates)).isoformat())
+    elif rules.dates:
+        parts.append(f"{len(rules.dates)} dates")
+    return parts
+
+
+def _short(rules: Calendar | None) -> str:
+    if rules is None:
+        return ""
+    parts = _excluded(rules, "holidays")
+    text = f" except {', '.join(parts)}" if parts else ""
+    return text + (f"; jitter {rules.jitter_seconds}s" if rules.jitter_seconds else "")
+
+
+def _long(rules: Calendar | None) -> str:
+    if rules is None:
+        return ""
+    parts = _excluded(rules, "public holidays in")
+    text = f", except {' and '.join(parts)}" if parts else ""
+    if rules.jitter_seconds:
+        text += f"; sent up to {rules.jitter_seconds} s after each due time (jitter)"
+    return text
 
 
 def _every(n: int, unit: str) -> str:

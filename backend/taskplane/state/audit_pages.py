@@ -94,7 +94,9 @@ async def read(redis: Redis, keys: Keys, query: AuditQuery, *, oldest_ms: int) -
     is_stale = _order(first[0][0]) < _order(oldest)
     low = max(first[0][0], oldest, key=_order)
     if query.since is not None:
-        low = max(low, f"{_ceil_ms(query.since)}-0", key=_order)
+        low = max(low, f"{max(_ceil_ms(query.since), 0)}-0", key=_order)
+    if query.until is not None and _floor_ms(query.until) < 0:
+        return AuditPage([], 0)  # before the epoch: no stream id is that old
     top = "+" if query.until is None else f"{_floor_ms(query.until)}-{MAX_SEQ}"
     if top != "+" and _order(top) < _order(low):
         return AuditPage([], 0)

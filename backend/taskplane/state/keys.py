@@ -64,6 +64,23 @@ class Keys:
         {type: schedule|execution, ...}; published with the changes, read by GET /events."""
         return f"{self.prefix}events"
 
+    # --- requested skips (owner: state/skips.py; the read model reads a config's) -------
+    def skips(self, config_id: int) -> str:
+        """hash: due epoch ms -> note ('' none) of each upcoming fire skipped on request;
+        past ones are pruned as they pass (the engine) and on every change."""
+        return f"{self.prefix}skips:{config_id}"
+
+    @property
+    def skipping(self) -> str:
+        """set of the config ids that have requested skips (the engine loads only these)."""
+        return f"{self.prefix}skips:configs"
+
+    @property
+    def skips_version(self) -> str:
+        """string: a counter every skip / unskip increments; the fire script compares it with
+        the engine's, which reloads the skips when they differ."""
+        return f"{self.prefix}skips:version"
+
     # --- registered schedules (owner: scheduling/core.py; the fire script advances `due`) -
     @property
     def schedule_source_prefix(self) -> str:
@@ -96,7 +113,8 @@ class Keys:
 
     @property
     def due(self) -> str:
-        """zset: member = config id, score = next due time in epoch milliseconds."""
+        """zset: member = config id, score = next due time in epoch milliseconds (a jittered
+        schedule's: the time its next due is sent, the due itself in ``jittered_dues``)."""
         return f"{self.prefix}due"
 
     def backfill_claim(self, config_id: int, due_ms: int) -> str:
@@ -104,6 +122,12 @@ class Keys:
         scheduling/backfill.py; SET NX in the script that sends it, so overlapping backfills
         send each due time once)."""
         return f"{self.prefix}backfill:{config_id}:{due_ms}"
+
+    @property
+    def jittered_dues(self) -> str:
+        """hash: config id -> the due epoch ms whose send time (due + jitter) is the config's
+        score in ``due``; valid only while it is (a stale entry is ignored)."""
+        return f"{self.prefix}due:jittered"
 
     # --- running executions (owner: state/running.py; the recorder writes, overlap reads) -
     def running(self, config_id: int) -> str:

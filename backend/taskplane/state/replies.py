@@ -1,6 +1,6 @@
 """Redis replies as text, for what a pool that does not decode reads.
 
-The process pools decode every reply (``resources.make_redis``: ``decode_responses=True``);
+The process pools decode every reply (``redis_clients.make_redis``: ``decode_responses=True``);
 the broker's taskiq-redis pool does not (message bodies stay bytes), and a raw EVALSHA sender
 reads undecoded replies too, so what those read and share with the others (stream names and
 message ids, the worker heartbeats its dead-worker check lists, a script's statuses) goes

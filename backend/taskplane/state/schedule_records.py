@@ -102,7 +102,7 @@ def _int(value: str | None) -> int:
 
 
 def decode_state(config_id: int, raw: Mapping[str, str]) -> ScheduleState | None:
-    """A state hash as read (the pools decode replies: ``resources.make_redis``); None
+    """A state hash as read (the pools decode replies: ``redis_clients.make_redis``); None
     without status."""
     if "status" not in raw:
         return None

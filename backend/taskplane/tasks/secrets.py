@@ -29,11 +29,18 @@ if TYPE_CHECKING:
     from taskplane.tasks.registry import TaskRegistry
 
 MASK = "***"
+HIDDEN = frozenset({"password"})
+"""The JSON Schema ``format`` values of a field whose value is secret."""
 SECRET: dict[str, Any] = {"writeOnly": True, "secret": True}
 """``json_schema_extra`` of a field whose value is secret."""
 
 
 @cache
+def is_mask(value: Any) -> bool:
+    """Whether a parameter's value is the mask a read shows (``MASK``), not a value."""
+    return isinstance(value, str) and value == MASK
+
+
 def secret_fields(model: type[BaseModel]) -> frozenset[str]:
     """The names (aliases, as stored) of ``model``'s top-level secret fields."""
     properties: dict[str, Any] = model.model_json_schema(by_alias=True).get("properties", {})
@@ -41,7 +48,7 @@ def secret_fields(model: type[BaseModel]) -> frozenset[str]:
         name
         for name, schema in properties.items()
         if isinstance(schema, dict)
-        and (schema.get("writeOnly") or schema.get("secret") or schema.get("format") == "password")
+        and (schema.get("writeOnly") or schema.get("secret") or schema.get("format") in HIDDEN)
     )
 
 
@@ -61,7 +68,7 @@ def restored(
     """``parameters`` of a PATCH with each secret field sent back as ``MASK`` (as a read
     showed it) replaced by its stored value."""
     return {
-        k: (stored[k] if k in fields and v == MASK and k in stored else v)
+        k: (stored[k] if k in fields and is_mask(v) and k in stored else v)
         for k, v in parameters.items()
     }
 

@@ -37,7 +37,7 @@ from taskiq.decor import AsyncTaskiqDecoratedTask
 from taskiq.serializers import JSONSerializer
 from taskiq_redis import RedisStreamBroker
 
-from taskplane import messages, metrics
+from taskplane import messages, metrics, redis_clients
 from taskplane.messages import CONSUMER_GROUP, TASK_NAME_PREFIX
 from taskplane.outage import REDIS, Outages
 from taskplane.settings import Settings
@@ -116,6 +116,12 @@ class TaskplaneBroker(RedisStreamBroker):
             xread_count=max(1, read_count or concurrency),
             unacknowledged_batch_size=max(1, concurrency),
             additional_streams=dict.fromkeys(self.streams[1:], ">"),
+        )
+        # the stock pool is built from the URL (never connected): replaced by the one the
+        # settings find Redis by (redis_clients.py: the URL's, or the primary the Sentinels
+        # name, followed across a failover); bytes replies, as taskiq-redis reads them
+        self.connection_pool = redis_clients.connection_pool(
+            settings, max_connections=concurrency + 8, timeout=20
         )
         self.with_serializer(JSONSerializer())
         # message ids this worker holds, per stream: re-claimed on every heartbeat

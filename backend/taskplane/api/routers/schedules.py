@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
+from taskplane.actors import Actor
 from taskplane.api.cpu_bound import CpuBound
 from taskplane.api.deps import (
     READ_ONLY,
@@ -43,6 +44,9 @@ from taskplane.api.schemas.schedules import (
     ScheduleDetail,
     ScheduleListItem,
     ScheduleSummary,
+    SkipBody,
+    SkipOut,
+    SkippedRunOut,
 )
 from taskplane.db import configs, executions
 from taskplane.enums import Action, ScheduleStatus
@@ -183,6 +187,54 @@ async def bulk_control(
         ],
         duplicates=body.duplicate_ids,
     )
+
+
+async def _skips(
+    config_id: int,
+    body: SkipBody,
+    session: SessionDep,
+    scheduler: SchedulerDep,
+    actor: Actor,
+    *,
+    is_skip: bool,
+) -> SkipOut:
+    row = await configs.get(session, config_id)
+    await session.rollback()  # no connection is held while the change runs
+    runs = await scheduler.skipping.change(
+        row.id,
+        row.scheduler_type,
+        body.due_at,
+        body.note,
+        is_skip=is_skip,
+        actor=actor,
+        config_name=row.name,
+    )
+    return SkipOut(config_id=row.id, skipped_runs=[SkippedRunOut(**asdict(run)) for run in runs])
+
+
+@router.post("/{config_id}/skip", response_model=SkipOut, responses=documented(404, 409))
+async def skip_runs(
+    config_id: ConfigId,
+    body: SkipBody,
+    session: SessionDep,
+    scheduler: SchedulerDep,
+    actor: ActorDep,
+) -> SkipOut:
+    """Skip upcoming fires: each due time must be one of the next 1000 fire times of the
+    active schedule; it is recorded as ``skipped`` (reason ``requested``) when it passes."""
+    return await _skips(config_id, body, session, scheduler, actor, is_skip=True)
+
+
+@router.post("/{config_id}/unskip", response_model=SkipOut, responses=documented(404, 409))
+async def unskip_runs(
+    config_id: ConfigId,
+    body: SkipBody,
+    session: SessionDep,
+    scheduler: SchedulerDep,
+    actor: ActorDep,
+) -> SkipOut:
+    """Undo skips: the due times fire again."""
+    return await _skips(config_id, body, session, scheduler, actor, is_skip=False)
 
 
 @router.post("/{config_id}/{action}", response_model=ActionOut, responses=documented(404, 409))

@@ -7,7 +7,7 @@ import typing
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import AwareDatetime, BaseModel, Field, create_model
 
 from taskplane.api.schemas.executions import ExecutionOut
 from taskplane.api.schemas.inputs import (
@@ -123,8 +123,31 @@ class DecisionOut(BaseModel):
     due_at: datetime | None
     decision: Literal["fired", "skipped"]
     reason: str | None = Field(
-        description="null for a fire; overlap / misfire / paused / stopped for a skip"
+        description="null for a fire; overlap / misfire / paused / stopped / excluded / "
+        "requested for a skip"
     )
+    detail: str | None = Field(
+        default=None, description="an exclusion's holiday, a requested skip's note"
+    )
+
+
+class SkipBody(RequestModel):
+    due_at: list[AwareDatetime] = Field(
+        min_length=1,
+        max_length=100,
+        description="due times, each one of the next 1000 fire times of the schedule",
+    )
+    note: Annotated[SafeStr, Field(max_length=2000)] | None = None
+
+
+class SkippedRunOut(BaseModel):
+    due_at: datetime
+    note: str | None
+
+
+class SkipOut(BaseModel):
+    config_id: int
+    skipped_runs: list[SkippedRunOut] = Field(description="the upcoming skips, soonest first")
 
 
 class LastFireOut(BaseModel):
