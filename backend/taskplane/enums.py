@@ -40,6 +40,7 @@ class Trigger(StrEnum):
     MANUAL = "manual"
     BATCH = "batch"
     IMMEDIATE = "immediate"
+    BACKFILL = "backfill"
 
 
 class Role(StrEnum):
@@ -62,4 +63,5 @@ class Event(StrEnum):
     RUN_REQUESTED = "run_requested"
     REPAIRED = "repaired"
     ERROR = "error"
+    BACKFILL = "backfill"
     ALERT = "alert"

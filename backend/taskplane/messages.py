@@ -11,7 +11,7 @@ Sends are pipelined XADDs (``send_many``): one round trip for a whole batch.
 Labels (all JSON scalars; ``RunLabels``):
     config_id        int   the config this run belongs to
     task_type        str   registered task-type name
-    trigger          str   scheduled / manual / batch / immediate
+    trigger          str   scheduled / manual / batch / immediate / backfill
     attempt          int   1 for the first attempt; a retry re-sends with attempt + 1
     max_retries      int   from the config
     timeout_seconds  int   from the config (absent: the type's default)
@@ -55,6 +55,7 @@ __all__ = [
     "decode",
     "new_task_id",
     "queue_depths",
+    "scheduled_task_id",
     "send",
     "send_many",
     "stream",
@@ -83,6 +84,13 @@ def task_type_of(name: str) -> str | None:
 
 def new_task_id() -> str:
     return uuid.uuid4().hex
+
+
+def scheduled_task_id(config_id: int, due_ms: int) -> str:
+    """The task id of the run of a config's due time (epoch ms): a scheduled fire's (the
+    engine fills the same text into its template, ``scheduling/fires.py``) and a backfill's,
+    so a due time sent twice is recorded once."""
+    return f"{config_id}-{due_ms}"
 
 
 def _int(value: Any, default: int) -> int:

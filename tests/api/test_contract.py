@@ -516,6 +516,11 @@ async def test_every_list_endpoint_has_the_page_shape_and_bounds(
 
 BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/configs/{config_id}"): {"priority": 1},
+    ("POST", "/api/v1/schedules/{config_id}/backfill"): {
+        "start": "2026-01-01T00:00:00Z",
+        "end": "2026-01-02T00:00:00Z",
+        "dry_run": True,
+    },
     ("POST", "/api/v1/schedules/{config_id}/skip"): {"due_at": ["2026-01-01T00:00:00Z"]},
     ("POST", "/api/v1/schedules/{config_id}/unskip"): {"due_at": ["2026-01-01T00:00:00Z"]},
 }

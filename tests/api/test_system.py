@@ -78,7 +78,7 @@ async def test_enums_lists_every_closed_set(client: httpx.AsyncClient) -> None:
     assert body["scheduler_types"] == ["cron", "interval", "date", "manual"]
     assert body["schedule_statuses"] == ["active", "paused", "inactive", "error"]
     assert body["actions"] == ["start", "stop", "pause", "resume", "reload"]
-    assert body["triggers"] == ["scheduled", "manual", "batch", "immediate"]
+    assert body["triggers"] == ["scheduled", "manual", "batch", "immediate", "backfill"]
     assert body["roles"] == ["admin", "viewer"]
     assert isinstance(body["task_types"], list)
 

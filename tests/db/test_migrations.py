@@ -11,6 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, delete, insert, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskplane.db import migrations
@@ -219,3 +220,56 @@ async def test_0003_keeps_every_row_trigger_and_reference_of_an_existing_sqlite_
         assert (await conn.execute(select(TaskExecution.id))).all() == []
     old, new = await _create_then_delete_newest(engine, "x", "y")
     assert new > old
+
+
+async def _insert_execution(engine: AsyncEngine, config_id: int, trigger: str) -> None:
+    """A row as the recorder writes it: what the database's CHECK constraint allows."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(TaskExecution),
+            [
+                {
+                    "config_id": config_id,
+                    "task_id": f"{config_id}-{trigger}",
+                    "task_type": "echo",
+                    "trigger": trigger,
+                    "is_success": True,
+                    "attempt": 1,
+                    "started_at": datetime.now(UTC),
+                    "completed_at": datetime.now(UTC),
+                    "duration_seconds": 0.0,
+                }
+            ],
+        )
+
+
+async def test_0006_lets_executions_be_backfills_and_downgrade_makes_them_manual(
+    fresh: tuple[AsyncEngine, Settings],
+) -> None:
+    engine, settings = fresh
+    await migrations.upgrade(engine, settings, "0005_hB_alerts")
+    async with engine.begin() as conn:
+        cid = (
+            await conn.execute(insert(TaskConfig).returning(TaskConfig.id), [_config_row("c")])
+        ).scalar_one()
+    with pytest.raises(IntegrityError):  # the old CHECK constraint refuses it
+        await _insert_execution(engine, cid, "backfill")
+    await _insert_execution(engine, cid, "batch")
+    await migrations.upgrade(engine, settings)
+    await _insert_execution(engine, cid, "backfill")
+    triggers = "SELECT task_id, trigger FROM task_execution ORDER BY task_id"
+    async with engine.connect() as conn:
+        assert (await conn.execute(text(triggers))).all() == [
+            (f"{cid}-backfill", "backfill"),
+            (f"{cid}-batch", "batch"),
+        ]
+        assert await conn.run_sync(_diff) == []
+    assert set(await _triggers(engine)) >= _COUNTER_TRIGGERS  # the rebuild kept them
+    await migrations.downgrade(engine, settings, "0005_hB_alerts")
+    async with engine.connect() as conn:
+        assert (await conn.execute(text(triggers))).all() == [
+            (f"{cid}-backfill", "manual"),
+            (f"{cid}-batch", "batch"),
+        ]
+    with pytest.raises(IntegrityError):
+        await _insert_execution(engine, cid, "backfill")

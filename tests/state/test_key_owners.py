@@ -21,7 +21,12 @@ PACKAGE = Path(__file__).resolve().parents[2] / "backend" / "taskplane"
 OWNERS: dict[str, set[str]] = {
     # schedule state: status, note, counters, index sets, history (the read model's reads,
     # scheduling/info_reads.py, read a page's hashes and histories in its one round trip)
-    "schedule": {"state/schedule_state.py", "state/state_reads.py", "scheduling/info_reads.py"},
+    "schedule": {
+        "state/schedule_state.py",
+        "state/state_reads.py",
+        "scheduling/info_reads.py",
+        "state/pause_timer.py",
+    },
     "history": {"state/schedule_state.py", "state/state_reads.py", "scheduling/info_reads.py"},
     "by_status": {"state/schedule_state.py", "state/state_reads.py"},
     "all_schedules": {"state/schedule_state.py", "state/state_reads.py"},
@@ -30,6 +35,8 @@ OWNERS: dict[str, set[str]] = {
     "audit": {"state/audit.py", "state/audit_pages.py"},
     "audit_by_config": {"state/audit.py", "state/audit_pages.py"},
     "audit_by_actor": {"state/audit.py", "state/audit_pages.py"},
+    # the pause timer's index (the scheduler reads it through the state service)
+    "paused_until": {"state/schedule_state.py", "state/pause_timer.py"},
     # registered schedules and the due index (the engine's fire script advances `due`
     # through the key core hands out: core.due_key; the read model's reads read a page's
     # registrations and due scores)
@@ -40,6 +47,8 @@ OWNERS: dict[str, set[str]] = {
     "source_time": {"scheduling/core.py"},
     "due": {"scheduling/core.py", "scheduling/info_reads.py"},
     "schedule_lock": {"scheduling/locking.py"},
+    # a backfill's per-(config, due time) send marker
+    "backfill_claim": {"scheduling/backfill.py"},
     # a jittered score's due time: core tidies it, the engine's fire script records it
     # through the key core hands out (core.jittered_key); the read model reads a page's
     "jittered_dues": {"scheduling/core.py", "scheduling/info_reads.py"},

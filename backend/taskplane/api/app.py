@@ -32,6 +32,7 @@ from taskplane.api.routers import (
     alerts,
     as_code,
     audit,
+    backfill,
     configs,
     events,
     executions,
@@ -138,6 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
     protected.include_router(task_types.router)
     protected.include_router(as_code.router)  # before configs: /configs/export is no id
     protected.include_router(configs.router)
+    protected.include_router(backfill.router)  # before /schedules/{id}/{action}
     protected.include_router(schedules.router)
     protected.include_router(runs.router)
     protected.include_router(executions.router)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
+
+from taskplane.instants import parse_instant
 
 T = TypeVar("T")
 
@@ -39,3 +42,11 @@ def reporter(name: str) -> Callable[[str], None]:
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def instant_option(value: str, option: str) -> datetime:
+    """An ISO time given on the command line (naive = UTC), or a one-line error."""
+    try:
+        return parse_instant(value)
+    except (ValueError, OverflowError):
+        raise CliError(f"{option}: not an ISO time: {value!r}") from None

@@ -7,7 +7,7 @@ retention task purges them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,6 +133,17 @@ async def insert_many(session: AsyncSession, records: Sequence[ExecutionRecord])
 async def insert_once(session: AsyncSession, record: ExecutionRecord) -> bool:
     """Insert one record; False when (task_id, attempt) was already recorded."""
     return await insert_many(session, [record]) == 1
+
+
+async def recorded_task_ids(session: AsyncSession, task_ids: Collection[str]) -> set[str]:
+    """Which of ``task_ids`` have an execution record (any attempt): one query on the
+    (task_id, attempt) unique index (a backfill's ``already_ran``)."""
+    if not task_ids:
+        return set()
+    found = await session.scalars(
+        select(TaskExecution.task_id).where(TaskExecution.task_id.in_(list(task_ids))).distinct()
+    )
+    return set(found)
 
 
 async def get(session: AsyncSession, execution_id: int) -> TaskExecution:

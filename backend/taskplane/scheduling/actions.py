@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -36,6 +37,7 @@ from taskplane.scheduling.decisions import (
     NOOP,
     PAUSED,
     ActionResult,
+    check_until,
     decide,
     kind_of,
     metadata_of,
@@ -44,6 +46,7 @@ from taskplane.scheduling.decisions import (
 from taskplane.scheduling.dispatch import Dispatcher
 from taskplane.scheduling.locking import ScheduleLocks
 from taskplane.state.keys import Keys
+from taskplane.state.pause_timer import pause_args
 from taskplane.state.schedule_state import ScheduleStateService
 
 log = logging.getLogger(__name__)
@@ -119,12 +122,22 @@ class Actions:
             )
 
     async def pause(
-        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+        self,
+        config: ConfigRow,
+        note: str | None = None,
+        until: datetime | None = None,
+        *,
+        actor: Actor,
     ) -> ActionResult:
+        """active -> paused; with ``until`` (``decisions.check_until``) the pause ends by
+        itself then (the scheduler's ``pause_ends``), unless a resume or stop comes first."""
         cid = config.id
+        if until is not None:
+            check_until(until, datetime.now(UTC))
         async with self.locks.held(cid):
             current = await self._status(cid)
             settled(decide(Action.PAUSE, config, current))
+            ends = pause_args(until)[0]
             result = await self.state.transition(
                 cid,
                 PAUSED,
@@ -133,12 +146,37 @@ class Actions:
                 actor=actor,
                 note=note,
                 config_name=config.name,
+                details={"paused_until": ends} if ends else None,
+                paused_until=until,
             )
             if not result.changed:  # only if the lock lease ran out under us
                 raise Conflict(f"config {cid} is {result.previous}; it changed meanwhile")
             await self.core.remove(cid)
-            log.info("schedule paused", extra={"config_id": cid})
-            return ActionResult(cid, "pause", True, PAUSED, "paused")
+            log.info("schedule paused", extra={"config_id": cid, "paused_until": ends or None})
+            return ActionResult(
+                cid, "pause", True, PAUSED, f"paused until {ends}" if ends else "paused"
+            )
+
+    async def end_pause(self, config: ConfigRow, until: datetime) -> ActionResult | None:
+        """The pause timer's resume: paused -> active with ``resumed`` if the config is still
+        paused until ``until`` (checked under the lock and again in the transition's
+        script: a stale timer entry, or a second scheduler, changes nothing). None when
+        nothing was due."""
+        cid = config.id
+        async with self.locks.held(cid):
+            state = await self.state.get(cid)
+            if state is None or state.status is not PAUSED or state.paused_until != until:
+                return None
+            return await self._activate(
+                config,
+                Action.RESUME,
+                Event.RESUMED,
+                allowed_from={PAUSED},
+                note=None,
+                actor=SCHEDULER,
+                expect_paused_until=until,
+                details={"paused_until": pause_args(until)[0], "reason": "pause ended"},
+            )
 
     async def hold(
         self, config: ConfigRow, note: str | None = None, *, actor: Actor
@@ -199,16 +237,24 @@ class Actions:
             return ActionResult(cid, "stop", True, INACTIVE, "stopped")
 
     async def act(
-        self, action: Action | str, config: ConfigRow, note: str | None = None, *, actor: Actor
+        self,
+        action: Action | str,
+        config: ConfigRow,
+        note: str | None = None,
+        until: datetime | None = None,
+        *,
+        actor: Actor,
     ) -> ActionResult:
-        """Dispatch one of the five control actions by name."""
+        """Dispatch one of the five control actions by name (``until``: pause only)."""
+        if until is not None and Action(action) is not Action.PAUSE:
+            raise InvalidInput.field("until", msg="only a pause takes until")
         match Action(action):
             case Action.START:
                 return await self.start(config, note, actor=actor)
             case Action.STOP:
                 return await self.stop(config, note, actor=actor)
             case Action.PAUSE:
-                return await self.pause(config, note, actor=actor)
+                return await self.pause(config, note, until, actor=actor)
             case Action.RESUME:
                 return await self.resume(config, note, actor=actor)
             case Action.RELOAD:
@@ -253,6 +299,8 @@ class Actions:
         note: str | None,
         actor: Actor,
         replace: bool = False,
+        expect_paused_until: datetime | None = None,
+        details: dict[str, Any] | None = None,
     ) -> ActionResult:
         """Register (or replace) then set active with ``event``; run an interval at once.
         A registration that fails puts the config in ``error`` (and registers nothing)."""
@@ -281,7 +329,6 @@ class Actions:
             )
             log.warning("schedule registration failed", extra={"config_id": cid, "reason": reason})
             return ActionResult(cid, str(action), False, ERROR, f"registration failed: {reason}")
-        details = {"next_run_at": registration.first_due.isoformat()}
         result = await self.state.transition(
             cid,
             ACTIVE,
@@ -289,8 +336,9 @@ class Actions:
             event=event,
             actor=actor,
             note=note,
-            details=details,
+            details={**(details or {}), "next_run_at": registration.first_due.isoformat()},
             metadata=metadata_of(config, spec, now),
+            expect_paused_until=expect_paused_until,
         )
         if not result.changed:  # only if the lock lease ran out under us: undo, say so
             if result.previous not in (ACTIVE,):

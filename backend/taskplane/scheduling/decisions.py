@@ -15,7 +15,7 @@ A manual config: Conflict for start / pause / resume / reload; stop is allowed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from taskplane.db.configs import ConfigRow
@@ -68,6 +68,22 @@ def spec_or_none(config: ConfigRow) -> Spec | None:
         )
     except InvalidInput:
         return None
+
+
+MAX_PAUSE = timedelta(days=366)
+"""How far ahead a pause may end by itself: a year (366 days, so "this day next year" is
+always allowed)."""
+
+
+def check_until(until: datetime, now: datetime) -> None:
+    """A pause's ``until`` (API.md, "Pause until"): aware, in the future, at most a year
+    ahead; else InvalidInput naming ``until``."""
+    if until.tzinfo is None:
+        raise InvalidInput.field("until", msg="must carry a timezone offset (e.g. Z)")
+    if until <= now:
+        raise InvalidInput.field("until", msg="must be in the future")
+    if until - now > MAX_PAUSE:
+        raise InvalidInput.field("until", msg="must be at most a year ahead")
 
 
 NOOP = {Action.START: "already active", Action.STOP: "already inactive"}

@@ -73,6 +73,7 @@ from taskplane.state.schedule_state import ScheduleStateService
 from taskplane.state.skips import SkipStore
 
 if TYPE_CHECKING:
+    from taskplane.scheduling.pause_ends import PauseEnds
     from taskplane.tracing.provider import Tracing
 
 log = logging.getLogger(__name__)
@@ -386,7 +387,7 @@ class Engine:
 
     # --- the loop ------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, pause_ends: PauseEnds | None = None) -> None:
         """Hold the lease (or wait for it), beat, and tick while leading, until ``stop``
-        (``loop.run``)."""
-        await loop.run(self, stop)
+        (``loop.run``; ``pause_ends``: the pauses that end by themselves)."""
+        await loop.run(self, stop, pause_ends)

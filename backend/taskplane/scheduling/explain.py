@@ -77,6 +77,7 @@ class Facts:
     workers_serving: int  # live workers that consume ``queue``
     worker_last_seen: datetime | None  # newest heartbeat of a worker that served ``queue``
     open_alerts: Sequence[tuple[str, datetime]] = ()  # (kind, opened_at) of open incidents
+    paused_until: datetime | None = None  # a pause that ends by itself then
 
 
 def _at(moment: datetime | None, now: datetime) -> str:
@@ -119,7 +120,9 @@ def _situation(f: Facts) -> str:
         return "manual: it runs only when asked (run now or a batch run), never on a schedule"
     if f.status is ScheduleStatus.PAUSED:
         return _with_note(f"paused since {_at(f.status_at, f.now)}", f.note) + (
-            "; nothing fires until it is resumed"
+            f"; it resumes by itself at {_at(f.paused_until, f.now)}"
+            if f.paused_until is not None
+            else "; nothing fires until it is resumed"
         )
     if f.status is ScheduleStatus.ERROR:
         why = f.last_error or f.note or "see its history"
@@ -289,6 +292,7 @@ class Explanation:
     next_runs: list[datetime]
     last_fire: LastFire | None
     decisions: list[Decision]
+    paused_until: datetime | None = None
 
 
 def build(
@@ -305,6 +309,7 @@ def build(
     who: Presence,
     now: datetime,
     open_alerts: Sequence[tuple[str, datetime]] = (),
+    paused_until: datetime | None = None,
 ) -> Explanation:
     """The explanation from gathered state (no I/O)."""
     recorded = decisions_of(history)
@@ -327,6 +332,7 @@ def build(
         workers_serving=who.workers_serving,
         worker_last_seen=who.worker_last_seen,
         open_alerts=open_alerts,
+        paused_until=paused_until,
     )
     return Explanation(
         config_id=config_id,
@@ -337,6 +343,7 @@ def build(
         next_runs=list(next_runs),
         last_fire=fired,
         decisions=decisions[:DECISIONS_SHOWN],
+        paused_until=paused_until,
     )
 
 
@@ -373,4 +380,5 @@ async def explain_config(
             (str(i.kind), i.opened_at)
             for i in (await alerts.open_of(config.id) if alerts is not None else [])
         ],
+        paused_until=info.paused_until,
     )

@@ -20,12 +20,14 @@ from taskplane.state.heartbeats import SchedulerPresence
 
 if TYPE_CHECKING:
     from taskplane.scheduling.engine import Engine
+    from taskplane.scheduling.pause_ends import PauseEnds
 
 log = logging.getLogger(__name__)
 
 
-async def run(engine: Engine, stop: asyncio.Event) -> None:
-    """Tick ``engine`` while this instance leads, until ``stop`` is set."""
+async def run(engine: Engine, stop: asyncio.Event, pause_ends: PauseEnds | None = None) -> None:
+    """Tick ``engine`` while this instance leads, until ``stop`` is set; each tick also
+    pokes ``pause_ends`` (pauses that end by themselves, ``pause_ends.py``)."""
     presence = engine.presence
     if presence is None:
         raise RuntimeError("Engine.run needs a SchedulerPresence")
@@ -40,6 +42,8 @@ async def run(engine: Engine, stop: asyncio.Event) -> None:
                     await guard.failed(exc, stop)  # one warning per outage (outage.py)
                     continue
                 guard.ok()
+                if pause_ends is not None and result.is_leader:
+                    pause_ends.poke()
                 if result.is_leader and result.read >= engine.batch_size:
                     continue  # a backlog: no pause between full batches
             await wait(stop, engine.tick_ms / 1000)
@@ -47,6 +51,9 @@ async def run(engine: Engine, stop: asyncio.Event) -> None:
         stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(engine.drain(), timeout=10)
+        if pause_ends is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pause_ends.drain(), timeout=10)
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper

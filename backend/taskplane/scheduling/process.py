@@ -22,6 +22,7 @@ from taskplane.metrics import start_metrics_server
 from taskplane.outage import DATABASE, REDIS, Backoff, Outages, store_of
 from taskplane.resources import open_resources
 from taskplane.scheduling.engine import Engine
+from taskplane.scheduling.pause_ends import PauseEnds
 from taskplane.services import Services, open_services
 from taskplane.settings import Settings
 
@@ -103,9 +104,10 @@ async def run_scheduler(
                 if period > 0
                 else None
             )
+            pause_ends = PauseEnds(services.scheduler, resources.sessions, clock=engine.clock)
             try:
                 async with running_alert_loop(services, outages):  # alerts: one process leads
-                    await engine.run(stop)
+                    await engine.run(stop, pause_ends)
             finally:
                 if repairer is not None:
                     repairer.cancel()

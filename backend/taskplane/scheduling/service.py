@@ -7,6 +7,8 @@ of per-config locks:
                   the lifecycle hooks (created, updated, deleted)
     bulk/         an action on many configs at once (two scripts per chunk: bulk/lua.py)
     dispatch.py   runs on demand (run now, batch) and the immediate run of an interval
+    backfill.py   the runs a schedule should have had in a past window, each due time once
+    pause_ends.py (the scheduler's) pauses that end by themselves: ``end_pause``
     info.py       the read model (``ScheduleInfo``, many configs in one pipeline)
     reconcile.py  repairs drift between state, registrations and configs
     locking.py    the per-config lock every action takes
@@ -19,6 +21,7 @@ builds its one instance in the composition root (``taskplane/services.py``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
@@ -29,6 +32,7 @@ from taskplane.db.configs import SCHEDULE_FIELDS, ConfigRow
 from taskplane.enums import Action, Trigger
 from taskplane.scheduling import bulk
 from taskplane.scheduling.actions import Actions
+from taskplane.scheduling.backfill import Backfiller
 from taskplane.scheduling.bulk.script import BulkScript
 from taskplane.scheduling.core import SchedulerCoreService, TaskTypeLookup
 from taskplane.scheduling.decisions import ActionResult
@@ -78,6 +82,7 @@ class SchedulerService:
         self.bulk_script = BulkScript(redis, self.locks, self.state, self.core)
         self.skips = SkipStore(redis, keys)
         self.skipping = Skipping(self.state, self.core, self.locks, self.skips)
+        self.backfiller = Backfiller(redis, keys, self.state, self.core)
 
     # --- lifecycle hooks (actions.py) ---------------------------------------------------
 
@@ -136,9 +141,18 @@ class SchedulerService:
         return await self.actions.stop(config, note, actor=actor)
 
     async def pause(
-        self, config: ConfigRow, note: str | None = None, *, actor: Actor
+        self,
+        config: ConfigRow,
+        note: str | None = None,
+        until: datetime | None = None,
+        *,
+        actor: Actor,
     ) -> ActionResult:
-        return await self.actions.pause(config, note, actor=actor)
+        return await self.actions.pause(config, note, until, actor=actor)
+
+    async def end_pause(self, config: ConfigRow, until: datetime) -> ActionResult | None:
+        """A pause with ``until`` ends by itself (the scheduler's ``pause_ends``)."""
+        return await self.actions.end_pause(config, until)
 
     async def resume(
         self, config: ConfigRow, note: str | None = None, *, actor: Actor
@@ -151,9 +165,15 @@ class SchedulerService:
         return await self.actions.reload(config, note, actor=actor)
 
     async def act(
-        self, action: Action | str, config: ConfigRow, note: str | None = None, *, actor: Actor
+        self,
+        action: Action | str,
+        config: ConfigRow,
+        note: str | None = None,
+        until: datetime | None = None,
+        *,
+        actor: Actor,
     ) -> ActionResult:
-        return await self.actions.act(action, config, note, actor=actor)
+        return await self.actions.act(action, config, note, until, actor=actor)
 
     async def act_many(
         self,
@@ -161,13 +181,16 @@ class SchedulerService:
         config_ids: Sequence[int],
         configs: Mapping[int, ConfigRow],
         note: str | None = None,
+        until: datetime | None = None,
         *,
         actor: Actor,
     ) -> bulk.BulkReport:
         """``act`` on each id of ``config_ids`` (``configs`` holds the rows that exist), in
         chunks of a constant number of round trips (``bulk/``); one audit entry per config
         changed."""
-        return await bulk.act_many(self, Action(action), config_ids, configs, note, actor=actor)
+        return await bulk.act_many(
+            self, Action(action), config_ids, configs, note, until, actor=actor
+        )
 
     async def start_many(
         self, configs: Sequence[ConfigRow], note: str | None = None, *, actor: Actor

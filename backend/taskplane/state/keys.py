@@ -50,6 +50,15 @@ class Keys:
         return f"{self.prefix}audit:actor:{actor}"
 
     @property
+    def paused_until(self) -> str:
+        """zset: member = config id, score = epoch ms at which its pause ends by itself
+        (``pause`` with ``until``); the hash's ``paused_until`` field is the truth, an entry
+        it does not match is stale and dropped when read (owners: state/schedule_state.py,
+        whose status scripts write it, and state/pause_timer.py, which reads it for the
+        scheduler's ``scheduling/pause_ends.py``)."""
+        return f"{self.prefix}paused-until"
+
+    @property
     def events(self) -> str:
         """pub/sub channel (not a key: nothing is stored) of live events, JSON
         {type: schedule|execution, ...}; published with the changes, read by GET /events."""
@@ -107,6 +116,12 @@ class Keys:
         """zset: member = config id, score = next due time in epoch milliseconds (a jittered
         schedule's: the time its next due is sent, the due itself in ``jittered_dues``)."""
         return f"{self.prefix}due"
+
+    def backfill_claim(self, config_id: int, due_ms: int) -> str:
+        """string, with a TTL: a backfill sent the run of this due time (owner:
+        scheduling/backfill.py; SET NX in the script that sends it, so overlapping backfills
+        send each due time once)."""
+        return f"{self.prefix}backfill:{config_id}:{due_ms}"
 
     @property
     def jittered_dues(self) -> str:

@@ -32,12 +32,15 @@ class ScheduleState:
     last_run_at: datetime | None = None
     last_success: bool | None = None
     last_task_id: str | None = None
+    paused_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
     """One status change: to ``to`` if the status is in ``allowed_from`` (None: any), with
-    ``event`` (and its note / details) and, optionally, new metadata."""
+    ``event`` (and its note / details) and, optionally, new metadata. ``paused_until``: a
+    change to ``paused`` ends by itself then (the pause timer); ``expect_paused_until``:
+    apply only while the stored pause ends at that instant (the timer's guard)."""
 
     config_id: int
     to: ScheduleStatus
@@ -48,6 +51,8 @@ class Transition:
     metadata: Mapping[str, Any] | None = None
     at: datetime | None = None
     config_name: str | None = None  # for the audit entry (else the metadata's name)
+    paused_until: datetime | None = None
+    expect_paused_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,7 @@ def decode_state(config_id: int, raw: Mapping[str, str]) -> ScheduleState | None
         last_run_at=read_instant(raw.get("last_run_at")),
         last_success=None if last_success in (None, "") else last_success == "1",
         last_task_id=raw.get("last_task_id") or None,
+        paused_until=read_instant(raw.get("paused_until")),
     )
 
 

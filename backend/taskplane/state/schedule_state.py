@@ -1,6 +1,7 @@
 """ScheduleStateService: the single source of truth for schedule status (Redis).
 
 Per config (``Keys.schedule(cid)``, a hash): ``status``, ``note``, ``status_at``,
+``paused_until`` (while a pause ends by itself: ``state/pause_timer.py``),
 ``metadata`` (JSON object), and the run counters ``runs``, ``successes``, ``failures``,
 ``consecutive_failures``, ``last_run_at``, ``last_success`` (``1``/``0``), ``last_task_id``.
 Index sets ``Keys.by_status(status)`` and ``Keys.all_schedules`` hold config ids, so
@@ -38,12 +39,14 @@ from taskplane.enums import Event, ScheduleStatus
 from taskplane.state.audit import DELETED, AuditLog
 from taskplane.state.history import HistoryEvent, format_instant
 from taskplane.state.keys import Keys
+from taskplane.state.pause_timer import pause_args
 from taskplane.state.schedule_records import (
     ExecutionOutcome,
     Transition,
     TransitionResult,
 )
 from taskplane.state.scripts import STATUS_ORDER, Scripts
+from taskplane.state.state_parts import StateParts
 from taskplane.state.state_reads import StateReads
 
 if TYPE_CHECKING:
@@ -59,7 +62,7 @@ def _name(metadata: Mapping[str, Any] | None) -> str | None:
     return name if isinstance(name, str) else None
 
 
-class ScheduleStateService(StateReads):
+class ScheduleStateService(StateReads, StateParts):
     """Status, note, metadata, history and counters of every config, in Redis (its reads:
     ``StateReads``)."""
 
@@ -96,6 +99,7 @@ class ScheduleStateService(StateReads):
             self.keys.history(config_id),
             self.keys.all_schedules,
             *(self.keys.by_status(s) for s in STATUS_ORDER),
+            self.keys.paused_until,
             *self.audit.script_keys(actor, config_id),
         ]
 
@@ -161,13 +165,27 @@ class ScheduleStateService(StateReads):
         metadata: Mapping[str, Any] | None = None,
         at: datetime | None = None,
         config_name: str | None = None,
+        paused_until: datetime | None = None,
+        expect_paused_until: datetime | None = None,
     ) -> TransitionResult:
         """Set the status (with note, time, optional new metadata) and record ``event`` (and
         its audit entry), all in one script, only if the current status is in
-        ``allowed_from`` (None = any). ``config_name`` names the config in the audit entry
-        (default: the new metadata's name)."""
+        ``allowed_from`` (None = any) and, with ``expect_paused_until``, the stored pause ends
+        at that instant. ``config_name`` names the config in the audit entry (default: the
+        new metadata's name). Every change cancels a pending pause timer, except one to
+        ``paused`` with ``paused_until``, which sets it (``state/pause_timer.py``)."""
         change = Transition(
-            config_id, to, allowed_from, event, note, details, metadata, at, config_name
+            config_id,
+            to,
+            allowed_from,
+            event,
+            note,
+            details,
+            metadata,
+            at,
+            config_name,
+            paused_until,
+            expect_paused_until,
         )
         result = await self.scripts.transition(
             keys=self._status_keys(config_id, actor), args=self._transition_args(change, actor)
@@ -215,6 +233,8 @@ class ScheduleStateService(StateReads):
             if c.metadata is None
             else json.dumps(dict(c.metadata), separators=(",", ":"), default=str),
             *self.live_event(c.event),
+            *pause_args(c.paused_until),
+            "" if c.expect_paused_until is None else pause_args(c.expect_paused_until)[0],
             *self._audit_args(actor, c.event, c.config_id, name, c.note, c.details),
         ]
 
@@ -328,6 +348,7 @@ class ScheduleStateService(StateReads):
         never removed: entries outlive their config)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.schedule(config_id), self.keys.history(config_id))
+            pipe.zrem(self.keys.paused_until, config_id)
             pipe.srem(self.keys.all_schedules, config_id)
             for status in STATUS_ORDER:
                 pipe.srem(self.keys.by_status(status), config_id)
@@ -350,36 +371,3 @@ class ScheduleStateService(StateReads):
         for late in sorted({o.config_id for o, r in zip(outcomes, results, strict=True) if not r}):
             log.info("counter update of a deleted config dropped", extra={"config_id": late})
         return sum(int(r) for r in results)
-
-    # --- for the scripts and pipelines of others --------------------------------------
-
-    def status_key(self, config_id: int) -> str:
-        """A config's state hash, for a composing script (``scripts.LUA``)."""
-        return self.keys.schedule(config_id)
-
-    def index_keys(self) -> list[str]:
-        """The all-schedules set, then the by-status sets in ``STATUS_ORDER`` (``scripts.LUA``)."""
-        return [self.keys.all_schedules, *(self.keys.by_status(s) for s in STATUS_ORDER)]
-
-    def live_event(self, event: Event | None) -> tuple[str, str]:
-        """The channel and the ``event`` of the live events a script publishes (``scripts.LUA``'s
-        ``state_keys``: every schedule live event is published by the script of its change;
-        '' for none)."""
-        return self.keys.events, str(event) if event else ""
-
-    def history_json(
-        self,
-        event: Event,
-        at: datetime,
-        note: str | None,
-        details: Mapping[str, Any],
-        *,
-        actor: Actor,
-    ) -> str:
-        """An event as its history list holds it."""
-        return HistoryEvent(str(event), at, note, dict(details), actor.name).to_json()
-
-    def event_log(self, config_id: int) -> str:
-        """A config's history list, for a script that composes ``scripts.PUSH_EVENT`` (the
-        engine's fire script) with ``history_max`` and ``history_ttl_seconds``."""
-        return self.keys.history(config_id)

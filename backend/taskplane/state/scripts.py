@@ -73,11 +73,22 @@ local function publish_change(g, cid, status)
       {type = 'SCHEDULE_KIND', config_id = tonumber(cid), status = status, event = g.event}))
   end
 end
+local function pause_timer(g, key, until_at, until_ms)
+  g.timer, g.until_at, g.until_ms = key, until_at, until_ms
+  return g
+end
 local function set_status(g, hash, history, cid, to, note, at, event, metadata)
   if metadata ~= '' then
     redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at, 'metadata', metadata)
   else
     redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at)
+  end
+  if to == 'paused' and g.until_at ~= nil and g.until_at ~= '' then
+    redis.call('HSET', hash, 'paused_until', g.until_at)
+    redis.call('ZADD', g.timer, g.until_ms, cid)
+  else
+    redis.call('HDEL', hash, 'paused_until')
+    if g.timer then redis.call('ZREM', g.timer, cid) end
   end
   index_status(g, cid, to)
   push_event(history, event, g.hmax, g.ttl)
@@ -104,6 +115,10 @@ index sets), ``hmax``, ``ttl``, and, when the script publishes the live event it
 ``cjson``; without ``channel`` nothing is published: the caller does).
   state_keys(keys, first, hmax, ttl[, channel, event]) -> g (keys[first] is the
     all-schedules set, the next four the by-status sets in STATUS_ORDER)
+  pause_timer(g, key, until_at, until_ms) -> g, with the pause timer's zset (``Keys.paused_until``)
+    and the ``until`` of a pause ('' none): every status change clears the hash's
+    ``paused_until`` and the config's timer entry (a resume or stop cancels the timer in the
+    script that makes it), except a change to ``paused`` with an ``until``, which sets both
   current_status(hash) -> status ('inactive' without state)
   allows(allowed, status) -> may the status change from it ('*' any, else comma-separated)
   set_status(g, hash, history, cid, to, note, at, event JSON or '', metadata JSON or '')
@@ -114,28 +129,37 @@ index sets), ``hmax``, ``ttl``, and, when the script publishes the live event it
 # ARGV: 1 config id, 2 allowed from statuses (comma-separated, '*' = any), 3 new status,
 # 4 note, 5 status_at, 6 event JSON ('' = none), 7 history max, 8 history TTL,
 # 9 metadata JSON ('' = keep), 10 live-event channel, 11 the live event's ``event`` ('' =
-# none): the change's live event is published by the script (``publish_change``); then
-# KEYS 8.. and ARGV 12.. one audit entry.
+# none): the change's live event is published by the script (``publish_change``);
+# 12 the pause's ``until`` (format_instant; '' none), 13 it in epoch ms, 14 the
+# ``paused_until`` the hash must hold for the change to apply ('' no check: the pause
+# timer's guard, so a stale timer entry changes nothing). KEYS[8]: the pause timer zset.
+# Then KEYS 9.. and ARGV 15.. one audit entry.
 # A config without state counts as 'inactive' (its state was lost: nothing runs for it).
-# Returns {1, previous status} when applied, {0, current status} when `from` did not match
-# (then nothing changed).
+# Returns {1, previous status} when applied, {0, current status} when `from` (or the
+# guard) did not match (then nothing changed).
 TRANSITION = (
     LUA
     + audit.LUA
     + """
 local cur = current_status(KEYS[1])
 if not allows(ARGV[2], cur) then return {0, cur} end
-set_status(state_keys(KEYS, 3, ARGV[7], ARGV[8], ARGV[10], ARGV[11]), KEYS[1], KEYS[2],
+if ARGV[14] ~= '' and redis.call('HGET', KEYS[1], 'paused_until') ~= ARGV[14] then
+  return {0, cur}
+end
+local g = state_keys(KEYS, 3, ARGV[7], ARGV[8], ARGV[10], ARGV[11])
+set_status(pause_timer(g, KEYS[8], ARGV[12], ARGV[13]), KEYS[1], KEYS[2],
   ARGV[1], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[9])
-audit(KEYS, 8, ARGV, 12)
+audit(KEYS, 9, ARGV, 15)
 return {1, cur}
 """
 )
 
+
 # ARGV: 1 config id, 2 note, 3 status_at, 4 event JSON, 5 history max, 6 history TTL,
-# 7 metadata JSON, 8 live-event channel, 9 the live event's ``event``; KEYS 8.. and ARGV
-# 10.. one audit entry. Creates state 'inactive' with the event, its live event and audit
-# entry; existing state is left alone.
+# 7 metadata JSON, 8 live-event channel, 9 the live event's ``event``; KEYS 9.. and ARGV
+# 10.. one audit entry (KEYS[8], the pause timer, is ``TRANSITION``'s: the two share their
+# keys). Creates state 'inactive' with the event, its live event and audit entry; existing
+# state is left alone.
 # Returns {1, 'inactive'} when created, {0, current status} when it existed.
 CREATE = (
     LUA
@@ -144,7 +168,7 @@ CREATE = (
 local made, cur = create_state(state_keys(KEYS, 3, ARGV[5], ARGV[6], ARGV[8], ARGV[9]),
   KEYS[1], KEYS[2],
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[7])
-if made then audit(KEYS, 8, ARGV, 10) end
+if made then audit(KEYS, 9, ARGV, 10) end
 return {made and 1 or 0, cur}
 """
 )

@@ -156,6 +156,7 @@ async def explain_schedule(
         last_fire=LastFireOut(**asdict(result.last_fire)) if result.last_fire else None,
         last_execution=ExecutionOut.model_validate(last[0]) if last else None,
         decisions=[DecisionOut(**asdict(d)) for d in result.decisions],
+        paused_until=result.paused_until,
     )
 
 
@@ -168,7 +169,7 @@ async def bulk_control(
     ids = body.unique_ids
     rows = await configs.get_many(session, set(ids))
     await session.rollback()  # no connection held while the actions run
-    report = await bulk.act_many(scheduler, action, ids, rows, body.note, actor=actor)
+    report = await bulk.act_many(scheduler, action, ids, rows, body.note, body.until, actor=actor)
     return BulkOut(
         results=[
             ActionOut(
@@ -247,7 +248,13 @@ async def control_schedule(
 ) -> ActionOut:
     row = await configs.get(session, config_id)
     await session.rollback()  # no connection is held while the action runs
-    result = await scheduler.act(action, row, note=body.note if body else None, actor=actor)
+    result = await scheduler.act(
+        action,
+        row,
+        note=body.note if body else None,
+        until=body.until if body else None,
+        actor=actor,
+    )
     return ActionOut(
         config_id=result.config_id,
         action=str(action),

@@ -9,6 +9,7 @@ Every string that reaches PostgreSQL must be storable: no NUL character and no l
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -21,6 +22,18 @@ MAX_OFFSET = 2**31 - 1
 
 SafeStr = Annotated[str, AfterValidator(check_text)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json)]
+
+
+def _utc(moment: datetime) -> datetime:
+    """A naive time is UTC (as a config's ``run_date``); one UTC cannot hold is refused."""
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("out of range") from None
+
+
+Instant = Annotated[datetime, AfterValidator(_utc)]
+"""An ISO time in a body, as aware UTC."""
 
 
 class RequestModel(BaseModel):

@@ -13,6 +13,7 @@ from taskplane.api.schemas.executions import ExecutionOut
 from taskplane.api.schemas.inputs import (
     DUPLICATES_DESCRIPTION,
     ConfigIdsBody,
+    Instant,
     JsonObject,
     RequestModel,
     SafeStr,
@@ -20,9 +21,15 @@ from taskplane.api.schemas.inputs import (
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.scheduling.info import ScheduleInfo
 
+UNTIL_DESCRIPTION = (
+    "pause only: the pause ends by itself at this ISO time (a `resumed` event, actor "
+    "scheduler), unless a resume or stop comes first; in the future, at most a year ahead"
+)
+
 
 class ActionBody(RequestModel):
     note: Annotated[SafeStr, Field(max_length=2000)] | None = None
+    until: Instant | None = Field(default=None, description=UNTIL_DESCRIPTION)
 
 
 class ActionOut(BaseModel):
@@ -159,10 +166,14 @@ class ExplainOut(BaseModel):
     last_fire: LastFireOut | None
     last_execution: ExecutionOut | None
     decisions: list[DecisionOut] = Field(description="newest first")
+    paused_until: datetime | None = Field(
+        default=None, description="when a pause ends by itself (null when none)"
+    )
 
 
 class BulkBody(ConfigIdsBody):
     note: Annotated[SafeStr, Field(max_length=2000)] | None = None
+    until: Instant | None = Field(default=None, description=UNTIL_DESCRIPTION)
 
 
 class BulkErrorOut(BaseModel):
@@ -175,3 +186,26 @@ class BulkOut(BaseModel):
     results: list[ActionOut] = Field(description="the ids that got an answer 200, in order")
     errors: list[BulkErrorOut] = Field(description="the ids the single call would refuse")
     duplicates: list[int] = Field(default_factory=list, description=DUPLICATES_DESCRIPTION)
+
+
+class BackfillIn(RequestModel):
+    start: Instant = Field(description="the window's first instant (included)")
+    end: Instant = Field(description="the window's end (excluded); not in the future")
+    dry_run: bool = Field(default=False, description="send nothing; list what would be sent")
+    note: Annotated[SafeStr, Field(max_length=2000)] | None = None
+
+
+class BackfillOut(BaseModel):
+    due_times: list[datetime] = Field(description="every due time of the schedule in [start, end)")
+    already_ran: list[datetime] = Field(
+        description="those with an execution, a `fired` event or an earlier backfill's send"
+    )
+    sent: list[datetime] = Field(
+        description="the rest, each sent as a `backfill` run (dry run: what would be sent)"
+    )
+    dry_run: bool
+    task_ids: list[str] = Field(
+        default_factory=list,
+        description="the task ids of `sent`, in order: a scheduled fire of the same due time "
+        "has the same one",
+    )

@@ -31,6 +31,7 @@ from taskplane.scheduling.decisions import (
     kind_of,
 )
 from taskplane.state.history import format_instant
+from taskplane.state.pause_timer import pause_args
 
 if TYPE_CHECKING:
     from taskplane.scheduling.service import SchedulerService
@@ -57,12 +58,14 @@ async def run_chunk(
     configs: Sequence[ConfigRow],
     note: str | None,
     actor: Actor,
+    until: datetime | None = None,
 ) -> tuple[dict[int, Outcome], list[ConfigRow]]:
     """One chunk (distinct configs): the outcomes decided here, and the configs left for the
     single path (busy lock, cannot be registered). A start or resume tries each config
-    ``_fresh`` first (one round trip); the others, and every other action, go ``_locked``."""
+    ``_fresh`` first (one round trip); the others, and every other action, go ``_locked``
+    (``until``: a pause's end, checked by the caller)."""
     if action not in (Action.START, Action.RESUME):
-        return await locked(scheduler, action, configs, note, actor)
+        return await locked(scheduler, action, configs, note, actor, until)
     outcomes, left, rest = await fresh(scheduler, action, configs, note, actor)
     if rest:
         more, more_left = await locked(scheduler, action, rest, note, actor)
@@ -138,6 +141,7 @@ async def locked(
     configs: Sequence[ConfigRow],
     note: str | None,
     actor: Actor,
+    until: datetime | None = None,
 ) -> tuple[dict[int, Outcome], list[ConfigRow]]:
     """A chunk under its locks (``BEGIN``, decide, ``APPLY``): the outcomes decided here,
     and the configs left for the single path (busy lock, cannot be registered)."""
@@ -189,7 +193,7 @@ async def locked(
             )
             activations[cid] = prepared
             changing.append(config)
-        shared = common(scheduler, action, note, now, actor)
+        shared = common(scheduler, action, note, now, actor, until)
         results = await script.apply(ops, token, shared)
         applied = True
     finally:
@@ -211,9 +215,14 @@ async def locked(
                 sent.append(config)
         else:
             message = "paused" if to is PAUSED else "stopped"
+            if to is PAUSED and until is not None:
+                message = f"paused until {pause_args(until)[0]}"
             outcomes[cid] = ActionResult(cid, str(action), True, to, message)
             done.append((config, None))
-    await audit(scheduler, actor, str(shared.event), note, done)
+    ends = pause_args(until)[0] if to is PAUSED else ""
+    await audit(
+        scheduler, actor, str(shared.event), note, done, {"paused_until": ends} if ends else None
+    )
     if sent:
         await scheduler.dispatcher.send_immediate_many(sent, now, actor=actor)
     changed_ids = [c for c, o in outcomes.items() if isinstance(o, ActionResult) and o.changed]
@@ -235,6 +244,7 @@ async def audit(
     event: str,
     note: str | None,
     changed: Sequence[tuple[ConfigRow, datetime | None]],
+    extra: dict[str, str] | None = None,
 ) -> None:
     """The audit entries of a chunk's changes, one per config, right after its script (the
     details as in the config's event: the first due of an activation)."""
@@ -249,7 +259,7 @@ async def audit(
                 config.id,
                 config.name,
                 note,
-                {} if due is None else {"next_run_at": due.isoformat()},
+                {**(extra or {})} if due is None else {"next_run_at": due.isoformat()},
             )
         )
         is not None
@@ -258,12 +268,19 @@ async def audit(
 
 
 def common(
-    scheduler: SchedulerService, action: Action, note: str | None, now: datetime, actor: Actor
+    scheduler: SchedulerService,
+    action: Action,
+    note: str | None,
+    now: datetime,
+    actor: Actor,
+    until: datetime | None = None,
 ) -> Common:
-    """What every change of the chunk shares: from which statuses, to which, the event."""
+    """What every change of the chunk shares: from which statuses, to which, the event (a
+    pause's with its ``until``)."""
     if action in ACTIVATION:
         event, allowed = ACTIVATION[action]
         return Common(statuses_text(allowed), ACTIVE, event, note, format_instant(now), to_ms(now))
+    ends = pause_args(until)[0] if action is Action.PAUSE else ""
     if action is Action.PAUSE:
         to, event, allowed_from = PAUSED, Event.PAUSED, statuses_text({ACTIVE})
     else:
@@ -275,7 +292,10 @@ def common(
         note,
         format_instant(now),
         to_ms(now),
-        scheduler.state.history_json(event, now, note, {}, actor=actor),
+        scheduler.state.history_json(
+            event, now, note, {"paused_until": ends} if ends else {}, actor=actor
+        ),
+        until if ends else None,
     )
 
 

@@ -72,14 +72,17 @@ return out
 
 NOT_ALLOWED, APPLIED, BUSY, REGISTERED = 0, 1, 2, 3
 """The codes of an ``APPLY`` op (see the script)."""
-GLOBAL_KEYS = 6
-GLOBAL_ARGS = 12
+GLOBAL_KEYS = 7
+GLOBAL_ARGS = 14
 
-# KEYS: 1 due, 2 all-schedules set, 3..6 by-status sets (STATUS_ORDER), then each op's keys.
+# KEYS: 1 due, 2 all-schedules set, 3..6 by-status sets (STATUS_ORDER), 7 the pause timer,
+# then each op's keys.
 # ARGV: 1 lock token, 2 schedule id prefix, 3 now ms, 4 history max, 5 history TTL,
 #   6 live-event channel, 7 the live event's ``event``, 8 allowed from ('*' any), 9 to,
-#   10 note, 11 status_at, 12 the event of a deactivation ('' none); then each op: its
-#   letter, the config id, and
+#   10 note, 11 status_at, 12 the event of a deactivation ('' none), 13 a pause's until
+#   ('' none), 14 it in epoch ms (every status change clears a pending pause timer, a
+#   pause with until sets it: ``state.scripts.LUA``); then each op: its letter, the config
+#   id, and
 #   A activate:   body, due score, keep overdue ('1'/'0'), has an old list ('1'/'0'),
 #                 metadata JSON, event JSON;  KEYS lock, state, history, data, list[, old list]
 #   D deactivate: number of lists;  KEYS lock, state, history, data, lists...
@@ -101,7 +104,8 @@ APPLY = (
     + """
 local token, sid_prefix, now_ms = ARGV[1], ARGV[2], ARGV[3]
 local allowed, to, note, at, off_event = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
-local g = state_keys(KEYS, 2, ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+local g = pause_timer(state_keys(KEYS, 2, ARGV[4], ARGV[5], ARGV[6], ARGV[7]), KEYS[7],
+  ARGV[13], ARGV[14])
 local due = KEYS[1]
 local out = {}
 local function answer(code, cur)

@@ -19,6 +19,7 @@ from taskplane.scheduling.bulk.chunk import audit, run_chunk
 from taskplane.scheduling.bulk.report import BulkReport, Outcome, Refused, refusal
 from taskplane.scheduling.decisions import (
     ActionResult,
+    check_until,
     metadata_of,
     spec_or_none,
 )
@@ -41,10 +42,11 @@ async def single(
     action: Action,
     config: ConfigRow,
     note: str | None,
+    until: datetime | None,
     actor: Actor,
 ) -> Outcome:
     try:
-        return await scheduler.act(action, config, note, actor=actor)
+        return await scheduler.act(action, config, note, until, actor=actor)
     except (NotFound, Conflict, InvalidInput) as exc:
         return refusal(config.id, exc)
 
@@ -55,11 +57,17 @@ async def act_many(
     config_ids: Sequence[int],
     configs: Mapping[int, ConfigRow],
     note: str | None = None,
+    until: datetime | None = None,
     *,
     actor: Actor,
 ) -> BulkReport:
-    """Run ``action`` on each id of ``config_ids`` (``configs`` holds the rows that exist)."""
+    """Run ``action`` on each id of ``config_ids`` (``configs`` holds the rows that exist);
+    ``until`` (pause only) is checked once for all: a bad one refuses the whole call."""
     action = Action(action)
+    if until is not None:
+        if action is not Action.PAUSE:
+            raise InvalidInput.field("until", msg="only a pause takes until")
+        check_until(until, datetime.now(UTC))
     outcomes: list[Outcome | None] = [None] * len(config_ids)
     first: dict[int, int] = {}
     for index, cid in enumerate(config_ids):
@@ -68,10 +76,10 @@ async def act_many(
     by_id: dict[int, Outcome] = {}
 
     async def one(chunk: list[ConfigRow]) -> None:
-        decided, left = await run_chunk(scheduler, action, chunk, note, actor)
+        decided, left = await run_chunk(scheduler, action, chunk, note, actor, until)
         by_id.update(decided)
         for config in left:
-            by_id[config.id] = await single(scheduler, action, config, note, actor)
+            by_id[config.id] = await single(scheduler, action, config, note, until, actor)
 
     inflight: list[asyncio.Task[None]] = []
     try:
@@ -94,7 +102,7 @@ async def act_many(
         elif first[cid] == index:
             outcomes[index] = by_id[cid]
         else:  # a repeated id: the single call again, in order
-            outcomes[index] = await single(scheduler, action, configs[cid], note, actor)
+            outcomes[index] = await single(scheduler, action, configs[cid], note, until, actor)
     done = [o for o in outcomes if o is not None]
     return BulkReport(
         results=[o for o in done if isinstance(o, ActionResult)],

@@ -18,6 +18,7 @@ from taskplane.scheduling.evalsha import RawScript
 from taskplane.scheduling.locking import ScheduleLocks
 from taskplane.scheduling.registration import SCHEDULE_ID_PREFIX
 from taskplane.state.history import format_instant
+from taskplane.state.pause_timer import pause_args
 from taskplane.state.replies import text
 from taskplane.state.schedule_state import ScheduleStateService
 
@@ -42,6 +43,7 @@ class Common:
     at: str  # status_at (format_instant)
     now_ms: int
     off_event: str = ""  # the event JSON of a deactivation
+    until: datetime | None = None  # a pause's end (the pause timer)
 
 
 class BulkScript:
@@ -170,7 +172,12 @@ class BulkScript:
         if not ops.args:
             return []
         channel, live = self.state.live_event(common.event)
-        keys = [self.core.due_key, *self.state.index_keys(), *ops.keys]
+        keys = [
+            self.core.due_key,
+            *self.state.index_keys(),
+            self.state.pause_timer_key(),
+            *ops.keys,
+        ]
         args = [
             token,
             SCHEDULE_ID_PREFIX,
@@ -184,6 +191,7 @@ class BulkScript:
             common.note or "",
             common.at,
             common.off_event,
+            *pause_args(common.until),
             *ops.args,
         ]
         assert len(keys) - len(ops.keys) == GLOBAL_KEYS
