@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskplane.resources import make_redis
@@ -108,3 +108,17 @@ async def page(chrome: BrowserContext, watch: Watch) -> AsyncIterator[Page]:
     yield page
     await page.close()
     assert watch.problems() == []
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """A chromium whose tests open their own contexts (a time zone, a locale of their own)."""
+    executable = chromium()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(executable), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()

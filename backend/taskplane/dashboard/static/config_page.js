@@ -1,9 +1,11 @@
-// A config's page, built for diagnosis: the verdict (why it did or did not run, its last
-// execution, a failure streak), the controls its status and kind allow, the timeline (fires
-// as a strip of ticks, the notable events listed), its executions (filtered, paged,
-// expandable) and a chart of them. Live refreshes update it in place.
+// A config's page, built for diagnosis: its open incidents on top, the verdict (why it did or
+// did not run, its last execution, a failure streak), the controls its status and kind allow,
+// the timeline (the next fires; fires as a strip of ticks; the notable events listed with who
+// did them), its executions (filtered, paged, expandable) and a chart of them. Live refreshes
+// update it in place.
 
 import { ACTIONS, actionButton, allowed, confirmed } from "./actions.js";
+import { alertWords, incidentsBanner, openIncidents, watchIncidents } from "./alerts.js";
 import { api, canWrite } from "./api.js";
 import { durations } from "./chart.js";
 import { scheduleWords, scheduleZone, time, verdictWithTimes } from "./clock.js";
@@ -32,7 +34,7 @@ export async function renderConfig(root, id, query) {
   const writable = canWrite();
   const filter = { is_success: query.get("is_success") || "", trigger: query.get("trigger") || "", offset: 0 };
   const parts = {
-    head: el("div"), verdict: el("section", { class: "verdict card", id: "verdict", "aria-labelledby": "h-verdict" }),
+    incidents: el("div", { id: "incidents-slot" }), head: el("div"), verdict: el("section", { class: "verdict card", id: "verdict", "aria-labelledby": "h-verdict" }),
     controls: el("div"), timeline: el("section", { id: "timeline", "aria-labelledby": "h-timeline" }),
     chart: el("section", { id: "chart", "aria-labelledby": "h-chart" }), executions: el("section", { id: "executions", "aria-labelledby": "h-executions" }),
   };
@@ -46,19 +48,23 @@ export async function renderConfig(root, id, query) {
   const next = el("button", { type: "button", class: "secondary", onclick: () => { filter.offset += EXEC_PAGE; loadExecutions(); } }, "Older");
   let config = null;
   let zone = null; // the schedule's own zone (cron with a timezone)
+  let shownIncidents = null;
 
   async function loadHead() {
-    const [fresh, explain, history, recent] = await Promise.all([
+    const [fresh, explain, history, recent, incidents] = await Promise.all([
       api(`/configs/${id}?include_stats=true`),
       api(`/schedules/${id}/explain`),
       api(`/schedules/${id}/history?limit=100`),
       api(`/executions?config_id=${id}&limit=${RECENT}`),
+      openIncidents(id),
     ]);
     config = fresh;
     rename(id, config.name);
     zone = scheduleZone(config);
     const stats = config.stats || {};
     crumb.textContent = config.name;
+    shownIncidents = incidents;
+    put(parts.incidents, incidentsBanner(incidents, zone));
     put(parts.head,
       el("div", { class: "title-row" },
         el("h1", {}, config.name), badge(config.schedule_status),
@@ -75,6 +81,7 @@ export async function renderConfig(root, id, query) {
         ["runs", stats.total != null ? `${stats.total} (${stats.failed} failed, success ${percent(stats.success_rate)})` : "—"],
         ["duration", stats.total ? `avg ${seconds(stats.avg_duration_seconds)}, p95 ${seconds(stats.p95_duration_seconds)}` : "—"],
         ["retries / timeout / priority", `${config.max_retries} / ${config.timeout_seconds ?? "default"} / ${config.priority}`],
+        ...("alerts" in config ? [["alerts", alertWords(config.alerts)]] : []),
       ]),
       el("details", { dataset: { keep: "parameters" } }, el("summary", {}, "parameters and schedule"),
         json({ schedule_config: config.schedule_config, parameters: config.parameters })),
@@ -220,16 +227,19 @@ export async function renderConfig(root, id, query) {
   await refresh();
   put(root,
     el("p", { class: "crumbs" }, el("a", { href: "#/configs" }, "Configs"), " / ", crumb),
-    parts.head, parts.verdict, parts.controls,
+    parts.incidents, parts.head, parts.verdict, parts.controls,
     el("div", { class: "columns" }, parts.timeline, parts.chart),
     parts.executions,
   );
   let disposed = false;
+  // an incident that opens or resolves refreshes the page: the verdict and the timeline name it too
+  const stopWatching = shownIncidents === null ? () => {}
+    : watchIncidents(id, shownIncidents, () => (disposed ? null : keeping(root, refresh)));
   return {
     onEvents: async (batch) => {
       if (!disposed && batch.some(([, p]) => p && p.config_id === id)) await keeping(root, refresh);
     },
-    dispose: () => { disposed = true; },
+    dispose: () => { disposed = true; stopWatching(); },
   };
 }
 
