@@ -22,6 +22,7 @@ export function eventDetails(details, zone) {
   const words = [];
   for (const [key, v] of Object.entries(details || {})) {
     if (key === "task_id" || (key === "changes" && v && typeof v === "object")) continue;
+    if (key === "changed" && details.changes) continue; // the changed fields' names: listed below
     words.push(`${key.replace(/_at$/, "").replace(/_/g, " ")}: ${value(v, zone)}`);
   }
   return words.join(", ");
