@@ -1,12 +1,14 @@
 // Create or edit a config. The parameters part is generated from the task type's JSON
-// Schema; the schedule part previews its description and next fires as you type; the alert
-// settings sit beside the run settings; a 422 is shown beside the field its `loc` names.
+// Schema; the schedule part (exclusions and jitter included) previews its description and
+// next fires as you type; the alert settings sit beside the run settings; a 422 is shown
+// beside the field its `loc` names.
 
 import { ApiError, api } from "./api.js";
 import { browserZone, localInput, time } from "./clock.js";
 import { announce, debounce, el, put } from "./dom.js";
 import { alertFields, alertsValue } from "./alerts.js";
 import { FieldSet, choice, collect, num, readNumber, readText, schemaFields, text } from "./fields.js";
+import { scheduleExtras } from "./schedule_extras.js";
 
 const SCHEDULER_TYPES = ["interval", "cron", "date", "manual"];
 
@@ -118,6 +120,7 @@ export async function renderConfigForm(root, id, query = new URLSearchParams()) 
       parts.push(fields.add("schedule_config.run_date", "Run at", at, { required: true, hint: `in this browser's zone (${browserZone()})`,
         read: () => (!at.value ? undefined : at.value === shown && stored ? stored : new Date(at.value).toISOString()) }));
     }
+    if (kind === "cron" || kind === "interval") parts.push(scheduleExtras(fields, kind, same));
     if (kind !== "manual") {
       const misfire = choice(["once", "skip"], same && same.misfire, "default (once)");
       const grace = num(same && same.misfire_grace_seconds);

@@ -1,16 +1,17 @@
 // A config's page, built for diagnosis: its open incidents on top, the verdict (why it did or
-// did not run, its last execution, a failure streak), the controls its status and kind allow,
-// the timeline (the next fires; fires as a strip of ticks; the notable events listed with who
-// did them), its executions (filtered, paged, expandable) and a chart of them. Live refreshes
-// update it in place.
+// did not run, its last execution, a failure streak), the controls its status
+// and kind allow, the timeline (the next fires, each skippable; fires
+// as a strip of ticks; the notable events listed with who did them), its executions
+// (filtered, paged, expandable) and a chart of them. Live refreshes update it in place.
 
 import { ACTIONS, actionButton, allowed, confirmed } from "./actions.js";
 import { alertWords, incidentsBanner, openIncidents, watchIncidents } from "./alerts.js";
 import { api, canWrite } from "./api.js";
 import { durations } from "./chart.js";
-import { scheduleWords, scheduleZone, time, verdictWithTimes } from "./clock.js";
+import { scheduleWords, scheduleZone, time, verdictWithTimes, when } from "./clock.js";
 import { announce, badge, el, json, keeping, outcome, patch, percent, put, seconds } from "./dom.js";
 import { rename } from "./names.js";
+import { nextFires, upcomingItems } from "./planning.js";
 import { timelineItems } from "./timeline.js";
 
 const EXEC_PAGE = 20;
@@ -51,11 +52,12 @@ export async function renderConfig(root, id, query) {
   let shownIncidents = null;
 
   async function loadHead() {
-    const [fresh, explain, history, recent, incidents] = await Promise.all([
+    const [fresh, explain, history, recent, state, incidents] = await Promise.all([
       api(`/configs/${id}?include_stats=true`),
       api(`/schedules/${id}/explain`),
       api(`/schedules/${id}/history?limit=100`),
       api(`/executions?config_id=${id}&limit=${RECENT}`),
+      api(`/schedules/${id}`),
       openIncidents(id),
     ]);
     config = fresh;
@@ -108,15 +110,33 @@ export async function renderConfig(root, id, query) {
           actionButton(action, label, () => act(action, label), { dataset: { keep: `action-${action}`, action } })),
         actionButton("run", "Run now", () => act("run", "Run now"), { dataset: { keep: "action-run", action: "run" } }));
     }
+    // skips: an admin, an active cron or interval schedule, a server that lists skipped runs
+    const skippable = writable && Array.isArray(state.skipped_runs) && config.schedule_status === "active"
+      && (config.scheduler_type === "cron" || config.scheduler_type === "interval");
+    const fires = await nextFires(config, state, explain);
     const outcomes = new Map(recent.items.map((x) => [x.task_id, x.is_success]));
     put(parts.timeline,
       el("h2", { id: "h-timeline" }, "Timeline"),
       el("ol", { class: "timeline" },
-        [...(explain.next_runs || [])].reverse().map((at) => el("li", { class: "event upcoming", dataset: { event: "upcoming" } },
-          el("span", { class: "event-name" }, "upcoming fire"), " ", time(at, zone))),
+        upcomingItems(fires, zone, skippable ? skip : null),
         el("li", { class: "now", "aria-label": "now" }, "now"),
         timelineItems(history.items, outcomes, zone)),
     );
+  }
+
+  // skip or unskip one upcoming due time, with the note typed in the controls
+  async function skip(kind, due) {
+    const body = { due_at: [due] };
+    if (note.value.trim()) body.note = note.value.trim();
+    try {
+      if (kind === "skip") await api(`/schedules/${id}/skip`, { method: "POST", body });
+      else await api(`/schedules/${id}/unskip`, { method: "POST", body });
+      announce(`${kind === "skip" ? "Skipped" : "Restored"} the fire due ${when(due, zone)} of ${config.name}.`);
+      note.value = "";
+    } catch (error) {
+      announce(`${kind === "skip" ? "Skip" : "Unskip"} refused: ${error.message}`, true);
+    }
+    await keeping(root, refresh);
   }
 
   async function act(action, label) {
