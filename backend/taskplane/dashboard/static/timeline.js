@@ -12,6 +12,7 @@ const STRIP = new Set(["fired", "skipped"]);
 function value(v, zone) {
   if (typeof v === "string" && ISO.test(v)) return when(v, zone);
   if (v === null || v === undefined) return "none";
+  if (Array.isArray(v) && v.every((x) => typeof x !== "object" || x === null)) return v.map((x) => value(x, zone)).join(", ");
   if (typeof v === "object") return JSON.stringify(v);
   return String(v);
 }
