@@ -122,3 +122,23 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+DARWIN = "Australia/Darwin"  # UTC+09:30 all year: a picked local time is never its UTC reading
+
+
+@pytest.fixture
+async def darwin_page(browser: Browser, stack: Stack) -> AsyncIterator[Page]:
+    """A page whose browser lives in Australia/Darwin, watched like every other page."""
+    context = await browser.new_context(
+        timezone_id=DARWIN, locale="en-US", viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(10_000)
+    watch = Watch(origin=stack.api.origin)
+    page = await context.new_page()
+    watch.attach(page)
+    try:
+        yield page
+    finally:
+        await context.close()
+    assert watch.problems() == []
