@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from playwright.async_api import ConsoleMessage, Page, Request, Response
+from playwright.async_api import ConsoleMessage, Page, Request, Response, expect
 
 from taskplane.settings import Settings
 from tests.e2e.processes import free_port, kill_group, settings_env, start, stop
@@ -207,3 +207,11 @@ async def screenshot(page: Page, name: str) -> None:
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+async def sign_in(page: Page, stack: Stack, token: str) -> None:
+    """Sign in with `token` on the stack's dashboard; the navigation shows once it took."""
+    await page.goto(stack.url)
+    await page.fill("#token", token)
+    await page.click("#sign-in button[type=submit]")
+    await expect(page.locator("#nav")).to_be_visible()

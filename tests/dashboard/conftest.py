@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskplane.resources import make_redis
@@ -107,4 +107,38 @@ async def page(chrome: BrowserContext, watch: Watch) -> AsyncIterator[Page]:
     watch.attach(page)
     yield page
     await page.close()
+    assert watch.problems() == []
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """A chromium whose tests open their own contexts (a time zone, a locale of their own)."""
+    executable = chromium()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(executable), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+DARWIN = "Australia/Darwin"  # UTC+09:30 all year: a picked local time is never its UTC reading
+
+
+@pytest.fixture
+async def darwin_page(browser: Browser, stack: Stack) -> AsyncIterator[Page]:
+    """A page whose browser lives in Australia/Darwin, watched like every other page."""
+    context = await browser.new_context(
+        timezone_id=DARWIN, locale="en-US", viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(10_000)
+    watch = Watch(origin=stack.api.origin)
+    page = await context.new_page()
+    watch.attach(page)
+    try:
+        yield page
+    finally:
+        await context.close()
     assert watch.problems() == []

@@ -16,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import Browser, Dialog, Page, Request, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, Request, expect
 
-from tests.dashboard.browser import CHROMIUM_FLAGS, Stack, Watch, chromium, screenshot
+from tests.dashboard.browser import Stack, Watch, screenshot, sign_in
 from tests.support import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -32,19 +32,6 @@ RAW_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d|\d\d:\d\d:\d\d\.\d{3,}")
 
 def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(executable), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture(params=PLACES, ids=[zone for zone, _ in PLACES])
@@ -68,13 +55,6 @@ async def page(browser: Browser, stack: Stack, place: tuple[str, str]) -> AsyncI
     finally:
         await context.close()
     assert watch.problems() == []
-
-
-async def sign_in(page: Page, stack: Stack, token: str) -> None:
-    await page.goto(stack.url)
-    await page.fill("#token", token)
-    await page.click("#sign-in button[type=submit]")
-    await expect(page.locator("#nav")).to_be_visible()
 
 
 async def visible_text(page: Page) -> str:

@@ -10,12 +10,14 @@ import { renderConfigs } from "./configs.js";
 import { renderConfig } from "./config_page.js";
 import { renderConfigForm } from "./config_form.js";
 import { renderExecutions } from "./executions.js";
+import { renderAudit } from "./audit.js";
 
 const ROUTES = [
   [/^\/?$/, (root, m, q) => renderOverview(root)],
   [/^\/configs$/, (root, m, q) => renderConfigs(root, q)],
   [/^\/configs\/new$/, (root, m, q) => renderConfigForm(root, null, q)],
   [/^\/executions$/, (root, m, q) => renderExecutions(root, q)],
+  [/^\/audit$/, (root, m, q) => renderAudit(root, q)],
   [/^\/configs\/(\d+)\/edit$/, (root, m) => renderConfigForm(root, Number(m[1]))],
   [/^\/configs\/(\d+)$/, (root, m, q) => renderConfig(root, Number(m[1]), q)],
 ];
@@ -46,6 +48,7 @@ async function route() {
     if (path.endsWith("/edit") || path.endsWith("/new")) {
       if (!canWrite()) return notFound(view, "Viewers cannot edit configs.");
     }
+    if (path === "/audit" && !canWrite()) return notFound(view, "The audit trail is for admins.");
     put(view, el("p", { class: "muted", role: "status" }, "loading…"));
     // each view renders into its own host, swapped in only if no newer route started meanwhile
     const host = el("div", { class: "view-host" });
@@ -92,6 +95,7 @@ function buildShell() {
     el("a", { href: "#/" }, "Overview"),
     el("a", { href: "#/configs" }, "Configs"),
     el("a", { href: "#/executions" }, "Executions"),
+    canWrite() ? el("a", { href: "#/audit" }, "Audit") : null,
     canWrite() ? el("a", { href: "#/configs/new", class: "write" }, "New config") : null,
   );
   $("#role").textContent = session.role === "admin" ? "admin" : "viewer · read-only";

@@ -55,6 +55,28 @@ export function when(iso, scheduleZone) {
   return `${format(zone, true).format(new Date(iso))} ${zone}`;
 }
 
+// "Dec 7, 2026, 02:30:00 UTC": in the zone named, whatever the header's toggle says (what a
+// picker in the browser's zone will send)
+export function whenIn(iso, zone) {
+  if (!iso) return "—";
+  return `${format(zone, true).format(new Date(iso))} ${zone}`;
+}
+
+// an ISO instant as a datetime-local value in this browser's zone ("2030-12-01T11:00:00"),
+// and such a value back as an ISO instant in UTC ("" when empty or not a time)
+export function localInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+export function fromLocalInput(value) {
+  if (!value) return "";
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? "" : d.toISOString();
+}
+
 // "02:30" in the zone: an hour label for charts
 export function hourLabel(ms, scheduleZone) {
   return format(zoneFor(scheduleZone), false).format(new Date(ms)).slice(0, 5);

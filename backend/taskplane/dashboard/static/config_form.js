@@ -1,34 +1,16 @@
 // Create or edit a config. The parameters part is generated from the task type's JSON
-// Schema; the schedule part previews its description and next fires as you type; a 422 is
-// shown beside the field its `loc` names.
+// Schema; the schedule part (exclusions and jitter included) previews its description and
+// next fires as you type; the alert settings sit beside the run settings; a 422 is shown
+// beside the field its `loc` names.
 
 import { ApiError, api } from "./api.js";
-import { browserZone, time } from "./clock.js";
+import { browserZone, localInput, time } from "./clock.js";
 import { announce, debounce, el, put } from "./dom.js";
-import { FieldSet, collect, schemaFields } from "./fields.js";
+import { alertFields, alertsValue } from "./alerts.js";
+import { FieldSet, choice, collect, num, readNumber, readText, schemaFields, text } from "./fields.js";
+import { scheduleExtras } from "./schedule_extras.js";
 
 const SCHEDULER_TYPES = ["interval", "cron", "date", "manual"];
-
-function num(value) {
-  const input = el("input", { type: "number", step: "1", inputmode: "numeric" });
-  if (value !== undefined && value !== null) input.value = String(value);
-  return input;
-}
-
-function text(value, attrs = {}) {
-  const input = el("input", { type: "text", autocomplete: "off", ...attrs });
-  if (value !== undefined && value !== null) input.value = String(value);
-  return input;
-}
-
-function choice(options, value, blank) {
-  const input = el("select", {}, el("option", { value: "" }, blank), options.map((o) => el("option", { value: o }, o)));
-  input.value = value || "";
-  return input;
-}
-
-const readNumber = (input) => () => (input.value.trim() === "" ? undefined : Number(input.value));
-const readText = (input) => () => (input.value.trim() === "" ? undefined : input.value.trim());
 
 function intervalSeconds(sc) {
   if (!sc) return 60;
@@ -40,14 +22,6 @@ function cronExpression(sc) {
   if (!sc) return "*/5 * * * *";
   if (sc.cron_expression) return sc.cron_expression;
   return ["minute", "hour", "day", "month", "day_of_week"].map((k) => sc[k] ?? "*").join(" ");
-}
-
-// an ISO instant as a datetime-local value in this browser's zone ("2030-12-01T11:00:00")
-function localInput(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
 const equal = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
@@ -146,6 +120,7 @@ export async function renderConfigForm(root, id, query = new URLSearchParams()) 
       parts.push(fields.add("schedule_config.run_date", "Run at", at, { required: true, hint: `in this browser's zone (${browserZone()})`,
         read: () => (!at.value ? undefined : at.value === shown && stored ? stored : new Date(at.value).toISOString()) }));
     }
+    if (kind === "cron" || kind === "interval") parts.push(scheduleExtras(fields, kind, same));
     if (kind !== "manual") {
       const misfire = choice(["once", "skip"], same && same.misfire, "default (once)");
       const grace = num(same && same.misfire_grace_seconds);
@@ -207,6 +182,8 @@ export async function renderConfigForm(root, id, query = new URLSearchParams()) 
         fields.add("max_retries", "Max retries", maxRetries, { hint: "0..20; empty: the task type's default", read: readNumber(maxRetries) }),
         fields.add("timeout_seconds", "Timeout (seconds)", timeout, { hint: "empty: the task type's default", read: () => (timeout.value.trim() === "" ? null : Number(timeout.value)) }),
         fields.add("priority", "Priority", priority, { hint: "0..9; empty: the task type's default", read: readNumber(priority) }))),
+    // a server without alerts (an older one) shows no `alerts` on a config: nothing to edit
+    !existing || "alerts" in existing ? alertFields(fields, c.alerts) : null,
     existing ? null : fields.add("auto_start", "Start the schedule once created", autoStart, { read: () => undefined }),
     el("div", { class: "form-actions" },
       el("button", { type: "submit", class: "write" }, existing ? "Save" : "Create"),
@@ -230,7 +207,10 @@ export async function renderConfigForm(root, id, query = new URLSearchParams()) 
       const value = fields.fields.get(key).read();
       if (value !== undefined) body[key] = value;
     }
-    return { body, problems: [...params.problems, ...schedule.problems] };
+    const alerts = collect(fields, "alerts");
+    const wanted = alertsValue(alerts.values, Boolean(existing && existing.alerts));
+    if (wanted !== undefined) body.alerts = wanted;
+    return { body, problems: [...params.problems, ...schedule.problems, ...alerts.problems] };
   }
 
   form.addEventListener("submit", async (event) => {

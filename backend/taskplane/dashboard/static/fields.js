@@ -6,6 +6,29 @@ import { el } from "./dom.js";
 
 let counter = 0;
 
+// the form's controls, filled with a stored value (none: empty)
+export function num(value) {
+  const input = el("input", { type: "number", step: "1", inputmode: "numeric" });
+  if (value !== undefined && value !== null) input.value = String(value);
+  return input;
+}
+
+export function text(value, attrs = {}) {
+  const input = el("input", { type: "text", autocomplete: "off", ...attrs });
+  if (value !== undefined && value !== null) input.value = String(value);
+  return input;
+}
+
+export function choice(options, value, blank) {
+  const input = el("select", {}, el("option", { value: "" }, blank), options.map((o) => el("option", { value: o }, o)));
+  input.value = value || "";
+  return input;
+}
+
+// what a control sends: empty is undefined (omitted)
+export const readNumber = (input) => () => (input.value.trim() === "" ? undefined : Number(input.value));
+export const readText = (input) => () => (input.value.trim() === "" ? undefined : input.value.trim());
+
 export class FieldSet {
   constructor() {
     this.fields = new Map(); // "parameters.message" -> {input, error, read}
@@ -196,7 +219,19 @@ export class FieldError extends Error {
   }
 }
 
-// the values of every field under `prefix.` as an object (omitted: undefined)
+// `value` at `path` in `target`, the objects on the way made as needed: the field
+// "schedule_config.exclude.holidays.country" is sent as {exclude: {holidays: {country}}}
+function place(target, path, value) {
+  let node = target;
+  for (const part of path.slice(0, -1)) {
+    if (!node[part] || typeof node[part] !== "object") node[part] = {};
+    node = node[part];
+  }
+  node[path[path.length - 1]] = value;
+}
+
+// the values of every field under `prefix.` as an object (omitted: undefined); a dotted key
+// below the prefix makes a nested object
 export function collect(fields, prefix) {
   const out = {};
   const problems = [];
@@ -204,7 +239,7 @@ export function collect(fields, prefix) {
     if (!key.startsWith(`${prefix}.`)) continue;
     try {
       const value = field.read();
-      if (value !== undefined) out[key.slice(prefix.length + 1)] = value;
+      if (value !== undefined) place(out, key.slice(prefix.length + 1).split("."), value);
     } catch (error) {
       if (error instanceof FieldError) problems.push({ loc: key.split("."), msg: error.message });
       else throw error;

@@ -1,6 +1,7 @@
-// The overview: schedules by status, executions in the last 24 h, runs per hour, recent
-// failures, next fires, and the health of every component.
+// The overview: open incidents, schedules by status, executions in the last 24 h, runs per
+// hour, recent failures, next fires, and the health of every component.
 
+import { incidentsSection, openIncidents, watchIncidents } from "./alerts.js";
 import { API, api } from "./api.js";
 import { runsPerHour } from "./chart.js";
 import { time } from "./clock.js";
@@ -29,22 +30,26 @@ function component(name, part, extra) {
     extra ? [" — ", extra] : null);
 }
 
-// one refresh: four small constant-size answers; the chart and the execution tiles come from
-// one server-side aggregate (GET /executions/histogram), never from execution records
-async function draw(root) {
-  const [board, status, healthy, day] = await Promise.all([
+// one refresh: five small constant-size answers (the open incidents: one page at most); the
+// chart and the execution tiles come from one server-side aggregate (GET
+// /executions/histogram), never from execution records
+async function draw(root, shown) {
+  const [board, status, healthy, day, incidents] = await Promise.all([
     api("/system/dashboard"),
     api("/system/status"),
     health(),
     api("/executions/histogram?bucket=3600"),
+    openIncidents(),
   ]);
   const name = await namesOf(board.recent_failures.map((x) => x.config_id));
   const s = board.schedules;
   const e = { total: day.total, failed: day.failed, success_rate: day.total ? (day.total - day.failed) / day.total : null };
   const leader = status.scheduler.leader;
   const queues = [...new Set(status.workers.flatMap((w) => w.queues))];
+  shown.incidents = incidents;
   put(root,
     el("h1", {}, "Overview"),
+    incidentsSection(incidents),
     el("section", { "aria-labelledby": "h-schedules" },
       el("h2", { id: "h-schedules" }, "Schedules"),
       el("div", { class: "tiles" },
@@ -87,7 +92,8 @@ async function draw(root) {
 }
 
 export async function renderOverview(root) {
-  await draw(root);
+  const shown = { incidents: null };
+  await draw(root, shown);
   let last = Date.now();
   let timer = null;
   let busy = false;
@@ -97,16 +103,18 @@ export async function renderOverview(root) {
     busy = true;
     last = Date.now();
     try {
-      await keeping(root, () => draw(root));
+      await keeping(root, () => draw(root, shown));
     } finally {
       busy = false;
     }
   }
+  const schedule = () => {
+    if (timer) return;
+    timer = setTimeout(refresh, Math.max(0, last + REFRESH_MS - Date.now()));
+  };
+  const stopWatching = shown.incidents === null ? () => {} : watchIncidents(null, shown.incidents, schedule);
   return {
-    onEvents: () => {
-      if (timer) return;
-      timer = setTimeout(refresh, Math.max(0, last + REFRESH_MS - Date.now()));
-    },
-    dispose: () => clearTimeout(timer),
+    onEvents: schedule,
+    dispose: () => { clearTimeout(timer); stopWatching(); },
   };
 }
