@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import time
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -370,24 +371,27 @@ SIZES = [1_000, 10_000, 100_000]
 
 
 async def run(result: Result, args: argparse.Namespace) -> None:
+    from bench import b1_peers
+
     sizes: list[int] = getattr(args, "n", None) or SIZES
     with_stock = not getattr(args, "no_stock", False)
+    with_peers = with_stock and not getattr(args, "no_peers", False)
     fires = getattr(args, "fires", None) or FIRES
     interval = getattr(args, "interval", None) or INTERVAL_SECONDS
     table = result.table(f"B1: {fires} fires per schedule, every {interval} s", COLUMNS)
     outcomes: list[Outcome] = []
+    systems: list[tuple[str, Callable[..., Awaitable[Outcome]]]] = [("taskplane", run_taskplane)]
+    if with_stock:
+        systems.append(("stock taskiq", run_stock))
+    if with_peers:
+        systems.extend(b1_peers.PEERS)
     for n in sizes:
-        runs = [("taskplane", run_taskplane)] + ([("stock", run_stock)] if with_stock else [])
-        for label, fn in runs:
-            print(f"  B1 {label} N={n:,} ...", flush=True)
+        for system, fn in systems:
+            print(f"  B1 {system} N={n:,} ...", flush=True)
             try:
                 o = await fn(n, fires=fires, interval=interval)
             except Exception as exc:
-                o = Outcome(
-                    "taskplane" if label == "taskplane" else "stock taskiq",
-                    n,
-                    note=f"failed: {exc!r}",
-                )
+                o = Outcome(system, n, note=f"failed: {exc!r}")
             outcomes.append(o)
             add_rows(table, [o])
             if o.note:
