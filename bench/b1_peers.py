@@ -261,7 +261,8 @@ async def run_apscheduler(n: int, *, fires: int, interval: int) -> Outcome:
     return out
 
 
-PEERS: list[tuple[str, Callable[..., Awaitable[Outcome]]]] = [
+PeerRun = Callable[..., Awaitable[Outcome]]
+PEERS: list[tuple[str, PeerRun]] = [
     (REDBEAT, run_redbeat),
     (APSCHEDULER, run_apscheduler),
 ]
