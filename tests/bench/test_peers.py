@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 
 import pytest
+from bench.b1_scheduler import Outcome
 
 from bench import b1_peers
-from bench.b1_scheduler import Outcome
 
 
 def test_sends_are_counted_by_schedule_and_due_slot() -> None:
