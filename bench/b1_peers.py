@@ -20,9 +20,17 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bench import procs
-from bench.b1_scheduler import REGISTER_CAP_SECONDS, Outcome, count_errors, per_minute, redis_pid
+from bench import procs, stats
+from bench.b1_scheduler import (
+    REGISTER_CAP_SECONDS,
+    Outcome,
+    count_errors,
+    per_minute,
+    redis_pid,
+    total_per_fire,
+)
 from bench.env import REDIS_URL, bench_env
+from bench.results import Result
 from bench.streams import read_all
 
 REDBEAT = "celery beat + RedBeat"
@@ -266,3 +274,49 @@ PEERS: list[tuple[str, PeerRun]] = [
     (REDBEAT, run_redbeat),
     (APSCHEDULER, run_apscheduler),
 ]
+
+
+def goals(result: Result, outcomes: list[Outcome]) -> None:
+    """Per peer, at 10,000 and 100,000: taskplane on time where the peer is (p99 lag and
+    missed no worse) at a lower scheduler + Redis cost per fire sent."""
+    for n in (10_000, 100_000):
+        tp = _find(outcomes, "taskplane", n)
+        for system, _ in PEERS:
+            goal = f"{n:,}: taskplane ahead of {system} (p99 lag, missed, CPU per fire incl. Redis)"
+            peer = _find(outcomes, system, n)
+            if tp is None or peer is None:
+                result.goal(goal, None, "not run")
+                continue
+            if peer.note.startswith("not installed") or not peer.sent:
+                # not installed: not compared; failed or sent nothing: ahead if taskplane sent
+                met = None if peer.note.startswith("not installed") else tp.sent > 0
+                result.goal(goal, met, f"{system}: {peer.note or 'sent nothing'}")
+                continue
+            ours, theirs = total_per_fire(tp), total_per_fire(peer)
+            p_tp = stats.percentile(tp.lags, 99)
+            p_peer = stats.percentile(peer.lags, 99)
+            met = (
+                ours is not None
+                and theirs is not None
+                and p_tp is not None
+                and p_peer is not None
+                and ours < theirs
+                and p_tp <= p_peer
+                and tp.missed <= peer.missed
+            )
+            result.goal(
+                goal,
+                met,
+                f"p99 {stats.ms(p_tp)} vs {stats.ms(p_peer)}, missed {tp.missed:,} vs "
+                f"{peer.missed:,} of {peer.expected:,}, duplicated {tp.duplicated:,} vs "
+                f"{peer.duplicated:,}, "
+                f"{_us(ours)} vs {_us(theirs)} per fire",
+            )
+
+
+def _us(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e6:,.0f} µs"
+
+
+def _find(outcomes: list[Outcome], system: str, n: int) -> Outcome | None:
+    return next((o for o in outcomes if o.system == system and o.n == n), None)

@@ -54,6 +54,23 @@ time of each message is its stream entry id (Redis's clock at XADD, in ms).
   send; each send is matched to the nearest due time (first tick + k intervals), so a stock
   fire that comes early (it fires when the rounded seconds since its last send reach 10, so
   anywhere from 9.5 s) has a negative lag, and a second send for one due time is duplicated.
+- **Celery beat + RedBeat** (`celery beat -S redbeat.RedBeatScheduler`, Redis broker, default
+  settings but `--loglevel WARNING`): N entries saved one at a time with
+  `RedBeatSchedulerEntry.save` (timed, same cap), each an interval `schedule` of the `echo`
+  task; then each entry's last run is set one interval before its first due and its score in
+  RedBeat's due index to that due (the same even spread over one interval), and the beat is
+  started; t0 is 30 s on, after its start-up. Nothing consumes the queue (a Redis list): the
+  send time is the beat's own clock, written into each message's headers by Celery's
+  `before_task_publish` hook just before kombu's LPUSH (same machine, same clock as Redis's).
+  Each send is put in the nearest due slot of its schedule (first due + k intervals).
+- **APScheduler 4** (its own deployment: `AsyncScheduler` with the SQLAlchemy data store on
+  PostgreSQL, asyncpg, and the Redis event broker; the scheduler process runs the jobs): N
+  schedules added one at a time with `AsyncScheduler.add_schedule` (timed, same cap), each an
+  `IntervalTrigger` whose start time is its first due (spread evenly over one interval from
+  t0, 30 s after the registration's expected end, so its scheduler is up). The job only
+  records its send: one XADD (entry id = send time) naming its schedule and its scheduled
+  fire time, which is its slot. A peer that is not installed or fails at a size gets a row
+  whose note says so with the error.
 - CPU is the scheduler process's user+system seconds over the window, scaled to one minute;
   Redis CPU is the same for the redis-server process (shared with everything else on the
   machine, so an upper bound of what the scheduler costs it). Both are also given per fire
@@ -397,6 +414,8 @@ async def run(result: Result, args: argparse.Namespace) -> None:
             if o.note:
                 result.note(f"{o.system} N={n:,}: {o.note}")
     _goals(result, outcomes)
+    if with_peers:
+        b1_peers.goals(result, outcomes)
 
 
 def _find(outcomes: list[Outcome], system: str, n: int) -> Outcome | None:

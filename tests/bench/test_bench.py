@@ -70,6 +70,8 @@ async def test_b1_accounts_for_every_fire_on_taskplane_stock_and_peers() -> None
     totals = [g for g in result.goals if "scheduler + Redis CPU" in g.goal]
     assert [g.goal.split(":")[0] for g in totals] == ["10,000", "100,000"]
     assert all(g.detail == "not run" for g in totals)  # 20 schedules: neither size ran
+    ahead = [g for g in result.goals if "taskplane ahead of" in g.goal]
+    assert len(ahead) == 4 and all(g.detail == "not run" for g in ahead)  # 2 peers x 2 sizes
 
 
 async def test_b2_sees_every_change_honoured() -> None:

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from bench.b1_scheduler import Outcome
+from bench.results import Result
 
 from bench import b1_peers
 
@@ -42,3 +43,39 @@ async def test_a_peer_not_installed_gets_a_row_saying_so(
     assert out.note.startswith("not installed (the bench dependency group)")
     assert module in out.note
     assert (out.registered, out.expected, out.sent) == (0, 0, 0)
+
+
+def _outcome(system: str, *, lag: float, missed: int, cpu: float, sent: int = 100) -> Outcome:
+    out = Outcome(system, 10_000, sent=sent, missed=missed, expected=sent + missed)
+    out.lags = [lag] * sent
+    out.window_seconds = 60
+    out.cpu_per_minute, out.redis_cpu_per_minute = cpu, cpu
+    return out
+
+
+def test_the_peer_goals_compare_lag_missed_and_cpu_per_fire_at_each_size() -> None:
+    result = Result("b1", "t", "test")
+    outcomes = [
+        _outcome("taskplane", lag=0.01, missed=0, cpu=1.0),
+        _outcome(b1_peers.REDBEAT, lag=0.5, missed=3, cpu=2.0),  # behind on all three
+        _outcome(b1_peers.APSCHEDULER, lag=0.005, missed=0, cpu=9.0),  # on time: lag better
+    ]
+    b1_peers.goals(result, outcomes)
+    by_goal = {g.goal: g for g in result.goals}
+    redbeat = by_goal[f"10,000: taskplane ahead of {b1_peers.REDBEAT} " + _WHAT]
+    aps = by_goal[f"10,000: taskplane ahead of {b1_peers.APSCHEDULER} " + _WHAT]
+    assert redbeat.met is True and "missed 0 vs 3 of 103" in redbeat.detail
+    assert aps.met is False
+    assert all(g.detail == "not run" for g in result.goals if g.goal.startswith("100,000"))
+
+
+def test_a_peer_that_sent_nothing_is_behind_and_one_not_installed_is_not_compared() -> None:
+    result = Result("b1", "t", "test")
+    failed = Outcome(b1_peers.REDBEAT, 10_000, note="failed: TimeoutError()")
+    absent = Outcome(b1_peers.APSCHEDULER, 10_000, note="not installed (the bench ...)")
+    b1_peers.goals(result, [_outcome("taskplane", lag=0.01, missed=0, cpu=1.0), failed, absent])
+    met = {g.goal.split(" ahead of ")[1].split(" (")[0]: g.met for g in result.goals[:2]}
+    assert met == {b1_peers.REDBEAT: True, b1_peers.APSCHEDULER: None}
+
+
+_WHAT = "(p99 lag, missed, CPU per fire incl. Redis)"
