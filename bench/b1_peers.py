@@ -21,7 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bench import procs, stats
-from bench.b1_scheduler import (
+from bench.b1_outcome import (
     REGISTER_CAP_SECONDS,
     Outcome,
     count_errors,

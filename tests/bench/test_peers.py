@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from bench.b1_scheduler import Outcome
+from bench.b1_outcome import Outcome
 from bench.results import Result
 
 from bench import b1_peers
