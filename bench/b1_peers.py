@@ -99,7 +99,7 @@ async def run_redbeat(n: int, *, fires: int, interval: int) -> Outcome:
     try:
         from celery.schedules import schedule
         from redbeat import RedBeatSchedulerEntry
-        from redbeat.decoder import RedBeatJSONEncoder
+        from redbeat.decoder import RedBeatJSONEncoder, to_timestamp
 
         from bench import celery_app
     except ImportError as exc:
@@ -126,7 +126,7 @@ async def run_redbeat(n: int, *, fires: int, interval: int) -> Outcome:
         redis = env.redis(decode=False)
         try:
             # the spread: each entry's last run one interval before its first due, and its
-            # score (RedBeat's due index) that due; the beat starts after this
+            # score in RedBeat's due index that due; the beat starts after this
             t0 = time.time() + START_MARGIN_SECONDS + n / 20_000
             step = interval / n
             firsts: dict[str, int] = {}
@@ -139,7 +139,8 @@ async def run_redbeat(n: int, *, fires: int, interval: int) -> Outcome:
                     pipe.hset(
                         key, "meta", json.dumps({"last_run_at": last}, cls=RedBeatJSONEncoder)
                     )
-                    pipe.zadd(schedule_key, {key: due})
+                    # RedBeat's own score: whole seconds (its to_timestamp truncates)
+                    pipe.zadd(schedule_key, {key: to_timestamp(datetime.fromtimestamp(due, UTC))})
                     firsts[f"s{i}"] = round(due * 1000)
                     if i % 10_000 == 9_999:
                         await pipe.execute()
