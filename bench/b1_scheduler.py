@@ -64,8 +64,9 @@ time of each message is its stream entry id (Redis's clock at XADD, in ms).
   task; then each entry's last run is set one interval before its first due and its score in
   RedBeat's due index to that due, in whole seconds as RedBeat writes it (the same even spread
   over one interval), and the beat is started; t0 is 30 s on, after its start-up. Nothing
-  consumes the queue (a Redis list): the send time is the beat's own clock, written into each message's headers by Celery's
-  `before_task_publish` hook just before kombu's LPUSH (same machine, same clock as Redis's).
+  consumes the queue (a Redis list): the send time is the beat's own clock, written into
+  each message's headers by Celery's `before_task_publish` hook just before kombu's LPUSH
+  (same machine, same clock as Redis's).
   Each send is put in the nearest due slot of its schedule (first due + k intervals).
 - **APScheduler 4** (its own deployment: `AsyncScheduler` with the SQLAlchemy data store on
   PostgreSQL, asyncpg, and the Redis event broker; the scheduler process runs the jobs): N
