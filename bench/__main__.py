@@ -57,6 +57,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--no-stock", action="store_true", help="skip the stock taskiq baselines")
     p.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="B1: skip the peers (Celery beat + RedBeat, APScheduler 4); --no-stock skips them too",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="after the measured runs, a short profiled pass of each benchmark (py-spy on "

@@ -12,19 +12,24 @@ import argparse
 import asyncio
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from redis.asyncio import Redis
-
-from bench import procs, stack, stats, stock_app
+from bench import b1_peers, procs, stack, stats, stock_app
+from bench.b1_outcome import (
+    FIRES,
+    INTERVAL_SECONDS,
+    REGISTER_CAP_SECONDS,
+    Outcome,
+    count_errors,
+    per_fire_us,
+    per_minute,
+    redis_pid,
+    total_per_fire,
+)
 from bench.env import REDIS_URL, bench_env
 from bench.results import Result, Table
 from bench.streams import first_entry_ms, read_all
-
-INTERVAL_SECONDS = 10
-FIRES = 6
-REGISTER_CAP_SECONDS = 120  # registration (either system) is stopped here
 
 DESCRIPTION = f"""
 N interval schedules of the `echo` task, every {INTERVAL_SECONDS} s, for N = 1,000, 10,000 and
@@ -53,6 +58,24 @@ time of each message is its stream entry id (Redis's clock at XADD, in ms).
   send; each send is matched to the nearest due time (first tick + k intervals), so a stock
   fire that comes early (it fires when the rounded seconds since its last send reach 10, so
   anywhere from 9.5 s) has a negative lag, and a second send for one due time is duplicated.
+- **Celery beat + RedBeat** (`celery beat -S redbeat.RedBeatScheduler`, Redis broker, default
+  settings but `--loglevel WARNING`): N entries saved one at a time with
+  `RedBeatSchedulerEntry.save` (timed, same cap), each an interval `schedule` of the `echo`
+  task; then each entry's last run is set one interval before its first due and its score in
+  RedBeat's due index to that due, in whole seconds as RedBeat writes it (the same even spread
+  over one interval), and the beat is started; t0 is 30 s on, after its start-up. Nothing
+  consumes the queue (a Redis list): the send time is the beat's own clock, written into
+  each message's headers by Celery's `before_task_publish` hook just before kombu's LPUSH
+  (same machine, same clock as Redis's).
+  Each send is put in the nearest due slot of its schedule (first due + k intervals).
+- **APScheduler 4** (its own deployment: `AsyncScheduler` with the SQLAlchemy data store on
+  PostgreSQL, asyncpg, and the Redis event broker; the scheduler process runs the jobs): N
+  schedules added one at a time with `AsyncScheduler.add_schedule` (timed, same cap), each an
+  `IntervalTrigger` whose start time is its first due (spread evenly over one interval from
+  t0, 30 s after the registration's expected end, so its scheduler is up). The job only
+  records its send: one XADD (entry id = send time) naming its schedule and its scheduled
+  fire time, which is its slot. A peer that is not installed or fails at a size gets a row
+  whose note says so with the error.
 - CPU is the scheduler process's user+system seconds over the window, scaled to one minute;
   Redis CPU is the same for the redis-server process (shared with everything else on the
   machine, so an upper bound of what the scheduler costs it). Both are also given per fire
@@ -63,73 +86,12 @@ time of each message is its stream entry id (Redis's clock at XADD, in ms).
 """
 
 
-@dataclass
-class Outcome:
-    system: str
-    n: int
-    register_seconds: float | None = None
-    registered: int = 0
-    expected: int = 0
-    sent: int = 0
-    missed: int = 0
-    duplicated: int = 0
-    lags: list[float] = field(default_factory=list)
-    cpu_per_minute: float | None = None
-    redis_cpu_per_minute: float | None = None
-    window_seconds: float = FIRES * INTERVAL_SECONDS
-    peak_rss: int | None = None
-    errors_in_log: int = 0
-    note: str = ""
-
-
-async def redis_pid(redis: Redis) -> int | None:
-    """The Redis server's pid, when it runs on this machine (its CPU is part of the cost)."""
-    try:
-        info = await redis.info("server")
-        return int(info["process_id"])
-    except Exception:
-        return None
-
-
-def per_fire_us(per_minute_: float | None, outcome: Outcome) -> str:
-    """CPU seconds per minute of the window as µs per fire sent in it."""
-    if per_minute_ is None or not outcome.sent:
-        return "-"
-    return f"{per_minute_ * outcome.window_seconds / 60 / outcome.sent * 1e6:,.0f} µs"
-
-
-def total_per_fire(outcome: Outcome) -> float | None:
-    """Scheduler + Redis CPU seconds per fire sent in the window (the Lua moved work into
-    Redis: counting the scheduler alone would flatter it)."""
-    if outcome.cpu_per_minute is None or outcome.redis_cpu_per_minute is None:
-        return None
-    if not outcome.sent:
-        return None
-    both = outcome.cpu_per_minute + outcome.redis_cpu_per_minute
-    return both * outcome.window_seconds / 60 / outcome.sent
-
-
-def per_minute(before: float | None, after: float | None, seconds: float) -> float | None:
-    if before is None or after is None:
-        return None
-    return (after - before) * 60 / seconds
-
-
 def _log_errors(proc: procs.Proc) -> int:
     try:
         text = proc.log_path.read_text(errors="replace")
     except OSError:
         return 0
     return count_errors(text)
-
-
-def count_errors(text: str) -> int:
-    """Log records at ERROR or above (stock: `[ERROR  ]`, taskplane: ` ERROR `)."""
-    return sum(
-        1
-        for line in text.splitlines()
-        if "[ERROR" in line or " ERROR " in line or "[CRITICAL" in line or " CRITICAL " in line
-    )
 
 
 # --------------------------------------------------------------------------- stock taskiq
@@ -372,27 +334,30 @@ SIZES = [1_000, 10_000, 100_000]
 async def run(result: Result, args: argparse.Namespace) -> None:
     sizes: list[int] = getattr(args, "n", None) or SIZES
     with_stock = not getattr(args, "no_stock", False)
+    with_peers = with_stock and not getattr(args, "no_peers", False)
     fires = getattr(args, "fires", None) or FIRES
     interval = getattr(args, "interval", None) or INTERVAL_SECONDS
     table = result.table(f"B1: {fires} fires per schedule, every {interval} s", COLUMNS)
     outcomes: list[Outcome] = []
+    systems: list[tuple[str, Callable[..., Awaitable[Outcome]]]] = [("taskplane", run_taskplane)]
+    if with_stock:
+        systems.append(("stock taskiq", run_stock))
+    if with_peers:
+        systems.extend(b1_peers.PEERS)
     for n in sizes:
-        runs = [("taskplane", run_taskplane)] + ([("stock", run_stock)] if with_stock else [])
-        for label, fn in runs:
-            print(f"  B1 {label} N={n:,} ...", flush=True)
+        for system, fn in systems:
+            print(f"  B1 {system} N={n:,} ...", flush=True)
             try:
                 o = await fn(n, fires=fires, interval=interval)
             except Exception as exc:
-                o = Outcome(
-                    "taskplane" if label == "taskplane" else "stock taskiq",
-                    n,
-                    note=f"failed: {exc!r}",
-                )
+                o = Outcome(system, n, note=f"failed: {exc!r}")
             outcomes.append(o)
             add_rows(table, [o])
             if o.note:
                 result.note(f"{o.system} N={n:,}: {o.note}")
     _goals(result, outcomes)
+    if with_peers:
+        b1_peers.goals(result, outcomes)
 
 
 def _find(outcomes: list[Outcome], system: str, n: int) -> Outcome | None:

@@ -43,23 +43,35 @@ def _no_failures(result: Result) -> None:
     assert not [n for n in result.notes if "failed" in n], result.notes
 
 
-async def test_b1_accounts_for_every_fire_on_both_schedulers() -> None:
+async def test_b1_accounts_for_every_fire_on_taskplane_stock_and_peers() -> None:
     result = Result("b1", b1_scheduler.TITLE, "test")
     await b1_scheduler.run(result, _args(n=[20], fires=2, interval=1))
     _no_failures(result)
     rows = _rows(result.tables[0])
-    assert [r["system"] for r in rows] == ["taskplane", "stock taskiq"]
+    assert [r["system"] for r in rows] == [
+        "taskplane",
+        "stock taskiq",
+        "celery beat + RedBeat",
+        "APScheduler 4",
+    ]
     for r in rows:
         assert _int(r["fires expected"]) == 40
         assert _int(r["sent"]) + _int(r["missed"]) == 40
         assert _int(r["sent"]) > 0
+        assert r["duplicated"].replace(",", "").isdigit()
         assert r["CPU s/min"].endswith(" s") and r["peak RSS"].endswith(" MiB")
+        assert r["register"].endswith(" s")
     assert _int(rows[0]["duplicated"]) == 0  # deterministic task ids + CAS: never twice
+    # each peer's note says how its send time was taken
+    assert any(n.startswith("celery beat + RedBeat N=20:") and "LPUSH" in n for n in result.notes)
+    assert any(n.startswith("APScheduler 4 N=20:") and "XADD" in n for n in result.notes)
     assert next(g.goal for g in result.goals).startswith("100,000")
     # scheduler + Redis CPU per fire against stock's, at each size the goals name
     totals = [g for g in result.goals if "scheduler + Redis CPU" in g.goal]
     assert [g.goal.split(":")[0] for g in totals] == ["10,000", "100,000"]
     assert all(g.detail == "not run" for g in totals)  # 20 schedules: neither size ran
+    ahead = [g for g in result.goals if "taskplane ahead of" in g.goal]
+    assert len(ahead) == 4 and all(g.detail == "not run" for g in ahead)  # 2 peers x 2 sizes
 
 
 async def test_b2_sees_every_change_honoured() -> None:
