@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from taskplane import metrics
+from taskplane import messages, metrics
 from taskplane.enums import Event
 from taskplane.epoch import from_ms, to_ms
 from taskplane.scheduling import fire_times
@@ -177,7 +177,7 @@ class CalendarFires:
         flags = FLAG_OVERLAP if spec.overlap == "skip" else ""
         if missed:
             flags += FLAG_CATCH_UP
-        body = template.body(f"{cid}-{fire_ms}", due_iso)
+        body = template.body(messages.scheduled_task_id(cid, fire_ms), due_iso)
         return Fire(
             cid,
             score_,

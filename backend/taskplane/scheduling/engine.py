@@ -61,7 +61,6 @@ from taskplane.scheduling.fires import (
     Now,
     Preparer,
     Registrations,
-    fire_task_id,
 )
 from taskplane.scheduling.planning import ON_TIME_SECONDS, Clock, SystemClock
 from taskplane.settings import Settings
@@ -363,7 +362,7 @@ class Engine:
         for it, status in zip(fires, statuses, strict=True):
             if status in (SENT, OVERLAP_SKIPPED):
                 tracing.fire_span(
-                    fire_task_id(it.config_id, it.fire_ms),
+                    messages.scheduled_task_id(it.config_id, it.fire_ms),
                     config_id=it.config_id,
                     due_at=it.due_iso,
                     due_ns=it.fire_ms * 1_000_000,

@@ -73,12 +73,6 @@ class MessageTemplate(Protocol):
     def fill_in(self, task_id: str, due_at: str, /) -> str: ...
 
 
-def fire_task_id(config_id: int, fire_ms: int) -> str:
-    """The task id of a scheduled fire (deterministic: a fire sent twice is recorded once;
-    ``Preparer.prepare`` writes it inline, on the per-fire path)."""
-    return f"{config_id}-{fire_ms}"
-
-
 class Prepared(NamedTuple):
     """A registration, parsed and ready to fire (``body`` writes a fire's run message)."""
 
@@ -318,7 +312,7 @@ class Preparer:
         body = due_iso = flags = ""
         if fire_ms is not None:
             due_iso = from_ms(fire_ms).isoformat()
-            body = template.body(f"{config_id}-{fire_ms}", due_iso)  # fire_task_id, inlined
+            body = template.body(messages.scheduled_task_id(config_id, fire_ms), due_iso)
             if spec.overlap == "skip":
                 flags = FLAG_OVERLAP
             if missed:
