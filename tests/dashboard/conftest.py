@@ -4,6 +4,7 @@ exceptions, requests to another origin and 5xx responses."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -127,11 +128,14 @@ async def browser() -> AsyncIterator[Browser]:
 DARWIN = "Australia/Darwin"  # UTC+09:30 all year: a picked local time is never its UTC reading
 
 
-@pytest.fixture
-async def darwin_page(browser: Browser, stack: Stack) -> AsyncIterator[Page]:
-    """A page whose browser lives in Australia/Darwin, watched like every other page."""
+@contextlib.asynccontextmanager
+async def watched_page(
+    browser: Browser, stack: Stack, zone: str, locale: str, height: int = 800
+) -> AsyncIterator[Page]:
+    """A page of a fresh browser context in ``zone`` / ``locale``, every console error,
+    failed request and uncaught exception watched: the test fails on any at the end."""
     context = await browser.new_context(
-        timezone_id=DARWIN, locale="en-US", viewport={"width": 1280, "height": 900}
+        timezone_id=zone, locale=locale, viewport={"width": 1280, "height": height}
     )
     context.set_default_timeout(10_000)
     watch = Watch(origin=stack.api.origin)
@@ -142,3 +146,10 @@ async def darwin_page(browser: Browser, stack: Stack) -> AsyncIterator[Page]:
     finally:
         await context.close()
     assert watch.problems() == []
+
+
+@pytest.fixture
+async def darwin_page(browser: Browser, stack: Stack) -> AsyncIterator[Page]:
+    """A page whose browser lives in Australia/Darwin, watched like every other page."""
+    async with watched_page(browser, stack, DARWIN, "en-US", height=900) as page:
+        yield page

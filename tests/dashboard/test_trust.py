@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Browser, Dialog, Page, Request, expect
 
-from tests.dashboard.browser import Stack, Watch, screenshot, sign_in
+from tests.dashboard.browser import Stack, screenshot, sign_in
+from tests.dashboard.conftest import watched_page
 from tests.support import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -43,18 +44,8 @@ async def place(request: pytest.FixtureRequest) -> tuple[str, str]:
 @pytest.fixture
 async def page(browser: Browser, stack: Stack, place: tuple[str, str]) -> AsyncIterator[Page]:
     zone, locale = place
-    context = await browser.new_context(
-        timezone_id=zone, locale=locale, viewport={"width": 1280, "height": 800}
-    )
-    context.set_default_timeout(10_000)
-    watch = Watch(origin=stack.api.origin)
-    page = await context.new_page()
-    watch.attach(page)
-    try:
+    async with watched_page(browser, stack, zone, locale) as page:
         yield page
-    finally:
-        await context.close()
-    assert watch.problems() == []
 
 
 async def visible_text(page: Page) -> str:
