@@ -12,8 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+
 from taskplane.embedded_redis import free_port
 from taskplane.settings import Settings
+from tests.support import eventually
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -119,3 +122,17 @@ def wait_until(check: object, within: float, what: str, log: Path | None = None)
 
 
 __all__ = ["free_port"]
+
+
+async def wait_healthy(http: httpx.AsyncClient, within: float = 90) -> None:
+    """Until the api behind ``http`` (based at ``/api/v1``) says every part is ``ok``; a
+    refused connection counts as not yet (the process may still be starting)."""
+
+    async def healthy() -> bool:
+        try:
+            response = await http.get("/system/health")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200 and response.json()["status"] == "ok"
+
+    await eventually(healthy, within=within)

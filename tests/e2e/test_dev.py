@@ -22,6 +22,7 @@ from tests.e2e.processes import (
     pid_alive,
     start,
     stop,
+    wait_healthy,
     wait_until,
 )
 from tests.support import eventually
@@ -56,12 +57,7 @@ async def test_dev_runs_everything_and_sigint_leaves_nothing_behind(tmp_path: Pa
         base = f"http://127.0.0.1:{port}/api/v1"
         headers = {"Authorization": f"Bearer {token.group(1)}"}
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=15) as http:
-
-            async def healthy() -> bool:
-                response = await http.get("/system/health")
-                return response.status_code == 200 and response.json()["status"] == "ok"
-
-            await eventually(healthy, within=60)
+            await wait_healthy(http, within=60)
             wait_until(lambda: "example-manual-sleep" in log.read_text(), 60, "examples", log)
             examples = (await http.get("/configs", params={"q": "example-"})).json()
             by_name = {c["name"]: c for c in examples["items"]}

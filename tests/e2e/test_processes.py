@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.settings import Settings
-from tests.e2e.processes import free_port, running, settings_env, start
+from tests.e2e.processes import free_port, running, settings_env, start, wait_healthy
 from tests.support import eventually
 
 pytestmark = pytest.mark.slow
@@ -59,15 +59,7 @@ async def test_interval_config_fires_pauses_runs_by_hand_and_is_deleted(
         async with httpx.AsyncClient(
             base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=15
         ) as http:
-
-            async def healthy() -> bool:
-                try:
-                    response = await http.get("/system/health")
-                except httpx.HTTPError:
-                    return False
-                return response.status_code == 200 and response.json()["status"] == "ok"
-
-            await eventually(healthy, within=90)
+            await wait_healthy(http, within=90)
 
             created = await http.post(
                 "/configs",

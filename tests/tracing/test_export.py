@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane import tracing
 from taskplane.settings import Settings
-from tests.e2e.processes import free_port, running, settings_env, start
+from tests.e2e.processes import free_port, running, settings_env, start, wait_healthy
 from tests.support import eventually
 from tests.tracing.receiver import Received, otlp_receiver
 
@@ -58,15 +58,7 @@ async def test_each_process_exports_its_spans_and_a_fire_and_its_run_are_one_tra
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=15,
             ) as http:
-
-                async def healthy() -> bool:
-                    try:
-                        response = await http.get("/system/health")
-                    except httpx.HTTPError:
-                        return False
-                    return response.status_code == 200 and response.json()["status"] == "ok"
-
-                await eventually(healthy, within=90)
+                await wait_healthy(http, within=90)
                 created = await http.post(
                     "/configs",
                     params={"auto_start": "true"},
