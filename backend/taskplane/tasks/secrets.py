@@ -35,12 +35,12 @@ SECRET: dict[str, Any] = {"writeOnly": True, "secret": True}
 """``json_schema_extra`` of a field whose value is secret."""
 
 
-@cache
 def is_mask(value: Any) -> bool:
     """Whether a parameter's value is the mask a read shows (``MASK``), not a value."""
     return isinstance(value, str) and value == MASK
 
 
+@cache
 def secret_fields(model: type[BaseModel]) -> frozenset[str]:
     """The names (aliases, as stored) of ``model``'s top-level secret fields."""
     properties: dict[str, Any] = model.model_json_schema(by_alias=True).get("properties", {})
