@@ -24,19 +24,25 @@ OWNERS: dict[str, set[str]] = {
     "schedule": {
         "state/schedule_state.py",
         "state/state_reads.py",
+        "state/state_parts.py",
         "scheduling/info_reads.py",
         "state/pause_timer.py",
     },
-    "history": {"state/schedule_state.py", "state/state_reads.py", "scheduling/info_reads.py"},
-    "by_status": {"state/schedule_state.py", "state/state_reads.py"},
-    "all_schedules": {"state/schedule_state.py", "state/state_reads.py"},
+    "history": {
+        "state/schedule_state.py",
+        "state/state_reads.py",
+        "state/state_parts.py",
+        "scheduling/info_reads.py",
+    },
+    "by_status": {"state/schedule_state.py", "state/state_reads.py", "state/state_parts.py"},
+    "all_schedules": {"state/schedule_state.py", "state/state_reads.py", "state/state_parts.py"},
     # the audit trail and its indexes (written by the state's scripts through the keys
     # state/audit.py hands out, read by its pages)
     "audit": {"state/audit.py", "state/audit_pages.py"},
     "audit_by_config": {"state/audit.py", "state/audit_pages.py"},
     "audit_by_actor": {"state/audit.py", "state/audit_pages.py"},
     # the pause timer's index (the scheduler reads it through the state service)
-    "paused_until": {"state/schedule_state.py", "state/pause_timer.py"},
+    "paused_until": {"state/schedule_state.py", "state/state_parts.py", "state/pause_timer.py"},
     # registered schedules and the due index (the engine's fire script advances `due`
     # through the key core hands out: core.due_key; the read model's reads read a page's
     # registrations and due scores)
@@ -100,6 +106,7 @@ OWNERS: dict[str, set[str]] = {
     "events": {
         "state/events.py",
         "state/schedule_state.py",
+        "state/state_parts.py",
         "worker/recorder.py",
         "worker/flusher.py",
         "api/app.py",
