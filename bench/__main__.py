@@ -1,4 +1,4 @@
-"""``python -m bench [b1 ... b10] [--n N ...]``: run benchmarks, print their
+"""``python -m bench [b1 ... b11] [--n N ...]``: run benchmarks, print their
 tables, store their results in bench/stored/ (one JSON per benchmark, committed) and regenerate
 docs/benchmarks.md from the stored results alone (``--report-only``: only that)."""
 
@@ -20,7 +20,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "names",
         nargs="*",
-        metavar="b1|b2|b3|b4|b6|b7|b8|b9|b10",
+        metavar="b1|b2|b3|b4|b6|b7|b8|b9|b10|b11",
         help="benchmarks to run (default: all)",
     )
     p.add_argument(
@@ -29,7 +29,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="append",
         help="size: B1 schedules (repeatable), B2 registered schedules, B3 tasks, B4 configs, "
         "B6 schedules and configs (repeatable), B8 executions stored (repeatable), "
-        "B9 registered schedules (repeatable), B10 schedules (repeatable)",
+        "B9 registered schedules (repeatable), B10 schedules (repeatable), B11 schedules "
+        "(repeatable; default 1,000,000)",
     )
     p.add_argument("--changes", type=int, help="B2: number of changes (default 200)")
     p.add_argument(
@@ -44,8 +45,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default="auto",
         help="B4: load generator (default auto: wrk when installed, else the Python one)",
     )
-    p.add_argument("--fires", type=int, help="B1: fires per schedule in the window (default 6)")
-    p.add_argument("--interval", type=int, help="B1: schedule interval in seconds (default 10)")
+    p.add_argument(
+        "--fires",
+        type=int,
+        help="B1: fires per schedule in the window (default 6); B11 (default 3)",
+    )
+    p.add_argument(
+        "--interval",
+        type=int,
+        help="B1: schedule interval in seconds (default 10); B11 (default 60)",
+    )
     p.add_argument(
         "--refresh", type=int, help="B2: stock --update-interval (default: the stock default, 60)"
     )

@@ -29,6 +29,12 @@ class Outcome:
     peak_rss: int | None = None
     errors_in_log: int = 0
     note: str = ""
+    redis_memory_added: int | None = None
+    """Redis's ``used_memory`` after registration minus before (bytes; B11, on a server of
+    its own: on the shared one it would count everyone's keys)."""
+    redis_commands: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Redis's time by command over the window, from ``INFO commandstats``: name -> (calls,
+    µs); the profile of Redis (a script's time is its EVALSHA's)."""
 
 
 async def redis_pid(redis: Redis) -> int | None:
@@ -38,6 +44,31 @@ async def redis_pid(redis: Redis) -> int | None:
         return int(info["process_id"])
     except Exception:
         return None
+
+
+async def used_memory(redis: Redis) -> int:
+    return int((await redis.info("memory"))["used_memory"])
+
+
+async def command_times(redis: Redis) -> dict[str, tuple[int, int]]:
+    """``INFO commandstats`` as command -> (calls, µs) since the server started."""
+    stats = await redis.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
+        for name, v in stats.items()
+        if isinstance(v, dict)
+    }
+
+
+def command_delta(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> dict[str, tuple[int, int]]:
+    out: dict[str, tuple[int, int]] = {}
+    for name, (calls, usec) in after.items():
+        calls0, usec0 = before.get(name, (0, 0))
+        if calls > calls0:
+            out[name] = (calls - calls0, usec - usec0)
+    return out
 
 
 def per_fire_us(per_minute_: float | None, outcome: Outcome) -> str:

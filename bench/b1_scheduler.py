@@ -15,19 +15,24 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from redis.asyncio import Redis
+
 from bench import b1_peers, procs, stack, stats, stock_app
 from bench.b1_outcome import (
     FIRES,
     INTERVAL_SECONDS,
     REGISTER_CAP_SECONDS,
     Outcome,
+    command_delta,
+    command_times,
     count_errors,
     per_fire_us,
     per_minute,
     redis_pid,
     total_per_fire,
+    used_memory,
 )
-from bench.env import REDIS_URL, bench_env
+from bench.env import REDIS_URL, BenchEnv, bench_env
 from bench.results import Result, Table
 from bench.streams import first_entry_ms, read_all
 
@@ -197,11 +202,22 @@ async def run_stock(n: int, *, fires: int = FIRES, interval: int = INTERVAL_SECO
 # --------------------------------------------------------------------------- taskplane
 
 
-async def run_taskplane(n: int, *, fires: int = FIRES, interval: int = INTERVAL_SECONDS) -> Outcome:
+async def run_taskplane(
+    n: int,
+    *,
+    fires: int = FIRES,
+    interval: int = INTERVAL_SECONDS,
+    redis_url: str = REDIS_URL,
+    register_cap: float = REGISTER_CAP_SECONDS,
+    registered: Callable[[Redis, BenchEnv], Awaitable[None]] | None = None,
+) -> Outcome:
+    """taskplane's side; ``redis_url``: a server of the run's own (B11), whose memory and
+    command times are then this run's alone; ``registered``: called once every schedule is
+    registered, before the window (B11 reads Redis's memory by key family there)."""
     from taskplane.resources import make_redis
 
     out = Outcome("taskplane", n)
-    async with bench_env(f"b1-tp-{n}") as env:
+    async with bench_env(f"b1-tp-{n}", redis_url=redis_url) as env:
         redis = make_redis(env.settings())
         try:
             svc = stack.service(env, redis)
@@ -213,9 +229,13 @@ async def run_taskplane(n: int, *, fires: int = FIRES, interval: int = INTERVAL_
             proc = stack.scheduler_proc(env, f"b1-tp-{n}-scheduler").start()
             try:
                 await stack.wait_follower(redis, env, proc, within=120)
+                memory0 = await used_memory(redis)
                 started = time.monotonic()
-                done, how = await stack.start_all(svc, configs, REGISTER_CAP_SECONDS)
+                done, how = await stack.start_all(svc, configs, register_cap)
                 out.register_seconds = time.monotonic() - started
+                out.redis_memory_added = await used_memory(redis) - memory0
+                if registered is not None:
+                    await registered(redis, env)
                 out.registered = done
                 out.note = f"registered with {how}"
                 if done < n:
@@ -229,8 +249,9 @@ async def run_taskplane(n: int, *, fires: int = FIRES, interval: int = INTERVAL_
                     await stack.load_directly(
                         svc, redis, env, [c for c in configs if str(c.id) not in started_ids]
                     )
-                # spread the first due times evenly over one interval, from t0 on
-                t0_ms = int((time.time() + 5) * 1000)
+                # spread the first due times evenly over one interval, from t0 on (after
+                # the rewrite itself: ~1 s per 100,000)
+                t0_ms = int((time.time() + 5 + n / 100_000) * 1000)
                 step = interval * 1000 / n
                 async with redis.pipeline(transaction=False) as pipe:
                     for i, c in enumerate(configs):
@@ -248,9 +269,11 @@ async def run_taskplane(n: int, *, fires: int = FIRES, interval: int = INTERVAL_
                 cpu0 = proc.cpu_seconds()
                 server = await redis_pid(redis)
                 redis0 = procs.cpu_of(server)
+                commands0 = await command_times(redis)
                 await asyncio.sleep(max(0.0, t0_ms / 1000 + window - time.time()))
                 out.cpu_per_minute = (proc.cpu_seconds() - cpu0) * 60 / window
                 out.redis_cpu_per_minute = per_minute(redis0, procs.cpu_of(server), window)
+                out.redis_commands = command_delta(commands0, await command_times(redis))
                 await asyncio.sleep(max(0.0, t0_ms / 1000 + window + interval - time.time()))
             finally:
                 proc.stop()

@@ -1,4 +1,5 @@
-"""Where a benchmark run lives: its own Redis key prefix on Redis DB 9 and, when it needs one,
+"""Where a benchmark run lives: its own Redis key prefix on Redis DB 9 (or on a server of its
+own, ``redis_url``) and, when it needs one,
 its own freshly migrated PostgreSQL database. Everything is removed afterwards."""
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class BenchEnv:
     label: str
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     database_name: str | None = None
+    redis_url: str = REDIS_URL
+    """The shared Redis (DB 9) unless a benchmark brings its own server (B11)."""
 
     @property
     def prefix(self) -> str:
@@ -42,7 +45,7 @@ class BenchEnv:
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "redis_url": REDIS_URL,
+            "redis_url": self.redis_url,
             "redis_prefix": self.prefix,
             "admin_token": ADMIN_TOKEN,
             "worker_metrics_port": 0,
@@ -72,7 +75,7 @@ class BenchEnv:
         return env
 
     def redis(self, *, decode: bool = True) -> Redis:
-        return Redis.from_url(REDIS_URL, decode_responses=decode, socket_timeout=60)
+        return Redis.from_url(self.redis_url, decode_responses=decode, socket_timeout=60)
 
 
 async def _pg(sql: str) -> None:
@@ -97,8 +100,10 @@ async def delete_prefix(redis: Redis, prefix: str) -> None:
 
 
 @asynccontextmanager
-async def bench_env(label: str, *, database: bool = False) -> AsyncIterator[BenchEnv]:
-    env = BenchEnv(label)
+async def bench_env(
+    label: str, *, database: bool = False, redis_url: str = REDIS_URL
+) -> AsyncIterator[BenchEnv]:
+    env = BenchEnv(label, redis_url=redis_url)
     if database:
         from taskplane.db import migrations
         from taskplane.db.session import make_engine

@@ -15,6 +15,7 @@ from bench import (
     b8_dashboard,
     b9_alerts,
     b10_calendars,
+    b11_million,
 )
 from bench.results import Result
 
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "b8": b8_dashboard,
     "b9": b9_alerts,
     "b10": b10_calendars,
+    "b11": b11_million,
 }
 
 
@@ -55,6 +57,7 @@ PROFILE_PASS: dict[str, dict[str, Any]] = {
     "b8": {"n": [1_000_000], "duration": 5},  # the api's stacks at the largest size
     "b9": {"n": [100_000]},
     "b10": {"n": [100_000]},
+    "b11": {"n": [1_000_000], "fires": 1},  # the scheduler's stacks at a million
 }
 """Each benchmark's profiled pass (``python -m bench --profile``): the options it runs with
 unless the command line set them, shorter than the measured run's and taskplane's side

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         default=300, ge=0, description="how often the leading scheduler reconciles (0: never)"
     )
     scheduler_lease_ms: int = Field(default=3000, ge=500, le=60_000)
+    scheduler_templates_max: int = Field(
+        default=2_000_000,
+        ge=1000,
+        description="registrations a scheduler keeps parsed (~1.3 KB each); past it, it "
+        "starts afresh (every fire parses again until the kept ones are rebuilt)",
+    )
     heartbeat_interval_seconds: float = Field(default=2.0, gt=0, le=60)
     heartbeat_stale_seconds: float = Field(default=15.0, gt=0, le=3600)
     events_keepalive_seconds: float = Field(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from bench.results import Result, Table
 
-from bench import b1_scheduler, b2_changes, b3_throughput, b4_api, b7_bad_clients
+from bench import b1_scheduler, b2_changes, b3_throughput, b4_api, b7_bad_clients, b11_million
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -72,6 +72,39 @@ async def test_b1_accounts_for_every_fire_on_taskplane_stock_and_peers() -> None
     assert all(g.detail == "not run" for g in totals)  # 20 schedules: neither size ran
     ahead = [g for g in result.goals if "taskplane ahead of" in g.goal]
     assert len(ahead) == 4 and all(g.detail == "not run" for g in ahead)  # 2 peers x 2 sizes
+
+
+async def test_b11_accounts_for_every_fire_and_every_byte_on_a_redis_of_its_own() -> None:
+    result = Result("b11", b11_million.TITLE, "test")
+    await b11_million.run(result, _args(n=[30], fires=2, interval=1))
+    _no_failures(result)
+    rows = _rows(result.tables[0])
+    assert len(rows) == 1
+    (row,) = rows
+    assert _int(row["fires expected"]) == 60
+    assert _int(row["sent"]) + _int(row["missed"]) == 60 and _int(row["sent"]) > 0
+    assert _int(row["duplicated"]) == 0
+    assert row["Redis memory per schedule"].endswith(" B") and row["RSS per schedule"].endswith(
+        " B"
+    )
+    # a server of its own: what registration added is this run's keys, the families that
+    # hold them are one registration, one state hash and one history list per schedule
+    memory = _rows(result.tables[1])
+    per_config = {r["key family"]: _int(r["keys"]) for r in memory if r["keys"]}
+    assert per_config["source:data:taskplane-config-N"] == 30
+    assert per_config["schedule:N"] == 30 and per_config["history:N"] == 30
+    assert per_config["due"] == 1
+    # Redis's time by command over the window: the fire script first
+    commands = _rows(result.tables[2])
+    assert commands[0]["command"] == "evalsha", commands
+    assert [g.goal for g in result.goals] == [
+        "30: p99 lag ≤ 1 s, 0 missed, 0 duplicated",
+        "register 30 through the service's bulk path ≤ 60 s",
+        "Redis memory per schedule ≤ 1 KiB",
+        "scheduler peak RSS per schedule ≤ 1 KiB",
+    ]
+    assert all(g.met is not None for g in result.goals), result.goals
+    assert result.goals[3].met is False  # 30 schedules: the process's own size dominates
 
 
 async def test_b2_sees_every_change_honoured() -> None:

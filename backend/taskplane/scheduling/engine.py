@@ -63,6 +63,7 @@ from taskplane.scheduling.fires import (
     Registrations,
 )
 from taskplane.scheduling.planning import ON_TIME_SECONDS, Clock, SystemClock
+from taskplane.scheduling.standby import Standby
 from taskplane.settings import Settings
 from taskplane.state import heartbeats, running
 from taskplane.state.heartbeats import SchedulerPresence
@@ -131,6 +132,7 @@ class Engine:
         state: ScheduleStateService | None = None,
         core: SchedulerCoreService | None = None,
         tracing: Tracing | None = None,
+        templates_max: int = 2_000_000,
     ) -> None:
         self.redis = redis
         self.outages = outages or Outages()
@@ -150,7 +152,8 @@ class Engine:
         self._fire = RawScript(redis, scripts.FIRE)
         self._lease_key = heartbeats.lease_key(keys)
         self.tracing = tracing
-        self.registrations = Registrations(self._keys_of, tracing=tracing)
+        self.registrations = Registrations(self._keys_of, templates_max, tracing=tracing)
+        self.standby = Standby(redis, self.core, self.registrations)
         self.skips = SkipStore(redis, keys)
         self.calendar = CalendarFires(on_time_seconds, self.skips, self.core, self.registrations)
         keys_ = (self.core.due_key, self._lease_key, self.skips.version_key, self.core.jittered_key)
@@ -196,6 +199,7 @@ class Engine:
             state=state,
             core=core,
             tracing=tracing,
+            templates_max=settings.scheduler_templates_max,
         )
 
     # --- one pass ------------------------------------------------------------------------

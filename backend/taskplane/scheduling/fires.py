@@ -104,7 +104,7 @@ class Registrations:
     def __init__(
         self,
         keys_of: KeysOf | None = None,
-        max_entries: int = 200_000,
+        max_entries: int = 2_000_000,
         *,
         tracing: Tracing | None = None,
     ) -> None:
@@ -137,6 +137,14 @@ class Registrations:
         elif self.jittered:
             self.jittered.discard(config_id)
         return template
+
+    def __contains__(self, config_id: object) -> bool:
+        return config_id in self._parsed
+
+    @property
+    def is_full(self) -> bool:
+        """As many kept as the bound: a standby warms no more (``standby.Standby``)."""
+        return len(self._parsed) >= self.max_entries
 
     def get(self, config_id: int) -> Prepared | None:
         """The template kept for a config, if any (the fire script checks that the stored

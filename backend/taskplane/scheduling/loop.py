@@ -1,6 +1,8 @@
 """The tick loop of a scheduler instance: hold the lease (or wait for it), beat, and tick
 while leading, until stopped.
 
+A standby (not leading) warms: it parses the registrations it would fire from
+(``standby.Standby``), so a take-over does not start with a parse of every schedule.
 The lease (``scheduler_lease_ms``) is renewed / polled every lease/5; a clean stop releases
 it (hand-over at once), a crash lets it expire. A lost Redis never ends the loop: the tick
 and the lease back off through the process's ``outage.Outages`` (one warning per outage),
@@ -46,6 +48,13 @@ async def run(engine: Engine, stop: asyncio.Event, pause_ends: PauseEnds | None 
                     pause_ends.poke()
                 if result.is_leader and result.read >= engine.batch_size:
                     continue  # a backlog: no pause between full batches
+            else:
+                try:
+                    await engine.standby.warm()  # a standby builds the templates it will fire from
+                except Exception as exc:
+                    await guard.failed(exc, stop)
+                    continue
+                guard.ok()
             await wait(stop, engine.tick_ms / 1000)
     finally:
         stop.set()
