@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from json.encoder import encode_basestring, encode_basestring_ascii
@@ -116,7 +117,8 @@ class Template:
             raise ValueError(f"a hole's name stands once in a template: {names}")
         if len(parts) != len(names) + 1:
             raise ValueError(f"{len(names)} holes stand between {len(names) + 1} parts")
-        self._first = parts[0]
+        # a short head is the same in most templates (a producer's many messages): one copy
+        self._first = sys.intern(parts[0]) if len(parts[0]) <= 64 else parts[0]
         self._rest = tuple(parts[1:])
         self.holes = _holes(tuple(names))
         """The names of the holes, in the order they stand in the text."""

@@ -152,6 +152,7 @@ class Engine:
         self._fire = RawScript(redis, scripts.FIRE)
         self._lease_key = heartbeats.lease_key(keys)
         self.tracing = tracing
+        self._streams: dict[str, str] = {}
         self.registrations = Registrations(self._keys_of, templates_max, tracing=tracing)
         self.standby = Standby(redis, self.core, self.registrations)
         self.skips = SkipStore(redis, keys)
@@ -376,9 +377,13 @@ class Engine:
                 )
 
     def _keys_of(self, config_id: int, queue: str) -> FireKeys:
-        """The keys of a config's fires, from their owners (cached with its template)."""
+        """The keys of a config's fires, from their owners (asked at each fire: a template
+        keeps none, ``fires.Prepared``); a queue's stream is asked once."""
+        stream = self._streams.get(queue)
+        if stream is None:
+            stream = self._streams.setdefault(queue, messages.stream(self.keys, queue))
         return FireKeys(
-            messages.stream(self.keys, queue),
+            stream,
             self.state.event_log(config_id),
             running.key(self.keys, config_id),
             self.core.data_key(config_id),

@@ -74,17 +74,30 @@ class MessageTemplate(Protocol):
 
 
 class Prepared(NamedTuple):
-    """A registration, parsed and ready to fire (``body`` writes a fire's run message)."""
+    """A registration, parsed and ready to fire (``body`` writes a fire's run message).
+
+    Kept for every registered schedule (``Registrations``): at a million schedules each byte
+    here is a megabyte of the scheduler's memory, so it holds no key of its own (``keys``
+    asks their owners at each fire, ~1 µs) and no second record of the text it was made
+    from (``text_hash``)."""
 
     spec: specs.Spec
     config_id: int
     sha: str
     """SHA1 of the registration's text: the fire script checks the stored one against it."""
-    keys: FireKeys
+    text_hash: int
+    """``hash()`` of the text it was made from: kept while the text read is the same."""
+    queue: str
+    keys_of: KeysOf
     message: MessageTemplate
     step_ms: int
     """An interval's step in ms (whole-ms planning); 0 for every other kind, and for an
     interval with a calendar (``calendar_fires`` plans those)."""
+
+    @property
+    def keys(self) -> FireKeys:
+        """The keys of its fires (stream, history, running set, registration)."""
+        return self.keys_of(self.config_id, self.queue)
 
     def body(self, task_id: str, due_iso: str) -> str:
         """The run message of the fire with ``task_id``, due at ``due_iso``."""
@@ -98,8 +111,10 @@ def _keyless(config_id: int, queue: str) -> FireKeys:
 class Registrations:
     """The ``Prepared`` of each config's registration, kept while its stored text is the
     same: a fire re-validates and re-encodes nothing it did on an earlier tick (pydantic
-    parsing and JSON encoding were most of a fire's CPU). Keyed by config id with the text's
-    length and hash, so a replaced registration is parsed again; bounded (``max_entries``)."""
+    parsing and JSON encoding were most of a fire's CPU). Keyed by config id, kept while the
+    text's hash is the same, so a replaced registration is parsed again (a hash collision
+    between two texts of one config would keep the old template: the fire script's SHA1
+    check refuses it, and the engine forgets it); bounded (``max_entries``)."""
 
     def __init__(
         self,
@@ -114,23 +129,23 @@ class Registrations:
         # a plain dict, not functools/cachetools: it is read once per fire, and with 200,000
         # entries cachetools' LRUCache.get took 769 ns against dict.get's 84 ns (timeit, this
         # machine); the bound is kept by clearing, which is rare (more registrations than it)
-        self._parsed: dict[int, tuple[tuple[int, int], Prepared]] = {}
-        self._shared: dict[Any, Any] = {}  # equal specs and stream keys: one object each
+        self._parsed: dict[int, Prepared] = {}
+        self._shared: dict[Any, Any] = {}  # equal specs, queues and steps: one object each
         self.jittered: set[int] = set()
         """Configs whose kept registration has jitter (their batch reads the recorded dues)."""
 
     def read(self, config_id: int, raw: str | bytes) -> Prepared:
         """The template of a registration; ValidationError / ValueError / KeyError /
         TypeError when it is unreadable (nothing is kept then)."""
-        same_text = (len(raw), hash(raw))
+        text_hash = hash(raw)
         kept = self._parsed.get(config_id)
-        if kept is not None and kept[0] == same_text:
-            return kept[1]
-        template = self._parse(config_id, raw)
+        if kept is not None and kept.text_hash == text_hash:
+            return kept
+        template = self._parse(config_id, raw, text_hash)
         if len(self._parsed) >= self.max_entries:
             self._parsed.clear()  # rare: more registrations than the bound; start afresh
             self._shared.clear()
-        self._parsed[config_id] = (same_text, template)
+        self._parsed[config_id] = template
         rules = template.spec.calendar
         if rules is not None and rules.jitter_seconds:
             self.jittered.add(config_id)
@@ -149,15 +164,14 @@ class Registrations:
     def get(self, config_id: int) -> Prepared | None:
         """The template kept for a config, if any (the fire script checks that the stored
         text is still the one it was made from: no need to read it again)."""
-        kept = self._parsed.get(config_id)
-        return kept[1] if kept is not None else None
+        return self._parsed.get(config_id)
 
     def forget(self, config_id: int) -> None:
         """The stored text changed: read and parse it again next time."""
         self._parsed.pop(config_id, None)
         self.jittered.discard(config_id)
 
-    def _parse(self, config_id: int, raw: str | bytes) -> Prepared:
+    def _parse(self, config_id: int, raw: str | bytes, text_hash: int) -> Prepared:
         task = ScheduledTask.model_validate_json(raw)
         spec = self._share(spec_labels.from_labels(task.labels))
         registered = messages.RunLabels.parse(task.labels, task.task_name)
@@ -169,7 +183,6 @@ class Registrations:
         if spec.kind is SchedulerType.INTERVAL and spec.interval_seconds and not spec.calendar:
             step_ms = max(0, int(spec.interval_seconds) * 1000)
         queue = labels.queue or messages.DEFAULT_QUEUE
-        stream, history, running, registration = self.keys_of(config_id, queue)
         text = raw.encode() if isinstance(raw, str) else raw
         message: MessageTemplate
         if self.tracing is None:
@@ -180,9 +193,11 @@ class Registrations:
             spec=spec,
             config_id=config_id,
             sha=hashlib.sha1(text, usedforsecurity=False).hexdigest(),
-            keys=FireKeys(self._share(stream), history, running, registration),
+            text_hash=text_hash,
+            queue=self._share(queue),
+            keys_of=self.keys_of,
             message=message,
-            step_ms=step_ms,
+            step_ms=self._share(step_ms),
         )
 
     def _share(self, value: _T) -> _T:
