@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     scheduler_templates_max: int = Field(
         default=2_000_000,
         ge=1000,
-        description="registrations a scheduler keeps parsed (~1.3 KB each); past it, it "
+        description="registrations a scheduler keeps parsed (~0.8 KB each); past it, it "
         "starts afresh (every fire parses again until the kept ones are rebuilt)",
     )
     heartbeat_interval_seconds: float = Field(default=2.0, gt=0, le=60)
