@@ -250,8 +250,8 @@ async def run_taskplane(
                         svc, redis, env, [c for c in configs if str(c.id) not in started_ids]
                     )
                 # spread the first due times evenly over one interval, from t0 on (after
-                # the rewrite itself and the take-over: ~1 s per 100,000, more when loaded)
-                t0_ms = int((time.time() + 5 + n / 40_000) * 1000)
+                # the rewrite itself and the take-over: ~2 s per 100,000 when loaded)
+                t0_ms = int((time.time() + 5 + n / 20_000) * 1000)
                 step = interval * 1000 / n
                 async with redis.pipeline(transaction=False) as pipe:
                     for i, c in enumerate(configs):
