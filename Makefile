@@ -17,7 +17,7 @@ dev: install
 # in parallel (pytest-xdist): most tests wait on real processes, servers and chromium, so
 # TEST_WORKERS processes beat one even on 2 cores; each worker has its own database, and a
 # module's tests stay on one worker (loadscope: its module-scoped stack starts once)
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 2
 test: install
 	@scripts/ensure-chromium
 	@$(UV) run pytest -n $(TEST_WORKERS) --dist loadscope $(ARGS)
