@@ -14,9 +14,13 @@ install:
 dev: install
 	@$(UV) run taskplane dev $(ARGS)
 
+# in parallel (pytest-xdist): most tests wait on real processes, servers and chromium, so
+# TEST_WORKERS processes beat one even on 2 cores; each worker has its own database, and a
+# module's tests stay on one worker (loadscope: its module-scoped stack starts once)
+TEST_WORKERS ?= 2
 test: install
 	@scripts/ensure-chromium
-	@$(UV) run pytest $(ARGS)
+	@$(UV) run pytest -n $(TEST_WORKERS) --dist loadscope $(ARGS)
 
 # the dashboard's images in docs/img, taken by its browser tests (never by a plain `make test`)
 screenshots: install

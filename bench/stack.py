@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import procs
 from bench.env import BenchEnv
+from taskplane import embedded_redis
 from taskplane.actors import Actor
 
 if TYPE_CHECKING:
@@ -231,9 +231,8 @@ async def wait_leader(redis: Redis, env: BenchEnv, proc: procs.Proc, within: flo
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """embedded_redis's: its own class of ports when tests/bench runs under pytest-xdist."""
+    return embedded_redis.free_port()
 
 
 async def wait_http(url: str, proc: procs.Proc, within: float = 90) -> None:

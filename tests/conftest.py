@@ -28,13 +28,38 @@ _counter = itertools.count(1)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """The run's services, decided once (by the controller under pytest-xdist); each xdist
+    worker then makes its own database on them (``pytest_configure_node``)."""
     global _SERVICES
-    if hasattr(config, "workerinput") or _SERVICES is not None:
+    if _SERVICES is not None:
+        return
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        run = test_services.TestServices(**workerinput["taskplane_services"])
+        _SERVICES = test_services.for_worker(run, workerinput["workerid"])
         return
     try:
         _SERVICES = test_services.decide()
     except RuntimeError as exc:
         raise pytest.UsageError(str(exc)) from exc
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: what a worker needs of the run's services (not the private servers'
+    handles: the controller keeps and removes those)."""
+    s = _SERVICES
+    assert s is not None
+    node.workerinput["taskplane_services"] = {
+        "run_id": s.run_id,
+        "database_url": s.database_url,
+        "database_kind": s.database_kind,
+        "redis_url": s.redis_url,
+        "redis_kind": s.redis_kind,
+        "notes": s.notes,
+        "admin_pg_url": s.admin_pg_url,
+        "database_name": s.database_name,
+    }
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -106,6 +106,23 @@ def decide() -> TestServices:
     return services
 
 
+def for_worker(run: TestServices, worker: str) -> TestServices:
+    """A pytest-xdist worker's services: the servers the run decided on (``run``, decided
+    once by the controller), its own database (``taskplane_test_<run>_<worker>``, dropped
+    when the worker ends) and its own run id, so its Redis prefixes are its own too."""
+    run_id = f"{run.run_id}_{worker}"
+    services = TestServices(
+        run_id, "", run.database_kind, run.redis_url, run.redis_kind, list(run.notes)
+    )
+    if run.admin_pg_url:
+        name = f"taskplane_test_{run_id}"
+        asyncio.run(_pg_admin(run.admin_pg_url, f'CREATE DATABASE "{name}"'))
+        services.database_url = f"{run.admin_pg_url.rsplit('/', 1)[0]}/{name}"
+        services.admin_pg_url = run.admin_pg_url
+        services.database_name = name
+    return services
+
+
 def _start_private_postgres(problem: str) -> PrivatePostgres:
     try:
         server = PrivatePostgres()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.util
+import os
 import shutil
 import signal
 import socket
@@ -35,11 +36,28 @@ class EmbeddedRedisError(RuntimeError):
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the caller binds it next)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port that was free a moment ago (the caller binds it next).
+
+    Under pytest-xdist (``PYTEST_XDIST_WORKER`` is set in each worker and inherited by the
+    processes it starts) each worker only takes ports of its own class, ``(port >> 1) % n``
+    (the kernel hands out even ports first, hence the shift): two workers can then never
+    be given the same port between one's ``free_port`` and its bind."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    mine = int(worker.removeprefix("gw")) % count if worker.startswith("gw") else 0
+    held: list[socket.socket] = []
+    try:
+        for _ in range(64 * count):
+            sock = socket.socket()
+            held.append(sock)  # kept bound until the end: the next bind gets another port
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+            if count <= 1 or (port >> 1) % count == mine:
+                return port
+        raise OSError(f"no free port of class {mine}/{count} on {host}")
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def server_binary() -> Path:

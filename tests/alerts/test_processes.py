@@ -13,8 +13,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from taskplane.embedded_redis import free_port
 from taskplane.settings import Settings
-from tests.alerts.test_webhooks import SECRET, Receiver, free_port
+from tests.alerts.test_webhooks import SECRET, Receiver
 from tests.e2e.processes import running, settings_env, start, wait_healthy
 from tests.support import eventually
 

@@ -9,13 +9,13 @@ import hashlib
 import hmac
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+from taskplane.embedded_redis import free_port
 from taskplane.services import Services
 from tests.alerts.conftest import Clock, alert_loop, create
 from tests.alerts.test_failing import FAILING, runs
@@ -53,12 +53,6 @@ class Receiver:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import io
 import os
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,12 +47,31 @@ def taskplane(
     )
 
 
+@contextmanager
+def _columns_as_set() -> Iterator[None]:
+    """The CLI's consoles as wide as COLUMNS says now. A rich console made while COLUMNS was
+    set keeps that width (a pytest-xdist worker starts with COLUMNS=80, so whichever test
+    imports taskplane.cli first would fix 80); a plain run has no COLUMNS at import."""
+    from taskplane.cli import output
+
+    consoles = (output.console, output.err_console)
+    kept = [c._width for c in consoles]
+    columns = os.environ.get("COLUMNS", "")
+    for c in consoles:
+        c._width = int(columns) if columns.isdigit() else None
+    try:
+        yield
+    finally:
+        for c, width in zip(consoles, kept, strict=True):
+            c._width = width
+
+
 def _main(argv: list[str]) -> Result:
     from taskplane.cli.app import main
 
     out, err = io.StringIO(), io.StringIO()
     code = 0
-    with redirect_stdout(out), redirect_stderr(err):
+    with redirect_stdout(out), redirect_stderr(err), _columns_as_set():
         try:
             main(argv)
         except SystemExit as exc:

@@ -23,6 +23,11 @@ from tests.e2e.processes import free_port, kill_group, settings_env, start, stop
 from tests.support import eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
+PREVIEW = 20_000
+"""ms a form's live preview may take: one api call after each pause in typing, which on a
+loaded machine (the parallel suite: other workers' stacks and chromiums) can take seconds
+more than Playwright's default 5 s; what it must show is the same."""
+
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskplane.resources import make_redis
@@ -26,6 +26,11 @@ from tests.dashboard.browser import (
     start_processes,
 )
 from tests.e2e.processes import kill_group, stop
+
+# an assertion waits as long as an action does (the contexts' default timeout, 10 s), not
+# Playwright's 5 s: the parallel suite loads the machine; a test that promises a time ("within
+# two seconds") passes its own timeout
+expect.set_options(timeout=10_000)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.dashboard.browser import Api, Stack, Watch, screenshot
+from tests.dashboard.browser import PREVIEW, Api, Stack, Watch, screenshot
 from tests.support import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -251,8 +251,10 @@ async def test_an_operator_creates_starts_watches_pauses_and_edits_an_interval_c
     await page.get_by_label("Kind").select_option("interval")
     seconds = form.locator("[data-field='schedule_config.seconds'] input")
     await seconds.fill("45")
-    await expect(page.locator("#preview-description")).to_have_text(re.compile(r"every 45 ?s"))
-    await expect(page.locator("#preview-runs li")).to_have_count(5)
+    await expect(page.locator("#preview-description")).to_have_text(
+        re.compile(r"every 45 ?s"), timeout=PREVIEW
+    )
+    await expect(page.locator("#preview-runs li")).to_have_count(5, timeout=PREVIEW)
     await seconds.fill("0")
     await expect(
         form.locator("[data-field='schedule_config.seconds'] .field-error")
@@ -318,10 +320,12 @@ async def test_an_operator_creates_starts_watches_pauses_and_edits_an_interval_c
     await page.get_by_role("link", name="Edit").click()
     seconds = page.locator("[data-field='schedule_config.seconds'] input")
     await expect(seconds).to_have_value("3")
-    await expect(page.locator("#preview-description")).to_have_text(re.compile(r"every 3 ?s"))
+    await expect(page.locator("#preview-description")).to_have_text(
+        re.compile(r"every 3 ?s"), timeout=PREVIEW
+    )
     await seconds.fill("7200")
     await expect(page.locator("#preview-description")).to_have_text(
-        re.compile(r"every (2 ?h|7200 ?s)")
+        re.compile(r"every (2 ?h|7200 ?s)"), timeout=PREVIEW
     )
     await page.get_by_role("button", name="Save").click()
     await expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()

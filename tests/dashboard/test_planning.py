@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.dashboard.browser import Stack, screenshot, sign_in
+from tests.dashboard.browser import PREVIEW, Stack, screenshot, sign_in
 from tests.dashboard.conftest import DARWIN
 from tests.support import eventually
 
@@ -22,7 +22,6 @@ from tests.support import eventually
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 BERLIN = ZoneInfo("Europe/Berlin")
-PREVIEW = 20_000  # ms: a live preview is one api call after each pause in typing
 
 
 def unique(name: str) -> str:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Browser, Dialog, Page, Request, expect
 
-from tests.dashboard.browser import Stack, screenshot, sign_in
+from tests.dashboard.browser import PREVIEW, Stack, screenshot, sign_in
 from tests.dashboard.conftest import watched_page
 from tests.support import eventually
 
@@ -98,7 +98,7 @@ async def test_no_view_prints_null_undefined_or_a_raw_time_for_admin_or_viewer(
             await expect(page.locator("#view h1")).to_be_visible()
             await expect(page.locator("#view [role=status]", has_text="loading")).to_have_count(0)
             if hash_.endswith(("/new", "/edit")):  # the preview comes a moment later
-                await expect(page.locator("#preview-description")).not_to_be_empty()
+                await expect(page.locator("#preview-description")).not_to_be_empty(timeout=PREVIEW)
             text = await visible_text(page)
             assert not NULLISH.search(text), (hash_, NULLISH.search(text), text[:2000])
             assert not RAW_ISO.search(text), (hash_, RAW_ISO.search(text), text[:2000])
@@ -142,7 +142,9 @@ async def test_times_carry_their_zone_and_the_header_switches_schedule_browser_a
     await expect(row).to_contain_text(shown("Europe/Berlin"))
     # the form's preview lists fires in the zone typed in the form
     await page.goto(stack.url + f"#/configs/{cron['id']}/edit")
-    await expect(page.locator("#preview-runs li").first).to_contain_text("02:30:00 Europe/Berlin")
+    await expect(page.locator("#preview-runs li").first).to_contain_text(
+        "02:30:00 Europe/Berlin", timeout=PREVIEW
+    )
     await stack.http.post(f"/schedules/{cron['id']}/stop")
 
 

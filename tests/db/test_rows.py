@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +25,7 @@ from taskplane.db import configs
 from taskplane.db.reads import read_connection
 from taskplane.db.rows import APPLICATION_NAME, SHAPES_KEPT, RowReader, plan
 from taskplane.db.session import make_engine
+from taskplane.embedded_redis import free_port
 from taskplane.enums import SchedulerType
 from taskplane.errors import BackendUnavailable, NotFound
 from tests import services as test_services
@@ -117,14 +117,8 @@ async def test_a_missing_row_is_not_found(any_sessions: Sessions, reader: RowRea
         await configs.get_row(reader, 987_654)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_postgresql_unreachable_is_a_503(services: test_services.TestServices) -> None:
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:{_free_port()}/nothing"
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
     engine = make_engine(make_test_settings(services, database_url=url))
     rows = RowReader(engine, max_size=2)
     try:

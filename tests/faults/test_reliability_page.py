@@ -105,6 +105,17 @@ def test_a_cited_tests_outcome_is_kept_beside_its_figures(tmp_path: Path) -> Non
     assert list(json.loads((tmp_path / figures.FILE_NAME).read_text())) == ["tests/a.py::t"]
 
 
+def test_an_xdist_worker_writes_the_figures_of_the_whole_run(tmp_path: Path) -> None:
+    """A worker's base temp dir is ``<the run's>/popen-gwN``: its entries go to the run's file,
+    beside the other workers' (one file to ``--store``)."""
+    worker = tmp_path / "popen-gw1"
+    factory = SimpleNamespace(getbasetemp=lambda: worker)
+    config = SimpleNamespace(_tmp_path_factory=factory, workerinput={"workerid": "gw1"})
+    assert figures.run_file(config) == tmp_path / figures.FILE_NAME  # type: ignore[arg-type]
+    plain = SimpleNamespace(_tmp_path_factory=factory)
+    assert figures.run_file(plain) == worker / figures.FILE_NAME  # type: ignore[arg-type]
+
+
 def test_the_bad_client_section_is_rendered_from_its_stored_file_alone(tmp_path: Path) -> None:
     (section,) = [s for s in reliability.SECTIONS if s.render is badclients.render]
     assert section.file == "badclients.json" and section.cites == badclients.CITED
