@@ -79,13 +79,13 @@ class Prepared(NamedTuple):
     Kept for every registered schedule (``Registrations``): at a million schedules each byte
     here is a megabyte of the scheduler's memory, so it holds no key of its own (``keys``
     asks their owners at each fire, ~1 µs) and no second record of the text it was made
-    from (``text_hash``)."""
+    from (``text_id``)."""
 
     spec: specs.Spec
     config_id: int
     sha: str
     """SHA1 of the registration's text: the fire script checks the stored one against it."""
-    text_hash: int
+    text_id: int
     """``hash()`` of the text it was made from: kept while the text read is the same."""
     queue: str
     keys_of: KeysOf
@@ -137,11 +137,11 @@ class Registrations:
     def read(self, config_id: int, raw: str | bytes) -> Prepared:
         """The template of a registration; ValidationError / ValueError / KeyError /
         TypeError when it is unreadable (nothing is kept then)."""
-        text_hash = hash(raw)
+        text_id = hash(raw)
         kept = self._parsed.get(config_id)
-        if kept is not None and kept.text_hash == text_hash:
+        if kept is not None and kept.text_id == text_id:
             return kept
-        template = self._parse(config_id, raw, text_hash)
+        template = self._parse(config_id, raw, text_id)
         if len(self._parsed) >= self.max_entries:
             self._parsed.clear()  # rare: more registrations than the bound; start afresh
             self._shared.clear()
@@ -171,7 +171,7 @@ class Registrations:
         self._parsed.pop(config_id, None)
         self.jittered.discard(config_id)
 
-    def _parse(self, config_id: int, raw: str | bytes, text_hash: int) -> Prepared:
+    def _parse(self, config_id: int, raw: str | bytes, text_id: int) -> Prepared:
         task = ScheduledTask.model_validate_json(raw)
         spec = self._share(spec_labels.from_labels(task.labels))
         registered = messages.RunLabels.parse(task.labels, task.task_name)
@@ -193,7 +193,7 @@ class Registrations:
             spec=spec,
             config_id=config_id,
             sha=hashlib.sha1(text, usedforsecurity=False).hexdigest(),
-            text_hash=text_hash,
+            text_id=text_id,
             queue=self._share(queue),
             keys_of=self.keys_of,
             message=message,
