@@ -377,8 +377,7 @@ class Engine:
                 )
 
     def _keys_of(self, config_id: int, queue: str) -> FireKeys:
-        """The keys of a config's fires, from their owners (asked at each fire: a template
-        keeps none, ``fires.Prepared``); a queue's stream is asked once."""
+        """A config's fire keys from their owners, at each fire (``fires.Prepared`` keeps none)."""
         stream = self._streams.get(queue)
         if stream is None:
             stream = self._streams.setdefault(queue, messages.stream(self.keys, queue))
