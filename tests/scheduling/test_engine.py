@@ -124,10 +124,10 @@ async def test_pause_between_read_and_fire_wins(redis: Redis, keys: Keys) -> Non
     """A schedule removed (or replaced) after the tick read it is not fired: the CAS fails."""
 
     class RacingEngine(Engine):
-        async def _start(self, batch: Any) -> Any:
+        async def load(self, due: Any) -> Any:
             await redis.zrem(keys.due, "1")  # paused: core removed it meanwhile
             await redis.zadd(keys.due, {"2": to_ms(T0 + timedelta(seconds=99))})  # replaced
-            return await super()._start(batch)
+            return await super().load(due)
 
     clock = FakeClock()
     engine = RacingEngine(redis, keys, clock=clock)
@@ -340,12 +340,12 @@ async def test_a_failure_planning_the_next_batch_still_ends_the_one_in_flight(
     class FailingOnce(Engine):
         failed = False
 
-        def _plan(self, *args: Any) -> Any:
+        def plan(self, *args: Any) -> Any:
             if self._plans == 1 and not self.failed:
                 self.failed = True
                 raise RuntimeError("planning failed")
             self._plans += 1
-            return super()._plan(*args)
+            return super().plan(*args)
 
         _plans = 0
 

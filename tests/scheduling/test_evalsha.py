@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import ResponseError
 
-from taskplane.scheduling.evalsha import RawScript
+from taskplane.scheduling.evalsha import Channel, RawScript
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 
@@ -47,14 +47,52 @@ async def test_a_cancelled_call_discards_its_connection(one_connection: Redis) -
     again, so the next call on the pool gets its own reply, not the cancelled one's."""
     slow, echo = RawScript(one_connection, SLOW), RawScript(one_connection, ECHO)
     await slow([], [])  # loaded
-    reply = await slow.send([], [])
-    waiting = asyncio.ensure_future(reply())
+    waiting = asyncio.ensure_future(slow([], []))
     await asyncio.sleep(0.005)  # it waits for the reply now
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
     [connection] = one_connection.connection_pool._available_connections
     assert not connection.is_connected  # released, and disconnected
+    assert await echo(["k"], ["1", "2", "3", "4"]) == ["k", "1", "2", "3", "4"]
+
+
+async def test_a_channel_reads_replies_in_the_order_sent(one_connection: Redis) -> None:
+    """Commands queued on a channel run in the order sent, the next one behind the running
+    script (no round trip between them), and their replies come back in that order; a
+    channel read to the end leaves its connection for the next call."""
+    slow, echo = RawScript(one_connection, SLOW), RawScript(one_connection, ECHO)
+    await slow([], [])  # loaded
+    async with Channel(one_connection) as channel:
+        await channel.send(slow.command([], []), ("SET", "evalsha-k", "after-slow"))
+        await channel.send(("GET", "evalsha-k"), echo.command(["k"], ["a", "b", "c", "d"]))
+        assert channel.unread == 4
+        assert await channel.read() == "slow"
+        assert await channel.read() == "OK"
+        assert await channel.read() == "after-slow"
+        assert await channel.read() == ["k", "a", "b", "c", "d"]
+    [connection] = one_connection.connection_pool._available_connections
+    assert connection.is_connected
+    assert await one_connection.delete("evalsha-k") == 1
+
+
+async def test_a_channel_left_with_replies_unread_drops_its_connection(
+    one_connection: Redis,
+) -> None:
+    """An error between a send and its read (the engine's planning failed): the queued
+    replies are never read by anyone, the connection is disconnected and given back."""
+    echo = RawScript(one_connection, ECHO)
+
+    async def interrupted() -> None:
+        async with Channel(one_connection) as channel:
+            await channel.send(("PING",), ("PING",))
+            assert await channel.read() == "PONG"
+            raise RuntimeError("planning failed")
+
+    with pytest.raises(RuntimeError, match="planning failed"):
+        await interrupted()
+    [connection] = one_connection.connection_pool._available_connections
+    assert not connection.is_connected
     assert await echo(["k"], ["1", "2", "3", "4"]) == ["k", "1", "2", "3", "4"]
 
 

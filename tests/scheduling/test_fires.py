@@ -220,7 +220,7 @@ async def test_a_redis_without_the_script_gets_it_loaded(redis: Redis, keys: Key
     engine = Engine(redis, keys, clock=clock, history_max=50)
     unknown = RawScript(redis, f"{FIRE}\n-- {uuid.uuid4().hex}")  # a script Redis lacks
     assert await redis.script_exists(unknown.sha) == [False]
-    engine._fire = unknown
+    engine.fire_script = unknown
     assert (await engine.tick()).sent == 1
     assert await redis.script_exists(unknown.sha) == [True]
     clock.at += timedelta(seconds=10)

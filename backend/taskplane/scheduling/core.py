@@ -64,6 +64,16 @@ class DueBatch:
     entries: list[tuple[int, float]]
 
 
+def _due_batch(rows: Sequence[tuple[Any, Any]]) -> DueBatch:
+    entries: list[tuple[int, float]] = []
+    for member, score in rows:
+        try:
+            entries.append((int(member), float(score)))
+        except ValueError:
+            log.warning("ignoring a non-numeric member of the due index", extra={"m": member})
+    return DueBatch(len(rows), entries)
+
+
 def _sha(raw: str | bytes | None) -> str:
     """The SHA1 a script compares a stored registration with ('' for none)."""
     if raw is None:
@@ -290,13 +300,21 @@ class SchedulerCoreService:
         rows: list[Any] = await self.redis.zrangebyscore(
             self.keys.due, "-inf", to_ms(until), start=offset, num=limit, withscores=True
         )
-        entries: list[tuple[int, float]] = []
-        for member, score in rows:
-            try:
-                entries.append((int(member), float(score)))
-            except ValueError:
-                log.warning("ignoring a non-numeric member of the due index", extra={"m": member})
-        return DueBatch(len(rows), entries)
+        return _due_batch(rows)
+
+    def due_command(self, until: datetime, limit: int, offset: int) -> tuple[Any, ...]:
+        """``due_until``'s read as a command, for a ``evalsha.Channel`` (its flat reply to
+        ``due_reply``): the engine queues it behind a fire script."""
+        due, until_ms = self.keys.due, to_ms(until)
+        return ("ZRANGEBYSCORE", due, "-inf", until_ms, "WITHSCORES", "LIMIT", offset, limit)
+
+    @staticmethod
+    def due_reply(flat: Sequence[Any]) -> DueBatch:
+        """The entries of ``due_command``'s raw reply: member, score, member, score, ... (RESP2)
+        or [member, score] pairs (RESP3)."""
+        if flat and isinstance(flat[0], list | tuple):
+            return _due_batch(flat)
+        return _due_batch(list(zip(flat[::2], flat[1::2], strict=True)))
 
     async def next_dues(self, limit: int) -> list[tuple[int, datetime]]:
         """The ``limit`` soonest due times (config id, due), soonest first (dashboard)."""

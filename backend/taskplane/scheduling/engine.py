@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
@@ -48,11 +47,11 @@ from redis.asyncio import Redis
 from taskplane import messages, metrics
 from taskplane.enums import Trigger
 from taskplane.outage import Outages
-from taskplane.scheduling import loop, scripts
+from taskplane.scheduling import loop, scripts, tick
 from taskplane.scheduling.calendar_fires import CalendarFires
 from taskplane.scheduling.completions import Completer, Completions
 from taskplane.scheduling.core import DueBatch, SchedulerCoreService
-from taskplane.scheduling.evalsha import RawScript, Reply
+from taskplane.scheduling.evalsha import Command, RawScript
 from taskplane.scheduling.fires import (
     FLAG_CATCH_UP,
     KEPT,
@@ -64,6 +63,7 @@ from taskplane.scheduling.fires import (
 )
 from taskplane.scheduling.planning import ON_TIME_SECONDS, Clock, SystemClock
 from taskplane.scheduling.standby import Standby
+from taskplane.scheduling.tick import Batch, TickResult
 from taskplane.settings import Settings
 from taskplane.state import heartbeats, running
 from taskplane.state.heartbeats import SchedulerPresence
@@ -83,27 +83,6 @@ BATCH_SIZE = 500
 
 SENT, OVERLAP_SKIPPED, NOTHING_SENT, LOST, CHANGED = 1, 2, 3, 0, 4
 NOT_LEADING, SKIPS_CHANGED = [-1], [-2]
-
-
-@dataclass(frozen=True, slots=True)
-class TickResult:
-    """What one tick did: ``read`` due entries, ``sent`` fires, ``skipped`` by policy."""
-
-    read: int = 0
-    sent: int = 0
-    skipped: int = 0
-    lost: int = 0
-    is_leader: bool = True
-    is_refused: bool = False  # the skips changed since the copy the batch was planned with
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """One batch of due entries (``read`` of them) as planned at ``now``."""
-
-    read: int
-    now: Now
-    fires: list[Fire]
 
 
 Loaded = tuple[list[Any], dict[int, int]]
@@ -149,7 +128,7 @@ class Engine:
         self.core = core or SchedulerCoreService(redis, keys)
         self.batch_size = batch_size
         self.on_time_seconds = on_time_seconds
-        self._fire = RawScript(redis, scripts.FIRE)
+        self.fire_script = RawScript(redis, scripts.FIRE)
         self._lease_key = heartbeats.lease_key(keys)
         self.tracing = tracing
         self._streams: dict[str, str] = {}
@@ -206,61 +185,11 @@ class Engine:
     # --- one pass ------------------------------------------------------------------------
 
     async def tick(self) -> TickResult:
-        """Fire everything due now, batch by batch; returns the totals.
+        """Fire everything due now, batch by batch; returns the totals. Under a backlog the
+        next batch is planned and queued while Redis fires one (``tick.py``)."""
+        return await tick.tick(self)
 
-        Batches overlap: while the fire script of one batch runs in Redis, the next one is
-        planned here. Its entries and registrations are read before that script is sent (a
-        command sent after it would wait for it in Redis), so the due index still holds the
-        current batch then: the next batch is what follows it (``_after``). An entry read
-        twice would fail its compare-and-set; one left out is read by the next tick.
-        """
-        total = TickResult()
-        if self.calendar.skips_version is None:
-            await self.calendar.read_skips()
-        now = Now.of(self.clock.now())
-        due = await self.core.due_until(now.at, self.batch_size)
-        if not due.read:
-            return total
-        batch = self._plan(due, await self._load(due), now)
-        while True:
-            following: tuple[DueBatch, Loaded, Now] | None = None
-            if due.read >= self.batch_size:  # a full batch: read the next before it is sent
-                now = Now.of(self.clock.now())
-                due = await self._after(due, now)
-                if due.read:
-                    following = (due, await self._load(due), now)
-            reply = await self._start(batch)
-            upcoming: Batch | None = None
-            if following is not None:
-                try:
-                    upcoming = self._plan(*following)  # meanwhile, Redis fires
-                except BaseException:
-                    if reply is not None:
-                        await asyncio.gather(reply(), return_exceptions=True)
-                    raise
-            result = await self._finish(batch, reply)
-            total = TickResult(
-                read=total.read + result.read,
-                sent=total.sent + result.sent,
-                skipped=total.skipped + result.skipped,
-                lost=total.lost + result.lost,
-                is_leader=result.is_leader,
-                is_refused=result.is_refused,
-            )
-            if not result.is_leader or result.is_refused or upcoming is None:
-                return total  # a refused tick's next batch was planned from the old copy
-            batch = upcoming
-
-    async def _after(self, due: DueBatch, now: Now) -> DueBatch:
-        """The batch due at ``now`` that follows ``due`` (not yet fired, so still at the
-        head of the index) in the index. An index changed meanwhile can make it skip an
-        entry (the next tick reads it) or repeat one of ``due`` (dropped here; were it not,
-        its compare-and-set would fail)."""
-        ahead = await self.core.due_until(now.at, self.batch_size, offset=due.read)
-        current = {cid for cid, _ in due.entries}
-        return DueBatch(ahead.read, [entry for entry in ahead.entries if entry[0] not in current])
-
-    async def _load(self, due: DueBatch) -> Loaded:
+    async def load(self, due: DueBatch) -> Loaded:
         """The registrations of a batch's entries: one MGET of those without a kept
         template (``fires.KEPT`` for the others: the fire script checks their text), and
         the recorded dues of its jittered schedules (one HMGET, when it has any)."""
@@ -272,7 +201,7 @@ class Engine:
         dues = await self.calendar.read_dues(due.entries, read)
         return [read.get(cid, KEPT) for cid, _ in due.entries], dues
 
-    def _plan(self, due: DueBatch, loaded: Loaded, now: Now) -> Batch:
+    def plan(self, due: DueBatch, loaded: Loaded, now: Now) -> Batch:
         raws, self.calendar.dues = loaded
         prepare = self._preparer.prepare
         fires = [
@@ -281,8 +210,8 @@ class Engine:
         ]
         return Batch(due.read, now, fires)
 
-    async def _start(self, batch: Batch) -> Reply | None:
-        """Send the fire script of a batch (None: nothing to send)."""
+    def command(self, batch: Batch) -> Command | None:
+        """The fire script's call for a batch (None: nothing to send)."""
         items = batch.fires
         if not items:
             return None
@@ -308,14 +237,13 @@ class Engine:
                 it.event,
                 it.sha,
             )
-        return await self._fire.send(keys, args)
+        return self.fire_script.command(keys, args)
 
-    async def _finish(self, batch: Batch, reply: Reply | None) -> TickResult:
-        """Await the fire script of a batch and account for what it did."""
-        if reply is None:
+    async def finish(self, batch: Batch, statuses: list[int]) -> TickResult:
+        """Account for what the fire script did with a batch (its reply: ``statuses``)."""
+        if not batch.fires:
             return TickResult(read=batch.read)
         items = batch.fires
-        statuses: list[int] = await reply()
         if statuses == SKIPS_CHANGED:
             await self.calendar.read_skips()
             log.debug("the skips changed; batch planned again")

@@ -1,21 +1,27 @@
-"""``RawScript``: the one sender of the scheduler's large Lua calls (the engine's fire script,
-the bulk path's scripts), by EVALSHA on a connection of the client's pool.
+"""``RawScript`` and ``Channel``: how the scheduler sends its large Lua calls (the engine's
+fire script, the bulk path's scripts), by EVALSHA on a connection of the client's pool.
 
 A batch or a chunk is one command of thousands of arguments, which redis-py packs one at a
 time in Python (about a microsecond apiece: the largest cost of those paths). Here the whole
 command is packed by ``hiredis.pack_command`` in one C call (str, bytes, int and float
 arguments; anything else is a TypeError before anything is sent).
 
-Redis without the script (restarted, flushed) answers NOSCRIPT: the script is loaded and
-the call sent again, once.
+A ``Channel`` holds one connection for commands sent back to back, their replies read in
+the order sent: Redis runs one connection's commands in that order, so the engine queues its
+next fire script (and the read of the batch after it) behind the one Redis runs, and Redis
+never waits for a round trip between two batches (``tick.py``). ``RawScript`` is one call on a
+channel of its own.
 
-A lost or cancelled call has ONE behaviour: the connection it was on is disconnected (its
-reply may still be on its way: a connection is never reused with a half-read reply; the
-pool connects it again when it is next used), goes back to the pool, and the error
-propagates. The disconnecting is redis-py's ``Connection``'s own (any exception while it
-sends or reads a command disconnects it; tests/scheduling/test_evalsha.py pins it); this
-sender gives the connection back exactly once, whatever happened. A call Redis answered
-with an error (a script error) leaves the connection fine. On a Sentinel pool
+Redis without the script (restarted, flushed) answers NOSCRIPT: ``RawScript`` loads the script
+and sends the call again, once (the engine's tick does the same for its batches).
+
+A lost or cancelled call has ONE behaviour: a channel left with replies unread (an error, a
+cancel, a reply half read) disconnects its connection (a connection is never reused with a
+reply still to come; the pool connects it again when it is next used), gives it back to the
+pool, and the error propagates. redis-py's ``Connection`` also disconnects on any error while
+it sends or reads (tests/scheduling/test_evalsha.py pins both); a channel gives the connection
+back exactly once, whatever happened. A call Redis answered with an error (a script error,
+NOSCRIPT) was read whole and leaves the connection fine. On a Sentinel pool
 (``redis_clients.py``) a ``READONLY`` reply (a demoted primary) is a lost call too: redis-py
 disconnects the connection and raises ``ConnectionError``; connected again, it reaches the
 primary the Sentinels name (tests/test_redis_clients.py).
@@ -23,17 +29,54 @@ primary the Sentinels name (tests/test_redis_clients.py).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import hiredis
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 Arg = str | int | float | bytes
-Reply = Callable[[], Awaitable[Any]]
-"""The reply of a call sent with ``RawScript.send``: await it once (it gives the connection
-back; a caller that gives up on a call still awaits it, or cancels it)."""
+Command = Sequence[Arg]
+
+
+class Channel:
+    """One connection of a client's pool, held for commands sent back to back; ``read``
+    returns their replies in the order sent (``async with Channel(redis) as channel``)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._connection: Any = None
+        self.unread = 0
+        """Replies sent for and not read whole: the connection is dropped at the end if any."""
+
+    async def __aenter__(self) -> Channel:
+        self._connection = await self.redis.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        connection, self._connection = self._connection, None
+        try:
+            if self.unread:
+                await connection.disconnect()  # a reply may still come: never reuse it
+        finally:
+            await self.redis.connection_pool.release(connection)
+
+    async def send(self, *commands: Command) -> None:
+        """Write the commands at once (packed first: a TypeError sends nothing)."""
+        packed = b"".join(hiredis.pack_command(tuple(c)) for c in commands)  # type: ignore[arg-type]
+        self.unread += len(commands)
+        await self._connection.send_packed_command(packed)  # disconnects it on any error
+
+    async def read(self) -> Any:
+        """The reply of the oldest command not yet read (an error reply raises, read whole)."""
+        try:
+            reply = await self._connection.read_response()  # disconnects it on any error
+        except ResponseError:
+            self.unread -= 1  # Redis's answer, read whole: the connection is fine
+            raise
+        self.unread -= 1
+        return reply
 
 
 class RawScript:
@@ -44,30 +87,21 @@ class RawScript:
         self.text = text
         self.sha: str = redis.register_script(text).sha
 
+    def command(self, keys: Sequence[str], args: Sequence[Arg]) -> Command:
+        """The EVALSHA of a call (to send on a ``Channel``)."""
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    async def load(self) -> None:
+        """Load the script into Redis (after a NOSCRIPT answer)."""
+        await self.redis.script_load(self.text)
+
     async def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        return await (await self.send(keys, args))()
-
-    async def send(self, keys: Sequence[str], args: Sequence[Arg]) -> Reply:
-        """Send the call; returns once it is written, with the function that awaits its
-        reply (the caller works meanwhile: Redis runs the script)."""
-        command: Any = ("EVALSHA", self.sha, len(keys), *keys, *args)  # its stub: 1-tuples
-        packed = hiredis.pack_command(command)
-        pool = self.redis.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await connection.send_packed_command(packed)  # disconnects it on any error
-        except BaseException:
-            await pool.release(connection)
-            raise
-
-        async def reply() -> Any:
+        command = self.command(keys, args)
+        async with Channel(self.redis) as channel:
+            await channel.send(command)
             try:
-                return await connection.read_response()  # disconnects it on any error
+                return await channel.read()
             except NoScriptError:
                 pass  # the whole reply was read: the connection is fine
-            finally:
-                await pool.release(connection)
-            await self.redis.script_load(self.text)
-            return await self(keys, args)
-
-        return reply
+        await self.load()
+        return await self(keys, args)
