@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from redis.asyncio import Redis
 
-from taskplane.scheduling import loop
+from taskplane.scheduling import loop, standby
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.engine import Engine
 from taskplane.state.heartbeats import SchedulerPresence
@@ -36,6 +37,19 @@ async def test_a_standby_parses_every_registration_a_slice_per_turn_then_rests(
     engine.standby._rest_until = 0.0
     assert sum([await warm(limit=3) for _ in range(4)]) == 1  # the new one only
     assert 8 in engine.registrations
+
+
+async def test_a_turn_parses_several_full_slices_and_stops_when_one_is_not_full(
+    redis: Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(standby, "WARM_BATCH", 3)
+    engine = make_engine(redis, keys, FakeClock())
+    for cid in range(1, 21):
+        await register(redis, keys, cid, interval(10), T0 + timedelta(seconds=cid))
+    assert await engine.standby.turn() == 3 * standby.WARM_SLICES  # four full slices
+    assert await engine.standby.turn() == 20 - 12  # two full, one of two: caught up
+    assert all(cid in engine.registrations for cid in range(1, 21))
+    assert await engine.standby.turn() == 0
 
 
 async def test_a_standby_stops_at_the_templates_bound(redis: Redis, keys: Keys) -> None:

@@ -50,7 +50,7 @@ async def run(engine: Engine, stop: asyncio.Event, pause_ends: PauseEnds | None 
                     continue  # a backlog: no pause between full batches
             else:
                 try:
-                    await engine.standby.warm()  # a standby builds the templates it will fire from
+                    await engine.standby.turn()  # a standby builds the templates it will fire from
                 except Exception as exc:
                     await guard.failed(exc, stop)
                     continue
