@@ -80,6 +80,18 @@ def test_a_filled_template_is_json_dumps(data: Any, value: Any, options: dict[st
     other = {name: data.draw(VALUES) for name in filled}
     expected = json.dumps(_replace(_split(marked, {}), other), **options)
     assert template.fill(**other) == expected
+    # some holes filled now (``partial``), the others later: the same text
+    now = {name: v for name, v in other.items() if data.draw(st.booleans())}
+    later = template.partial(**now)
+    assert later.holes == tuple(name for name in template.holes if name not in now)
+    assert later.fill(**{n: v for n, v in other.items() if n not in now}) == expected
+
+
+def test_partial_refuses_a_name_that_is_no_hole() -> None:
+    template = Template.of({"a": Hole("a"), "b": Hole("b")})
+    with pytest.raises(TypeError, match="given"):
+        template.partial(c=1)
+    assert template.partial(b=[1]).fill(a="x") == json.dumps({"a": "x", "b": [1]})
 
 
 def _replace(value: Any, filled: dict[str, Any]) -> Any:

@@ -158,6 +158,23 @@ class Template:
             raise TypeError(f"holes {list(self.holes)}, given {sorted(values)}")
         return self.fill_in(*(values[name] for name in self.holes))
 
+    def partial(self, **values: Any) -> Template:
+        """This template with the named holes filled (each value as ``fill`` writes it) and
+        the others kept, in their order: a producer of many templates of one shape (the
+        engine's run messages, one per config) makes the shape once and fills the holes that
+        differ per template here. TypeError for a name that is no hole."""
+        unknown = set(values).difference(self.holes)
+        if unknown:
+            raise TypeError(f"holes {list(self.holes)}, given {sorted(unknown)}")
+        parts, names = [self._first], []
+        for name, part in zip(self.holes, self._rest):  # noqa: B905 (the lengths are equal)
+            if name in values:
+                parts[-1] += self.encode(values[name]) + part
+            else:
+                names.append(name)
+                parts.append(part)
+        return Template(parts, names, self._dumps, self._string is encode_basestring_ascii)
+
     def fill_in(self, *values: Any) -> str:
         """The text with the holes' values in ``holes`` order; TypeError for a wrong count."""
         if len(values) != len(self.holes):

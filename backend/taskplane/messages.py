@@ -49,10 +49,12 @@ __all__ = [
     "TRACEPARENT_LABEL",
     "Outgoing",
     "RunLabels",
+    "body_shape",
     "body_template",
     "build",
     "compose",
     "decode",
+    "jsonable",
     "new_task_id",
     "queue_depths",
     "scheduled_task_id",
@@ -217,7 +219,7 @@ def compose(
 ) -> Outgoing:
     """The message of a run: its labels, the parameters as kwargs, a task id."""
     task_id = task_id or new_task_id()
-    body = _JSON(_body(task_id, labels.to_dict(), parameters))
+    body = _JSON(_body(task_id, labels.to_dict(), jsonable(parameters)))
     return Outgoing(queue=labels.queue or DEFAULT_QUEUE, task_id=task_id, body=body.encode())
 
 
@@ -229,23 +231,39 @@ def body_template(
     ``labels.traceparent`` are not read): for a producer that sends many messages of one
     schedule, like the engine's templates. ``traced``: a third hole, the ``traceparent``
     label (the engine's templates when traces are on)."""
-    labels_json = labels.to_dict()
+    return body_shape(labels, traced=traced).partial(
+        config_id=labels.config_id, kwargs=jsonable(parameters)
+    )
+
+
+def body_shape(labels: RunLabels, *, traced: bool = False) -> Template:
+    """``body_template``'s template with two more holes, the ``config_id`` label and the
+    ``kwargs`` (``labels.config_id`` is not read): the shape the run messages of many configs
+    with equal labels share, made once and filled per config by ``Template.partial`` with
+    ``config_id`` and ``jsonable(parameters)`` (the engine's ``templates.Registrations``)."""
+    labels_json: dict[str, Any] = labels.to_dict()
     labels_json.pop(TRACEPARENT_LABEL, None)
+    labels_json["config_id"] = Hole("config_id")
     labels_json["due_at"] = Hole("due_at")
-    holes: tuple[str, ...] = ("task_id", "due_at")
+    holes: tuple[str, ...] = ("task_id", "config_id", "due_at")
     if traced:
         labels_json[TRACEPARENT_LABEL] = Hole(TRACEPARENT_LABEL)
         holes += (TRACEPARENT_LABEL,)
-    template = Template.of(_body(Hole("task_id"), labels_json, parameters), separators=_SEPARATORS)
-    assert template.holes == holes  # what fill_in is given, in this order
-    return template
+    shape = Template.of(_body(Hole("task_id"), labels_json, Hole("kwargs")), separators=_SEPARATORS)
+    assert shape.holes == (*holes, "kwargs")  # what is filled, in this order
+    return shape
+
+
+def jsonable(parameters: Mapping[str, Any]) -> Any:
+    """A run's parameters as its message's ``kwargs`` hold them (JSON mode, inf/nan: null)."""
+    return to_jsonable_python(dict(parameters), inf_nan_mode="null")
 
 
 _SEPARATORS = (",", ":")
 _JSON = json.JSONEncoder(separators=_SEPARATORS).encode
 
 
-def _body(task_id: Any, labels_json: dict[str, Any], parameters: Mapping[str, Any]) -> Any:
+def _body(task_id: Any, labels_json: dict[str, Any], kwargs: Any) -> Any:
     """The TaskiqMessage a run is, as its JSON mode dumps it (the model's fields in its
     order; tests hold the encoding equal to the model's), made without building the model
     (a tenth of the cost)."""
@@ -255,7 +273,7 @@ def _body(task_id: Any, labels_json: dict[str, Any], parameters: Mapping[str, An
         "labels": labels_json,
         "labels_types": None,
         "args": [],
-        "kwargs": to_jsonable_python(dict(parameters), inf_nan_mode="null"),
+        "kwargs": kwargs,  # ``jsonable(parameters)``
     }
 
 

@@ -22,8 +22,9 @@ from taskplane.epoch import from_ms, to_ms
 from taskplane.scheduling import specs
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.engine import Engine
-from taskplane.scheduling.fires import Registrations, event
+from taskplane.scheduling.fires import event
 from taskplane.scheduling.planning import plan, plan_every
+from taskplane.scheduling.templates import Registrations
 from taskplane.state.keys import Keys
 from tests.scheduling.registrations import Config, interval
 from tests.support import stream_entries
@@ -119,6 +120,35 @@ async def test_the_template_writes_the_message_compose_wrote(
         assert (labels.config_id, labels.queue, labels.trigger) == (41, queue, Trigger.SCHEDULED)
         assert (labels.max_retries, labels.priority, labels.due_at) == (retries, priority, fire_at)
         assert labels.timeout_seconds == (float(timeout) if timeout else None)
+
+
+async def test_registrations_with_equal_labels_share_a_shape_and_write_their_own_message(
+    redis: Redis, keys: Keys
+) -> None:
+    """One shape per set of labels but the id (``templates._Shape``): each config's message is
+    still its own (its id, its parameters), byte for byte what compose wrote; a label that
+    differs (priority, retries, the spec, the queue) is another shape."""
+    core = SchedulerCoreService(redis, keys, QueueRegistry("default"))
+    emails = SchedulerCoreService(redis, keys, QueueRegistry("emails"))
+    configs = [
+        (core, Config(id=cid, parameters=PARAMETERS[cid % len(PARAMETERS)]), SPECS["interval"])
+        for cid in range(1, 15)
+    ]
+    configs += [
+        (core, Config(id=20, priority=9), SPECS["interval"]),
+        (core, Config(id=21, max_retries=5), SPECS["interval"]),
+        (core, Config(id=22), SPECS["cron"]),
+        (emails, Config(id=23), SPECS["interval"]),
+        (emails, Config(id=24, parameters={"x": 1}), SPECS["interval"]),
+    ]
+    for owner, config, spec in configs:
+        await owner.add(config, spec, due_at=T0, now=T0 - timedelta(seconds=1))
+    ids = [config.id for _, config, _ in configs]
+    registrations = Registrations()
+    for cid, raw in zip(ids, await core.raw_many(ids), strict=True):
+        body = registrations.read(cid, raw).body(f"{cid}-{to_ms(T0)}", T0.isoformat())
+        assert body == old_body(cid, raw, T0)
+    assert len(registrations._shapes) == 5  # the 14, then 20, 21, 22, and 23 with 24
 
 
 @dataclass

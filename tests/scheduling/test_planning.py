@@ -188,7 +188,7 @@ def test_a_registration_is_parsed_once_while_its_text_is_the_same() -> None:
 
     from taskiq import ScheduledTask
 
-    from taskplane.scheduling.fires import Registrations
+    from taskplane.scheduling.templates import Registrations
 
     def registration(seconds: int) -> str:
         labels = {

@@ -40,11 +40,10 @@ from taskplane.scheduling.fires import (
     FLAG_OVERLAP,
     Fire,
     Now,
-    Prepared,
-    Registrations,
     event,
 )
 from taskplane.scheduling.planning import plan
+from taskplane.scheduling.templates import Prepared, Registrations
 from taskplane.state.skips import SkipStore
 
 FLAG_JITTER = "j"

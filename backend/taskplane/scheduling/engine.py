@@ -7,7 +7,7 @@ per instance. Here the state that decides a fire lives in Redis:
 - ``Keys.due`` (zset, member = config id, score = next due epoch ms) is the index written by
   ``SchedulerCoreService`` on add / replace / remove. A tick reads only what is due
   (``core.due_until``), loads the ``ScheduledTask``s it has no template for with one MGET
-  (``core.raw_many``; each is parsed once into a ``fires.Prepared``) and prepares each fire
+  (``core.raw_many``; each is parsed once into a ``templates.Prepared``) and prepares each fire
   with pure planning (``fires.Preparer``, ``planning``). A tick costs O(due), never
   O(registered): the source's ``get_schedules`` is not called here.
 - One Lua script per batch (``scripts.FIRE``) does, for each fire, a compare-and-set on the
@@ -32,7 +32,7 @@ run of misfires), written inside the fire script, so it costs no extra round tri
 history list is capped (``history_max``) with a TTL.
 
 Traces (``tracing``, given only when they are on): the templates carry the fire span's
-``traceparent`` (``fires.Registrations``), and once a batch's script has answered, a span
+``traceparent`` (``templates.Registrations``), and once a batch's script has answered, a span
 per fire sent or skipped for overlap (``_trace``): one check per batch when off.
 """
 
@@ -56,13 +56,12 @@ from taskplane.scheduling.fires import (
     FLAG_CATCH_UP,
     KEPT,
     Fire,
-    FireKeys,
     Now,
     Preparer,
-    Registrations,
 )
 from taskplane.scheduling.planning import ON_TIME_SECONDS, Clock, SystemClock
 from taskplane.scheduling.standby import Standby
+from taskplane.scheduling.templates import FireKeys, Registrations
 from taskplane.scheduling.tick import Batch, TickResult
 from taskplane.settings import Settings
 from taskplane.state import heartbeats, running
@@ -305,7 +304,7 @@ class Engine:
                 )
 
     def _keys_of(self, config_id: int, queue: str) -> FireKeys:
-        """A config's fire keys from their owners, at each fire (``fires.Prepared`` keeps none)."""
+        """A config's fire keys from their owners, per fire (``templates.Prepared`` has none)."""
         stream = self._streams.get(queue)
         if stream is None:
             stream = self._streams.setdefault(queue, messages.stream(self.keys, queue))

@@ -1,13 +1,13 @@
 """Preparing fires: a due entry of the index becomes a ``Fire``, what the fire script needs.
 
 A registered ``ScheduledTask`` (as stored) is parsed once while its text is the same
-(``Registrations``) into a ``Prepared``: its spec, its keys, and its run message as a
+(``templates.Registrations``) into a ``Prepared``: its spec, and its run message as a
 ``json_template.Template`` (``messages.body_template``) with two holes, the task id
 (``{config_id}-{due_ms}``) and the ``due_at`` label. A fire plans the entry
 (``planning.plan``; interval schedules in whole milliseconds, ``planning.plan_every``) and
 fills the two holes: no pydantic model and no JSON encoding of the rest per fire. The
 message is byte for byte what ``messages.compose`` writes. With traces on
-(``Registrations(tracing=...)``, decided once per process) the template has a third hole,
+(``templates.Registrations(tracing=...)``, decided once per process) the template has a third hole,
 the fire span's ``traceparent`` (``tracing.provider.FireMessage``); off, nothing is added.
 The ``fired`` / overlap ``skipped`` events are built by the fire script from the task id and
 due time (``scripts.FIRE``, with Redis's ``cjson``); the rare ``skipped`` (misfire) and
@@ -17,27 +17,23 @@ state service's format.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pydantic import ValidationError
-from taskiq import ScheduledTask
 
 from taskplane import messages
 from taskplane.actors import SCHEDULER
 from taskplane.enums import Event, SchedulerType
 from taskplane.epoch import from_ms, to_ms
-from taskplane.scheduling import spec_labels, specs
 from taskplane.scheduling.planning import ON_TIME_SECONDS, plan, plan_every
+from taskplane.scheduling.templates import FireKeys, Registrations
 from taskplane.state.history import HistoryEvent
 
 if TYPE_CHECKING:
     from taskplane.scheduling.calendar_fires import CalendarFires
-    from taskplane.tracing.provider import Tracing
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -49,160 +45,6 @@ FLAG_OVERLAP = "o"
 """Fire flag: check the running set first (overlap ``skip``)."""
 FLAG_CATCH_UP = "c"
 """Fire flag: the fire is a misfire catch-up (its events say ``catch_up``)."""
-
-
-class FireKeys(NamedTuple):
-    """The keys a fire touches besides the due index: broker stream, history, running set,
-    the stored registration (its text is checked against the one planned from)."""
-
-    stream: str
-    history: str
-    running: str
-    registration: str
-
-
-KeysOf = Callable[[int, str], FireKeys]
-"""(config id, queue) -> the keys of its fires (the engine asks their owners)."""
-
-
-class MessageTemplate(Protocol):
-    """A fire's run message template: a ``json_template.Template`` with the holes of
-    ``messages.body_template``, or with traces on a ``tracing.provider.FireMessage`` (its
-    third hole, the ``traceparent``, filled from the task id)."""
-
-    def fill_in(self, task_id: str, due_at: str, /) -> str: ...
-
-
-class Prepared(NamedTuple):
-    """A registration, parsed and ready to fire (``body`` writes a fire's run message).
-
-    Kept for every registered schedule (``Registrations``): at a million schedules each byte
-    here is a megabyte of the scheduler's memory, so it holds no key of its own (``keys``
-    asks their owners at each fire, ~1 µs) and no second record of the text it was made
-    from (``text_id``)."""
-
-    spec: specs.Spec
-    config_id: int
-    sha: str
-    """SHA1 of the registration's text: the fire script checks the stored one against it."""
-    text_id: int
-    """``hash()`` of the text it was made from: kept while the text read is the same."""
-    queue: str
-    keys_of: KeysOf
-    message: MessageTemplate
-    step_ms: int
-    """An interval's step in ms (whole-ms planning); 0 for every other kind, and for an
-    interval with a calendar (``calendar_fires`` plans those)."""
-
-    @property
-    def keys(self) -> FireKeys:
-        """The keys of its fires (stream, history, running set, registration)."""
-        return self.keys_of(self.config_id, self.queue)
-
-    def body(self, task_id: str, due_iso: str) -> str:
-        """The run message of the fire with ``task_id``, due at ``due_iso``."""
-        return self.message.fill_in(task_id, due_iso)  # messages.body_template's holes
-
-
-def _keyless(config_id: int, queue: str) -> FireKeys:
-    return FireKeys("", "", "", "")  # a cache that only parses (tests of the parsing)
-
-
-class Registrations:
-    """The ``Prepared`` of each config's registration, kept while its stored text is the
-    same: a fire re-validates and re-encodes nothing it did on an earlier tick (pydantic
-    parsing and JSON encoding were most of a fire's CPU). Keyed by config id, kept while the
-    text's hash is the same, so a replaced registration is parsed again (a hash collision
-    between two texts of one config would keep the old template: the fire script's SHA1
-    check refuses it, and the engine forgets it); bounded (``max_entries``)."""
-
-    def __init__(
-        self,
-        keys_of: KeysOf | None = None,
-        max_entries: int = 2_000_000,
-        *,
-        tracing: Tracing | None = None,
-    ) -> None:
-        self.keys_of: KeysOf = keys_of or _keyless
-        self.max_entries = max_entries
-        self.tracing = tracing  # traces on: each template gets the traceparent hole
-        # a plain dict, not functools/cachetools: it is read once per fire, and with 200,000
-        # entries cachetools' LRUCache.get took 769 ns against dict.get's 84 ns (timeit, this
-        # machine); the bound is kept by clearing, which is rare (more registrations than it)
-        self._parsed: dict[int, Prepared] = {}
-        self._shared: dict[Any, Any] = {}  # equal specs, queues and steps: one object each
-        self.jittered: set[int] = set()
-        """Configs whose kept registration has jitter (their batch reads the recorded dues)."""
-
-    def read(self, config_id: int, raw: str | bytes) -> Prepared:
-        """The template of a registration; ValidationError / ValueError / KeyError /
-        TypeError when it is unreadable (nothing is kept then)."""
-        text_id = hash(raw)
-        kept = self._parsed.get(config_id)
-        if kept is not None and kept.text_id == text_id:
-            return kept
-        template = self._parse(config_id, raw, text_id)
-        if len(self._parsed) >= self.max_entries:
-            self._parsed.clear()  # rare: more registrations than the bound; start afresh
-            self._shared.clear()
-        self._parsed[config_id] = template
-        rules = template.spec.calendar
-        if rules is not None and rules.jitter_seconds:
-            self.jittered.add(config_id)
-        elif self.jittered:
-            self.jittered.discard(config_id)
-        return template
-
-    def __contains__(self, config_id: object) -> bool:
-        return config_id in self._parsed
-
-    @property
-    def is_full(self) -> bool:
-        """As many kept as the bound: a standby warms no more (``standby.Standby``)."""
-        return len(self._parsed) >= self.max_entries
-
-    def get(self, config_id: int) -> Prepared | None:
-        """The template kept for a config, if any (the fire script checks that the stored
-        text is still the one it was made from: no need to read it again)."""
-        return self._parsed.get(config_id)
-
-    def forget(self, config_id: int) -> None:
-        """The stored text changed: read and parse it again next time."""
-        self._parsed.pop(config_id, None)
-        self.jittered.discard(config_id)
-
-    def _parse(self, config_id: int, raw: str | bytes, text_id: int) -> Prepared:
-        task = ScheduledTask.model_validate_json(raw)
-        spec = self._share(spec_labels.from_labels(task.labels))
-        registered = messages.RunLabels.parse(task.labels, task.task_name)
-        if not registered.task_type:
-            raise ValueError("registered schedule without a task type")
-        labels = registered.scheduled_fire(config_id)
-        kwargs = dict(task.kwargs)
-        step_ms = 0
-        if spec.kind is SchedulerType.INTERVAL and spec.interval_seconds and not spec.calendar:
-            step_ms = max(0, int(spec.interval_seconds) * 1000)
-        queue = labels.queue or messages.DEFAULT_QUEUE
-        text = raw.encode() if isinstance(raw, str) else raw
-        message: MessageTemplate
-        if self.tracing is None:
-            message = messages.body_template(labels, kwargs)
-        else:
-            message = self.tracing.fire_message(messages.body_template(labels, kwargs, traced=True))
-        return Prepared(
-            spec=spec,
-            config_id=config_id,
-            sha=hashlib.sha1(text, usedforsecurity=False).hexdigest(),
-            text_id=text_id,
-            queue=self._share(queue),
-            keys_of=self.keys_of,
-            message=message,
-            step_ms=self._share(step_ms),
-        )
-
-    def _share(self, value: _T) -> _T:
-        shared: _T = self._shared.setdefault(value, value)
-        return shared
 
 
 class Fire(NamedTuple):
