@@ -33,6 +33,7 @@ REGISTER_CAP_SECONDS = 600  # past the goal, registration still goes through the
 PER_SCHEDULE_GOAL = 1024  # bytes, Redis memory and the scheduler's peak RSS alike
 TOP_COMMANDS = 8
 TOP_FAMILIES = 8
+AFTER_REGISTRATION = "after registration"
 _DIGITS = re.compile(r"\d+")
 
 TITLE = "one million schedules"
@@ -118,9 +119,9 @@ async def memory_by_family(redis: Redis, prefix: str, n: int, sample: int = 200)
     return sorted(out, key=lambda f: f.bytes_per_schedule, reverse=True)
 
 
-def _memory_table(result: Result, families: list[Family], o: Outcome) -> None:
+def _memory_table(result: Result, families: list[Family], o: Outcome, when: str) -> None:
     table = result.table(
-        "B11: Redis memory by key family after registration (MEMORY USAGE)",
+        f"B11: Redis memory by key family {when} (MEMORY USAGE)",
         ["key family", "keys", "bytes per key", "bytes per schedule", "share"],
     )
     total = sum(f.bytes_per_schedule for f in families)
@@ -136,8 +137,28 @@ def _memory_table(result: Result, families: list[Family], o: Outcome) -> None:
     table.add(
         "all keys (their sum)", stats.count(sum(f.keys for f in families)), "", f"{total:,.0f}", ""
     )
-    if added is not None:
+    if added is not None and when == AFTER_REGISTRATION:
         table.add("used_memory added ÷ N", "", "", f"{added:,.0f}", "")
+
+
+def _history_note(result: Result, before: list[Family], after: list[Family], fires: int) -> None:
+    """What each fire adds to a schedule's history (its ``fired`` event), and what that makes
+    at the history's cap: the memory a schedule holds once it has fired that often."""
+    from taskplane.settings import Settings
+
+    def history(families: list[Family]) -> float:
+        return sum(f.bytes_per_schedule for f in families if f.name.startswith("history"))
+
+    per_fire = (history(after) - history(before)) / max(fires, 1)
+    cap = Settings().history_max
+    result.note(
+        f"History: {history(before):,.0f} B per schedule after registration, "
+        f"{history(after):,.0f} B after {fires} fires each: ~{per_fire:,.0f} B per fire. Each "
+        f"history list keeps up to `history_max` = {cap} events (TASKPLANE_HISTORY_MAX), so a "
+        f"schedule that has fired {cap} times holds ~{history(before) + per_fire * cap:,.0f} B of "
+        "history: at this size the history, not the registration, is what Redis holds in the "
+        "long run (lower `history_max` for schedules that fire every minute)."
+    )
 
 
 def _commands_table(result: Result, o: Outcome) -> None:
@@ -203,9 +224,15 @@ async def run(result: Result, args: argparse.Namespace) -> None:
         print(f"  B11 taskplane N={n:,} ...", flush=True)
         server = EmbeddedRedis(binary=binary).start()
         families: list[Family] = []
+        families_fired: list[Family] = []
 
         async def registered(
             redis: Redis, env: BenchEnv, n: int = n, families: list[Family] = families
+        ) -> None:
+            families.extend(await memory_by_family(redis, env.prefix, n))
+
+        async def fired(
+            redis: Redis, env: BenchEnv, n: int = n, families: list[Family] = families_fired
         ) -> None:
             families.extend(await memory_by_family(redis, env.prefix, n))
 
@@ -218,6 +245,7 @@ async def run(result: Result, args: argparse.Namespace) -> None:
                 redis_url=server.url,
                 register_cap=REGISTER_CAP_SECONDS,
                 registered=registered,
+                fired=fired,
             )
         except Exception as exc:
             o = Outcome("taskplane", n, note=f"failed: {exc!r}")
@@ -249,7 +277,11 @@ async def run(result: Result, args: argparse.Namespace) -> None:
         )
         result.note(f"N={n:,}: redis-server {version} of the run's own; {o.note}")
         if families:
-            _memory_table(result, families, o)
+            _memory_table(result, families, o, AFTER_REGISTRATION)
+        if families_fired:
+            _memory_table(result, families_fired, o, f"after the window ({fires} fires each)")
+            if families:
+                _history_note(result, families, families_fired, fires)
         if o.redis_commands:
             _commands_table(result, o)
         _goals(result, o)

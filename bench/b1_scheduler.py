@@ -210,10 +210,12 @@ async def run_taskplane(
     redis_url: str = REDIS_URL,
     register_cap: float = REGISTER_CAP_SECONDS,
     registered: Callable[[Redis, BenchEnv], Awaitable[None]] | None = None,
+    fired: Callable[[Redis, BenchEnv], Awaitable[None]] | None = None,
 ) -> Outcome:
     """taskplane's side; ``redis_url``: a server of the run's own (B11), whose memory and
     command times are then this run's alone; ``registered``: called once every schedule is
-    registered, before the window (B11 reads Redis's memory by key family there)."""
+    registered, before the window, and ``fired`` once the window's fires are sent (B11 reads
+    Redis's memory by key family at both)."""
     from taskplane.resources import make_redis
 
     out = Outcome("taskplane", n)
@@ -275,6 +277,8 @@ async def run_taskplane(
                 out.redis_cpu_per_minute = per_minute(redis0, procs.cpu_of(server), window)
                 out.redis_commands = command_delta(commands0, await command_times(redis))
                 await asyncio.sleep(max(0.0, t0_ms / 1000 + window + interval - time.time()))
+                if fired is not None:
+                    await fired(redis, env)
             finally:
                 proc.stop()
             out.peak_rss = proc.peak_rss

@@ -94,8 +94,19 @@ async def test_b11_accounts_for_every_fire_and_every_byte_on_a_redis_of_its_own(
     assert per_config["source:data:taskplane-config-N"] == 30
     assert per_config["schedule:N"] == 30 and per_config["history:N"] == 30
     assert per_config["due"] == 1
+    # after the window: each history list holds its two ``fired`` events more, and the page
+    # says what a fire adds and what the history's cap makes of it
+    [after] = [t for t in result.tables if "after the window" in t.title]
+    fired = {r["key family"]: r for r in _rows(after) if r["keys"]}
+    assert _int(fired["history:N"]["keys"]) == 30
+    assert _int(fired["history:N"]["bytes per key"]) > _int(
+        {r["key family"]: r for r in memory if r["keys"]}["history:N"]["bytes per key"]
+    )
+    [history] = [n for n in result.notes if n.startswith("History:")]
+    assert "B per fire" in history and "`history_max` = 200" in history
     # Redis's time by command over the window: the fire script first
-    commands = _rows(result.tables[2])
+    [by_command] = [t for t in result.tables if "commandstats" in t.title]
+    commands = _rows(by_command)
     assert commands[0]["command"] == "evalsha", commands
     assert [g.goal for g in result.goals] == [
         "30: p99 lag ≤ 1 s, 0 missed, 0 duplicated",
