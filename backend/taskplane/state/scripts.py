@@ -43,8 +43,34 @@ end
 renewed): a Lua function every script that records events composes, the engine's fire
 script included. ``event`` '' records nothing."""
 
+METADATA_LUA = """
+local function hset_with_metadata(hash, fields, metadata)
+  if metadata ~= '' then
+    local gone = {}
+    for _, field in ipairs(redis.call('HKEYS', hash)) do
+      local head = string.sub(field, 1, 2)
+      if head == 'm:' or head == 'j:' or field == 'metadata' then gone[#gone + 1] = field end
+    end
+    if #gone > 0 then redis.call('HDEL', hash, unpack(gone)) end
+    for key, value in pairs(cjson.decode(metadata)) do
+      fields[#fields + 1] = (type(value) == 'string' and 'm:' or 'j:') .. key
+      fields[#fields + 1] = type(value) == 'string' and value or cjson.encode(value)
+    end
+  end
+  if #fields > 0 then redis.call('HSET', hash, unpack(fields)) end
+end
+"""
+"""How the state hash keeps a config's metadata (``schedule_records.read_metadata``): each
+key of the metadata JSON object in a field of its own, ``m:{key}`` holding a string value
+as it is, ``j:{key}`` any other value as JSON (null: ``null``). Writing metadata replaces
+every metadata field, the ``metadata`` JSON field of a previous version's layout included.
+  hset_with_metadata(hash, fields, metadata JSON or '') -> HSET of ``fields`` (a field /
+    value list) with the metadata's (none for '': the metadata is kept)
+"""
+
 LUA = (
     PUSH_EVENT
+    + METADATA_LUA
     + "local STATUSES = {"
     + ", ".join(f"'{s}'" for s in STATUS_ORDER)
     + """}
@@ -78,11 +104,7 @@ local function pause_timer(g, key, until_at, until_ms)
   return g
 end
 local function set_status(g, hash, history, cid, to, note, at, event, metadata)
-  if metadata ~= '' then
-    redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at, 'metadata', metadata)
-  else
-    redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at)
-  end
+  hset_with_metadata(hash, {'status', to, 'note', note, 'status_at', at}, metadata)
   if to == 'paused' and g.until_at ~= nil and g.until_at ~= '' then
     redis.call('HSET', hash, 'paused_until', g.until_at)
     redis.call('ZADD', g.timer, g.until_ms, cid)
@@ -97,8 +119,8 @@ end
 local function create_state(g, hash, history, cid, note, at, event, metadata)
   local cur = redis.call('HGET', hash, 'status')
   if cur then return false, cur end
-  redis.call('HSET', hash, 'status', 'inactive', 'note', note, 'status_at', at,
-    'metadata', metadata, 'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0)
+  hset_with_metadata(hash, {'status', 'inactive', 'note', note, 'status_at', at,
+    'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0}, metadata)
   index_status(g, cid, 'inactive')
   push_event(history, event, g.hmax, g.ttl)
   publish_change(g, cid, 'inactive')
@@ -193,10 +215,11 @@ return 1
 # when applied.
 METADATA = (
     PUSH_EVENT
+    + METADATA_LUA
     + audit.LUA
     + """
 if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'metadata', ARGV[1])
+hset_with_metadata(KEYS[1], {}, ARGV[1])
 push_event(KEYS[2], ARGV[2], ARGV[3], ARGV[4])
 audit(KEYS, 3, ARGV, 5)
 return 1
