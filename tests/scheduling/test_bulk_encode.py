@@ -1,15 +1,20 @@
-"""``core.encode``: the stored registration JSON without pydantic, byte for byte what the
-ScheduledTask's dump gives (the engine and the stock source read it)."""
+"""``core.encode``: the stored registration JSON without pydantic, byte for byte the
+ScheduledTask's dump written compactly (no spaces, no null field the model defaults to
+null), which reads back as the same model (the engine and the stock source read it); a text
+of the previous format (taskiq's serializer's spaced dump) reads as the same model too."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
+from taskiq import ScheduledTask
 from taskiq.serializers import JSONSerializer
 
 from taskplane.db.configs import ConfigRow
@@ -44,9 +49,23 @@ def Cfg(
     return Config(id, scheduler_type=scheduler_type, schedule_config=schedule_config, **values)
 
 
+NULL_BY_DEFAULT = {"task_id", "cron", "cron_offset", "time", "interval"}
+
+
+def built(cfg: ConfigRow) -> ScheduledTask:
+    return CORE.build(cfg, specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW))
+
+
 def by_pydantic(cfg: ConfigRow) -> str:
-    spec = specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW)
-    return JSONSerializer().dumpb(CORE.build(cfg, spec).model_dump(mode="json")).decode()
+    """The reference: the model's JSON dump, compact."""
+    dumped = built(cfg).model_dump(mode="json")
+    kept = {k: v for k, v in dumped.items() if v is not None or k not in NULL_BY_DEFAULT}
+    return json.dumps(kept, separators=(",", ":"))
+
+
+def previous_format(cfg: ConfigRow) -> str:
+    """What the previous version stored: taskiq's serializer's dump, every field, spaced."""
+    return JSONSerializer().dumpb(built(cfg).model_dump(mode="json")).decode()
 
 
 def by_encode(cfg: ConfigRow) -> str:
@@ -74,6 +93,14 @@ def test_encode_is_the_pydantic_dump_byte_for_byte(
 ) -> None:
     cfg = Cfg(41, kind, schedule, max_retries=retries, timeout_seconds=timeout, priority=priority)
     assert by_encode(cfg) == by_pydantic(cfg)
+    text = by_encode(cfg)
+    assert ": " not in text and ", " not in text  # no spaces (none in these values either)
+    top = json.loads(text)
+    assert None not in top.values() and set(top) >= {"task_name", "labels", "args", "kwargs"}
+    assert len(text) < len(previous_format(cfg)) - 50
+    for stored in (text, previous_format(cfg)):  # the new text and the previous one alike
+        assert ScheduledTask.model_validate_json(stored) == built(cfg)
+        assert CORE.decode(stored) == built(cfg)
 
 
 JSON_VALUES = st.recursive(
@@ -92,6 +119,7 @@ JSON_VALUES = st.recursive(
 def test_any_json_parameters_encode_as_pydantic_dumps_them(parameters: dict[str, Any]) -> None:
     cfg = Cfg(7, SchedulerType.INTERVAL, {"minutes": 5}, parameters=parameters)
     assert by_encode(cfg) == by_pydantic(cfg)
+    assert ScheduledTask.model_validate_json(by_encode(cfg)) == built(cfg)
 
 
 @pytest.mark.parametrize(
