@@ -5,10 +5,9 @@ of the previous format (taskiq's serializer's spaced dump) reads as the same mod
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-
-import json
 
 import pytest
 from hypothesis import given, settings

@@ -122,7 +122,6 @@ async def test_the_template_writes_the_message_compose_wrote(
         assert labels.timeout_seconds == (float(timeout) if timeout else None)
 
 
-
 @pytest.mark.parametrize("kind", sorted(SPECS))
 async def test_a_registration_of_the_previous_format_fires_the_same_message(
     redis: Redis, keys: Keys, kind: str
@@ -143,6 +142,7 @@ async def test_a_registration_of_the_previous_format_fires_the_same_message(
         for text in (compact, previous)
     }
     assert len(bodies) == 1
+
 
 @dataclass
 class FakeClock:

@@ -114,8 +114,13 @@ async def test_history_is_capped_newest_first_with_ttl(
     page, _ = await state.history(3, limit=2, offset=1)
     assert [e.details["i"] for e in page] == [6, 5]
     raw = json.loads((await redis.lrange(keys.history(3), 0, 0))[0])
-    assert set(raw) == {"event", "timestamp", "note", "details", "actor"}
+    assert set(raw) == {"event", "timestamp", "details", "actor"}  # no note: none given
     assert datetime.fromisoformat(raw["timestamp"]).tzinfo is not None
+    await state.record_event(3, Event.FIRED, note="by hand", actor=CLI)
+    raw = json.loads((await redis.lrange(keys.history(3), 0, 0))[0])
+    assert raw["note"] == "by hand" and "details" not in raw  # no details: none given
+    [event], _ = await state.history(3, limit=1)
+    assert (event.note, event.details) == ("by hand", {})
 
 
 async def test_event_for_config_without_state_is_dropped(
@@ -230,6 +235,7 @@ async def test_an_event_written_before_actors_reads_with_none(
     await redis.lpush(keys.history(6), json.dumps({**old, "details": {}}))
     events, _ = await state.history(6)
     assert [(e.event, e.actor) for e in events] == [("paused", None), ("created", "cli")]
+    assert [(e.note, e.details) for e in events] == [(None, {}), (None, {})]  # old and new
 
 
 TYPICAL = {

@@ -54,8 +54,7 @@ if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[5] then
 end
 local hmax, ttl, at = ARGV[2], ARGV[3], ARGV[4]
 local function history_event(kind, details)
-  return cjson.encode({event = kind, timestamp = at, note = cjson.null, details = details,
-                       actor = 'ACTOR'})
+  return cjson.encode({event = kind, timestamp = at, details = details, actor = 'ACTOR'})
 end
 local out = {}
 for a = BATCH_ARGS, #ARGV - 1, ARGS_PER_FIRE do
