@@ -33,8 +33,9 @@ STATUS_ORDER = (
 PUSH_EVENT = """
 local function push_event(key, event, hmax, ttl)
   if event ~= '' then
-    redis.call('LPUSH', key, event)
-    redis.call('LTRIM', key, 0, tonumber(hmax) - 1)
+    if redis.call('LPUSH', key, event) > tonumber(hmax) then
+      redis.call('LTRIM', key, 0, tonumber(hmax) - 1)
+    end
     redis.call('EXPIRE', key, ttl)
   end
 end
@@ -44,19 +45,28 @@ renewed): a Lua function every script that records events composes, the engine's
 script included. ``event`` '' records nothing."""
 
 METADATA_LUA = """
-local function hset_with_metadata(hash, fields, metadata)
+local function hset_with_metadata(hash, fields, metadata, drop)
+  local gone = {}
   if metadata ~= '' then
-    local gone = {}
+    local setting = {}
+    for key, value in pairs(cjson.decode(metadata)) do
+      local is_text = type(value) == 'string'
+      local field = (is_text and 'm:' or 'j:') .. key
+      fields[#fields + 1] = field
+      fields[#fields + 1] = is_text and value or cjson.encode(value)
+      setting[field] = true
+    end
     for _, field in ipairs(redis.call('HKEYS', hash)) do
       local head = string.sub(field, 1, 2)
-      if head == 'm:' or head == 'j:' or field == 'metadata' then gone[#gone + 1] = field end
+      if field == drop or field == 'metadata'
+          or ((head == 'm:' or head == 'j:') and not setting[field]) then
+        gone[#gone + 1] = field
+      end
     end
-    if #gone > 0 then redis.call('HDEL', hash, unpack(gone)) end
-    for key, value in pairs(cjson.decode(metadata)) do
-      fields[#fields + 1] = (type(value) == 'string' and 'm:' or 'j:') .. key
-      fields[#fields + 1] = type(value) == 'string' and value or cjson.encode(value)
-    end
+  elseif drop then
+    gone[1] = drop
   end
+  if #gone > 0 then redis.call('HDEL', hash, unpack(gone)) end
   if #fields > 0 then redis.call('HSET', hash, unpack(fields)) end
 end
 """
@@ -64,8 +74,9 @@ end
 key of the metadata JSON object in a field of its own, ``m:{key}`` holding a string value
 as it is, ``j:{key}`` any other value as JSON (null: ``null``). Writing metadata replaces
 every metadata field, the ``metadata`` JSON field of a previous version's layout included.
-  hset_with_metadata(hash, fields, metadata JSON or '') -> HSET of ``fields`` (a field /
-    value list) with the metadata's (none for '': the metadata is kept)
+  hset_with_metadata(hash, fields, metadata JSON or '', drop field or nil) -> HSET of
+    ``fields`` (a field / value list) with the metadata's (none for '': the metadata is
+    kept), the field ``drop`` deleted (one HKEYS, at most one HDEL and one HSET)
 """
 
 LUA = (
@@ -104,12 +115,13 @@ local function pause_timer(g, key, until_at, until_ms)
   return g
 end
 local function set_status(g, hash, history, cid, to, note, at, event, metadata)
-  hset_with_metadata(hash, {'status', to, 'note', note, 'status_at', at}, metadata)
+  local fields = {'status', to, 'note', note, 'status_at', at}
   if to == 'paused' and g.until_at ~= nil and g.until_at ~= '' then
-    redis.call('HSET', hash, 'paused_until', g.until_at)
+    fields[7], fields[8] = 'paused_until', g.until_at
+    hset_with_metadata(hash, fields, metadata, nil)
     redis.call('ZADD', g.timer, g.until_ms, cid)
   else
-    redis.call('HDEL', hash, 'paused_until')
+    hset_with_metadata(hash, fields, metadata, 'paused_until')
     if g.timer then redis.call('ZREM', g.timer, cid) end
   end
   index_status(g, cid, to)
@@ -120,7 +132,7 @@ local function create_state(g, hash, history, cid, note, at, event, metadata)
   local cur = redis.call('HGET', hash, 'status')
   if cur then return false, cur end
   hset_with_metadata(hash, {'status', 'inactive', 'note', note, 'status_at', at,
-    'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0}, metadata)
+    'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0}, metadata, nil)
   index_status(g, cid, 'inactive')
   push_event(history, event, g.hmax, g.ttl)
   publish_change(g, cid, 'inactive')
@@ -219,7 +231,7 @@ METADATA = (
     + audit.LUA
     + """
 if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 0 end
-hset_with_metadata(KEYS[1], {}, ARGV[1])
+hset_with_metadata(KEYS[1], {}, ARGV[1], nil)
 push_event(KEYS[2], ARGV[2], ARGV[3], ARGV[4])
 audit(KEYS, 3, ARGV, 5)
 return 1
