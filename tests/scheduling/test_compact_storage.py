@@ -7,6 +7,7 @@ null note; and what the API reads back is what it read before."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -21,7 +22,7 @@ from taskplane.state.keys import Keys
 from tests.scheduling.registrations import Config
 
 COMPACT = ("listpack", "ziplist")
-SHAPES = [
+SHAPES: list[dict[str, Any]] = [
     {"scheduler_type": "interval", "schedule_config": {"seconds": 60, "run_immediately": False}},
     {"scheduler_type": "cron", "schedule_config": {"cron_expression": "*/5 * * * *"}},
 ]
@@ -30,7 +31,7 @@ SHAPES = [
 @pytest.mark.parametrize("bulk", [True, False], ids=["start_many", "start"])
 @pytest.mark.parametrize("shape", SHAPES, ids=["interval", "cron"])
 async def test_a_registered_schedule_is_stored_compactly(
-    svc: SchedulerService, redis: Redis, keys: Keys, bulk: bool, shape: dict[str, object]
+    svc: SchedulerService, redis: Redis, keys: Keys, bulk: bool, shape: dict[str, Any]
 ) -> None:
     base = 7_000 + 10 * SHAPES.index(shape) + bulk
     configs = [
