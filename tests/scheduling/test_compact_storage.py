@@ -48,12 +48,14 @@ async def test_a_registered_schedule_is_stored_compactly(
     for config in configs:
         cid = config.id
         assert await redis.object("encoding", keys.schedule(cid)) in COMPACT
+        stored = await redis.hgetall(keys.schedule(cid))
+        assert stored["m:registered_at"] == ""  # the activation's status_at, kept once
         state = await svc.state.get(cid)
         assert state is not None and state.status == "active"
         spec = specs.parse(config.scheduler_type, config.schedule_config)
         wanted = metadata_of(config, spec, None)
         registered_at = state.metadata.pop("registered_at")
-        assert isinstance(registered_at, str) and state.metadata == {
+        assert registered_at == stored["status_at"] and state.metadata == {
             k: v for k, v in wanted.items() if k != "registered_at"
         }
         text = await redis.get(keys.source_data(schedule_id(cid)))

@@ -310,3 +310,29 @@ async def test_a_state_hash_written_by_the_previous_version_reads_the_same(
     got = await state.get(10)
     assert got is not None and got.metadata == {**old, "name": "renamed"}
     # (Redis never converts a hashtable back: an old hash shrinks only when made again)
+
+
+async def test_registered_at_kept_once_with_the_status_at_of_its_activation(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    """An activation's ``registered_at`` is its ``status_at``: stored once (``m:registered_at``
+    ''), and written out before a later change moves ``status_at``."""
+    at = datetime(2026, 12, 7, 5, 59, 7, 512488, tzinfo=UTC)
+    started = {**TYPICAL, "registered_at": "2026-12-07T05:59:07.512488+00:00"}
+    await state.create(11, TYPICAL, actor=CLI)
+    await state.transition(
+        11, ACTIVE, allowed_from=None, event=Event.STARTED, metadata=started, at=at, actor=CLI
+    )
+    assert (await redis.hgetall(keys.schedule(11)))["m:registered_at"] == ""
+    got = await state.get(11)
+    assert got is not None and got.metadata == started and got.status_at == at
+    later = at + timedelta(minutes=5)
+    await state.transition(11, PAUSED, allowed_from=None, event=Event.PAUSED, at=later, actor=CLI)
+    raw = await redis.hgetall(keys.schedule(11))
+    assert raw["m:registered_at"] == started["registered_at"]
+    got = await state.get(11)
+    assert got is not None and got.metadata == started and got.status_at == later
+    blank = {**TYPICAL, "registered_at": ""}  # a true '' is not the mark
+    await state.update_metadata(11, blank, actor=CLI)
+    got = await state.get(11)
+    assert got is not None and got.metadata == blank

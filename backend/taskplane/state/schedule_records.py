@@ -110,6 +110,7 @@ def read_metadata(raw: Mapping[str, str]) -> dict[str, Any]:
     string, ``j:{key}`` any other value as JSON, so that a typical hash's values all stay
     short (≤ 64 bytes: a listpack, half a hashtable's memory); or, as a previous version
     wrote it, one ``metadata`` JSON field (read as it was: an upgrade needs no migration).
+    ``m:registered_at`` '' is ``status_at`` (an activation's instant, kept once).
     ``METADATA_KEYS`` come first, in their order; ``{}`` for no metadata."""
     old = raw.get("metadata")
     if old is not None:
@@ -120,7 +121,9 @@ def read_metadata(raw: Mapping[str, str]) -> dict[str, Any]:
         return metadata if isinstance(metadata, dict) else {}
     found: dict[str, Any] = {}
     for field, value in raw.items():
-        if field.startswith("m:"):
+        if field == "m:registered_at" and value == "":
+            found["registered_at"] = raw.get("status_at")  # registered with this status
+        elif field.startswith("m:"):
             found[field[2:]] = value
         elif field.startswith("j:"):
             try:

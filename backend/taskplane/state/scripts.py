@@ -45,15 +45,22 @@ renewed): a Lua function every script that records events composes, the engine's
 script included. ``event`` '' records nothing."""
 
 METADATA_LUA = """
-local function hset_with_metadata(hash, fields, metadata, drop)
+local function metadata_field(key, value, at)
+  if type(value) ~= 'string' then return 'j:' .. key, cjson.encode(value) end
+  if key == 'registered_at' then
+    if value == at then return 'm:registered_at', '' end
+    if value == '' then return 'j:registered_at', '""' end
+  end
+  return 'm:' .. key, value
+end
+local function hset_with_metadata(hash, fields, metadata, drop, at)
   local gone = {}
   if metadata ~= '' then
     local setting = {}
     for key, value in pairs(cjson.decode(metadata)) do
-      local is_text = type(value) == 'string'
-      local field = (is_text and 'm:' or 'j:') .. key
+      local field, stored = metadata_field(key, value, at)
       fields[#fields + 1] = field
-      fields[#fields + 1] = is_text and value or cjson.encode(value)
+      fields[#fields + 1] = stored
       setting[field] = true
     end
     for _, field in ipairs(redis.call('HKEYS', hash)) do
@@ -63,8 +70,15 @@ local function hset_with_metadata(hash, fields, metadata, drop)
         gone[#gone + 1] = field
       end
     end
-  elseif drop then
-    gone[1] = drop
+  else
+    if at then
+      local marked, was = unpack(redis.call('HMGET', hash, 'm:registered_at', 'status_at'))
+      if marked == '' and was then
+        fields[#fields + 1] = 'm:registered_at'
+        fields[#fields + 1] = was
+      end
+    end
+    if drop then gone[1] = drop end
   end
   if #gone > 0 then redis.call('HDEL', hash, unpack(gone)) end
   if #fields > 0 then redis.call('HSET', hash, unpack(fields)) end
@@ -74,9 +88,13 @@ end
 key of the metadata JSON object in a field of its own, ``m:{key}`` holding a string value
 as it is, ``j:{key}`` any other value as JSON (null: ``null``). Writing metadata replaces
 every metadata field, the ``metadata`` JSON field of a previous version's layout included.
-  hset_with_metadata(hash, fields, metadata JSON or '', drop field or nil) -> HSET of
-    ``fields`` (a field / value list) with the metadata's (none for '': the metadata is
-    kept), the field ``drop`` deleted (one HKEYS, at most one HDEL and one HSET)
+A ``registered_at`` equal to the ``status_at`` written with it (an activation's) is kept as
+``m:registered_at`` '' (the same instant, 32 bytes less); a status change without metadata
+writes the instant there before ``status_at`` changes.
+  hset_with_metadata(hash, fields, metadata JSON or '', drop field or nil, at or nil) ->
+    HSET of ``fields`` (a field / value list, ``at`` the ``status_at`` it writes, nil for
+    none) with the metadata's (none for '': the metadata is kept), the field ``drop``
+    deleted (one HKEYS or HMGET, at most one HDEL and one HSET)
 """
 
 LUA = (
@@ -118,10 +136,10 @@ local function set_status(g, hash, history, cid, to, note, at, event, metadata)
   local fields = {'status', to, 'note', note, 'status_at', at}
   if to == 'paused' and g.until_at ~= nil and g.until_at ~= '' then
     fields[7], fields[8] = 'paused_until', g.until_at
-    hset_with_metadata(hash, fields, metadata, nil)
+    hset_with_metadata(hash, fields, metadata, nil, at)
     redis.call('ZADD', g.timer, g.until_ms, cid)
   else
-    hset_with_metadata(hash, fields, metadata, 'paused_until')
+    hset_with_metadata(hash, fields, metadata, 'paused_until', at)
     if g.timer then redis.call('ZREM', g.timer, cid) end
   end
   index_status(g, cid, to)
@@ -132,7 +150,7 @@ local function create_state(g, hash, history, cid, note, at, event, metadata)
   local cur = redis.call('HGET', hash, 'status')
   if cur then return false, cur end
   hset_with_metadata(hash, {'status', 'inactive', 'note', note, 'status_at', at,
-    'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0}, metadata, nil)
+    'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0}, metadata, nil, at)
   index_status(g, cid, 'inactive')
   push_event(history, event, g.hmax, g.ttl)
   publish_change(g, cid, 'inactive')
