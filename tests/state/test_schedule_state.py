@@ -47,6 +47,8 @@ async def test_create_sets_inactive_with_created_event_once(
     assert got.status is INACTIVE
     assert got.metadata == {"name": "n", "task_type": "echo"}
     assert got.runs == 0 and got.last_run_at is None and got.last_success is None
+    assert got.successes == got.failures == got.consecutive_failures == 0
+    assert "runs" not in await redis.hgetall(keys.schedule(7))  # absent reads 0: no field
     events, total = await state.history(7)
     assert total == 1 and [e.event for e in events] == ["created"]
     assert events[0].note is None and events[0].details == {}

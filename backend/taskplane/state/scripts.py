@@ -149,8 +149,10 @@ end
 local function create_state(g, hash, history, cid, note, at, event, metadata)
   local cur = redis.call('HGET', hash, 'status')
   if cur then return false, cur end
-  hset_with_metadata(hash, {'status', 'inactive', 'note', note, 'status_at', at,
-    'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0}, metadata, nil, at)
+  -- no run counters: an absent one reads 0 (``decode_state``, ``FAILURE_COUNTS``), and
+  -- ``RECORD_EXECUTION`` makes each at its first count (four fields less per config)
+  hset_with_metadata(hash, {'status', 'inactive', 'note', note, 'status_at', at}, metadata, nil,
+    at)
   index_status(g, cid, 'inactive')
   push_event(history, event, g.hmax, g.ttl)
   publish_change(g, cid, 'inactive')
