@@ -21,6 +21,7 @@ from taskplane.enums import SchedulerType
 from taskplane.errors import NotFound
 from taskplane.scheduling import specs
 from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.scheduling.registration import Encoder
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import load_registry
@@ -159,3 +160,27 @@ def test_an_absent_or_unreadable_registration_has_no_list_and_is_removed_from_bo
     for raw in (None, "not json", '{"task_name": "x"}'):
         assert CORE.stored_list(raw) is None
         assert CORE.removal_lists(raw) == both
+
+
+def test_the_encoder_of_a_chunk_writes_what_encode_writes() -> None:
+    """``registration.Encoder`` (the bulk path's) finds each shape's template once: every
+    config's text is still ``encode``'s, whatever shapes, ids and parameters follow."""
+    encoder = Encoder(CORE.task_type)
+    parsed = {
+        i: specs.parse(kind, schedule, now=NOW) for i, (kind, schedule) in enumerate(SCHEDULES)
+    }
+    configs = [
+        Cfg(100 + n, kind, schedule, timeout_seconds=timeout, max_retries=n % 2, parameters=params)
+        for n, ((kind, schedule), timeout, params) in enumerate(
+            (shape, timeout, params)
+            for shape in SCHEDULES
+            for timeout in (None, 5)
+            for params in ({"message": "hi"}, {"v": float("nan")}, {})
+        )
+    ]
+    for n, cfg in enumerate(configs):
+        spec = parsed[SCHEDULES.index((cfg.scheduler_type, cfg.schedule_config))]
+        assert encoder(cfg, spec) == CORE.encode(cfg, spec), n
+        assert encoder(cfg, spec) == by_pydantic(cfg)
+    with pytest.raises(NotFound):
+        encoder(Cfg(9, SchedulerType.INTERVAL, {"minutes": 5}, task_type="no_such_type"), parsed[0])

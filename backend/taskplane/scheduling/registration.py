@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -153,16 +154,39 @@ def _template(labels: messages.RunLabels, spec: Spec) -> Template:
 
 
 def encode(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
-    """The stored JSON of ``build(config, spec, task_type)``, byte for byte its dump through
-    taskiq's JSON serializer. Parameters are JSON values (they come from a JSON column):
-    anything else (a NaN, a date) takes the model's way, which converts it as it always did."""
+    """The stored JSON of ``build(config, spec, task_type)``, byte for byte ``dump``'s.
+    Parameters are JSON values (they come from a JSON column): anything else (a NaN, a
+    date) takes the model's way, which converts it as it always did."""
     shape = run_labels(config, task_type, Trigger.SCHEDULED, config_id=0)
+    return _fill(_template(shape, spec), config, spec, task_type)
+
+
+def _fill(template: Template, config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
     try:
-        return _template(shape, spec).fill_in(
-            config.id, dict(config.parameters), schedule_id(config.id)
-        )
+        return template.fill_in(config.id, dict(config.parameters), schedule_id(config.id))
     except (TypeError, ValueError):
         return dump(config, spec, task_type)
+
+
+class Encoder:
+    """``encode`` for many configs (a bulk chunk's): each shape's template and task type
+    found once, by the config fields the shape is made of and the spec's ``id`` (the caller
+    keeps each spec alive while it uses the encoder: one spec object per schedule), instead
+    of building and hashing the shape's labels per config."""
+
+    def __init__(self, task_type_of: Callable[[ConfigRow], TaskTypeLike]) -> None:
+        self._task_type_of = task_type_of  # NotFound for an unknown task type
+        self._shapes: dict[tuple[Any, ...], tuple[Template, TaskTypeLike]] = {}
+
+    def __call__(self, config: ConfigRow, spec: Spec) -> str:
+        c = config
+        key = (c.task_type, c.max_retries, c.timeout_seconds, c.priority, id(spec))
+        found = self._shapes.get(key)
+        if found is None:
+            task_type = self._task_type_of(config)
+            shape = run_labels(config, task_type, Trigger.SCHEDULED, config_id=0)
+            found = self._shapes[key] = (_template(shape, spec), task_type)
+        return _fill(found[0], config, spec, found[1])
 
 
 def _compact(fields: dict[str, Any]) -> dict[str, Any]:
