@@ -312,7 +312,7 @@ async def test_pickle_planted_in_redis_is_never_run_by_any_read(
     cid = (await create(client, "planted"))["id"]
     assert (await client.post(f"/schedules/{cid}/start")).status_code == 200
     trap = PAYLOADS[0].decode("ascii")  # protocol 0 is text: what a string read returns
-    await redis.hset(keys.schedule(cid), mapping={"metadata": trap, "note": trap})
+    await redis.hset(keys.schedule(cid), mapping={"metadata": trap, "note": trap, "j:name": trap})
     await redis.lpush(keys.history(cid), trap)
     await redis.set(keys.source_data(schedule_id(cid)), trap)
     await redis.hset(keys.workers, "w-planted", trap)

@@ -1,8 +1,11 @@
-"""``core.encode``: the stored registration JSON without pydantic, byte for byte what the
-ScheduledTask's dump gives (the engine and the stock source read it)."""
+"""``core.encode``: the stored registration JSON without pydantic, byte for byte the
+ScheduledTask's dump written compactly (no spaces, no null field the model defaults to
+null), which reads back as the same model (the engine and the stock source read it); a text
+of the previous format (taskiq's serializer's spaced dump) reads as the same model too."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -10,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
+from taskiq import ScheduledTask
 from taskiq.serializers import JSONSerializer
 
 from taskplane.db.configs import ConfigRow
@@ -17,6 +21,7 @@ from taskplane.enums import SchedulerType
 from taskplane.errors import NotFound
 from taskplane.scheduling import specs
 from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.scheduling.registration import Encoder
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import load_registry
@@ -44,9 +49,23 @@ def Cfg(
     return Config(id, scheduler_type=scheduler_type, schedule_config=schedule_config, **values)
 
 
+NULL_BY_DEFAULT = {"task_id", "cron", "cron_offset", "time", "interval"}
+
+
+def built(cfg: ConfigRow) -> ScheduledTask:
+    return CORE.build(cfg, specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW))
+
+
 def by_pydantic(cfg: ConfigRow) -> str:
-    spec = specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW)
-    return JSONSerializer().dumpb(CORE.build(cfg, spec).model_dump(mode="json")).decode()
+    """The reference: the model's JSON dump, compact."""
+    dumped = built(cfg).model_dump(mode="json")
+    kept = {k: v for k, v in dumped.items() if v is not None or k not in NULL_BY_DEFAULT}
+    return json.dumps(kept, separators=(",", ":"))
+
+
+def previous_format(cfg: ConfigRow) -> str:
+    """What the previous version stored: taskiq's serializer's dump, every field, spaced."""
+    return JSONSerializer().dumpb(built(cfg).model_dump(mode="json")).decode()
 
 
 def by_encode(cfg: ConfigRow) -> str:
@@ -74,6 +93,14 @@ def test_encode_is_the_pydantic_dump_byte_for_byte(
 ) -> None:
     cfg = Cfg(41, kind, schedule, max_retries=retries, timeout_seconds=timeout, priority=priority)
     assert by_encode(cfg) == by_pydantic(cfg)
+    text = by_encode(cfg)
+    assert ": " not in text and ", " not in text  # no spaces (none in these values either)
+    top = json.loads(text)
+    assert None not in top.values() and set(top) >= {"task_name", "labels", "args", "kwargs"}
+    assert len(text) < len(previous_format(cfg)) - 50
+    for stored in (text, previous_format(cfg)):  # the new text and the previous one alike
+        assert ScheduledTask.model_validate_json(stored) == built(cfg)
+        assert CORE.decode(stored) == built(cfg)
 
 
 JSON_VALUES = st.recursive(
@@ -92,6 +119,7 @@ JSON_VALUES = st.recursive(
 def test_any_json_parameters_encode_as_pydantic_dumps_them(parameters: dict[str, Any]) -> None:
     cfg = Cfg(7, SchedulerType.INTERVAL, {"minutes": 5}, parameters=parameters)
     assert by_encode(cfg) == by_pydantic(cfg)
+    assert ScheduledTask.model_validate_json(by_encode(cfg)) == built(cfg)
 
 
 @pytest.mark.parametrize(
@@ -132,3 +160,27 @@ def test_an_absent_or_unreadable_registration_has_no_list_and_is_removed_from_bo
     for raw in (None, "not json", '{"task_name": "x"}'):
         assert CORE.stored_list(raw) is None
         assert CORE.removal_lists(raw) == both
+
+
+def test_the_encoder_of_a_chunk_writes_what_encode_writes() -> None:
+    """``registration.Encoder`` (the bulk path's) finds each shape's template once: every
+    config's text is still ``encode``'s, whatever shapes, ids and parameters follow."""
+    encoder = Encoder(CORE.task_type)
+    parsed = {
+        i: specs.parse(kind, schedule, now=NOW) for i, (kind, schedule) in enumerate(SCHEDULES)
+    }
+    configs = [
+        Cfg(100 + n, kind, schedule, timeout_seconds=timeout, max_retries=n % 2, parameters=params)
+        for n, ((kind, schedule), timeout, params) in enumerate(
+            (shape, timeout, params)
+            for shape in SCHEDULES
+            for timeout in (None, 5)
+            for params in ({"message": "hi"}, {"v": float("nan")}, {})
+        )
+    ]
+    for n, cfg in enumerate(configs):
+        spec = parsed[SCHEDULES.index((cfg.scheduler_type, cfg.schedule_config))]
+        assert encoder(cfg, spec) == CORE.encode(cfg, spec), n
+        assert encoder(cfg, spec) == by_pydantic(cfg)
+    with pytest.raises(NotFound):
+        encoder(Cfg(9, SchedulerType.INTERVAL, {"minutes": 5}, task_type="no_such_type"), parsed[0])

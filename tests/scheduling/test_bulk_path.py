@@ -31,6 +31,7 @@ from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state import events as live_events
 from taskplane.state.keys import Keys
+from taskplane.state.schedule_records import read_metadata
 from taskplane.tasks.registry import TaskRegistry
 from tests.scheduling.registrations import Config
 
@@ -89,7 +90,8 @@ async def bring_to(svc: SchedulerService, config: ConfigRow, status: ScheduleSta
 async def snapshot(svc: SchedulerService, redis: Redis, keys: Keys, cid: int) -> dict[str, Any]:
     """What a config has in Redis, with its own id and the moments made comparable."""
     state: dict[str, str] = await redis.hgetall(svc.state.status_key(cid))  # type: ignore[assignment]
-    metadata = json.loads(state.pop("metadata", "{}"))
+    metadata = read_metadata(state)
+    state = {k: v for k, v in state.items() if k != "metadata" and k[:2] not in ("m:", "j:")}
     assert INSTANT.match(state.pop("status_at", "")) or not state
     registered_at = metadata.pop("registered_at", None)
     assert registered_at is None or INSTANT.match(registered_at)

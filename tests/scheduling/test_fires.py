@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from taskiq import ScheduledTask
 from taskiq.message import TaskiqMessage
+from taskiq.serializers import JSONSerializer
 
 from taskplane import messages
 from taskplane.enums import Event, SchedulerType, Trigger
@@ -149,6 +150,28 @@ async def test_registrations_with_equal_labels_share_a_shape_and_write_their_own
         body = registrations.read(cid, raw).body(f"{cid}-{to_ms(T0)}", T0.isoformat())
         assert body == old_body(cid, raw, T0)
     assert len(registrations._shapes) == 5  # the 14, then 20, 21, 22, and 23 with 24
+
+
+@pytest.mark.parametrize("kind", sorted(SPECS))
+async def test_a_registration_of_the_previous_format_fires_the_same_message(
+    redis: Redis, keys: Keys, kind: str
+) -> None:
+    """The previous version stored taskiq's serializer's dump (spaced, every null field):
+    the engine reads it as the compact text, into the same run message."""
+    core = SchedulerCoreService(redis, keys, QueueRegistry("default"))
+    config = Config(id=42, scheduler_type=str(SPECS[kind].kind), parameters={"message": "hi"})
+    await core.add(config, SPECS[kind], due_at=T0, now=T0 - timedelta(seconds=1))
+    [raw] = await core.raw_many([42])
+    compact = raw.decode() if isinstance(raw, bytes) else str(raw)
+    task = ScheduledTask.model_validate_json(compact)
+    previous = JSONSerializer().dumpb(task.model_dump(mode="json")).decode()
+    assert "null" in previous and "null" not in compact and len(compact) < len(previous)
+    ms = to_ms(T0)
+    bodies = {
+        Registrations().read(42, text).body(f"42-{ms}", T0.isoformat())
+        for text in (compact, previous)
+    }
+    assert len(bodies) == 1
 
 
 @dataclass

@@ -67,3 +67,25 @@ async def test_unreadable_text_is_left_alone(
 
     assert report.repairs == []
     assert await redis.get(data) == "{not json"
+
+
+async def test_a_text_of_the_previous_format_is_not_repaired(
+    svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
+) -> None:
+    """The previous version stored taskiq's serializer's dump (spaced, every null field):
+    the same task, so an upgrade leaves it as it is."""
+    config = await started(svc, make_config)
+    data = keys.source_data(schedule_id(config.id))
+    text = await redis.get(data)
+    assert text is not None and ": " not in text and "null" not in text
+    task = svc.core.decode(text)
+    assert task is not None
+    previous = json.dumps(task.model_dump(mode="json"))  # taskiq's JSONSerializer's dump
+    assert '"time": null' in previous
+    await redis.set(data, previous)
+
+    report = await svc.reconcile([config], remove_orphans=False)
+
+    assert report.repairs == []
+    assert await redis.get(data) == previous
+    assert await svc.core.get(config.id) == task

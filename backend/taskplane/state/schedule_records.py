@@ -101,23 +101,53 @@ def _int(value: str | None) -> int:
         return 0
 
 
+METADATA_KEYS = ("name", "task_type", "scheduler_type", "schedule", "registered_at")
+"""The keys of a config's metadata (``decisions.metadata_of``'s), in the order it is read."""
+
+
+def read_metadata(raw: Mapping[str, str]) -> dict[str, Any]:
+    """A state hash's metadata (``scripts.METADATA_LUA``): a field per key, ``m:{key}`` a
+    string, ``j:{key}`` any other value as JSON, so that a typical hash's values all stay
+    short (≤ 64 bytes: a listpack, half a hashtable's memory); or, as a previous version
+    wrote it, one ``metadata`` JSON field (read as it was: an upgrade needs no migration).
+    ``m:registered_at`` '' is ``status_at`` (an activation's instant, kept once).
+    ``METADATA_KEYS`` come first, in their order; ``{}`` for no metadata."""
+    old = raw.get("metadata")
+    if old is not None:
+        try:
+            metadata = json.loads(old or "{}")
+        except ValueError:
+            return {}
+        return metadata if isinstance(metadata, dict) else {}
+    found: dict[str, Any] = {}
+    for field, value in raw.items():
+        if field == "m:registered_at" and value == "":
+            found["registered_at"] = raw.get("status_at")  # registered with this status
+        elif field.startswith("m:"):
+            found[field[2:]] = value
+        elif field.startswith("j:"):
+            try:
+                found[field[2:]] = json.loads(value)
+            except ValueError:
+                found[field[2:]] = None
+    ordered = {key: found[key] for key in METADATA_KEYS if key in found}
+    ordered.update(found)
+    return ordered
+
+
 def decode_state(config_id: int, raw: Mapping[str, str]) -> ScheduleState | None:
     """A state hash as read (the pools decode replies: ``redis_clients.make_redis``); None
     without status."""
     if "status" not in raw:
         return None
     status = ScheduleStatus.stored(raw["status"])
-    try:
-        metadata = json.loads(raw.get("metadata") or "{}")
-    except ValueError:
-        metadata = {}
     last_success = raw.get("last_success")
     return ScheduleState(
         config_id=config_id,
         status=status,
         note=raw.get("note") or None,
         status_at=read_instant(raw.get("status_at")),
-        metadata=metadata if isinstance(metadata, dict) else {},
+        metadata=read_metadata(raw),
         runs=_int(raw.get("runs")),
         successes=_int(raw.get("successes")),
         failures=_int(raw.get("failures")),

@@ -2,8 +2,10 @@
 
 Per config (``Keys.schedule(cid)``, a hash): ``status``, ``note``, ``status_at``,
 ``paused_until`` (while a pause ends by itself: ``state/pause_timer.py``),
-``metadata`` (JSON object), and the run counters ``runs``, ``successes``, ``failures``,
-``consecutive_failures``, ``last_run_at``, ``last_success`` (``1``/``0``), ``last_task_id``.
+the metadata (a JSON object given, kept a field per key: ``scripts.METADATA_LUA``, read by
+``schedule_records.read_metadata``, so a typical hash stays Redis's compact listpack), and
+the run counters ``runs``, ``successes``, ``failures``, ``consecutive_failures`` (absent
+until counted), ``last_run_at``, ``last_success`` (``1``/``0``), ``last_task_id``.
 Index sets ``Keys.by_status(status)`` and ``Keys.all_schedules`` hold config ids, so
 summaries and filters never need KEYS. History ``Keys.history(cid)``: JSON events, newest
 first, capped at ``history_max`` with a TTL of ``history_ttl_seconds`` (renewed per event).

@@ -33,8 +33,9 @@ STATUS_ORDER = (
 PUSH_EVENT = """
 local function push_event(key, event, hmax, ttl)
   if event ~= '' then
-    redis.call('LPUSH', key, event)
-    redis.call('LTRIM', key, 0, tonumber(hmax) - 1)
+    if redis.call('LPUSH', key, event) > tonumber(hmax) then
+      redis.call('LTRIM', key, 0, tonumber(hmax) - 1)
+    end
     redis.call('EXPIRE', key, ttl)
   end
 end
@@ -43,8 +44,62 @@ end
 renewed): a Lua function every script that records events composes, the engine's fire
 script included. ``event`` '' records nothing."""
 
+METADATA_LUA = """
+local function metadata_field(key, value, at)
+  if type(value) ~= 'string' then return 'j:' .. key, cjson.encode(value) end
+  if key == 'registered_at' then
+    if value == at then return 'm:registered_at', '' end
+    if value == '' then return 'j:registered_at', '""' end
+  end
+  return 'm:' .. key, value
+end
+local function hset_with_metadata(hash, fields, metadata, drop, at)
+  local gone = {}
+  if metadata ~= '' then
+    local setting = {}
+    for key, value in pairs(cjson.decode(metadata)) do
+      local field, stored = metadata_field(key, value, at)
+      fields[#fields + 1] = field
+      fields[#fields + 1] = stored
+      setting[field] = true
+    end
+    for _, field in ipairs(redis.call('HKEYS', hash)) do
+      local head = string.sub(field, 1, 2)
+      if field == drop or field == 'metadata'
+          or ((head == 'm:' or head == 'j:') and not setting[field]) then
+        gone[#gone + 1] = field
+      end
+    end
+  else
+    if at then
+      local marked, was = unpack(redis.call('HMGET', hash, 'm:registered_at', 'status_at'))
+      if marked == '' and was then
+        fields[#fields + 1] = 'm:registered_at'
+        fields[#fields + 1] = was
+      end
+    end
+    if drop then gone[1] = drop end
+  end
+  if #gone > 0 then redis.call('HDEL', hash, unpack(gone)) end
+  if #fields > 0 then redis.call('HSET', hash, unpack(fields)) end
+end
+"""
+"""How the state hash keeps a config's metadata (``schedule_records.read_metadata``): each
+key of the metadata JSON object in a field of its own, ``m:{key}`` holding a string value
+as it is, ``j:{key}`` any other value as JSON (null: ``null``). Writing metadata replaces
+every metadata field, the ``metadata`` JSON field of a previous version's layout included.
+A ``registered_at`` equal to the ``status_at`` written with it (an activation's) is kept as
+``m:registered_at`` '' (the same instant, 32 bytes less); a status change without metadata
+writes the instant there before ``status_at`` changes.
+  hset_with_metadata(hash, fields, metadata JSON or '', drop field or nil, at or nil) ->
+    HSET of ``fields`` (a field / value list, ``at`` the ``status_at`` it writes, nil for
+    none) with the metadata's (none for '': the metadata is kept), the field ``drop``
+    deleted (one HKEYS or HMGET, at most one HDEL and one HSET)
+"""
+
 LUA = (
     PUSH_EVENT
+    + METADATA_LUA
     + "local STATUSES = {"
     + ", ".join(f"'{s}'" for s in STATUS_ORDER)
     + """}
@@ -78,16 +133,13 @@ local function pause_timer(g, key, until_at, until_ms)
   return g
 end
 local function set_status(g, hash, history, cid, to, note, at, event, metadata)
-  if metadata ~= '' then
-    redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at, 'metadata', metadata)
-  else
-    redis.call('HSET', hash, 'status', to, 'note', note, 'status_at', at)
-  end
+  local fields = {'status', to, 'note', note, 'status_at', at}
   if to == 'paused' and g.until_at ~= nil and g.until_at ~= '' then
-    redis.call('HSET', hash, 'paused_until', g.until_at)
+    fields[7], fields[8] = 'paused_until', g.until_at
+    hset_with_metadata(hash, fields, metadata, nil, at)
     redis.call('ZADD', g.timer, g.until_ms, cid)
   else
-    redis.call('HDEL', hash, 'paused_until')
+    hset_with_metadata(hash, fields, metadata, 'paused_until', at)
     if g.timer then redis.call('ZREM', g.timer, cid) end
   end
   index_status(g, cid, to)
@@ -97,8 +149,10 @@ end
 local function create_state(g, hash, history, cid, note, at, event, metadata)
   local cur = redis.call('HGET', hash, 'status')
   if cur then return false, cur end
-  redis.call('HSET', hash, 'status', 'inactive', 'note', note, 'status_at', at,
-    'metadata', metadata, 'runs', 0, 'successes', 0, 'failures', 0, 'consecutive_failures', 0)
+  -- no run counters: an absent one reads 0 (``decode_state``, ``FAILURE_COUNTS``), and
+  -- ``RECORD_EXECUTION`` makes each at its first count (four fields less per config)
+  hset_with_metadata(hash, {'status', 'inactive', 'note', note, 'status_at', at}, metadata, nil,
+    at)
   index_status(g, cid, 'inactive')
   push_event(history, event, g.hmax, g.ttl)
   publish_change(g, cid, 'inactive')
@@ -193,10 +247,11 @@ return 1
 # when applied.
 METADATA = (
     PUSH_EVENT
+    + METADATA_LUA
     + audit.LUA
     + """
 if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'metadata', ARGV[1])
+hset_with_metadata(KEYS[1], {}, ARGV[1], nil)
 push_event(KEYS[2], ARGV[2], ARGV[3], ARGV[4])
 audit(KEYS, 3, ARGV, 5)
 return 1

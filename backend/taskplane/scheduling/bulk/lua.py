@@ -122,13 +122,16 @@ while a < #ARGV do
     local hash, history, data, list = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
     local cur = current_status(hash)
     local code = 1
-    if not lock_free(lock) then
+    if redis.call('EXISTS', lock, data) == 0 then  -- lock_free and not registered, one call
+      if not allows(allowed, cur) then code = 0 end
+    elseif not lock_free(lock) then
       code = 2
     elseif not allows(allowed, cur) then
       code = 0
     elseif registered(data) then
       code = 3
-    else
+    end
+    if code == 1 then
       register(data, ARGV[a + 3], sid, list, false, due, cid, ARGV[a + 4], '0', now_ms)
       set_status(g, hash, history, cid, to, note, at, ARGV[a + 6], ARGV[a + 5])
     end

@@ -13,7 +13,7 @@ from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
 from taskplane.errors import TaskplaneError
 from taskplane.json_template import Hole, Template
-from taskplane.scheduling import fire_times, specs
+from taskplane.scheduling import fire_times, registration, specs
 from taskplane.scheduling.decisions import (
     metadata_of,
 )
@@ -74,6 +74,8 @@ class Preparer:
         self._timing: dict[int, tuple[datetime, int, bool, str] | None] = {}
         self._metadata: dict[tuple[str, int], Template] = {}
         self._events: dict[datetime, str] = {}
+        # core.encode, each shape's template found once (the specs of ``_specs`` stay alive)
+        self._encode = registration.Encoder(scheduler.core.task_type)
 
     def spec(self, config: ConfigRow) -> Spec:
         """``specs.parse`` of the config's schedule at ``now`` (InvalidInput if invalid)."""
@@ -90,7 +92,7 @@ class Preparer:
         single path then records the ``error``)."""
         try:
             spec = self.spec(config)
-            body = self.scheduler.core.encode(config, spec)  # NotFound: unknown task type
+            body = self._encode(config, spec)  # NotFound: unknown task type
         except (TaskplaneError, ValueError):
             return None
         if id(spec) not in self._timing:
