@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ from taskiq import ScheduledTask
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType
 from taskplane.epoch import from_ms, to_ms
-from taskplane.scheduling import registration
+from taskplane.scheduling import evalsha, registration
 from taskplane.scheduling.registration import (
     Registration,
     TaskTypeLike,
@@ -62,6 +63,22 @@ class DueBatch:
 
     read: int
     entries: list[tuple[int, float]]
+
+
+class Rider(Protocol):
+    """A read sent with the tick's due read (``RIDER``): one write, one wake-up for both."""
+
+    def command(self) -> Sequence[evalsha.Arg]:
+        """The command (read at the time of the due read)."""
+        ...
+
+    def answer(self, reply: Any) -> None:
+        """Its reply, as Redis gave it."""
+        ...
+
+
+RIDER: ContextVar[Rider | None] = ContextVar("due_read_rider", default=None)
+"""The rider of the due reads of the current task (``loop.run`` sets the pause ends')."""
 
 
 def _sha(raw: str | bytes | None) -> str:
@@ -286,17 +303,24 @@ class SchedulerCoreService:
 
     async def due_until(self, until: datetime, limit: int, offset: int = 0) -> DueBatch:
         """The earliest ``limit`` entries of the due index due at ``until`` or before (after
-        the first ``offset`` of them: the engine reads its next batch ahead)."""
-        rows: list[Any] = await self.redis.zrangebyscore(
-            self.keys.due, "-inf", to_ms(until), start=offset, num=limit, withscores=True
-        )
+        the first ``offset`` of them: the engine reads its next batch ahead). The read of
+        the task's ``RIDER`` (if any) is sent with a read at offset 0, in the same write."""
+        command: tuple[evalsha.Arg, ...] = ("ZRANGEBYSCORE", self.keys.due, "-inf", to_ms(until))
+        command += ("WITHSCORES", "LIMIT", offset, limit)
+        rider = RIDER.get() if offset == 0 else None
+        if rider is None:
+            [rows] = await evalsha.calls(self.redis, (command,))
+        else:
+            rows, ridden = await evalsha.calls(self.redis, (command, rider.command()))
+            rider.answer(ridden)
+        pairs = evalsha.score_pairs(rows)
         entries: list[tuple[int, float]] = []
-        for member, score in rows:
+        for member, score in pairs:
             try:
                 entries.append((int(member), float(score)))
             except ValueError:
                 log.warning("ignoring a non-numeric member of the due index", extra={"m": member})
-        return DueBatch(len(rows), entries)
+        return DueBatch(len(pairs), entries)
 
     async def next_dues(self, limit: int) -> list[tuple[int, datetime]]:
         """The ``limit`` soonest due times (config id, due), soonest first (dashboard)."""

@@ -19,6 +19,11 @@ with an error (a script error) leaves the connection fine. On a Sentinel pool
 (``redis_clients.py``) a ``READONLY`` reply (a demoted primary) is a lost call too: redis-py
 disconnects the connection and raises ``ConnectionError``; connected again, it reaches the
 primary the Sentinels name (tests/test_redis_clients.py).
+
+``calls`` sends a few plain commands the same way, in ONE write, and reads their replies in
+order (the tick's due read and the reads that ride with it, ``core.due_until``): one wake-up
+of Redis and of this process instead of one per command. An error reply is raised once the
+other replies are read; anything else that fails disconnects the connection.
 """
 
 from __future__ import annotations
@@ -28,12 +33,44 @@ from typing import Any
 
 import hiredis
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 Arg = str | int | float | bytes
 Reply = Callable[[], Awaitable[Any]]
 """The reply of a call sent with ``RawScript.send``: await it once (it gives the connection
 back; a caller that gives up on a call still awaits it, or cancels it)."""
+
+
+async def calls(redis: Redis, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+    """The replies of ``commands``, sent in one write on one pooled connection (module doc)."""
+    packed = b"".join([hiredis.pack_command(tuple(command)) for command in commands])  # type: ignore[arg-type]
+    pool = redis.connection_pool
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    replies: list[Any] = []
+    error: ResponseError | None = None
+    try:
+        await connection.send_packed_command(packed)  # disconnects it on any error
+        for _ in commands:
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as exc:  # an error reply: the others are still read
+                error = error or exc
+                replies.append(None)
+    except BaseException:
+        await connection.disconnect()  # a reply may be half read (or unread)
+        raise
+    finally:
+        await pool.release(connection)
+    if error is not None:
+        raise error
+    return replies
+
+
+def score_pairs(rows: list[Any]) -> list[tuple[Any, Any]]:
+    """(member, score) of a raw WITHSCORES reply: flat under RESP2, pairs under RESP3."""
+    if rows and isinstance(rows[0], list):
+        return [(pair[0], pair[1]) for pair in rows]
+    return list(zip(rows[::2], rows[1::2], strict=True))
 
 
 class RawScript:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from taskplane import metrics
 from taskplane.outage import REDIS
+from taskplane.scheduling import core
 from taskplane.state.heartbeats import SchedulerPresence
 
 if TYPE_CHECKING:
@@ -29,12 +30,14 @@ log = logging.getLogger(__name__)
 
 async def run(engine: Engine, stop: asyncio.Event, pause_ends: PauseEnds | None = None) -> None:
     """Tick ``engine`` while this instance leads, until ``stop`` is set; each tick also
-    pokes ``pause_ends`` (pauses that end by themselves, ``pause_ends.py``)."""
+    pokes ``pause_ends`` (pauses that end by themselves, ``pause_ends.py``), whose read
+    rides with the tick's due read (``core.RIDER``)."""
     presence = engine.presence
     if presence is None:
         raise RuntimeError("Engine.run needs a SchedulerPresence")
     keeper = asyncio.create_task(keep_presence(engine, presence, stop), name="scheduler-lease")
     guard = engine.outages.backoff("scheduler-tick", REDIS)
+    ride = core.RIDER.set(pause_ends)  # whether a pause is due: read with each due read
     try:
         while not stop.is_set():
             if presence.is_leader:
@@ -57,6 +60,7 @@ async def run(engine: Engine, stop: asyncio.Event, pause_ends: PauseEnds | None 
                 guard.ok()
             await wait(stop, engine.tick_ms / 1000)
     finally:
+        core.RIDER.reset(ride)
         stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(engine.drain(), timeout=10)
