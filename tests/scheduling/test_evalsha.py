@@ -114,3 +114,36 @@ async def test_calls_cancelled_discard_their_connection(one_connection: Redis) -
     [connection] = one_connection.connection_pool._available_connections
     assert not connection.is_connected  # released, and disconnected: never read again
     assert await calls(one_connection, [("ECHO", "d")]) == ["d"]
+
+
+async def test_a_connected_connection_is_written_to_at_once_else_redis_py_sends(
+    one_connection: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``write``: a connected connection whose health check is not due gets the bytes from
+    its transport (redis-py's send, a task per write, is not used; a payload larger than the
+    socket takes is drained); a disconnected one, or one due a health check, through
+    redis-py's send (it connects, or PINGs first)."""
+    await one_connection.ping()
+    [connection] = one_connection.connection_pool._available_connections
+    sent: list[int] = []
+    send = type(connection).send_packed_command
+
+    async def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        sent.append(1)
+        await send(self, command, check_health)
+
+    monkeypatch.setattr(type(connection), "send_packed_command", counted)
+    big = "x" * 8_000_000  # more than a socket buffer takes at once
+    assert await calls(one_connection, [("ECHO", big), ("ECHO", "small")]) == [big, "small"]
+    assert sent == []
+    connection.next_health_check = 0  # due a health check (health_check_interval > 0)
+    connection.health_check_interval = 30
+    assert await calls(one_connection, [("ECHO", "checked")]) == ["checked"]
+    assert sent  # the PING and the command
+    sent.clear()
+    await connection.disconnect()
+    assert await RawScript(one_connection, ECHO)(["k"], [1, 2, 3, 4]) == ["k", "1", "2", "3", "4"]
+    assert sent
+    sent.clear()
+    assert await calls(one_connection, [("ECHO", "again")]) == ["again"]
+    assert sent == []  # connected again, not yet due a health check

@@ -28,17 +28,44 @@ other replies are read; anything else that fails disconnects the connection.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import hiredis
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Arg = str | int | float | bytes
 Reply = Callable[[], Awaitable[Any]]
 """The reply of a call sent with ``RawScript.send``: await it once (it gives the connection
 back; a caller that gives up on a call still awaits it, or cancels it)."""
+
+
+async def write(connection: Any, packed: bytes) -> None:
+    """``connection.send_packed_command(packed)`` without its task: redis-py wraps every
+    write in ``asyncio.wait_for`` for the socket timeout (a task and two more turns of the
+    event loop on Python 3.11, twice a tick), which only a socket that takes less than it
+    is given can need. A connected connection whose health check is not due (else redis-py
+    sends: it connects or PINGs) hands the bytes to its transport at once; whatever the
+    socket did not take is drained under the socket timeout. Any failure disconnects it."""
+    writer = connection._writer if connection.is_connected else None
+    if writer is None or (
+        connection.health_check_interval
+        and (asyncio.get_running_loop().time() > connection.next_health_check)
+    ):
+        await connection.send_packed_command(packed)  # disconnects it on any error
+        return
+    try:
+        writer.write(packed)
+        if writer.transport.get_write_buffer_size():  # the socket did not take it all
+            await asyncio.wait_for(writer.drain(), connection.socket_timeout)
+    except BaseException as exc:
+        await connection.disconnect(nowait=True)
+        if isinstance(exc, asyncio.TimeoutError):  # as redis-py says it
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        raise
 
 
 async def calls(redis: Redis, commands: Sequence[Sequence[Arg]]) -> list[Any]:
@@ -49,7 +76,7 @@ async def calls(redis: Redis, commands: Sequence[Sequence[Arg]]) -> list[Any]:
     replies: list[Any] = []
     error: ResponseError | None = None
     try:
-        await connection.send_packed_command(packed)  # disconnects it on any error
+        await write(connection, packed)  # disconnects it on any error
         for _ in commands:
             try:
                 replies.append(await connection.read_response())
@@ -92,7 +119,7 @@ class RawScript:
         pool = self.redis.connection_pool
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            await connection.send_packed_command(packed)  # disconnects it on any error
+            await write(connection, packed)  # disconnects it on any error
         except BaseException:
             await pool.release(connection)
             raise
