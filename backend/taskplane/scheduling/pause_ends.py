@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
-from taskplane.epoch import to_ms
 from taskplane.scheduling.planning import Clock, SystemClock
 from taskplane.state.pause_timer import PauseTimer
 
@@ -57,13 +56,11 @@ class PauseEnds:
         self.batch = batch
         self.timer = PauseTimer(scheduler.redis, scheduler.keys)
         self._job: asyncio.Task[int] | None = None
-        self._key = scheduler.keys.paused_until
         self._is_due: bool | None = None  # what the last ride read; None: not read since
 
     def command(self) -> tuple[str | int, ...]:
         """The ride on the tick's due read (``core.Rider``): is any pause due to end now?"""
-        now_ms = to_ms(self.clock.now())
-        return ("ZRANGEBYSCORE", self._key, "-inf", now_ms, "LIMIT", 0, 1)
+        return self.timer.any_due_command(self.clock.now())
 
     def answer(self, reply: Any) -> None:
         self._is_due = bool(reply)
