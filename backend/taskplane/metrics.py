@@ -5,8 +5,12 @@ on the ports from settings)."""
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
+from collections.abc import Sequence
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from taskplane.enums import Trigger
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,29 @@ BROKER_QUEUE_DEPTH = Gauge(
 
 # alerts (the api reads them from Redis at scrape time: every replica shows the same)
 ALERTS_OPEN = Gauge("taskplane_alerts_open", "Open alert incidents", ["kind"])
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """``histogram.observe(v)`` for each of ``values``, as one update of each bucket hit
+    and of the sum (the engine's lag of each fire of a batch: one observe took about
+    1.4 µs, most of it the locks of the sum and the bucket)."""
+    if not values:
+        return
+    bounds: list[float] = histogram._upper_bounds  # last: +Inf
+    hits = [0] * len(bounds)
+    for value in values:
+        hits[bisect_left(bounds, value)] += 1  # the first bound >= value, as observe's
+    histogram._sum.inc(sum(values))
+    for bucket, count in zip(histogram._buckets, hits, strict=True):
+        if count:
+            bucket.inc(count)
+
+
+def scheduled_fires_sent(lags: Sequence[float]) -> None:
+    """The engine's scheduled fires of one batch, sent with these lags (in seconds)."""
+    if lags:
+        FIRES_SENT.labels(trigger=str(Trigger.SCHEDULED)).inc(len(lags))
+        observe_many(DISPATCH_LAG, lags)
 
 
 def start_metrics_server(port: int, process: str, host: str = "127.0.0.1") -> bool:

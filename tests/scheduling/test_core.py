@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from taskplane.enums import SchedulerType
 from taskplane.epoch import from_ms, to_ms
 from taskplane.errors import NotFound
 from taskplane.scheduling import spec_labels, specs
-from taskplane.scheduling.core import SchedulerCoreService
+from taskplane.scheduling.core import RIDER, SchedulerCoreService
 from taskplane.scheduling.registration import schedule_id
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -226,3 +227,45 @@ async def test_unknown_task_type_and_manual_are_refused(core: SchedulerCoreServi
     with pytest.raises(ValueError, match="manual"):
         await core.add(manual, spec_of(manual), due_at=NOW, now=NOW)
     assert not await core.is_registered(8)
+
+
+class _Rider:
+    def __init__(self, command: tuple[str | int, ...]) -> None:
+        self._command = command
+        self.answers: list[Any] = []
+
+    def command(self) -> tuple[str | int, ...]:
+        return self._command
+
+    def answer(self, reply: Any) -> None:
+        self.answers.append(reply)
+
+
+async def test_due_reads_and_the_task_s_rider_reads_with_the_first(
+    core: SchedulerCoreService, redis: Redis, keys: Keys
+) -> None:
+    """``due_until`` gives the due entries (a non-numeric member is counted as read and left
+    out); the read of the task's ``RIDER`` goes with a read at offset 0 only, and in another
+    task (another scheduler loop of the process) nothing rides."""
+    await redis.zadd(keys.due, {"1": 1000, "2": 2000, "junk": 2500, "3": 3000, "4": 9000})
+    until = from_ms(3000)
+    rider = _Rider(("ECHO", "riding"))
+
+    async def other_task() -> list[Any]:
+        await core.due_until(until, 10)
+        return rider.answers[:]
+
+    token = RIDER.set(rider)
+    try:
+        first = await core.due_until(until, 3)
+        assert rider.answers == ["riding"]
+        ahead = await core.due_until(until, 3, offset=3)
+        assert rider.answers == ["riding"]  # a read ahead carries none
+        assert await asyncio.create_task(other_task(), context=contextvars.Context()) == ["riding"]
+    finally:
+        RIDER.reset(token)
+    assert (first.read, first.entries) == (3, [(1, 1000.0), (2, 2000.0)])
+    assert (ahead.read, ahead.entries) == (1, [(3, 3000.0)])
+    alone = await core.due_until(until, 10)
+    assert (alone.read, alone.entries) == (4, [(1, 1000.0), (2, 2000.0), (3, 3000.0)])
+    assert rider.answers == ["riding"]

@@ -23,7 +23,7 @@ from taskplane.epoch import from_ms, to_ms
 from taskplane.scheduling import specs
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.engine import Engine
-from taskplane.scheduling.fires import event
+from taskplane.scheduling.fires import event, iso_of_ms
 from taskplane.scheduling.planning import plan, plan_every
 from taskplane.scheduling.templates import Registrations
 from taskplane.state.keys import Keys
@@ -339,3 +339,21 @@ async def test_a_kept_template_is_not_used_once_the_stored_text_changed(
     ]
     assert [m.kwargs for m in entries] == [{"v": "old"}, {"v": "new"}]
     assert len({m.task_id for m in entries}) == 2
+
+
+@settings(max_examples=500)
+@given(st.integers(min_value=0, max_value=4_102_444_800_000))  # up to 2100
+def test_iso_of_ms_is_the_isoformat_of_the_instant(ms: int) -> None:
+    assert iso_of_ms(ms) == from_ms(ms).isoformat()
+
+
+def test_iso_of_ms_on_whole_seconds_floats_and_past_its_cache() -> None:
+    for ms in (0, 999, 1000, 1_765_090_000_000, 1_765_090_000_001, 1_765_090_000_999):
+        assert iso_of_ms(ms) == from_ms(ms).isoformat()
+    assert iso_of_ms(1_765_090_000_000) == "2025-12-07T06:46:40+00:00"  # no fraction
+    assert iso_of_ms(1_765_090_000_120) == "2025-12-07T06:46:40.120000+00:00"
+    assert iso_of_ms(1_765_090_000_120.5) == from_ms(1_765_090_000_120.5).isoformat()  # type: ignore[arg-type]
+    start = 1_765_090_000_007
+    for i in range(5000):  # more seconds than it keeps: cleared, still right
+        ms = start + i * 1000
+        assert iso_of_ms(ms) == from_ms(ms).isoformat()

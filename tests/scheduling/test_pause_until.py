@@ -4,6 +4,7 @@ itself once, however many schedulers try; a resume, a stop or a newer pause canc
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +18,7 @@ from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
 from taskplane.errors import InvalidInput
-from taskplane.scheduling.engine import Engine
+from taskplane.scheduling.engine import Engine, TickResult
 from taskplane.scheduling.pause_ends import PauseEnds
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state.heartbeats import SchedulerPresence
@@ -115,6 +116,70 @@ async def test_two_scheduler_loops_on_a_fake_clock_resume_once(
         stop.set()
         await asyncio.gather(*loops)
     assert len(await resumed_events(svc, cid)) == 1
+
+
+async def test_the_loop_reads_the_pauses_only_when_its_due_read_found_one_due(
+    svc: SchedulerService, make_config: MakeConfig, sessions: Sessions, redis: Redis, keys: Keys
+) -> None:
+    """Whether a pause is due rides with each tick's due read: while none is, the loop's
+    pokes start no job (no read of their own); once the clock passes the end, the next
+    tick ends it."""
+    until = in_an_hour()
+    cid = await paused_config(make_config, svc, until)
+    clock = FakeClock(until - timedelta(seconds=1))
+    presence = SchedulerPresence(redis, keys, instance_id="a", lease_ms=2000)
+    engine = Engine(
+        redis, keys, presence=presence, clock=clock, tick_ms=5, state=svc.state, core=svc.core
+    )
+    ends = PauseEnds(svc, sessions, clock=clock)
+    jobs: list[datetime] = []
+    end_due = ends.end_due
+
+    async def counted() -> int:
+        jobs.append(clock.at)
+        return await end_due()
+
+    ends.end_due = counted  # type: ignore[method-assign]
+    ticks = 0
+    tick = engine.tick
+
+    async def counted_tick() -> TickResult:
+        nonlocal ticks
+        ticks += 1
+        return await tick()
+
+    engine.tick = counted_tick  # type: ignore[method-assign]
+
+    def ticked(count: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return ticks >= count
+
+        return check
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(engine.run(stop, ends))
+    try:
+        await eventually(ticked(20), within=10)
+        assert jobs == []  # leading and ticking, none due: no job, no read of its own
+        assert (await svc.state.status(cid)) is ScheduleStatus.PAUSED
+        clock.at = until + timedelta(milliseconds=1)
+
+        async def resumed() -> bool:
+            return (await svc.state.status(cid)) is ScheduleStatus.ACTIVE
+
+        await eventually(resumed, within=10)
+        await eventually(ticked(ticks + 20), within=10)
+    finally:
+        stop.set()
+        await running
+    assert len(jobs) == 1 and len(await resumed_events(svc, cid)) == 1  # none due after it
+    ends.answer([])  # a ride that found none due
+    ends.poke()  # no job
+    await ends.drain()
+    assert len(jobs) == 1
+    ends.poke()  # a poke without a fresh ride (no loop): a job, as before
+    await ends.drain()
+    assert len(jobs) == 2
 
 
 @pytest.mark.parametrize("action", [Action.RESUME, Action.STOP])

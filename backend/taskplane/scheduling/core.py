@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ from taskiq import ScheduledTask
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType
 from taskplane.epoch import from_ms, to_ms
-from taskplane.scheduling import registration
+from taskplane.scheduling import evalsha, registration
 from taskplane.scheduling.registration import (
     Registration,
     TaskTypeLike,
@@ -74,12 +75,24 @@ def _due_batch(rows: Sequence[tuple[Any, Any]]) -> DueBatch:
     return DueBatch(len(rows), entries)
 
 
+class Rider(Protocol):
+    """A read sent with the tick's due read (``RIDER``): one write, one wake-up for both."""
+
+    def command(self) -> Sequence[evalsha.Arg]:
+        """The command (read at the time of the due read)."""
+
+    def answer(self, reply: Any) -> None:
+        """Its reply, as Redis gave it."""
+
+
+RIDER: ContextVar[Rider | None] = ContextVar("due_read_rider", default=None)
+"""The rider of the due reads of the current task (``loop.run`` sets the pause ends')."""
+
+
 def _sha(raw: str | bytes | None) -> str:
     """The SHA1 a script compares a stored registration with ('' for none)."""
-    if raw is None:
-        return ""
-    text = raw.encode() if isinstance(raw, str) else raw
-    return hashlib.sha1(text, usedforsecurity=False).hexdigest()
+    text = b"" if raw is None else raw.encode() if isinstance(raw, str) else raw
+    return hashlib.sha1(text, usedforsecurity=False).hexdigest() if raw is not None else ""
 
 
 class SchedulerCoreService:
@@ -296,25 +309,27 @@ class SchedulerCoreService:
 
     async def due_until(self, until: datetime, limit: int, offset: int = 0) -> DueBatch:
         """The earliest ``limit`` entries of the due index due at ``until`` or before (after
-        the first ``offset`` of them: the engine reads its next batch ahead)."""
-        rows: list[Any] = await self.redis.zrangebyscore(
-            self.keys.due, "-inf", to_ms(until), start=offset, num=limit, withscores=True
-        )
-        return _due_batch(rows)
+        the first ``offset`` of them: the engine reads its next batch ahead). The read of
+        the task's ``RIDER`` (if any) is sent with a read at offset 0, in the same write."""
+        command = self.due_command(until, limit, offset)
+        rider = RIDER.get() if offset == 0 else None
+        if rider is None:
+            [rows] = await evalsha.calls(self.redis, (command,))
+        else:
+            rows, ridden = await evalsha.calls(self.redis, (command, rider.command()))
+            rider.answer(ridden)
+        return self.due_reply(rows)
 
-    def due_command(self, until: datetime, limit: int, offset: int) -> tuple[Any, ...]:
-        """``due_until``'s read as a command, for a ``evalsha.Channel`` (its flat reply to
-        ``due_reply``): the engine queues it behind a fire script."""
+    def due_command(self, until: datetime, limit: int, offset: int) -> tuple[evalsha.Arg, ...]:
+        """``due_until``'s read as a command (its raw reply to ``due_reply``): the engine
+        queues it on its ``evalsha.Channel`` behind a fire script."""
         due, until_ms = self.keys.due, to_ms(until)
         return ("ZRANGEBYSCORE", due, "-inf", until_ms, "WITHSCORES", "LIMIT", offset, limit)
 
     @staticmethod
-    def due_reply(flat: Sequence[Any]) -> DueBatch:
-        """The entries of ``due_command``'s raw reply: member, score, member, score, ... (RESP2)
-        or [member, score] pairs (RESP3)."""
-        if flat and isinstance(flat[0], list | tuple):
-            return _due_batch(flat)
-        return _due_batch(list(zip(flat[::2], flat[1::2], strict=True)))
+    def due_reply(rows: list[Any]) -> DueBatch:
+        """The entries of ``due_command``'s raw reply (RESP2 or RESP3)."""
+        return _due_batch(evalsha.score_pairs(rows))
 
     async def next_dues(self, limit: int) -> list[tuple[int, datetime]]:
         """The ``limit`` soonest due times (config id, due), soonest first (dashboard)."""

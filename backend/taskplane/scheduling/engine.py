@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import Redis
 
 from taskplane import messages, metrics
-from taskplane.enums import Trigger
 from taskplane.outage import Outages
 from taskplane.scheduling import loop, scripts, tick
 from taskplane.scheduling.calendar_fires import CalendarFires
@@ -257,7 +256,7 @@ class Engine:
         sent_us = Now.of(self.clock.now()).us
         sent = lost = missed = overlapped = 0
         finished: list[int] = []
-        observe = metrics.DISPATCH_LAG.observe
+        lags: list[float] = []
         if self.calendar.passed:
             await self.calendar.settle([it.config_id for it in items], statuses, NOTHING_SENT)
         for it, status in zip(items, statuses, strict=True):
@@ -271,15 +270,14 @@ class Engine:
             missed += it.missed
             if status == SENT:
                 sent += 1
-                observe(max(0.0, (sent_us - it.fire_ms * 1000) / 1_000_000))
+                lags.append(max(0.0, (sent_us - it.fire_ms * 1000) / 1_000_000))
             elif status == OVERLAP_SKIPPED:
                 overlapped += 1
             if it.is_finished:
                 finished.append(it.config_id)
         if self.tracing is not None:
             self._trace(self.tracing, items, statuses, sent_us)
-        if sent:
-            metrics.FIRES_SENT.labels(trigger=str(Trigger.SCHEDULED)).inc(sent)
+        metrics.scheduled_fires_sent(lags)  # their count, and the lag of each
         if missed:
             metrics.FIRES_SKIPPED.labels(reason="misfire").inc(missed)
         if overlapped:

@@ -10,7 +10,11 @@ A ``Channel`` holds one connection for commands sent back to back, their replies
 the order sent: Redis runs one connection's commands in that order, so the engine queues its
 next fire script (and the read of the batch after it) behind the one Redis runs, and Redis
 never waits for a round trip between two batches (``tick.py``). ``RawScript`` is one call on a
-channel of its own.
+channel of its own; ``calls`` a few plain commands in one write (the tick's due read and the
+reads that ride with it, ``core.due_until``): one wake-up of Redis and of this process
+instead of one per command, an error reply raised once the other replies are read. A
+channel writes to a connected connection's transport at once (``write``: redis-py's send
+makes a task per write for its socket timeout).
 
 Redis without the script (restarted, flushed) answers NOSCRIPT: ``RawScript`` loads the script
 and sends the call again, once (the engine's tick does the same for its batches).
@@ -29,12 +33,14 @@ primary the Sentinels name (tests/test_redis_clients.py).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 import hiredis
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Arg = str | int | float | bytes
 Command = Sequence[Arg]
@@ -66,7 +72,7 @@ class Channel:
         """Write the commands at once (packed first: a TypeError sends nothing)."""
         packed = b"".join(hiredis.pack_command(tuple(c)) for c in commands)  # type: ignore[arg-type]
         self.unread += len(commands)
-        await self._connection.send_packed_command(packed)  # disconnects it on any error
+        await write(self._connection, packed)  # disconnects it on any error
 
     async def read(self) -> Any:
         """The reply of the oldest command not yet read (an error reply raises, read whole)."""
@@ -77,6 +83,55 @@ class Channel:
             raise
         self.unread -= 1
         return reply
+
+
+async def write(connection: Any, packed: bytes) -> None:
+    """``connection.send_packed_command(packed)`` without its task: redis-py wraps every
+    write in ``asyncio.wait_for`` for the socket timeout (a task and two more turns of the
+    event loop on Python 3.11, twice a tick), which only a socket that takes less than it
+    is given can need. A connected connection whose health check is not due (else redis-py
+    sends: it connects or PINGs) hands the bytes to its transport at once; whatever the
+    socket did not take is drained under the socket timeout. Any failure disconnects it."""
+    writer = connection._writer if connection.is_connected else None
+    if writer is None or (
+        connection.health_check_interval
+        and (asyncio.get_running_loop().time() > connection.next_health_check)
+    ):
+        await connection.send_packed_command(packed)  # disconnects it on any error
+        return
+    try:
+        writer.write(packed)
+        if writer.transport.get_write_buffer_size():  # the socket did not take it all
+            await asyncio.wait_for(writer.drain(), connection.socket_timeout)
+    except BaseException as exc:
+        await connection.disconnect(nowait=True)
+        if isinstance(exc, asyncio.TimeoutError):  # as redis-py says it
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        raise
+
+
+async def calls(redis: Redis, commands: Sequence[Command]) -> list[Any]:
+    """The replies of ``commands``, sent in one write on one channel (module doc)."""
+    replies: list[Any] = []
+    error: ResponseError | None = None
+    async with Channel(redis) as channel:
+        await channel.send(*commands)
+        for _ in commands:
+            try:
+                replies.append(await channel.read())
+            except ResponseError as exc:  # an error reply: the others are still read
+                error = error or exc
+                replies.append(None)
+    if error is not None:
+        raise error
+    return replies
+
+
+def score_pairs(rows: list[Any]) -> list[tuple[Any, Any]]:
+    """(member, score) of a raw WITHSCORES reply: flat under RESP2, pairs under RESP3."""
+    if rows and isinstance(rows[0], list):
+        return [(pair[0], pair[1]) for pair in rows]
+    return list(zip(rows[::2], rows[1::2], strict=True))
 
 
 class RawScript:

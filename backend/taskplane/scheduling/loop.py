@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from taskplane import metrics
 from taskplane.outage import REDIS
+from taskplane.scheduling import core
 from taskplane.state.heartbeats import SchedulerPresence
 
 if TYPE_CHECKING:
@@ -29,12 +30,15 @@ log = logging.getLogger(__name__)
 
 async def run(engine: Engine, stop: asyncio.Event, pause_ends: PauseEnds | None = None) -> None:
     """Tick ``engine`` while this instance leads, until ``stop`` is set; each tick also
-    pokes ``pause_ends`` (pauses that end by themselves, ``pause_ends.py``)."""
+    pokes ``pause_ends`` (pauses that end by themselves, ``pause_ends.py``), whose read
+    rides with the tick's due read (``core.RIDER``)."""
     presence = engine.presence
     if presence is None:
         raise RuntimeError("Engine.run needs a SchedulerPresence")
-    keeper = asyncio.create_task(keep_presence(engine, presence, stop), name="scheduler-lease")
+    sleep = Sleeper(stop)
+    keeper = asyncio.create_task(keep_presence(engine, presence, sleep), name="scheduler-lease")
     guard = engine.outages.backoff("scheduler-tick", REDIS)
+    ride = core.RIDER.set(pause_ends)  # whether a pause is due: read with each due read
     try:
         while not stop.is_set():
             if presence.is_leader:
@@ -55,9 +59,11 @@ async def run(engine: Engine, stop: asyncio.Event, pause_ends: PauseEnds | None 
                     await guard.failed(exc, stop)
                     continue
                 guard.ok()
-            await wait(stop, engine.tick_ms / 1000)
+            await sleep(engine.tick_ms / 1000)
     finally:
+        core.RIDER.reset(ride)
         stop.set()
+        sleep.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(engine.drain(), timeout=10)
         if pause_ends is not None:
@@ -72,8 +78,9 @@ async def run(engine: Engine, stop: asyncio.Event, pause_ends: PauseEnds | None 
         log.info("scheduler stopped", extra={"instance": presence.id})
 
 
-async def keep_presence(engine: Engine, presence: SchedulerPresence, stop: asyncio.Event) -> None:
-    """Renew (or try to take) the lease and beat the heartbeat until ``stop``."""
+async def keep_presence(engine: Engine, presence: SchedulerPresence, sleep: Sleeper) -> None:
+    """Renew (or try to take) the lease and beat the heartbeat until ``sleep.stop``."""
+    stop = sleep.stop
     # Renew several times per lease, so a slow round trip never lets it lapse; a
     # follower polls as often, so it takes over soon after a dead leader's lease ends.
     lease_period = presence.lease_ms / 1000 / 5
@@ -100,9 +107,39 @@ async def keep_presence(engine: Engine, presence: SchedulerPresence, stop: async
             await guard.failed(exc, stop)
             continue
         guard.ok()
-        await wait(stop, min(lease_period, engine.heartbeat_interval_seconds))
+        await sleep(min(lease_period, engine.heartbeat_interval_seconds))
 
 
-async def wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+class Sleeper:
+    """The loop's pauses, each ended early by ``stop``: a sleep is one future and one timer,
+    and the stop is watched by one task for the loop's life (``asyncio.wait_for`` makes a
+    task per wait on Python 3.11, and the loop pauses ten times a second)."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+        self._watch: asyncio.Task[bool] | None = None
+
+    async def __call__(self, seconds: float) -> None:
+        """Until ``seconds`` have passed or ``stop`` is set (at once if it is)."""
+        if self.stop.is_set():
+            return
+        if self._watch is None:
+            self._watch = asyncio.ensure_future(self.stop.wait())
+        woken = asyncio.get_running_loop().create_future()
+
+        def wake(_: object = None) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        timer = woken.get_loop().call_later(seconds, wake)
+        self._watch.add_done_callback(wake)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            self._watch.remove_done_callback(wake)
+
+    def close(self) -> None:
+        """Stop watching (the loop has ended)."""
+        if self._watch is not None:
+            self._watch.cancel()

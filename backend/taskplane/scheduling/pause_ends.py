@@ -1,7 +1,10 @@
 """Pauses that end by themselves (API.md, "Pause until"): the leading scheduler's part.
 
-Each tick of the leader pokes ``PauseEnds`` (``loop.run``, one call); it reads the pauses due
-to end (``state.pause_timer.PauseTimer.due``: one ZRANGEBYSCORE ... LIMIT on the timer zset)
+Each tick of the leader pokes ``PauseEnds`` (``loop.run``, one call). Whether any pause is
+due is read with the tick's due read, in the same write (``PauseEnds`` is the loop's
+``core.RIDER``: a ZRANGEBYSCORE ... LIMIT 1 on the timer zset), so a tick with none due
+costs no round trip of its own; when one is, the poke reads the pauses due to end
+(``state.pause_timer.PauseTimer.due``: one ZRANGEBYSCORE ... LIMIT on the timer zset)
 and resumes each through ``SchedulerService.end_pause``, off the tick (a resume takes the
 config's lock and reads its row, which must not hold up the fires of other schedules), one
 job at a time.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -53,10 +56,21 @@ class PauseEnds:
         self.batch = batch
         self.timer = PauseTimer(scheduler.redis, scheduler.keys)
         self._job: asyncio.Task[int] | None = None
+        self._is_due: bool | None = None  # what the last ride read; None: not read since
+
+    def command(self) -> tuple[str | int, ...]:
+        """The ride on the tick's due read (``core.Rider``): is any pause due to end now?"""
+        return self.timer.any_due_command(self.clock.now())
+
+    def answer(self, reply: Any) -> None:
+        self._is_due = bool(reply)
 
     def poke(self) -> None:
-        """Start a job ending the due pauses, unless one is still running (the loop's one
-        call per tick)."""
+        """Start a job ending the due pauses, unless one is still running or the ride of
+        this tick's due read found none due (the loop's one call per tick)."""
+        is_due, self._is_due = self._is_due, None
+        if is_due is False:
+            return
         if self._job is None or self._job.done():
             self._job = asyncio.create_task(self._guarded(), name="pause-ends")
 

@@ -56,6 +56,12 @@ class PauseTimer:
         self.redis = redis
         self.keys = keys
         self._drop = redis.register_script(DROP_PAUSE_TIMER)
+        self._key = keys.paused_until
+
+    def any_due_command(self, now: datetime) -> tuple[str | int, ...]:
+        """The command whose reply is non-empty when a pause is due to end by ``now`` (sent
+        by its caller with other commands: the scheduler's tick, ``pause_ends.py``)."""
+        return ("ZRANGEBYSCORE", self._key, "-inf", to_ms(now), "LIMIT", 0, 1)
 
     async def due(self, now: datetime, limit: int = 100) -> list[tuple[int, datetime]]:
         """(config id, until) of the pauses due to end by ``now``, soonest first, at most
