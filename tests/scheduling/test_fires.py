@@ -187,7 +187,7 @@ async def history(redis: Redis, keys: Keys, config_id: int) -> list[Any]:
 
 
 async def history_texts(redis: Redis, keys: Keys, config_id: int) -> list[str]:
-    return list(await redis.lrange(keys.history(config_id), 0, -1))
+    return [str(e) for e in await redis.lrange(keys.history(config_id), 0, -1)]
 
 
 def event_json(kind: Event, at: datetime, details: dict[str, Any]) -> Any:

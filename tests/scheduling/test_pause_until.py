@@ -18,9 +18,10 @@ from taskplane.db.configs import ConfigRow
 from taskplane.enums import Action, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
 from taskplane.errors import InvalidInput
-from taskplane.scheduling.engine import Engine, TickResult
+from taskplane.scheduling.engine import Engine
 from taskplane.scheduling.pause_ends import PauseEnds
 from taskplane.scheduling.service import SchedulerService
+from taskplane.scheduling.tick import TickResult
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.history import format_instant
 from taskplane.state.keys import Keys
