@@ -35,7 +35,7 @@ the leading alert loop does every `alert_check_interval_seconds`) costs with N =
 100,000 registered interval schedules, of which the same {ALERTING:,} have alerts
 (`late_after_seconds` 30 and `failures_in_row` 3, active, with their schedule state and
 alert settings written as the ConfigService writes them). The other schedules are
-registered (their data key, list entry and `due` score, as core writes them) and have no
+registered (their data key and `due` score, as core writes them) and have no
 state: the detector never reads them, which is the point.
 
 Each pass has {DUE_PER_PASS} late checks due (their watched due time a minute ago, a run

@@ -180,7 +180,7 @@ async def load_directly(
     svc: SchedulerService, redis: Redis, env: BenchEnv, configs: Sequence[ConfigRow]
 ) -> None:
     """Bench-side bulk loader for what the service did not register within its cap: the same
-    keys core writes (data, interval list, due score), pipelined, no state. Only used so the
+    keys core writes (data, due score), pipelined, no state. Only used so the
     scheduler still runs at full size; never counted as registration time."""
     from taskplane.scheduling import specs
     from taskplane.scheduling.registration import schedule_id
@@ -191,7 +191,6 @@ async def load_directly(
                 spec = specs.parse(c.scheduler_type, c.schedule_config)
                 sid = schedule_id(c.id)
                 pipe.set(env.keys.source_data(sid), svc.core.encode(c, spec))
-                pipe.rpush(f"{env.keys.schedule_source_prefix}:interval", sid)
                 pipe.zadd(env.keys.due, {str(c.id): int(time.time() * 1000) + 3_600_000})
             await pipe.execute()
 

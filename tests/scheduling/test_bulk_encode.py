@@ -145,23 +145,6 @@ def test_encode_refuses_what_build_refuses() -> None:
         CORE.encode(Cfg(10, SchedulerType.MANUAL, {}), manual)
 
 
-@pytest.mark.parametrize(("kind", "schedule"), SCHEDULES)
-def test_list_key_is_the_list_of_the_built_task(
-    kind: SchedulerType, schedule: dict[str, Any]
-) -> None:
-    cfg = Cfg(11, kind, schedule)
-    spec = specs.parse(kind, schedule, now=NOW)
-    assert CORE.list_key(spec) == CORE.stored_list(by_pydantic(cfg))
-    assert CORE.removal_lists(by_pydantic(cfg)) == [CORE.list_key(spec)]
-
-
-def test_an_absent_or_unreadable_registration_has_no_list_and_is_removed_from_both() -> None:
-    both = [CORE.keys.source_cron, CORE.keys.source_interval]
-    for raw in (None, "not json", '{"task_name": "x"}'):
-        assert CORE.stored_list(raw) is None
-        assert CORE.removal_lists(raw) == both
-
-
 def test_the_encoder_of_a_chunk_writes_what_encode_writes() -> None:
     """``registration.Encoder`` (the bulk path's) finds each shape's template once: every
     config's text is still ``encode``'s, whatever shapes, ids and parameters follow."""

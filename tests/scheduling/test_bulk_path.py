@@ -26,7 +26,6 @@ from taskplane.scheduling.bulk import run as bulk_run
 from taskplane.scheduling.bulk.report import refusal
 from taskplane.scheduling.bulk.script import BulkScript
 from taskplane.scheduling.evalsha import RawScript
-from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state import events as live_events
@@ -34,6 +33,7 @@ from taskplane.state.keys import Keys
 from taskplane.state.schedule_records import read_metadata
 from taskplane.tasks.registry import TaskRegistry
 from tests.scheduling.registrations import Config
+from tests.stored_events import stored_event
 
 ACTIVE, PAUSED, INACTIVE, ERROR = (
     ScheduleStatus.ACTIVE,
@@ -98,14 +98,13 @@ async def snapshot(svc: SchedulerService, redis: Redis, keys: Keys, cid: int) ->
     metadata["name"] = (metadata.get("name") or "").replace(str(cid), "ID")
     history = []
     for raw in await redis.lrange(svc.state.event_log(cid), 0, -1):
-        event = json.loads(raw)
+        event = stored_event(raw)
         assert INSTANT.match(event.pop("timestamp"))
         details = event.get("details", {})
         for key in ("next_run_at", "due_at", "task_id"):
             if key in details:
                 details[key] = "<" + key + ">"
         history.append(event)
-    sid = schedule_id(cid)
     data = await svc.core.get_raw(cid)
     return {
         "state": state,
@@ -113,10 +112,6 @@ async def snapshot(svc: SchedulerService, redis: Redis, keys: Keys, cid: int) ->
         "registered_at": registered_at is not None,
         "history": history,
         "data": data.replace(str(cid), "ID") if data else None,
-        "lists": {
-            name: len(await redis.lpos(key, sid, count=0) or [])  # type: ignore[arg-type]
-            for name, key in (("cron", keys.source_cron), ("interval", keys.source_interval))
-        },
         "due": await redis.zscore(svc.core.due_key, cid) is not None,
         "sets": {
             str(s): await redis.sismember(keys.by_status(s), str(cid))
@@ -238,7 +233,7 @@ async def test_a_start_takes_one_round_trip_and_goes_under_the_locks_only_where_
     svc: SchedulerService, redis: Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A config nobody holds and nothing is registered for starts in one script; a busy
-    one waits on the single path; a stray registration is moved under the locks."""
+    one waits on the single path; a stray registration is replaced under the locks."""
     plain, busy, stray = (Cfg(next(_ids)) for _ in range(3))
     await svc.on_created_many([plain, busy, stray], actor=CLI)
     await svc.core.add(Cfg(stray.id, **SHAPES["cron"]), _spec(Cfg(stray.id, **SHAPES["cron"])))
@@ -265,7 +260,8 @@ async def test_a_start_takes_one_round_trip_and_goes_under_the_locks_only_where_
         (busy.id, "started"),
         (stray.id, "started"),
     ]
-    assert (await snapshot(svc, redis, keys, stray.id))["lists"] == {"cron": 0, "interval": 1}
+    stored = await svc.core.get(stray.id)  # the stray cron registration replaced
+    assert stored is not None and stored.cron is None and stored.interval is not None
 
 
 async def test_a_chunk_that_fails_before_its_change_changes_nothing_and_frees_its_locks(
@@ -284,11 +280,11 @@ async def test_a_chunk_that_fails_before_its_change_changes_nothing_and_frees_it
     assert [await snapshot(svc, redis, keys, c.id) for c in configs] == before
 
 
-async def test_a_stray_registration_is_moved_as_the_single_path_moves_it(
+async def test_a_stray_registration_is_replaced_as_the_single_path_replaces_it(
     svc: SchedulerService, redis: Redis, keys: Keys
 ) -> None:
     """Inactive but still registered as a cron (drift): starting it as an interval leaves
-    it in the interval list only, once, as the single path does."""
+    the interval registration alone, as the single path does."""
     one, other = twins("interval")
     for config in (one, other):
         await svc.on_created(config, actor=CLI)
@@ -298,7 +294,8 @@ async def test_a_stray_registration_is_moved_as_the_single_path_moves_it(
     await svc.start_many([other], actor=CLI)
     after = await snapshot(svc, redis, keys, other.id)
     assert after == await snapshot(svc, redis, keys, one.id)
-    assert after["lists"] == {"cron": 0, "interval": 1}
+    stored = await svc.core.get(other.id)
+    assert stored is not None and stored.cron is None and stored.interval is not None
 
 
 def _spec(config: ConfigRow) -> specs.Spec:
@@ -314,11 +311,7 @@ async def test_a_stop_of_an_inactive_config_removes_a_stray_registration(
     report = await svc.act_many(Action.STOP, [config.id], {config.id: config}, actor=CLI)
     assert [r.message for r in report.results] == ["already inactive"]
     after = await snapshot(svc, redis, keys, config.id)
-    assert (after["data"], after["due"], after["lists"]) == (
-        None,
-        False,
-        {"cron": 0, "interval": 0},
-    )
+    assert (after["data"], after["due"]) == (None, False)
 
 
 async def test_many_chunks_two_in_flight_keep_each_ids_outcome_in_order(
@@ -362,7 +355,7 @@ async def test_a_script_the_server_does_not_know_is_loaded_and_run(
     script._begin = RawScript(redis, bulk_lua.BEGIN + f"-- {uuid.uuid4().hex}\n")
     assert not (await redis.script_exists(script._begin.sha))[0]
     config = Cfg(next(_ids))
-    assert await script.begin([config.id], "token") == [(True, None, None)]
+    assert await script.begin([config.id], "token") == [(True, None)]
     assert (await redis.script_exists(script._begin.sha))[0]
     await svc.locks.release_many({config.id: "token"})
 

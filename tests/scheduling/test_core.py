@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from taskiq.serializers import JSONSerializer
-from taskiq_redis import ListRedisScheduleSource
 
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType
@@ -20,7 +18,6 @@ from taskplane.errors import NotFound
 from taskplane.scheduling import spec_labels, specs
 from taskplane.scheduling.core import RIDER, SchedulerCoreService
 from taskplane.scheduling.registration import schedule_id
-from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from tests.scheduling.registrations import Config
@@ -48,7 +45,7 @@ def spec_of(cfg: ConfigRow) -> specs.Spec:
     return specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW)
 
 
-async def test_add_cron_writes_data_list_and_due_score(
+async def test_add_cron_writes_data_and_due_score(
     core: SchedulerCoreService, redis: Redis, keys: Keys
 ) -> None:
     cfg = Cfg(1, SchedulerType.CRON, {"cron_expression": "0 * * * *", "timezone": "Europe/Berlin"})
@@ -66,34 +63,12 @@ async def test_add_cron_writes_data_list_and_due_score(
     assert labels["trigger"] == "scheduled" and labels["queue"] == "default"
     assert (labels["timeout_seconds"], labels["max_retries"], labels["priority"]) == (30, 2, 4)
     assert spec_labels.from_labels(labels) == spec_of(cfg)
-    assert await redis.lrange(keys.source_cron, 0, -1) == ["taskplane-config-1"]
     assert await redis.zscore(keys.due, "1") == to_ms(reg.first_due)
+    assert sorted(await redis.keys(keys.prefix + "*")) == sorted(  # nothing else: no list
+        [keys.source_data("taskplane-config-1"), keys.due]
+    )
     assert await core.is_registered(1)
     assert await core.next_due(1) == reg.first_due
-
-
-async def test_stock_taskiq_source_reads_what_core_writes(
-    core: SchedulerCoreService, settings: Settings, keys: Keys
-) -> None:
-    cron = Cfg(1, SchedulerType.CRON, {"cron_expression": "*/5 * * * *"})
-    every = Cfg(2, SchedulerType.INTERVAL, {"seconds": 30})
-    await core.add(cron, spec_of(cron), now=NOW)
-    await core.add(every, spec_of(every), now=NOW)
-    source = ListRedisScheduleSource(
-        settings.redis_url.get_secret_value(),
-        prefix=keys.schedule_source_prefix,
-        serializer=JSONSerializer(),
-        skip_past_schedules=True,
-    )
-    try:
-        got = {s.schedule_id: s for s in await source.get_schedules()}
-    finally:
-        await source.shutdown()
-        await source._connection_pool.disconnect()
-    assert set(got) == {schedule_id(1), schedule_id(2)}
-    assert got[schedule_id(1)].cron == "*/5 * * * *"
-    assert got[schedule_id(2)].interval == 30
-    assert got[schedule_id(2)].labels["config_id"] == 2
 
 
 async def test_interval_and_date_due_times(
@@ -102,16 +77,15 @@ async def test_interval_and_date_due_times(
     every = Cfg(2, SchedulerType.INTERVAL, {"minutes": 1})
     reg = await core.add(every, spec_of(every), now=NOW)
     assert reg.first_due == NOW + timedelta(minutes=1)
-    assert await redis.lrange(keys.source_interval, 0, -1) == [schedule_id(2)]
     once = Cfg(3, SchedulerType.DATE, {"run_date": "2030-02-01T08:30:00Z"})
     reg = await core.add(once, spec_of(once), now=NOW)
     assert reg.first_due == datetime(2030, 2, 1, 8, 30, tzinfo=UTC)
-    assert await redis.lrange(keys.source_time("2030-02-01T08:30"), 0, -1) == [schedule_id(3)]
+    assert await redis.zscore(keys.due, "3") == to_ms(reg.first_due)
     with pytest.raises(ValueError, match="no fire time"):
         await core.add(once, spec_of(once), now=datetime(2031, 1, 1, tzinfo=UTC))
 
 
-async def test_replace_switches_list_and_score_in_one_step(
+async def test_replace_switches_text_and_score_in_one_step(
     core: SchedulerCoreService, redis: Redis, keys: Keys
 ) -> None:
     cfg = Cfg(4, SchedulerType.CRON, {"cron_expression": "0 0 * * *"})
@@ -119,13 +93,13 @@ async def test_replace_switches_list_and_score_in_one_step(
     cfg = cfg._replace(scheduler_type=SchedulerType.INTERVAL, schedule_config={"seconds": 10})
     reg = await core.replace(cfg, spec_of(cfg), now=NOW)
     assert reg.first_due == NOW + timedelta(seconds=10)
-    assert await redis.lrange(keys.source_cron, 0, -1) == []
-    assert await redis.lrange(keys.source_interval, 0, -1) == [schedule_id(4)]
+    stored = await core.get(4)
+    assert stored is not None and stored.interval == 10 and stored.cron is None
     score = await redis.zscore(keys.due, "4")
     assert score is not None
     assert from_ms(score) == reg.first_due
     await core.replace(cfg, spec_of(cfg), now=NOW)  # idempotent: never a doubled entry
-    assert await redis.lrange(keys.source_interval, 0, -1) == [schedule_id(4)]
+    assert await redis.zcard(keys.due) == 1
 
 
 async def test_replace_keeps_a_fire_that_is_due_and_not_yet_sent(
@@ -149,49 +123,51 @@ async def test_concurrent_replaces_leave_exactly_one_entry(
     await asyncio.gather(*(core.replace(c, spec_of(c), now=NOW) for c in cfgs * 10))
     stored = await core.get(6)
     assert stored is not None
-    entries = (
-        await redis.lrange(keys.source_cron, 0, -1)
-        + await redis.lrange(keys.source_interval, 0, -1)
-        + await redis.lrange(keys.source_time("2030-03-01T00:00"), 0, -1)
+    assert sorted(await redis.keys(keys.prefix + "*")) == sorted(
+        [keys.source_data(schedule_id(6)), keys.due]
     )
-    assert entries == [schedule_id(6)]
     assert await redis.zcard(keys.due) == 1
 
 
-async def test_a_write_planned_from_a_stale_read_is_refused_and_done_again(
+async def test_writes_read_nothing_first(
     core: SchedulerCoreService, redis: Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Core's one writer (its WRITE / UNWRITE scripts) writes a registration only while its
-    stored text is the one read: a change in between (here: a replace by another process
-    right after the read) makes it read and write again, so the old list entry removed is
-    the one stored."""
+    """A write is one script and no read before it (the source lists that needed the stored
+    text read first, to leave the right list, are gone): add, replace and remove never call
+    ``raw_many``."""
+
+    async def no_read(ids: Any) -> list[Any]:
+        raise AssertionError("a write read the stored registrations")
+
+    monkeypatch.setattr(core, "raw_many", no_read)
     cron = Cfg(8, SchedulerType.CRON, {"cron_expression": "0 * * * *"})
     interval = Cfg(8, SchedulerType.INTERVAL, {"seconds": 5})
     await core.add(cron, spec_of(cron), now=NOW)
-    other = SchedulerCoreService(redis, keys, core.registry)
-    reads = 0
-    real_raw_many = core.raw_many
-
-    async def read_then_changed(ids: Any) -> list[Any]:
-        nonlocal reads
-        reads += 1
-        found = await real_raw_many(ids)
-        if reads == 1:  # another writer moves it to the interval list after our read
-            await other.replace(interval, spec_of(interval), now=NOW)
-        return found
-
-    monkeypatch.setattr(core, "raw_many", read_then_changed)
-    date = Cfg(8, SchedulerType.DATE, {"run_date": "2030-03-01T00:00:00Z"})
-    await core.replace(date, spec_of(date), now=NOW)
-    assert reads == 2
-    assert await redis.lrange(keys.source_cron, 0, -1) == []
-    assert await redis.lrange(keys.source_interval, 0, -1) == []
-    assert await redis.lrange(keys.source_time("2030-03-01T00:00"), 0, -1) == [schedule_id(8)]
-    reads = 0
+    await core.replace(interval, spec_of(interval), now=NOW)
+    stored = await core.get(8)
+    assert stored is not None and stored.interval == 5
     assert await core.remove(8) is True
-    assert reads == 2  # the replace after the first read: removed from the list it is in
-    assert await redis.lrange(keys.source_interval, 0, -1) == []
     assert await redis.exists(keys.source_data(schedule_id(8))) == 0
+
+
+async def test_legacy_source_lists_are_dropped(
+    core: SchedulerCoreService, redis: Redis, keys: Keys
+) -> None:
+    """The lists an earlier version kept go (the per-minute ones only once a first list is
+    found); registrations and other keys stay."""
+    cfg = Cfg(9, SchedulerType.INTERVAL, {"seconds": 5})
+    await core.add(cfg, spec_of(cfg), now=NOW)
+    await redis.rpush(keys.source_time("2030-03-01T00:00"), schedule_id(3))
+    assert await core.drop_legacy_lists() == 0  # no cron / interval list: not looked for
+    assert await redis.exists(keys.source_time("2030-03-01T00:00")) == 1
+    await redis.rpush(keys.source_interval, schedule_id(9))
+    await redis.rpush(keys.source_cron, schedule_id(4))
+    await redis.rpush(keys.source_time("2030-03-02T00:00"), schedule_id(5))
+    assert await core.drop_legacy_lists() == 4
+    assert sorted(await redis.keys(keys.prefix + "*")) == sorted(
+        [keys.source_data(schedule_id(9)), keys.due]
+    )
+    assert await core.drop_legacy_lists() == 0
 
 
 async def test_remove_clears_everything_and_is_idempotent(
@@ -202,7 +178,6 @@ async def test_remove_clears_everything_and_is_idempotent(
     assert await core.remove(7) is True
     assert await core.remove(7) is False
     assert await redis.exists(keys.source_data(schedule_id(7))) == 0
-    assert await redis.exists(keys.source_time("2030-02-01T08:30")) == 0
     assert await redis.zscore(keys.due, "7") is None
     assert not await core.is_registered(7)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from taskplane.scheduling.registration import schedule_id
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys
 from tests.scheduling.registrations import Config, Registry, interval, register
+from tests.stored_events import stored_event
 from tests.support import stream_entries
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -51,7 +51,7 @@ async def sent(redis: Redis, keys: Keys, queue: str = "default") -> list[dict[st
 
 
 async def history(redis: Redis, keys: Keys, config_id: int) -> list[dict[str, Any]]:
-    return [json.loads(e) for e in await redis.lrange(keys.history(config_id), 0, -1)]
+    return [stored_event(e) for e in await redis.lrange(keys.history(config_id), 0, -1)]
 
 
 def make_engine(redis: Redis, keys: Keys, clock: FakeClock, **kw: Any) -> Engine:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from taskplane.state.skips import SkipStore
 from tests.conftest import delete_prefix
 from tests.scheduling.registrations import register
 from tests.scheduling.test_engine import FakeClock, history, sent
+from tests.stored_events import stored_event
 
 BERLIN = {"cron_expression": "0 9 * * *", "timezone": "Europe/Berlin"}
 
@@ -222,7 +222,7 @@ async def _simulate_a_year(settings: Settings, spec: specs.Spec, skip_every: int
         clock = FakeClock(t0)
         engine = Engine(redis, keys, clock=clock, history_max=5000)
         await run_until(engine, redis, keys, clock, end)
-        events = [json.loads(e) for e in await redis.lrange(keys.history(cid), 0, -1)][::-1]
+        events = [stored_event(e) for e in await redis.lrange(keys.history(cid), 0, -1)][::-1]
         fired = [(e["details"]["due_at"], e["timestamp"]) for e in events if e["event"] == "fired"]
         assert fired == [
             (o.due_at.isoformat(), o.send_at.isoformat(timespec="microseconds"))

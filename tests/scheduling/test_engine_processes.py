@@ -4,7 +4,6 @@ failover after kill -9, several instances, restarts. Marked slow."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import time
@@ -21,6 +20,7 @@ from taskplane.state.keys import Keys
 from tests.faults import figures
 from tests.scheduling.processes import leader_pid, redis_now, schedulers, sent_fires
 from tests.scheduling.registrations import interval, register
+from tests.stored_events import stored_event
 from tests.support import eventually
 
 pytestmark = pytest.mark.slow
@@ -39,8 +39,8 @@ async def missed_dues(redis: Redis, keys: Keys, config_id: int, every: int) -> l
     """The due instants the engine dropped by misfire policy, from the `skipped` events."""
     out: list[datetime] = []
     for raw in await redis.lrange(keys.history(config_id), 0, -1):
-        event = json.loads(raw)
-        details = event["details"]
+        event = stored_event(raw)
+        details = event.get("details", {})
         if event["event"] == "skipped" and details.get("reason") == "misfire":
             start = datetime.fromisoformat(details["due_at"])
             out += [start + timedelta(seconds=every * k) for k in range(details["missed"])]

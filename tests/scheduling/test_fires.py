@@ -28,6 +28,7 @@ from taskplane.scheduling.planning import plan, plan_every
 from taskplane.scheduling.templates import Registrations
 from taskplane.state.keys import Keys
 from tests.scheduling.registrations import Config, interval
+from tests.stored_events import stored_event
 from tests.support import stream_entries
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -183,7 +184,7 @@ class FakeClock:
 
 
 async def history(redis: Redis, keys: Keys, config_id: int) -> list[Any]:
-    return [json.loads(e) for e in await redis.lrange(keys.history(config_id), 0, -1)]
+    return [stored_event(e) for e in await redis.lrange(keys.history(config_id), 0, -1)]
 
 
 async def history_texts(redis: Redis, keys: Keys, config_id: int) -> list[str]:

@@ -249,7 +249,6 @@ async def test_update_of_active_config_replaces_schedule(
     assert result.status is ACTIVE
     spec = await svc.core.get_spec(config.id)
     assert spec is not None and spec.cron == "0 3 * * *" and spec.timezone == "UTC"
-    assert await redis.llen(keys.source_cron) == 1
     assert (await events(svc, config.id))[:2] == ["updated", "started"]
     info = await svc.info(row)
     assert info.status_consistent and info.next_run_at is not None
@@ -264,7 +263,8 @@ async def test_update_of_active_config_replaces_schedule(
     assert row is not None
     await svc.on_updated(row, {"scheduler_type", "schedule_config"}, actor=CLI)
     assert [m["labels"]["trigger"] for m in await stream(redis, keys)] == ["immediate"]
-    assert await redis.llen(keys.source_cron) == 0 and await redis.llen(keys.source_interval) == 1
+    stored = await svc.core.get(config.id)
+    assert stored is not None and stored.interval == 10 and stored.cron is None
     # a rename only: no re-registration, no run
     result = await svc.on_updated(row, {"name"}, actor=CLI)
     assert not result.changed and len(await stream(redis, keys)) == 1

@@ -15,6 +15,7 @@ from taskplane.actors import CLI
 from taskplane.db import configs
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.resources import Resources
+from taskplane.scheduling.registration import schedule_id
 from taskplane.services import open_services
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -130,12 +131,13 @@ async def test_keys_written_by_a_scenario_are_documented(
         resources.keys.by_status(ScheduleStatus.ACTIVE),
         resources.keys.all_schedules,
         resources.keys.due,
-        resources.keys.source_cron,
-        resources.keys.source_interval,
+        resources.keys.source_data(schedule_id(cron.id)),
         resources.keys.broker_stream("default"),
     }
     assert expected <= seen
-    assert any(":source:time:" in k for k in seen)
+    assert not any(
+        ":source:cron" in k or ":source:interval" in k or ":source:time:" in k for k in seen
+    )
     assert undocumented(seen, settings.redis_prefix) == set()
 
 

@@ -1,27 +1,20 @@
 """SchedulerCoreService: a config's registration (``registration.py`` builds and encodes it)
 stored in Redis, and the due index the engine reads.
 
-Layout (the taskiq-redis ``ListRedisScheduleSource`` layout with the JSON serializer, under
-``Keys.schedule_source_prefix``, so the stock source can read it):
+Layout (under ``Keys.schedule_source_prefix``):
     '{p}source:data:{schedule_id}'   JSON ScheduledTask
-    '{p}source:cron' / ':interval'    lists of schedule ids
-    '{p}source:time:{YYYY-MM-DDTHH:MM}'  list of date schedule ids of that minute
 plus the due index ``Keys.due`` (zset, member = config id, score = next due epoch ms) that
 the engine reads.
 
-One writer per key family: every write of a registration (data key, list membership, due
-score) is core's Lua (``registration_lua``), run by its ``WRITE`` / ``UNWRITE`` scripts and
-composed into the bulk path's (``bulk/lua.py``); the engine's fire script only advances or
-removes a due score. A write reads the stored registrations first (one MGET: the list a registration
-leaves is decided from its stored JSON), then runs the script, which writes a config only if
-its stored text is still the one read (its SHA1) and reports the others, read and written
-again: a replace has no moment in which the schedule is absent or doubled. Core knows nothing
-of status: that is the state service's.
+One writer per key family: every write of a registration (data key, due score) is core's
+Lua (``registration_lua``), run by its ``WRITE`` / ``UNWRITE`` scripts and composed into the
+bulk path's (``bulk/lua.py``); the engine's fire script only advances or removes a due
+score. A replace writes both keys in one script: it has no moment in which the schedule is
+absent. Core knows nothing of status: that is the state service's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
@@ -33,13 +26,11 @@ from redis.asyncio import Redis
 from taskiq import ScheduledTask
 
 from taskplane.db.configs import ConfigRow
-from taskplane.enums import SchedulerType
 from taskplane.epoch import from_ms, to_ms
 from taskplane.scheduling import evalsha, registration
 from taskplane.scheduling.registration import (
     Registration,
     TaskTypeLike,
-    config_id_of,
     first_due,
     schedule_id,
 )
@@ -89,12 +80,6 @@ RIDER: ContextVar[Rider | None] = ContextVar("due_read_rider", default=None)
 """The rider of the due reads of the current task (``loop.run`` sets the pause ends')."""
 
 
-def _sha(raw: str | bytes | None) -> str:
-    """The SHA1 a script compares a stored registration with ('' for none)."""
-    text = b"" if raw is None else raw.encode() if isinstance(raw, str) else raw
-    return hashlib.sha1(text, usedforsecurity=False).hexdigest() if raw is not None else ""
-
-
 class SchedulerCoreService:
     """Registered schedules: build, add, replace, remove, and "is it registered"."""
 
@@ -131,44 +116,6 @@ class SchedulerCoreService:
         """The key of a config's stored registration (for a composing script)."""
         return self.keys.source_data(schedule_id(config_id))
 
-    def list_key(self, spec: Spec) -> str:
-        """The source list a registration of ``spec`` joins (``_list_key`` of its task)."""
-        if spec.kind is SchedulerType.CRON:
-            return self.keys.source_cron
-        if spec.kind is SchedulerType.INTERVAL:
-            return self.keys.source_interval
-        if spec.run_at is None:
-            raise ValueError("a date schedule needs its time")
-        return self._time_list(spec.run_at)
-
-    def _time_list(self, moment: datetime) -> str:
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        return self.keys.source_time(moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"))
-
-    def stored_list(self, raw: Any) -> str | None:
-        """The list a stored registration (its JSON, None if absent) is in: None when it is
-        absent or unreadable."""
-        old = self.decode(raw)
-        return self._list_key(old) if old is not None else None
-
-    def removal_lists(self, raw: Any) -> list[str]:
-        """The lists a removal takes a registration (its JSON, None if absent) out of: its
-        own, or both cron and interval when it is absent or unreadable."""
-        old = self.decode(raw)
-        if old is None:
-            return [self.keys.source_cron, self.keys.source_interval]
-        found = self._list_key(old)
-        return [found] if found is not None else []
-
-    def _list_key(self, task: ScheduledTask) -> str | None:
-        if task.cron is not None:
-            return self.keys.source_cron
-        if task.time is not None:
-            return self._time_list(task.time)
-        if task.interval:
-            return self.keys.source_interval
-        return None
-
     # --- writes (core's Lua: WRITE, UNWRITE) -------------------------------------------
 
     async def add(
@@ -180,8 +127,7 @@ class SchedulerCoreService:
         now: datetime | None = None,
         keep_overdue: bool = False,
     ) -> Registration:
-        """Register (or replace) the config's schedule: data, list entry and due score in
-        one script.
+        """Register (or replace) the config's schedule: data and due score in one script.
 
         ``due_at`` defaults to ``first_due(spec, now)``; ValueError if nothing is due (a
         date in the past). ``keep_overdue``: keep an existing due score that is already due
@@ -195,41 +141,24 @@ class SchedulerCoreService:
         *,
         now: datetime | None = None,
     ) -> list[Registration]:
-        """``add`` for many configs (``(config, spec, due_at, keep_overdue)`` each): one MGET
-        of their registrations, one ``WRITE`` (again for any whose registration changed
-        meanwhile). Every item is built before anything is written: a ValueError (nothing
+        """``add`` for many configs (``(config, spec, due_at, keep_overdue)`` each): one
+        ``WRITE``. Every item is built before anything is written: a ValueError (nothing
         due) or NotFound (unknown task type) writes nothing."""
         now = now or datetime.now(UTC)
-        made: list[tuple[Registration, str, bool]] = []
+        made: list[Registration] = []
+        keys = [self.keys.due]
+        args: list[Any] = [to_ms(now)]
         for config, spec, due_at, keep_overdue in items:
             due = due_at or first_due(spec, now)
             if due is None:
                 raise ValueError(f"config {config.id}: the schedule has no fire time to come")
             body = self.encode(config, spec)
-            made.append(
-                (Registration(config.id, schedule_id(config.id), spec, due), body, keep_overdue)
-            )
-        pending = made
-        while pending:
-            olds = await self.raw_many([r.config_id for r, _, _ in pending])
-            keys = [self.keys.due]
-            args: list[Any] = [to_ms(now)]
-            for (reg, body, keep), raw in zip(pending, olds, strict=True):
-                new_list = self.list_key(reg.spec)
-                old_list = self.stored_list(raw)
-                keys += (self.data_key(reg.config_id), new_list, old_list or new_list)
-                args += (
-                    reg.config_id,
-                    reg.schedule_id,
-                    body,
-                    to_ms(reg.first_due),
-                    "1" if keep else "0",
-                    "0" if old_list is None else "1",
-                    _sha(raw),
-                )
-            written = await self._write(keys=keys, args=args)
-            pending = [item for item, ok in zip(pending, written, strict=True) if not ok]
-        return [reg for reg, _, _ in made]
+            made.append(Registration(config.id, schedule_id(config.id), spec, due))
+            keys.append(self.data_key(config.id))
+            args += (config.id, body, to_ms(due), "1" if keep_overdue else "0")
+        if made:
+            await self._write(keys=keys, args=args)
+        return made
 
     async def replace(
         self,
@@ -244,33 +173,21 @@ class SchedulerCoreService:
         return await self.add(config, spec, due_at=due_at, now=now, keep_overdue=due_at is None)
 
     async def remove(self, config_id: int) -> bool:
-        """Unregister (data key, list entry, due score) in one script; False if absent."""
+        """Unregister (data key, due score) in one script; False if absent."""
         return (await self._remove([config_id]))[0]
 
     async def remove_many(self, config_ids: Iterable[int]) -> None:
-        """``remove`` for many configs: one MGET, one ``UNWRITE``."""
+        """``remove`` for many configs: one ``UNWRITE``."""
         await self._remove(list(dict.fromkeys(config_ids)))
 
     async def _remove(self, ids: list[int]) -> list[bool]:
         """Per config: had it a registration or a due score."""
-        found: dict[int, bool] = {}
-        pending = ids
-        while pending:
-            olds = await self.raw_many(pending)
-            keys = [self.keys.due]
-            args: list[Any] = []
-            for cid, raw in zip(pending, olds, strict=True):
-                lists = self.removal_lists(raw)
-                keys += (self.data_key(cid), *lists)
-                args += (cid, schedule_id(cid), len(lists), _sha(raw))
-            removed = await self._unwrite(keys=keys, args=args)
-            for cid, raw, code in zip(pending, olds, removed, strict=True):
-                if code != -1:
-                    found[cid] = raw is not None or code == 1
-            pending = [cid for cid in pending if cid not in found]
-        if ids:  # a stale entry is ignored anyway (see ``Keys.jittered_dues``); tidy up
-            await self.redis.hdel(self.keys.jittered_dues, *map(str, ids))
-        return [found[cid] for cid in ids]
+        if not ids:
+            return []
+        removed = await self._unwrite(keys=[self.keys.due, *map(self.data_key, ids)], args=ids)
+        # a stale entry is ignored anyway (see ``Keys.jittered_dues``); tidy up
+        await self.redis.hdel(self.keys.jittered_dues, *map(str, ids))
+        return [bool(code) for code in removed]
 
     async def take_due(self, config_id: int) -> float | None:
         """Remove the config's due score (it fires no more) and return it, in one MULTI;
@@ -383,17 +300,21 @@ class SchedulerCoreService:
         }
 
     async def registered_ids(self) -> set[int]:
-        """Every config id with a registered schedule or a due score (for reconcile: the
-        due index and the cron / interval lists; date schedules are all in the due index
-        until they fire)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrange(self.keys.due, 0, -1)
-            pipe.lrange(self.keys.source_cron, 0, -1)
-            pipe.lrange(self.keys.source_interval, 0, -1)
-            due, crons, intervals = await pipe.execute()
-        ids = {int(m) for m in due if str(m).isdigit()}
-        for sid in [*crons, *intervals]:
-            cid = config_id_of(str(sid))
-            if cid is not None:
-                ids.add(cid)
-        return ids
+        """Every config id with a due score (for reconcile's orphans). A registration always
+        has one, but for a date schedule that has fired: its config is then active, with
+        state, and reconcile finds it by its state (``schedules:all``)."""
+        due: list[Any] = await self.redis.zrange(self.keys.due, 0, -1)
+        return {int(m) for m in due if str(m).isdigit()}
+
+    async def drop_legacy_lists(self) -> int:
+        """Delete the taskiq-redis source lists earlier versions kept beside each
+        registration (``source:cron``, ``:interval``, ``:time:{minute}``; nothing reads them
+        now); the per-minute ones are looked for (SCAN) only when one of the first two was
+        there. Returns the number of keys deleted. Reconcile runs it at start."""
+        legacy = [self.keys.source_cron, self.keys.source_interval]
+        dropped = int(await self.redis.unlink(*legacy))
+        if dropped:
+            pattern = self.keys.source_time("*")
+            async for key in self.redis.scan_iter(match=pattern, count=10_000, _type="list"):
+                dropped += int(await self.redis.unlink(key))
+        return dropped

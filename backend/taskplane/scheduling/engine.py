@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import Redis
 
 from taskplane import messages, metrics
+from taskplane.epoch import to_us
 from taskplane.outage import Outages
 from taskplane.scheduling import loop, scripts, tick
 from taskplane.scheduling.calendar_fires import CalendarFires
@@ -220,6 +221,7 @@ class Engine:
             self.state.history_ttl_seconds,
             format_instant(batch.now.at),
             self.calendar.skips_version or "",
+            to_us(batch.now.at),
         ]
         assert len(keys) == scripts.BATCH_KEYS and len(args) == scripts.BATCH_ARGS
         for it in items:

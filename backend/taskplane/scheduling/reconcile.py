@@ -114,7 +114,11 @@ class Reconciler:
 
     async def reconcile_all(self, sessions: async_sessionmaker[AsyncSession]) -> ReconcileReport:
         """Reconcile every config in the database (and remove orphans): what the API and the
-        scheduler run at start."""
+        scheduler run at start; it also deletes the source lists of earlier versions
+        (``core.drop_legacy_lists``)."""
+        dropped = await self.core.drop_legacy_lists()
+        if dropped:
+            log.info("legacy source lists deleted", extra={"keys": dropped})
         async with sessions() as session:
             ids = await config_rows.all_ids(session)
             rows = await config_rows.get_many(session, ids)

@@ -3,11 +3,12 @@
 ``FIRE`` composes the state service's ``PUSH_EVENT`` (the one way an event joins a history
 list), so claiming a fire, sending it and recording it stay one atomic step. It writes the
 ``fired`` (or overlap ``skipped``) event itself, by concatenation (every value in it is an
-ISO instant, a task id of digits or a literal: nothing to escape; ``cjson.encode`` of a
-table per fire cost more), byte for byte the state service's format (``HistoryEvent``:
-event, timestamp, details, actor; no note, none is given; tests compare the text with
-``fires.event``; the actor is the Lua literal ``"scheduler"``, no per-fire argument): the
-engine passes the batch's timestamp once and, per fire, the due time; the details are
+ISO instant, a number, a task id of digits or a literal: nothing to escape; ``cjson.encode``
+of a table per fire cost more), byte for byte the state service's compact format
+(``HistoryEvent``: ``e``, ``t`` in epoch µs, ``d``, ``a``; no note, none is given; tests
+compare the text with ``fires.event``; the actor is the Lua literal ``"scheduler"``, no
+per-fire argument): the engine passes the batch's timestamp once (epoch µs, and ISO for a
+jittered fire's ``sent_at``) and, per fire, the due time; the details are
 ``{due_at, trigger, task_id[, sent_at][, catch_up][, reason]}``, the task id
 ``{config_id}-{due_ms}``.
 
@@ -29,10 +30,11 @@ BATCH_KEYS = 4
 jittered dues hash."""
 KEYS_PER_FIRE = 4
 """Per fire: broker stream, history list, running set, the stored registration."""
-BATCH_ARGS = 5
+BATCH_ARGS = 6
 """ARGV before the fires': instance id ('' = no fencing), history_max, history_ttl_seconds,
-the events' timestamp (``format_instant`` of the batch's instant), the skips version the
-engine's copy was read under."""
+the batch's instant as ISO (``format_instant``: a jittered fire's ``sent_at``), the skips
+version the engine's copy was read under, the batch's instant in epoch µs (``epoch.to_us``:
+the events' ``t``)."""
 ARGS_PER_FIRE = 9
 """Per fire: config id, expected score, next score ('' = remove), body ('' = send nothing),
 due ms, due ISO, flags ('o' = overlap check, 'c' = catch-up, 'j<ms>' = jitter), one more
@@ -54,10 +56,9 @@ end
 if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[5] then
   return {-2}
 end
-local hmax, ttl, at = ARGV[2], ARGV[3], ARGV[4]
+local hmax, ttl, at, at_us = ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 local function history_event(kind, details)
-  return '{"event":"' .. kind .. '","timestamp":"' .. at .. '","details":{' .. details
-    .. '},"actor":"ACTOR"}'
+  return '{"e":"' .. kind .. '","t":' .. at_us .. ',"d":{' .. details .. '},"a":"ACTOR"}'
 end
 local out = {}
 for a = BATCH_ARGS, #ARGV - 1, ARGS_PER_FIRE do

@@ -1,6 +1,15 @@
 """A history event as a config's history list holds it (``Keys.history(cid)``: JSON, newest
 first), and the fixed-width instants the state stores (``format_instant``).
 
+The stored form is compact (``to_json``): one-letter keys ``e`` (event), ``t`` (timestamp,
+integer microseconds since the epoch: the instant exactly), ``n`` (note, absent when none),
+``d`` (details, absent when empty; their values as the API shows them), ``a`` (actor). It is
+written here and, for the engine's ``fired`` / ``skipped`` events, by the fire script
+(``scheduling/scripts.py``: byte for byte this format, tests compare them). An event is
+every schedule's memory many times over (``history_max`` of them each): the long keys and
+the ISO timestamp of earlier versions were a quarter of a ``fired`` event. Events in that
+earlier form (``event``, ``timestamp`` ISO, ``note``, ``details``, ``actor``) read the same.
+
 ``actor`` names who caused the event (``taskplane.actors``); events written before it
 existed read back with ``actor`` None."""
 
@@ -12,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from taskplane.epoch import from_us, to_us
 from taskplane.instants import read_instant
 
 
@@ -29,27 +39,34 @@ class HistoryEvent:
     actor: str | None = None
 
     def to_json(self) -> str:
-        """The event as its list holds it: no ``note`` when none, no ``details`` when empty
-        (``from_json`` reads both absent as such: a byte of every event is memory of every
-        schedule; events written with them, as before, read the same)."""
-        data: dict[str, Any] = {"event": self.event, "timestamp": format_instant(self.timestamp)}
+        """The event as its list holds it (the module doc): no note when none, no details
+        when empty (``from_json`` reads both absent as such)."""
+        data: dict[str, Any] = {"e": self.event, "t": to_us(self.timestamp)}
         if self.note is not None:
-            data["note"] = self.note
+            data["n"] = self.note
         if self.details:
-            data["details"] = self.details
-        data["actor"] = self.actor
+            data["d"] = self.details
+        data["a"] = self.actor
         return json.dumps(data, separators=(",", ":"), default=str)
 
     @classmethod
     def from_json(cls, raw: str) -> HistoryEvent:
+        """An event as stored: the compact form, or an earlier version's long one."""
         data = json.loads(raw)
-        details = data.get("details")
+        if "e" in data:
+            t = data.get("t")
+            at = from_us(t) if isinstance(t, int) else None
+            event, note, details, actor = data["e"], data.get("n"), data.get("d"), data.get("a")
+        else:
+            at = read_instant(data.get("timestamp"))
+            event, note = data.get("event", ""), data.get("note")
+            details, actor = data.get("details"), data.get("actor")
         return cls(
-            event=str(data.get("event", "")),
-            timestamp=read_instant(data.get("timestamp")) or datetime.fromtimestamp(0, UTC),
-            note=data.get("note"),
+            event=str(event),
+            timestamp=at or datetime.fromtimestamp(0, UTC),
+            note=note if isinstance(note, str) else None,
             details=details if isinstance(details, dict) else {},
-            actor=actor if isinstance(actor := data.get("actor"), str) else None,
+            actor=actor if isinstance(actor, str) else None,
         )
 
 

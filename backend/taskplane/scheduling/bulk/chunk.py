@@ -86,7 +86,7 @@ async def fresh(
     registration and status change made (``APPLY``'s F ops). Returns the outcomes, the
     configs left for the single path (busy), and the rest for ``_locked``: a manual config,
     one that cannot be registered (its error comes after ``decide``), one with a stored
-    registration (moved from its list under the lock)."""
+    registration (replaced under the lock)."""
     now = datetime.now(UTC)
     script = scheduler.bulk_script
     preparer = Preparer(scheduler, action, note, now, actor)
@@ -103,7 +103,6 @@ async def fresh(
             config.id,
             prepared.body,
             prepared.score,
-            prepared.list_key,
             preparer.metadata(config, prepared.spec),
             preparer.event(prepared.due),
         )
@@ -148,8 +147,8 @@ async def locked(
     script = scheduler.bulk_script
     token = uuid.uuid4().hex
     read = await script.begin([c.id for c in configs], token)
-    taken = [c for c, (ok, _, _) in zip(configs, read, strict=True) if ok]
-    left = [c for c, (ok, _, _) in zip(configs, read, strict=True) if not ok]
+    taken = [c for c, (ok, _) in zip(configs, read, strict=True) if ok]
+    left = [c for c, (ok, _) in zip(configs, read, strict=True) if not ok]
     outcomes: dict[int, Outcome] = {}
     applied = False
     try:
@@ -159,7 +158,7 @@ async def locked(
         activations: dict[int, Activation] = {}
         preparer = Preparer(scheduler, action, note, now, actor)
         activating = action in ACTIVATION
-        for config, (ok, status, raw) in zip(configs, read, strict=True):
+        for config, (ok, status) in zip(configs, read, strict=True):
             if not ok:
                 continue
             cid = config.id
@@ -167,12 +166,12 @@ async def locked(
             if decided is not None:
                 outcomes[cid] = decided
                 if action is Action.STOP:  # "already inactive": make sure nothing stays
-                    script.unregister(ops, cid, scheduler.core.removal_lists(raw))
+                    script.unregister(ops, cid)
                 else:
                     script.release(ops, cid)
                 continue
             if not activating:
-                script.deactivate(ops, cid, scheduler.core.removal_lists(raw))
+                script.deactivate(ops, cid)
                 changing.append(config)
                 continue
             prepared = preparer.activation(config)
@@ -186,8 +185,6 @@ async def locked(
                 prepared.body,
                 prepared.score,
                 prepared.keep_overdue,
-                prepared.list_key,
-                scheduler.core.stored_list(raw),
                 preparer.metadata(config, prepared.spec),
                 preparer.event(prepared.due),
             )

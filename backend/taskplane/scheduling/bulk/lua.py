@@ -1,9 +1,9 @@
 """The scripts of a bulk action (``BEGIN``, ``APPLY``, ``CREATE``): one chunk of configs in one
 or two round trips, whatever its size.
 
-``BEGIN`` takes the chunk's free locks and reads, for each config locked, its status and its
-stored registration. Python then decides each config's change (``decisions.decide``, the
-single path's state machine) and prepares its registration. ``APPLY`` makes every change:
+``BEGIN`` takes the chunk's free locks and reads, for each config locked, its status.
+Python then decides each config's change (``decisions.decide``, the single path's state
+machine) and prepares its registration. ``APPLY`` makes every change:
 per config, while its lock is still this chunk's, the status change with its event, metadata
 and live event (only from an allowed status) and the registration written or removed, then
 the lock released. Each config's change is atomic, as the single path's two steps are each.
@@ -27,21 +27,19 @@ from taskplane.scheduling import locking
 from taskplane.scheduling import registration_lua as core_lua
 from taskplane.state import scripts as state_lua
 
-# KEYS: per config: lock, state hash, registration. ARGV: 1 lock token, 2 lease ms.
-# Returns per config three values: 1 if its lock was taken (else 0, and two nils), its status
-# (nil without state), its stored registration (nil if none).
+# KEYS: per config: lock, state hash. ARGV: 1 lock token, 2 lease ms.
+# Returns per config two values: 1 if its lock was taken (else 0, and a nil), its status
+# (nil without state).
 BEGIN = (
     locking.LUA
     + """
 local out = {}
-for i = 1, #KEYS, 3 do
+for i = 1, #KEYS, 2 do
   if take_lock(KEYS[i], ARGV[1], ARGV[2]) then
     out[#out + 1] = 1
     out[#out + 1] = redis.call('HGET', KEYS[i + 1], 'status')
-    out[#out + 1] = redis.call('GET', KEYS[i + 2])
   else
     out[#out + 1] = 0
-    out[#out + 1] = false
     out[#out + 1] = false
   end
 end
@@ -73,24 +71,23 @@ return out
 NOT_ALLOWED, APPLIED, BUSY, REGISTERED = 0, 1, 2, 3
 """The codes of an ``APPLY`` op (see the script)."""
 GLOBAL_KEYS = 7
-GLOBAL_ARGS = 14
+GLOBAL_ARGS = 13
 
 # KEYS: 1 due, 2 all-schedules set, 3..6 by-status sets (STATUS_ORDER), 7 the pause timer,
 # then each op's keys.
-# ARGV: 1 lock token, 2 schedule id prefix, 3 now ms, 4 history max, 5 history TTL,
-#   6 live-event channel, 7 the live event's ``event``, 8 allowed from ('*' any), 9 to,
-#   10 note, 11 status_at, 12 the event of a deactivation ('' none), 13 a pause's until
-#   ('' none), 14 it in epoch ms (every status change clears a pending pause timer, a
-#   pause with until sets it: ``state.scripts.LUA``); then each op: its letter, the config
-#   id, and
-#   A activate:   body, due score, keep overdue ('1'/'0'), has an old list ('1'/'0'),
-#                 metadata JSON, event JSON;  KEYS lock, state, history, data, list[, old list]
-#   D deactivate: number of lists;  KEYS lock, state, history, data, lists...
-#   U unregister: number of lists;  KEYS lock, data, lists...
+# ARGV: 1 lock token, 2 now ms, 3 history max, 4 history TTL, 5 live-event channel,
+#   6 the live event's ``event``, 7 allowed from ('*' any), 8 to, 9 note, 10 status_at,
+#   11 the event of a deactivation ('' none), 12 a pause's until ('' none), 13 it in epoch
+#   ms (every status change clears a pending pause timer, a pause with until sets it:
+#   ``state.scripts.LUA``); then each op: its letter, the config id, and
+#   A activate:   body, due score, keep overdue ('1'/'0'), metadata JSON, event JSON;
+#                 KEYS lock, state, history, data
+#   D deactivate: KEYS lock, state, history, data
+#   U unregister: KEYS lock, data
 #   R release:    KEYS lock
 #   F activate a config nobody holds and nothing is registered for, without its lock (the
 #                 check and the change are one script): body, due score, metadata JSON,
-#                 event JSON;  KEYS lock, state, history, data, list
+#                 event JSON;  KEYS lock, state, history, data
 # An A, D, U or R op acts only while the config's lock is the token's; A, D and F change the
 # status only from an allowed one, and only then register (A, F) or unregister (D). Every
 # lock of the token is released. Returns per A, D and F op two values: a code and the
@@ -102,10 +99,10 @@ APPLY = (
     + core_lua.LUA
     + state_lua.LUA
     + """
-local token, sid_prefix, now_ms = ARGV[1], ARGV[2], ARGV[3]
-local allowed, to, note, at, off_event = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
-local g = pause_timer(state_keys(KEYS, 2, ARGV[4], ARGV[5], ARGV[6], ARGV[7]), KEYS[7],
-  ARGV[13], ARGV[14])
+local token, now_ms = ARGV[1], ARGV[2]
+local allowed, to, note, at, off_event = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local g = pause_timer(state_keys(KEYS, 2, ARGV[3], ARGV[4], ARGV[5], ARGV[6]), KEYS[7],
+  ARGV[12], ARGV[13])
 local due = KEYS[1]
 local out = {}
 local function answer(code, cur)
@@ -117,9 +114,8 @@ while a < #ARGV do
   local op, cid = ARGV[a + 1], ARGV[a + 2]
   local lock = KEYS[k + 1]
   local mine = op ~= 'F' and holds_lock(lock, token)
-  local sid = sid_prefix .. cid
   if op == 'F' then
-    local hash, history, data, list = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
+    local hash, history, data = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
     local cur = current_status(hash)
     local code = 1
     if redis.call('EXISTS', lock, data) == 0 then  -- lock_free and not registered, one call
@@ -132,46 +128,38 @@ while a < #ARGV do
       code = 3
     end
     if code == 1 then
-      register(data, ARGV[a + 3], sid, list, false, due, cid, ARGV[a + 4], '0', now_ms)
+      register(data, ARGV[a + 3], due, cid, ARGV[a + 4], '0', now_ms)
       set_status(g, hash, history, cid, to, note, at, ARGV[a + 6], ARGV[a + 5])
     end
     answer(code, cur)
     a = a + 6
-    k = k + 5
+    k = k + 4
   elseif op == 'A' then
-    local hash, history, data, list = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
-    local old_list = false
-    if ARGV[a + 6] == '1' then old_list = KEYS[k + 6] end
+    local hash, history, data = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
     local cur = current_status(hash)
     local ok = mine and allows(allowed, cur)
     if ok then
-      register(data, ARGV[a + 3], sid, list, old_list, due, cid, ARGV[a + 4], ARGV[a + 5],
-        now_ms)
-      set_status(g, hash, history, cid, to, note, at, ARGV[a + 8], ARGV[a + 7])
+      register(data, ARGV[a + 3], due, cid, ARGV[a + 4], ARGV[a + 5], now_ms)
+      set_status(g, hash, history, cid, to, note, at, ARGV[a + 7], ARGV[a + 6])
     end
     answer(ok and 1 or 0, cur)
-    a = a + 8
-    k = k + 5
-    if old_list then k = k + 1 end
+    a = a + 7
+    k = k + 4
   elseif op == 'D' then
     local hash, history, data = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
-    local n = tonumber(ARGV[a + 3])
     local cur = current_status(hash)
     local ok = mine and allows(allowed, cur)
     if ok then
       set_status(g, hash, history, cid, to, note, at, off_event, '')
-      unregister(data, sid, {unpack(KEYS, k + 5, k + 4 + n)}, due, cid)
+      unregister(data, due, cid)
     end
     answer(ok and 1 or 0, cur)
-    a = a + 3
-    k = k + 4 + n
+    a = a + 2
+    k = k + 4
   elseif op == 'U' then
-    local n = tonumber(ARGV[a + 3])
-    if mine then
-      unregister(KEYS[k + 2], sid, {unpack(KEYS, k + 3, k + 2 + n)}, due, cid)
-    end
-    a = a + 3
-    k = k + 2 + n
+    if mine then unregister(KEYS[k + 2], due, cid) end
+    a = a + 2
+    k = k + 2
   else
     a = a + 2
     k = k + 1

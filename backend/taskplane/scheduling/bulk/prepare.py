@@ -47,7 +47,6 @@ class Activation:
     immediate: bool
     body: str
     score: int  # the due time in epoch ms
-    list_key: str  # the source list the registration joins
 
 
 class Preparer:
@@ -70,8 +69,8 @@ class Preparer:
         self.actor = actor
         self._specs: dict[tuple[str, str], Spec] = {}
         # by id() of a spec of ``_specs`` (alive as long as this object): (due, its epoch
-        # ms, immediate, source list), or None when nothing is due
-        self._timing: dict[int, tuple[datetime, int, bool, str] | None] = {}
+        # ms, immediate), or None when nothing is due
+        self._timing: dict[int, tuple[datetime, int, bool] | None] = {}
         self._metadata: dict[tuple[str, int], Template] = {}
         self._events: dict[datetime, str] = {}
         # core.encode, each shape's template found once (the specs of ``_specs`` stay alive)
@@ -99,17 +98,13 @@ class Preparer:
             now = self.now
             immediate = spec.kind is SchedulerType.INTERVAL and spec.run_immediately
             due = (fire_times.next_after(spec, now) if immediate else None) or first_due(spec, now)
-            self._timing[id(spec)] = (
-                None
-                if due is None
-                else (due, to_ms(due), immediate, self.scheduler.core.list_key(spec))
-            )
+            self._timing[id(spec)] = None if due is None else (due, to_ms(due), immediate)
         timing = self._timing[id(spec)]
         if timing is None:
             return None
-        due, score, immediate, list_key = timing
+        due, score, immediate = timing
         keep_overdue = self.action is Action.RELOAD and not immediate
-        return Activation(config, spec, due, keep_overdue, immediate, body, score, list_key)
+        return Activation(config, spec, due, keep_overdue, immediate, body, score)
 
     def metadata(self, config: ConfigRow, spec: Spec) -> str:
         """``metadata_of(config, spec, now)`` as the state stores it (JSON); ``spec`` is

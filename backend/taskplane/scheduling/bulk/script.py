@@ -16,7 +16,6 @@ from taskplane.scheduling.bulk.lua import APPLY, BEGIN, CREATE, GLOBAL_ARGS, GLO
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.evalsha import RawScript
 from taskplane.scheduling.locking import ScheduleLocks
-from taskplane.scheduling.registration import SCHEDULE_ID_PREFIX
 from taskplane.state.history import format_instant
 from taskplane.state.pause_timer import pause_args
 from taskplane.state.replies import text
@@ -87,20 +86,14 @@ class BulkScript:
             args += (config_id, metadata)
         return [bool(made) for made in await self._create(keys, args)]
 
-    async def begin(
-        self, config_ids: Sequence[int], token: str
-    ) -> list[tuple[bool, str | None, str | None]]:
-        """Take the free locks of ``config_ids`` with ``token``; per config: taken, its
-        status (None without state) and its stored registration (None if none), both read
-        only if taken."""
+    async def begin(self, config_ids: Sequence[int], token: str) -> list[tuple[bool, str | None]]:
+        """Take the free locks of ``config_ids`` with ``token``; per config: taken, and its
+        status (None without state, or when not taken)."""
         keys: list[str] = []
         for cid in config_ids:
-            keys += (self.locks.key(cid), self.state.status_key(cid), self.core.data_key(cid))
+            keys += (self.locks.key(cid), self.state.status_key(cid))
         reply = await self._begin(keys, [token, self.locks.lease_ms])
-        return [
-            (bool(reply[i]), text(reply[i + 1]), text(reply[i + 2]))
-            for i in range(0, len(reply), 3)
-        ]
+        return [(bool(reply[i]), text(reply[i + 1])) for i in range(0, len(reply), 2)]
 
     def activate(
         self,
@@ -109,24 +102,11 @@ class BulkScript:
         body: str,
         score: int,
         keep_overdue: bool,
-        list_key: str,
-        old_list: str | None,
         metadata: str,
         event: str,
     ) -> None:
-        ops.args += (
-            "A",
-            config_id,
-            body,
-            score,
-            "1" if keep_overdue else "0",
-            "0" if old_list is None else "1",
-            metadata,
-            event,
-        )
-        ops.keys += (*self._config_keys(config_id), list_key)
-        if old_list is not None:
-            ops.keys.append(old_list)
+        ops.args += ("A", config_id, body, score, "1" if keep_overdue else "0", metadata, event)
+        ops.keys += self._config_keys(config_id)
         ops.results += 1
 
     def _config_keys(self, config_id: int) -> tuple[str, str, str, str]:
@@ -138,14 +118,14 @@ class BulkScript:
             self.core.data_key(config_id),
         )
 
-    def deactivate(self, ops: Ops, config_id: int, lists: Sequence[str]) -> None:
-        ops.args += ("D", config_id, len(lists))
-        ops.keys += (*self._config_keys(config_id), *lists)
+    def deactivate(self, ops: Ops, config_id: int) -> None:
+        ops.args += ("D", config_id)
+        ops.keys += self._config_keys(config_id)
         ops.results += 1
 
-    def unregister(self, ops: Ops, config_id: int, lists: Sequence[str]) -> None:
-        ops.args += ("U", config_id, len(lists))
-        ops.keys += (self.locks.key(config_id), self.core.data_key(config_id), *lists)
+    def unregister(self, ops: Ops, config_id: int) -> None:
+        ops.args += ("U", config_id)
+        ops.keys += (self.locks.key(config_id), self.core.data_key(config_id))
 
     def activate_fresh(
         self,
@@ -153,12 +133,11 @@ class BulkScript:
         config_id: int,
         body: str,
         score: int,
-        list_key: str,
         metadata: str,
         event: str,
     ) -> None:
         ops.args += ("F", config_id, body, score, metadata, event)
-        ops.keys += (*self._config_keys(config_id), list_key)
+        ops.keys += self._config_keys(config_id)
         ops.results += 1
 
     def release(self, ops: Ops, config_id: int) -> None:
@@ -180,7 +159,6 @@ class BulkScript:
         ]
         args = [
             token,
-            SCHEDULE_ID_PREFIX,
             common.now_ms,
             self.state.history_max,
             self.state.history_ttl_seconds,
