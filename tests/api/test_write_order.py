@@ -66,7 +66,7 @@ async def broker_len(redis: Redis, keys: Keys) -> int:
 async def registered_interval(redis: Redis, keys: Keys, config_id: int) -> int:
     raw = await redis.get(keys.source_data(f"taskplane-config-{config_id}"))
     assert raw is not None
-    return int(json.loads(raw)["labels"]["schedule_interval_seconds"])
+    return int(json.loads(raw)["interval"])  # the label repeats it: left out of the text
 
 
 async def active_interval(client: httpx.AsyncClient) -> int:

@@ -1,7 +1,8 @@
-"""``core.encode``: the stored registration JSON without pydantic, byte for byte the
-ScheduledTask's dump written compactly (no spaces, no null field the model defaults to
-null), which reads back as the same model (the engine and the stock source read it); a text
-of the previous format (taskiq's serializer's spaced dump) reads as the same model too."""
+"""``core.encode``: the stored registration JSON without pydantic, byte for byte
+``registration.dump``'s (the model's dump written compactly: no spaces, and without what a
+reader restores, ``registration_text``), which ``decode`` reads back as the same model; the
+texts of the previous formats (taskiq's serializer's spaced dump, then that dump without
+spaces and null fields) read as the same model too."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from taskplane.enums import SchedulerType
 from taskplane.errors import NotFound
 from taskplane.scheduling import specs
 from taskplane.scheduling.core import SchedulerCoreService
-from taskplane.scheduling.registration import Encoder
+from taskplane.scheduling.registration import Encoder, dump
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import load_registry
@@ -57,14 +58,20 @@ def built(cfg: ConfigRow) -> ScheduledTask:
 
 
 def by_pydantic(cfg: ConfigRow) -> str:
-    """The reference: the model's JSON dump, compact."""
+    """The reference: the model's way (``registration.dump``: ``build``'s dump, compacted)."""
+    spec = specs.parse(cfg.scheduler_type, cfg.schedule_config, now=NOW)
+    return dump(cfg, spec, CORE.task_type(cfg))
+
+
+def previous_compact(cfg: ConfigRow) -> str:
+    """What the previous version stored: the model's JSON dump, compact, every label."""
     dumped = built(cfg).model_dump(mode="json")
     kept = {k: v for k, v in dumped.items() if v is not None or k not in NULL_BY_DEFAULT}
     return json.dumps(kept, separators=(",", ":"))
 
 
 def previous_format(cfg: ConfigRow) -> str:
-    """What the previous version stored: taskiq's serializer's dump, every field, spaced."""
+    """What the version before stored: taskiq's serializer's dump, every field, spaced."""
     return JSONSerializer().dumpb(built(cfg).model_dump(mode="json")).decode()
 
 
@@ -96,11 +103,13 @@ def test_encode_is_the_pydantic_dump_byte_for_byte(
     text = by_encode(cfg)
     assert ": " not in text and ", " not in text  # no spaces (none in these values either)
     top = json.loads(text)
-    assert None not in top.values() and set(top) >= {"task_name", "labels", "args", "kwargs"}
-    assert len(text) < len(previous_format(cfg)) - 50
-    for stored in (text, previous_format(cfg)):  # the new text and the previous one alike
-        assert ScheduledTask.model_validate_json(stored) == built(cfg)
-        assert CORE.decode(stored) == built(cfg)
+    assert None not in top.values() and set(top) >= {"task_name", "labels", "kwargs"}
+    assert len(text) < len(previous_compact(cfg)) - 100
+    for stored in (text, previous_compact(cfg), previous_format(cfg)):  # every format alike
+        decoded = CORE.decode(stored)
+        assert decoded == built(cfg)
+        assert decoded is not None  # and in build's order: its dump is the same text
+        assert json.dumps(decoded.model_dump(mode="json")) == previous_format(cfg)
 
 
 JSON_VALUES = st.recursive(
@@ -119,7 +128,7 @@ JSON_VALUES = st.recursive(
 def test_any_json_parameters_encode_as_pydantic_dumps_them(parameters: dict[str, Any]) -> None:
     cfg = Cfg(7, SchedulerType.INTERVAL, {"minutes": 5}, parameters=parameters)
     assert by_encode(cfg) == by_pydantic(cfg)
-    assert ScheduledTask.model_validate_json(by_encode(cfg)) == built(cfg)
+    assert CORE.decode(by_encode(cfg)) == built(cfg)
 
 
 @pytest.mark.parametrize(

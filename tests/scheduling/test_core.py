@@ -18,6 +18,7 @@ from taskplane.errors import NotFound
 from taskplane.scheduling import spec_labels, specs
 from taskplane.scheduling.core import RIDER, SchedulerCoreService
 from taskplane.scheduling.registration import schedule_id
+from taskplane.scheduling.registration_text import full_task
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from tests.scheduling.registrations import Config
@@ -58,7 +59,13 @@ async def test_add_cron_writes_data_and_due_score(
     assert data["task_name"] == "taskplane:echo"
     assert data["kwargs"] == {"message": "hi"}
     assert data["cron"] == "0 * * * *" and data["cron_offset"] == "Europe/Berlin"
-    labels = data["labels"]
+    assert data["labels"] == {
+        "config_id": 1,
+        "max_retries": 2,
+        "priority": 4,
+        "timeout_seconds": 30,
+    }  # the rest is restored by the reader (registration_text)
+    labels = full_task(data)["labels"]
     assert labels["config_id"] == 1 and labels["task_type"] == "echo"
     assert labels["trigger"] == "scheduled" and labels["queue"] == "default"
     assert (labels["timeout_seconds"], labels["max_retries"], labels["priority"]) == (30, 2, 4)

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from taskplane.actors import CLI
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import ScheduleStatus
+from taskplane.scheduling.decisions import spec_or_none
 from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state.keys import Keys
@@ -69,23 +70,29 @@ async def test_unreadable_text_is_left_alone(
     assert await redis.get(data) == "{not json"
 
 
-async def test_a_text_of_the_previous_format_is_not_repaired(
+async def test_texts_of_the_previous_formats_are_not_repaired(
     svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
 ) -> None:
-    """The previous version stored taskiq's serializer's dump (spaced, every null field):
-    the same task, so an upgrade leaves it as it is."""
+    """The previous versions stored every label: taskiq's serializer's dump (spaced, every
+    null field), then that dump compact (no spaces, no null field). Either decodes to the
+    task the compact text does (what it leaves out is restored), so an upgrade leaves it
+    as it is."""
     config = await started(svc, make_config)
     data = keys.source_data(schedule_id(config.id))
     text = await redis.get(data)
     assert text is not None and ": " not in text and "null" not in text
-    task = svc.core.decode(text)
-    assert task is not None
-    previous = json.dumps(task.model_dump(mode="json"))  # taskiq's JSONSerializer's dump
-    assert '"time": null' in previous
-    await redis.set(data, previous)
+    assert '"trigger"' not in text and '"schedule_id"' not in text  # left out, restored
+    task, spec = svc.core.decode(text), spec_or_none(config)
+    assert task is not None and spec is not None and task == svc.core.build(config, spec)
+    dumped = task.model_dump(mode="json")
+    spaced = json.dumps(dumped)  # taskiq's JSONSerializer's dump
+    compact = json.dumps({k: v for k, v in dumped.items() if v is not None}, separators=(",", ":"))
+    assert '"time": null' in spaced and '"trigger":"scheduled"' in compact
+    for previous in (spaced, compact):
+        await redis.set(data, previous)
 
-    report = await svc.reconcile([config], remove_orphans=False)
+        report = await svc.reconcile([config], remove_orphans=False)
 
-    assert report.repairs == []
-    assert await redis.get(data) == previous
-    assert await svc.core.get(config.id) == task
+        assert report.repairs == []
+        assert await redis.get(data) == previous
+        assert await svc.core.get(config.id) == task

@@ -3,14 +3,15 @@
 
 One deterministic schedule id per config: ``taskplane-config-{id}``. The stored JSON is
 ``encode``'s: byte for byte ``dump``'s, the ScheduledTask's pydantic dump (``build``) written
-compactly: no spaces after separators, and no top-level field that is null and that the model
-defaults to null anyway (``task_id``, and of ``cron``, ``cron_offset``, ``time``,
-``interval`` all but the schedule's own), so the same model reads back
-(``ScheduledTask.model_validate_json``, taskiq-redis's source); tests hold ``encode`` and
-``dump`` equal. A text of the previous format (the serializer's spaced dump with every field)
-reads as the same model. ``encode`` makes the text without building the model: configs of one
-shape (task type, retries, timeout, priority, spec) differ only by id and parameters, so the
-shape's ``json_template.Template`` is made once (``_template``) and filled per config.
+compactly: no spaces after separators, and without everything a reader restores
+(``registration_text.compact_task``: null fields, empty ``args``, the schedule id, and the
+labels that are defaults or repeat the task name and the top-level ``cron`` / ``interval`` /
+``time``). ``decode`` and ``parsed`` read it back through ``registration_text.full_task``
+as the same model; tests hold ``encode`` and ``dump`` equal. Texts of the previous formats
+(every label, with or without spaces and null fields) read as the same model. ``encode``
+makes the text without building the model: configs of one shape (task type, retries,
+timeout, priority, spec) differ only by id and parameters, so the shape's
+``json_template.Template`` is made once (``_template``) and filled per config.
 """
 
 from __future__ import annotations
@@ -31,24 +32,16 @@ from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType, Trigger
 from taskplane.json_template import Hole, Template
 from taskplane.scheduling import fire_times, spec_labels
+from taskplane.scheduling.registration_text import SCHEDULE_ID_PREFIX as SCHEDULE_ID_PREFIX
+from taskplane.scheduling.registration_text import compact_task, full_task
+from taskplane.scheduling.registration_text import schedule_id as schedule_id
 from taskplane.scheduling.specs import Spec
 
-SCHEDULE_ID_PREFIX = "taskplane-config-"
 _SEPARATORS = (",", ":")
 _TASK_FIELDS = tuple(ScheduledTask.model_fields)
 """The ScheduledTask's fields in the order its dump writes them (``encode`` follows it)."""
-_NULL_BY_DEFAULT = frozenset(
-    name
-    for name, field in ScheduledTask.model_fields.items()
-    if not field.is_required() and field.default is None
-)
-"""The fields left out of the stored text when null: the model defaults them to null."""
 SHAPES_REMEMBERED = 1024  # registration templates kept (one per shape)
 READ_REMEMBERED = 4096  # registration texts whose parsed form the read model keeps
-
-
-def schedule_id(config_id: int) -> str:
-    return f"{SCHEDULE_ID_PREFIX}{config_id}"
 
 
 def config_id_of(schedule_id_: str) -> int | None:
@@ -135,21 +128,20 @@ def build(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> ScheduledTa
 
 @functools.lru_cache(maxsize=SHAPES_REMEMBERED)
 def _template(labels: messages.RunLabels, spec: Spec) -> Template:
-    """The stored JSON of a shape (``labels`` of config id 0): holes for the config id (in
-    the labels and the schedule id) and the parameters."""
+    """The stored JSON of a shape (``labels`` of config id 0): holes for the config id and
+    the parameters (the schedule id is the config's: left out, as ``compact_task`` does)."""
     fields = _fields(labels, spec)
     validate_interval_value(fields.get("interval"))  # the model's one other check
     if fields.get("time") is not None:
         fields["time"] = to_jsonable_python(fields["time"])
-    fields["labels"]["config_id"] = Hole("config_id")
-    fields["schedule_id"] = Hole("schedule_id")
-    fields["kwargs"] = Hole("kwargs")
-    template = Template.of(
-        _compact({name: fields.get(name) for name in _TASK_FIELDS}),
-        separators=_SEPARATORS,
-        allow_nan=False,
-    )
-    assert template.holes == ("config_id", "kwargs", "schedule_id")  # as ``encode`` fills
+    fields["kwargs"] = {}
+    stored = compact_task({name: fields.get(name) for name in _TASK_FIELDS})
+    # a shape whose text would read back otherwise would store other registrations silently
+    assert full_task(stored) == fields
+    stored["labels"]["config_id"] = Hole("config_id")
+    stored["kwargs"] = Hole("kwargs")
+    template = Template.of(stored, separators=_SEPARATORS, allow_nan=False)
+    assert template.holes == ("config_id", "kwargs")  # as ``encode`` fills them
     return template
 
 
@@ -163,7 +155,7 @@ def encode(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
 
 def _fill(template: Template, config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
     try:
-        return template.fill_in(config.id, dict(config.parameters), schedule_id(config.id))
+        return template.fill_in(config.id, dict(config.parameters))
     except (TypeError, ValueError):
         return dump(config, spec, task_type)
 
@@ -189,24 +181,20 @@ class Encoder:
         return _fill(found[0], config, spec, found[1])
 
 
-def _compact(fields: dict[str, Any]) -> dict[str, Any]:
-    """A ScheduledTask's dump without the null fields the model defaults to null."""
-    return {k: v for k, v in fields.items() if v is not None or k not in _NULL_BY_DEFAULT}
-
-
 def dump(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
     """The model's way: ``build``'s pydantic dump (JSON mode), written compactly (as taskiq's
-    JSON serializer writes it, but for the separators and the null fields left out)."""
-    fields = _compact(build(config, spec, task_type).model_dump(mode="json"))
+    JSON serializer writes it, but for the separators and what ``compact_task`` leaves out)."""
+    fields = compact_task(build(config, spec, task_type).model_dump(mode="json"))
     return json.dumps(fields, separators=_SEPARATORS)
 
 
 def decode(raw: Any) -> ScheduledTask | None:
-    """A stored registration (JSON text; None if absent); None if unreadable."""
+    """A stored registration (JSON text of any format; None if absent), what it left out
+    restored (``full_task``); None if unreadable."""
     if raw is None:
         return None
     try:
-        return ScheduledTask.model_validate(json.loads(raw))
+        return ScheduledTask.model_validate(full_task(json.loads(raw)))
     except ValueError:
         return None
 

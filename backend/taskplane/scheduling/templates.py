@@ -8,11 +8,18 @@ a registration then costs the parse of its text, the encoding of its parameters 
 filling of the shape's config id and kwargs (``json_template.Template.partial``). Making the
 shape was two thirds of a parse (38 µs a registration before, this machine; a standby parses
 a million of them, a scheduler without one parses each on its first fire).
+
+The stored text leaves out what a reader restores (``registration_text``): a shape is keyed
+by the text's own fields (the labels as stored, the task name and the top-level fields they
+are restored from), so only a new shape is restored (``full_task``) and validated as a
+``ScheduledTask``; a registration of a known shape costs ``json.loads`` of its short text
+and a check of its kwargs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
@@ -22,6 +29,7 @@ from taskplane import messages
 from taskplane.enums import SchedulerType
 from taskplane.json_template import Template
 from taskplane.scheduling import spec_labels, specs
+from taskplane.scheduling.registration_text import full_task
 
 if TYPE_CHECKING:
     from taskplane.tracing.provider import Tracing
@@ -88,6 +96,9 @@ def _keyless(config_id: int, queue: str) -> FireKeys:
 
 SHAPES_MAX = 10_000
 """Shapes kept (label sets): past it they start afresh."""
+_SHAPE_FIELDS = ("task_name", "cron", "cron_offset", "interval", "time")
+"""The top-level fields a shape is made of (with the labels): ``full_task`` restores labels
+from them."""
 
 
 class _Shape(NamedTuple):
@@ -163,10 +174,14 @@ class Registrations:
         self.jittered.discard(config_id)
 
     def _parse(self, config_id: int, raw: str | bytes, text_id: int) -> Prepared:
-        task = ScheduledTask.model_validate_json(raw)
-        shape = self._shape_of(task)
-        spec, queue, step_ms, body = shape
-        filled = body.partial(config_id=config_id, kwargs=messages.jsonable(task.kwargs))
+        stored = json.loads(raw)
+        if not isinstance(stored, dict) or not isinstance(stored.get("labels"), dict):
+            raise ValueError("a registration is a JSON object with labels")
+        spec, queue, step_ms, body = self._shape_of(stored)
+        kwargs = stored.get("kwargs")
+        if not isinstance(kwargs, dict):
+            raise TypeError("a registration's kwargs are an object")
+        filled = body.partial(config_id=config_id, kwargs=messages.jsonable(kwargs))
         message: MessageTemplate = filled
         if self.tracing is not None:
             message = self.tracing.fire_message(filled)
@@ -182,11 +197,16 @@ class Registrations:
             step_ms=step_ms,
         )
 
-    def _shape_of(self, task: ScheduledTask) -> _Shape:
+    def _shape_of(self, stored: dict[str, Any]) -> _Shape:
         """What registrations with these labels share (spec, queue, step, the run message's
         shape: ``messages.body_shape``), made once: most labels are equal across configs but
-        for the id, and making it was two thirds of a parse."""
-        key: Any = (task.task_name, *((k, v) for k, v in task.labels.items() if k != "config_id"))
+        for the id, and making it was two thirds of a parse. Keyed by the stored text's own
+        fields (the labels as stored and the top-level ones they are restored from), so a
+        registration of a known shape is neither restored nor validated again."""
+        key: Any = (
+            *(stored.get(name) for name in _SHAPE_FIELDS),
+            *((k, v) for k, v in stored["labels"].items() if k != "config_id"),
+        )
         try:
             hash(key)
         except TypeError:  # a label that is a list (calendar dates): made for this one alone
@@ -194,6 +214,16 @@ class Registrations:
         shape = self._shapes.get(key) if key is not None else None
         if shape is not None:
             return shape
+        shape = self._make_shape(ScheduledTask.model_validate(full_task(stored)))
+        if key is not None:
+            if len(self._shapes) >= SHAPES_MAX:
+                self._shapes.clear()
+            self._shapes[key] = shape
+        return shape
+
+    def _make_shape(self, task: ScheduledTask) -> _Shape:
+        """A shape from the full labels (``full_task``'s: ``RunLabels.parse`` and
+        ``from_labels`` read a missing label as something else than the registration's)."""
         spec = self._share(spec_labels.from_labels(task.labels))
         registered = messages.RunLabels.parse(task.labels, task.task_name)
         if not registered.task_type:
@@ -204,12 +234,7 @@ class Registrations:
             step_ms = max(0, int(spec.interval_seconds) * 1000)
         queue = self._share(labels.queue or messages.DEFAULT_QUEUE)
         body = messages.body_shape(labels, traced=self.tracing is not None)
-        shape = _Shape(spec, queue, self._share(step_ms), body)
-        if key is not None:
-            if len(self._shapes) >= SHAPES_MAX:
-                self._shapes.clear()
-            self._shapes[key] = shape
-        return shape
+        return _Shape(spec, queue, self._share(step_ms), body)
 
     def _share(self, value: _T) -> _T:
         shared: _T = self._shared.setdefault(value, value)
