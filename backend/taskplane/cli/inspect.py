@@ -152,11 +152,13 @@ async def detail(settings: Settings, config_id: int, history: int = 20) -> dict[
         due = await core.next_due(config_id)
         running_ids = await running.members(redis, keys, config_id)
         registered: Any = None
-        if raw_source is not None:
-            try:
-                registered = json.loads(raw_source)
-            except ValueError:
-                registered = {"unreadable": str(raw_source)[:200]}
+        if raw_source is not None:  # as readers see it: what the stored text left out restored
+            task = core.decode(raw_source)
+            registered = (
+                task.model_dump(mode="json")
+                if task is not None
+                else {"unreadable": str(raw_source)[:200]}
+            )
         names = await _names(services, [config_id])
         if state is None and registered is None and due is None and not events:
             raise CliError(f"config {config_id} has no state in Redis (prefix {keys.prefix!r})")
