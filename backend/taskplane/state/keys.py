@@ -84,9 +84,9 @@ class Keys:
     # --- registered schedules (owner: scheduling/core.py; the fire script advances `due`) -
     @property
     def schedule_source_prefix(self) -> str:
-        """prefix of the taskiq-redis ListRedisScheduleSource layout:
-        '{p}source:data:{schedule_id}' (JSON ScheduledTask), '{p}source:cron',
-        '{p}source:interval' and '{p}source:time:{YYYY-MM-DDTHH:MM}' (lists of ids)."""
+        """prefix of the registrations: '{p}source:data:{schedule_id}' (compact JSON
+        ScheduledTask, ``scheduling/registration_text.py``); the lists below are an earlier
+        version's, only deleted now (``core.drop_legacy_lists``)."""
         return f"{self.prefix}source"
 
     def source_data(self, schedule_id: str) -> str:
@@ -94,16 +94,16 @@ class Keys:
 
     @property
     def source_cron(self) -> str:
-        """list of the ids of cron schedules (taskiq-redis layout)."""
+        """an earlier version's list of the ids of cron schedules (deleted at reconcile)."""
         return f"{self.schedule_source_prefix}:cron"
 
     @property
     def source_interval(self) -> str:
-        """list of the ids of interval schedules (taskiq-redis layout)."""
+        """an earlier version's list of the ids of interval schedules (deleted at reconcile)."""
         return f"{self.schedule_source_prefix}:interval"
 
     def source_time(self, minute_utc: str) -> str:
-        """list of the ids of date schedules due in that minute ('YYYY-MM-DDTHH:MM', UTC)."""
+        """an earlier version's list of date schedule ids of that minute (deleted at reconcile)."""
         return f"{self.schedule_source_prefix}:time:{minute_utc}"
 
     def schedule_lock(self, config_id: int) -> str:
