@@ -213,13 +213,15 @@ async def run_taskplane(
     fired: Callable[[Redis, BenchEnv], Awaitable[None]] | None = None,
 ) -> Outcome:
     """taskplane's side; ``redis_url``: a server of the run's own (B11), whose memory and
-    command times are then this run's alone; ``registered``: called once every schedule is
-    registered, before the window, and ``fired`` once the window's fires are sent (B11 reads
-    Redis's memory by key family at both)."""
+    command times are then this run's alone (its keys take the default prefix);
+    ``registered``: called once every schedule is registered, before the window, and
+    ``fired`` once the window's fires are sent (B11 reads Redis's memory by key family at
+    both)."""
     from taskplane.resources import make_redis
 
     out = Outcome("taskplane", n)
-    async with bench_env(f"b1-tp-{n}", redis_url=redis_url) as env:
+    own = redis_url != REDIS_URL
+    async with bench_env(f"b1-tp-{n}", redis_url=redis_url, own_server=own) as env:
         redis = make_redis(env.settings())
         try:
             svc = stack.service(env, redis)

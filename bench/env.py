@@ -28,9 +28,14 @@ class BenchEnv:
     database_name: str | None = None
     redis_url: str = REDIS_URL
     """The shared Redis (DB 9) unless a benchmark brings its own server (B11)."""
+    own_server: bool = False
+    """The Redis is the run's own: its keys take the product's default prefix (what a
+    deployment's keys cost), not a run's longer one."""
 
     @property
     def prefix(self) -> str:
+        if self.own_server:
+            return str(Settings.model_fields["redis_prefix"].default)
         return f"bench:{self.run_id}:{self.label}:"
 
     @property
@@ -101,9 +106,10 @@ async def delete_prefix(redis: Redis, prefix: str) -> None:
 
 @asynccontextmanager
 async def bench_env(
-    label: str, *, database: bool = False, redis_url: str = REDIS_URL
+    label: str, *, database: bool = False, redis_url: str = REDIS_URL, own_server: bool = False
 ) -> AsyncIterator[BenchEnv]:
-    env = BenchEnv(label, redis_url=redis_url)
+    """``own_server``: ``redis_url`` is a server of the run's own (``BenchEnv.own_server``)."""
+    env = BenchEnv(label, redis_url=redis_url, own_server=own_server)
     if database:
         from taskplane.db import migrations
         from taskplane.db.session import make_engine

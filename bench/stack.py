@@ -179,20 +179,21 @@ async def start_all(
 async def load_directly(
     svc: SchedulerService, redis: Redis, env: BenchEnv, configs: Sequence[ConfigRow]
 ) -> None:
-    """Bench-side bulk loader for what the service did not register within its cap: the same
-    keys core writes (data, due score), pipelined, no state. Only used so the
-    scheduler still runs at full size; never counted as registration time."""
-    from taskplane.scheduling import specs
-    from taskplane.scheduling.registration import schedule_id
+    """Bench-side bulk loader for what the service did not register within its cap: core's
+    own writes (``add_many``: registration and due score, first due in an hour), no state.
+    Only used so the scheduler still runs at full size; never counted as registration
+    time."""
+    from datetime import UTC, datetime, timedelta
 
+    from taskplane.scheduling import specs
+
+    later = datetime.now(UTC) + timedelta(hours=1)
     for i in range(0, len(configs), 2000):
-        async with redis.pipeline(transaction=False) as pipe:
-            for c in configs[i : i + 2000]:
-                spec = specs.parse(c.scheduler_type, c.schedule_config)
-                sid = schedule_id(c.id)
-                pipe.set(env.keys.source_data(sid), svc.core.encode(c, spec))
-                pipe.zadd(env.keys.due, {str(c.id): int(time.time() * 1000) + 3_600_000})
-            await pipe.execute()
+        items = [
+            (c, specs.parse(c.scheduler_type, c.schedule_config), later, False)
+            for c in configs[i : i + 2000]
+        ]
+        await svc.core.add_many(items)
 
 
 def scheduler_proc(env: BenchEnv, name: str) -> procs.Proc:

@@ -19,7 +19,6 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from taskplane.db import configs
-from taskplane.scheduling.registration import schedule_id
 from taskplane.state.keys import Keys
 from taskplane.storable import MAX_JSON_DEPTH
 from tests.api.configs import config, create
@@ -313,7 +312,7 @@ async def test_concurrent_mixed_control_actions_end_consistent_with_one_event_pe
     assert info["status"] == status
     assert info["status_consistent"] is True
     assert info["is_actually_scheduled"] == (info["status"] == "active")
-    registered = await redis.exists(keys.source_data(schedule_id(cid)))
+    registered = await redis.hexists(keys.schedule(cid), "r")
     due = await redis.zscore(keys.due, cid)
     assert bool(registered) == (due is not None) == (status == "active")
     assert await redis.sismember(keys.by_status(info["status"]), cid)

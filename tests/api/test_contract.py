@@ -25,6 +25,7 @@ from taskplane.state.keys import Keys
 from taskplane.state.schedule_records import ExecutionOutcome
 from taskplane.state.schedule_state import ScheduleStateService
 from tests.api.configs import config, create
+from tests.stored_registrations import drop
 from tests.support import stream_entries
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -200,7 +201,7 @@ async def test_status_consistent_is_false_when_redis_disagrees(
     cid = (await create(client))["id"]
     await act(client, cid, "start")
     await redis.zrem(keys.due, str(cid))
-    await redis.delete(keys.source_data(f"taskplane-config-{cid}"))
+    await drop(redis, keys, cid)
     body = (await client.get(f"/configs/{cid}")).json()
     assert body["schedule_status"] == "active" and body["status_consistent"] is False
     assert body["next_run_at"] is None

@@ -35,7 +35,6 @@ from taskplane import auth, messages
 from taskplane.api.app import create_app
 from taskplane.db.models import Base
 from taskplane.scheduling.core import SchedulerCoreService
-from taskplane.scheduling.registration import schedule_id
 from taskplane.settings import Settings
 from taskplane.state.history import HistoryEvent
 from taskplane.state.keys import Keys
@@ -43,6 +42,7 @@ from taskplane.state.schedule_records import decode_state
 from taskplane.worker.broker import TaskplaneBroker
 from tests.api.configs import create
 from tests.api.conftest import make_client
+from tests.stored_registrations import put_text
 
 Sessions = async_sessionmaker[AsyncSession]
 PACKAGE = Path(taskplane.__file__).parent
@@ -314,7 +314,7 @@ async def test_pickle_planted_in_redis_is_never_run_by_any_read(
     trap = PAYLOADS[0].decode("ascii")  # protocol 0 is text: what a string read returns
     await redis.hset(keys.schedule(cid), mapping={"metadata": trap, "note": trap, "j:name": trap})
     await redis.lpush(keys.history(cid), trap)
-    await redis.set(keys.source_data(schedule_id(cid)), trap)
+    await put_text(redis, keys, cid, trap)
     await redis.hset(keys.workers, "w-planted", trap)
     await redis.hset(keys.scheduler_instances, "s-planted", trap)
     await redis.set(keys.scheduler_leader, trap)

@@ -31,6 +31,7 @@ from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from tests.api.configs import create
 from tests.api.conftest import make_client
+from tests.stored_registrations import stored_text
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -64,7 +65,7 @@ async def broker_len(redis: Redis, keys: Keys) -> int:
 
 
 async def registered_interval(redis: Redis, keys: Keys, config_id: int) -> int:
-    raw = await redis.get(keys.source_data(f"taskplane-config-{config_id}"))
+    raw = await stored_text(redis, keys, config_id)
     assert raw is not None
     return int(json.loads(raw)["interval"])  # the label repeats it: left out of the text
 

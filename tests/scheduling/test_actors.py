@@ -9,13 +9,13 @@ from redis.asyncio import Redis
 
 from taskplane.actors import CLI, RECONCILE, Actor
 from taskplane.enums import SchedulerType
-from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state.audit_pages import AuditQuery
 from taskplane.state.keys import Keys
 from tests.scheduling.configs import MakeConfig
 from tests.scheduling.registrations import interval, register
 from tests.scheduling.test_engine import T0, FakeClock, history, make_engine
+from tests.stored_registrations import drop
 
 
 async def test_the_engines_events_name_the_scheduler_and_are_not_audited(
@@ -44,7 +44,7 @@ async def test_reconcile_repairs_name_reconcile(
 ) -> None:
     config = await make_config()
     await svc.start(config, actor=CLI)
-    await redis.delete(keys.source_data(schedule_id(config.id)))
+    await drop(redis, keys, config.id)
     await redis.zrem(keys.due, str(config.id))
     audited = await redis.xlen(keys.audit)
     report = await svc.reconcile([config])

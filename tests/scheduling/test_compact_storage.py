@@ -16,10 +16,10 @@ from redis.asyncio import Redis
 from taskplane.actors import CLI
 from taskplane.scheduling import specs
 from taskplane.scheduling.decisions import metadata_of
-from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state.keys import Keys
 from tests.scheduling.registrations import Config
+from tests.stored_registrations import stored_text
 
 COMPACT = ("listpack", "ziplist")
 SHAPES: list[dict[str, Any]] = [
@@ -58,7 +58,7 @@ async def test_a_registered_schedule_is_stored_compactly(
         assert registered_at == stored["status_at"] and state.metadata == {
             k: v for k, v in wanted.items() if k != "registered_at"
         }
-        text = await redis.get(keys.source_data(schedule_id(cid)))
+        text = await stored_text(redis, keys, cid)
         assert text is not None and ": " not in text and ", " not in text
         assert None not in json.loads(text).values()
         assert '"trigger"' not in text and len(text) < 200  # what a reader restores, left out

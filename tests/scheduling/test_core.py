@@ -22,6 +22,7 @@ from taskplane.scheduling.registration_text import full_task
 from taskplane.state.keys import Keys
 from taskplane.tasks.registry import TaskRegistry
 from tests.scheduling.registrations import Config
+from tests.stored_registrations import stored_text
 
 
 def Cfg(
@@ -53,7 +54,7 @@ async def test_add_cron_writes_data_and_due_score(
     reg = await core.add(cfg, spec_of(cfg), now=NOW)
     assert reg.schedule_id == "taskplane-config-1"
     assert reg.first_due == datetime(2030, 1, 1, 13, 0, tzinfo=UTC)
-    raw = await redis.get(keys.source_data("taskplane-config-1"))
+    raw = await stored_text(redis, keys, 1)
     assert raw is not None
     data = json.loads(raw)
     assert data["task_name"] == "taskplane:echo"
@@ -72,8 +73,9 @@ async def test_add_cron_writes_data_and_due_score(
     assert spec_labels.from_labels(labels) == spec_of(cfg)
     assert await redis.zscore(keys.due, "1") == to_ms(reg.first_due)
     assert sorted(await redis.keys(keys.prefix + "*")) == sorted(  # nothing else: no list
-        [keys.source_data("taskplane-config-1"), keys.due]
+        [keys.schedule(1), keys.registration_shapes, keys.registration_refs, keys.due]
     )
+    assert await redis.hkeys(keys.schedule(1)) == ["r"]  # the state's fields are not core's
     assert await core.is_registered(1)
     assert await core.next_due(1) == reg.first_due
 
@@ -131,9 +133,14 @@ async def test_concurrent_replaces_leave_exactly_one_entry(
     stored = await core.get(6)
     assert stored is not None
     assert sorted(await redis.keys(keys.prefix + "*")) == sorted(
-        [keys.source_data(schedule_id(6)), keys.due]
+        [keys.schedule(6), keys.registration_shapes, keys.registration_refs, keys.due]
     )
     assert await redis.zcard(keys.due) == 1
+    # one shape held once: every replaced one went with its last reference
+    value = await redis.hget(keys.schedule(6), "r")
+    assert value is not None
+    assert await redis.hgetall(keys.registration_refs) == {str(value)[:12]: "1"}
+    assert await redis.hlen(keys.registration_shapes) == 1
 
 
 async def test_writes_read_nothing_first(
@@ -154,27 +161,47 @@ async def test_writes_read_nothing_first(
     stored = await core.get(8)
     assert stored is not None and stored.interval == 5
     assert await core.remove(8) is True
-    assert await redis.exists(keys.source_data(schedule_id(8))) == 0
+    assert await redis.exists(keys.schedule(8), keys.registration_shapes) == 0
 
 
-async def test_legacy_source_lists_are_dropped(
+async def test_earlier_layouts_keys_are_dropped_once(
     core: SchedulerCoreService, redis: Redis, keys: Keys
 ) -> None:
-    """The lists an earlier version kept go (the per-minute ones only once a first list is
-    found); registrations and other keys stay."""
+    """The keys earlier layouts kept (a registration key each, the source lists) go at the
+    first reconcile; then the layout is marked and not looked for again. Registrations and
+    other keys stay."""
     cfg = Cfg(9, SchedulerType.INTERVAL, {"seconds": 5})
     await core.add(cfg, spec_of(cfg), now=NOW)
-    await redis.rpush(keys.source_time("2030-03-01T00:00"), schedule_id(3))
-    assert await core.drop_legacy_lists() == 0  # no cron / interval list: not looked for
-    assert await redis.exists(keys.source_time("2030-03-01T00:00")) == 1
+    kept = await core.get_raw(9)
+    # an earlier layout's keys: a text for 9 (registered here: this one stays), one for 10
+    # (moved here, its due score as it was), an unreadable one for 11, the lists
+    older = Cfg(10, SchedulerType.CRON, {"cron_expression": "0 * * * *"})
+    older_text = core.encode(older, spec_of(older))
+    await redis.set(keys.source_data(schedule_id(9)), '{"task_name":"taskplane:echo"}')
+    await redis.set(keys.source_data(schedule_id(10)), older_text)
+    await redis.zadd(keys.due, {"10": 123})
+    await redis.set(keys.source_data(schedule_id(11)), "{not json")
     await redis.rpush(keys.source_interval, schedule_id(9))
     await redis.rpush(keys.source_cron, schedule_id(4))
     await redis.rpush(keys.source_time("2030-03-02T00:00"), schedule_id(5))
-    assert await core.drop_legacy_lists() == 4
+    assert await core.drop_legacy() == 6
     assert sorted(await redis.keys(keys.prefix + "*")) == sorted(
-        [keys.source_data(schedule_id(9)), keys.due]
+        [
+            keys.schedule(9),
+            keys.schedule(10),
+            keys.registration_shapes,
+            keys.registration_refs,
+            keys.due,
+            keys.layout,
+        ]
     )
-    assert await core.drop_legacy_lists() == 0
+    assert await core.get_raw(9) == kept
+    assert await core.get(10) == core.build(older, spec_of(older))
+    assert await redis.zscore(keys.due, "10") == 123
+    assert not await core.is_registered(11)
+    await redis.rpush(keys.source_cron, schedule_id(4))  # written by an older process now
+    assert await core.drop_legacy() == 0  # the layout is marked: not looked for
+    assert await redis.exists(keys.source_cron) == 1
 
 
 async def test_remove_clears_everything_and_is_idempotent(
@@ -184,7 +211,8 @@ async def test_remove_clears_everything_and_is_idempotent(
     await core.add(once, spec_of(once), now=NOW)
     assert await core.remove(7) is True
     assert await core.remove(7) is False
-    assert await redis.exists(keys.source_data(schedule_id(7))) == 0
+    assert await redis.exists(keys.schedule(7), keys.registration_shapes) == 0
+    assert await redis.hlen(keys.registration_refs) == 0
     assert await redis.zscore(keys.due, "7") is None
     assert not await core.is_registered(7)
 

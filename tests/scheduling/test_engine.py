@@ -16,11 +16,11 @@ from taskplane.epoch import to_ms
 from taskplane.scheduling import fire_times, specs
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.engine import Engine
-from taskplane.scheduling.registration import schedule_id
 from taskplane.state.heartbeats import SchedulerPresence
 from taskplane.state.keys import Keys
 from tests.scheduling.registrations import Config, Registry, interval, register
 from tests.stored_events import stored_event
+from tests.stored_registrations import put_text
 from tests.support import stream_entries
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -277,7 +277,7 @@ async def test_cron_in_a_timezone_fires_at_the_right_instants_across_dst(
 async def test_unreadable_schedule_is_dropped_not_retried_forever(redis: Redis, keys: Keys) -> None:
     clock = FakeClock()
     engine = make_engine(redis, keys, clock)
-    await redis.set(keys.source_data(schedule_id(9)), "{not json")
+    await put_text(redis, keys, 9, "{not json")
     await redis.zadd(keys.due, {"9": to_ms(T0)})
     await register(redis, keys, 10, interval(10), T0)
     result = await engine.tick()

@@ -20,7 +20,7 @@ from taskiq.serializers import JSONSerializer
 from taskplane import messages
 from taskplane.enums import Event, SchedulerType, Trigger
 from taskplane.epoch import from_ms, to_ms
-from taskplane.scheduling import specs
+from taskplane.scheduling import registration_store, specs
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.engine import Engine
 from taskplane.scheduling.fires import event, iso_of_ms
@@ -29,6 +29,7 @@ from taskplane.scheduling.templates import Registrations
 from taskplane.state.keys import Keys
 from tests.scheduling.registrations import Config, interval
 from tests.stored_events import stored_event
+from tests.stored_registrations import put_text
 from tests.support import stream_entries
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -324,7 +325,7 @@ async def test_a_kept_template_is_not_used_once_the_stored_text_changed(
     redis: Redis, keys: Keys
 ) -> None:
     """A fire planned from a kept template is sent only while the stored registration is
-    the text it was made from (the script checks its SHA1): a text changed under the same
+    the text it was made from (the script checks its stored value): a text changed under the same
     due score is read again and fired from the new text, once."""
     core = SchedulerCoreService(redis, keys, QueueRegistry("default"))
     await core.add(
@@ -334,7 +335,8 @@ async def test_a_kept_template_is_not_used_once_the_stored_text_changed(
     engine = Engine(redis, keys, clock=clock, history_max=50)
     assert (await engine.tick()).sent == 1
     [raw] = await core.raw_many([5])
-    await redis.set(core.data_key(5), raw.replace('"old"', '"new"'))  # score left alone
+    changed = registration_store.text_of(raw).replace('"old"', '"new"')
+    await put_text(redis, keys, 5, changed)  # score left alone
     clock.at += timedelta(seconds=10)
     first = await engine.tick()
     assert (first.sent, first.lost) == (0, 1)  # planned from the kept text: not sent

@@ -1,4 +1,4 @@
-"""The read model's reads (``info_reads``): a page of configs in one pipeline of three
+"""The read model's reads (``info_reads``): a page of configs in one pipeline of two
 commands, decoded per config in order: state, newest events, registration and due time."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from tests.scheduling.configs import MakeConfig
 async def _read(svc: SchedulerService, keys: Keys, ids: list[int], history: int) -> list[Any]:
     async with svc.redis.pipeline(transaction=False) as pipe:
         info_reads.queue(pipe, keys, ids, history=history)
-        assert len(pipe.command_stack) == 3  # one script, one MGET, one ZMSCORE
+        assert len(pipe.command_stack) == 2  # one script (states, shapes), one ZMSCORE
         replies: list[Any] = await pipe.execute()
     return replies
 
 
-async def test_a_page_is_read_in_three_commands_and_decoded_in_order(
+async def test_a_page_is_read_in_two_commands_and_decoded_in_order(
     svc: SchedulerService, make_config: MakeConfig, keys: Keys
 ) -> None:
     started, stopped = await make_config(), await make_config()
@@ -49,6 +49,6 @@ async def test_without_history_only_the_states_are_read(
     config = await make_config()
     await info_reads.load_script(svc.redis)
     replies = await _read(svc, keys, [config.id], 0)
-    assert len(replies[0]) == 1  # the state hash alone, no history list
+    assert len(replies[0]) == 2  # the state hash alone, no history list; then the shapes
     [read] = info_reads.decode([config.id], replies)
     assert read.state is not None and read.events == []

@@ -15,11 +15,11 @@ from taskplane.db import configs
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import ScheduleStatus
 from taskplane.scheduling.process import run_scheduler
-from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from tests.scheduling.configs import MakeConfig
+from tests.stored_registrations import drop
 from tests.support import eventually
 
 
@@ -28,7 +28,7 @@ async def _unregister_behind_its_back(
 ) -> None:
     """Start the config, then remove its registration without the service knowing."""
     await svc.start(config, actor=CLI)
-    await redis.delete(keys.source_data(schedule_id(config.id)))
+    await drop(redis, keys, config.id)
     await redis.zrem(keys.due, str(config.id))
 
 

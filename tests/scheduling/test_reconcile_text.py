@@ -12,10 +12,10 @@ from taskplane.actors import CLI
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import ScheduleStatus
 from taskplane.scheduling.decisions import spec_or_none
-from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.state.keys import Keys
 from tests.scheduling.configs import MakeConfig
+from tests.stored_registrations import UNREADABLE, put_text, stored_text
 
 
 async def started(svc: SchedulerService, make_config: MakeConfig) -> ConfigRow:
@@ -28,17 +28,17 @@ async def test_same_task_in_other_text_is_not_repaired(
     svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
 ) -> None:
     config = await started(svc, make_config)
-    data = keys.source_data(schedule_id(config.id))
-    text = await redis.get(data)
+    text = await stored_text(redis, keys, config.id)
     assert text is not None
     stored = json.loads(text)
     reordered = json.dumps(dict(reversed(list(stored.items()))), indent=1)
-    await redis.set(data, reordered)
+    await put_text(redis, keys, config.id, reordered)
+    value = await redis.hget(keys.schedule(config.id), "r")
 
     report = await svc.reconcile([config], remove_orphans=False)
 
     assert report.repairs == []
-    assert await redis.get(data) == reordered
+    assert await redis.hget(keys.schedule(config.id), "r") == value
 
 
 async def test_other_parameters_are_repaired(
@@ -61,13 +61,12 @@ async def test_unreadable_text_is_left_alone(
     svc: SchedulerService, make_config: MakeConfig, redis: Redis, keys: Keys
 ) -> None:
     config = await started(svc, make_config)
-    data = keys.source_data(schedule_id(config.id))
-    await redis.set(data, "{not json")
+    await put_text(redis, keys, config.id, "{not json")
 
     report = await svc.reconcile([config], remove_orphans=False)
 
     assert report.repairs == []
-    assert await redis.get(data) == "{not json"
+    assert await redis.hget(keys.schedule(config.id), "r") == UNREADABLE
 
 
 async def test_texts_of_the_previous_formats_are_not_repaired(
@@ -78,8 +77,7 @@ async def test_texts_of_the_previous_formats_are_not_repaired(
     task the compact text does (what it leaves out is restored), so an upgrade leaves it
     as it is."""
     config = await started(svc, make_config)
-    data = keys.source_data(schedule_id(config.id))
-    text = await redis.get(data)
+    text = await stored_text(redis, keys, config.id)
     assert text is not None and ": " not in text and "null" not in text
     assert '"trigger"' not in text and '"schedule_id"' not in text  # left out, restored
     task, spec = svc.core.decode(text), spec_or_none(config)
@@ -89,10 +87,11 @@ async def test_texts_of_the_previous_formats_are_not_repaired(
     compact = json.dumps({k: v for k, v in dumped.items() if v is not None}, separators=(",", ":"))
     assert '"time": null' in spaced and '"trigger":"scheduled"' in compact
     for previous in (spaced, compact):
-        await redis.set(data, previous)
+        await put_text(redis, keys, config.id, previous)
+        value = await redis.hget(keys.schedule(config.id), "r")
 
         report = await svc.reconcile([config], remove_orphans=False)
 
         assert report.repairs == []
-        assert await redis.get(data) == previous
+        assert await redis.hget(keys.schedule(config.id), "r") == value
         assert await svc.core.get(config.id) == task

@@ -21,11 +21,11 @@ from taskplane.enums import Action, SchedulerType, ScheduleStatus, Trigger
 from taskplane.errors import Conflict
 from taskplane.resources import make_redis
 from taskplane.scheduling import specs
-from taskplane.scheduling.registration import schedule_id
 from taskplane.scheduling.service import SchedulerService
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
 from tests.scheduling.configs import CRON, MakeConfig
+from tests.stored_registrations import drop
 from tests.support import stream_entries
 
 ACTIVE, PAUSED, INACTIVE, ERROR = (
@@ -412,7 +412,7 @@ async def test_schedule_removed_behind_the_back_is_reported_and_repaired(
 ) -> None:
     config = await make_config()
     await svc.start(config, actor=CLI)
-    await redis.delete(keys.source_data(schedule_id(config.id)))
+    await drop(redis, keys, config.id)
     await redis.zrem(keys.due, str(config.id))
     info = await svc.info(config)
     assert info.status is ACTIVE and not info.is_actually_scheduled
@@ -518,7 +518,7 @@ async def test_reconcile_all_reads_every_config_from_the_database(
 ) -> None:
     kept = await make_config()
     await svc.start(kept, actor=CLI)
-    await redis.delete(keys.source_data(schedule_id(kept.id)))
+    await drop(redis, keys, kept.id)
     gone = await make_config()
     await svc.start(gone, actor=CLI)
     async with sessions() as session, session.begin():

@@ -27,6 +27,7 @@ OWNERS: dict[str, set[str]] = {
         "state/state_parts.py",
         "scheduling/info_reads.py",
         "state/pause_timer.py",
+        "scheduling/core.py",  # its field ``r``: a registration (``registration_store``)
     },
     "history": {
         "state/schedule_state.py",
@@ -47,7 +48,10 @@ OWNERS: dict[str, set[str]] = {
     # through the key core hands out: core.due_key; the read model's reads read a page's
     # registrations and due scores)
     "schedule_source_prefix": {"scheduling/core.py"},
-    "source_data": {"scheduling/core.py", "scheduling/info_reads.py"},
+    "source_data": {"scheduling/core.py"},
+    "registration_shapes": {"scheduling/core.py", "scheduling/info_reads.py"},
+    "registration_refs": {"scheduling/core.py"},
+    "layout": {"scheduling/core.py"},
     "source_cron": {"scheduling/core.py"},
     "source_interval": {"scheduling/core.py"},
     "source_time": {"scheduling/core.py"},

@@ -15,7 +15,6 @@ from taskplane.actors import CLI
 from taskplane.db import configs
 from taskplane.enums import SchedulerType, ScheduleStatus
 from taskplane.resources import Resources
-from taskplane.scheduling.registration import schedule_id
 from taskplane.services import open_services
 from taskplane.settings import Settings
 from taskplane.state.keys import Keys
@@ -131,7 +130,8 @@ async def test_keys_written_by_a_scenario_are_documented(
         resources.keys.by_status(ScheduleStatus.ACTIVE),
         resources.keys.all_schedules,
         resources.keys.due,
-        resources.keys.source_data(schedule_id(cron.id)),
+        resources.keys.registration_shapes,
+        resources.keys.registration_refs,
         resources.keys.broker_stream("default"),
     }
     assert expected <= seen

@@ -1,15 +1,16 @@
 """SchedulerCoreService: a config's registration (``registration.py`` builds and encodes it)
 stored in Redis, and the due index the engine reads.
 
-Layout (under ``Keys.schedule_source_prefix``):
-    '{p}source:data:{schedule_id}'   JSON ScheduledTask
-plus the due index ``Keys.due`` (zset, member = config id, score = next due epoch ms) that
-the engine reads.
+Layout (``registration_store``): a registration is field ``r`` of its config's state hash
+(``Keys.schedule``; the other fields are the state service's) and a shape in the shapes
+hash (``Keys.registration_shapes``, counted in ``Keys.registration_refs``), plus the due
+index ``Keys.due`` (zset, member = config id, score = next due epoch ms) that the engine
+reads.
 
-One writer per key family: every write of a registration (data key, due score) is core's
-Lua (``registration_lua``), run by its ``WRITE`` / ``UNWRITE`` scripts and composed into the
-bulk path's (``bulk/lua.py``); the engine's fire script only advances or removes a due
-score. A replace writes both keys in one script: it has no moment in which the schedule is
+One writer per key family: every write of a registration (value, shape, due score) is
+core's Lua (``registration_lua``), run by its ``WRITE`` / ``UNWRITE`` scripts and composed
+into the bulk path's (``bulk/lua.py``); the engine's fire script only advances or removes a
+due score. A replace writes all in one script: it has no moment in which the schedule is
 absent. Core knows nothing of status: that is the state service's.
 """
 
@@ -27,18 +28,24 @@ from taskiq import ScheduledTask
 
 from taskplane.db.configs import ConfigRow
 from taskplane.epoch import from_ms, to_ms
-from taskplane.scheduling import evalsha, registration
+from taskplane.scheduling import evalsha, registration, registration_store
 from taskplane.scheduling.registration import (
     Registration,
     TaskTypeLike,
     first_due,
     schedule_id,
 )
-from taskplane.scheduling.registration_lua import UNWRITE, WRITE
+from taskplane.scheduling.registration_lua import MOVE, READ, UNWRITE, WRITE
 from taskplane.scheduling.specs import Spec
 from taskplane.state.keys import Keys
 
 log = logging.getLogger(__name__)
+
+LAYOUT = "3"
+"""The key layout ``drop_legacy`` brings Redis to (``Keys.layout``): registrations in the
+state hashes (2: a key each, 1: with the taskiq-redis source lists)."""
+SHAPES_KEPT = 65_536
+"""Shape texts a core keeps read (content-addressed: a kept one is never stale)."""
 
 
 class TaskTypeLookup(Protocol):
@@ -91,6 +98,9 @@ class SchedulerCoreService:
         self.registry = registry
         self._write = redis.register_script(WRITE)
         self._unwrite = redis.register_script(UNWRITE)
+        self._read = redis.register_script(READ)
+        self._move = redis.register_script(MOVE)
+        self._shapes: dict[str, str] = {}
 
     # --- building (registration.py) ---------------------------------------------------
 
@@ -113,8 +123,14 @@ class SchedulerCoreService:
     # --- keys -------------------------------------------------------------------------
 
     def data_key(self, config_id: int) -> str:
-        """The key of a config's stored registration (for a composing script)."""
-        return self.keys.source_data(schedule_id(config_id))
+        """The key that holds a config's registration (its state hash, field ``r``), for a
+        composing script: the fire script's check, the bulk path's writes."""
+        return self.keys.schedule(config_id)
+
+    @property
+    def shape_keys(self) -> tuple[str, str]:
+        """The shapes hash and its reference counts, for a composing script."""
+        return (self.keys.registration_shapes, self.keys.registration_refs)
 
     # --- writes (core's Lua: WRITE, UNWRITE) -------------------------------------------
 
@@ -146,16 +162,16 @@ class SchedulerCoreService:
         due) or NotFound (unknown task type) writes nothing."""
         now = now or datetime.now(UTC)
         made: list[Registration] = []
-        keys = [self.keys.due]
+        keys = [self.keys.due, *self.shape_keys]
         args: list[Any] = [to_ms(now)]
         for config, spec, due_at, keep_overdue in items:
             due = due_at or first_due(spec, now)
             if due is None:
                 raise ValueError(f"config {config.id}: the schedule has no fire time to come")
-            body = self.encode(config, spec)
+            stored = registration_store.store(self.encode(config, spec))
             made.append(Registration(config.id, schedule_id(config.id), spec, due))
             keys.append(self.data_key(config.id))
-            args += (config.id, body, to_ms(due), "1" if keep_overdue else "0")
+            args += (config.id, *stored, to_ms(due), "1" if keep_overdue else "0")
         if made:
             await self._write(keys=keys, args=args)
         return made
@@ -173,7 +189,7 @@ class SchedulerCoreService:
         return await self.add(config, spec, due_at=due_at, now=now, keep_overdue=due_at is None)
 
     async def remove(self, config_id: int) -> bool:
-        """Unregister (data key, due score) in one script; False if absent."""
+        """Unregister (value, shape reference, due score) in one script; False if absent."""
         return (await self._remove([config_id]))[0]
 
     async def remove_many(self, config_ids: Iterable[int]) -> None:
@@ -184,7 +200,8 @@ class SchedulerCoreService:
         """Per config: had it a registration or a due score."""
         if not ids:
             return []
-        removed = await self._unwrite(keys=[self.keys.due, *map(self.data_key, ids)], args=ids)
+        keys = [self.keys.due, *self.shape_keys, *map(self.data_key, ids)]
+        removed = await self._unwrite(keys=keys, args=ids)
         # a stale entry is ignored anyway (see ``Keys.jittered_dues``); tidy up
         await self.redis.hdel(self.keys.jittered_dues, *map(str, ids))
         return [bool(code) for code in removed]
@@ -254,37 +271,58 @@ class SchedulerCoreService:
         return [(int(m), from_ms(float(s))) for m, s in rows if str(m).isdigit()]
 
     async def raw_many(self, config_ids: Sequence[int]) -> list[Any]:
-        """The stored registrations (JSON text, None if absent) of many configs: one MGET."""
+        """The stored registrations of many configs, each in ``registration_store``'s read
+        form (None if absent): one script reads the values, one HMGET the shapes not kept."""
+        return await self._raw(config_ids)
+
+    async def _raw(self, config_ids: Sequence[int]) -> list[Any]:
         if not config_ids:
             return []
-        return list(
-            await self.redis.mget([self.keys.source_data(schedule_id(c)) for c in config_ids])
-        )
+        values = await self._read(keys=[self.data_key(c) for c in config_ids])
+        return await self._read_forms(config_ids, values)
+
+    async def _read_forms(self, config_ids: Sequence[int], values: Sequence[Any]) -> list[Any]:
+        found = [v.decode() if isinstance(v, bytes) else v for v in values]
+        kept = self._shapes
+        width = registration_store.SHAPE_ID_LEN
+        wanted = list({v[:width] for v in found if v and v[:width] not in kept})
+        if wanted:
+            if len(kept) + len(wanted) > SHAPES_KEPT:
+                kept.clear()
+            shapes = await self.redis.hmget(self.keys.registration_shapes, wanted)
+            for sid, shape in zip(wanted, shapes, strict=True):
+                if shape is not None:
+                    kept[sid] = shape.decode() if isinstance(shape, bytes) else shape
+        out: list[Any] = []
+        for cid, value in zip(config_ids, found, strict=True):
+            shape = kept.get(value[:width]) if value else None
+            if value and shape is None:
+                log.warning("a registration's shape is missing", extra={"config_id": cid})
+            out.append(registration_store.read_form(cid, value, shape) if value else None)
+        return out
 
     async def get_raw(self, config_id: int) -> Any:
-        """The stored registration of a config as text (None if absent): inspection."""
-        return await self.redis.get(self.keys.source_data(schedule_id(config_id)))
+        """The stored registration of a config in its read form (None if absent)."""
+        [raw] = await self._raw([config_id])
+        return raw
 
     async def get(self, config_id: int) -> ScheduledTask | None:
-        return self.decode(await self.redis.get(self.keys.source_data(schedule_id(config_id))))
+        return self.decode(await self.get_raw(config_id))
 
     async def get_spec(self, config_id: int) -> Spec | None:
         raw = await self.get_raw(config_id)
         return registration.parsed(raw)[1] if raw is not None else None
 
     async def is_registered(self, config_id: int) -> bool:
-        return bool(await self.redis.exists(self.keys.source_data(schedule_id(config_id))))
+        return bool(await self.redis.hexists(self.data_key(config_id), registration_store.FIELD))
 
     async def registered_many(self, config_ids: Iterable[int]) -> dict[int, bool]:
-        """Which configs have a registered schedule, in one pipeline."""
+        """Which configs have a registered schedule, in one script."""
         ids = list(dict.fromkeys(config_ids))
         if not ids:
             return {}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for cid in ids:
-                pipe.exists(self.keys.source_data(schedule_id(cid)))
-            found = await pipe.execute()
-        return {cid: bool(f) for cid, f in zip(ids, found, strict=True)}
+        values = await self._read(keys=[self.data_key(c) for c in ids])
+        return {cid: bool(v) for cid, v in zip(ids, values, strict=True)}
 
     async def next_due(self, config_id: int) -> datetime | None:
         score = await self.redis.zscore(self.keys.due, config_id)
@@ -302,19 +340,50 @@ class SchedulerCoreService:
     async def registered_ids(self) -> set[int]:
         """Every config id with a due score (for reconcile's orphans). A registration always
         has one, but for a date schedule that has fired: its config is then active, with
-        state, and reconcile finds it by its state (``schedules:all``)."""
+        state (its registration is in it), and reconcile finds it by its state
+        (``schedules:all``)."""
         due: list[Any] = await self.redis.zrange(self.keys.due, 0, -1)
         return {int(m) for m in due if str(m).isdigit()}
 
-    async def drop_legacy_lists(self) -> int:
-        """Delete the taskiq-redis source lists earlier versions kept beside each
-        registration (``source:cron``, ``:interval``, ``:time:{minute}``; nothing reads them
-        now); the per-minute ones are looked for (SCAN) only when one of the first two was
-        there. Returns the number of keys deleted. Reconcile runs it at start."""
-        legacy = [self.keys.source_cron, self.keys.source_interval]
-        dropped = int(await self.redis.unlink(*legacy))
-        if dropped:
-            pattern = self.keys.source_time("*")
-            async for key in self.redis.scan_iter(match=pattern, count=10_000, _type="list"):
-                dropped += int(await self.redis.unlink(key))
+    async def drop_legacy(self) -> int:
+        """Delete the keys of earlier layouts: a registration key each
+        (``source:data:{schedule_id}``: its text is moved to this layout first, for a config
+        that has no registration here yet) and the taskiq-redis source lists
+        (``source:cron``, ``:interval``, ``:time:{minute}``). Looked for (one SCAN of the key
+        space) only while ``Keys.layout`` is not ``LAYOUT``, which is written after.
+        Returns the number of keys deleted. Reconcile runs it at start."""
+        if await self.redis.get(self.keys.layout) in (LAYOUT, LAYOUT.encode()):
+            return 0
+        dropped = 0
+        pattern = f"{self.keys.schedule_source_prefix}:*"
+        batch: list[str] = []
+        async for key in self.redis.scan_iter(match=pattern, count=10_000):
+            batch.append(key.decode() if isinstance(key, bytes) else key)
+            if len(batch) >= 1_000:
+                dropped += await self._drop(batch)
+                batch = []
+        if batch:
+            dropped += await self._drop(batch)
+        await self.redis.set(self.keys.layout, LAYOUT)
         return dropped
+
+    async def _drop(self, legacy: list[str]) -> int:
+        """Move the registrations among ``legacy`` keys, then delete them all."""
+        marker = self.keys.source_data("")
+        data = [k for k in legacy if k.startswith(marker)]
+        if data:
+            keys, args = list(self.shape_keys), list[str]()
+            for key, text in zip(data, await self.redis.mget(data), strict=True):
+                cid = registration.config_id_of(key[len(marker) :])
+                if isinstance(text, bytes):
+                    text = text.decode()
+                try:
+                    stored = registration_store.store(text) if text is not None else None
+                except ValueError:  # unreadable: reconcile registers the config again
+                    stored = None
+                if cid is not None and stored is not None:
+                    keys.append(self.data_key(cid))
+                    args += stored
+            if args:
+                await self._move(keys=keys, args=args)
+        return int(await self.redis.unlink(*legacy))

@@ -21,8 +21,8 @@ per instance. Here the state that decides a fire lives in Redis:
   it leads cannot send. With the CAS on the score even two leaders could not send a fire twice.
 - A pause / stop / update is seen by the next tick (``scheduler_tick_ms``): it removes or
   rewrites the due score, which fails the CAS of a fire planned from the old one. A fire
-  planned from a kept template is sent only while the stored text has the SHA1 the template
-  was made from (checked in the script); else it is read again by the next tick.
+  planned from a kept template is sent only while the stored registration has the value the
+  template was made from (checked in the script); else it is read again by the next tick.
 
 Exclusions, requested skips and jitter: ``calendar_fires`` plans (and reads) for the
 schedules that have them; the others' fires cost what they did.

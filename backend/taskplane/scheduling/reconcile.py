@@ -22,7 +22,7 @@ from taskplane.db import configs as config_rows
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import Event, SchedulerType, ScheduleStatus
 from taskplane.errors import TaskplaneError
-from taskplane.scheduling import specs
+from taskplane.scheduling import registration_store, specs
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.decisions import (
     ACTIVE,
@@ -115,10 +115,10 @@ class Reconciler:
     async def reconcile_all(self, sessions: async_sessionmaker[AsyncSession]) -> ReconcileReport:
         """Reconcile every config in the database (and remove orphans): what the API and the
         scheduler run at start; it also deletes the source lists of earlier versions
-        (``core.drop_legacy_lists``)."""
-        dropped = await self.core.drop_legacy_lists()
+        (``core.drop_legacy``: the configs they registered are registered again here)."""
+        dropped = await self.core.drop_legacy()
         if dropped:
-            log.info("legacy source lists deleted", extra={"keys": dropped})
+            log.info("keys of an earlier layout deleted", extra={"keys": dropped})
         async with sessions() as session:
             ids = await config_rows.all_ids(session)
             rows = await config_rows.get_many(session, ids)
@@ -154,19 +154,19 @@ class Reconciler:
         return raw is not None and due is not None and not self._is_stale(config, raw)
 
     def _is_stale(self, config: ConfigRow, raw: Any) -> bool:
-        """The stored registration (its JSON, None if absent) differs from the one the
-        config builds now (an absent or unreadable one is not stale). The stored text is
-        first compared with what ``core.encode`` writes (byte for byte the model's dump):
-        the same text is the same task, without decoding it; other text is compared as
-        the models' dumps."""
+        """The stored registration (its read form, None if absent) differs from the one the
+        config builds now (an absent or unreadable one is not stale). The stored value is
+        first compared with the one of what ``core.encode`` writes (it names the whole
+        text: the same value is the same task, without decoding it); another is compared
+        as the models' dumps."""
         if raw is None:
             return False
-        written = text(raw)
+        written = registration_store.text_of(text(raw))
         spec = spec_or_none(config)
         if spec is None or not spec.is_scheduled:
             return self.core.decode(written) is not None
         try:
-            if self.core.encode(config, spec) == written:
+            if registration_store.same(raw, self.core.encode(config, spec)):
                 return False
             wanted = self.core.build(config, spec)
         except TaskplaneError:

@@ -31,7 +31,7 @@ from taskplane import messages
 from taskplane.db.configs import ConfigRow
 from taskplane.enums import SchedulerType, Trigger
 from taskplane.json_template import Hole, Template
-from taskplane.scheduling import fire_times, spec_labels
+from taskplane.scheduling import fire_times, registration_store, spec_labels
 from taskplane.scheduling.registration_text import SCHEDULE_ID_PREFIX as SCHEDULE_ID_PREFIX
 from taskplane.scheduling.registration_text import compact_task, full_task
 from taskplane.scheduling.registration_text import schedule_id as schedule_id
@@ -189,12 +189,12 @@ def dump(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
 
 
 def decode(raw: Any) -> ScheduledTask | None:
-    """A stored registration (JSON text of any format; None if absent), what it left out
-    restored (``full_task``); None if unreadable."""
+    """A stored registration (``registration_store``'s read form, or a JSON text of any
+    format; None if absent), what it left out restored (``full_task``); None if unreadable."""
     if raw is None:
         return None
     try:
-        return ScheduledTask.model_validate(full_task(json.loads(raw)))
+        return ScheduledTask.model_validate(full_task(json.loads(registration_store.text_of(raw))))
     except ValueError:
         return None
 

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 from taskplane.actors import SCHEDULER
 from taskplane.enums import Event, Trigger
+from taskplane.scheduling.registration_store import FIELD
 from taskplane.state.scripts import PUSH_EVENT
 
 BATCH_KEYS = 4
 """KEYS before the fires': the due index, the leader lease, the skips version, the
 jittered dues hash."""
 KEYS_PER_FIRE = 4
-"""Per fire: broker stream, history list, running set, the stored registration."""
+"""Per fire: broker stream, history list, running set, the hash that holds the registration
+(its state hash, field ``r``)."""
 BATCH_ARGS = 6
 """ARGV before the fires': instance id ('' = no fencing), history_max, history_ttl_seconds,
 the batch's instant as ISO (``format_instant``: a jittered fire's ``sent_at``), the skips
@@ -39,8 +41,8 @@ ARGS_PER_FIRE = 9
 """Per fire: config id, expected score, next score ('' = remove), body ('' = send nothing),
 due ms, due ISO, flags ('o' = overlap check, 'c' = catch-up, 'j<ms>' = jitter), one more
 event JSON recorded
-first ('' = none), the SHA1 of the registration's text the fire was planned from ('' = no
-check: read just now)."""
+first ('' = none), the stored value of the registration the fire was planned from
+(``registration_store``: it names the whole text; '' = no check: read just now)."""
 
 # Returns per fire: 0 = score changed (not ours any more), 1 = sent, 2 = skipped by overlap,
 # 3 = nothing to send (misfire skip, dropped), 4 = the registration's text is not the one
@@ -67,8 +69,7 @@ for a = BATCH_ARGS, #ARGV - 1, ARGS_PER_FIRE do
   local cur = redis.call('ZSCORE', due, cid)
   if (not cur) or tonumber(cur) ~= tonumber(ARGV[a + 2]) then
     out[#out + 1] = 0
-  elseif ARGV[a + 9] ~= ''
-      and redis.sha1hex(redis.call('GET', KEYS[k + 4]) or '') ~= ARGV[a + 9] then
+  elseif ARGV[a + 9] ~= '' and redis.call('HGET', KEYS[k + 4], 'FIELD') ~= ARGV[a + 9] then
     out[#out + 1] = 4
   else
     if ARGV[a + 3] == '' then
@@ -115,4 +116,5 @@ return out
     .replace("BATCH_KEYS", str(BATCH_KEYS))
     .replace("ARGS_PER_FIRE", str(ARGS_PER_FIRE))
     .replace("KEYS_PER_FIRE", str(KEYS_PER_FIRE))
+    .replace("FIELD", FIELD)
 )

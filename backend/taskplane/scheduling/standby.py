@@ -4,9 +4,9 @@ Without them, a scheduler that takes the lease over 1,000,000 schedules parses e
 registration in its first interval (~40 µs each: 40 s of CPU in a minute that also has
 1,000,000 fires to send) and falls behind. A standby (``loop.run`` while not leading) reads
 the due index a few slices per turn (``turn``), by rank (soonest first), and parses the
-registrations it keeps no template for into the engine's ``templates.Registrations``. A template
-made from a text replaced since is harmless: the fire script checks the stored text's SHA1 at
-every fire and the engine reads it again (``engine.CHANGED``).
+registrations it keeps no template for into the engine's ``templates.Registrations``. A
+template made from a text replaced since is harmless: the fire script checks the stored
+registration's value at every fire and the engine reads it again (``engine.CHANGED``).
 """
 
 from __future__ import annotations

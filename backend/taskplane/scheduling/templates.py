@@ -18,7 +18,6 @@ and a check of its kwargs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
@@ -28,7 +27,7 @@ from taskiq import ScheduledTask
 from taskplane import messages
 from taskplane.enums import SchedulerType
 from taskplane.json_template import Template
-from taskplane.scheduling import spec_labels, specs
+from taskplane.scheduling import registration_store, spec_labels, specs
 from taskplane.scheduling.registration_text import full_task
 
 if TYPE_CHECKING:
@@ -70,7 +69,8 @@ class Prepared(NamedTuple):
     spec: specs.Spec
     config_id: int
     sha: str
-    """SHA1 of the registration's text: the fire script checks the stored one against it."""
+    """The registration's stored value (``registration_store.check_of``; '' none): the fire
+    script checks the stored one against it."""
     text_id: int
     """``hash()`` of the text it was made from: kept while the text read is the same."""
     queue: str
@@ -114,7 +114,7 @@ class Registrations:
     same: a fire re-validates and re-encodes nothing it did on an earlier tick (pydantic
     parsing and JSON encoding were most of a fire's CPU). Keyed by config id, kept while the
     text's hash is the same, so a replaced registration is parsed again (a hash collision
-    between two texts of one config would keep the old template: the fire script's SHA1
+    between two texts of one config would keep the old template: the fire script's value
     check refuses it, and the engine forgets it); bounded (``max_entries``)."""
 
     def __init__(
@@ -174,7 +174,7 @@ class Registrations:
         self.jittered.discard(config_id)
 
     def _parse(self, config_id: int, raw: str | bytes, text_id: int) -> Prepared:
-        stored = json.loads(raw)
+        stored = json.loads(registration_store.text_of(raw))
         if not isinstance(stored, dict) or not isinstance(stored.get("labels"), dict):
             raise ValueError("a registration is a JSON object with labels")
         spec, queue, step_ms, body = self._shape_of(stored)
@@ -185,11 +185,10 @@ class Registrations:
         message: MessageTemplate = filled
         if self.tracing is not None:
             message = self.tracing.fire_message(filled)
-        text = raw.encode() if isinstance(raw, str) else raw
         return Prepared(
             spec=spec,
             config_id=config_id,
-            sha=hashlib.sha1(text, usedforsecurity=False).hexdigest(),
+            sha=registration_store.check_of(raw),
             text_id=text_id,
             queue=queue,
             keys_of=self.keys_of,

@@ -18,7 +18,8 @@ class Keys:
 
     # --- schedule state (owner: state/schedule_state.py) -------------------------------
     def schedule(self, config_id: int) -> str:
-        """hash: status, note, status_at, metadata (JSON), counters."""
+        """hash: status, note, status_at, metadata, counters (owner: the state service), and
+        ``r``, the config's registration (owner: scheduling/core.py)."""
         return f"{self.prefix}schedule:{config_id}"
 
     def history(self, config_id: int) -> str:
@@ -82,14 +83,32 @@ class Keys:
         return f"{self.prefix}skips:version"
 
     # --- registered schedules (owner: scheduling/core.py; the fire script advances `due`) -
+    # A registration is field ``r`` of its config's state hash (``schedule``: core owns that
+    # field) and its shared shape (``scheduling/registration_store.py``).
+    @property
+    def registration_shapes(self) -> str:
+        """hash: shape id -> shape text, the part of registration texts configs share."""
+        return f"{self.prefix}reg:shapes"
+
+    @property
+    def registration_refs(self) -> str:
+        """hash: shape id -> how many registrations hold it (the shape goes with its last)."""
+        return f"{self.prefix}reg:refs"
+
+    @property
+    def layout(self) -> str:
+        """string: the key layout's version, written once the keys of earlier layouts are
+        deleted (``core.drop_legacy``, at reconcile)."""
+        return f"{self.prefix}layout"
+
     @property
     def schedule_source_prefix(self) -> str:
-        """prefix of the registrations: '{p}source:data:{schedule_id}' (compact JSON
-        ScheduledTask, ``scheduling/registration_text.py``); the lists below are an earlier
-        version's, only deleted now (``core.drop_legacy_lists``)."""
+        """prefix of an earlier layout's keys (deleted at reconcile, ``core.drop_legacy``):
+        '{p}source:data:{schedule_id}' (a registration text each) and the lists below."""
         return f"{self.prefix}source"
 
     def source_data(self, schedule_id: str) -> str:
+        """an earlier layout's registration key (deleted at reconcile)."""
         return f"{self.schedule_source_prefix}:data:{schedule_id}"
 
     @property

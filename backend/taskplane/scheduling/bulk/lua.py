@@ -70,24 +70,25 @@ return out
 
 NOT_ALLOWED, APPLIED, BUSY, REGISTERED = 0, 1, 2, 3
 """The codes of an ``APPLY`` op (see the script)."""
-GLOBAL_KEYS = 7
+GLOBAL_KEYS = 9
 GLOBAL_ARGS = 13
 
 # KEYS: 1 due, 2 all-schedules set, 3..6 by-status sets (STATUS_ORDER), 7 the pause timer,
-# then each op's keys.
+# 8 the registration shapes, 9 their reference counts, then each op's keys.
 # ARGV: 1 lock token, 2 now ms, 3 history max, 4 history TTL, 5 live-event channel,
 #   6 the live event's ``event``, 7 allowed from ('*' any), 8 to, 9 note, 10 status_at,
 #   11 the event of a deactivation ('' none), 12 a pause's until ('' none), 13 it in epoch
 #   ms (every status change clears a pending pause timer, a pause with until sets it:
 #   ``state.scripts.LUA``); then each op: its letter, the config id, and
-#   A activate:   body, due score, keep overdue ('1'/'0'), metadata JSON, event JSON;
-#                 KEYS lock, state, history, data
-#   D deactivate: KEYS lock, state, history, data
-#   U unregister: KEYS lock, data
+#   A activate:   the registration's value, shape id and shape (``registration_store``), due
+#                 score, keep overdue ('1'/'0'), metadata JSON, event JSON;
+#                 KEYS lock, state (it holds the registration too), history
+#   D deactivate: KEYS lock, state, history
+#   U unregister: KEYS lock, state
 #   R release:    KEYS lock
 #   F activate a config nobody holds and nothing is registered for, without its lock (the
-#                 check and the change are one script): body, due score, metadata JSON,
-#                 event JSON;  KEYS lock, state, history, data
+#                 check and the change are one script): value, shape id, shape, due score,
+#                 metadata JSON, event JSON;  KEYS lock, state, history
 # An A, D, U or R op acts only while the config's lock is the token's; A, D and F change the
 # status only from an allowed one, and only then register (A, F) or unregister (D). Every
 # lock of the token is released. Returns per A, D and F op two values: a code and the
@@ -104,6 +105,7 @@ local allowed, to, note, at, off_event = ARGV[7], ARGV[8], ARGV[9], ARGV[10], AR
 local g = pause_timer(state_keys(KEYS, 2, ARGV[3], ARGV[4], ARGV[5], ARGV[6]), KEYS[7],
   ARGV[12], ARGV[13])
 local due = KEYS[1]
+local shapes = {KEYS[8], KEYS[9]}
 local out = {}
 local function answer(code, cur)
   out[#out + 1] = code
@@ -115,49 +117,49 @@ while a < #ARGV do
   local lock = KEYS[k + 1]
   local mine = op ~= 'F' and holds_lock(lock, token)
   if op == 'F' then
-    local hash, history, data = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+    local hash, history = KEYS[k + 2], KEYS[k + 3]
     local cur = current_status(hash)
     local code = 1
-    if redis.call('EXISTS', lock, data) == 0 then  -- lock_free and not registered, one call
-      if not allows(allowed, cur) then code = 0 end
-    elseif not lock_free(lock) then
+    if not lock_free(lock) then
       code = 2
     elseif not allows(allowed, cur) then
       code = 0
-    elseif registered(data) then
+    elseif registered(hash) then
       code = 3
     end
     if code == 1 then
-      register(data, ARGV[a + 3], due, cid, ARGV[a + 4], '0', now_ms)
-      set_status(g, hash, history, cid, to, note, at, ARGV[a + 6], ARGV[a + 5])
+      register(hash, shapes, ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], due, cid, ARGV[a + 6], '0',
+        now_ms)
+      set_status(g, hash, history, cid, to, note, at, ARGV[a + 8], ARGV[a + 7])
     end
     answer(code, cur)
-    a = a + 6
-    k = k + 4
+    a = a + 8
+    k = k + 3
   elseif op == 'A' then
-    local hash, history, data = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+    local hash, history = KEYS[k + 2], KEYS[k + 3]
     local cur = current_status(hash)
     local ok = mine and allows(allowed, cur)
     if ok then
-      register(data, ARGV[a + 3], due, cid, ARGV[a + 4], ARGV[a + 5], now_ms)
-      set_status(g, hash, history, cid, to, note, at, ARGV[a + 7], ARGV[a + 6])
+      register(hash, shapes, ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], due, cid, ARGV[a + 6],
+        ARGV[a + 7], now_ms)
+      set_status(g, hash, history, cid, to, note, at, ARGV[a + 9], ARGV[a + 8])
     end
     answer(ok and 1 or 0, cur)
-    a = a + 7
-    k = k + 4
+    a = a + 9
+    k = k + 3
   elseif op == 'D' then
-    local hash, history, data = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+    local hash, history = KEYS[k + 2], KEYS[k + 3]
     local cur = current_status(hash)
     local ok = mine and allows(allowed, cur)
     if ok then
       set_status(g, hash, history, cid, to, note, at, off_event, '')
-      unregister(data, due, cid)
+      unregister(hash, shapes, due, cid)
     end
     answer(ok and 1 or 0, cur)
     a = a + 2
-    k = k + 4
+    k = k + 3
   elseif op == 'U' then
-    if mine then unregister(KEYS[k + 2], due, cid) end
+    if mine then unregister(KEYS[k + 2], shapes, due, cid) end
     a = a + 2
     k = k + 2
   else

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from taskplane.actors import Actor
 from taskplane.enums import Event, ScheduleStatus
+from taskplane.scheduling import registration_store
 from taskplane.scheduling.bulk.lua import APPLY, BEGIN, CREATE, GLOBAL_ARGS, GLOBAL_KEYS
 from taskplane.scheduling.core import SchedulerCoreService
 from taskplane.scheduling.evalsha import RawScript
@@ -105,17 +106,18 @@ class BulkScript:
         metadata: str,
         event: str,
     ) -> None:
-        ops.args += ("A", config_id, body, score, "1" if keep_overdue else "0", metadata, event)
+        stored = registration_store.store(body)
+        ops.args += ("A", config_id, *stored, score, "1" if keep_overdue else "0", metadata, event)
         ops.keys += self._config_keys(config_id)
         ops.results += 1
 
-    def _config_keys(self, config_id: int) -> tuple[str, str, str, str]:
-        """The keys an A, D or F op names first: lock, state hash, history, data."""
+    def _config_keys(self, config_id: int) -> tuple[str, str, str]:
+        """The keys an A, D or F op names: lock, state hash (it holds the registration too:
+        ``core.data_key``), history."""
         return (
             self.locks.key(config_id),
             self.state.status_key(config_id),
             self.state.event_log(config_id),
-            self.core.data_key(config_id),
         )
 
     def deactivate(self, ops: Ops, config_id: int) -> None:
@@ -136,7 +138,7 @@ class BulkScript:
         metadata: str,
         event: str,
     ) -> None:
-        ops.args += ("F", config_id, body, score, metadata, event)
+        ops.args += ("F", config_id, *registration_store.store(body), score, metadata, event)
         ops.keys += self._config_keys(config_id)
         ops.results += 1
 
@@ -155,6 +157,7 @@ class BulkScript:
             self.core.due_key,
             *self.state.index_keys(),
             self.state.pause_timer_key(),
+            *self.core.shape_keys,
             *ops.keys,
         ]
         args = [
