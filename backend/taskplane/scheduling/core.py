@@ -118,6 +118,11 @@ class SchedulerCoreService:
         """``registration.encode`` with the config's task type (NotFound if unknown)."""
         return registration.encode(config, spec, self.task_type(config))
 
+    def stored(self, config: ConfigRow, spec: Spec) -> registration_store.Stored:
+        """What ``encode``'s text is stored as (``registration.stored``; NotFound if the
+        task type is unknown)."""
+        return registration.stored(config, spec, self.task_type(config))
+
     decode = staticmethod(registration.decode)
 
     # --- keys -------------------------------------------------------------------------
@@ -168,7 +173,7 @@ class SchedulerCoreService:
             due = due_at or first_due(spec, now)
             if due is None:
                 raise ValueError(f"config {config.id}: the schedule has no fire time to come")
-            stored = registration_store.store(self.encode(config, spec))
+            stored = self.stored(config, spec)
             made.append(Registration(config.id, schedule_id(config.id), spec, due))
             keys.append(self.data_key(config.id))
             args += (config.id, *stored, to_ms(due), "1" if keep_overdue else "0")

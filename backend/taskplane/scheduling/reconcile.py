@@ -166,7 +166,7 @@ class Reconciler:
         if spec is None or not spec.is_scheduled:
             return self.core.decode(written) is not None
         try:
-            if registration_store.same(raw, self.core.encode(config, spec)):
+            if registration_store.check_of(raw) == self.core.stored(config, spec).value:
                 return False
             wanted = self.core.build(config, spec)
         except TaskplaneError:

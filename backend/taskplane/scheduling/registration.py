@@ -11,7 +11,10 @@ as the same model; tests hold ``encode`` and ``dump`` equal. Texts of the previo
 (every label, with or without spaces and null fields) read as the same model. ``encode``
 makes the text without building the model: configs of one shape (task type, retries,
 timeout, priority, spec) differ only by id and parameters, so the shape's
-``json_template.Template`` is made once (``_template``) and filled per config.
+``json_template.Template`` is made once (``_template``) and filled per config. ``stored``
+gives what core writes of it (``registration_store.store`` of the text), for short
+parameters without writing the text at all: the shape's stored part is made once per
+template and the parameters appended (tests hold the two ways equal).
 """
 
 from __future__ import annotations
@@ -153,6 +156,28 @@ def encode(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
     return _fill(_template(shape, spec), config, spec, task_type)
 
 
+def stored(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> registration_store.Stored:
+    """``registration_store.store(encode(config, spec, task_type))``, made without writing
+    and parsing the text when the parameters fit in the value."""
+    shape = run_labels(config, task_type, Trigger.SCHEDULED, config_id=0)
+    return _stored(_template(shape, spec), config, spec, task_type)
+
+
+@functools.lru_cache(maxsize=SHAPES_REMEMBERED)
+def _stored_shape(template: Template) -> registration_store.Stored:
+    """The stored parts of a template's text with config id 0 and no parameters: its shape."""
+    return registration_store.store(template.fill_in(0, {}))
+
+
+def _stored(
+    template: Template, config: ConfigRow, spec: Spec, task_type: TaskTypeLike
+) -> registration_store.Stored:
+    made = registration_store.with_parameters(_stored_shape(template), dict(config.parameters))
+    if made is None:
+        made = registration_store.store(_fill(template, config, spec, task_type))
+    return made
+
+
 def _fill(template: Template, config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:
     try:
         return template.fill_in(config.id, dict(config.parameters))
@@ -171,6 +196,15 @@ class Encoder:
         self._shapes: dict[tuple[Any, ...], tuple[Template, TaskTypeLike]] = {}
 
     def __call__(self, config: ConfigRow, spec: Spec) -> str:
+        found = self._found(config, spec)
+        return _fill(found[0], config, spec, found[1])
+
+    def stored(self, config: ConfigRow, spec: Spec) -> registration_store.Stored:
+        """``registration.stored`` (the stored parts of ``self(config, spec)``)."""
+        found = self._found(config, spec)
+        return _stored(found[0], config, spec, found[1])
+
+    def _found(self, config: ConfigRow, spec: Spec) -> tuple[Template, TaskTypeLike]:
         c = config
         key = (c.task_type, c.max_retries, c.timeout_seconds, c.priority, id(spec))
         found = self._shapes.get(key)
@@ -178,7 +212,7 @@ class Encoder:
             task_type = self._task_type_of(config)
             shape = run_labels(config, task_type, Trigger.SCHEDULED, config_id=0)
             found = self._shapes[key] = (_template(shape, spec), task_type)
-        return _fill(found[0], config, spec, found[1])
+        return found
 
 
 def dump(config: ConfigRow, spec: Spec, task_type: TaskTypeLike) -> str:

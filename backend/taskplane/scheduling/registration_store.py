@@ -50,6 +50,7 @@ class Stored(NamedTuple):
 
 
 _dumps = json.JSONEncoder(separators=_SEPARATORS, ensure_ascii=False).encode
+_strict_dumps = json.JSONEncoder(separators=_SEPARATORS, ensure_ascii=False, allow_nan=False).encode
 
 
 def shape_id(shape: str) -> str:
@@ -99,6 +100,18 @@ def store(text: str) -> Stored:
     return Stored(sid, sid, shape)
 
 
+def with_parameters(shape: Stored, parameters: Any) -> Stored | None:
+    """The stored parts of a registration whose text is ``shape``'s (a ``store`` of a text of
+    the same kind with empty parameters) with ``parameters`` instead: what ``store`` makes
+    of that text, without writing and parsing it (``registration.stored``). None when
+    ``store`` would keep them in the shape (too long) or they are no plain JSON."""
+    try:
+        value = shape.shape_id + _strict_dumps(parameters)
+    except (TypeError, ValueError):
+        return None
+    return Stored(value, shape.shape_id, shape.shape) if len(value.encode()) <= INLINE_MAX else None
+
+
 def join(config_id: int, value: str, shape: str) -> str:
     """The registration text of a stored value and its shape (the config id put back)."""
     if not shape.startswith(_HEAD):
@@ -139,12 +152,3 @@ def check_of(raw: Any) -> str:
     if isinstance(raw, bytes):
         raw = raw.decode()
     return raw.partition("\n")[0] if isinstance(raw, str) and "\n" in raw else ""
-
-
-def same(raw: Any, text: str) -> bool:
-    """Does the read form hold exactly the registration ``text`` stores as (its value names
-    the whole text)."""
-    try:
-        return bool(check_of(raw)) and check_of(raw) == store(text).value
-    except ValueError:
-        return False

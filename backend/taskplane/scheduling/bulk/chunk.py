@@ -101,7 +101,7 @@ async def fresh(
         script.activate_fresh(
             ops,
             config.id,
-            prepared.body,
+            prepared.stored,
             prepared.score,
             preparer.metadata(config, prepared.spec),
             preparer.event(prepared.due),
@@ -182,7 +182,7 @@ async def locked(
             script.activate(
                 ops,
                 cid,
-                prepared.body,
+                prepared.stored,
                 prepared.score,
                 prepared.keep_overdue,
                 preparer.metadata(config, prepared.spec),

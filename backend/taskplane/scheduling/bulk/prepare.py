@@ -13,7 +13,7 @@ from taskplane.enums import Action, Event, SchedulerType, ScheduleStatus
 from taskplane.epoch import to_ms
 from taskplane.errors import TaskplaneError
 from taskplane.json_template import Hole, Template
-from taskplane.scheduling import fire_times, registration, specs
+from taskplane.scheduling import fire_times, registration, registration_store, specs
 from taskplane.scheduling.decisions import (
     metadata_of,
 )
@@ -45,7 +45,8 @@ class Activation:
     due: datetime
     keep_overdue: bool
     immediate: bool
-    body: str
+    stored: registration_store.Stored
+    """The registration's stored parts (``registration_store``)."""
     score: int  # the due time in epoch ms
 
 
@@ -91,7 +92,7 @@ class Preparer:
         single path then records the ``error``)."""
         try:
             spec = self.spec(config)
-            body = self._encode(config, spec)  # NotFound: unknown task type
+            stored = self._encode.stored(config, spec)  # NotFound: unknown task type
         except (TaskplaneError, ValueError):
             return None
         if id(spec) not in self._timing:
@@ -104,7 +105,7 @@ class Preparer:
             return None
         due, score, immediate = timing
         keep_overdue = self.action is Action.RELOAD and not immediate
-        return Activation(config, spec, due, keep_overdue, immediate, body, score)
+        return Activation(config, spec, due, keep_overdue, immediate, stored, score)
 
     def metadata(self, config: ConfigRow, spec: Spec) -> str:
         """``metadata_of(config, spec, now)`` as the state stores it (JSON); ``spec`` is

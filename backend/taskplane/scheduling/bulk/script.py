@@ -100,14 +100,21 @@ class BulkScript:
         self,
         ops: Ops,
         config_id: int,
-        body: str,
+        stored: registration_store.Stored,
         score: int,
         keep_overdue: bool,
         metadata: str,
         event: str,
     ) -> None:
-        stored = registration_store.store(body)
-        ops.args += ("A", config_id, *stored, score, "1" if keep_overdue else "0", metadata, event)
+        ops.args += (
+            "A",
+            config_id,
+            *stored,
+            score,
+            "1" if keep_overdue else "0",
+            metadata,
+            event,
+        )
         ops.keys += self._config_keys(config_id)
         ops.results += 1
 
@@ -133,12 +140,12 @@ class BulkScript:
         self,
         ops: Ops,
         config_id: int,
-        body: str,
+        stored: registration_store.Stored,
         score: int,
         metadata: str,
         event: str,
     ) -> None:
-        ops.args += ("F", config_id, *registration_store.store(body), score, metadata, event)
+        ops.args += ("F", config_id, *stored, score, metadata, event)
         ops.keys += self._config_keys(config_id)
         ops.results += 1
 
