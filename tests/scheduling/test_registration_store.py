@@ -180,3 +180,18 @@ async def test_bulk_starts_and_stops_count_shapes_as_the_single_path_does(
     await svc.act_many(Action.STOP, list(by_id), by_id, actor=CLI)  # D ops
     assert await redis.exists(keys.registration_shapes, keys.registration_refs) == 0
     assert not any((await core.registered_many([c.id for c in configs])).values())
+
+
+async def test_reads_past_the_kept_shapes_read_every_registration(
+    core: SchedulerCoreService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A core keeps a bounded number of shape texts: a read that passes the bound starts
+    afresh and still reads every registration of the batch."""
+    from taskplane.scheduling import core as core_module
+
+    monkeypatch.setattr(core_module, "SHAPES_KEPT", 2)
+    configs = [every_10s(i, priority=i) for i in range(1, 5)]  # four shapes
+    await core.add_many([(c, _spec(c), None, False) for c in configs], now=NOW)
+    assert all(await core.raw_many([1, 2]))
+    raws = await core.raw_many([c.id for c in configs])
+    assert [registration.decode(r).labels["priority"] for r in raws] == [1, 2, 3, 4]  # type: ignore[union-attr]

@@ -290,10 +290,12 @@ class SchedulerCoreService:
         found = [v.decode() if isinstance(v, bytes) else v for v in values]
         kept = self._shapes
         width = registration_store.SHAPE_ID_LEN
-        wanted = list({v[:width] for v in found if v and v[:width] not in kept})
+        needed = {v[:width] for v in found if v}
+        wanted = [sid for sid in needed if sid not in kept]
         if wanted:
             if len(kept) + len(wanted) > SHAPES_KEPT:
-                kept.clear()
+                kept.clear()  # rare: more shapes than kept; this read's are read again
+                wanted = list(needed)
             shapes = await self.redis.hmget(self.keys.registration_shapes, wanted)
             for sid, shape in zip(wanted, shapes, strict=True):
                 if shape is not None:
