@@ -195,3 +195,14 @@ async def test_reads_past_the_kept_shapes_read_every_registration(
     assert all(await core.raw_many([1, 2]))
     raws = await core.raw_many([c.id for c in configs])
     assert [registration.decode(r).labels["priority"] for r in raws] == [1, 2, 3, 4]  # type: ignore[union-attr]
+
+
+def test_labels_equal_in_python_but_not_in_json_make_two_shapes() -> None:
+    """``True == 1`` in Python: the shapes ``store`` keeps are told apart by type too."""
+    base = (
+        '{"task_name":"taskplane:echo","labels":{"config_id":1,"x":VALUE},'
+        '"kwargs":{},"interval":10}'
+    )
+    one, true = (registration_store.store(base.replace("VALUE", v)) for v in ("1", "true"))
+    assert one.shape_id != true.shape_id
+    assert json.loads(true.shape)["labels"]["x"] is True

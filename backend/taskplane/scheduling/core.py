@@ -278,9 +278,6 @@ class SchedulerCoreService:
     async def raw_many(self, config_ids: Sequence[int]) -> list[Any]:
         """The stored registrations of many configs, each in ``registration_store``'s read
         form (None if absent): one script reads the values, one HMGET the shapes not kept."""
-        return await self._raw(config_ids)
-
-    async def _raw(self, config_ids: Sequence[int]) -> list[Any]:
         if not config_ids:
             return []
         values = await self._read(keys=[self.data_key(c) for c in config_ids])
@@ -310,7 +307,7 @@ class SchedulerCoreService:
 
     async def get_raw(self, config_id: int) -> Any:
         """The stored registration of a config in its read form (None if absent)."""
-        [raw] = await self._raw([config_id])
+        [raw] = await self.raw_many([config_id])
         return raw
 
     async def get(self, config_id: int) -> ScheduledTask | None:

@@ -114,8 +114,8 @@ class Reconciler:
 
     async def reconcile_all(self, sessions: async_sessionmaker[AsyncSession]) -> ReconcileReport:
         """Reconcile every config in the database (and remove orphans): what the API and the
-        scheduler run at start; it also deletes the source lists of earlier versions
-        (``core.drop_legacy``: the configs they registered are registered again here)."""
+        scheduler run at start; it first moves the registrations of an earlier key layout
+        into this one and deletes that layout's keys (``core.drop_legacy``, once)."""
         dropped = await self.core.drop_legacy()
         if dropped:
             log.info("keys of an earlier layout deleted", extra={"keys": dropped})

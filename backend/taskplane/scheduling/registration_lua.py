@@ -10,7 +10,8 @@ reference to its shape in the shapes hash (the shape is written with its first r
 and deleted with its last), and its member of the due index: each O(1) (or O(log N)).
 Earlier layouts kept a key per registration (``source:data:{schedule_id}``) and, before
 that, the taskiq-redis source lists, whose ``LREM`` made a replace a scan of every schedule
-(26 ms at a million, this machine); reconcile deletes both (``core.drop_legacy``).
+(26 ms at a million, this machine); reconcile moves the registrations of the first into
+this layout and deletes both (``core.drop_legacy``).
 """
 
 from __future__ import annotations

@@ -66,8 +66,11 @@ differ by id and parameters only, and making a shape was most of a store's time.
 
 def _shape(labels: dict[str, Any], rest: dict[str, Any]) -> tuple[str, str]:
     """(shape id, shape text) of a text's labels (without the config id) and other fields."""
-    try:
-        key: Any = (tuple(labels.items()), tuple(rest.items()))
+    try:  # each value with its type: ``True == 1`` and ``1.0 == 1`` in Python, not in JSON
+        key: Any = (
+            tuple((k, type(v), v) for k, v in labels.items()),
+            tuple((k, type(v), v) for k, v in rest.items()),
+        )
         found = _shapes.get(key)
     except TypeError:  # a list among the values (calendar dates): made for this one alone
         key, found = None, None
